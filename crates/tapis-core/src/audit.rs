@@ -1,0 +1,232 @@
+//! The audit chain's rules: what an event is, which bytes are hashed, and how
+//! a chain is verified. Storage appends and reads; this module decides.
+//!
+//! `hash = SHA-256(prev_hash || canonical_json(event))`, where the event
+//! object holds its sequence number, time, actor, action, subject and the
+//! before/after of the change. The first event's `prev_hash` is 32 zero bytes.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{Result, Timestamp};
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// Who caused a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// `token` for an API credential, `system` for tapis itself (scheduler,
+    /// bootstrap), `cli` for a local operator command.
+    pub kind: &'static str,
+    pub party_id: Option<String>,
+    pub token_id: Option<String>,
+    pub label: String,
+    pub role: Option<String>,
+}
+
+impl Actor {
+    pub fn system(label: &str) -> Self {
+        Actor {
+            kind: "system",
+            party_id: None,
+            token_id: None,
+            label: label.to_owned(),
+            role: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": self.kind,
+            "party_id": self.party_id,
+            "token_id": self.token_id,
+            "label": self.label,
+            "role": self.role,
+        })
+    }
+}
+
+/// An event as it is hashed. `actor`, `before` and `after` are JSON values;
+/// they are stored as canonical text so the hash can be recomputed exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventBody {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub actor: Value,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+impl EventBody {
+    pub fn canonical(&self) -> Result<Vec<u8>> {
+        crate::canonical::to_vec(&json!({
+            "seq": self.seq,
+            "at": self.at.to_string(),
+            "actor": self.actor,
+            "action": self.action,
+            "subject": {"type": self.subject_type, "id": self.subject_id},
+            "before": self.before,
+            "after": self.after,
+        }))
+    }
+
+    /// The hash that links this event after `prev`.
+    pub fn chain_hash(&self, prev: &[u8; 32]) -> Result<[u8; 32]> {
+        let mut h = Sha256::new();
+        h.update(prev);
+        h.update(self.canonical()?);
+        Ok(h.finalize().into())
+    }
+}
+
+/// One stored event with its link fields, as read back for verification.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub body: EventBody,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Where a chain first stops being what it claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Verifies events in sequence order, one at a time, so a chain of any
+/// length is checked in constant memory.
+#[derive(Debug)]
+pub struct Verifier {
+    prev: [u8; 32],
+    next_seq: i64,
+    count: u64,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier {
+            prev: GENESIS,
+            next_seq: 1,
+            count: 0,
+        }
+    }
+}
+
+impl Verifier {
+    /// Check the next event; the first error is the first broken link.
+    pub fn push(&mut self, ev: &StoredEvent) -> std::result::Result<(), Break> {
+        let seq = ev.body.seq;
+        let fail = |reason: String| Err(Break { seq, reason });
+        if seq != self.next_seq {
+            return fail(format!(
+                "expected event {} but found {seq}: events are missing or were inserted",
+                self.next_seq
+            ));
+        }
+        if ev.prev_hash != hex::encode(self.prev) {
+            return fail(format!(
+                "prev_hash {} does not match the hash of event {} ({})",
+                ev.prev_hash,
+                seq - 1,
+                hex::encode(self.prev)
+            ));
+        }
+        let computed = match ev.body.chain_hash(&self.prev) {
+            Ok(h) => h,
+            Err(e) => return fail(format!("event cannot be canonicalised: {e}")),
+        };
+        if ev.hash != hex::encode(computed) {
+            return fail(format!(
+                "stored hash {} does not match the recomputed hash {}: the event was altered",
+                ev.hash,
+                hex::encode(computed)
+            ));
+        }
+        self.prev = computed;
+        self.next_seq += 1;
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The hash of the last verified event (the chain head).
+    pub fn head(&self) -> String {
+        hex::encode(self.prev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<StoredEvent> {
+        let mut prev = GENESIS;
+        (1..=n)
+            .map(|seq| {
+                let body = EventBody {
+                    seq,
+                    at: Timestamp::from_unix_millis(seq * 1000),
+                    actor: Actor::system("test").to_json(),
+                    action: "notice.created".into(),
+                    subject_type: "notice".into(),
+                    subject_id: format!("n{seq}"),
+                    before: Value::Null,
+                    after: json!({"state": "submitted"}),
+                };
+                let hash = body.chain_hash(&prev).expect("hashable");
+                let ev = StoredEvent {
+                    body,
+                    prev_hash: hex::encode(prev),
+                    hash: hex::encode(hash),
+                };
+                prev = hash;
+                ev
+            })
+            .collect()
+    }
+
+    fn verify(events: &[StoredEvent]) -> std::result::Result<u64, Break> {
+        let mut v = Verifier::default();
+        for e in events {
+            v.push(e)?;
+        }
+        Ok(v.count())
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        assert_eq!(verify(&chain(5)), Ok(5));
+    }
+
+    #[test]
+    fn edited_event_is_caught_at_its_seq() {
+        let mut c = chain(5);
+        c[2].body.after = json!({"state": "closed"});
+        assert_eq!(verify(&c).map_err(|b| b.seq), Err(3));
+    }
+
+    #[test]
+    fn deleted_event_is_caught() {
+        let mut c = chain(5);
+        c.remove(1);
+        assert_eq!(verify(&c).map_err(|b| b.seq), Err(3));
+    }
+
+    #[test]
+    fn rehashed_event_breaks_the_next_link() {
+        let mut c = chain(5);
+        c[2].body.after = json!({"state": "closed"});
+        let prev: [u8; 32] = hex::decode(&c[2].prev_hash).expect("hex").try_into().expect("32");
+        c[2].hash = hex::encode(c[2].body.chain_hash(&prev).expect("ok"));
+        assert_eq!(verify(&c).map_err(|b| b.seq), Err(4));
+    }
+}

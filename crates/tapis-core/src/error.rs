@@ -1,0 +1,46 @@
+/// Everything that can be wrong with input or with a requested change.
+///
+/// Each variant names the field or rule at fault so that the edge can turn it
+/// into a precise client error without guessing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A value does not parse; `field` says which one.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// A state machine refuses the transition.
+    #[error("cannot {action} a {entity} that is {state}")]
+    IllegalTransition {
+        entity: &'static str,
+        state: String,
+        action: String,
+    },
+    /// A role may not perform an action.
+    #[error("role {role} may not {action}")]
+    Forbidden { role: String, action: String },
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Prefix the field path, e.g. `items[2]` + `value` → `items[2].value`.
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Error::Invalid { field, message } => Error::Invalid {
+                field: if field.is_empty() {
+                    prefix.to_owned()
+                } else {
+                    format!("{prefix}.{field}")
+                },
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

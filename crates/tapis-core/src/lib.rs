@@ -1,0 +1,24 @@
+//! The tapis domain: parties, roles, notices and their items, the state
+//! machines that govern them, the policies that give them deadlines, and the
+//! audit chain's hashing rules.
+//!
+//! This crate does no I/O and knows no wire format: raw strings come in
+//! through the `parse` constructors and leave as validated types. Time comes
+//! from a [`Clock`] so that tests and scenario replays run on simulated time.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod canonical;
+mod clock;
+mod error;
+mod id;
+pub mod notice;
+pub mod party;
+pub mod policy;
+pub mod role;
+pub mod target;
+pub mod taxonomy;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, Result};
+pub use id::{ItemId, NoticeId, PartyId, TokenId};

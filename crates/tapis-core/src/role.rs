@@ -1,0 +1,175 @@
+//! Roles and what each may do. The matrix is data in one place; the HTTP
+//! layer asks [`Role::may`] and then scopes reads to the caller's party.
+
+use serde::{Deserialize, Serialize};
+
+use crate::party::PartyKind;
+use crate::taxonomy::truncate;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Role {
+    /// Manages parties and tokens.
+    Admin,
+    /// Drafts, submits and withdraws notices.
+    Officer,
+    /// Approves escalations and orders (never their own).
+    Approver,
+    /// Reads everything, changes nothing.
+    Auditor,
+    /// Submits flags for the authority to review.
+    Flagger,
+    /// Acts for a platform: reads its notices, acknowledges, decides.
+    PlatformAgent,
+    /// Acts for an ISP: receives and acknowledges blocking orders.
+    IspOperator,
+}
+
+/// Things a caller may ask to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ManageParties,
+    ReadAllParties,
+    ManageTokens,
+    SubmitNotice,
+    WithdrawNotice,
+    /// Read notices: all of them for authority roles, a party's own for others.
+    ReadNotices,
+    AcknowledgeNotice,
+    DecideItem,
+    ReadInbox,
+    VerifyAudit,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ManageParties => "manage parties",
+            Action::ReadAllParties => "read all parties",
+            Action::ManageTokens => "manage tokens",
+            Action::SubmitNotice => "submit notices",
+            Action::WithdrawNotice => "withdraw notices",
+            Action::ReadNotices => "read notices",
+            Action::AcknowledgeNotice => "acknowledge notices",
+            Action::DecideItem => "decide items",
+            Action::ReadInbox => "read an inbox",
+            Action::VerifyAudit => "verify the audit log",
+        }
+    }
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::Officer,
+        Role::Approver,
+        Role::Auditor,
+        Role::Flagger,
+        Role::PlatformAgent,
+        Role::IspOperator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Officer => "officer",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+            Role::Flagger => "flagger",
+            Role::PlatformAgent => "platform_agent",
+            Role::IspOperator => "isp_operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            Error::invalid(
+                "role",
+                format!(
+                    "unknown role {:?}: use admin, officer, approver, auditor, flagger, platform_agent or isp_operator",
+                    truncate(s, 32)
+                ),
+            )
+        })
+    }
+
+    /// The kind of party a holder of this role acts for. A token's role
+    /// must match its party's kind: a platform cannot mint an officer.
+    pub fn party_kind(self) -> PartyKind {
+        match self {
+            Role::Admin | Role::Officer | Role::Approver | Role::Auditor => PartyKind::Authority,
+            Role::Flagger => PartyKind::Flagger,
+            Role::PlatformAgent => PartyKind::Platform,
+            Role::IspOperator => PartyKind::Isp,
+        }
+    }
+
+    /// Whether the role reads across all parties (authority staff) rather
+    /// than only its own party's records.
+    pub fn reads_everything(self) -> bool {
+        matches!(self, Role::Admin | Role::Officer | Role::Approver | Role::Auditor)
+    }
+
+    /// The roles matrix.
+    pub fn may(self, action: Action) -> bool {
+        use Action::*;
+        use Role::*;
+        match action {
+            ManageParties | ManageTokens => self == Admin,
+            ReadAllParties => self.reads_everything(),
+            SubmitNotice | WithdrawNotice => self == Officer,
+            ReadNotices => !matches!(self, IspOperator),
+            AcknowledgeNotice | DecideItem | ReadInbox => self == PlatformAgent,
+            VerifyAudit => matches!(self, Admin | Auditor),
+        }
+    }
+
+    pub fn require(self, action: Action) -> Result<()> {
+        if self.may(action) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                role: self.as_str().to_owned(),
+                action: action.as_str().to_owned(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_match_party_kinds() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Ok(r));
+        }
+        assert_eq!(Role::PlatformAgent.party_kind(), PartyKind::Platform);
+        assert!(Role::parse("root").is_err());
+    }
+
+    #[test]
+    fn least_privilege() {
+        // table: (role, action, allowed)
+        let table = [
+            (Role::Admin, Action::ManageParties, true),
+            (Role::Officer, Action::ManageParties, false),
+            (Role::Officer, Action::SubmitNotice, true),
+            (Role::Approver, Action::SubmitNotice, false),
+            (Role::Auditor, Action::SubmitNotice, false),
+            (Role::Auditor, Action::VerifyAudit, true),
+            (Role::PlatformAgent, Action::SubmitNotice, false),
+            (Role::PlatformAgent, Action::DecideItem, true),
+            (Role::Officer, Action::DecideItem, false),
+            (Role::PlatformAgent, Action::ReadAllParties, false),
+            (Role::IspOperator, Action::ReadNotices, false),
+            (Role::Flagger, Action::AcknowledgeNotice, false),
+        ];
+        for (role, action, allowed) in table {
+            assert_eq!(role.may(action), allowed, "{role:?} {action:?}");
+        }
+    }
+}
