@@ -225,7 +225,10 @@ mod tests {
     fn rehashed_event_breaks_the_next_link() {
         let mut c = chain(5);
         c[2].body.after = json!({"state": "closed"});
-        let prev: [u8; 32] = hex::decode(&c[2].prev_hash).expect("hex").try_into().expect("32");
+        let prev: [u8; 32] = hex::decode(&c[2].prev_hash)
+            .expect("hex")
+            .try_into()
+            .expect("32");
         c[2].hash = hex::encode(c[2].body.chain_hash(&prev).expect("ok"));
         assert_eq!(verify(&c).map_err(|b| b.seq), Err(4));
     }

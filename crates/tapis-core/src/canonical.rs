@@ -42,7 +42,9 @@ fn write(value: &Value, out: &mut Vec<u8>) -> Result<()> {
             } else {
                 return Err(Error::invalid(
                     "json",
-                    format!("number {n} cannot be canonicalised: only integers within ±2^53 are allowed"),
+                    format!(
+                        "number {n} cannot be canonicalised: only integers within ±2^53 are allowed"
+                    ),
                 ));
             }
         }
@@ -117,20 +119,28 @@ mod tests {
     #[test]
     fn escapes_controls_only() {
         let v = json!(["\u{1}\"\\/é\n"]);
-        assert_eq!(to_string(&v).expect("canonical"), "[\"\\u0001\\\"\\\\/é\\n\"]");
+        assert_eq!(
+            to_string(&v).expect("canonical"),
+            "[\"\\u0001\\\"\\\\/é\\n\"]"
+        );
     }
 
     #[test]
     fn integers_exact_and_others_refused() {
-        assert_eq!(to_string(&json!([0, -1, 9007199254740991i64])).expect("ok"), "[0,-1,9007199254740991]");
+        assert_eq!(
+            to_string(&json!([0, -1, 9007199254740991i64])).expect("ok"),
+            "[0,-1,9007199254740991]"
+        );
         assert!(to_string(&json!(9007199254740992i64)).is_err());
         assert!(to_string(&json!(1.5)).is_err());
     }
 
     #[test]
     fn key_order_of_input_does_not_matter() {
-        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"y":2,"x":[true,null]}}"#).expect("json");
-        let b: Value = serde_json::from_str(r#"{ "a" : { "x":[true, null], "y":2 }, "b":1 }"#).expect("json");
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":2,"x":[true,null]}}"#).expect("json");
+        let b: Value =
+            serde_json::from_str(r#"{ "a" : { "x":[true, null], "y":2 }, "b":1 }"#).expect("json");
         assert_eq!(to_vec(&a).expect("ok"), to_vec(&b).expect("ok"));
     }
 }

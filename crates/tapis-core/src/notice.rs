@@ -35,7 +35,10 @@ impl Urgency {
             "normal" => Ok(Urgency::Normal),
             other => Err(Error::invalid(
                 "urgency",
-                format!("unknown urgency {:?}: use urgent or normal", truncate(other, 32)),
+                format!(
+                    "unknown urgency {:?}: use urgent or normal",
+                    truncate(other, 32)
+                ),
             )),
         }
     }
@@ -154,9 +157,10 @@ impl NoticeState {
             (S::Submitted, E::Deliver) => Some(S::Delivered),
             (S::Submitted | S::Delivered | S::Escalated, E::Acknowledge) => Some(S::Acknowledged),
             (S::Submitted | S::Delivered | S::Acknowledged, E::Escalate) => Some(S::Escalated),
-            (S::Submitted | S::Delivered | S::Acknowledged | S::Escalated | S::Disputed, E::Dispute) => {
-                Some(S::Disputed)
-            }
+            (
+                S::Submitted | S::Delivered | S::Acknowledged | S::Escalated | S::Disputed,
+                E::Dispute,
+            ) => Some(S::Disputed),
             (S::Disputed, E::ResolveDisputes) => Some(S::Acknowledged),
             (
                 S::Submitted | S::Delivered | S::Acknowledged | S::Escalated | S::Disputed,
@@ -353,7 +357,12 @@ impl NewNotice {
         let category = taxonomy.category(&input.category)?.id.clone();
         let urgency = Urgency::parse(&input.urgency)?;
         let legal_basis = LegalBasis {
-            reference: bounded_text("legal_basis.reference", &input.legal_basis.reference, 1, 300)?,
+            reference: bounded_text(
+                "legal_basis.reference",
+                &input.legal_basis.reference,
+                1,
+                300,
+            )?,
             text: bounded_text("legal_basis.text", &input.legal_basis.text, 1, 20_000)?,
         };
         let explanation = bounded_text("explanation", &input.explanation, 1, 20_000)?;
@@ -436,7 +445,10 @@ fn parse_item(item: ItemInput, limits: Limits, now: Timestamp) -> Result<NewItem
     if item.evidence.len() > limits.max_evidence_per_item {
         return Err(Error::invalid(
             "evidence",
-            format!("at most {} evidence entries per item", limits.max_evidence_per_item),
+            format!(
+                "at most {} evidence entries per item",
+                limits.max_evidence_per_item
+            ),
         ));
     }
     let mut evidence = Vec::with_capacity(item.evidence.len());
@@ -539,7 +551,12 @@ mod tests {
     }
 
     fn parse(i: NoticeInput) -> Result<NewNotice> {
-        NewNotice::parse(i, &Taxonomy::bundled(), Limits::default(), Timestamp::from_unix_millis(1_700_000_000_000))
+        NewNotice::parse(
+            i,
+            &Taxonomy::bundled(),
+            Limits::default(),
+            Timestamp::from_unix_millis(1_700_000_000_000),
+        )
     }
 
     #[test]
@@ -559,14 +576,35 @@ mod tests {
             (|i| i.category = "jaywalking".into(), "category"),
             (|i| i.urgency = "asap".into(), "urgency"),
             (|i| i.explanation = " ".into(), "explanation"),
-            (|i| i.legal_basis.reference = "".into(), "legal_basis.reference"),
+            (
+                |i| i.legal_basis.reference = "".into(),
+                "legal_basis.reference",
+            ),
             (|i| i.items.clear(), "items"),
             (|i| i.items[0].kind = "tweet".into(), "items[0].kind"),
             (|i| i.items[0].value = "@".into(), "items[0].value"),
-            (|i| i.items[0].evidence[0].sha256 = "abc".into(), "items[0].evidence[0].sha256"),
-            (|i| i.items[0].evidence[0].captured_at = "2999-01-01T00:00:00Z".into(), "items[0].evidence[0].captured_at"),
-            (|i| { let dup = i.items[0].clone(); i.items.push(ItemInput { value: "@RADICAL".into(), ..dup }) }, "items[1]"),
-            (|i| i.territorial_scope = vec!["Indonesia".into()], "territorial_scope[0]"),
+            (
+                |i| i.items[0].evidence[0].sha256 = "abc".into(),
+                "items[0].evidence[0].sha256",
+            ),
+            (
+                |i| i.items[0].evidence[0].captured_at = "2999-01-01T00:00:00Z".into(),
+                "items[0].evidence[0].captured_at",
+            ),
+            (
+                |i| {
+                    let dup = i.items[0].clone();
+                    i.items.push(ItemInput {
+                        value: "@RADICAL".into(),
+                        ..dup
+                    })
+                },
+                "items[1]",
+            ),
+            (
+                |i| i.territorial_scope = vec!["Indonesia".into()],
+                "territorial_scope[0]",
+            ),
         ];
         for (mutate, field) in cases {
             let mut i = input();
@@ -583,7 +621,10 @@ mod tests {
         let mut i = input();
         let template = i.items[0].clone();
         i.items = (0..1001)
-            .map(|n| ItemInput { value: format!("@c{n}"), ..template.clone() })
+            .map(|n| ItemInput {
+                value: format!("@c{n}"),
+                ..template.clone()
+            })
             .collect();
         assert!(matches!(parse(i), Err(Error::Invalid { field, .. }) if field == "items"));
     }
@@ -626,8 +667,14 @@ mod tests {
 
     #[test]
     fn item_state_machine() {
-        assert_eq!(ItemState::Pending.decide(ItemState::Removed), Ok(ItemState::Removed));
-        assert_eq!(ItemState::Disputed.decide(ItemState::Removed), Ok(ItemState::Removed));
+        assert_eq!(
+            ItemState::Pending.decide(ItemState::Removed),
+            Ok(ItemState::Removed)
+        );
+        assert_eq!(
+            ItemState::Disputed.decide(ItemState::Removed),
+            Ok(ItemState::Removed)
+        );
         assert!(ItemState::Removed.decide(ItemState::Rejected).is_err());
         assert!(ItemState::Pending.decide(ItemState::Pending).is_err());
         assert!(ItemState::Disputed.decide(ItemState::Disputed).is_err());
@@ -638,14 +685,23 @@ mod tests {
         use ItemState as I;
         let s = NoticeState::Acknowledged;
         assert_eq!(s.after_items(&[I::Removed, I::Pending]), Ok(s));
-        assert_eq!(s.after_items(&[I::Removed, I::Disputed]), Ok(NoticeState::Disputed));
-        assert_eq!(s.after_items(&[I::Removed, I::Rejected]), Ok(NoticeState::Closed));
+        assert_eq!(
+            s.after_items(&[I::Removed, I::Disputed]),
+            Ok(NoticeState::Disputed)
+        );
+        assert_eq!(
+            s.after_items(&[I::Removed, I::Rejected]),
+            Ok(NoticeState::Closed)
+        );
     }
 
     #[test]
     fn decisions_that_need_reasons() {
         let d = |decision: &str, reason: Option<&str>| {
-            Decision::parse(DecisionInput { decision: decision.into(), reason: reason.map(Into::into) })
+            Decision::parse(DecisionInput {
+                decision: decision.into(),
+                reason: reason.map(Into::into),
+            })
         };
         assert!(d("removed", None).is_ok());
         assert!(d("rejected", None).is_err());

@@ -182,12 +182,24 @@ pub fn bounded_text(field: &str, s: &str, min: usize, max: usize) -> Result<Stri
     let t = s.trim();
     let n = t.chars().count();
     if n < min {
-        return Err(Error::invalid(field, if min == 1 { "must not be empty".to_owned() } else { format!("needs at least {min} characters") }));
+        return Err(Error::invalid(
+            field,
+            if min == 1 {
+                "must not be empty".to_owned()
+            } else {
+                format!("needs at least {min} characters")
+            },
+        ));
     }
     if n > max {
-        return Err(Error::invalid(field, format!("is longer than {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("is longer than {max} characters"),
+        ));
     }
-    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+    if t.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
         return Err(Error::invalid(field, "contains control characters"));
     }
     Ok(t.to_owned())
@@ -225,7 +237,12 @@ mod tests {
         p.name = "   ".into();
         assert!(NewParty::parse(p).is_err());
         let mut p = input("platform");
-        p.contacts = vec![Contact { name: None, email: Some("not-an-email".into()), phone: None, role: None }];
+        p.contacts = vec![Contact {
+            name: None,
+            email: Some("not-an-email".into()),
+            phone: None,
+            role: None,
+        }];
         let err = NewParty::parse(p).expect_err("bad email");
         assert_eq!(err.to_string(), "contacts[0].email: not an email address");
     }

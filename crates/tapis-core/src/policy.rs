@@ -49,7 +49,10 @@ impl SlaPolicy {
             .chain([p.default.urgent, p.default.normal]);
         for s in all {
             if s <= 0 {
-                return Err(Error::invalid("sla_policy", "every deadline must be positive"));
+                return Err(Error::invalid(
+                    "sla_policy",
+                    "every deadline must be positive",
+                ));
             }
         }
         Ok(p)
@@ -84,12 +87,16 @@ mod tests {
         assert_eq!(p.allowance("gambling", Urgency::Normal), 24 * 3600);
         assert_eq!(p.allowance("gambling", Urgency::Urgent), 4 * 3600);
         let t = Timestamp::from_unix_millis(0);
-        assert_eq!(p.due_at(t, "terrorism", Urgency::Urgent), Timestamp::from_unix_millis(3_600_000));
+        assert_eq!(
+            p.due_at(t, "terrorism", Urgency::Urgent),
+            Timestamp::from_unix_millis(3_600_000)
+        );
     }
 
     #[test]
     fn refuses_non_positive_deadlines() {
-        let bad = r#"{"version":"x","description":"","default":{"urgent":0,"normal":1},"rules":[]}"#;
+        let bad =
+            r#"{"version":"x","description":"","default":{"urgent":0,"normal":1},"rules":[]}"#;
         assert!(SlaPolicy::from_json(bad).is_err());
     }
 }

@@ -109,7 +109,10 @@ impl Role {
     /// Whether the role reads across all parties (authority staff) rather
     /// than only its own party's records.
     pub fn reads_everything(self) -> bool {
-        matches!(self, Role::Admin | Role::Officer | Role::Approver | Role::Auditor)
+        matches!(
+            self,
+            Role::Admin | Role::Officer | Role::Approver | Role::Auditor
+        )
     }
 
     /// The roles matrix.

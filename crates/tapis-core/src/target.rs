@@ -45,7 +45,10 @@ impl DomainName {
                 .map_err(|_| Error::invalid(field, "not a valid internationalised domain name"))?
         };
         if ascii.len() > 253 {
-            return Err(Error::invalid(field, "domain name is longer than 253 octets"));
+            return Err(Error::invalid(
+                field,
+                "domain name is longer than 253 octets",
+            ));
         }
         let labels: Vec<&str> = ascii.split('.').collect();
         if labels.len() < 2 {
@@ -67,7 +70,9 @@ impl DomainName {
             {
                 return Err(Error::invalid(
                     field,
-                    format!("label {label:?} has characters other than letters, digits, '-' and '_'"),
+                    format!(
+                        "label {label:?} has characters other than letters, digits, '-' and '_'"
+                    ),
                 ));
             }
             if label.starts_with('-') || label.ends_with('-') {
@@ -130,7 +135,10 @@ impl NormalUrl {
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(Error::invalid(
                 field,
-                format!("scheme {:?} is not supported: use http or https", url.scheme()),
+                format!(
+                    "scheme {:?} is not supported: use http or https",
+                    url.scheme()
+                ),
             ));
         }
         if !url.username().is_empty() || url.password().is_some() {
@@ -222,7 +230,9 @@ impl ContentHash {
                     other => {
                         return Err(Error::invalid(
                             field,
-                            format!("unknown hash algorithm {other:?}: use sha256, sha1, md5 or pdq"),
+                            format!(
+                                "unknown hash algorithm {other:?}: use sha256, sha1, md5 or pdq"
+                            ),
                         ));
                     }
                 };
@@ -236,7 +246,9 @@ impl ContentHash {
                     n => {
                         return Err(Error::invalid(
                             field,
-                            format!("a bare hash must be 64 (sha256), 40 (sha1) or 32 (md5) hex digits, not {n}; prefix it with its algorithm, e.g. pdq:…"),
+                            format!(
+                                "a bare hash must be 64 (sha256), 40 (sha1) or 32 (md5) hex digits, not {n}; prefix it with its algorithm, e.g. pdq:…"
+                            ),
                         ));
                     }
                 };
@@ -255,7 +267,10 @@ impl ContentHash {
             ));
         }
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::invalid(field, "hash has characters that are not hex digits"));
+            return Err(Error::invalid(
+                field,
+                "hash has characters that are not hex digits",
+            ));
         }
         Ok(ContentHash {
             algorithm,
@@ -431,15 +446,27 @@ mod tests {
             ("t.me", "t.me"),
         ];
         for (raw, want) in cases {
-            assert_eq!(DomainName::parse(raw).map(|d| d.0), Ok(want.to_owned()), "{raw}");
+            assert_eq!(
+                DomainName::parse(raw).map(|d| d.0),
+                Ok(want.to_owned()),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn domains_reject_what_is_not_a_name() {
         for raw in [
-            "", ".", "com", "*.example.com", "exa mple.com", "-bad.com", "bad-.com",
-            "a..b", "1.2.3.4", "http://example.com",
+            "",
+            ".",
+            "com",
+            "*.example.com",
+            "exa mple.com",
+            "-bad.com",
+            "bad-.com",
+            "a..b",
+            "1.2.3.4",
+            "http://example.com",
         ] {
             assert!(DomainName::parse(raw).is_err(), "{raw:?} should be refused");
         }
@@ -452,23 +479,49 @@ mod tests {
     #[test]
     fn within_is_label_aligned() {
         let parent = DomainName::parse("example.com").expect("valid");
-        assert!(DomainName::parse("a.example.com").expect("valid").is_within(&parent));
+        assert!(
+            DomainName::parse("a.example.com")
+                .expect("valid")
+                .is_within(&parent)
+        );
         assert!(parent.is_within(&parent));
-        assert!(!DomainName::parse("badexample.com").expect("valid").is_within(&parent));
+        assert!(
+            !DomainName::parse("badexample.com")
+                .expect("valid")
+                .is_within(&parent)
+        );
     }
 
     #[test]
     fn urls_normalise() {
         let cases = [
-            ("HTTPS://Example.COM:443/a/../b?#frag", "https://example.com/b"),
+            (
+                "HTTPS://Example.COM:443/a/../b?#frag",
+                "https://example.com/b",
+            ),
             ("http://example.com", "http://example.com/"),
-            ("https://t.me/SomeChannel/123", "https://t.me/SomeChannel/123"),
-            ("https://bücher.example/x?q=1", "https://xn--bcher-kva.example/x?q=1"),
+            (
+                "https://t.me/SomeChannel/123",
+                "https://t.me/SomeChannel/123",
+            ),
+            (
+                "https://bücher.example/x?q=1",
+                "https://xn--bcher-kva.example/x?q=1",
+            ),
         ];
         for (raw, want) in cases {
-            assert_eq!(NormalUrl::parse(raw).map(|u| u.0), Ok(want.to_owned()), "{raw}");
+            assert_eq!(
+                NormalUrl::parse(raw).map(|u| u.0),
+                Ok(want.to_owned()),
+                "{raw}"
+            );
         }
-        for raw in ["example.com/x", "ftp://example.com/", "https://u:p@example.com/", "https://"] {
+        for raw in [
+            "example.com/x",
+            "ftp://example.com/",
+            "https://u:p@example.com/",
+            "https://",
+        ] {
             assert!(NormalUrl::parse(raw).is_err(), "{raw:?} should be refused");
         }
     }
@@ -497,7 +550,8 @@ mod tests {
             Ok("radical_channel".to_owned())
         );
         assert_eq!(
-            Target::parse(ItemKind::PlatformChannel, "https://T.me/radical_channel").map(|t| t.normalized),
+            Target::parse(ItemKind::PlatformChannel, "https://T.me/radical_channel")
+                .map(|t| t.normalized),
             Ok("https://t.me/radical_channel".to_owned())
         );
         assert!(Target::parse(ItemKind::PlatformAccount, "@").is_err());

@@ -71,8 +71,15 @@ mod tests {
     fn bundled_taxonomy_has_the_required_categories() {
         let t = Taxonomy::bundled();
         for id in [
-            "terrorism", "violent_extremism", "child_sexual_abuse", "gambling", "fraud",
-            "disinformation", "pornography", "public_order", "other",
+            "terrorism",
+            "violent_extremism",
+            "child_sexual_abuse",
+            "gambling",
+            "fraud",
+            "disinformation",
+            "pornography",
+            "public_order",
+            "other",
         ] {
             assert!(t.category(id).is_ok(), "{id}");
         }

@@ -1,1 +1,25 @@
+//! Persistence for tapis: one [`Store`] over SQLite (the embedded default)
+//! or PostgreSQL (for scale), chosen by the database URL.
+//!
+//! Every method that changes state runs in one write transaction that also
+//! appends the audit event(s) describing the change, so a change without its
+//! event (or an event without its change) cannot be committed. Business rules
+//! (what may change, and into what) come from `tapis-core`; this crate only
+//! applies them and records the result.
+#![forbid(unsafe_code)]
 
+mod audit;
+mod db;
+mod error;
+mod model;
+mod notices;
+mod parties;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod tokens;
+
+pub use audit::VerifyReport;
+pub use db::{Backend, Store};
+pub use error::{Error, Result};
+pub use model::*;
+pub use tokens::{hash_secret, new_secret};

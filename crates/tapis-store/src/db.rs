@@ -1,0 +1,278 @@
+//! Opening the database, migrations and the write-transaction discipline.
+//!
+//! Both backends run through sqlx's `Any` driver with SQL written once:
+//! `$n` placeholders (SQLite accepts them), integers for times and flags,
+//! text for ids and JSON. What differs by dialect lives here: migration
+//! files, how a write transaction takes the audit chain's lock, and
+//! connection set-up.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tapis_core::{Clock, Timestamp};
+
+use crate::{Error, Result};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Migrations in order. Never edit one that has landed: add a new one. Each
+/// is recorded with a checksum, and a changed file is refused at start-up.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// A lock key for PostgreSQL advisory locks: every write transaction holds
+/// it, so audit events get gap-free sequence numbers and each links to the
+/// one before, even with several `tapis serve` processes on one database.
+const AUDIT_CHAIN_LOCK: i64 = 0x7461_7069_735f_6175; // "tapis_au"
+
+/// The store. Cheap to clone; clones share the pool and the clock.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Open `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite
+    /// file if it does not exist, and apply pending migrations.
+    pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(Error::Open(
+                "the database URL must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if path.is_empty() || path == ":memory:" {
+                    return Err(Error::Open(
+                        "an in-memory SQLite database cannot be shared: give a file path".into(),
+                    ));
+                }
+                if let Some(dir) = Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::Open(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the single writer;
+                            // NORMAL sync is durable across application
+                            // crashes, FULL also across power loss.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&format!("sqlite://{path}?mode=rwc"))
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+            }
+        }
+        .map_err(|e| Error::Open(format!("{} ({})", e, redact(url))))?;
+        let store = Store {
+            pool,
+            backend,
+            clock,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.write().await?;
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+                checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let applied =
+            sqlx::query("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut done = std::collections::HashMap::new();
+        for row in &applied {
+            let version: i64 = row.try_get("version")?;
+            let checksum: String = row.try_get("checksum")?;
+            done.insert(version, checksum);
+        }
+        if let Some(max) = done.keys().max()
+            && *max > MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+        {
+            return Err(Error::Migration {
+                version: *max,
+                message: "the database was migrated by a newer tapis; upgrade this binary".into(),
+            });
+        }
+        for m in MIGRATIONS {
+            let sql = match self.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
+            match done.get(&m.version) {
+                Some(c) if *c == checksum => continue,
+                Some(_) => {
+                    return Err(Error::Migration {
+                        version: m.version,
+                        message: format!(
+                            "migration {} ({}) differs from the one applied to this database; \
+                             landed migrations must never be edited",
+                            m.version, m.name
+                        ),
+                    });
+                }
+                None => {}
+            }
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                backend = self.backend.name(),
+                "applying migration"
+            );
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::Migration {
+                    version: m.version,
+                    message: e.to_string(),
+                })?;
+            sqlx::query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(checksum)
+                .bind(self.now().unix_millis())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Begin a write transaction holding the audit chain's lock. On SQLite
+    /// `BEGIN IMMEDIATE` takes the database write lock up front, so a
+    /// transaction never fails half-way on a lock upgrade.
+    pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
+                    .bind(AUDIT_CHAIN_LOCK)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// Run raw SQL outside the application's rules. Only for tests that
+    /// play an attacker with database access.
+    #[cfg(feature = "testing")]
+    pub async fn raw_execute(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::raw_sql(sql)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
+
+/// A database URL with any password removed, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

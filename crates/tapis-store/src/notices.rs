@@ -1,0 +1,756 @@
+//! Notices: submission with idempotency and deduplication, delivery,
+//! acknowledgement and per-item decisions. Each write is one transaction
+//! with its audit events.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use tapis_core::audit::Actor;
+use tapis_core::notice::{Decision, ItemState, NewNotice, NoticeEvent, NoticeState, Urgency};
+use tapis_core::party::PartyKind;
+use tapis_core::policy::SlaPolicy;
+use tapis_core::target::ItemKind;
+use tapis_core::{ItemId, NoticeId, PartyId, Timestamp, canonical};
+
+use crate::{
+    Created, DuplicateRef, Error, EvidenceView, Item, LegalBasisView, Notice, NoticeFilter,
+    Principal, Result, Store, audit,
+};
+
+const NOTICE_COLUMNS: &str = "id, state, issuer_party_id, issuer_label, platform_id, category, \
+    taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, \
+    territorial_scope, may_notify_user, sla_version, due_at, created_at, submitted_at, \
+    delivered_at, acknowledged_at, closed_at";
+
+const ITEM_COLUMNS: &str = "i.id, i.notice_id, i.kind, i.value, i.normalized, i.native_id, \
+    i.evidence, i.state, i.reason, i.decided_at, i.duplicate_of, d.notice_id AS dup_notice_id";
+
+/// States in which a notice is open (neither draft nor finished).
+const OPEN_STATES: &str = "('submitted', 'delivered', 'acknowledged', 'escalated', 'disputed')";
+
+/// The caller's party must be the notice's platform; anything else looks
+/// like a notice that does not exist, so ids cannot be probed.
+fn require_platform(p: &Principal, n: &Notice) -> Result<()> {
+    if p.party_kind == PartyKind::Platform && p.party_id == n.platform_id {
+        Ok(())
+    } else {
+        Err(Error::NotFound("notice"))
+    }
+}
+
+fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(col)?
+        .map(Timestamp::from_unix_millis))
+}
+
+fn notice_from_row(row: &AnyRow) -> Result<Notice> {
+    let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+    Ok(Notice {
+        id: NoticeId::parse(&s("id")?).map_err(Error::corrupt)?,
+        state: NoticeState::parse(&s("state")?).map_err(Error::corrupt)?,
+        issuer_party_id: PartyId::parse(&s("issuer_party_id")?).map_err(Error::corrupt)?,
+        issuer_label: s("issuer_label")?,
+        platform_id: PartyId::parse(&s("platform_id")?).map_err(Error::corrupt)?,
+        category: s("category")?,
+        taxonomy_version: s("taxonomy_version")?,
+        urgency: Urgency::parse(&s("urgency")?).map_err(Error::corrupt)?,
+        legal_basis: LegalBasisView {
+            reference: s("legal_basis_reference")?,
+            text: s("legal_basis_text")?,
+        },
+        explanation: s("explanation")?,
+        territorial_scope: serde_json::from_str(&s("territorial_scope")?)
+            .map_err(Error::corrupt)?,
+        may_notify_user: row.try_get::<i64, _>("may_notify_user")? != 0,
+        sla_version: row.try_get("sla_version")?,
+        due_at: opt_ts(row, "due_at")?,
+        created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
+        submitted_at: opt_ts(row, "submitted_at")?,
+        delivered_at: opt_ts(row, "delivered_at")?,
+        acknowledged_at: opt_ts(row, "acknowledged_at")?,
+        closed_at: opt_ts(row, "closed_at")?,
+        items: Vec::new(),
+    })
+}
+
+fn item_from_row(row: &AnyRow) -> Result<(NoticeId, Item)> {
+    let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+    let notice_id = NoticeId::parse(&s("notice_id")?).map_err(Error::corrupt)?;
+    let duplicate_of = match (
+        row.try_get::<Option<String>, _>("duplicate_of")?,
+        row.try_get::<Option<String>, _>("dup_notice_id")?,
+    ) {
+        (Some(item), Some(notice)) => Some(DuplicateRef {
+            item_id: ItemId::parse(&item).map_err(Error::corrupt)?,
+            notice_id: NoticeId::parse(&notice).map_err(Error::corrupt)?,
+        }),
+        _ => None,
+    };
+    let evidence: Vec<EvidenceRow> =
+        serde_json::from_str(&s("evidence")?).map_err(Error::corrupt)?;
+    Ok((
+        notice_id,
+        Item {
+            id: ItemId::parse(&s("id")?).map_err(Error::corrupt)?,
+            kind: ItemKind::parse(&s("kind")?).map_err(Error::corrupt)?,
+            value: s("value")?,
+            normalized: s("normalized")?,
+            native_id: row.try_get("native_id")?,
+            evidence: evidence
+                .into_iter()
+                .map(|e| {
+                    Ok(EvidenceView {
+                        sha256: e.sha256,
+                        description: e.description,
+                        captured_at: Timestamp::parse("captured_at", &e.captured_at)
+                            .map_err(Error::corrupt)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            state: ItemState::parse(&s("state")?).map_err(Error::corrupt)?,
+            reason: row.try_get("reason")?,
+            decided_at: opt_ts(row, "decided_at")?,
+            duplicate_of,
+        },
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct EvidenceRow {
+    sha256: String,
+    description: String,
+    captured_at: String,
+}
+
+fn notice_json(n: &Notice) -> Result<Value> {
+    serde_json::to_value(n).map_err(|e| Error::corrupt(format!("notice does not serialise: {e}")))
+}
+
+type Tx = Transaction<'static, Any>;
+
+impl Store {
+    /// Submit (or save as a draft) a validated notice from `by`.
+    ///
+    /// With an idempotency key, a repeat of the same request returns the
+    /// first notice; the same key with a different request is a conflict.
+    pub async fn create_notice(
+        &self,
+        by: &Principal,
+        new: NewNotice,
+        idempotency: Option<(&str, &str)>,
+        sla: &SlaPolicy,
+    ) -> Result<Created> {
+        let mut tx = self.write().await?;
+        if let Some((key, fingerprint)) = idempotency {
+            let row = sqlx::query(
+                "SELECT id, request_hash FROM notices WHERE issuer_party_id = $1 AND idempotency_key = $2",
+            )
+            .bind(by.party_id.to_string())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                let hash: Option<String> = row.try_get("request_hash")?;
+                if hash.as_deref() != Some(fingerprint) {
+                    return Err(Error::Conflict(
+                        "this Idempotency-Key was already used for a different request; use a new key".into(),
+                    ));
+                }
+                let id: String = row.try_get("id")?;
+                let notice =
+                    load_notice(&mut tx, NoticeId::parse(&id).map_err(Error::corrupt)?).await?;
+                return Ok(Created {
+                    notice,
+                    created: false,
+                });
+            }
+        }
+        let platform = sqlx::query("SELECT kind FROM parties WHERE id = $1")
+            .bind(new.platform_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        match platform {
+            None => {
+                return Err(
+                    tapis_core::Error::invalid("platform_id", "no party has this id").into(),
+                );
+            }
+            Some(row) if row.try_get::<String, _>("kind")? != "platform" => {
+                return Err(tapis_core::Error::invalid(
+                    "platform_id",
+                    "this party is not a platform",
+                )
+                .into());
+            }
+            Some(_) => {}
+        }
+
+        let now = self.now();
+        let id = NoticeId::new();
+        let (state, submitted_at, due_at, sla_version) = if new.draft {
+            (NoticeState::Draft, None, None, None)
+        } else {
+            (
+                NoticeState::Submitted,
+                Some(now),
+                Some(sla.due_at(now, &new.category, new.urgency)),
+                Some(sla.version.clone()),
+            )
+        };
+        sqlx::query(&"INSERT INTO notices (id, issuer_party_id, issuer_token_id, issuer_label, platform_id, category, \
+             taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, territorial_scope, \
+             may_notify_user, state, sla_version, due_at, idempotency_key, request_hash, created_at, submitted_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19)".to_string())
+        .bind(id.to_string())
+        .bind(by.party_id.to_string())
+        .bind(by.token_id.to_string())
+        .bind(&by.label)
+        .bind(new.platform_id.to_string())
+        .bind(&new.category)
+        .bind(&new.taxonomy_version)
+        .bind(new.urgency.as_str())
+        .bind(&new.legal_basis.reference)
+        .bind(&new.legal_basis.text)
+        .bind(&new.explanation)
+        .bind(canonical::to_string(&json!(new.territorial_scope))?)
+        .bind(i64::from(new.may_notify_user))
+        .bind(state.as_str())
+        .bind(sla_version)
+        .bind(due_at.map(Timestamp::unix_millis))
+        .bind(idempotency.map(|(k, _)| k.to_owned()))
+        .bind(idempotency.map(|(_, f)| f.to_owned()))
+        .bind(now.unix_millis())
+        .bind(submitted_at.map(Timestamp::unix_millis))
+        .execute(&mut *tx)
+        .await?;
+
+        for (position, item) in new.items.iter().enumerate() {
+            // Deduplicate against items still awaiting a decision in open
+            // notices to the same platform, from any issuer.
+            let original = sqlx::query(&format!(
+                "SELECT i.id FROM notice_items i JOIN notices n ON n.id = i.notice_id \
+                 WHERE i.platform_id = $1 AND i.kind = $2 AND i.normalized = $3 \
+                 AND i.duplicate_of IS NULL AND i.state IN ('pending', 'disputed') \
+                 AND n.state IN {OPEN_STATES} ORDER BY n.created_at LIMIT 1"
+            ))
+            .bind(new.platform_id.to_string())
+            .bind(item.kind.as_str())
+            .bind(&item.normalized)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<String, _>("id"))
+            .transpose()?;
+            let evidence: Vec<Value> = item
+                .evidence
+                .iter()
+                .map(|e| {
+                    json!({"sha256": e.sha256.as_str(), "description": e.description, "captured_at": e.captured_at.to_string()})
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO notice_items (id, notice_id, position, platform_id, kind, value, normalized, \
+                 native_id, evidence, state, duplicate_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)",
+            )
+            .bind(ItemId::new().to_string())
+            .bind(id.to_string())
+            .bind(position as i64)
+            .bind(new.platform_id.to_string())
+            .bind(item.kind.as_str())
+            .bind(&item.value)
+            .bind(&item.normalized)
+            .bind(item.native_id.clone())
+            .bind(canonical::to_string(&Value::Array(evidence))?)
+            .bind(original)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let notice = load_notice(&mut tx, id).await?;
+        let action = if new.draft {
+            "notice.drafted"
+        } else {
+            "notice.submitted"
+        };
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            action,
+            ("notice", &id.to_string()),
+            Value::Null,
+            notice_json(&notice)?,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Created {
+            notice,
+            created: true,
+        })
+    }
+
+    /// Submit a draft.
+    pub async fn submit_draft(
+        &self,
+        by: &Principal,
+        id: NoticeId,
+        sla: &SlaPolicy,
+    ) -> Result<Notice> {
+        let mut tx = self.write().await?;
+        let n = load_notice(&mut tx, id).await?;
+        if n.issuer_party_id != by.party_id {
+            return Err(Error::NotFound("notice"));
+        }
+        let next = n.state.on(NoticeEvent::Submit)?;
+        let now = self.now();
+        let due = sla.due_at(now, &n.category, n.urgency);
+        sqlx::query(
+            "UPDATE notices SET state = $1, submitted_at = $2, due_at = $3, sla_version = $4, updated_at = $2 WHERE id = $5",
+        )
+        .bind(next.as_str())
+        .bind(now.unix_millis())
+        .bind(due.unix_millis())
+        .bind(&sla.version)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            "notice.submitted",
+            ("notice", &id.to_string()),
+            json!({"state": n.state}),
+            json!({"state": next, "due_at": due.to_string(), "sla_version": sla.version}),
+        )
+        .await?;
+        let n = load_notice(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn get_notice(&self, id: NoticeId) -> Result<Notice> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound("notice"))?;
+        let mut n = notice_from_row(&row)?;
+        let mut items = load_items(&mut conn, &[id]).await?;
+        n.items = items.remove(&id).unwrap_or_default();
+        Ok(n)
+    }
+
+    pub async fn list_notices(&self, f: &NoticeFilter) -> Result<Vec<Notice>> {
+        let mut sql = format!("SELECT {NOTICE_COLUMNS} FROM notices WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        let mut push = |sql: &mut String, clause: &str, v: String| {
+            binds.push(v);
+            sql.push_str(&clause.replace("?", &format!("${}", binds.len())));
+        };
+        if let Some(s) = f.state {
+            push(&mut sql, " AND state = ?", s.as_str().to_owned());
+        }
+        if let Some(p) = f.platform_id {
+            push(&mut sql, " AND platform_id = ?", p.to_string());
+        }
+        if let Some(p) = f.issuer_party_id {
+            push(&mut sql, " AND issuer_party_id = ?", p.to_string());
+        }
+        if let Some(c) = &f.category {
+            push(&mut sql, " AND category = ?", c.clone());
+        }
+        if let Some(b) = f.before {
+            push(&mut sql, " AND id < ?", b.to_string());
+        }
+        let mut ints: Vec<i64> = Vec::new();
+        if f.overdue {
+            sql.push_str(&format!(
+                " AND state IN {OPEN_STATES} AND due_at < ${}",
+                binds.len() + 1
+            ));
+            ints.push(self.now().unix_millis());
+        }
+        sql.push_str(&format!(
+            " ORDER BY id DESC LIMIT {}",
+            f.limit.clamp(1, 500)
+        ));
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        for i in ints {
+            q = q.bind(i);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let rows = q.fetch_all(&mut *conn).await?;
+        let mut notices: Vec<Notice> = rows.iter().map(notice_from_row).collect::<Result<_>>()?;
+        let ids: Vec<NoticeId> = notices.iter().map(|n| n.id).collect();
+        let mut items = load_items(&mut conn, &ids).await?;
+        for n in &mut notices {
+            n.items = items.remove(&n.id).unwrap_or_default();
+        }
+        Ok(notices)
+    }
+
+    /// A platform's open notices, most pressing first (urgent, then by
+    /// deadline). Fetching counts as delivery: the platform demonstrably
+    /// has them, and each newly delivered notice gets its event.
+    pub async fn inbox(&self, by: &Principal, limit: u32) -> Result<Vec<Notice>> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE platform_id = $1 AND state IN {OPEN_STATES} \
+             ORDER BY CASE urgency WHEN 'urgent' THEN 0 ELSE 1 END, due_at, id LIMIT {}",
+            limit.clamp(1, 500)
+        ))
+        .bind(by.party_id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut notices: Vec<Notice> = rows.iter().map(notice_from_row).collect::<Result<_>>()?;
+        let now = self.now();
+        for n in &mut notices {
+            if n.state == NoticeState::Submitted {
+                mark_delivered(&mut tx, now, &by.actor(), n, "inbox fetch").await?;
+            }
+        }
+        let ids: Vec<NoticeId> = notices.iter().map(|n| n.id).collect();
+        let mut items = load_items(&mut tx, &ids).await?;
+        for n in &mut notices {
+            n.items = items.remove(&n.id).unwrap_or_default();
+        }
+        tx.commit().await?;
+        Ok(notices)
+    }
+
+    /// A platform agent fetches one of its notices: that is delivery.
+    pub async fn fetch_as_platform(&self, by: &Principal, id: NoticeId) -> Result<Notice> {
+        let mut tx = self.write().await?;
+        let mut n = load_notice(&mut tx, id).await?;
+        require_platform(by, &n)?;
+        if n.state == NoticeState::Submitted {
+            mark_delivered(
+                &mut tx,
+                self.now(),
+                &by.actor(),
+                &mut n,
+                "authenticated fetch",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn acknowledge(&self, by: &Principal, id: NoticeId) -> Result<Notice> {
+        let mut tx = self.write().await?;
+        let mut n = load_notice(&mut tx, id).await?;
+        require_platform(by, &n)?;
+        let now = self.now();
+        if n.state == NoticeState::Submitted {
+            mark_delivered(&mut tx, now, &by.actor(), &mut n, "acknowledgement").await?;
+        }
+        acknowledge_in(&mut tx, now, &by.actor(), &mut n).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Withdraw a notice (its issuer only). The reason is on the record.
+    pub async fn withdraw(&self, by: &Principal, id: NoticeId, reason: &str) -> Result<Notice> {
+        let reason = tapis_core::party::bounded_text("reason", reason, 1, 4000)?;
+        let mut tx = self.write().await?;
+        let mut n = load_notice(&mut tx, id).await?;
+        if n.issuer_party_id != by.party_id {
+            return Err(Error::NotFound("notice"));
+        }
+        let next = n.state.on(NoticeEvent::Withdraw)?;
+        let now = self.now();
+        set_state(&mut tx, now, &n, next, Some("closed_at")).await?;
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            "notice.withdrawn",
+            ("notice", &id.to_string()),
+            json!({"state": n.state}),
+            json!({"state": next, "reason": reason}),
+        )
+        .await?;
+        n.state = next;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Record a platform's decision on one item. Deciding implies
+    /// acknowledgement; the decision also settles the item's duplicates in
+    /// other notices, and a notice whose items are all decided closes.
+    pub async fn decide_item(
+        &self,
+        by: &Principal,
+        notice_id: NoticeId,
+        item_id: ItemId,
+        decision: Decision,
+    ) -> Result<Notice> {
+        let mut tx = self.write().await?;
+        let mut n = load_notice(&mut tx, notice_id).await?;
+        require_platform(by, &n)?;
+        let item = n
+            .items
+            .iter()
+            .find(|i| i.id == item_id)
+            .cloned()
+            .ok_or(Error::NotFound("item"))?;
+        if !n.state.is_open() {
+            return Err(tapis_core::Error::IllegalTransition {
+                entity: "notice",
+                state: n.state.as_str().to_owned(),
+                action: "decide items of".into(),
+            }
+            .into());
+        }
+        let next = item.state.decide(decision.decision)?;
+        let now = self.now();
+        let actor = by.actor();
+        if matches!(n.state, NoticeState::Submitted | NoticeState::Delivered) {
+            if n.state == NoticeState::Submitted {
+                mark_delivered(&mut tx, now, &actor, &mut n, "decision").await?;
+            }
+            acknowledge_in(&mut tx, now, &actor, &mut n).await?;
+        }
+        apply_decision(
+            &mut tx,
+            now,
+            &actor,
+            &n,
+            &item,
+            next,
+            decision.reason.as_deref(),
+            None,
+        )
+        .await?;
+
+        // The same target in other notices (the original, or its other
+        // duplicates) gets the same decision.
+        let root = item
+            .duplicate_of
+            .as_ref()
+            .map(|d| d.item_id)
+            .unwrap_or(item.id);
+        let linked = sqlx::query(
+            "SELECT i.id, i.notice_id FROM notice_items i \
+             WHERE (i.id = $1 OR i.duplicate_of = $1) AND i.id <> $2 AND i.state IN ('pending', 'disputed')",
+        )
+        .bind(root.to_string())
+        .bind(item.id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in linked {
+            let other_notice =
+                NoticeId::parse(&row.try_get::<String, _>("notice_id")?).map_err(Error::corrupt)?;
+            let other_item =
+                ItemId::parse(&row.try_get::<String, _>("id")?).map_err(Error::corrupt)?;
+            let mut on = load_notice(&mut tx, other_notice).await?;
+            if !on.state.is_open() {
+                continue;
+            }
+            let Some(oi) = on.items.iter().find(|i| i.id == other_item).cloned() else {
+                continue;
+            };
+            let Ok(onext) = oi.state.decide(decision.decision) else {
+                continue;
+            };
+            apply_decision(
+                &mut tx,
+                now,
+                &actor,
+                &on,
+                &oi,
+                onext,
+                decision.reason.as_deref(),
+                Some(item.id),
+            )
+            .await?;
+            on = load_notice(&mut tx, other_notice).await?;
+            settle(&mut tx, now, &actor, &mut on).await?;
+        }
+
+        let mut n = load_notice(&mut tx, notice_id).await?;
+        settle(&mut tx, now, &actor, &mut n).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_decision(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    n: &Notice,
+    item: &Item,
+    next: ItemState,
+    reason: Option<&str>,
+    via_duplicate: Option<ItemId>,
+) -> Result<()> {
+    sqlx::query("UPDATE notice_items SET state = $1, reason = $2, decided_at = $3 WHERE id = $4")
+        .bind(next.as_str())
+        .bind(reason.map(str::to_owned))
+        .bind(now.unix_millis())
+        .bind(item.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    let mut after = json!({"item_id": item.id.to_string(), "state": next, "reason": reason});
+    if let Some(src) = via_duplicate {
+        after["decided_via_duplicate"] = json!(src.to_string());
+    }
+    audit::append(
+        tx,
+        now,
+        actor,
+        "item.decided",
+        ("notice", &n.id.to_string()),
+        json!({"item_id": item.id.to_string(), "state": item.state}),
+        after,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Move a notice to where its items put it (closed, disputed).
+async fn settle(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Notice) -> Result<()> {
+    let states: Vec<ItemState> = n.items.iter().map(|i| i.state).collect();
+    let next = n.state.after_items(&states)?;
+    if next != n.state {
+        let stamp = (next == NoticeState::Closed).then_some("closed_at");
+        set_state(tx, now, n, next, stamp).await?;
+        let action = if next == NoticeState::Closed {
+            "notice.closed"
+        } else {
+            "notice.disputed"
+        };
+        audit::append(
+            tx,
+            now,
+            actor,
+            action,
+            ("notice", &n.id.to_string()),
+            json!({"state": n.state}),
+            json!({"state": next}),
+        )
+        .await?;
+        n.state = next;
+        if next == NoticeState::Closed {
+            n.closed_at = Some(now);
+        }
+    }
+    Ok(())
+}
+
+async fn set_state(
+    tx: &mut Tx,
+    now: Timestamp,
+    n: &Notice,
+    next: NoticeState,
+    stamp: Option<&str>,
+) -> Result<()> {
+    let stamp_sql = stamp.map(|c| format!(", {c} = $2")).unwrap_or_default();
+    let res = sqlx::query(&format!(
+        "UPDATE notices SET state = $1, updated_at = $2{stamp_sql} WHERE id = $3 AND state = $4"
+    ))
+    .bind(next.as_str())
+    .bind(now.unix_millis())
+    .bind(n.id.to_string())
+    .bind(n.state.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() != 1 {
+        return Err(Error::Conflict(
+            "the notice changed meanwhile; retry".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn mark_delivered(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    n: &mut Notice,
+    via: &str,
+) -> Result<()> {
+    let next = n.state.on(NoticeEvent::Deliver)?;
+    set_state(tx, now, n, next, Some("delivered_at")).await?;
+    audit::append(
+        tx,
+        now,
+        actor,
+        "notice.delivered",
+        ("notice", &n.id.to_string()),
+        json!({"state": n.state}),
+        json!({"state": next, "via": via}),
+    )
+    .await?;
+    n.state = next;
+    n.delivered_at = Some(now);
+    Ok(())
+}
+
+async fn acknowledge_in(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Notice) -> Result<()> {
+    let next = n.state.on(NoticeEvent::Acknowledge)?;
+    set_state(tx, now, n, next, Some("acknowledged_at")).await?;
+    audit::append(
+        tx,
+        now,
+        actor,
+        "notice.acknowledged",
+        ("notice", &n.id.to_string()),
+        json!({"state": n.state}),
+        json!({"state": next}),
+    )
+    .await?;
+    n.state = next;
+    n.acknowledged_at = Some(now);
+    Ok(())
+}
+
+async fn load_notice(tx: &mut Tx, id: NoticeId) -> Result<Notice> {
+    let row = sqlx::query(&format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("notice"))?;
+    let mut n = notice_from_row(&row)?;
+    let mut items = load_items(tx, &[id]).await?;
+    n.items = items.remove(&id).unwrap_or_default();
+    Ok(n)
+}
+
+async fn load_items(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[NoticeId],
+) -> Result<HashMap<NoticeId, Vec<Item>>> {
+    let mut out: HashMap<NoticeId, Vec<Item>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT {ITEM_COLUMNS} FROM notice_items i LEFT JOIN notice_items d ON d.id = i.duplicate_of \
+         WHERE i.notice_id IN ({}) ORDER BY i.notice_id, i.position",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id.to_string());
+    }
+    for row in q.fetch_all(&mut *conn).await? {
+        let (nid, item) = item_from_row(&row)?;
+        out.entry(nid).or_default().push(item);
+    }
+    Ok(out)
+}

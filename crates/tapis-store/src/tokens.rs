@@ -1,0 +1,152 @@
+//! API tokens. A token is 32 random bytes shown once as `tapis_<base64url>`;
+//! only its SHA-256 is stored. A slow password hash would add nothing here:
+//! the secret has 256 bits of entropy, so there is nothing to brute-force,
+//! and every request must check one quickly.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tapis_core::audit::Actor;
+use tapis_core::party::{PartyKind, bounded_text};
+use tapis_core::role::Role;
+use tapis_core::{PartyId, Timestamp, TokenId};
+
+use crate::{Error, Party, Principal, Result, Store, TokenInfo, audit};
+
+/// A fresh token secret.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("tapis_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What is stored for a secret.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now: Timestamp,
+    actor: &Actor,
+    id: TokenId,
+    party: &Party,
+    role: Role,
+    label: &str,
+    secret_hash: &str,
+) -> Result<TokenInfo> {
+    if role.party_kind() != party.kind {
+        return Err(Error::Domain(tapis_core::Error::invalid(
+            "role",
+            format!(
+                "a {} party cannot hold the {} role (it belongs to {} parties)",
+                party.kind.as_str(),
+                role.as_str(),
+                role.party_kind().as_str()
+            ),
+        )));
+    }
+    let dup = sqlx::query("SELECT id FROM tokens WHERE secret_hash = $1")
+        .bind(secret_hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if dup.is_some() {
+        return Err(Error::Conflict(
+            "that token secret is already in use".into(),
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO tokens (id, party_id, role, label, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(party.id.to_string())
+    .bind(role.as_str())
+    .bind(label)
+    .bind(secret_hash)
+    .bind(now.unix_millis())
+    .execute(&mut **tx)
+    .await?;
+    // The event names the token, never its secret or hash.
+    audit::append(
+        tx,
+        now,
+        actor,
+        "token.created",
+        ("party", &party.id.to_string()),
+        Value::Null,
+        json!({"token_id": id.to_string(), "role": role.as_str(), "label": label}),
+    )
+    .await?;
+    Ok(TokenInfo {
+        id,
+        party_id: party.id,
+        role,
+        label: label.to_owned(),
+        created_at: now,
+    })
+}
+
+impl Store {
+    /// Create a token for `party_id` and return its secret (shown once).
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        party_id: PartyId,
+        role: Role,
+        label: &str,
+        secret: Option<&str>,
+    ) -> Result<(TokenInfo, String)> {
+        let label = bounded_text("label", label, 1, 200)?;
+        let secret = secret.map(str::to_owned).unwrap_or_else(new_secret);
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT id, kind, name, contacts, domains, handles, created_at FROM parties WHERE id = $1")
+            .bind(party_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("party"))?;
+        let party = crate::parties::party_from_row(&row)?;
+        let info = insert_token(
+            &mut tx,
+            self.now(),
+            actor,
+            TokenId::new(),
+            &party,
+            role,
+            &label,
+            &hash_secret(&secret),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((info, secret))
+    }
+
+    /// The principal a secret authenticates, if it is a live token.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>> {
+        let row = sqlx::query(
+            "SELECT t.id, t.party_id, t.role, t.label, p.kind FROM tokens t \
+             JOIN parties p ON p.id = t.party_id \
+             WHERE t.secret_hash = $1 AND t.revoked_at IS NULL",
+        )
+        .bind(hash_secret(secret))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+        Ok(Some(Principal {
+            token_id: TokenId::parse(&get("id")?).map_err(Error::corrupt)?,
+            party_id: PartyId::parse(&get("party_id")?).map_err(Error::corrupt)?,
+            party_kind: PartyKind::parse(&get("kind")?).map_err(Error::corrupt)?,
+            role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
+            label: get("label")?,
+        }))
+    }
+
+    /// Whether any live token has this secret.
+    pub async fn token_exists(&self, secret: &str) -> Result<bool> {
+        Ok(self.authenticate(secret).await?.is_some())
+    }
+}
