@@ -1,1 +1,159 @@
+//! The HTTP API: an axum router over the store, with bearer-token
+//! authentication, authorisation by role and party, JSON errors and an
+//! OpenAPI description generated from the handlers themselves.
+//!
+//! Handlers parse input with core's decoders, check the role matrix, scope
+//! reads to the caller's party and call the store; there are no business
+//! rules here.
+#![forbid(unsafe_code)]
 
+mod error;
+mod extract;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use tapis_core::notice::Limits as NoticeLimits;
+use tapis_core::policy::SlaPolicy;
+use tapis_core::taxonomy::Taxonomy;
+use tapis_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ApiResult};
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub notice: NoticeLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            notice: NoticeLimits::default(),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub taxonomy: Arc<Taxonomy>,
+    pub sla: Arc<SlaPolicy>,
+    pub limits: Limits,
+}
+
+impl AppState {
+    pub fn new(store: Store, limits: Limits) -> Self {
+        AppState {
+            store,
+            taxonomy: Arc::new(Taxonomy::bundled()),
+            sla: Arc::new(SlaPolicy::bundled()),
+            limits,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tapis API",
+        description = "Takedown notices, their delivery and decisions, and a tamper-evident audit log. \
+                       Authenticate with `Authorization: Bearer <token>`; errors are \
+                       `{\"error\": {\"code\", \"message\", \"field\"?}}`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document and the router, built from the same handlers.
+fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI description of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    parts().1
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = parts();
+    let api = Arc::new(api);
+    let body_limit = state.limits.max_body_bytes;
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json((*api).clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), party = tracing::field::Empty)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves; in-flight requests
+/// get up to ten seconds to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => r,
+        _ = async {
+            let _ = rx.await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        } => {
+            tracing::warn!("requests still running after 10 s; stopping anyway");
+            Ok(())
+        }
+    }
+}

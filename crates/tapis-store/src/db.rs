@@ -276,3 +276,11 @@ mod tests {
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
     }
 }
+
+impl Store {
+    /// Check that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -30,3 +30,16 @@ impl Error {
         Error::Corrupt(what.to_string())
     }
 }
+
+impl Error {
+    /// Whether the database could not be reached (as opposed to refusing
+    /// the request): the caller may retry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+}

@@ -12,7 +12,7 @@ use tapis_core::{ItemId, NoticeId, PartyId, Timestamp, TokenId};
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Party {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: PartyId,
     pub kind: PartyKind,
     pub name: String,
@@ -50,9 +50,9 @@ impl Principal {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: TokenId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub party_id: PartyId,
     pub role: Role,
     pub label: String,
@@ -70,9 +70,9 @@ pub struct LegalBasisView {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DuplicateRef {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub item_id: ItemId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub notice_id: NoticeId,
 }
 
@@ -98,7 +98,7 @@ impl From<&Evidence> for EvidenceView {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Item {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: ItemId,
     pub kind: ItemKind,
     pub value: String,
@@ -117,13 +117,13 @@ pub struct Item {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notice {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: NoticeId,
     pub state: NoticeState,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub issuer_party_id: PartyId,
     pub issuer_label: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub platform_id: PartyId,
     pub category: String,
     pub taxonomy_version: String,

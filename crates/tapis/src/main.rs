@@ -1,1 +1,19 @@
-fn main() {}
+//! The `tapis` command: configuration, telemetry and wiring. Logic lives in
+//! the library crates; this file only connects them.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+mod telemetry;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! Route handlers. Each one: authenticate, check the role matrix, parse
+//! with core's decoders, scope to the caller's party, call the store.
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tapis_core::notice::{Decision, DecisionInput, NewNotice, NoticeInput, NoticeState};
+use tapis_core::party::{NewParty, PartyInput, PartyKind};
+use tapis_core::role::{Action, Role};
+use tapis_core::{ItemId, NoticeId, PartyId, canonical};
+use tapis_store::{AuditEvent, Notice, NoticeFilter, Party, Principal, TokenInfo};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, parse_id};
+
+type S = axum::extract::State<AppState>;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(create_party, list_parties))
+        .routes(routes!(get_party))
+        .routes(routes!(create_token))
+        .routes(routes!(create_notice, list_notices))
+        .routes(routes!(get_notice))
+        .routes(routes!(submit_notice))
+        .routes(routes!(withdraw_notice))
+        .routes(routes!(acknowledge_notice))
+        .routes(routes!(decide_item))
+        .routes(routes!(notice_timeline))
+        .routes(routes!(inbox))
+        .routes(routes!(whoami))
+        .routes(routes!(verify_audit))
+}
+
+fn require(p: &Principal, action: Action) -> ApiResult<()> {
+    Ok(p.role.require(action)?)
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
+    database: &'static str,
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(get, path = "/healthz", security(()), responses(
+    (status = 200, body = Health), (status = 503, body = ErrorBody)))]
+async fn healthz(state: S) -> ApiResult<Json<Health>> {
+    state.store.ping().await?;
+    Ok(Json(Health {
+        status: "ok",
+        database: state.store.backend().name(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct WhoAmI {
+    #[schema(value_type = String)]
+    token_id: String,
+    #[schema(value_type = String)]
+    party_id: String,
+    party_kind: PartyKind,
+    role: Role,
+    label: String,
+}
+
+/// The caller's identity: party, role and token label.
+#[utoipa::path(get, path = "/api/v1/whoami", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
+async fn whoami(Auth(p): Auth) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        token_id: p.token_id.to_string(),
+        party_id: p.party_id.to_string(),
+        party_kind: p.party_kind,
+        role: p.role,
+        label: p.label,
+    })
+}
+
+// ---- parties -------------------------------------------------------------
+
+/// Register a party (admin).
+#[utoipa::path(post, path = "/api/v1/parties", request_body = PartyInput, responses(
+    (status = 201, body = Party), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_party(
+    state: S,
+    Auth(p): Auth,
+    body: ApiJson<PartyInput>,
+) -> ApiResult<(StatusCode, Json<Party>)> {
+    require(&p, Action::ManageParties)?;
+    let new = NewParty::parse(body.value)?;
+    let party = state.store.create_party(&p.actor(), new).await?;
+    Ok((StatusCode::CREATED, Json(party)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct PartyQuery {
+    /// authority, flagger, platform or isp
+    kind: Option<String>,
+}
+
+/// List parties. Authority staff see all; others see their own party.
+#[utoipa::path(get, path = "/api/v1/parties", params(PartyQuery), responses((status = 200, body = Vec<Party>)))]
+async fn list_parties(
+    state: S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<PartyQuery>,
+) -> ApiResult<Json<Vec<Party>>> {
+    let kind = q.kind.as_deref().map(PartyKind::parse).transpose()?;
+    if !p.role.may(Action::ReadAllParties) {
+        let own = state.store.get_party(p.party_id).await?;
+        let matches = kind.is_none_or(|k| k == own.kind);
+        return Ok(Json(if matches { vec![own] } else { vec![] }));
+    }
+    Ok(Json(state.store.list_parties(kind).await?))
+}
+
+/// One party. Another party's record is 404 unless the caller is authority staff.
+#[utoipa::path(get, path = "/api/v1/parties/{id}", params(("id" = String, Path)), responses(
+    (status = 200, body = Party), (status = 404, body = ErrorBody)))]
+async fn get_party(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Party>> {
+    let id = parse_id("party id", &id, PartyId::parse)?;
+    if !p.role.may(Action::ReadAllParties) && id != p.party_id {
+        return Err(ApiError::not_found("party"));
+    }
+    Ok(Json(state.store.get_party(id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// admin, officer, approver, auditor, flagger, platform_agent or isp_operator;
+    /// it must fit the party's kind
+    role: String,
+    /// Who or what holds the token, e.g. "J. Doe, duty officer" or "ingest bot".
+    label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TokenCreated {
+    #[serde(flatten)]
+    info: TokenInfo,
+    /// The secret. It is shown this once and stored only as a hash.
+    token: String,
+}
+
+/// Create a token for a party (admin). The secret is in the response only.
+#[utoipa::path(post, path = "/api/v1/parties/{id}/tokens", params(("id" = String, Path)), request_body = TokenRequest,
+    responses((status = 201, body = TokenCreated), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_token(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<TokenRequest>,
+) -> ApiResult<Response> {
+    require(&p, Action::ManageTokens)?;
+    let id = parse_id("party id", &id, PartyId::parse)?;
+    let role = Role::parse(&body.value.role)?;
+    let (info, token) = state
+        .store
+        .create_token(&p.actor(), id, role, &body.value.label, None)
+        .await?;
+    let mut resp = (StatusCode::CREATED, Json(TokenCreated { info, token })).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+// ---- notices -------------------------------------------------------------
+
+/// Submit a notice (officer), or save it as a draft with `"draft": true`.
+///
+/// With an `Idempotency-Key` header, repeating the same request returns the
+/// first notice (200) instead of creating another; the same key with a
+/// different body is a 409. Items whose target is already in an open notice
+/// to the same platform are accepted and linked (`duplicate_of`).
+#[utoipa::path(post, path = "/api/v1/notices", request_body = NoticeInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe; up to 200 printable characters")),
+    responses((status = 201, body = Notice), (status = 200, body = Notice, description = "idempotent repeat"),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_notice(
+    state: S,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: ApiJson<NoticeInput>,
+) -> ApiResult<(StatusCode, Json<Notice>)> {
+    require(&p, Action::SubmitNotice)?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().ok().map(str::trim).filter(|k| {
+                !k.is_empty()
+                    && k.len() <= 200
+                    && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+            });
+            Some(k.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_header",
+                    "Idempotency-Key must be 1 to 200 printable ASCII characters",
+                )
+            })?)
+        }
+    };
+    let fingerprint = hex::encode(Sha256::digest(canonical::to_vec(&body.raw).map_err(
+        |e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            )
+        },
+    )?));
+    let new = NewNotice::parse(
+        body.value,
+        &state.taxonomy,
+        state.limits.notice,
+        state.store.now(),
+    )?;
+    let created = state
+        .store
+        .create_notice(&p, new, key.map(|k| (k, fingerprint.as_str())), &state.sla)
+        .await?;
+    let status = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(created.notice)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct NoticeQuery {
+    /// draft, submitted, delivered, acknowledged, escalated, disputed, closed or withdrawn
+    state: Option<String>,
+    /// Only notices to this platform.
+    platform: Option<String>,
+    /// Only notices in this category.
+    category: Option<String>,
+    /// Only open notices past their deadline.
+    overdue: Option<bool>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<u32>,
+    /// Continue after this notice id (results are newest first).
+    before: Option<String>,
+}
+
+/// List notices. Authority staff see all; a platform sees those addressed
+/// to it, a flagger those it issued.
+#[utoipa::path(get, path = "/api/v1/notices", params(NoticeQuery), responses(
+    (status = 200, body = Vec<Notice>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_notices(
+    state: S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<NoticeQuery>,
+) -> ApiResult<Json<Vec<Notice>>> {
+    require(&p, Action::ReadNotices)?;
+    let mut f = NoticeFilter {
+        state: q.state.as_deref().map(NoticeState::parse).transpose()?,
+        platform_id: q
+            .platform
+            .as_deref()
+            .map(|s| parse_id("platform", s, PartyId::parse))
+            .transpose()?,
+        category: q.category,
+        overdue: q.overdue.unwrap_or(false),
+        before: q
+            .before
+            .as_deref()
+            .map(|s| parse_id("before", s, NoticeId::parse))
+            .transpose()?,
+        limit: q.limit.unwrap_or(50),
+        ..Default::default()
+    };
+    if !(1..=500).contains(&f.limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit must be between 1 and 500",
+        ));
+    }
+    match p.party_kind {
+        _ if p.role.reads_everything() => {}
+        PartyKind::Platform => {
+            if f.platform_id.is_some_and(|x| x != p.party_id) {
+                return Ok(Json(vec![]));
+            }
+            f.platform_id = Some(p.party_id);
+        }
+        _ => f.issuer_party_id = Some(p.party_id),
+    }
+    Ok(Json(state.store.list_notices(&f).await?))
+}
+
+/// Load a notice the caller may see; for its platform, this fetch is delivery.
+async fn visible_notice(state: &AppState, p: &Principal, raw_id: &str) -> ApiResult<Notice> {
+    require(p, Action::ReadNotices)?;
+    let id = parse_id("notice id", raw_id, NoticeId::parse)?;
+    if p.role.reads_everything() {
+        return Ok(state.store.get_notice(id).await?);
+    }
+    if p.party_kind == PartyKind::Platform {
+        return Ok(state.store.fetch_as_platform(p, id).await?);
+    }
+    let n = state.store.get_notice(id).await?;
+    if n.issuer_party_id != p.party_id {
+        return Err(ApiError::not_found("notice"));
+    }
+    Ok(n)
+}
+
+/// One notice with its items. For the addressed platform, fetching it
+/// records delivery.
+#[utoipa::path(get, path = "/api/v1/notices/{id}", params(("id" = String, Path)), responses(
+    (status = 200, body = Notice), (status = 404, body = ErrorBody)))]
+async fn get_notice(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Notice>> {
+    Ok(Json(visible_notice(&state, &p, &id).await?))
+}
+
+/// Submit a draft (its issuer's officer).
+#[utoipa::path(post, path = "/api/v1/notices/{id}/submit", params(("id" = String, Path)), responses(
+    (status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn submit_notice(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Notice>> {
+    require(&p, Action::SubmitNotice)?;
+    let id = parse_id("notice id", &id, NoticeId::parse)?;
+    Ok(Json(state.store.submit_draft(&p, id, &state.sla).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct WithdrawRequest {
+    /// Why the notice is withdrawn; it goes on the record.
+    reason: String,
+}
+
+/// Withdraw a notice (its issuer's officer), with a reason.
+#[utoipa::path(post, path = "/api/v1/notices/{id}/withdraw", params(("id" = String, Path)), request_body = WithdrawRequest,
+    responses((status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn withdraw_notice(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<WithdrawRequest>,
+) -> ApiResult<Json<Notice>> {
+    require(&p, Action::WithdrawNotice)?;
+    let id = parse_id("notice id", &id, NoticeId::parse)?;
+    Ok(Json(
+        state.store.withdraw(&p, id, &body.value.reason).await?,
+    ))
+}
+
+/// Acknowledge receipt (the addressed platform).
+#[utoipa::path(post, path = "/api/v1/notices/{id}/acknowledge", params(("id" = String, Path)), responses(
+    (status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn acknowledge_notice(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Notice>> {
+    require(&p, Action::AcknowledgeNotice)?;
+    let id = parse_id("notice id", &id, NoticeId::parse)?;
+    Ok(Json(state.store.acknowledge(&p, id).await?))
+}
+
+/// Decide one item (the addressed platform). Decisions are final except
+/// `disputed`; rejected, disputed, restricted, geo_blocked, out_of_scope and
+/// not_accessible need a reason. Deciding implies acknowledgement.
+#[utoipa::path(post, path = "/api/v1/notices/{id}/items/{item_id}/decision",
+    params(("id" = String, Path), ("item_id" = String, Path)), request_body = DecisionInput,
+    responses((status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn decide_item(
+    state: S,
+    Auth(p): Auth,
+    ApiPath((id, item_id)): ApiPath<(String, String)>,
+    body: ApiJson<DecisionInput>,
+) -> ApiResult<Json<Notice>> {
+    require(&p, Action::DecideItem)?;
+    let id = parse_id("notice id", &id, NoticeId::parse)?;
+    let item_id = parse_id("item id", &item_id, ItemId::parse)?;
+    let decision = Decision::parse(body.value)?;
+    Ok(Json(
+        state.store.decide_item(&p, id, item_id, decision).await?,
+    ))
+}
+
+/// The notice's audit events, oldest first.
+#[utoipa::path(get, path = "/api/v1/notices/{id}/timeline", params(("id" = String, Path)), responses(
+    (status = 200, body = Vec<AuditEvent>), (status = 404, body = ErrorBody)))]
+async fn notice_timeline(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Vec<AuditEvent>>> {
+    let n = visible_notice(&state, &p, &id).await?;
+    Ok(Json(
+        state.store.events_for("notice", &n.id.to_string()).await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct InboxQuery {
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+/// The platform's open notices, most pressing first. Fetching is delivery.
+#[utoipa::path(get, path = "/api/v1/inbox", params(InboxQuery), responses(
+    (status = 200, body = Vec<Notice>), (status = 403, body = ErrorBody)))]
+async fn inbox(
+    state: S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<InboxQuery>,
+) -> ApiResult<Json<Vec<Notice>>> {
+    require(&p, Action::ReadInbox)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit must be between 1 and 500",
+        ));
+    }
+    Ok(Json(state.store.inbox(&p, limit).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+struct VerifyResult {
+    ok: bool,
+    events: u64,
+    head: String,
+    /// The first broken link: its sequence number and what is wrong.
+    first_break_seq: Option<i64>,
+    reason: Option<String>,
+}
+
+/// Walk the audit chain and report the first broken link (admin, auditor).
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses(
+    (status = 200, body = VerifyResult), (status = 403, body = ErrorBody)))]
+async fn verify_audit(state: S, Auth(p): Auth) -> ApiResult<Json<VerifyResult>> {
+    require(&p, Action::VerifyAudit)?;
+    let r = state.store.verify_audit().await?;
+    Ok(Json(VerifyResult {
+        ok: r.ok(),
+        events: r.events,
+        head: r.head,
+        first_break_seq: r.first_break.as_ref().map(|b| b.seq),
+        reason: r.first_break.map(|b| b.reason),
+    }))
+}

@@ -1,0 +1,298 @@
+//! Settings: defaults < config file < `TAPIS_*` environment < command-line
+//! flags. The file is TOML with unknown keys refused, so a typo is an error
+//! at start-up rather than a setting silently ignored.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// Where tapis keeps its files: the SQLite database and the first
+    /// admin token.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// Name of the authority party created on first start.
+    pub authority_name: String,
+    /// Log filter, e.g. `info` or `tapis=debug,tower_http=info`.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    pub limits: LimitSettings,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most items in one notice.
+    pub max_items: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            max_body_bytes: 1024 * 1024,
+            max_items: 1000,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("tapis-data"),
+            database_url: String::new(),
+            authority_name: "Authority".into(),
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            limits: LimitSettings::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    /// The database URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("authority_name", &self.authority_name)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
+/// Environment variables that are not settings but are ours.
+const OTHER_VARS: &[&str] = &["TAPIS_CONFIG", "TAPIS_BOOTSTRAP_TOKEN", "TAPIS_LOG_STYLE"];
+
+/// Overrides from the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    /// Load settings. `config` is `--config`; without it `tapis.toml` in the
+    /// working directory is read if present.
+    pub fn load(
+        config: Option<&Path>,
+        env: &BTreeMap<String, String>,
+        cli: &Overrides,
+    ) -> anyhow::Result<(Settings, Vec<String>)> {
+        let mut warnings = Vec::new();
+        let env_config = env.get("TAPIS_CONFIG").map(PathBuf::from);
+        let path = config.map(Path::to_path_buf).or(env_config);
+        let mut s = match &path {
+            Some(p) => Self::from_file(p)?,
+            None if Path::new("tapis.toml").exists() => Self::from_file(Path::new("tapis.toml"))?,
+            None => Settings::default(),
+        };
+        for (key, value) in env.iter().filter(|(k, _)| k.starts_with("TAPIS_")) {
+            let v = value.trim();
+            let bad = |what: &str| anyhow::anyhow!("{key}={value:?} is not {what}");
+            match key.as_str() {
+                "TAPIS_LISTEN" => {
+                    s.listen = v
+                        .parse()
+                        .map_err(|_| bad("an address like 127.0.0.1:8080"))?
+                }
+                "TAPIS_DATA_DIR" => s.data_dir = PathBuf::from(v),
+                "TAPIS_DATABASE_URL" => s.database_url = v.to_owned(),
+                "TAPIS_AUTHORITY_NAME" => s.authority_name = v.to_owned(),
+                "TAPIS_LOG" => s.log = v.to_owned(),
+                "TAPIS_LOG_FORMAT" => {
+                    s.log_format = match v {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => return Err(bad("text or json")),
+                    }
+                }
+                "TAPIS_LIMITS_MAX_BODY_BYTES" => {
+                    s.limits.max_body_bytes = v.parse().map_err(|_| bad("a number of bytes"))?
+                }
+                "TAPIS_LIMITS_MAX_ITEMS" => {
+                    s.limits.max_items = v.parse().map_err(|_| bad("a number"))?
+                }
+                k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
+                k => warnings.push(format!("ignoring unknown environment variable {k}")),
+            }
+        }
+        if let Some(l) = cli.listen {
+            s.listen = l;
+        }
+        if let Some(d) = &cli.data_dir {
+            s.data_dir = d.clone();
+        }
+        if let Some(u) = &cli.database_url {
+            s.database_url = u.clone();
+        }
+        s.check()?;
+        Ok((s, warnings))
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid", path.display()))
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if !(1024..=64 * 1024 * 1024).contains(&self.limits.max_body_bytes) {
+            bail!("limits.max_body_bytes must be between 1 KiB and 64 MiB");
+        }
+        if !(1..=100_000).contains(&self.limits.max_items) {
+            bail!("limits.max_items must be between 1 and 100000");
+        }
+        let u = &self.database_url;
+        if !u.is_empty()
+            && !(u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.starts_with("sqlite:"))
+        {
+            bail!(
+                "database_url must start with postgres:// or sqlite: (or be empty for the embedded SQLite)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The URL the store opens.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("tapis.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_env_cli() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("tapis.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nauthority_name = \"File\"\nlog = \"debug\"\n[limits]\nmax_items = 10\n").expect("write");
+        let (s, _) = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect("load");
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.authority_name, "File");
+        assert_eq!(s.limits.max_items, 10);
+        assert_eq!(
+            s.limits.max_body_bytes,
+            1024 * 1024,
+            "unset keys keep defaults"
+        );
+
+        let e = env(&[
+            ("TAPIS_LISTEN", "127.0.0.1:9001"),
+            ("TAPIS_AUTHORITY_NAME", "Env"),
+        ]);
+        let (s, _) = Settings::load(Some(&file), &e, &Overrides::default()).expect("load");
+        assert_eq!(s.listen.port(), 9001);
+        assert_eq!(s.authority_name, "Env");
+        assert_eq!(s.log, "debug", "file value survives where env is silent");
+
+        let cli = Overrides {
+            listen: Some("127.0.0.1:9002".parse().expect("addr")),
+            ..Default::default()
+        };
+        let (s, _) = Settings::load(Some(&file), &e, &cli).expect("load");
+        assert_eq!(s.listen.port(), 9002);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("tapis.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").expect("write");
+        let err = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect_err("typo");
+        assert!(
+            format!("{err:#}").contains("unknown field `lisen`"),
+            "{err:#}"
+        );
+
+        let err = Settings::load(
+            None,
+            &env(&[("TAPIS_LISTEN", "nowhere")]),
+            &Overrides::default(),
+        )
+        .expect_err("bad");
+        assert!(err.to_string().contains("TAPIS_LISTEN"), "{err}");
+        let err = Settings::load(
+            None,
+            &env(&[("TAPIS_DATABASE_URL", "mysql://x")]),
+            &Overrides::default(),
+        )
+        .expect_err("bad");
+        assert!(err.to_string().contains("postgres://"), "{err}");
+
+        let (_, warnings) =
+            Settings::load(None, &env(&[("TAPIS_LISTN", "x")]), &Overrides::default())
+                .expect("load");
+        assert_eq!(
+            warnings,
+            ["ignoring unknown environment variable TAPIS_LISTN"]
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_database_password() {
+        let s = Settings {
+            database_url: "postgres://tapis:hunter2@db/tapis".into(),
+            ..Default::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("tapis:***@db"), "{shown}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let example = include_str!("../../../tapis.example.toml");
+        let s: Settings = toml::from_str(example).expect("example parses");
+        assert_eq!(s, Settings::default(), "the example documents the defaults");
+    }
+}
