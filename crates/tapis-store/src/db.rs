@@ -250,6 +250,14 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Check that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+}
+
 /// A database URL with any password removed, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -274,13 +282,5 @@ mod tests {
         );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
-    }
-}
-
-impl Store {
-    /// Check that the database answers.
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
-        Ok(())
     }
 }

@@ -200,10 +200,10 @@ impl Store {
                 Some(sla.version.clone()),
             )
         };
-        sqlx::query(&"INSERT INTO notices (id, issuer_party_id, issuer_token_id, issuer_label, platform_id, category, \
+        sqlx::query("INSERT INTO notices (id, issuer_party_id, issuer_token_id, issuer_label, platform_id, category, \
              taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, territorial_scope, \
              may_notify_user, state, sla_version, due_at, idempotency_key, request_hash, created_at, submitted_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19)".to_string())
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19)")
         .bind(id.to_string())
         .bind(by.party_id.to_string())
         .bind(by.token_id.to_string())

@@ -178,11 +178,8 @@ impl Settings {
             bail!("limits.max_items must be between 1 and 100000");
         }
         let u = &self.database_url;
-        if !u.is_empty()
-            && !(u.starts_with("postgres://")
-                || u.starts_with("postgresql://")
-                || u.starts_with("sqlite:"))
-        {
+        let known = ["postgres://", "postgresql://", "sqlite:"];
+        if !u.is_empty() && !known.iter().any(|k| u.starts_with(k)) {
             bail!(
                 "database_url must start with postgres:// or sqlite: (or be empty for the embedded SQLite)"
             );
