@@ -129,7 +129,7 @@ impl Store {
                     .await
             }
         }
-        .map_err(|e| Error::Open(format!("{} ({})", e, redact(url))))?;
+        .map_err(|e| Error::Open(format!("{} ({})", e, redact_url(url))))?;
         let store = Store {
             pool,
             backend,
@@ -259,7 +259,7 @@ impl Store {
 }
 
 /// A database URL with any password removed, for messages.
-pub fn redact(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -277,10 +277,10 @@ mod tests {
     #[test]
     fn redacts_passwords() {
         assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
+            super::redact_url("postgres://u:secret@h/db"),
             "postgres://u:***@h/db"
         );
-        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

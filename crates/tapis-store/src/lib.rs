@@ -19,7 +19,7 @@ pub mod testing;
 mod tokens;
 
 pub use audit::VerifyReport;
-pub use db::{Backend, Store};
+pub use db::{Backend, Store, redact_url};
 pub use error::{Error, Result};
 pub use model::*;
 pub use tokens::{hash_secret, new_secret};

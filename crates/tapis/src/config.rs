@@ -73,7 +73,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &redact_url(&self.database_url))
+            .field("database_url", &tapis_store::redact_url(&self.database_url))
             .field("authority_name", &self.authority_name)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
@@ -82,16 +82,7 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// `scheme://user:***@host/db`.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
-}
+pub use tapis_store::redact_url;
 
 /// Environment variables that are not settings but are ours.
 const OTHER_VARS: &[&str] = &["TAPIS_CONFIG", "TAPIS_BOOTSTRAP_TOKEN", "TAPIS_LOG_STYLE"];
