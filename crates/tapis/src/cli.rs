@@ -189,6 +189,7 @@ async fn serve(settings: Settings, bootstrap_token: Option<String>) -> anyhow::R
             )
         })?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
     println!(
         "tapis listening on http://{addr} (database: {})",
         store.backend().name()
@@ -210,32 +211,35 @@ async fn serve(settings: Settings, bootstrap_token: Option<String>) -> anyhow::R
             },
         },
     );
-    tapis_http::serve(listener, state, shutdown_signal()).await?;
+    tapis_http::serve(listener, state, shutdown).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM or SIGINT. The handlers are installed when this is called (before
+/// the server says it is listening), so a signal sent right after start-up
+/// still shuts down gracefully instead of killing the process.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }
 
 /// Write a secret readable by the owner only.
