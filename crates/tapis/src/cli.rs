@@ -135,12 +135,21 @@ async fn open(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 async fn serve(settings: Settings, bootstrap_token: Option<String>) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
+    if !settings.data_dir.exists() {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        // the directory holds the database and the admin token: owner only
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", settings.data_dir.display()))?;
+        }
+    }
     let store = open(&settings).await?;
     if let Some(t) = &bootstrap_token
         && t.trim().len() < 24
