@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod canonical;
+pub mod channel;
 mod clock;
 mod error;
 mod id;
@@ -16,6 +17,7 @@ pub mod notice;
 pub mod party;
 pub mod policy;
 pub mod role;
+pub mod sign;
 pub mod target;
 pub mod taxonomy;
 

@@ -152,3 +152,27 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
     }
 }
+
+/// A JSON body that may be absent (empty). When present it is read like
+/// [`ApiJson`].
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let declared_empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        let no_body = !req.headers().contains_key(header::CONTENT_LENGTH)
+            && !req.headers().contains_key(header::TRANSFER_ENCODING);
+        if declared_empty || no_body {
+            return Ok(OptionalJson(None));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|j| OptionalJson(Some(j.value)))
+    }
+}

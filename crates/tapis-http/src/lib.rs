@@ -18,7 +18,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tapis_core::notice::Limits as NoticeLimits;
-use tapis_core::policy::SlaPolicy;
 use tapis_core::taxonomy::Taxonomy;
 use tapis_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -49,7 +48,6 @@ impl Default for Limits {
 pub struct AppState {
     pub store: Store,
     pub taxonomy: Arc<Taxonomy>,
-    pub sla: Arc<SlaPolicy>,
     pub limits: Limits,
 }
 
@@ -58,7 +56,6 @@ impl AppState {
         AppState {
             store,
             taxonomy: Arc::new(Taxonomy::bundled()),
-            sla: Arc::new(SlaPolicy::bundled()),
             limits,
         }
     }

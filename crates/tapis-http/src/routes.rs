@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tapis_core::notice::{Decision, DecisionInput, NewNotice, NoticeInput, NoticeState};
-use tapis_core::party::{NewParty, PartyInput, PartyKind};
+use tapis_core::party::{NewParty, PartyInput, PartyKind, bounded_text};
 use tapis_core::role::{Action, Role};
 use tapis_core::{ItemId, NoticeId, PartyId, canonical};
 use tapis_store::{AuditEvent, Notice, NoticeFilter, Party, Principal, TokenInfo};
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, parse_id};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, OptionalJson, parse_id};
 
 type S = axum::extract::State<AppState>;
 
@@ -232,7 +232,7 @@ async fn create_notice(
     )?;
     let created = state
         .store
-        .create_notice(&p, new, key.map(|k| (k, fingerprint.as_str())), &state.sla)
+        .create_notice(&p, new, key.map(|k| (k, fingerprint.as_str())))
         .await?;
     let status = if created.created {
         StatusCode::CREATED
@@ -276,7 +276,12 @@ async fn list_notices(
             .as_deref()
             .map(|s| parse_id("platform", s, PartyId::parse))
             .transpose()?,
-        category: q.category,
+        // checked, not matched against the taxonomy (older notices may use
+        // retired categories): a NUL would make PostgreSQL fail the query
+        category: q
+            .category
+            .map(|c| bounded_text("category", &c, 1, 100))
+            .transpose()?,
         overdue: q.overdue.unwrap_or(false),
         before: q
             .before
@@ -345,7 +350,7 @@ async fn submit_notice(
 ) -> ApiResult<Json<Notice>> {
     require(&p, Action::SubmitNotice)?;
     let id = parse_id("notice id", &id, NoticeId::parse)?;
-    Ok(Json(state.store.submit_draft(&p, id, &state.sla).await?))
+    Ok(Json(state.store.submit_draft(&p, id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -371,17 +376,42 @@ async fn withdraw_notice(
     ))
 }
 
-/// Acknowledge receipt (the addressed platform).
-#[utoipa::path(post, path = "/api/v1/notices/{id}/acknowledge", params(("id" = String, Path)), responses(
-    (status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct AckRequest {
+    /// Optional: the platform's own Ed25519 signature (base64) over the
+    /// canonical JSON `{"notice_id","notice_sha256","type":"tapis.acknowledgement.v1"}`,
+    /// with the key registered in its channel.
+    signature: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AckResponse {
+    #[serde(flatten)]
+    notice: Notice,
+    /// tapis's signed receipt: `{"payload": {...}, "kid", "alg", "signature"}`.
+    #[schema(value_type = Object)]
+    receipt: serde_json::Value,
+}
+
+/// Acknowledge receipt (the addressed platform). Returns the notice and a
+/// receipt signed by tapis, which `tapis receipt verify` checks offline.
+#[utoipa::path(post, path = "/api/v1/notices/{id}/acknowledge", params(("id" = String, Path)), request_body(content = AckRequest, description = "optional"),
+    responses((status = 200, body = AckResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn acknowledge_notice(
     state: S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Notice>> {
+    body: OptionalJson<AckRequest>,
+) -> ApiResult<Json<AckResponse>> {
     require(&p, Action::AcknowledgeNotice)?;
     let id = parse_id("notice id", &id, NoticeId::parse)?;
-    Ok(Json(state.store.acknowledge(&p, id).await?))
+    let req = body.0.unwrap_or_default();
+    let (notice, receipt) = state
+        .store
+        .acknowledge(&p, id, req.signature.as_deref())
+        .await?;
+    Ok(Json(AckResponse { notice, receipt }))
 }
 
 /// Decide one item (the addressed platform). Decisions are final except

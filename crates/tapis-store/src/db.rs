@@ -13,6 +13,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tapis_core::policy::SlaPolicy;
+use tapis_core::sign::Signer;
 use tapis_core::{Clock, Timestamp};
 
 use crate::{Error, Result};
@@ -42,24 +44,85 @@ struct Migration {
 
 /// Migrations in order. Never edit one that has landed: add a new one. Each
 /// is recorded with a checksum, and a changed file is refused at start-up.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "channel",
+        sqlite: include_str!("../migrations/sqlite/0002_channel.sql"),
+        postgres: include_str!("../migrations/postgres/0002_channel.sql"),
+    },
+];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
 /// it, so audit events get gap-free sequence numbers and each links to the
 /// one before, even with several `tapis serve` processes on one database.
 const AUDIT_CHAIN_LOCK: i64 = 0x7461_7069_735f_6175; // "tapis_au"
 
-/// The store. Cheap to clone; clones share the pool and the clock.
+/// How undelivered outbound messages are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt, with ±20 % jitter.
+    pub base_secs: i64,
+    /// Longest delay between attempts.
+    pub cap_secs: i64,
+    /// How long a worker holds a claimed message (real time).
+    pub lease_secs: i64,
+    /// How long the previous webhook secret stays valid after a rotation.
+    pub secret_grace_secs: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_secs: 5,
+            cap_secs: 3600,
+            lease_secs: 60,
+            secret_grace_secs: 86_400,
+        }
+    }
+}
+
+/// What a store is opened with besides its URL.
+pub struct Options {
+    pub sla: SlaPolicy,
+    /// tapis's signing key; an ephemeral one when absent (tests).
+    pub signer: Option<Signer>,
+    pub retry: RetryPolicy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sla: SlaPolicy::bundled(),
+            signer: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+pub(crate) struct Ctx {
+    pub(crate) sla: SlaPolicy,
+    pub(crate) signer: Signer,
+    pub(crate) retry: RetryPolicy,
+}
+
+/// The store. Cheap to clone; clones share the pool, the clock, the policy
+/// and the signing key.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ctx: Arc<Ctx>,
 }
 
 impl std::fmt::Debug for Store {
@@ -74,6 +137,12 @@ impl Store {
     /// Open `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite
     /// file if it does not exist, and apply pending migrations.
     pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Store> {
+        Self::open_with(url, clock, Options::default()).await
+    }
+
+    /// Open with an explicit SLA policy, signing key and retry policy. The
+    /// signing key's public half is published in `signing_keys`.
+    pub async fn open_with(url: &str, clock: Arc<dyn Clock>, options: Options) -> Result<Store> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -130,13 +199,40 @@ impl Store {
             }
         }
         .map_err(|e| Error::Open(format!("{} ({})", e, redact_url(url))))?;
+        let signer = options.signer.unwrap_or_else(|| {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+            Signer::from_seed(seed)
+        });
         let store = Store {
             pool,
             backend,
             clock,
+            ctx: Arc::new(Ctx {
+                sla: options.sla,
+                signer,
+                retry: options.retry,
+            }),
         };
         store.migrate().await?;
+        store.publish_key().await?;
         Ok(store)
+    }
+
+    pub fn sla(&self) -> &SlaPolicy {
+        &self.ctx.sla
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.ctx.signer
+    }
+
+    pub fn retry(&self) -> RetryPolicy {
+        self.ctx.retry
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     pub fn backend(&self) -> Backend {

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod channel;
 mod db;
 mod error;
 mod model;
@@ -19,7 +20,9 @@ pub mod testing;
 mod tokens;
 
 pub use audit::VerifyReport;
-pub use db::{Backend, Store, redact_url};
+pub use channel::*;
+pub use db::{Backend, Options, RetryPolicy, Store, redact_url};
 pub use error::{Error, Result};
 pub use model::*;
+pub use notices::acknowledgement_statement;
 pub use tokens::{hash_secret, new_secret};

@@ -145,6 +145,12 @@ pub struct Notice {
     pub acknowledged_at: Option<Timestamp>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub closed_at: Option<Timestamp>,
+    /// SHA-256 of the canonical notice document (hex).
+    pub document_sha256: Option<String>,
+    /// The notice document as signed by tapis:
+    /// `{"payload", "kid", "alg", "signature"}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub signed_document: Option<Value>,
     pub items: Vec<Item>,
 }
 

@@ -10,19 +10,19 @@ use sqlx::{Any, Row, Transaction};
 use tapis_core::audit::Actor;
 use tapis_core::notice::{Decision, ItemState, NewNotice, NoticeEvent, NoticeState, Urgency};
 use tapis_core::party::PartyKind;
-use tapis_core::policy::SlaPolicy;
 use tapis_core::target::ItemKind;
 use tapis_core::{ItemId, NoticeId, PartyId, Timestamp, canonical};
 
+use crate::db::Ctx;
 use crate::{
     Created, DuplicateRef, Error, EvidenceView, Item, LegalBasisView, Notice, NoticeFilter,
-    Principal, Result, Store, audit,
+    Principal, Result, Store, audit, channel,
 };
 
 const NOTICE_COLUMNS: &str = "id, state, issuer_party_id, issuer_label, platform_id, category, \
     taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, \
     territorial_scope, may_notify_user, sla_version, due_at, created_at, submitted_at, \
-    delivered_at, acknowledged_at, closed_at";
+    delivered_at, acknowledged_at, closed_at, document, document_sha256";
 
 const ITEM_COLUMNS: &str = "i.id, i.notice_id, i.kind, i.value, i.normalized, i.native_id, \
     i.evidence, i.state, i.reason, i.decided_at, i.duplicate_of, d.notice_id AS dup_notice_id";
@@ -72,6 +72,11 @@ fn notice_from_row(row: &AnyRow) -> Result<Notice> {
         delivered_at: opt_ts(row, "delivered_at")?,
         acknowledged_at: opt_ts(row, "acknowledged_at")?,
         closed_at: opt_ts(row, "closed_at")?,
+        document_sha256: row.try_get("document_sha256")?,
+        signed_document: row
+            .try_get::<Option<String>, _>("document")?
+            .map(|d| serde_json::from_str(&d).map_err(Error::corrupt))
+            .transpose()?,
         items: Vec::new(),
     })
 }
@@ -141,7 +146,6 @@ impl Store {
         by: &Principal,
         new: NewNotice,
         idempotency: Option<(&str, &str)>,
-        sla: &SlaPolicy,
     ) -> Result<Created> {
         let mut tx = self.write().await?;
         if let Some((key, fingerprint)) = idempotency {
@@ -190,16 +194,13 @@ impl Store {
 
         let now = self.now();
         let id = NoticeId::new();
-        let (state, submitted_at, due_at, sla_version) = if new.draft {
-            (NoticeState::Draft, None, None, None)
-        } else {
-            (
-                NoticeState::Submitted,
-                Some(now),
-                Some(sla.due_at(now, &new.category, new.urgency)),
-                Some(sla.version.clone()),
-            )
-        };
+        // the deadline is set at delivery, not here
+        let (state, submitted_at, due_at, sla_version): (_, _, Option<Timestamp>, Option<String>) =
+            if new.draft {
+                (NoticeState::Draft, None, None, None)
+            } else {
+                (NoticeState::Submitted, Some(now), None, None)
+            };
         sqlx::query("INSERT INTO notices (id, issuer_party_id, issuer_token_id, issuer_label, platform_id, category, \
              taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, territorial_scope, \
              may_notify_user, state, sla_version, due_at, idempotency_key, request_hash, created_at, submitted_at, updated_at) \
@@ -267,7 +268,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let notice = load_notice(&mut tx, id).await?;
+        let mut notice = load_notice(&mut tx, id).await?;
+        if !new.draft {
+            on_submitted(&mut tx, &self.ctx, now, &mut notice).await?;
+        }
         let action = if new.draft {
             "notice.drafted"
         } else {
@@ -291,12 +295,7 @@ impl Store {
     }
 
     /// Submit a draft.
-    pub async fn submit_draft(
-        &self,
-        by: &Principal,
-        id: NoticeId,
-        sla: &SlaPolicy,
-    ) -> Result<Notice> {
+    pub async fn submit_draft(&self, by: &Principal, id: NoticeId) -> Result<Notice> {
         let mut tx = self.write().await?;
         let n = load_notice(&mut tx, id).await?;
         if n.issuer_party_id != by.party_id {
@@ -304,28 +303,26 @@ impl Store {
         }
         let next = n.state.on(NoticeEvent::Submit)?;
         let now = self.now();
-        let due = sla.due_at(now, &n.category, n.urgency);
         sqlx::query(
-            "UPDATE notices SET state = $1, submitted_at = $2, due_at = $3, sla_version = $4, updated_at = $2 WHERE id = $5",
+            "UPDATE notices SET state = $1, submitted_at = $2, updated_at = $2 WHERE id = $3",
         )
         .bind(next.as_str())
         .bind(now.unix_millis())
-        .bind(due.unix_millis())
-        .bind(&sla.version)
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
+        let mut n = load_notice(&mut tx, id).await?;
+        on_submitted(&mut tx, &self.ctx, now, &mut n).await?;
         audit::append(
             &mut tx,
             now,
             &by.actor(),
             "notice.submitted",
             ("notice", &id.to_string()),
-            json!({"state": n.state}),
-            json!({"state": next, "due_at": due.to_string(), "sla_version": sla.version}),
+            json!({"state": NoticeState::Draft}),
+            notice_json(&n)?,
         )
         .await?;
-        let n = load_notice(&mut tx, id).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -404,7 +401,8 @@ impl Store {
         let mut tx = self.write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {NOTICE_COLUMNS} FROM notices WHERE platform_id = $1 AND state IN {OPEN_STATES} \
-             ORDER BY CASE urgency WHEN 'urgent' THEN 0 ELSE 1 END, due_at, id LIMIT {}",
+             ORDER BY CASE WHEN issuer_party_id IN (SELECT id FROM parties WHERE kind = 'flagger') THEN 0 ELSE 1 END, \
+             CASE urgency WHEN 'urgent' THEN 0 ELSE 1 END, due_at, id LIMIT {}",
             limit.clamp(1, 500)
         ))
         .bind(by.party_id.to_string())
@@ -414,7 +412,7 @@ impl Store {
         let now = self.now();
         for n in &mut notices {
             if n.state == NoticeState::Submitted {
-                mark_delivered(&mut tx, now, &by.actor(), n, "inbox fetch").await?;
+                mark_delivered_tx(&mut tx, &self.ctx, now, &by.actor(), n, "inbox fetch").await?;
             }
         }
         let ids: Vec<NoticeId> = notices.iter().map(|n| n.id).collect();
@@ -432,8 +430,9 @@ impl Store {
         let mut n = load_notice(&mut tx, id).await?;
         require_platform(by, &n)?;
         if n.state == NoticeState::Submitted {
-            mark_delivered(
+            mark_delivered_tx(
                 &mut tx,
+                &self.ctx,
                 self.now(),
                 &by.actor(),
                 &mut n,
@@ -445,17 +444,83 @@ impl Store {
         Ok(n)
     }
 
-    pub async fn acknowledge(&self, by: &Principal, id: NoticeId) -> Result<Notice> {
+    /// Acknowledge receipt and get tapis's signed receipt over (notice id,
+    /// notice content hash, acknowledging party and token label, time).
+    /// A platform that registered a public key may add its own signature
+    /// over `{"type":"tapis.acknowledgement.v1","notice_id","notice_sha256"}`;
+    /// it is verified and kept, and named in the receipt.
+    pub async fn acknowledge(
+        &self,
+        by: &Principal,
+        id: NoticeId,
+        platform_signature: Option<&str>,
+    ) -> Result<(Notice, Value)> {
         let mut tx = self.write().await?;
         let mut n = load_notice(&mut tx, id).await?;
         require_platform(by, &n)?;
         let now = self.now();
+        let sha = n.document_sha256.clone().unwrap_or_default();
+        let platform_sig = match platform_signature {
+            None => None,
+            Some(sig) => {
+                let key = channel::load_channel(&mut tx, by.party_id)
+                    .await?
+                    .and_then(|c| c.public_key)
+                    .ok_or_else(|| tapis_core::Error::invalid("signature", "register a public key with PUT /api/v1/parties/{id}/channel before signing"))?;
+                let key = tapis_core::sign::parse_public_key("public_key", &key)?;
+                let statement = acknowledgement_statement(&n);
+                tapis_core::sign::verify_detached(&key, &statement, sig)?;
+                Some(
+                    json!({"statement": statement, "signature": sig.trim(), "kid": tapis_core::sign::key_id(key.as_bytes())}),
+                )
+            }
+        };
         if n.state == NoticeState::Submitted {
-            mark_delivered(&mut tx, now, &by.actor(), &mut n, "acknowledgement").await?;
+            mark_delivered_tx(
+                &mut tx,
+                &self.ctx,
+                now,
+                &by.actor(),
+                &mut n,
+                "acknowledgement",
+            )
+            .await?;
         }
         acknowledge_in(&mut tx, now, &by.actor(), &mut n).await?;
+        let party_name: String = sqlx::query("SELECT name FROM parties WHERE id = $1")
+            .bind(by.party_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("name")?;
+        let receipt = json!({
+            "type": "tapis.receipt.v1",
+            "notice_id": id.to_string(),
+            "notice_sha256": sha,
+            "acknowledged_by": {"party_id": by.party_id.to_string(), "party_name": party_name, "token_label": by.label},
+            "acknowledged_at": now.to_string(),
+            "platform_signature": platform_sig,
+        });
+        let sealed = self.ctx.signer.seal(receipt)?;
+        sqlx::query("INSERT INTO receipts (id, notice_id, receipt, platform_signature, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(id.to_string())
+            .bind(canonical::to_string(&sealed)?)
+            .bind(platform_signature.map(|s| s.trim().to_owned()))
+            .bind(now.unix_millis())
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            "receipt.issued",
+            ("notice", &id.to_string()),
+            Value::Null,
+            json!({"receipt_sha256": tapis_core::sign::content_hash(&sealed["payload"])?, "kid": sealed["kid"], "platform_signed": platform_signature.is_some()}),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(n)
+        Ok((n, sealed))
     }
 
     /// Withdraw a notice (its issuer only). The reason is on the record.
@@ -516,7 +581,7 @@ impl Store {
         let actor = by.actor();
         if matches!(n.state, NoticeState::Submitted | NoticeState::Delivered) {
             if n.state == NoticeState::Submitted {
-                mark_delivered(&mut tx, now, &actor, &mut n, "decision").await?;
+                mark_delivered_tx(&mut tx, &self.ctx, now, &actor, &mut n, "decision").await?;
             }
             acknowledge_in(&mut tx, now, &actor, &mut n).await?;
         }
@@ -644,12 +709,13 @@ async fn settle(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Notice) -> R
         n.state = next;
         if next == NoticeState::Closed {
             n.closed_at = Some(now);
+            channel::cancel_timers(tx, n.id, None).await?;
         }
     }
     Ok(())
 }
 
-async fn set_state(
+pub(crate) async fn set_state(
     tx: &mut Tx,
     now: Timestamp,
     n: &Notice,
@@ -674,8 +740,11 @@ async fn set_state(
     Ok(())
 }
 
-async fn mark_delivered(
+/// The platform demonstrably has the notice: its deadline starts now, and
+/// the escalation ladder is scheduled from it.
+pub(crate) async fn mark_delivered_tx(
     tx: &mut Tx,
+    ctx: &Ctx,
     now: Timestamp,
     actor: &Actor,
     n: &mut Notice,
@@ -683,6 +752,18 @@ async fn mark_delivered(
 ) -> Result<()> {
     let next = n.state.on(NoticeEvent::Deliver)?;
     set_state(tx, now, n, next, Some("delivered_at")).await?;
+    let sla = &ctx.sla;
+    let due = sla.due_at(now, &n.category, n.urgency);
+    sqlx::query("UPDATE notices SET due_at = $1, sla_version = $2 WHERE id = $3")
+        .bind(due.unix_millis())
+        .bind(&sla.version)
+        .bind(n.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    channel::cancel_timers(tx, n.id, Some("delivery_timeout")).await?;
+    for (step, at) in sla.ladder(now, &n.category, n.urgency) {
+        channel::schedule(tx, n.id, step.as_str(), at).await?;
+    }
     audit::append(
         tx,
         now,
@@ -690,12 +771,77 @@ async fn mark_delivered(
         "notice.delivered",
         ("notice", &n.id.to_string()),
         json!({"state": n.state}),
-        json!({"state": next, "via": via}),
+        json!({"state": next, "via": via, "due_at": due.to_string(), "sla_version": sla.version}),
     )
     .await?;
     n.state = next;
     n.delivered_at = Some(now);
+    n.due_at = Some(due);
+    n.sla_version = Some(sla.version.clone());
     Ok(())
+}
+
+/// What submission sets in motion: the signed document, the delivery
+/// timeout and the outbound `notice.submitted` event.
+async fn on_submitted(tx: &mut Tx, ctx: &Ctx, now: Timestamp, n: &mut Notice) -> Result<()> {
+    let document = notice_document(n);
+    let sha = tapis_core::sign::content_hash(&document)?;
+    let envelope = ctx.signer.seal(document)?;
+    sqlx::query("UPDATE notices SET document = $1, document_sha256 = $2 WHERE id = $3")
+        .bind(canonical::to_string(&envelope)?)
+        .bind(&sha)
+        .bind(n.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    channel::schedule(
+        tx,
+        n.id,
+        "delivery_timeout",
+        now.plus_secs(ctx.sla.delivery_timeout),
+    )
+    .await?;
+    channel::enqueue(
+        tx,
+        now,
+        n.platform_id,
+        Some(n.id),
+        "notice.submitted",
+        json!({"notice_id": n.id.to_string(), "document_sha256": sha, "notice": envelope}),
+    )
+    .await?;
+    n.document_sha256 = Some(sha);
+    n.signed_document = Some(envelope);
+    Ok(())
+}
+
+/// The notice's content as signed: everything the platform is asked to act
+/// on, nothing that changes afterwards (state, decisions).
+pub(crate) fn notice_document(n: &Notice) -> Value {
+    json!({
+        "type": "tapis.notice.v1",
+        "id": n.id.to_string(),
+        "issuer": {"party_id": n.issuer_party_id.to_string(), "label": n.issuer_label},
+        "platform_id": n.platform_id.to_string(),
+        "category": n.category,
+        "taxonomy_version": n.taxonomy_version,
+        "urgency": n.urgency,
+        "legal_basis": {"reference": n.legal_basis.reference, "text": n.legal_basis.text},
+        "explanation": n.explanation,
+        "territorial_scope": n.territorial_scope,
+        "may_notify_user": n.may_notify_user,
+        "submitted_at": n.submitted_at.map(|t| t.to_string()),
+        "items": n.items.iter().map(|i| json!({
+            "id": i.id.to_string(),
+            "kind": i.kind,
+            "value": i.value,
+            "normalized": i.normalized,
+            "native_id": i.native_id,
+            "evidence": i.evidence.iter().map(|e| json!({
+                "sha256": e.sha256, "description": e.description, "captured_at": e.captured_at.to_string(),
+            })).collect::<Vec<_>>(),
+            "duplicate_of": i.duplicate_of.as_ref().map(|d| json!({"item_id": d.item_id.to_string(), "notice_id": d.notice_id.to_string()})),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 async fn acknowledge_in(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Notice) -> Result<()> {
@@ -716,7 +862,7 @@ async fn acknowledge_in(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Noti
     Ok(())
 }
 
-async fn load_notice(tx: &mut Tx, id: NoticeId) -> Result<Notice> {
+pub(crate) async fn load_notice(tx: &mut Tx, id: NoticeId) -> Result<Notice> {
     let row = sqlx::query(&format!(
         "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = $1"
     ))
@@ -753,4 +899,13 @@ async fn load_items(
         out.entry(nid).or_default().push(item);
     }
     Ok(out)
+}
+
+/// What a platform signs to acknowledge a notice with its own key.
+pub fn acknowledgement_statement(n: &Notice) -> Value {
+    json!({
+        "type": "tapis.acknowledgement.v1",
+        "notice_id": n.id.to_string(),
+        "notice_sha256": n.document_sha256,
+    })
 }

@@ -9,7 +9,6 @@ use tapis_core::notice::{
     NewNotice, NoticeInput, NoticeState,
 };
 use tapis_core::party::{NewParty, PartyInput};
-use tapis_core::policy::SlaPolicy;
 use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
 use tapis_core::{ManualClock, PartyId, Timestamp};
@@ -92,7 +91,6 @@ async fn story(backend: Backend) {
     let db = TestDb::new(backend).await;
     let clock = ManualClock::new(Timestamp::parse("t", "2017-03-29T09:00:00+07:00").expect("time"));
     let store = db.open(Arc::new(clock.clone())).await;
-    let sla = SlaPolicy::bundled();
 
     // bootstrap happens once
     let boot = store
@@ -160,7 +158,6 @@ async fn story(backend: Backend) {
             &officer,
             parse(&store, input.clone()),
             Some(("key-1", "fp-1")),
-            &sla,
         )
         .await
         .expect("create");
@@ -168,17 +165,16 @@ async fn story(backend: Backend) {
     let n = first.notice;
     assert_eq!(n.state, NoticeState::Submitted);
     assert_eq!(n.items.len(), 3);
-    assert_eq!(
-        n.due_at,
-        Some(n.created_at.plus_secs(3600)),
-        "terrorism/urgent is due in one hour"
+    assert_eq!(n.due_at, None, "the deadline starts at delivery");
+    assert!(
+        n.signed_document.is_some() && n.document_sha256.is_some(),
+        "submission signs the notice"
     );
     let again = store
         .create_notice(
             &officer,
             parse(&store, input.clone()),
             Some(("key-1", "fp-1")),
-            &sla,
         )
         .await
         .expect("repeat");
@@ -189,8 +185,7 @@ async fn story(backend: Backend) {
             .create_notice(
                 &officer,
                 parse(&store, input.clone()),
-                Some(("key-1", "fp-2")),
-                &sla
+                Some(("key-1", "fp-2"))
             )
             .await,
         Err(Error::Conflict(_))
@@ -200,7 +195,7 @@ async fn story(backend: Backend) {
     wrong.platform_id = agency2.to_string();
     assert!(matches!(
         store
-            .create_notice(&officer, parse(&store, wrong), None, &sla)
+            .create_notice(&officer, parse(&store, wrong), None)
             .await,
         Err(Error::Domain(_))
     ));
@@ -211,7 +206,6 @@ async fn story(backend: Backend) {
             &officer2,
             parse(&store, notice_input(platform, &["@RADICAL_ONE", "@fresh"])),
             None,
-            &sla,
         )
         .await
         .expect("second notice")
@@ -228,6 +222,12 @@ async fn story(backend: Backend) {
     let inbox = store.inbox(&agent, 50).await.expect("inbox");
     assert_eq!(inbox.len(), 2);
     assert!(inbox.iter().all(|x| x.state == NoticeState::Delivered));
+    let delivered = inbox.iter().find(|x| x.id == n.id).expect("n");
+    assert_eq!(
+        delivered.due_at,
+        delivered.delivered_at.map(|t| t.plus_secs(4 * 3600)),
+        "terrorism is due 4 h after delivery"
+    );
     assert!(
         store
             .inbox(&other_agent, 50)
@@ -240,15 +240,28 @@ async fn story(backend: Backend) {
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
-        store.acknowledge(&other_agent, n.id).await,
+        store.acknowledge(&other_agent, n.id, None).await,
         Err(Error::NotFound(_))
     ));
 
     clock.advance_millis(60_000);
-    let acked = store.acknowledge(&agent, n.id).await.expect("ack");
+    let (acked, receipt) = store.acknowledge(&agent, n.id, None).await.expect("ack");
+    assert_eq!(receipt["payload"]["notice_id"], n.id.to_string());
+    let keys: Vec<(String, String)> = store
+        .public_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| (k.kid, k.public_key))
+        .collect();
+    tapis_core::sign::open_envelope(&receipt, &keys)
+        .expect("the receipt verifies with a published key");
     assert_eq!(acked.state, NoticeState::Acknowledged);
     assert!(
-        matches!(store.acknowledge(&agent, n.id).await, Err(Error::Domain(_))),
+        matches!(
+            store.acknowledge(&agent, n.id, None).await,
+            Err(Error::Domain(_))
+        ),
         "acknowledging twice is illegal"
     );
 
@@ -324,7 +337,7 @@ async fn story(backend: Backend) {
             .expect("list")
             .is_empty()
     );
-    clock.advance_millis(2 * 3600 * 1000);
+    clock.advance_millis(5 * 3600 * 1000);
     let overdue = store.list_notices(&filter(true)).await.expect("list");
     assert_eq!(
         overdue.iter().map(|x| x.id).collect::<Vec<_>>(),
@@ -366,6 +379,7 @@ async fn story(backend: Backend) {
             "notice.submitted",
             "notice.delivered",
             "notice.acknowledged",
+            "receipt.issued",
             "item.decided",
             "item.decided",
             "notice.disputed",
@@ -448,7 +462,7 @@ async fn concurrent_writers_keep_one_chain() {
         }
         let report = store.verify_audit().await.expect("verify");
         assert!(report.ok(), "{backend:?}: {report:?}");
-        assert_eq!(report.events, 2 + 16, "{backend:?}");
+        assert_eq!(report.events, 3 + 16, "{backend:?}");
         store.close().await;
         db.cleanup().await;
     }
