@@ -36,10 +36,18 @@ impl Timestamp {
                 "not an RFC 3339 timestamp (e.g. 2017-07-14T11:30:00+07:00)",
             )
         })?;
-        let ms = t.unix_timestamp_nanos() / 1_000_000;
-        i64::try_from(ms)
+        // round down, also before 1970: 23:59:59.9995 is 23:59:59.999
+        let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
+        let out_of_range = || crate::Error::invalid(field, "timestamp out of range");
+        let ts = i64::try_from(ms)
             .map(Timestamp)
-            .map_err(|_| crate::Error::invalid(field, "timestamp out of range"))
+            .map_err(|_| out_of_range())?;
+        // Display writes UTC; an instant whose UTC year is not 0000 to 9999
+        // (e.g. 0000-01-01T00:00:00+01:00) has no RFC 3339 form to write.
+        match OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.0) * 1_000_000) {
+            Ok(utc) if (0..=9999).contains(&utc.year()) => Ok(ts),
+            _ => Err(out_of_range()),
+        }
     }
 
     pub fn plus_millis(self, ms: i64) -> Self {

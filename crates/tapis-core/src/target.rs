@@ -14,6 +14,12 @@ use crate::{Error, Result};
 /// not one a person can have copied from a browser.
 pub const MAX_VALUE_LEN: usize = 4096;
 
+/// The longest normal form we accept. Normalising can lengthen a value
+/// (non-ASCII in a URL path becomes `%XX` per byte), and the normal form is
+/// indexed for deduplication: PostgreSQL cannot index a B-tree entry over
+/// 2704 bytes, so a longer one would fail the insert.
+pub const MAX_NORMALIZED_LEN: usize = 2048;
+
 /// A fully-qualified DNS name in lowercase ASCII (A-labels), without the
 /// trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -324,7 +330,10 @@ impl Handle {
     pub fn parse(raw: &str) -> Result<Self> {
         let field = "handle";
         let s = raw.trim();
-        let s = s.strip_prefix('@').unwrap_or(s);
+        // Check the lowercased form, not the raw one: lowercasing can add
+        // combining marks ('İ' becomes "i\u{307}") or bytes, and a normal
+        // form that is not itself a valid handle would not parse again.
+        let s = s.strip_prefix('@').unwrap_or(s).to_lowercase();
         if s.is_empty() {
             return Err(Error::invalid(field, "handle is empty"));
         }
@@ -340,7 +349,7 @@ impl Handle {
                 "a handle has only letters, digits, '_', '.' and '-' (give a URL for anything else)",
             ));
         }
-        Ok(Handle(s.to_lowercase()))
+        Ok(Handle(s))
     }
 
     pub fn as_str(&self) -> &str {
@@ -414,6 +423,12 @@ impl Target {
                 format!("value is longer than {MAX_VALUE_LEN} bytes"),
             ));
         }
+        // The URL parser drops control characters at the ends (and tabs and
+        // newlines anywhere), so without this a value with a NUL would be
+        // accepted, and the raw value stored with it (PostgreSQL refuses NUL).
+        if raw.trim().chars().any(char::is_control) {
+            return Err(Error::invalid("value", "value contains control characters"));
+        }
         let normalized = match kind {
             ItemKind::Url => NormalUrl::parse(raw)?.0,
             ItemKind::Domain => DomainName::parse(raw)?.0,
@@ -427,6 +442,12 @@ impl Target {
                 }
             }
         };
+        if normalized.len() > MAX_NORMALIZED_LEN {
+            return Err(Error::invalid(
+                "value",
+                format!("value is longer than {MAX_NORMALIZED_LEN} bytes once normalised"),
+            ));
+        }
         Ok(Target { kind, normalized })
     }
 }
@@ -556,5 +577,16 @@ mod tests {
         );
         assert!(Target::parse(ItemKind::PlatformAccount, "@").is_err());
         assert!(Target::parse(ItemKind::PlatformAccount, "two words").is_err());
+        assert!(Target::parse(ItemKind::PlatformAccount, "İstanbul").is_err());
+        // 800 bytes typed, 2400 once percent-encoded
+        let long = format!("https://example.com/{}", "é".repeat(400));
+        assert!(Target::parse(ItemKind::Url, &long).is_err());
+        for raw in [
+            "https://example.com/\0",
+            "\u{1}https://example.com/",
+            "https://exa\tmple.com/",
+        ] {
+            assert!(Target::parse(ItemKind::Url, raw).is_err(), "{raw:?}");
+        }
     }
 }
