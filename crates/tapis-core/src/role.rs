@@ -41,6 +41,13 @@ pub enum Action {
     DecideItem,
     ReadInbox,
     VerifyAudit,
+    /// Set a platform's delivery channel: admins, or the platform itself.
+    ManageChannel,
+    ReadEscalations,
+    DecideEscalation,
+    ReadDeadLetters,
+    /// Move a simulated clock (demonstration and test servers only).
+    ControlClock,
 }
 
 impl Action {
@@ -56,6 +63,11 @@ impl Action {
             Action::DecideItem => "decide items",
             Action::ReadInbox => "read an inbox",
             Action::VerifyAudit => "verify the audit log",
+            Action::ManageChannel => "manage delivery channels",
+            Action::ReadEscalations => "read escalations",
+            Action::DecideEscalation => "decide escalations",
+            Action::ReadDeadLetters => "read dead-lettered deliveries",
+            Action::ControlClock => "move the simulated clock",
         }
     }
 }
@@ -125,7 +137,11 @@ impl Role {
             SubmitNotice | WithdrawNotice => self == Officer,
             ReadNotices => !matches!(self, IspOperator),
             AcknowledgeNotice | DecideItem | ReadInbox => self == PlatformAgent,
-            VerifyAudit => matches!(self, Admin | Auditor),
+            VerifyAudit | ReadDeadLetters => matches!(self, Admin | Auditor),
+            ManageChannel => matches!(self, Admin | PlatformAgent),
+            ReadEscalations => self.reads_everything(),
+            DecideEscalation => self == Approver,
+            ControlClock => self == Admin,
         }
     }
 
@@ -170,6 +186,12 @@ mod tests {
             (Role::PlatformAgent, Action::ReadAllParties, false),
             (Role::IspOperator, Action::ReadNotices, false),
             (Role::Flagger, Action::AcknowledgeNotice, false),
+            (Role::Approver, Action::DecideEscalation, true),
+            (Role::Officer, Action::DecideEscalation, false),
+            (Role::Admin, Action::DecideEscalation, false),
+            (Role::PlatformAgent, Action::ManageChannel, true),
+            (Role::IspOperator, Action::ManageChannel, false),
+            (Role::Officer, Action::ControlClock, false),
         ];
         for (role, action, allowed) in table {
             assert_eq!(role.may(action), allowed, "{role:?} {action:?}");

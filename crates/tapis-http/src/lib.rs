@@ -7,6 +7,7 @@
 //! rules here.
 #![forbid(unsafe_code)]
 
+mod channel_routes;
 mod error;
 mod extract;
 mod routes;
@@ -43,12 +44,27 @@ impl Default for Limits {
     }
 }
 
+/// Moves a simulated clock (implemented by the binary's wiring, so this
+/// crate does not depend on the scheduler).
+pub trait ClockControl: Send + Sync {
+    fn advance(
+        &self,
+        secs: i64,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<tapis_core::Timestamp, String>> + Send + '_>,
+    >;
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub taxonomy: Arc<Taxonomy>,
     pub limits: Limits,
+    /// Accept webhook URLs on loopback and private networks.
+    pub allow_private_targets: bool,
+    /// Present only when the server runs on a simulated clock.
+    pub clock_control: Option<Arc<dyn ClockControl>>,
 }
 
 impl AppState {
@@ -57,6 +73,8 @@ impl AppState {
             store,
             taxonomy: Arc::new(Taxonomy::bundled()),
             limits,
+            allow_private_targets: false,
+            clock_control: None,
         }
     }
 }
@@ -91,6 +109,7 @@ impl utoipa::Modify for BearerAuth {
 fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
+        .merge(channel_routes::router())
         .split_for_parts()
 }
 

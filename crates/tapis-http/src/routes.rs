@@ -305,6 +305,7 @@ async fn list_notices(
                 return Ok(Json(vec![]));
             }
             f.platform_id = Some(p.party_id);
+            f.exclude_drafts = true;
         }
         _ => f.issuer_party_id = Some(p.party_id),
     }

@@ -134,6 +134,7 @@ async fn walk(backend: tapis_store::Backend) {
             "notice.submitted",
             "notice.delivered",
             "notice.acknowledged",
+            "receipt.issued",
             "item.decided",
             "item.decided",
             "item.decided",

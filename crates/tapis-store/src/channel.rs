@@ -629,6 +629,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        self.signal();
         Ok(())
     }
 
@@ -754,7 +755,8 @@ impl Store {
     /// its outbound messages and the timer's `fired` mark commit together,
     /// so a crash fires it either entirely or not at all, and a restart
     /// fires what is left exactly once.
-    pub async fn fire_due_timers(&self, limit: u32) -> Result<Vec<Fired>> {
+    /// Returns the steps that acted and how many timers were looked at.
+    pub async fn fire_due_timers(&self, limit: u32) -> Result<(Vec<Fired>, usize)> {
         let mut tx = self.write().await?;
         let now = self.now();
         let rows = sqlx::query(&format!(
@@ -766,6 +768,7 @@ impl Store {
         .await?;
         let actor = Actor::system("scheduler");
         let mut fired = Vec::new();
+        let seen = rows.len();
         for row in rows {
             let timer: String = row.try_get("id")?;
             let step: String = row.try_get("step")?;
@@ -788,7 +791,10 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(fired)
+        if !fired.is_empty() {
+            self.signal();
+        }
+        Ok((fired, seen))
     }
 
     /// When the next pending timer falls due, if any.

@@ -113,6 +113,10 @@ pub(crate) struct Ctx {
     pub(crate) sla: SlaPolicy,
     pub(crate) signer: Signer,
     pub(crate) retry: RetryPolicy,
+    /// Woken after a commit that put work in the outbox or on a stream.
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// Bumped after a commit that appended platform events.
+    pub(crate) events: tokio::sync::watch::Sender<u64>,
 }
 
 /// The store. Cheap to clone; clones share the pool, the clock, the policy
@@ -136,12 +140,22 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Open `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite
     /// file if it does not exist, and apply pending migrations.
+    /// Open with the bundled SLA policy and a fresh signing key that is
+    /// published (tests, tools).
     pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Store> {
-        Self::open_with(url, clock, Options::default()).await
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+        let options = Options {
+            signer: Some(Signer::from_seed(seed)),
+            ..Options::default()
+        };
+        Self::open_with(url, clock, options).await
     }
 
-    /// Open with an explicit SLA policy, signing key and retry policy. The
-    /// signing key's public half is published in `signing_keys`.
+    /// Open with an explicit SLA policy, signing key and retry policy. A
+    /// given signing key's public half is published in `signing_keys`;
+    /// without one, the store gets an ephemeral, unpublished key (for
+    /// commands that read and never sign).
     pub async fn open_with(url: &str, clock: Arc<dyn Clock>, options: Options) -> Result<Store> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -199,6 +213,7 @@ impl Store {
             }
         }
         .map_err(|e| Error::Open(format!("{} ({})", e, redact_url(url))))?;
+        let publish = options.signer.is_some();
         let signer = options.signer.unwrap_or_else(|| {
             let mut seed = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
@@ -212,10 +227,14 @@ impl Store {
                 sla: options.sla,
                 signer,
                 retry: options.retry,
+                wake: Arc::new(tokio::sync::Notify::new()),
+                events: tokio::sync::watch::channel(0).0,
             }),
         };
         store.migrate().await?;
-        store.publish_key().await?;
+        if publish {
+            store.publish_key().await?;
+        }
         Ok(store)
     }
 
@@ -229,6 +248,23 @@ impl Store {
 
     pub fn retry(&self) -> RetryPolicy {
         self.ctx.retry
+    }
+
+    /// Notified when new outbound work was committed (in this process);
+    /// workers also poll for work written by other processes.
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.ctx.wake.clone()
+    }
+
+    /// Changes when platform events were appended (in this process).
+    pub fn subscribe_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ctx.events.subscribe()
+    }
+
+    /// Tell workers and streams that a commit added work.
+    pub(crate) fn signal(&self) {
+        self.ctx.wake.notify_one();
+        self.ctx.events.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {

@@ -163,6 +163,8 @@ pub struct NoticeFilter {
     pub category: Option<String>,
     /// Only open notices whose deadline has passed.
     pub overdue: bool,
+    /// Leave drafts out (a platform never sees them).
+    pub exclude_drafts: bool,
     /// Newest first; continue after this id.
     pub before: Option<NoticeId>,
     pub limit: u32,

@@ -33,7 +33,11 @@ const OPEN_STATES: &str = "('submitted', 'delivered', 'acknowledged', 'escalated
 /// The caller's party must be the notice's platform; anything else looks
 /// like a notice that does not exist, so ids cannot be probed.
 fn require_platform(p: &Principal, n: &Notice) -> Result<()> {
-    if p.party_kind == PartyKind::Platform && p.party_id == n.platform_id {
+    // a draft is the authority's own business until it is submitted
+    if p.party_kind == PartyKind::Platform
+        && p.party_id == n.platform_id
+        && n.state != NoticeState::Draft
+    {
         Ok(())
     } else {
         Err(Error::NotFound("notice"))
@@ -288,6 +292,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.signal();
         Ok(Created {
             notice,
             created: true,
@@ -324,6 +329,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.signal();
         Ok(n)
     }
 
@@ -354,6 +360,9 @@ impl Store {
         }
         if let Some(p) = f.platform_id {
             push(&mut sql, " AND platform_id = ?", p.to_string());
+        }
+        if f.exclude_drafts {
+            sql.push_str(" AND state <> 'draft'");
         }
         if let Some(p) = f.issuer_party_id {
             push(&mut sql, " AND issuer_party_id = ?", p.to_string());
@@ -546,6 +555,7 @@ impl Store {
         .await?;
         n.state = next;
         tx.commit().await?;
+        self.signal();
         Ok(n)
     }
 

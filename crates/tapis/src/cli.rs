@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tapis_core::audit::Actor;
 use tapis_core::role::Role;
-use tapis_core::{PartyId, SystemClock};
+use tapis_core::{Clock, ManualClock, PartyId, SystemClock, Timestamp};
 use tapis_store::Store;
 
 use crate::config::{Overrides, Settings};
@@ -49,6 +49,16 @@ enum Command {
         /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Run on a simulated clock starting at this RFC 3339 time (for
+        /// demonstrations, training and acceptance tests). Time then moves
+        /// only by POST /api/v1/admin/clock/advance.
+        #[arg(long, value_name = "START")]
+        simulated_clock: Option<String>,
+    },
+    /// Work with signed receipts.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
     },
     /// Manage API tokens.
     Token {
@@ -80,6 +90,24 @@ enum TokenCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum ReceiptCommand {
+    /// Check a receipt (the `receipt` object of an acknowledgement, saved as
+    /// JSON) offline. The key comes from --public-key, from --keys (the
+    /// output of GET /api/v1/keys), or else from the local database.
+    /// Exit status: 0 valid, 1 invalid, 2 could not check.
+    Verify {
+        /// The receipt file.
+        file: PathBuf,
+        /// tapis's Ed25519 public key, base64.
+        #[arg(long, value_name = "BASE64")]
+        public_key: Option<String>,
+        /// A JSON file with the keys list from GET /api/v1/keys.
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Walk the hash chain from the first event and report the first broken
     /// link. Exit status: 0 intact, 1 broken, 2 could not check.
@@ -90,7 +118,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let listen = match &cli.command {
-        Command::Serve { listen } => *listen,
+        Command::Serve { listen, .. } => *listen,
         _ => None,
     };
     let overrides = Overrides {
@@ -109,9 +137,24 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve { .. } => {
-                serve(settings, env.get("TAPIS_BOOTSTRAP_TOKEN").cloned()).await
+            Command::Serve {
+                simulated_clock, ..
+            } => {
+                serve(
+                    settings,
+                    env.get("TAPIS_BOOTSTRAP_TOKEN").cloned(),
+                    simulated_clock,
+                )
+                .await
             }
+            Command::Receipt {
+                command:
+                    ReceiptCommand::Verify {
+                        file,
+                        public_key,
+                        keys,
+                    },
+            } => receipt_verify(&settings, &file, public_key, keys).await,
             Command::Token {
                 command: TokenCommand::Create { party, role, label },
             } => token_create(&settings, &party, &role, &label).await,
@@ -124,7 +167,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
-    Store::open(&url, Arc::new(SystemClock))
+    Store::open_with(&url, Arc::new(SystemClock), tapis_store::Options::default())
         .await
         .with_context(|| {
             format!(
@@ -134,7 +177,11 @@ async fn open(settings: &Settings) -> anyhow::Result<Store> {
         })
 }
 
-async fn serve(settings: Settings, bootstrap_token: Option<String>) -> anyhow::Result<ExitCode> {
+async fn serve(
+    settings: Settings,
+    bootstrap_token: Option<String>,
+    simulated_clock: Option<String>,
+) -> anyhow::Result<ExitCode> {
     if !settings.data_dir.exists() {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!(
@@ -150,7 +197,45 @@ async fn serve(settings: Settings, bootstrap_token: Option<String>) -> anyhow::R
                 .with_context(|| format!("cannot restrict {}", settings.data_dir.display()))?;
         }
     }
-    let store = open(&settings).await?;
+    let manual = match &simulated_clock {
+        Some(start) => Some(ManualClock::new(
+            Timestamp::parse("--simulated-clock", start).map_err(|e| {
+                anyhow::anyhow!("{e} (e.g. --simulated-clock 2017-03-29T09:00:00+07:00)")
+            })?,
+        )),
+        None => None,
+    };
+    let clock: Arc<dyn Clock> = match &manual {
+        Some(m) => Arc::new(m.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let signer = load_signing_key(&settings.data_dir.join("signing-key"))?;
+    let options = tapis_store::Options {
+        sla: settings.sla_policy()?,
+        signer: Some(signer),
+        retry: tapis_store::RetryPolicy {
+            max_attempts: settings.channel.max_attempts,
+            base_secs: settings.channel.backoff_base_secs,
+            cap_secs: settings.channel.backoff_cap_secs,
+            secret_grace_secs: settings.channel.secret_grace_secs,
+            ..Default::default()
+        },
+    };
+    let url = settings.database_url();
+    let store = Store::open_with(&url, clock, options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                crate::config::redact_url(&url)
+            )
+        })?;
+    if manual.is_some() {
+        println!(
+            "SIMULATED CLOCK: time starts at {} and moves only by POST /api/v1/admin/clock/advance",
+            store.now()
+        );
+    }
     if let Some(t) = &bootstrap_token
         && t.trim().len() < 24
     {
@@ -210,7 +295,34 @@ async fn serve(settings: Settings, bootstrap_token: Option<String>) -> anyhow::R
         );
     }
     let _ = std::io::stdout().flush();
-    let state = tapis_http::AppState::new(
+    let public_url = if settings.channel.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        settings.channel.public_url.clone()
+    };
+    let delivery = Arc::new(
+        tapis_channel::Delivery::new(
+            store.clone(),
+            tapis_channel::DeliveryConfig {
+                allow_private_targets: settings.channel.allow_private_targets,
+                smtp: (!settings.smtp.url.is_empty()).then(|| tapis_channel::SmtpConfig {
+                    url: settings.smtp.url.clone(),
+                    from: settings.smtp.from.clone(),
+                }),
+                public_url,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = tapis_channel::spawn(
+        store.clone(),
+        delivery.clone(),
+        std::time::Duration::from_millis(settings.channel.poll_ms.max(50)),
+        stop_rx,
+    );
+    let mut state = tapis_http::AppState::new(
         store.clone(),
         tapis_http::Limits {
             max_body_bytes: settings.limits.max_body_bytes,
@@ -220,7 +332,20 @@ async fn serve(settings: Settings, bootstrap_token: Option<String>) -> anyhow::R
             },
         },
     );
+    state.allow_private_targets = settings.channel.allow_private_targets;
+    if let Some(m) = manual {
+        state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
+            clock: m,
+            scheduler: tapis_channel::Scheduler::new(store.clone()),
+            delivery,
+        })));
+    }
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     tapis_http::serve(listener, state, shutdown).await?;
+    let _ = workers.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -249,6 +374,108 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
+}
+
+struct SimControl(tapis_channel::SimulatedTime);
+
+impl tapis_http::ClockControl for SimControl {
+    fn advance(
+        &self,
+        secs: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Timestamp, String>> + Send + '_>>
+    {
+        Box::pin(async move { self.0.advance(secs).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// tapis's Ed25519 signing key: 32 random bytes in hex, created on first
+/// start (owner-only). Losing it is not fatal (a new key is published and
+/// old signatures still verify with the old public key), but keep it.
+fn load_signing_key(path: &Path) -> anyhow::Result<tapis_core::sign::Signer> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        let seed = bytes.ok_or_else(|| {
+            anyhow::anyhow!("{} is not a signing key (64 hex digits)", path.display())
+        })?;
+        return Ok(tapis_core::sign::Signer::from_seed(seed));
+    }
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
+    write_secret(path, &hex::encode(seed))?;
+    let signer = tapis_core::sign::Signer::from_seed(seed);
+    tracing::info!(kid = signer.kid(), path = %path.display(), "created a signing key");
+    Ok(signer)
+}
+
+async fn receipt_verify(
+    settings: &Settings,
+    file: &Path,
+    public_key: Option<String>,
+    keys_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let envelope: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    // accept the whole acknowledgement response too
+    let envelope = envelope.get("receipt").cloned().unwrap_or(envelope);
+    let keys: Vec<(String, String)> = if let Some(k) = public_key {
+        let key = tapis_core::sign::parse_public_key("--public-key", &k)?;
+        vec![(tapis_core::sign::key_id(key.as_bytes()), k)]
+    } else if let Some(path) = keys_file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let list: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a keys list", path.display()))?;
+        list.iter()
+            .filter_map(|k| {
+                Some((
+                    k.get("kid")?.as_str()?.to_owned(),
+                    k.get("public_key")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    } else {
+        let store = open(settings).await?;
+        let keys = store
+            .public_keys()
+            .await?
+            .into_iter()
+            .map(|k| (k.kid, k.public_key))
+            .collect();
+        store.close().await;
+        keys
+    };
+    match tapis_core::sign::open_envelope(&envelope, &keys) {
+        Ok(payload) => {
+            if payload.get("type").and_then(serde_json::Value::as_str) != Some("tapis.receipt.v1") {
+                println!("INVALID: the signature is good but this is not a tapis receipt");
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "receipt valid: notice {} (content SHA-256 {}) acknowledged by {} ({}) at {}, signed by {}",
+                payload["notice_id"].as_str().unwrap_or("?"),
+                payload["notice_sha256"].as_str().unwrap_or("?"),
+                payload["acknowledged_by"]["party_name"]
+                    .as_str()
+                    .unwrap_or("?"),
+                payload["acknowledged_by"]["token_label"]
+                    .as_str()
+                    .unwrap_or("?"),
+                payload["acknowledged_at"].as_str().unwrap_or("?"),
+                envelope["kid"].as_str().unwrap_or("?"),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("INVALID: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// Write a secret readable by the owner only.

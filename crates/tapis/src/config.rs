@@ -26,6 +26,90 @@ pub struct Settings {
     /// `text` or `json`.
     pub log_format: LogFormat,
     pub limits: LimitSettings,
+    pub channel: ChannelSettings,
+    pub smtp: SmtpSettings,
+    pub sla: SlaSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelSettings {
+    /// Allow webhooks to loopback and private addresses. Off by default so
+    /// that a webhook URL cannot reach into the operator's network.
+    pub allow_private_targets: bool,
+    /// This server's public base URL, for links in emails.
+    pub public_url: String,
+    /// How often workers look for work written by other processes (ms).
+    pub poll_ms: u64,
+    /// Delivery attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay in seconds (doubles each attempt, with jitter).
+    pub backoff_base_secs: i64,
+    /// Longest delay between attempts, in seconds.
+    pub backoff_cap_secs: i64,
+    /// How long an old webhook secret stays valid after a rotation, seconds.
+    pub secret_grace_secs: i64,
+}
+
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        ChannelSettings {
+            allow_private_targets: false,
+            public_url: String::new(),
+            poll_ms: 500,
+            max_attempts: 8,
+            backoff_base_secs: 5,
+            backoff_cap_secs: 3600,
+            secret_grace_secs: 86_400,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSettings {
+    /// `smtp://host:port` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465`. Empty: no email.
+    pub url: String,
+    /// The From address of fallback emails.
+    pub from: String,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            url: String::new(),
+            from: "tapis <tapis@localhost>".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("url", &tapis_store::redact_url(&self.url))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaSettings {
+    /// A bundled policy: `default` (4 h for terrorism, child sexual abuse
+    /// and public order; 24 h otherwise) or `eu-tco` (1 h for terrorism).
+    pub preset: String,
+    /// A policy file (TOML) that replaces the preset.
+    pub policy_file: Option<PathBuf>,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        SlaSettings {
+            preset: "default".into(),
+            policy_file: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -63,6 +147,9 @@ impl Default for Settings {
             log: "info".into(),
             log_format: LogFormat::Text,
             limits: LimitSettings::default(),
+            channel: ChannelSettings::default(),
+            smtp: SmtpSettings::default(),
+            sla: SlaSettings::default(),
         }
     }
 }
@@ -78,6 +165,9 @@ impl std::fmt::Debug for Settings {
             .field("log", &self.log)
             .field("log_format", &self.log_format)
             .field("limits", &self.limits)
+            .field("channel", &self.channel)
+            .field("smtp", &self.smtp)
+            .field("sla", &self.sla)
             .finish()
     }
 }
@@ -169,6 +259,22 @@ impl Settings {
             bail!("limits.max_items must be between 1 and 100000");
         }
         let u = &self.database_url;
+        if tapis_core::policy::SlaPolicy::preset(&self.sla.preset).is_none() {
+            bail!("sla.preset must be default or eu-tco");
+        }
+        if self.channel.max_attempts == 0
+            || self.channel.backoff_base_secs <= 0
+            || self.channel.backoff_cap_secs < self.channel.backoff_base_secs
+        {
+            bail!(
+                "channel: max_attempts must be at least 1 and 0 < backoff_base_secs <= backoff_cap_secs"
+            );
+        }
+        if !self.smtp.url.is_empty()
+            && !(self.smtp.url.starts_with("smtp://") || self.smtp.url.starts_with("smtps://"))
+        {
+            bail!("smtp.url must start with smtp:// or smtps://");
+        }
         let known = ["postgres://", "postgresql://", "sqlite:"];
         if !u.is_empty() && !known.iter().any(|k| u.starts_with(k)) {
             bail!(
@@ -176,6 +282,20 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The SLA policy in force: the policy file if set, else the preset.
+    pub fn sla_policy(&self) -> anyhow::Result<tapis_core::policy::SlaPolicy> {
+        match &self.sla.policy_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the SLA policy {}", path.display()))?;
+                tapis_core::policy::SlaPolicy::from_toml(&text)
+                    .with_context(|| format!("the SLA policy {} is not valid", path.display()))
+            }
+            None => tapis_core::policy::SlaPolicy::preset(&self.sla.preset)
+                .ok_or_else(|| anyhow::anyhow!("unknown SLA preset {}", self.sla.preset)),
+        }
     }
 
     /// The URL the store opens.

@@ -189,7 +189,7 @@ async fn story(backend: Backend) {
         .expect("verify");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("audit chain intact: 4 events"), "{text}");
+    assert!(text.contains("audit chain intact: 5 events"), "{text}");
 
     // someone with database access rewrites history; verify names the event
     let store = db.open(Arc::new(tapis_core::SystemClock)).await;
@@ -200,7 +200,7 @@ async fn story(backend: Backend) {
     store.raw_execute(drop_trigger).await.expect("drop trigger");
     let n = store
         .raw_execute(
-            "UPDATE audit_events SET after = replace(after, 'Messenger', 'Innocent') WHERE seq = 3",
+            "UPDATE audit_events SET after = replace(after, 'Messenger', 'Innocent') WHERE seq = 4",
         )
         .await
         .expect("tamper");
@@ -212,7 +212,7 @@ async fn story(backend: Backend) {
         .expect("verify");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("BROKEN at event 3"), "{text}");
+    assert!(text.contains("BROKEN at event 4"), "{text}");
 
     db.cleanup().await;
 }
