@@ -54,6 +54,9 @@ pub fn spawn(
     })
 }
 
+/// Where the simulated clock's time is kept across restarts.
+pub const SIMULATED_NOW: &str = "simulated_now";
+
 /// A simulated clock that can be moved forward, firing whatever falls due
 /// (for demonstrations, training and acceptance tests).
 pub struct SimulatedTime {
@@ -67,6 +70,12 @@ impl SimulatedTime {
     /// until nothing more is due. Returns the new time.
     pub async fn advance(&self, secs: i64) -> Result<Timestamp, tapis_store::Error> {
         self.clock.advance_millis(secs.saturating_mul(1000));
+        // persist first: a restart resumes from here, not from the start
+        let now = tapis_core::Clock::now(&self.clock);
+        self.scheduler
+            .store()
+            .set_runtime_value(SIMULATED_NOW, &now.to_string())
+            .await?;
         // bounded: every pass either fires something or stops
         for _ in 0..1000 {
             let fired = self.scheduler.run_once().await?;

@@ -18,6 +18,10 @@ impl Scheduler {
         Scheduler { store }
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Fire everything due now; returns how many steps fired or lapsed.
     pub async fn run_once(&self) -> Result<usize, tapis_store::Error> {
         let mut total = 0;

@@ -57,6 +57,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_channel.sql"),
         postgres: include_str!("../migrations/postgres/0002_channel.sql"),
     },
+    Migration {
+        version: 3,
+        name: "runtime_state",
+        sqlite: include_str!("../migrations/sqlite/0003_runtime_state.sql"),
+        postgres: include_str!("../migrations/postgres/0003_runtime_state.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
@@ -383,6 +389,26 @@ impl Store {
 }
 
 impl Store {
+    /// A named runtime value (e.g. `simulated_now`).
+    pub async fn runtime_value(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM runtime_state WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    pub async fn set_runtime_value(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runtime_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Check that the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;

@@ -230,9 +230,19 @@ async fn serve(
                 crate::config::redact_url(&url)
             )
         })?;
-    if manual.is_some() {
+    if let Some(m) = &manual {
+        // a restarted simulation resumes where it was, never before START
+        if let Some(saved) = store.runtime_value(tapis_channel::SIMULATED_NOW).await?
+            && let Ok(t) = Timestamp::parse("simulated_now", &saved)
+            && t > store.now()
+        {
+            m.set(t);
+        }
+        store
+            .set_runtime_value(tapis_channel::SIMULATED_NOW, &store.now().to_string())
+            .await?;
         println!(
-            "SIMULATED CLOCK: time starts at {} and moves only by POST /api/v1/admin/clock/advance",
+            "SIMULATED CLOCK: the time is {} and moves only by POST /api/v1/admin/clock/advance",
             store.now()
         );
     }
