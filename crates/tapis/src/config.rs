@@ -227,6 +227,14 @@ impl Settings {
                 "TAPIS_LIMITS_MAX_ITEMS" => {
                     s.limits.max_items = v.parse().map_err(|_| bad("a number"))?
                 }
+                "TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS" => {
+                    s.channel.allow_private_targets = v.parse().map_err(|_| bad("true or false"))?
+                }
+                "TAPIS_CHANNEL_PUBLIC_URL" => s.channel.public_url = v.to_owned(),
+                "TAPIS_SMTP_URL" => s.smtp.url = v.to_owned(),
+                "TAPIS_SMTP_FROM" => s.smtp.from = v.to_owned(),
+                "TAPIS_SLA_PRESET" => s.sla.preset = v.to_owned(),
+                "TAPIS_SLA_POLICY_FILE" => s.sla.policy_file = Some(PathBuf::from(v)),
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
                 k => warnings.push(format!("ignoring unknown environment variable {k}")),
             }
@@ -270,9 +278,10 @@ impl Settings {
                 "channel: max_attempts must be at least 1 and 0 < backoff_base_secs <= backoff_cap_secs"
             );
         }
-        if !self.smtp.url.is_empty()
-            && !(self.smtp.url.starts_with("smtp://") || self.smtp.url.starts_with("smtps://"))
-        {
+        let smtp_ok = ["smtp://", "smtps://"]
+            .iter()
+            .any(|p| self.smtp.url.starts_with(p));
+        if !self.smtp.url.is_empty() && !smtp_ok {
             bail!("smtp.url must start with smtp:// or smtps://");
         }
         let known = ["postgres://", "postgresql://", "sqlite:"];

@@ -1,0 +1,740 @@
+//! The government channel end to end with the real binary: signed webhooks
+//! verified by an independent Standard Webhooks implementation (Python's
+//! `standardwebhooks`), signed receipts checked by `tapis receipt verify`,
+//! the escalation ladder on a simulated clock across SIGKILL restarts, and
+//! the email fallback received by a real SMTP server (`aiosmtpd`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tapis_store::testing::{TestDb, backends};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+const ADMIN: &str = "test-admin-token-0123456789abcdef";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Receiver {
+    _proc: Proc,
+    url: String,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let mut child = Command::new("python3")
+            .arg(format!("{FIXTURES}/webhook_receiver.py"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with standardwebhooks (pip install standardwebhooks)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("port");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("receiver said {line:?}"));
+        Receiver {
+            _proc: Proc(child),
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn config(&self, secret: &str, status: u16) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_config", self.url))
+            .json(&json!({"secret": secret, "status": status}))
+            .send()
+            .await
+            .expect("config receiver");
+        assert!(r.status().is_success());
+    }
+
+    async fn received(&self) -> Vec<Value> {
+        reqwest::get(format!("{}/_received", self.url))
+            .await
+            .expect("received")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Verified deliveries of one event type.
+    async fn of_type(&self, event_type: &str) -> Vec<Value> {
+        self.received()
+            .await
+            .into_iter()
+            .filter(|r| r["verified"] == true && r["body"]["type"] == event_type)
+            .collect()
+    }
+
+    async fn wait_for(&self, event_type: &str, count: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.of_type(event_type).await;
+            if got.len() >= count {
+                return got;
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                panic!(
+                    "waited 15 s for {count} verified {event_type}; received: {:#?}",
+                    self.received().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+struct Server {
+    proc: Proc,
+    base: String,
+}
+
+fn start_server(data: &Path, db_url: &str, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--database-url")
+        .arg(db_url)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .current_dir(data)
+        .env("TAPIS_BOOTSTRAP_TOKEN", ADMIN)
+        .env("TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS", "true")
+        .env("TAPIS_LOG", "warn")
+        .env_remove("TAPIS_CONFIG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start tapis");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("tapis printed its address")
+            .expect("line");
+        if let Some(rest) = line.strip_prefix("tapis listening on ") {
+            break rest.split_whitespace().next().expect("url").to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        proc: Proc(child),
+        base,
+    }
+}
+
+impl Server {
+    /// SIGKILL: no graceful anything.
+    fn kill9(self) {
+        let pid = self.proc.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        drop(self);
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Value {
+        let (s, v) = self.call(reqwest::Method::GET, path, token, None).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    async fn advance(&self, seconds: i64) {
+        let (s, v) = self
+            .post(
+                "/api/v1/admin/clock/advance",
+                ADMIN,
+                json!({"seconds": seconds}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+}
+
+/// Platform with a webhook (and optionally emails and a public key),
+/// plus officer and agent tokens.
+struct Setup {
+    platform: String,
+    officer: String,
+    agent: String,
+    secret: Option<String>,
+}
+
+async fn setup(server: &Server, channel: Value) -> Setup {
+    let me = server.get("/api/v1/whoami", ADMIN).await;
+    let authority = me["party_id"].as_str().expect("party").to_owned();
+    let (s, p) = server
+        .post(
+            "/api/v1/parties",
+            ADMIN,
+            json!({"kind": "platform", "name": "Messenger", "domains": ["messenger.example"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let platform = p["id"].as_str().expect("id").to_owned();
+    let (s, ch) = server
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/parties/{platform}/channel"),
+            ADMIN,
+            Some(channel),
+        )
+        .await;
+    assert_eq!(s, 200, "{ch}");
+    let token = |party: String, role: &'static str| async move {
+        let (s, v) = server
+            .post(
+                &format!("/api/v1/parties/{party}/tokens"),
+                ADMIN,
+                json!({"role": role, "label": format!("{role} in test")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["token"].as_str().expect("token").to_owned()
+    };
+    Setup {
+        officer: token(authority, "officer").await,
+        agent: token(platform.clone(), "platform_agent").await,
+        platform,
+        secret: ch["webhook_secret"].as_str().map(str::to_owned),
+    }
+}
+
+fn notice(platform: &str, n: usize) -> Value {
+    json!({
+        "platform_id": platform, "category": "terrorism", "urgency": "urgent",
+        "legal_basis": {"reference": "Law 11/2008 art. 40", "text": "Unlawful content must be removed."},
+        "explanation": "Channel distributes terrorist propaganda",
+        "items": (0..n).map(|i| json!({"kind": "platform_channel", "value": format!("@channel_{i}"), "native_id": format!("-100{i}")})).collect::<Vec<_>>(),
+    })
+}
+
+fn timeline_actions(t: &Value) -> Vec<String> {
+    t.as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action").to_owned())
+        .collect()
+}
+
+async fn webhook_and_receipts(backend: tapis_store::Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let receiver = Receiver::start();
+    let server = start_server(dir.path(), &db.url, &[]);
+    let platform_key = tapis_core::sign::Signer::from_seed([42; 32]);
+    let s = setup(&server, json!({"webhook_url": format!("{}/hook", receiver.url), "public_key": platform_key.public_key_b64()})).await;
+    let secret = s
+        .secret
+        .clone()
+        .expect("the first webhook setup returns its secret");
+    assert!(secret.starts_with("whsec_"));
+    receiver.config(&secret, 204).await;
+
+    // submit: the platform's endpoint receives it, signed, within seconds
+    let (st, n) = server
+        .post("/api/v1/notices", &s.officer, notice(&s.platform, 2))
+        .await;
+    assert_eq!(st, 201, "{n}");
+    let id = n["id"].as_str().expect("id").to_owned();
+    let got = receiver.wait_for("notice.submitted", 1).await;
+    assert_eq!(got[0]["body"]["data"]["notice_id"], id.as_str());
+    // the notice inside is signed by tapis; check it with the published key
+    let keys: Vec<(String, String)> = server
+        .get("/api/v1/keys", ADMIN)
+        .await
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["kid"].as_str().expect("kid").to_owned(),
+                k["public_key"].as_str().expect("key").to_owned(),
+            )
+        })
+        .collect();
+    let document = tapis_core::sign::open_envelope(&got[0]["body"]["data"]["notice"], &keys)
+        .expect("signed notice verifies");
+    assert_eq!(document["id"], id.as_str());
+
+    // a 2xx webhook is delivery; the attempt is on the timeline
+    let start = Instant::now();
+    let n = loop {
+        let n = server
+            .get(&format!("/api/v1/notices/{id}"), &s.officer)
+            .await;
+        if n["state"] == "delivered" || start.elapsed() > Duration::from_secs(10) {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(n["state"], "delivered", "{n}");
+    assert!(n["due_at"].is_string(), "the deadline runs from delivery");
+    let t = server
+        .get(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
+        .await;
+    let actions = timeline_actions(&t);
+    assert!(
+        actions.contains(&"delivery.attempt".to_owned()),
+        "{actions:?}"
+    );
+    let delivered = t
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["action"] == "notice.delivered")
+        .expect("delivered event");
+    assert_eq!(delivered["after"]["via"], "webhook 2xx");
+
+    // a bad platform signature is refused; a good one is kept in the receipt
+    let (st, v) = server.post(&format!("/api/v1/notices/{id}/acknowledge"), &s.agent, json!({"signature": tapis_core::sign::Signer::from_seed([1; 32]).seal(json!({})).expect("seal")["signature"]})).await;
+    assert_eq!(st, 422, "{v}");
+    let statement = json!({"type": "tapis.acknowledgement.v1", "notice_id": id, "notice_sha256": n["document_sha256"]});
+    let sig = platform_key.seal(statement).expect("seal")["signature"].clone();
+    let (st, ack) = server
+        .post(
+            &format!("/api/v1/notices/{id}/acknowledge"),
+            &s.agent,
+            json!({"signature": sig}),
+        )
+        .await;
+    assert_eq!(st, 200, "{ack}");
+    assert_eq!(ack["state"], "acknowledged");
+    let receipt = ack["receipt"].clone();
+    assert_eq!(receipt["payload"]["notice_sha256"], n["document_sha256"]);
+    assert!(receipt["payload"]["platform_signature"]["signature"].is_string());
+
+    // `tapis receipt verify` accepts it offline, and refuses a changed byte
+    let keys_file = dir.path().join("keys.json");
+    std::fs::write(
+        &keys_file,
+        server.get("/api/v1/keys", ADMIN).await.to_string(),
+    )
+    .expect("write keys");
+    let receipt_file = dir.path().join("receipt.json");
+    let text = serde_json::to_string_pretty(&receipt).expect("json");
+    std::fs::write(&receipt_file, &text).expect("write");
+    let verify = |file: &PathBuf| {
+        Command::new(BIN)
+            .args(["receipt", "verify"])
+            .arg(file)
+            .arg("--keys")
+            .arg(&keys_file)
+            .output()
+            .expect("run")
+    };
+    let out = verify(&receipt_file);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("receipt valid"));
+    let at = receipt["payload"]["acknowledged_at"]
+        .as_str()
+        .expect("time");
+    let changed_at = format!(
+        "{}{}",
+        &at[..at.len() - 2],
+        if at.ends_with("0Z") { "1Z" } else { "0Z" }
+    );
+    let tampered = text.replacen(at, &changed_at, 1);
+    assert_ne!(tampered, text);
+    let tampered_file = dir.path().join("tampered.json");
+    std::fs::write(&tampered_file, tampered).expect("write");
+    let out = verify(&tampered_file);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID"));
+
+    // rotation: the old secret keeps working during the grace period
+    let (st, rot) = server
+        .post(
+            &format!("/api/v1/parties/{}/channel/rotate-secret", s.platform),
+            &s.agent,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 200, "{rot}");
+    let new_secret = rot["webhook_secret"]
+        .as_str()
+        .expect("new secret")
+        .to_owned();
+    assert_ne!(new_secret, secret);
+    let (st, _) = server
+        .post("/api/v1/notices", &s.officer, notice(&s.platform, 1))
+        .await;
+    assert_eq!(st, 201);
+    receiver.wait_for("notice.submitted", 2).await;
+    receiver.config(&new_secret, 204).await;
+    let (st, _) = server
+        .post("/api/v1/notices", &s.officer, notice(&s.platform, 1))
+        .await;
+    assert_eq!(st, 201);
+    receiver.wait_for("notice.submitted", 3).await;
+
+    // the real clock cannot be moved
+    let (st, v) = server
+        .post("/api/v1/admin/clock/advance", ADMIN, json!({"seconds": 60}))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("clock_not_simulated"))
+    );
+
+    drop(server);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_delivery_and_signed_receipts() {
+    for b in backends() {
+        webhook_and_receipts(b).await;
+    }
+}
+
+async fn ladder(backend: tapis_store::Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let receiver = Receiver::start();
+    let t0 = "2017-03-29T09:00:00+07:00";
+    let server = start_server(dir.path(), &db.url, &["--simulated-clock", t0]);
+    let s = setup(
+        &server,
+        json!({"webhook_url": format!("{}/hook", receiver.url)}),
+    )
+    .await;
+    receiver
+        .config(s.secret.as_deref().expect("secret"), 204)
+        .await;
+
+    // an urgent terrorism notice, delivered by webhook at T0 and never acknowledged
+    let (st, n) = server
+        .post("/api/v1/notices", &s.officer, notice(&s.platform, 3))
+        .await;
+    assert_eq!(st, 201, "{n}");
+    let id = n["id"].as_str().expect("id").to_owned();
+    receiver.wait_for("notice.submitted", 1).await;
+    let start = Instant::now();
+    while server
+        .get(&format!("/api/v1/notices/{id}"), &s.officer)
+        .await["state"]
+        != "delivered"
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let n = server
+        .get(&format!("/api/v1/notices/{id}"), &s.officer)
+        .await;
+    assert_eq!(
+        n["due_at"], "2017-03-29T06:00:00.000Z",
+        "4 h after delivery at 02:00Z"
+    );
+
+    // the platform removes one item; the ladder goes on for the other two
+    let item0 = n["items"][0]["id"].as_str().expect("item").to_owned();
+    let (st, v) = server
+        .post(
+            &format!("/api/v1/notices/{id}/items/{item0}/decision"),
+            &s.agent,
+            json!({"decision": "removed"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    // reminder at half time (2 h), first warning at the deadline (4 h)
+    server.advance(2 * 3600).await;
+    let r = receiver.wait_for("notice.reminder", 1).await;
+    assert_eq!(
+        r[0]["body"]["data"]["pending_items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "decided items do not escalate"
+    );
+    server.advance(2 * 3600).await;
+    receiver.wait_for("notice.warning", 1).await;
+
+    // the second warning falls due (T0+28 h) while the server is down
+    server.kill9();
+    let server = start_server(
+        dir.path(),
+        &db.url,
+        &["--simulated-clock", "2017-03-30T14:00:00+07:00"],
+    );
+    let w = receiver.wait_for("notice.warning", 2).await;
+    assert_eq!(w[1]["body"]["data"]["level"], 2);
+    // killed again and restarted: nothing fires twice
+    server.kill9();
+    let server = start_server(dir.path(), &db.url, &["--simulated-clock", t0]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.of_type("notice.warning").await.len(),
+        2,
+        "no step fires twice"
+    );
+
+    // escalation at T0+52 h: the notice is escalated, an approver decides
+    server.advance(24 * 3600).await;
+    receiver.wait_for("notice.escalated", 1).await;
+    let n = server
+        .get(&format!("/api/v1/notices/{id}"), &s.officer)
+        .await;
+    assert_eq!(n["state"], "escalated");
+    let esc = server.get("/api/v1/escalations?state=open", ADMIN).await;
+    let esc = esc.as_array().expect("list");
+    assert_eq!(esc.len(), 1);
+    assert_eq!(esc[0]["reason"], "deadline_missed");
+    assert_eq!(esc[0]["items"].as_array().map(Vec::len), Some(2));
+
+    // each step exactly once, every delivery verified
+    let all = receiver.received().await;
+    assert!(all.iter().all(|r| r["verified"] == true), "{all:#?}");
+    let count = |t: &str| all.iter().filter(|r| r["body"]["type"] == t).count();
+    assert_eq!(
+        (
+            count("notice.submitted"),
+            count("notice.reminder"),
+            count("notice.warning"),
+            count("notice.escalated")
+        ),
+        (1, 1, 2, 1),
+        "{all:#?}"
+    );
+    let mut ids: Vec<&str> = all.iter().map(|r| r["id"].as_str().expect("id")).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "every webhook-id is delivered once");
+
+    // the timeline has every step
+    let actions = timeline_actions(
+        &server
+            .get(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
+            .await,
+    );
+    for a in [
+        "notice.submitted",
+        "notice.delivered",
+        "notice.reminder",
+        "notice.warning",
+        "notice.escalated",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+    assert_eq!(actions.iter().filter(|a| *a == "notice.warning").count(), 2);
+    drop(server);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_ladder_on_a_simulated_clock_across_sigkill() {
+    for b in backends() {
+        ladder(b).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_webhook_falls_back_to_email() {
+    let db = TestDb::new(tapis_store::Backend::Sqlite).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let maildir = dir.path().join("mail");
+    let smtp_port = free_port();
+    let _smtp = Proc(
+        Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{smtp_port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .spawn()
+            .expect("python3 -m aiosmtpd (pip install aiosmtpd)"),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", smtp_port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "SMTP server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(
+        dir.path().join("tapis.toml"),
+        format!("[channel]\nmax_attempts = 3\nbackoff_base_secs = 10\nbackoff_cap_secs = 60\n[smtp]\nurl = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"tapis <tapis@ministry.example>\"\n"),
+    )
+    .expect("config");
+    let receiver = Receiver::start();
+    let server = start_server(
+        dir.path(),
+        &db.url,
+        &["--simulated-clock", "2017-06-11T09:00:00+07:00"],
+    );
+    let s = setup(&server, json!({"webhook_url": format!("{}/hook", receiver.url), "emails": ["abuse@messenger.example"]})).await;
+    receiver
+        .config(s.secret.as_deref().expect("secret"), 503)
+        .await;
+
+    let (st, n) = server
+        .post("/api/v1/notices", &s.officer, notice(&s.platform, 1))
+        .await;
+    assert_eq!(st, 201, "{n}");
+    let id = n["id"].as_str().expect("id").to_owned();
+    // the webhook answers 503: retried with backoff, then dead-lettered
+    receiver.wait_for("notice.submitted", 1).await;
+    for _ in 0..4 {
+        server.advance(60).await;
+    }
+    let start = Instant::now();
+    let mail = loop {
+        let new = maildir.join("new");
+        let files: Vec<PathBuf> = std::fs::read_dir(&new)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        if let Some(f) = files.first() {
+            break std::fs::read_to_string(f).expect("mail");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no email arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        receiver.of_type("notice.submitted").await.len(),
+        3,
+        "three attempts, then email"
+    );
+    assert!(mail.contains("abuse@messenger.example"), "{mail}");
+    assert!(mail.contains("takedown notice"), "{mail}");
+    assert!(mail.contains(&format!("notice-{id}.signed.json")), "{mail}");
+    // the text part is quoted-printable: undo its soft line breaks
+    let unfolded = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    assert!(
+        unfolded.contains(&format!("/api/v1/notices/{id}")),
+        "the email links to the notice: {mail}"
+    );
+
+    // the dead letter and every attempt are visible
+    let dead = server.get("/api/v1/deliveries/dead", ADMIN).await;
+    assert_eq!(dead.as_array().map(Vec::len), Some(1), "{dead}");
+    let deliveries = server
+        .get(&format!("/api/v1/notices/{id}/deliveries"), &s.officer)
+        .await;
+    let states: Vec<(String, String)> = deliveries
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| {
+            (
+                d["channel"].as_str().expect("c").to_owned(),
+                d["state"].as_str().expect("s").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("webhook".to_owned(), "dead".to_owned()),
+            ("email".to_owned(), "delivered".to_owned())
+        ]
+    );
+    let actions = timeline_actions(
+        &server
+            .get(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
+            .await,
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "delivery.attempt").count(),
+        4,
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"delivery.dead_lettered".to_owned()));
+
+    // email is not proof of delivery: unfetched, the notice escalates as undeliverable
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/notices/{id}"), &s.officer)
+            .await["state"],
+        "submitted"
+    );
+    server.advance(3600).await;
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/notices/{id}"), &s.officer)
+            .await["state"],
+        "escalated"
+    );
+    let esc = server.get("/api/v1/escalations", ADMIN).await;
+    assert_eq!(esc[0]["reason"], "undeliverable");
+    drop(server);
+    db.cleanup().await;
+}
