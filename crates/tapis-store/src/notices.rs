@@ -543,6 +543,18 @@ impl Store {
         let next = n.state.on(NoticeEvent::Withdraw)?;
         let now = self.now();
         set_state(&mut tx, now, &n, next, Some("closed_at")).await?;
+        channel::cancel_timers(&mut tx, n.id, None).await?;
+        if n.state != NoticeState::Draft {
+            channel::enqueue(
+                &mut tx,
+                now,
+                n.platform_id,
+                Some(n.id),
+                "notice.withdrawn",
+                json!({"notice_id": n.id.to_string(), "reason": reason}),
+            )
+            .await?;
+        }
         audit::append(
             &mut tx,
             now,
