@@ -386,11 +386,14 @@ struct AckRequest {
     signature: Option<String>,
 }
 
+/// A notice with the signed record of what was just done to it.
 #[derive(Serialize, ToSchema)]
-struct AckResponse {
+struct SignedNotice {
     #[serde(flatten)]
     notice: Notice,
-    /// tapis's signed receipt: `{"payload": {...}, "kid", "alg", "signature"}`.
+    /// Signed by tapis: `{"payload": {...}, "kid", "alg", "signature"}`;
+    /// a `tapis.receipt.v1` for an acknowledgement, a `tapis.decision.v1`
+    /// for a decision.
     #[schema(value_type = Object)]
     receipt: serde_json::Value,
 }
@@ -398,13 +401,13 @@ struct AckResponse {
 /// Acknowledge receipt (the addressed platform). Returns the notice and a
 /// receipt signed by tapis, which `tapis receipt verify` checks offline.
 #[utoipa::path(post, path = "/api/v1/notices/{id}/acknowledge", params(("id" = String, Path)), request_body(content = AckRequest, description = "optional"),
-    responses((status = 200, body = AckResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SignedNotice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn acknowledge_notice(
     state: S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
     body: OptionalJson<AckRequest>,
-) -> ApiResult<Json<AckResponse>> {
+) -> ApiResult<Json<SignedNotice>> {
     require(&p, Action::AcknowledgeNotice)?;
     let id = parse_id("notice id", &id, NoticeId::parse)?;
     let req = body.0.unwrap_or_default();
@@ -412,7 +415,7 @@ async fn acknowledge_notice(
         .store
         .acknowledge(&p, id, req.signature.as_deref())
         .await?;
-    Ok(Json(AckResponse { notice, receipt }))
+    Ok(Json(SignedNotice { notice, receipt }))
 }
 
 /// Decide one item (the addressed platform). Decisions are final except
@@ -420,20 +423,19 @@ async fn acknowledge_notice(
 /// not_accessible need a reason. Deciding implies acknowledgement.
 #[utoipa::path(post, path = "/api/v1/notices/{id}/items/{item_id}/decision",
     params(("id" = String, Path), ("item_id" = String, Path)), request_body = DecisionInput,
-    responses((status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SignedNotice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn decide_item(
     state: S,
     Auth(p): Auth,
     ApiPath((id, item_id)): ApiPath<(String, String)>,
     body: ApiJson<DecisionInput>,
-) -> ApiResult<Json<Notice>> {
+) -> ApiResult<Json<SignedNotice>> {
     require(&p, Action::DecideItem)?;
     let id = parse_id("notice id", &id, NoticeId::parse)?;
     let item_id = parse_id("item id", &item_id, ItemId::parse)?;
     let decision = Decision::parse(body.value)?;
-    Ok(Json(
-        state.store.decide_item(&p, id, item_id, decision).await?,
-    ))
+    let (notice, receipt) = state.store.decide_item(&p, id, item_id, decision).await?;
+    Ok(Json(SignedNotice { notice, receipt }))
 }
 
 /// The notice's audit events, oldest first.

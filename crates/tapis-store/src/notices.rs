@@ -580,7 +580,7 @@ impl Store {
         notice_id: NoticeId,
         item_id: ItemId,
         decision: Decision,
-    ) -> Result<Notice> {
+    ) -> Result<(Notice, Value)> {
         let mut tx = self.write().await?;
         let mut n = load_notice(&mut tx, notice_id).await?;
         require_platform(by, &n)?;
@@ -666,8 +666,35 @@ impl Store {
 
         let mut n = load_notice(&mut tx, notice_id).await?;
         settle(&mut tx, now, &actor, &mut n).await?;
+        // the platform's proof that it acted, and when: signed by tapis
+        let party_name: String = sqlx::query("SELECT name FROM parties WHERE id = $1")
+            .bind(by.party_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("name")?;
+        let sealed = self.ctx.signer.seal(json!({
+            "type": "tapis.decision.v1",
+            "notice_id": notice_id.to_string(),
+            "notice_sha256": n.document_sha256,
+            "item_id": item_id.to_string(),
+            "item": {"kind": item.kind, "normalized": item.normalized},
+            "decision": decision.decision,
+            "reason": decision.reason,
+            "decided_by": {"party_id": by.party_id.to_string(), "party_name": party_name, "token_label": by.label},
+            "decided_at": now.to_string(),
+        }))?;
+        sqlx::query(
+            "INSERT INTO receipts (id, notice_id, receipt, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(notice_id.to_string())
+        .bind(canonical::to_string(&sealed)?)
+        .bind(now.unix_millis())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(n)
+        self.signal();
+        Ok((n, sealed))
     }
 }
 

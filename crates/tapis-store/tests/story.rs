@@ -307,7 +307,7 @@ async fn story(backend: Backend) {
         )
         .await
         .expect("dispute");
-    assert_eq!(after_dispute.state, NoticeState::Disputed);
+    assert_eq!(after_dispute.0.state, NoticeState::Disputed);
     store
         .decide_item(
             &agent,
@@ -321,7 +321,18 @@ async fn story(backend: Backend) {
         .decide_item(&agent, n.id, n.items[2].id, decide("not_found", None))
         .await
         .expect("decide 2");
+    let (closed, decision_receipt) = closed;
     assert_eq!(closed.state, NoticeState::Closed);
+    assert_eq!(decision_receipt["payload"]["type"], "tapis.decision.v1");
+    assert_eq!(decision_receipt["payload"]["decision"], "not_found");
+    let keys: Vec<(String, String)> = store
+        .public_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| (k.kid, k.public_key))
+        .collect();
+    tapis_core::sign::open_envelope(&decision_receipt, &keys).expect("the decision is signed");
     assert!(closed.closed_at.is_some());
 
     // overdue: notice 2 is still open; two hours later it is past its hour

@@ -91,8 +91,8 @@ enum TokenCommand {
 
 #[derive(Subcommand, Debug)]
 enum ReceiptCommand {
-    /// Check a receipt (the `receipt` object of an acknowledgement, saved as
-    /// JSON) offline. The key comes from --public-key, from --keys (the
+    /// Check a receipt (the `receipt` object of an acknowledgement or a
+    /// decision, saved as JSON) offline. The key comes from --public-key, from --keys (the
     /// output of GET /api/v1/keys), or else from the local database.
     /// Exit status: 0 valid, 1 invalid, 2 could not check.
     Verify {
@@ -462,23 +462,31 @@ async fn receipt_verify(
     };
     match tapis_core::sign::open_envelope(&envelope, &keys) {
         Ok(payload) => {
-            if payload.get("type").and_then(serde_json::Value::as_str) != Some("tapis.receipt.v1") {
-                println!("INVALID: the signature is good but this is not a tapis receipt");
-                return Ok(ExitCode::from(1));
+            let kid = envelope["kid"].as_str().unwrap_or("?");
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
+            match payload.get("type").and_then(serde_json::Value::as_str) {
+                Some("tapis.receipt.v1") => println!(
+                    "receipt valid: notice {} (content SHA-256 {}) acknowledged by {} ({}) at {}, signed by {kid}",
+                    text(&payload["notice_id"]),
+                    text(&payload["notice_sha256"]),
+                    text(&payload["acknowledged_by"]["party_name"]),
+                    text(&payload["acknowledged_by"]["token_label"]),
+                    text(&payload["acknowledged_at"]),
+                ),
+                Some("tapis.decision.v1") => println!(
+                    "receipt valid: decision {} on item {} of notice {} by {} ({}) at {}, signed by {kid}",
+                    text(&payload["decision"]),
+                    text(&payload["item_id"]),
+                    text(&payload["notice_id"]),
+                    text(&payload["decided_by"]["party_name"]),
+                    text(&payload["decided_by"]["token_label"]),
+                    text(&payload["decided_at"]),
+                ),
+                _ => {
+                    println!("INVALID: the signature is good but this is not a tapis receipt");
+                    return Ok(ExitCode::from(1));
+                }
             }
-            println!(
-                "receipt valid: notice {} (content SHA-256 {}) acknowledged by {} ({}) at {}, signed by {}",
-                payload["notice_id"].as_str().unwrap_or("?"),
-                payload["notice_sha256"].as_str().unwrap_or("?"),
-                payload["acknowledged_by"]["party_name"]
-                    .as_str()
-                    .unwrap_or("?"),
-                payload["acknowledged_by"]["token_label"]
-                    .as_str()
-                    .unwrap_or("?"),
-                payload["acknowledged_at"].as_str().unwrap_or("?"),
-                envelope["kid"].as_str().unwrap_or("?"),
-            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

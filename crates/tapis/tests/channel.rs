@@ -397,6 +397,28 @@ async fn webhook_and_receipts(backend: tapis_store::Backend) {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID"));
 
+    // a decision comes back signed too
+    let item = n["items"][0]["id"].as_str().expect("item");
+    let (st, decided) = server
+        .post(
+            &format!("/api/v1/notices/{id}/items/{item}/decision"),
+            &s.agent,
+            json!({"decision": "removed"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{decided}");
+    assert_eq!(decided["receipt"]["payload"]["type"], "tapis.decision.v1");
+    let decision_file = dir.path().join("decision.json");
+    std::fs::write(&decision_file, decided["receipt"].to_string()).expect("write");
+    let out = verify(&decision_file);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("decision removed"));
+
     // rotation: the old secret keeps working during the grace period
     let (st, rot) = server
         .post(
