@@ -14,6 +14,7 @@ mod clock;
 mod error;
 mod id;
 pub mod notice;
+pub mod order;
 pub mod party;
 pub mod policy;
 pub mod role;
