@@ -22,7 +22,8 @@ impl Scheduler {
         &self.store
     }
 
-    /// Fire everything due now; returns how many steps fired or lapsed.
+    /// Fire everything due now (ladder steps, order jobs); returns how many
+    /// fired or lapsed.
     pub async fn run_once(&self) -> Result<usize, tapis_store::Error> {
         let mut total = 0;
         loop {
@@ -31,6 +32,14 @@ impl Scheduler {
             for f in &fired {
                 tracing::info!(notice = %f.notice_id, step = %f.step, "ladder step fired");
             }
+            if seen < BATCH as usize {
+                break;
+            }
+        }
+        // order activation, expiry and missed reviews
+        loop {
+            let seen = self.store.fire_due_jobs(BATCH).await?;
+            total += seen;
             if seen < BATCH as usize {
                 return Ok(total);
             }

@@ -549,3 +549,36 @@ mod tests {
         }
     }
 }
+
+/// The DNS name an item of a notice could be blocked by, if any. Only
+/// domains and URLs name something DNS can act on; a channel, an account or
+/// a content hash cannot be removed by DNS, and blocking the platform that
+/// hosts it is a separate decision (never derived from the item).
+pub fn dns_target_of(kind: crate::target::ItemKind, normalized: &str) -> Option<DomainName> {
+    use crate::target::{ItemKind, NormalUrl};
+    match kind {
+        ItemKind::Domain => DomainName::parse(normalized).ok(),
+        ItemKind::Url => NormalUrl::parse(normalized).ok().and_then(|u| u.domain()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod item_tests {
+    use super::*;
+    use crate::target::ItemKind;
+
+    #[test]
+    fn only_domains_and_urls_become_dns_targets() {
+        assert_eq!(
+            dns_target_of(ItemKind::Domain, "judi.example").map(|d| d.to_string()),
+            Some("judi.example".into())
+        );
+        assert_eq!(
+            dns_target_of(ItemKind::Url, "https://judi.example/x").map(|d| d.to_string()),
+            Some("judi.example".into())
+        );
+        assert_eq!(dns_target_of(ItemKind::PlatformChannel, "radical"), None);
+        assert_eq!(dns_target_of(ItemKind::ContentHash, "sha256:00"), None);
+    }
+}

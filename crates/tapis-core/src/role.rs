@@ -48,6 +48,13 @@ pub enum Action {
     ReadDeadLetters,
     /// Move a simulated clock (demonstration and test servers only).
     ControlClock,
+    ProposeOrder,
+    ApproveOrder,
+    LiftOrder,
+    ReviewOrder,
+    ReadOrders,
+    /// Fetch the zone file and the plain lists.
+    ReadBlocklist,
 }
 
 impl Action {
@@ -68,6 +75,12 @@ impl Action {
             Action::DecideEscalation => "decide escalations",
             Action::ReadDeadLetters => "read dead-lettered deliveries",
             Action::ControlClock => "move the simulated clock",
+            Action::ProposeOrder => "propose blocking orders",
+            Action::ApproveOrder => "approve blocking orders",
+            Action::LiftOrder => "lift blocking orders",
+            Action::ReviewOrder => "review blocking orders",
+            Action::ReadOrders => "read blocking orders",
+            Action::ReadBlocklist => "fetch the blocklist",
         }
     }
 }
@@ -142,6 +155,10 @@ impl Role {
             ReadEscalations => self.reads_everything(),
             DecideEscalation => self == Approver,
             ControlClock => self == Admin,
+            ProposeOrder => self == Officer,
+            ApproveOrder | ReviewOrder => self == Approver,
+            LiftOrder => matches!(self, Officer | Approver),
+            ReadOrders | ReadBlocklist => self.reads_everything() || self == IspOperator,
         }
     }
 
@@ -192,6 +209,11 @@ mod tests {
             (Role::PlatformAgent, Action::ManageChannel, true),
             (Role::IspOperator, Action::ManageChannel, false),
             (Role::Officer, Action::ControlClock, false),
+            (Role::Officer, Action::ProposeOrder, true),
+            (Role::Officer, Action::ApproveOrder, false),
+            (Role::Approver, Action::ApproveOrder, true),
+            (Role::PlatformAgent, Action::ReadBlocklist, false),
+            (Role::IspOperator, Action::ReadBlocklist, true),
         ];
         for (role, action, allowed) in table {
             assert_eq!(role.may(action), allowed, "{role:?} {action:?}");

@@ -10,6 +10,7 @@
 mod channel_routes;
 mod error;
 mod extract;
+mod order_routes;
 mod routes;
 
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub allow_private_targets: bool,
     /// Present only when the server runs on a simulated clock.
     pub clock_control: Option<Arc<dyn ClockControl>>,
+    /// The Response Policy Zone's name, SOA and block-page host.
+    pub zone: tapis_dns::ZoneConfig,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
             limits,
             allow_private_targets: false,
             clock_control: None,
+            zone: tapis_dns::ZoneConfig::default(),
         }
     }
 }
@@ -110,6 +114,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
         .merge(channel_routes::router())
+        .merge(order_routes::router())
         .split_for_parts()
 }
 

@@ -821,6 +821,15 @@ impl Store {
         rows.iter().map(escalation_from_row).collect()
     }
 
+    pub async fn get_escalation(&self, id: &str) -> Result<Escalation> {
+        let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("escalation"))?;
+        escalation_from_row(&row)
+    }
+
     /// An approver decides an escalation: `propose_order` (the blocking
     /// order work picks it up) or `dismiss`, with a note for the record.
     pub async fn decide_escalation(

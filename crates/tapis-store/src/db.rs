@@ -63,6 +63,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_runtime_state.sql"),
         postgres: include_str!("../migrations/postgres/0003_runtime_state.sql"),
     },
+    Migration {
+        version: 4,
+        name: "orders",
+        sqlite: include_str!("../migrations/sqlite/0004_orders.sql"),
+        postgres: include_str!("../migrations/postgres/0004_orders.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

@@ -14,6 +14,7 @@ mod db;
 mod error;
 mod model;
 mod notices;
+mod orders;
 mod parties;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,4 +26,5 @@ pub use db::{Backend, Options, RetryPolicy, Store, redact_url};
 pub use error::{Error, Result};
 pub use model::*;
 pub use notices::acknowledgement_statement;
+pub use orders::*;
 pub use tokens::{hash_secret, new_secret};

@@ -343,6 +343,11 @@ async fn serve(
         },
     );
     state.allow_private_targets = settings.channel.allow_private_targets;
+    state.zone = tapis_dns::ZoneConfig {
+        zone: settings.rpz.zone_name.clone(),
+        block_page_host: settings.rpz.block_page_host.clone(),
+        ..Default::default()
+    };
     if let Some(m) = manual {
         state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
             clock: m,

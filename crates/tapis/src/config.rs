@@ -29,6 +29,25 @@ pub struct Settings {
     pub channel: ChannelSettings,
     pub smtp: SmtpSettings,
     pub sla: SlaSettings,
+    pub rpz: RpzSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpzSettings {
+    /// The Response Policy Zone's name.
+    pub zone_name: String,
+    /// The host walled-garden answers point to (it serves the block page).
+    pub block_page_host: String,
+}
+
+impl Default for RpzSettings {
+    fn default() -> Self {
+        RpzSettings {
+            zone_name: "rpz.tapis.".into(),
+            block_page_host: "block.tapis.invalid".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -150,6 +169,7 @@ impl Default for Settings {
             channel: ChannelSettings::default(),
             smtp: SmtpSettings::default(),
             sla: SlaSettings::default(),
+            rpz: RpzSettings::default(),
         }
     }
 }
@@ -168,6 +188,7 @@ impl std::fmt::Debug for Settings {
             .field("channel", &self.channel)
             .field("smtp", &self.smtp)
             .field("sla", &self.sla)
+            .field("rpz", &self.rpz)
             .finish()
     }
 }
@@ -283,6 +304,22 @@ impl Settings {
             .any(|p| self.smtp.url.starts_with(p));
         if !self.smtp.url.is_empty() && !smtp_ok {
             bail!("smtp.url must start with smtp:// or smtps://");
+        }
+        for (key, name) in [
+            ("rpz.zone_name", &self.rpz.zone_name),
+            ("rpz.block_page_host", &self.rpz.block_page_host),
+        ] {
+            let bare = name.trim_end_matches('.');
+            if bare.is_empty()
+                || bare.len() > 200
+                || !bare.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+            {
+                bail!("{key} must be a domain name, e.g. rpz.tapis.");
+            }
         }
         let known = ["postgres://", "postgresql://", "sqlite:"];
         if !u.is_empty() && !known.iter().any(|k| u.starts_with(k)) {

@@ -1,0 +1,181 @@
+//! The Response Policy Zone as DNS sees it: zone-file text
+//! (draft-vixie-dnsop-dns-rpz), and the plain exports for resolvers that
+//! cannot transfer zones (one domain a line, hosts file).
+//!
+//! Input is the zone's records as the store keeps them (owner name and
+//! action); this crate knows nothing about orders or the database.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write;
+
+use tapis_core::order::OrderAction;
+
+/// Zone parameters.
+#[derive(Debug, Clone)]
+pub struct ZoneConfig {
+    /// The zone's name, absolute (e.g. `rpz.tapis.`).
+    pub zone: String,
+    /// Where walled-garden answers point (the block page).
+    pub block_page_host: String,
+    /// Primary name server and contact for the SOA.
+    pub mname: String,
+    pub rname: String,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    /// TTL of policy records, and the SOA minimum (negative caching).
+    pub ttl: u32,
+}
+
+impl Default for ZoneConfig {
+    fn default() -> Self {
+        ZoneConfig {
+            zone: "rpz.tapis.".into(),
+            block_page_host: "block.tapis.invalid".into(),
+            mname: "ns.rpz.tapis.".into(),
+            rname: "hostmaster.rpz.tapis.".into(),
+            refresh: 300,
+            retry: 60,
+            expire: 604_800,
+            ttl: 60,
+        }
+    }
+}
+
+/// The zone file: `$TTL`, SOA, NS, then one CNAME per owner, sorted.
+/// Owner names are relative to the zone (`example.com` becomes
+/// `example.com.rpz.tapis.`).
+pub fn render_rpz<'a>(
+    config: &ZoneConfig,
+    serial: i64,
+    records: impl IntoIterator<Item = (&'a str, OrderAction)>,
+) -> String {
+    let zone = absolute(&config.zone);
+    let mut out = String::with_capacity(4096);
+    let _ = writeln!(out, "; tapis response policy zone, serial {serial}");
+    let _ = writeln!(out, "$ORIGIN {zone}");
+    let _ = writeln!(out, "$TTL {}", config.ttl);
+    let _ = writeln!(
+        out,
+        "@ SOA {} {} {} {} {} {} {}",
+        absolute(&config.mname),
+        absolute(&config.rname),
+        soa_serial(serial),
+        config.refresh,
+        config.retry,
+        config.expire,
+        config.ttl
+    );
+    let _ = writeln!(out, "@ NS {}", absolute(&config.mname));
+    for (owner, action) in records {
+        let _ = writeln!(
+            out,
+            "{owner} CNAME {}",
+            action.rpz_target(&config.block_page_host)
+        );
+    }
+    out
+}
+
+/// The 32-bit SOA serial for a zone version (serial arithmetic wraps; a
+/// zone would need four billion changes to get there).
+pub fn soa_serial(serial: i64) -> u32 {
+    (serial.rem_euclid(1 << 32)) as u32
+}
+
+/// One blocked domain a line (exceptions left out; `*.x` and `x` both
+/// become `x`), sorted and unique: the format ISPs already consume.
+pub fn render_domains<'a>(records: impl IntoIterator<Item = (&'a str, OrderAction)>) -> String {
+    let mut names: Vec<&str> = records
+        .into_iter()
+        .filter(|(_, a)| *a != OrderAction::Passthru)
+        .map(|(o, _)| o.strip_prefix("*.").unwrap_or(o))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = String::with_capacity(names.len() * 24);
+    for n in names {
+        out.push_str(n);
+        out.push('\n');
+    }
+    out
+}
+
+/// A hosts file sending blocked exact names to 0.0.0.0 (hosts files have no
+/// wildcards, so subdomain coverage is lost: say so in the header).
+pub fn render_hosts<'a>(
+    serial: i64,
+    records: impl IntoIterator<Item = (&'a str, OrderAction)>,
+) -> String {
+    let mut out = format!(
+        "# tapis blocklist, serial {serial}\n# hosts files cannot express subdomain coverage; use the RPZ where possible\n"
+    );
+    for (owner, action) in records {
+        if action != OrderAction::Passthru && !owner.starts_with("*.") {
+            let _ = writeln!(out, "0.0.0.0 {owner}");
+        }
+    }
+    out
+}
+
+fn absolute(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<(&'static str, OrderAction)> {
+        vec![
+            ("*.judi.example", OrderAction::Nxdomain),
+            ("judi.example", OrderAction::Nxdomain),
+            ("ok.judi.example", OrderAction::Passthru),
+            ("quiet.example", OrderAction::Nodata),
+            ("shown.example", OrderAction::WalledGarden),
+            ("gone.example", OrderAction::Drop),
+        ]
+    }
+
+    #[test]
+    fn zone_file_follows_the_rpz_draft() {
+        let z = render_rpz(
+            &ZoneConfig {
+                block_page_host: "block.tapis.example".into(),
+                ..Default::default()
+            },
+            7,
+            records(),
+        );
+        let expected = "\
+; tapis response policy zone, serial 7
+$ORIGIN rpz.tapis.
+$TTL 60
+@ SOA ns.rpz.tapis. hostmaster.rpz.tapis. 7 300 60 604800 60
+@ NS ns.rpz.tapis.
+*.judi.example CNAME .
+judi.example CNAME .
+ok.judi.example CNAME rpz-passthru.
+quiet.example CNAME *.
+shown.example CNAME block.tapis.example.
+gone.example CNAME rpz-drop.
+";
+        assert_eq!(z, expected);
+    }
+
+    #[test]
+    fn lists_leave_out_exceptions() {
+        assert_eq!(
+            render_domains(records()),
+            "gone.example\njudi.example\nquiet.example\nshown.example\n"
+        );
+        let hosts = render_hosts(7, records());
+        assert!(hosts.contains("0.0.0.0 judi.example\n"));
+        assert!(!hosts.contains("ok.judi.example"));
+        assert!(!hosts.contains("*."));
+    }
+}

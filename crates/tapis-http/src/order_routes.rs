@@ -1,0 +1,355 @@
+//! Routes of blocking orders: proposal, four-eyes approval, lifting,
+//! review, blast radius, the public lookup, escalation → draft order, and
+//! the blocklist exports (zone file, domain list, hosts file) with ETags.
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tapis_core::NoticeId;
+use tapis_core::notice::LegalBasisInput;
+use tapis_core::order::{
+    NewOrder, OrderInput, OrderLimits, OrderState, TargetInput, dns_target_of,
+};
+use tapis_core::role::Action;
+use tapis_core::target::DomainName;
+use tapis_store::{BlastRadius, Lookup, Order};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+
+type S = axum::extract::State<AppState>;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(approve_order))
+        .routes(routes!(lift_order))
+        .routes(routes!(review_order))
+        .routes(routes!(blast_radius))
+        .routes(routes!(lookup))
+        .routes(routes!(draft_from_escalation))
+        .routes(routes!(blocklist_rpz))
+        .routes(routes!(blocklist_domains))
+        .routes(routes!(blocklist_hosts))
+}
+
+fn require(p: &tapis_store::Principal, action: Action) -> ApiResult<()> {
+    Ok(p.role.require(action)?)
+}
+
+fn order_id(raw: &str) -> ApiResult<String> {
+    if raw.len() == 36 && raw.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "order id is not valid (a UUID)",
+        ))
+    }
+}
+
+/// Propose a blocking order (officer). It is a draft until an approver
+/// who is not the proposer approves it; check its blast radius first.
+#[utoipa::path(post, path = "/api/v1/orders", request_body = OrderInput,
+    responses((status = 201, body = Order), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_order(
+    state: S,
+    Auth(p): Auth,
+    body: ApiJson<OrderInput>,
+) -> ApiResult<(StatusCode, Json<Order>)> {
+    require(&p, Action::ProposeOrder)?;
+    let new = NewOrder::parse(
+        body.value,
+        &state.taxonomy,
+        OrderLimits::default(),
+        state.store.now(),
+    )?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_order(&p, new).await?),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct OrderQuery {
+    /// draft, approved, scheduled, in_force, expired or lifted
+    state: Option<String>,
+    /// 1 to 500 (default 50)
+    limit: Option<u32>,
+}
+
+/// List orders, newest first (authority staff, ISPs).
+#[utoipa::path(get, path = "/api/v1/orders", params(OrderQuery), responses((status = 200, body = Vec<Order>), (status = 403, body = ErrorBody)))]
+async fn list_orders(
+    state: S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<OrderQuery>,
+) -> ApiResult<Json<Vec<Order>>> {
+    require(&p, Action::ReadOrders)?;
+    let s = q.state.as_deref().map(OrderState::parse).transpose()?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit must be between 1 and 500",
+        ));
+    }
+    Ok(Json(state.store.list_orders(s, limit).await?))
+}
+
+/// One order (its first 1,000 targets; `target_count` has the total).
+#[utoipa::path(get, path = "/api/v1/orders/{id}", params(("id" = String, Path)), responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
+async fn get_order(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Order>> {
+    require(&p, Action::ReadOrders)?;
+    Ok(Json(state.store.get_order(&order_id(&id)?).await?))
+}
+
+/// Approve (approver; never the proposer). In force at once if its time
+/// has come, else scheduled for its effective time.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/approve", params(("id" = String, Path)),
+    responses((status = 200, body = Order), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve_order(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Order>> {
+    require(&p, Action::ApproveOrder)?;
+    Ok(Json(state.store.approve_order(&p, &order_id(&id)?).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    /// Why; it goes on the record.
+    reason: String,
+}
+
+/// Lift an order before its expiry (officer, approver), with a reason.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/lift", params(("id" = String, Path)), request_body = ReasonBody,
+    responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn lift_order(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<ReasonBody>,
+) -> ApiResult<Json<Order>> {
+    require(&p, Action::LiftOrder)?;
+    Ok(Json(
+        state
+            .store
+            .lift_order(&p, &order_id(&id)?, &body.value.reason)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    note: String,
+}
+
+/// Record the order's review (approver); without one it lapses at its
+/// review date.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/review", params(("id" = String, Path)), request_body = NoteBody,
+    responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn review_order(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<NoteBody>,
+) -> ApiResult<Json<Order>> {
+    require(&p, Action::ReviewOrder)?;
+    Ok(Json(
+        state
+            .store
+            .review_order(&p, &order_id(&id)?, &body.value.note)
+            .await?,
+    ))
+}
+
+/// What the order would touch: exact and wildcard coverage per target,
+/// overlaps with other orders and exceptions, and registered platforms'
+/// domains (a whole-service block must never be an accident).
+#[utoipa::path(get, path = "/api/v1/orders/{id}/blast-radius", params(("id" = String, Path)),
+    responses((status = 200, body = BlastRadius), (status = 404, body = ErrorBody)))]
+async fn blast_radius(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<BlastRadius>> {
+    require(&p, Action::ReadOrders)?;
+    Ok(Json(state.store.blast_radius(&order_id(&id)?).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct LookupQuery {
+    /// The domain name to check.
+    name: String,
+}
+
+/// Is this name blocked, by which order, since when, why. Public: anyone
+/// can check any name.
+#[utoipa::path(get, path = "/api/v1/lookup", security(()), params(LookupQuery),
+    responses((status = 200, body = Lookup), (status = 422, body = ErrorBody)))]
+async fn lookup(state: S, ApiQuery(q): ApiQuery<LookupQuery>) -> ApiResult<Json<Lookup>> {
+    let name = DomainName::parse(&q.name).map_err(|e| e.within("name"))?;
+    Ok(Json(state.store.lookup(&name).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DraftFromEscalation {
+    /// nxdomain, nodata, walled_garden or drop (default walled_garden)
+    action: Option<String>,
+    effective_at: String,
+    expires_at: String,
+    review_at: String,
+}
+
+/// Turn an escalation into a draft order (officer). Only items that name a
+/// domain or URL become targets; channels, accounts and hashes cannot be
+/// removed by DNS, and a block of the platform itself is never derived
+/// from them.
+#[utoipa::path(post, path = "/api/v1/escalations/{id}/draft-order", params(("id" = String, Path)), request_body = DraftFromEscalation,
+    responses((status = 201, body = Order), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn draft_from_escalation(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<DraftFromEscalation>,
+) -> ApiResult<(StatusCode, Json<Order>)> {
+    require(&p, Action::ProposeOrder)?;
+    let esc = state.store.get_escalation(&order_id(&id)?).await?;
+    let notice_id = NoticeId::parse(&esc.notice_id).map_err(|_| ApiError::internal())?;
+    let notice = state.store.get_notice(notice_id).await?;
+    let mut targets: Vec<TargetInput> = Vec::new();
+    for item in notice
+        .items
+        .iter()
+        .filter(|i| esc.items.contains(&i.id.to_string()))
+    {
+        if let Some(d) = dns_target_of(item.kind, &item.normalized)
+            && !targets.iter().any(|t| t.name == d.as_str())
+        {
+            targets.push(TargetInput {
+                name: d.to_string(),
+                include_subdomains: false,
+            });
+        }
+    }
+    if targets.is_empty() {
+        return Err(ApiError {
+            field: Some("items".into()),
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_dns_target",
+                "no pending item of this escalation names a domain or URL; channels, accounts and content cannot be blocked by DNS, and blocking the platform itself is a separate order with its own authorisation",
+            )
+        });
+    }
+    let b = body.value;
+    let input = OrderInput {
+        targets,
+        action: b.action.unwrap_or_else(|| "walled_garden".into()),
+        category: notice.category.clone(),
+        legal_basis: LegalBasisInput {
+            reference: notice.legal_basis.reference.clone(),
+            text: notice.legal_basis.text.clone(),
+        },
+        explanation: Some(format!(
+            "Escalation {} of notice {}: {}",
+            esc.id, notice.id, esc.reason
+        )),
+        effective_at: b.effective_at,
+        expires_at: b.expires_at,
+        review_at: b.review_at,
+        notices: vec![notice.id.to_string()],
+        escalation_id: Some(esc.id.clone()),
+    };
+    let new = NewOrder::parse(
+        input,
+        &state.taxonomy,
+        OrderLimits::default(),
+        state.store.now(),
+    )?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_order(&p, new).await?),
+    ))
+}
+
+/// Serve an export with an ETag of the zone serial: a poll whose
+/// If-None-Match matches costs a 304 and nothing else.
+async fn export(
+    state: &AppState,
+    p: &tapis_store::Principal,
+    headers: &HeaderMap,
+    kind: &str,
+) -> ApiResult<Response> {
+    require(p, Action::ReadBlocklist)?;
+    let serial = state.store.rpz_serial().await?;
+    let etag = format!("\"{kind}-{serial}\"");
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let etag_value = HeaderValue::from_str(&etag).map_err(|_| ApiError::internal())?;
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    }
+    let (serial, records) = state.store.rpz_records().await?;
+    let iter = records.iter().map(|r| (r.owner.as_str(), r.action));
+    let (body, content_type) = match kind {
+        "rpz" => (
+            tapis_dns::render_rpz(&state.zone, serial, iter),
+            "text/dns; charset=utf-8",
+        ),
+        "domains" => (tapis_dns::render_domains(iter), "text/plain; charset=utf-8"),
+        _ => (
+            tapis_dns::render_hosts(serial, iter),
+            "text/plain; charset=utf-8",
+        ),
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::ETAG, etag_value),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The Response Policy Zone as a zone file (ISPs, authority staff).
+#[utoipa::path(get, path = "/api/v1/blocklist.rpz", responses((status = 200, content_type = "text/dns", body = String), (status = 304, description = "unchanged since the ETag")))]
+async fn blocklist_rpz(state: S, Auth(p): Auth, headers: HeaderMap) -> ApiResult<Response> {
+    export(&state, &p, &headers, "rpz").await
+}
+
+/// Blocked domains, one a line (the format ISPs already consume).
+#[utoipa::path(get, path = "/api/v1/blocklist/domains.txt", responses((status = 200, content_type = "text/plain", body = String), (status = 304, description = "unchanged since the ETag")))]
+async fn blocklist_domains(state: S, Auth(p): Auth, headers: HeaderMap) -> ApiResult<Response> {
+    export(&state, &p, &headers, "domains").await
+}
+
+/// Blocked exact names as a hosts file.
+#[utoipa::path(get, path = "/api/v1/blocklist/hosts", responses((status = 200, content_type = "text/plain", body = String), (status = 304, description = "unchanged since the ETag")))]
+async fn blocklist_hosts(state: S, Auth(p): Auth, headers: HeaderMap) -> ApiResult<Response> {
+    export(&state, &p, &headers, "hosts").await
+}

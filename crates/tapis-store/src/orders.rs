@@ -1,0 +1,1022 @@
+//! Blocking orders and the Response Policy Zone they compile into.
+//!
+//! `rpz_records` is the zone as it stands: one row per owner name (`name` or
+//! `*.name`) with the action the in-force orders give it (core's
+//! `effective_action` settles overlaps). Every change to it is journalled
+//! under a new serial in the same transaction as the order change that
+//! caused it, so the zone, its serial and its diffs (for IXFR) can never
+//! disagree, and the serial only increases.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use tapis_core::audit::Actor;
+use tapis_core::order::{
+    NewOrder, OrderAction, OrderEvent, OrderState, candidate_owners, effective_action,
+};
+use tapis_core::target::DomainName;
+use tapis_core::{Timestamp, canonical};
+
+use crate::{Error, Principal, Result, Store, audit};
+
+type Tx = Transaction<'static, Any>;
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrderTargetView {
+    pub name: String,
+    pub include_subdomains: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Order {
+    pub id: String,
+    pub state: OrderState,
+    pub action: OrderAction,
+    pub category: String,
+    pub legal_basis: crate::LegalBasisView,
+    pub explanation: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub effective_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub expires_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub review_at: Timestamp,
+    pub notices: Vec<String>,
+    pub escalation_id: Option<String>,
+    pub target_count: i64,
+    /// The first 1,000 targets; `target_count` says how many there are.
+    pub targets: Vec<OrderTargetView>,
+    pub proposer_label: String,
+    pub approver_label: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub approved_at: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub activated_at: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_at: Timestamp,
+}
+
+/// What an order would touch, shown before anyone approves it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlastRadius {
+    pub order_id: String,
+    pub action: OrderAction,
+    pub targets: Vec<TargetRadius>,
+    /// Targets that are (or are under) a registered platform's domain:
+    /// blocking them blocks the whole service for everyone.
+    pub platform_domains_hit: usize,
+    pub overlapping_orders: usize,
+    pub exceptions_hit: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TargetRadius {
+    pub name: String,
+    /// The exact name is covered.
+    pub exact: bool,
+    /// Every name under it is covered too (`*.name`).
+    pub wildcard: bool,
+    /// Registered platforms that operate this name (or a parent of it).
+    pub platforms: Vec<PlatformHit>,
+    /// Other live orders that cover this name or names under it.
+    pub overlaps: Vec<Overlap>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlatformHit {
+    pub party_id: String,
+    pub name: String,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Overlap {
+    pub order_id: String,
+    pub state: OrderState,
+    pub action: OrderAction,
+    pub name: String,
+    pub include_subdomains: bool,
+}
+
+/// Why a name is (or is not) blocked.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Lookup {
+    pub name: String,
+    pub blocked: bool,
+    /// The zone owner that matched (`name` or `*.parent`).
+    pub matched: Option<String>,
+    pub action: Option<OrderAction>,
+    pub order: Option<LookupOrder>,
+    pub serial: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LookupOrder {
+    pub id: String,
+    pub category: String,
+    pub legal_basis: crate::LegalBasisView,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub in_force_since: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub expires_at: Timestamp,
+}
+
+/// One record of the zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RpzRecord {
+    pub owner: String,
+    pub action: OrderAction,
+}
+
+const ORDER_COLUMNS: &str = "id, state, action, category, legal_basis_reference, legal_basis_text, explanation, \
+    effective_at, expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, \
+    proposer_label, approver_label, approved_at, activated_at, ended_at, end_reason, created_at";
+
+fn ts(row: &AnyRow, col: &str) -> Result<Timestamp> {
+    Ok(Timestamp::from_unix_millis(row.try_get(col)?))
+}
+
+fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(col)?
+        .map(Timestamp::from_unix_millis))
+}
+
+fn order_from_row(row: &AnyRow) -> Result<Order> {
+    let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+    Ok(Order {
+        id: s("id")?,
+        state: OrderState::parse(&s("state")?).map_err(Error::corrupt)?,
+        action: OrderAction::parse(&s("action")?).map_err(Error::corrupt)?,
+        category: s("category")?,
+        legal_basis: crate::LegalBasisView {
+            reference: s("legal_basis_reference")?,
+            text: s("legal_basis_text")?,
+        },
+        explanation: row.try_get("explanation")?,
+        effective_at: ts(row, "effective_at")?,
+        expires_at: ts(row, "expires_at")?,
+        review_at: ts(row, "review_at")?,
+        notices: serde_json::from_str(&s("notices")?).map_err(Error::corrupt)?,
+        escalation_id: row.try_get("escalation_id")?,
+        target_count: row.try_get("target_count")?,
+        targets: Vec::new(),
+        proposer_label: s("proposer_label")?,
+        approver_label: row.try_get("approver_label")?,
+        approved_at: opt_ts(row, "approved_at")?,
+        activated_at: opt_ts(row, "activated_at")?,
+        ended_at: opt_ts(row, "ended_at")?,
+        end_reason: row.try_get("end_reason")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+async fn load_order(tx: &mut Tx, id: &str) -> Result<(Order, String)> {
+    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("order"))?;
+    let proposer_token: String = row.try_get("proposer_token_id")?;
+    let mut o = order_from_row(&row)?;
+    o.targets = load_targets(tx, id, 1000).await?;
+    Ok((o, proposer_token))
+}
+
+async fn load_targets(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    limit: u32,
+) -> Result<Vec<OrderTargetView>> {
+    let rows = sqlx::query(&format!("SELECT name, include_subdomains FROM order_targets WHERE order_id = $1 ORDER BY name LIMIT {limit}"))
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OrderTargetView {
+                name: r.try_get("name")?,
+                include_subdomains: r.try_get::<i64, _>("include_subdomains")? != 0,
+            })
+        })
+        .collect()
+}
+
+fn order_json(o: &Order) -> Value {
+    json!({
+        "id": o.id, "state": o.state, "action": o.action, "category": o.category,
+        "legal_basis": {"reference": o.legal_basis.reference, "text": o.legal_basis.text},
+        "effective_at": o.effective_at.to_string(), "expires_at": o.expires_at.to_string(),
+        "review_at": o.review_at.to_string(), "target_count": o.target_count,
+        "notices": o.notices, "escalation_id": o.escalation_id,
+    })
+}
+
+pub(crate) async fn schedule_job(
+    tx: &mut Tx,
+    kind: &str,
+    subject: &str,
+    due: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, subject_id, due_at, state) VALUES ($1, $2, $3, $4, 'pending') \
+         ON CONFLICT (kind, subject_id) DO UPDATE SET due_at = excluded.due_at, state = 'pending', fired_at = NULL",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(kind)
+    .bind(subject)
+    .bind(due.unix_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn cancel_jobs(tx: &mut Tx, subject: &str) -> Result<()> {
+    sqlx::query("UPDATE jobs SET state = 'cancelled' WHERE subject_id = $1 AND state = 'pending'")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn set_order_state(
+    tx: &mut Tx,
+    now: Timestamp,
+    o: &Order,
+    next: OrderState,
+    extra: &str,
+    binds: &[Option<String>],
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE orders SET state = $1, updated_at = $2{extra} WHERE id = $3 AND state = $4"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(next.as_str())
+        .bind(now.unix_millis())
+        .bind(&o.id)
+        .bind(o.state.as_str());
+    for b in binds {
+        q = q.bind(b.clone());
+    }
+    if q.execute(&mut **tx).await?.rows_affected() != 1 {
+        return Err(Error::Conflict("the order changed meanwhile; retry".into()));
+    }
+    Ok(())
+}
+
+/// Recompute the zone for these owners from the in-force orders, journal
+/// what changed under a new serial, and return how many records changed.
+async fn recompute(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    owners: &[String],
+    reason: &str,
+) -> Result<i64> {
+    let last: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("s")?;
+    let serial = last.unwrap_or(0) + 1;
+    let mut seq = 0i64;
+    for owner in owners {
+        let (base, wildcard) = match owner.strip_prefix("*.") {
+            Some(b) => (b, true),
+            None => (owner.as_str(), false),
+        };
+        let sql = format!(
+            "SELECT o.id, o.action, o.activated_at FROM order_targets t JOIN orders o ON o.id = t.order_id \
+             WHERE t.name = $1 AND o.state = 'in_force'{} ORDER BY o.activated_at, o.id",
+            if wildcard {
+                " AND t.include_subdomains = 1"
+            } else {
+                ""
+            }
+        );
+        let rows = sqlx::query(&sql).bind(base).fetch_all(&mut **tx).await?;
+        let mut live: Vec<(OrderAction, String)> = Vec::new();
+        for r in &rows {
+            live.push((
+                OrderAction::parse(&r.try_get::<String, _>("action")?).map_err(Error::corrupt)?,
+                r.try_get("id")?,
+            ));
+        }
+        let new = effective_action(live.iter().map(|(a, _)| *a)).map(|a| {
+            let id = live
+                .iter()
+                .find(|(x, _)| *x == a)
+                .map(|(_, id)| id.clone())
+                .unwrap_or_default();
+            (a, id)
+        });
+        let old = sqlx::query("SELECT action, order_id FROM rpz_records WHERE owner = $1")
+            .bind(owner)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| -> Result<(OrderAction, String)> {
+                Ok((
+                    OrderAction::parse(&r.try_get::<String, _>("action")?)
+                        .map_err(Error::corrupt)?,
+                    r.try_get("order_id")?,
+                ))
+            })
+            .transpose()?;
+        let old_action = old.as_ref().map(|(a, _)| *a);
+        let new_action = new.as_ref().map(|(a, _)| *a);
+        if old_action != new_action {
+            if let Some(a) = old_action {
+                seq += 1;
+                journal(tx, serial, seq, "del", owner, a).await?;
+            }
+            if let Some(a) = new_action {
+                seq += 1;
+                journal(tx, serial, seq, "add", owner, a).await?;
+            }
+        }
+        match (&old, &new) {
+            (_, None) => {
+                sqlx::query("DELETE FROM rpz_records WHERE owner = $1")
+                    .bind(owner)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            (None, Some((a, id))) => {
+                sqlx::query(
+                    "INSERT INTO rpz_records (owner, action, order_id) VALUES ($1, $2, $3)",
+                )
+                .bind(owner)
+                .bind(a.as_str())
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            }
+            (Some(o), Some((a, id))) if o.0 != *a || o.1 != *id => {
+                sqlx::query("UPDATE rpz_records SET action = $1, order_id = $2 WHERE owner = $3")
+                    .bind(a.as_str())
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            _ => {}
+        }
+    }
+    let changes = seq;
+    if changes > 0 {
+        sqlx::query(
+            "INSERT INTO rpz_serials (serial, created_at, changes, reason) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(serial)
+        .bind(now.unix_millis())
+        .bind(changes)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+        audit::append(
+            tx,
+            now,
+            actor,
+            "rpz.serial",
+            ("zone", "rpz"),
+            json!({"serial": last}),
+            json!({"serial": serial, "changes": changes, "reason": reason}),
+        )
+        .await?;
+    }
+    Ok(changes)
+}
+
+async fn journal(
+    tx: &mut Tx,
+    serial: i64,
+    seq: i64,
+    op: &str,
+    owner: &str,
+    action: OrderAction,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(serial)
+    .bind(seq)
+    .bind(op)
+    .bind(owner)
+    .bind(action.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn order_owners(tx: &mut Tx, id: &str) -> Result<Vec<String>> {
+    let rows =
+        sqlx::query("SELECT name, include_subdomains FROM order_targets WHERE order_id = $1")
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut owners = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        let name: String = r.try_get("name")?;
+        if r.try_get::<i64, _>("include_subdomains")? != 0 {
+            owners.push(format!("*.{name}"));
+        }
+        owners.push(name);
+    }
+    Ok(owners)
+}
+
+/// Put an order in force (state, zone, serial, event) inside `tx`.
+async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> Result<i64> {
+    let next = o.state.on(OrderEvent::Activate)?;
+    set_order_state(
+        tx,
+        now,
+        o,
+        next,
+        ", activated_at = $5",
+        &[Some(now.unix_millis().to_string())],
+    )
+    .await?;
+    o.state = next;
+    let owners = order_owners(tx, &o.id).await?;
+    let changes = recompute(tx, now, actor, &owners, &format!("order {} in force", o.id)).await?;
+    audit::append(
+        tx,
+        now,
+        actor,
+        "order.in_force",
+        ("order", &o.id),
+        json!({"state": "scheduled"}),
+        json!({"state": next, "zone_changes": changes}),
+    )
+    .await?;
+    o.activated_at = Some(now);
+    Ok(changes)
+}
+
+/// End an order (expired, lapsed or lifted) inside `tx`.
+async fn end(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    o: &mut Order,
+    event: OrderEvent,
+    reason: &str,
+) -> Result<i64> {
+    let was_in_force = o.state == OrderState::InForce;
+    let next = o.state.on(event)?;
+    set_order_state(
+        tx,
+        now,
+        o,
+        next,
+        ", ended_at = $5, end_reason = $6",
+        &[Some(now.unix_millis().to_string()), Some(reason.to_owned())],
+    )
+    .await?;
+    let before = o.state;
+    o.state = next;
+    cancel_jobs(tx, &o.id).await?;
+    let changes = if was_in_force {
+        let owners = order_owners(tx, &o.id).await?;
+        recompute(
+            tx,
+            now,
+            actor,
+            &owners,
+            &format!("order {} {}", o.id, next.as_str()),
+        )
+        .await?
+    } else {
+        0
+    };
+    let action = if next == OrderState::Lifted {
+        "order.lifted"
+    } else {
+        "order.expired"
+    };
+    audit::append(
+        tx,
+        now,
+        actor,
+        action,
+        ("order", &o.id),
+        json!({"state": before}),
+        json!({"state": next, "reason": reason, "zone_changes": changes}),
+    )
+    .await?;
+    Ok(changes)
+}
+
+impl Store {
+    /// Propose an order (a draft; nothing changes in DNS until it is approved
+    /// and in force).
+    pub async fn create_order(&self, by: &Principal, new: NewOrder) -> Result<Order> {
+        let mut tx = self.write().await?;
+        let now = self.now();
+        let id = uuid::Uuid::now_v7().to_string();
+        let notices: Vec<String> = new.notices.iter().map(|n| n.to_string()).collect();
+        sqlx::query(
+            "INSERT INTO orders (id, state, action, category, legal_basis_reference, legal_basis_text, explanation, effective_at, \
+             expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, proposer_label, created_at, updated_at) \
+             VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+        )
+        .bind(&id)
+        .bind(new.action.as_str())
+        .bind(&new.category)
+        .bind(&new.legal_basis.reference)
+        .bind(&new.legal_basis.text)
+        .bind(new.explanation.clone())
+        .bind(new.effective_at.unix_millis())
+        .bind(new.expires_at.unix_millis())
+        .bind(new.review_at.unix_millis())
+        .bind(canonical::to_string(&json!(notices))?)
+        .bind(new.escalation_id.clone())
+        .bind(new.targets.len() as i64)
+        .bind(by.party_id.to_string())
+        .bind(by.token_id.to_string())
+        .bind(&by.label)
+        .bind(now.unix_millis())
+        .execute(&mut *tx)
+        .await?;
+        for t in &new.targets {
+            sqlx::query("INSERT INTO order_targets (order_id, name, include_subdomains) VALUES ($1, $2, $3)")
+                .bind(&id)
+                .bind(t.name.as_str())
+                .bind(i64::from(t.include_subdomains))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (o, _) = load_order(&mut tx, &id).await?;
+        // one event per order, not per name: it names the batch by its hash
+        let names: Vec<String> = new
+            .targets
+            .iter()
+            .map(|t| format!("{}{}", if t.include_subdomains { "*." } else { "" }, t.name))
+            .collect();
+        let mut event = order_json(&o);
+        event["targets_sha256"] = json!(tapis_core::sign::content_hash(&json!(names))?);
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            "order.proposed",
+            ("order", &id),
+            Value::Null,
+            event,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    pub async fn get_order(&self, id: &str) -> Result<Order> {
+        let mut tx = self.pool.begin().await?;
+        let (o, _) = load_order(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    pub async fn list_orders(&self, state: Option<OrderState>, limit: u32) -> Result<Vec<Order>> {
+        let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders");
+        if state.is_some() {
+            sql.push_str(" WHERE state = $1");
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit.clamp(1, 500)));
+        let mut q = sqlx::query(&sql);
+        if let Some(s) = state {
+            q = q.bind(s.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    /// Approve an order. Four eyes: the approver is never the proposer.
+    /// An order whose time has come goes in force at once; otherwise it is
+    /// scheduled. Expiry and review are scheduled either way.
+    pub async fn approve_order(&self, by: &Principal, id: &str) -> Result<Order> {
+        let mut tx = self.write().await?;
+        let (mut o, proposer) = load_order(&mut tx, id).await?;
+        if proposer == by.token_id.to_string() || o.proposer_label == by.label {
+            return Err(tapis_core::Error::Forbidden {
+                role: by.role.as_str().to_owned(),
+                action: "approve an order they proposed (four eyes: a second person must approve)"
+                    .into(),
+            }
+            .into());
+        }
+        let now = self.now();
+        if o.expires_at <= now {
+            return Err(tapis_core::Error::invalid(
+                "expires_at",
+                "this order has already expired; propose a new one",
+            )
+            .into());
+        }
+        let next = o.state.on(OrderEvent::Approve)?;
+        set_order_state(
+            &mut tx,
+            now,
+            &o,
+            next,
+            ", approver_token_id = $5, approver_label = $6, approved_at = $7",
+            &[
+                Some(by.token_id.to_string()),
+                Some(by.label.clone()),
+                Some(now.unix_millis().to_string()),
+            ],
+        )
+        .await?;
+        o.state = next;
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            "order.approved",
+            ("order", id),
+            json!({"state": "draft"}),
+            json!({"state": next, "approver": by.label}),
+        )
+        .await?;
+        schedule_job(&mut tx, "order_expire", id, o.expires_at).await?;
+        schedule_job(&mut tx, "order_review", id, o.review_at).await?;
+        let actor = Actor::system("scheduler");
+        if o.effective_at <= now {
+            activate(&mut tx, now, &actor, &mut o).await?;
+        } else {
+            let next = o.state.on(OrderEvent::Schedule)?;
+            set_order_state(&mut tx, now, &o, next, "", &[]).await?;
+            o.state = next;
+            schedule_job(&mut tx, "order_activate", id, o.effective_at).await?;
+        }
+        let (o, _) = load_order(&mut tx, id).await?;
+        tx.commit().await?;
+        self.signal();
+        Ok(o)
+    }
+
+    /// Lift an order before its expiry, with a reason for the record.
+    pub async fn lift_order(&self, by: &Principal, id: &str, reason: &str) -> Result<Order> {
+        let reason = tapis_core::party::bounded_text("reason", reason, 1, 4000)?;
+        let mut tx = self.write().await?;
+        let (mut o, _) = load_order(&mut tx, id).await?;
+        end(
+            &mut tx,
+            self.now(),
+            &by.actor(),
+            &mut o,
+            OrderEvent::Lift,
+            &reason,
+        )
+        .await?;
+        let (o, _) = load_order(&mut tx, id).await?;
+        tx.commit().await?;
+        self.signal();
+        Ok(o)
+    }
+
+    /// Record the periodic review: the order stays in force to its expiry.
+    /// Without it, the order lapses at its review date.
+    pub async fn review_order(&self, by: &Principal, id: &str, note: &str) -> Result<Order> {
+        let note = tapis_core::party::bounded_text("note", note, 1, 4000)?;
+        let mut tx = self.write().await?;
+        let (o, _) = load_order(&mut tx, id).await?;
+        if !matches!(
+            o.state,
+            OrderState::Approved | OrderState::Scheduled | OrderState::InForce
+        ) {
+            return Err(tapis_core::Error::IllegalTransition {
+                entity: "order",
+                state: o.state.as_str().to_owned(),
+                action: "review".into(),
+            }
+            .into());
+        }
+        let now = self.now();
+        sqlx::query("UPDATE orders SET reviewed_at = $1, updated_at = $1 WHERE id = $2")
+            .bind(now.unix_millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE jobs SET state = 'cancelled' WHERE kind = 'order_review' AND subject_id = $1 AND state = 'pending'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            "order.reviewed",
+            ("order", id),
+            Value::Null,
+            json!({"note": note}),
+        )
+        .await?;
+        let (o, _) = load_order(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(o)
+    }
+
+    /// Fire due order jobs (activation, expiry, missed review). Like ladder
+    /// timers, each job and its effects commit together.
+    pub async fn fire_due_jobs(&self, limit: u32) -> Result<usize> {
+        let mut tx = self.write().await?;
+        let now = self.now();
+        let rows = sqlx::query(&format!(
+            "SELECT id, kind, subject_id FROM jobs WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT {}",
+            limit.clamp(1, 5000)
+        ))
+        .bind(now.unix_millis())
+        .fetch_all(&mut *tx)
+        .await?;
+        let actor = Actor::system("scheduler");
+        let seen = rows.len();
+        let mut changed = false;
+        for row in rows {
+            let job: String = row.try_get("id")?;
+            let kind: String = row.try_get("kind")?;
+            let subject: String = row.try_get("subject_id")?;
+            let (mut o, _) = load_order(&mut tx, &subject).await?;
+            let acted = match kind.as_str() {
+                "order_activate"
+                    if matches!(o.state, OrderState::Approved | OrderState::Scheduled) =>
+                {
+                    activate(&mut tx, now, &actor, &mut o).await?;
+                    true
+                }
+                "order_expire" if !o.state.is_terminal() && o.state != OrderState::Draft => {
+                    end(
+                        &mut tx,
+                        now,
+                        &actor,
+                        &mut o,
+                        OrderEvent::Expire,
+                        "expired at its end date",
+                    )
+                    .await?;
+                    true
+                }
+                "order_review" if !o.state.is_terminal() && o.state != OrderState::Draft => {
+                    end(
+                        &mut tx,
+                        now,
+                        &actor,
+                        &mut o,
+                        OrderEvent::Expire,
+                        "lapsed: its review date passed without a review",
+                    )
+                    .await?;
+                    true
+                }
+                _ => false,
+            };
+            changed |= acted;
+            sqlx::query(
+                "UPDATE jobs SET state = $1, fired_at = $2 WHERE id = $3 AND state = 'pending'",
+            )
+            .bind(if acted { "fired" } else { "cancelled" })
+            .bind(now.unix_millis())
+            .bind(&job)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if changed {
+            self.signal();
+        }
+        Ok(seen)
+    }
+
+    /// What an order would touch.
+    pub async fn blast_radius(&self, id: &str) -> Result<BlastRadius> {
+        let mut tx = self.pool.begin().await?;
+        let (o, _) = load_order(&mut tx, id).await?;
+        let all_targets = load_targets(&mut tx, id, u32::MAX).await?;
+        // platforms' registered domains (few parties, so read them all)
+        let platforms =
+            sqlx::query("SELECT id, name, domains FROM parties WHERE kind = 'platform'")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut registered: Vec<(String, String, DomainName)> = Vec::new();
+        for p in platforms {
+            let domains: Vec<String> = serde_json::from_str(&p.try_get::<String, _>("domains")?)
+                .map_err(Error::corrupt)?;
+            for d in domains {
+                if let Ok(d) = DomainName::parse(&d) {
+                    registered.push((p.try_get("id")?, p.try_get("name")?, d));
+                }
+            }
+        }
+        let mut targets = Vec::with_capacity(all_targets.len());
+        let (mut platform_hits, mut overlap_orders, mut exceptions) =
+            (0, std::collections::BTreeSet::new(), 0);
+        for t in all_targets {
+            let name = DomainName::parse(&t.name).map_err(Error::corrupt)?;
+            let platforms: Vec<PlatformHit> = registered
+                .iter()
+                .filter(|(_, _, d)| {
+                    name.is_within(d) || (t.include_subdomains && d.is_within(&name))
+                })
+                .map(|(pid, pname, d)| PlatformHit {
+                    party_id: pid.clone(),
+                    name: pname.clone(),
+                    domain: d.to_string(),
+                })
+                .collect();
+            if !platforms.is_empty() {
+                platform_hits += 1;
+            }
+            // orders whose targets cover this name (exactly, or a parent with
+            // subdomains), or, with subdomains, names under it
+            let parents: Vec<String> = candidate_owners(name.as_str())
+                .into_iter()
+                .map(|c| c.trim_start_matches("*.").to_owned())
+                .collect();
+            let placeholders: Vec<String> =
+                (0..parents.len()).map(|i| format!("${}", i + 2)).collect();
+            let under = if t.include_subdomains {
+                format!(" OR t.name LIKE ${} ESCAPE '\\'", parents.len() + 2)
+            } else {
+                String::new()
+            };
+            let sql = format!(
+                "SELECT o.id, o.state, o.action, t.name, t.include_subdomains FROM order_targets t JOIN orders o ON o.id = t.order_id \
+                 WHERE o.id <> $1 AND o.state IN ('approved', 'scheduled', 'in_force') AND (t.name IN ({}){under}) LIMIT 100",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(id);
+            for p in &parents {
+                q = q.bind(p.clone());
+            }
+            if t.include_subdomains {
+                q = q.bind(format!("%.{}", name.as_str().replace('_', "\\_")));
+            }
+            let mut overlaps = Vec::new();
+            for r in q.fetch_all(&mut *tx).await? {
+                let other_name: String = r.try_get("name")?;
+                let include = r.try_get::<i64, _>("include_subdomains")? != 0;
+                // a parent only covers us if it includes subdomains
+                if other_name != name.as_str()
+                    && name.as_str().ends_with(&format!(".{other_name}"))
+                    && !include
+                {
+                    continue;
+                }
+                let action = OrderAction::parse(&r.try_get::<String, _>("action")?)
+                    .map_err(Error::corrupt)?;
+                let oid: String = r.try_get("id")?;
+                if action == OrderAction::Passthru {
+                    exceptions += 1;
+                }
+                overlap_orders.insert(oid.clone());
+                overlaps.push(Overlap {
+                    order_id: oid,
+                    state: OrderState::parse(&r.try_get::<String, _>("state")?)
+                        .map_err(Error::corrupt)?,
+                    action,
+                    name: other_name,
+                    include_subdomains: include,
+                });
+            }
+            targets.push(TargetRadius {
+                name: t.name,
+                exact: true,
+                wildcard: t.include_subdomains,
+                platforms,
+                overlaps,
+            });
+        }
+        tx.commit().await?;
+        Ok(BlastRadius {
+            order_id: o.id,
+            action: o.action,
+            targets,
+            platform_domains_hit: platform_hits,
+            overlapping_orders: overlap_orders.len(),
+            exceptions_hit: exceptions,
+        })
+    }
+
+    /// Is this name blocked now, by which order, since when, why.
+    pub async fn lookup(&self, name: &DomainName) -> Result<Lookup> {
+        let mut conn = self.pool.acquire().await?;
+        let serial = current_serial(&mut conn).await?;
+        for owner in candidate_owners(name.as_str()) {
+            let row = sqlx::query("SELECT action, order_id FROM rpz_records WHERE owner = $1")
+                .bind(&owner)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some(row) = row else { continue };
+            let action =
+                OrderAction::parse(&row.try_get::<String, _>("action")?).map_err(Error::corrupt)?;
+            let order_id: String = row.try_get("order_id")?;
+            let o = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+                .bind(&order_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            let o = order_from_row(&o)?;
+            return Ok(Lookup {
+                name: name.to_string(),
+                blocked: action != OrderAction::Passthru,
+                matched: Some(owner),
+                action: Some(action),
+                order: Some(LookupOrder {
+                    id: o.id,
+                    category: o.category,
+                    legal_basis: o.legal_basis,
+                    in_force_since: o.activated_at,
+                    expires_at: o.expires_at,
+                }),
+                serial,
+            });
+        }
+        Ok(Lookup {
+            name: name.to_string(),
+            blocked: false,
+            matched: None,
+            action: None,
+            order: None,
+            serial,
+        })
+    }
+
+    /// The zone's current serial (0 before the first order).
+    pub async fn rpz_serial(&self) -> Result<i64> {
+        let mut conn = self.pool.acquire().await?;
+        current_serial(&mut conn).await
+    }
+
+    /// Every record of the zone, by owner, and the serial they belong to.
+    pub async fn rpz_records(&self) -> Result<(i64, Vec<RpzRecord>)> {
+        let mut tx = self.pool.begin().await?;
+        let serial = current_serial(&mut tx).await?;
+        let rows = sqlx::query("SELECT owner, action FROM rpz_records ORDER BY owner")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let records = rows
+            .iter()
+            .map(|r| {
+                Ok(RpzRecord {
+                    owner: r.try_get("owner")?,
+                    action: OrderAction::parse(&r.try_get::<String, _>("action")?)
+                        .map_err(Error::corrupt)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((serial, records))
+    }
+
+    /// Journal entries after `serial` (exclusive) up to the current one:
+    /// `(serial, op, record)`, or `None` if the journal does not reach back
+    /// that far (then a full transfer is needed).
+    pub async fn rpz_journal_since(
+        &self,
+        serial: i64,
+    ) -> Result<Option<Vec<(i64, String, RpzRecord)>>> {
+        let rows = sqlx::query("SELECT serial, op, owner, action FROM rpz_journal WHERE serial > $1 ORDER BY serial, seq")
+            .bind(serial)
+            .fetch_all(&self.pool)
+            .await?;
+        let first: Option<i64> = sqlx::query("SELECT MIN(serial) AS s FROM rpz_serials")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("s")?;
+        if serial > 0 && first.is_some_and(|f| f > serial + 1) {
+            return Ok(None);
+        }
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("serial")?,
+                    r.try_get("op")?,
+                    RpzRecord {
+                        owner: r.try_get("owner")?,
+                        action: OrderAction::parse(&r.try_get::<String, _>("action")?)
+                            .map_err(Error::corrupt)?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+async fn current_serial(conn: &mut sqlx::AnyConnection) -> Result<i64> {
+    let s: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("s")?;
+    Ok(s.unwrap_or(0))
+}
