@@ -251,24 +251,37 @@ async fn cancel_jobs(tx: &mut Tx, subject: &str) -> Result<()> {
     Ok(())
 }
 
+/// A value for an extra column set with a state change.
+enum Col {
+    Text(&'static str, Option<String>),
+    Int(&'static str, i64),
+}
+
 async fn set_order_state(
     tx: &mut Tx,
     now: Timestamp,
     o: &Order,
     next: OrderState,
-    extra: &str,
-    binds: &[Option<String>],
+    extra: &[Col],
 ) -> Result<()> {
-    let sql = format!(
-        "UPDATE orders SET state = $1, updated_at = $2{extra} WHERE id = $3 AND state = $4"
-    );
+    let mut sql = "UPDATE orders SET state = $1, updated_at = $2".to_owned();
+    for (i, c) in extra.iter().enumerate() {
+        let name = match c {
+            Col::Text(n, _) | Col::Int(n, _) => n,
+        };
+        sql.push_str(&format!(", {name} = ${}", i + 5));
+    }
+    sql.push_str(" WHERE id = $3 AND state = $4");
     let mut q = sqlx::query(&sql)
         .bind(next.as_str())
         .bind(now.unix_millis())
         .bind(&o.id)
         .bind(o.state.as_str());
-    for b in binds {
-        q = q.bind(b.clone());
+    for c in extra {
+        q = match c {
+            Col::Text(_, v) => q.bind(v.clone()),
+            Col::Int(_, v) => q.bind(*v),
+        };
     }
     if q.execute(&mut **tx).await?.rows_affected() != 1 {
         return Err(Error::Conflict("the order changed meanwhile; retry".into()));
@@ -444,8 +457,7 @@ async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> 
         now,
         o,
         next,
-        ", activated_at = $5",
-        &[Some(now.unix_millis().to_string())],
+        &[Col::Int("activated_at", now.unix_millis())],
     )
     .await?;
     o.state = next;
@@ -481,8 +493,10 @@ async fn end(
         now,
         o,
         next,
-        ", ended_at = $5, end_reason = $6",
-        &[Some(now.unix_millis().to_string()), Some(reason.to_owned())],
+        &[
+            Col::Int("ended_at", now.unix_millis()),
+            Col::Text("end_reason", Some(reason.to_owned())),
+        ],
     )
     .await?;
     let before = o.state;
@@ -630,11 +644,10 @@ impl Store {
             now,
             &o,
             next,
-            ", approver_token_id = $5, approver_label = $6, approved_at = $7",
             &[
-                Some(by.token_id.to_string()),
-                Some(by.label.clone()),
-                Some(now.unix_millis().to_string()),
+                Col::Text("approver_token_id", Some(by.token_id.to_string())),
+                Col::Text("approver_label", Some(by.label.clone())),
+                Col::Int("approved_at", now.unix_millis()),
             ],
         )
         .await?;
@@ -656,7 +669,7 @@ impl Store {
             activate(&mut tx, now, &actor, &mut o).await?;
         } else {
             let next = o.state.on(OrderEvent::Schedule)?;
-            set_order_state(&mut tx, now, &o, next, "", &[]).await?;
+            set_order_state(&mut tx, now, &o, next, &[]).await?;
             o.state = next;
             schedule_job(&mut tx, "order_activate", id, o.effective_at).await?;
         }

@@ -30,6 +30,13 @@ pub async fn spawn_app(backend: Backend) -> App {
 }
 
 pub async fn spawn_app_with(backend: Backend, limits: Limits) -> App {
+    // quiet unless TEST_LOG is set
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
+    }
     let db = TestDb::new(backend).await;
     let clock = ManualClock::new(Timestamp::parse("t", "2017-03-29T09:00:00+07:00").expect("time"));
     let store = db.open(Arc::new(clock.clone()) as Arc<dyn Clock>).await;

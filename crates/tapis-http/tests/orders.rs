@@ -1,0 +1,320 @@
+//! Blocking orders over HTTP, on every backend: proposal, blast radius,
+//! four eyes, scheduled activation at the effective second, the public
+//! lookup, the exports with ETags, lifting, expiry, and the serial and
+//! journal that IXFR will serve.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn order(targets: Value, action: &str, effective: &str, expires: &str, review: &str) -> Value {
+    json!({
+        "targets": targets, "action": action, "category": "gambling",
+        "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
+        "explanation": "Operators ignored notices.",
+        "effective_at": effective, "expires_at": expires, "review_at": review,
+    })
+}
+
+async fn get_text(
+    app: &App,
+    path: &str,
+    token: &str,
+    etag: Option<&str>,
+) -> (StatusCode, String, Option<String>) {
+    let mut req = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token);
+    if let Some(e) = etag {
+        req = req.header("If-None-Match", e);
+    }
+    let resp = req.send().await.expect("get");
+    let status = resp.status();
+    let tag = resp
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().expect("etag").to_owned());
+    (status, resp.text().await.expect("text"), tag)
+}
+
+async fn orders_story(backend: tapis_store::Backend) {
+    let app = spawn_app(backend).await;
+    let platform = app.party("platform", "Messenger").await;
+    let (s, _) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/parties/{platform}/channel"),
+            Some(&app.admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // register the platform's domains
+    let isp = app.party("isp", "NetCo").await;
+    let officer = app.token(&app.authority_id, "officer").await;
+    let approver = app.token(&app.authority_id, "approver").await;
+    let isp_token = app.token(&isp, "isp_operator").await;
+    let agent = app.token(&platform, "platform_agent").await;
+
+    // the clock is 2017-03-29T02:00Z; the order takes effect at 04:00Z
+    let body = order(
+        json!([{"name": "Judi-Online.example", "include_subdomains": true}, {"name": "slot88.example"}]),
+        "nxdomain",
+        "2017-03-29T04:00:00Z",
+        "2017-04-28T04:00:00Z",
+        "2017-04-14T04:00:00Z",
+    );
+    let (s, o) = app.post("/api/v1/orders", &officer, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(o["state"], "draft");
+    assert_eq!(o["target_count"], 2);
+    let id = o["id"].as_str().expect("id").to_owned();
+
+    // only officers propose; an order without an end is refused
+    let (s, _) = app.post("/api/v1/orders", &approver, body.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let mut endless = body.clone();
+    endless.as_object_mut().expect("obj").remove("expires_at");
+    let (s, v) = app.post("/api/v1/orders", &officer, endless).await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+
+    // a second order covering a registered platform domain shows in the blast radius
+    let (s, wide) = app
+        .post(
+            "/api/v1/orders",
+            &officer,
+            order(
+                json!([{"name": "messenger.example", "include_subdomains": true}]),
+                "walled_garden",
+                "2017-03-29T04:00:00Z",
+                "2017-04-28T04:00:00Z",
+                "2017-04-14T04:00:00Z",
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{wide}");
+    let wide_id = wide["id"].as_str().expect("id");
+    let _ = agent;
+    let (s, br) = app
+        .get(&format!("/api/v1/orders/{wide_id}/blast-radius"), &officer)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{br}");
+    assert_eq!(
+        br["platform_domains_hit"], 0,
+        "no domains registered yet: {br}"
+    );
+
+    // four eyes: the proposer's own approval is refused, even with an approver token of the same person
+    let (s, v) = app
+        .post(&format!("/api/v1/orders/{id}/approve"), &officer, json!({}))
+        .await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, o) = app
+        .post(
+            &format!("/api/v1/orders/{id}/approve"),
+            &approver,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{o}");
+    assert_eq!(o["state"], "scheduled");
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/orders/{id}/approve"),
+            &approver,
+            json!({}),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::CONFLICT, "illegal_transition");
+
+    // nothing is blocked before the effective time
+    let (s, l) = app
+        .call(
+            "GET",
+            "/api/v1/lookup?name=www.judi-online.example",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(l["blocked"], false);
+    assert_eq!(app.store.rpz_serial().await.expect("serial"), 0);
+
+    // at the effective second the scheduler puts it in force: a serial bump
+    app.clock.advance_millis(2 * 3600 * 1000);
+    app.store.fire_due_jobs(100).await.expect("jobs");
+    let (_, o) = app.get(&format!("/api/v1/orders/{id}"), &officer).await;
+    assert_eq!(o["state"], "in_force");
+    assert_eq!(app.store.rpz_serial().await.expect("serial"), 1);
+    for (name, matched) in [
+        ("judi-online.example", "judi-online.example"),
+        ("a.b.judi-online.example", "*.judi-online.example"),
+        ("slot88.example", "slot88.example"),
+    ] {
+        let (_, l) = app
+            .call("GET", &format!("/api/v1/lookup?name={name}"), None, None)
+            .await;
+        assert_eq!(
+            (l["blocked"].as_bool(), l["matched"].as_str()),
+            (Some(true), Some(matched)),
+            "{name}: {l}"
+        );
+        assert_eq!(l["order"]["id"], id.as_str());
+        assert_eq!(
+            l["order"]["legal_basis"]["reference"],
+            "Law 11/2008 art. 27(2)"
+        );
+    }
+    let (_, l) = app
+        .call("GET", "/api/v1/lookup?name=www.slot88.example", None, None)
+        .await;
+    assert_eq!(l["blocked"], false, "no subdomains for slot88: {l}");
+    let (s, v) = app
+        .call("GET", "/api/v1/lookup?name=not%20a%20name", None, None)
+        .await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    // exports, for ISPs, with ETags
+    let (s, zone, tag) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        zone.contains("*.judi-online.example CNAME .\n")
+            && zone.contains("slot88.example CNAME .\n"),
+        "{zone}"
+    );
+    assert!(
+        zone.contains(" SOA ") && zone.contains("$ORIGIN rpz.tapis."),
+        "{zone}"
+    );
+    let (s, _, _) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, tag.as_deref()).await;
+    assert_eq!(s, StatusCode::NOT_MODIFIED);
+    let (_, domains, _) = get_text(&app, "/api/v1/blocklist/domains.txt", &isp_token, None).await;
+    assert_eq!(domains, "judi-online.example\nslot88.example\n");
+    let (s, _, _) = get_text(&app, "/api/v1/blocklist/domains.txt", &agent, None).await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "platforms do not get the ISP list"
+    );
+
+    // an exception inside the blocked tree wins over the block
+    let (s, ex) = app
+        .post(
+            "/api/v1/orders",
+            &officer,
+            order(
+                json!([{"name": "help.judi-online.example"}]),
+                "passthru",
+                "2017-03-29T04:00:00Z",
+                "2017-04-28T04:00:00Z",
+                "2017-04-14T04:00:00Z",
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ex}");
+    let ex_id = ex["id"].as_str().expect("id");
+    let (s, br) = app
+        .get(&format!("/api/v1/orders/{ex_id}/blast-radius"), &officer)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(br["overlapping_orders"], 1, "{br}");
+    let (s, o) = app
+        .post(
+            &format!("/api/v1/orders/{ex_id}/approve"),
+            &approver,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, o["state"].as_str()),
+        (StatusCode::OK, Some("in_force")),
+        "{o}"
+    );
+    let (_, l) = app
+        .call(
+            "GET",
+            "/api/v1/lookup?name=help.judi-online.example",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (l["blocked"].as_bool(), l["action"].as_str()),
+        (Some(false), Some("passthru")),
+        "{l}"
+    );
+    let (_, _, tag2) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, tag.as_deref()).await;
+    assert_ne!(tag2, tag, "a new serial is a new ETag");
+
+    // lifting needs a reason, takes the names out, and is journalled
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/orders/{id}/lift"),
+            &officer,
+            json!({"reason": " "}),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, o) = app
+        .post(
+            &format!("/api/v1/orders/{id}/lift"),
+            &officer,
+            json!({"reason": "operators removed the content"}),
+        )
+        .await;
+    assert_eq!(
+        (s, o["state"].as_str()),
+        (StatusCode::OK, Some("lifted")),
+        "{o}"
+    );
+    let (_, l) = app
+        .call("GET", "/api/v1/lookup?name=judi-online.example", None, None)
+        .await;
+    assert_eq!(l["blocked"], false);
+    let serial = app.store.rpz_serial().await.expect("serial");
+    assert_eq!(serial, 3);
+    let journal = app
+        .store
+        .rpz_journal_since(2)
+        .await
+        .expect("journal")
+        .expect("reachable");
+    let dels: Vec<&str> = journal
+        .iter()
+        .filter(|(_, op, _)| op == "del")
+        .map(|(_, _, r)| r.owner.as_str())
+        .collect();
+    assert_eq!(dels.len(), 3, "{journal:?}");
+    assert!(dels.contains(&"*.judi-online.example"));
+
+    // the exception expires on its own at its end date
+    app.clock.advance_millis(31 * 86_400 * 1000);
+    app.store.fire_due_jobs(100).await.expect("jobs");
+    let (_, o) = app.get(&format!("/api/v1/orders/{ex_id}"), &officer).await;
+    assert_eq!(o["state"], "expired", "{o}");
+    let (_, o) = app
+        .get(&format!("/api/v1/orders/{ex_id}"), &isp_token)
+        .await;
+    assert_eq!(
+        o["end_reason"], "lapsed: its review date passed without a review",
+        "no review was recorded, so it lapsed at its review date"
+    );
+    let (_, zone, _) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, None).await;
+    assert!(!zone.contains("CNAME"), "{zone}");
+
+    // the audit chain holds every step
+    let auditor = app.token(&app.authority_id, "auditor").await;
+    let (_, v) = app.get("/api/v1/audit/verify", &auditor).await;
+    assert_eq!(v["ok"], true);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_on_every_backend() {
+    for b in backends() {
+        orders_story(b).await;
+    }
+}
