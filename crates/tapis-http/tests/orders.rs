@@ -106,6 +106,39 @@ async fn orders_story(backend: tapis_store::Backend) {
         br["platform_domains_hit"], 0,
         "no domains registered yet: {br}"
     );
+    let (s, chat) = app
+        .post(
+            "/api/v1/parties",
+            &app.admin,
+            json!({"kind": "platform", "name": "Chat", "domains": ["chat.example"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{chat}");
+    let (_, whole) = app
+        .post(
+            "/api/v1/orders",
+            &officer,
+            order(
+                json!([{"name": "cdn.chat.example"}, {"name": "example-judi.example"}]),
+                "nxdomain",
+                "2017-03-29T04:00:00Z",
+                "2017-04-28T04:00:00Z",
+                "2017-04-14T04:00:00Z",
+            ),
+        )
+        .await;
+    let (s, br) = app
+        .get(
+            &format!(
+                "/api/v1/orders/{}/blast-radius",
+                whole["id"].as_str().expect("id")
+            ),
+            &officer,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{br}");
+    assert_eq!(br["platform_domains_hit"], 1, "{br}");
+    assert_eq!(br["targets"][0]["platforms"][0]["name"], "Chat", "{br}");
 
     // four eyes: the proposer's own approval is refused, even with an approver token of the same person
     let (s, v) = app

@@ -289,21 +289,13 @@ async fn set_order_state(
     Ok(())
 }
 
-/// Recompute the zone for these owners from the in-force orders, journal
-/// what changed under a new serial, and return how many records changed.
-async fn recompute(
-    tx: &mut Tx,
-    now: Timestamp,
-    actor: &Actor,
-    owners: &[String],
-    reason: &str,
-) -> Result<i64> {
-    let last: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("s")?;
-    let serial = last.unwrap_or(0) + 1;
-    let mut seq = 0i64;
+/// Recompute the zone for these owners, one by one, from the in-force
+/// orders; journal what changed under `serial`. Returns the journal entries
+/// written. (Bulk activation and deactivation are set-based; this handles
+/// the owners several orders share.)
+async fn recompute(tx: &mut Tx, serial: i64, owners: &[String]) -> Result<i64> {
+    let mut seq = seq_base(tx, serial).await?;
+    let start = seq;
     for owner in owners {
         let (base, wildcard) = match owner.strip_prefix("*.") {
             Some(b) => (b, true),
@@ -386,7 +378,62 @@ async fn recompute(
             _ => {}
         }
     }
-    let changes = seq;
+    Ok(seq - start)
+}
+
+const RANK: &str = "CASE {} WHEN 'passthru' THEN 0 WHEN 'walled_garden' THEN 1 WHEN 'nxdomain' THEN 2 WHEN 'nodata' THEN 3 ELSE 4 END";
+
+fn rank_sql(col: &str) -> String {
+    RANK.replace("{}", col)
+}
+
+fn rank_of(a: OrderAction) -> i64 {
+    match a {
+        OrderAction::Passthru => 0,
+        OrderAction::WalledGarden => 1,
+        OrderAction::Nxdomain => 2,
+        OrderAction::Nodata => 3,
+        OrderAction::Drop => 4,
+    }
+}
+
+/// The owner names of order `$1`: every target, and `*.target` for those
+/// with subdomains.
+const OWNERS: &str = "(SELECT name AS owner FROM order_targets WHERE order_id = $1 \
+    UNION ALL SELECT '*.' || name AS owner FROM order_targets WHERE order_id = $1 AND include_subdomains = 1)";
+
+/// Whether an in-force order still covers `rpz_records.owner`.
+const COVERED: &str = "EXISTS (SELECT 1 FROM order_targets t JOIN orders o ON o.id = t.order_id \
+    WHERE o.state = 'in_force' AND t.name = CASE WHEN rpz_records.owner LIKE '*.%' THEN substr(rpz_records.owner, 3) ELSE rpz_records.owner END \
+    AND (rpz_records.owner NOT LIKE '*.%' OR t.include_subdomains = 1))";
+
+async fn next_serial(tx: &mut Tx) -> Result<(Option<i64>, i64)> {
+    let last: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("s")?;
+    Ok((last, last.unwrap_or(0) + 1))
+}
+
+async fn seq_base(tx: &mut Tx, serial: i64) -> Result<i64> {
+    let s: Option<i64> = sqlx::query("SELECT MAX(seq) AS s FROM rpz_journal WHERE serial = $1")
+        .bind(serial)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("s")?;
+    Ok(s.unwrap_or(0))
+}
+
+/// Record the serial if anything changed.
+async fn finish_serial(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    last: Option<i64>,
+    serial: i64,
+    changes: i64,
+    reason: &str,
+) -> Result<()> {
     if changes > 0 {
         sqlx::query(
             "INSERT INTO rpz_serials (serial, created_at, changes, reason) VALUES ($1, $2, $3, $4)",
@@ -408,6 +455,126 @@ async fn recompute(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Put order `o` (now in force) into the zone, set-based: owners it beats
+/// are replaced, new owners added; everything journalled under one serial.
+/// Adding an order can only lower an owner's rank, so no other order needs
+/// looking at.
+async fn activate_zone(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &Order) -> Result<i64> {
+    let (last, serial) = next_serial(tx).await?;
+    let rank = rank_of(o.action);
+    let r_rank = rank_sql("r.action");
+    let base = seq_base(tx, serial).await?;
+    let dels = sqlx::query(&format!(
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'del', r.owner, r.action \
+         FROM rpz_records r JOIN {OWNERS} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
+    ))
+    .bind(&o.id)
+    .bind(serial)
+    .bind(base)
+    .bind(rank)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected() as i64;
+    let base = seq_base(tx, serial).await?;
+    let adds_over = sqlx::query(&format!(
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'add', r.owner, $5 \
+         FROM rpz_records r JOIN {OWNERS} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
+    ))
+    .bind(&o.id)
+    .bind(serial)
+    .bind(base)
+    .bind(rank)
+    .bind(o.action.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected() as i64;
+    sqlx::query(&format!(
+        "UPDATE rpz_records SET action = $2, order_id = $1 WHERE owner IN (SELECT owner FROM {OWNERS} ow) AND {} > $3",
+        rank_sql("action")
+    ))
+    .bind(&o.id)
+    .bind(o.action.as_str())
+    .bind(rank)
+    .execute(&mut **tx)
+    .await?;
+    let base = seq_base(tx, serial).await?;
+    let adds_new = sqlx::query(&format!(
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY ow.owner), 'add', ow.owner, $4 \
+         FROM {OWNERS} ow WHERE NOT EXISTS (SELECT 1 FROM rpz_records r WHERE r.owner = ow.owner)"
+    ))
+    .bind(&o.id)
+    .bind(serial)
+    .bind(base)
+    .bind(o.action.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected() as i64;
+    sqlx::query(&format!(
+        "INSERT INTO rpz_records (owner, action, order_id) SELECT ow.owner, $2, $1 FROM {OWNERS} ow \
+         WHERE NOT EXISTS (SELECT 1 FROM rpz_records r WHERE r.owner = ow.owner)"
+    ))
+    .bind(&o.id)
+    .bind(o.action.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let changes = dels + adds_over + adds_new;
+    finish_serial(
+        tx,
+        now,
+        actor,
+        last,
+        serial,
+        changes,
+        &format!("order {} in force", o.id),
+    )
+    .await?;
+    Ok(changes)
+}
+
+/// Take order `o` (no longer in force) out of the zone: owners no other
+/// in-force order covers are deleted set-based; owners others share are
+/// recomputed one by one.
+async fn deactivate_zone(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &Order) -> Result<i64> {
+    let (last, serial) = next_serial(tx).await?;
+    let base = seq_base(tx, serial).await?;
+    let dels = sqlx::query(&format!(
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY rpz_records.owner), 'del', rpz_records.owner, rpz_records.action \
+         FROM rpz_records WHERE rpz_records.order_id = $1 AND NOT {COVERED}"
+    ))
+    .bind(&o.id)
+    .bind(serial)
+    .bind(base)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected() as i64;
+    sqlx::query(&format!(
+        "DELETE FROM rpz_records WHERE rpz_records.order_id = $1 AND NOT {COVERED}"
+    ))
+    .bind(&o.id)
+    .execute(&mut **tx)
+    .await?;
+    let shared: Vec<String> = sqlx::query("SELECT owner FROM rpz_records WHERE order_id = $1")
+        .bind(&o.id)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("owner"))
+        .collect::<std::result::Result<_, _>>()?;
+    let rest = recompute(tx, serial, &shared).await?;
+    let changes = dels + rest;
+    finish_serial(
+        tx,
+        now,
+        actor,
+        last,
+        serial,
+        changes,
+        &format!("order {} {}", o.id, o.state.as_str()),
+    )
+    .await?;
     Ok(changes)
 }
 
@@ -432,23 +599,6 @@ async fn journal(
     Ok(())
 }
 
-async fn order_owners(tx: &mut Tx, id: &str) -> Result<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT name, include_subdomains FROM order_targets WHERE order_id = $1")
-            .bind(id)
-            .fetch_all(&mut **tx)
-            .await?;
-    let mut owners = Vec::with_capacity(rows.len() * 2);
-    for r in rows {
-        let name: String = r.try_get("name")?;
-        if r.try_get::<i64, _>("include_subdomains")? != 0 {
-            owners.push(format!("*.{name}"));
-        }
-        owners.push(name);
-    }
-    Ok(owners)
-}
-
 /// Put an order in force (state, zone, serial, event) inside `tx`.
 async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> Result<i64> {
     let next = o.state.on(OrderEvent::Activate)?;
@@ -461,8 +611,7 @@ async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> 
     )
     .await?;
     o.state = next;
-    let owners = order_owners(tx, &o.id).await?;
-    let changes = recompute(tx, now, actor, &owners, &format!("order {} in force", o.id)).await?;
+    let changes = activate_zone(tx, now, actor, o).await?;
     audit::append(
         tx,
         now,
@@ -503,15 +652,7 @@ async fn end(
     o.state = next;
     cancel_jobs(tx, &o.id).await?;
     let changes = if was_in_force {
-        let owners = order_owners(tx, &o.id).await?;
-        recompute(
-            tx,
-            now,
-            actor,
-            &owners,
-            &format!("order {} {}", o.id, next.as_str()),
-        )
-        .await?
+        deactivate_zone(tx, now, actor, o).await?
     } else {
         0
     };
@@ -537,62 +678,26 @@ impl Store {
     /// Propose an order (a draft; nothing changes in DNS until it is approved
     /// and in force).
     pub async fn create_order(&self, by: &Principal, new: NewOrder) -> Result<Order> {
+        let proposer = Proposer {
+            party_id: by.party_id.to_string(),
+            token_id: by.token_id.to_string(),
+            label: by.label.clone(),
+            actor: by.actor(),
+        };
+        let mut orders = self.create_orders(&proposer, vec![new]).await?;
+        orders.pop().ok_or(Error::NotFound("order"))
+    }
+
+    /// Propose several orders in one transaction (an import): all or none.
+    pub async fn create_orders(&self, by: &Proposer, orders: Vec<NewOrder>) -> Result<Vec<Order>> {
         let mut tx = self.write().await?;
         let now = self.now();
-        let id = uuid::Uuid::now_v7().to_string();
-        let notices: Vec<String> = new.notices.iter().map(|n| n.to_string()).collect();
-        sqlx::query(
-            "INSERT INTO orders (id, state, action, category, legal_basis_reference, legal_basis_text, explanation, effective_at, \
-             expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, proposer_label, created_at, updated_at) \
-             VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
-        )
-        .bind(&id)
-        .bind(new.action.as_str())
-        .bind(&new.category)
-        .bind(&new.legal_basis.reference)
-        .bind(&new.legal_basis.text)
-        .bind(new.explanation.clone())
-        .bind(new.effective_at.unix_millis())
-        .bind(new.expires_at.unix_millis())
-        .bind(new.review_at.unix_millis())
-        .bind(canonical::to_string(&json!(notices))?)
-        .bind(new.escalation_id.clone())
-        .bind(new.targets.len() as i64)
-        .bind(by.party_id.to_string())
-        .bind(by.token_id.to_string())
-        .bind(&by.label)
-        .bind(now.unix_millis())
-        .execute(&mut *tx)
-        .await?;
-        for t in &new.targets {
-            sqlx::query("INSERT INTO order_targets (order_id, name, include_subdomains) VALUES ($1, $2, $3)")
-                .bind(&id)
-                .bind(t.name.as_str())
-                .bind(i64::from(t.include_subdomains))
-                .execute(&mut *tx)
-                .await?;
+        let mut out = Vec::with_capacity(orders.len());
+        for new in orders {
+            out.push(insert_order(&mut tx, now, by, new).await?);
         }
-        let (o, _) = load_order(&mut tx, &id).await?;
-        // one event per order, not per name: it names the batch by its hash
-        let names: Vec<String> = new
-            .targets
-            .iter()
-            .map(|t| format!("{}{}", if t.include_subdomains { "*." } else { "" }, t.name))
-            .collect();
-        let mut event = order_json(&o);
-        event["targets_sha256"] = json!(tapis_core::sign::content_hash(&json!(names))?);
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
-            "order.proposed",
-            ("order", &id),
-            Value::Null,
-            event,
-        )
-        .await?;
         tx.commit().await?;
-        Ok(o)
+        Ok(out)
     }
 
     pub async fn get_order(&self, id: &str) -> Result<Order> {
@@ -811,12 +916,15 @@ impl Store {
         Ok(seen)
     }
 
-    /// What an order would touch.
+    /// What an order would touch. Reads the order's targets and every
+    /// other live order's targets once and matches them in memory (exact
+    /// names, parents with subdomains, names under ours), so an imported
+    /// national list costs a few queries, not one per name.
     pub async fn blast_radius(&self, id: &str) -> Result<BlastRadius> {
+        use std::collections::{BTreeSet, HashMap, HashSet};
         let mut tx = self.pool.begin().await?;
         let (o, _) = load_order(&mut tx, id).await?;
-        let all_targets = load_targets(&mut tx, id, u32::MAX).await?;
-        // platforms' registered domains (few parties, so read them all)
+        let ours = load_targets(&mut tx, id, u32::MAX).await?;
         let platforms =
             sqlx::query("SELECT id, name, domains FROM parties WHERE kind = 'platform'")
                 .fetch_all(&mut *tx)
@@ -831,10 +939,75 @@ impl Store {
                 }
             }
         }
-        let mut targets = Vec::with_capacity(all_targets.len());
-        let (mut platform_hits, mut overlap_orders, mut exceptions) =
-            (0, std::collections::BTreeSet::new(), 0);
-        for t in all_targets {
+        // other live orders and their targets
+        let rows = sqlx::query(
+            "SELECT o.id, o.state, o.action, t.name, t.include_subdomains FROM order_targets t JOIN orders o ON o.id = t.order_id \
+             WHERE o.id <> $1 AND o.state IN ('approved', 'scheduled', 'in_force')",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut orders: Vec<(String, OrderState, OrderAction)> = Vec::new();
+        let mut order_idx: HashMap<String, usize> = HashMap::new();
+        let mut others: HashMap<String, Vec<(usize, bool)>> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let oid: String = r.try_get("id")?;
+            let idx = match order_idx.get(&oid) {
+                Some(i) => *i,
+                None => {
+                    orders.push((
+                        oid.clone(),
+                        OrderState::parse(&r.try_get::<String, _>("state")?)
+                            .map_err(Error::corrupt)?,
+                        OrderAction::parse(&r.try_get::<String, _>("action")?)
+                            .map_err(Error::corrupt)?,
+                    ));
+                    order_idx.insert(oid, orders.len() - 1);
+                    orders.len() - 1
+                }
+            };
+            others
+                .entry(r.try_get("name")?)
+                .or_default()
+                .push((idx, r.try_get::<i64, _>("include_subdomains")? != 0));
+        }
+        // names of others that fall under one of our targets with subdomains
+        let our_wild: HashSet<&str> = ours
+            .iter()
+            .filter(|t| t.include_subdomains)
+            .map(|t| t.name.as_str())
+            .collect();
+        let mut under: HashMap<&str, Vec<(&str, usize, bool)>> = HashMap::new();
+        if !our_wild.is_empty() {
+            for (name, entries) in &others {
+                let mut rest = name.as_str();
+                while let Some((_, parent)) = rest.split_once('.') {
+                    if our_wild.contains(parent) {
+                        for (idx, inc) in entries {
+                            under
+                                .entry(parent)
+                                .or_default()
+                                .push((name.as_str(), *idx, *inc));
+                        }
+                    }
+                    rest = parent;
+                }
+            }
+        }
+        let overlap = |name: &str, idx: usize, include: bool| {
+            let (oid, state, action) = &orders[idx];
+            Overlap {
+                order_id: oid.clone(),
+                state: *state,
+                action: *action,
+                name: name.to_owned(),
+                include_subdomains: include,
+            }
+        };
+        let mut targets = Vec::with_capacity(ours.len());
+        let (mut platform_hits, mut overlap_orders, mut exceptions) = (0, BTreeSet::new(), 0);
+        for t in ours {
             let name = DomainName::parse(&t.name).map_err(Error::corrupt)?;
             let platforms: Vec<PlatformHit> = registered
                 .iter()
@@ -850,58 +1023,32 @@ impl Store {
             if !platforms.is_empty() {
                 platform_hits += 1;
             }
-            // orders whose targets cover this name (exactly, or a parent with
-            // subdomains), or, with subdomains, names under it
-            let parents: Vec<String> = candidate_owners(name.as_str())
-                .into_iter()
-                .map(|c| c.trim_start_matches("*.").to_owned())
-                .collect();
-            let placeholders: Vec<String> =
-                (0..parents.len()).map(|i| format!("${}", i + 2)).collect();
-            let under = if t.include_subdomains {
-                format!(" OR t.name LIKE ${} ESCAPE '\\'", parents.len() + 2)
-            } else {
-                String::new()
-            };
-            let sql = format!(
-                "SELECT o.id, o.state, o.action, t.name, t.include_subdomains FROM order_targets t JOIN orders o ON o.id = t.order_id \
-                 WHERE o.id <> $1 AND o.state IN ('approved', 'scheduled', 'in_force') AND (t.name IN ({}){under}) LIMIT 100",
-                placeholders.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(id);
-            for p in &parents {
-                q = q.bind(p.clone());
-            }
-            if t.include_subdomains {
-                q = q.bind(format!("%.{}", name.as_str().replace('_', "\\_")));
-            }
             let mut overlaps = Vec::new();
-            for r in q.fetch_all(&mut *tx).await? {
-                let other_name: String = r.try_get("name")?;
-                let include = r.try_get::<i64, _>("include_subdomains")? != 0;
-                // a parent only covers us if it includes subdomains
-                if other_name != name.as_str()
-                    && name.as_str().ends_with(&format!(".{other_name}"))
-                    && !include
+            for (idx, inc) in others.get(name.as_str()).into_iter().flatten() {
+                overlaps.push(overlap(name.as_str(), *idx, *inc));
+            }
+            let mut rest = name.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                for (idx, inc) in others
+                    .get(parent)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, inc)| *inc)
                 {
-                    continue;
+                    overlaps.push(overlap(parent, *idx, *inc));
                 }
-                let action = OrderAction::parse(&r.try_get::<String, _>("action")?)
-                    .map_err(Error::corrupt)?;
-                let oid: String = r.try_get("id")?;
-                if action == OrderAction::Passthru {
+                rest = parent;
+            }
+            for (child, idx, inc) in under.get(name.as_str()).into_iter().flatten() {
+                overlaps.push(overlap(child, *idx, *inc));
+            }
+            for ov in &overlaps {
+                overlap_orders.insert(ov.order_id.clone());
+                if ov.action == OrderAction::Passthru {
                     exceptions += 1;
                 }
-                overlap_orders.insert(oid.clone());
-                overlaps.push(Overlap {
-                    order_id: oid,
-                    state: OrderState::parse(&r.try_get::<String, _>("state")?)
-                        .map_err(Error::corrupt)?,
-                    action,
-                    name: other_name,
-                    include_subdomains: include,
-                });
             }
+            overlaps.truncate(100);
             targets.push(TargetRadius {
                 name: t.name,
                 exact: true,
@@ -910,7 +1057,6 @@ impl Store {
                 overlaps,
             });
         }
-        tx.commit().await?;
         Ok(BlastRadius {
             order_id: o.id,
             action: o.action,
@@ -1024,6 +1170,84 @@ impl Store {
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }
+}
+
+/// Who proposes an order: a token holder, or an operator at the command line.
+#[derive(Debug, Clone)]
+pub struct Proposer {
+    pub party_id: String,
+    /// The token id, or a marker such as `cli:import` for local commands.
+    pub token_id: String,
+    pub label: String,
+    pub actor: Actor,
+}
+
+/// Rows of targets per INSERT: few round trips, well under every
+/// database's parameter limit.
+const TARGET_CHUNK: usize = 500;
+
+async fn insert_order(tx: &mut Tx, now: Timestamp, by: &Proposer, new: NewOrder) -> Result<Order> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let notices: Vec<String> = new.notices.iter().map(|n| n.to_string()).collect();
+    sqlx::query(
+        "INSERT INTO orders (id, state, action, category, legal_basis_reference, legal_basis_text, explanation, effective_at, \
+         expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, proposer_label, created_at, updated_at) \
+         VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+    )
+    .bind(&id)
+    .bind(new.action.as_str())
+    .bind(&new.category)
+    .bind(&new.legal_basis.reference)
+    .bind(&new.legal_basis.text)
+    .bind(new.explanation.clone())
+    .bind(new.effective_at.unix_millis())
+    .bind(new.expires_at.unix_millis())
+    .bind(new.review_at.unix_millis())
+    .bind(canonical::to_string(&json!(notices))?)
+    .bind(new.escalation_id.clone())
+    .bind(new.targets.len() as i64)
+    .bind(&by.party_id)
+    .bind(&by.token_id)
+    .bind(&by.label)
+    .bind(now.unix_millis())
+    .execute(&mut **tx)
+    .await?;
+    for chunk in new.targets.chunks(TARGET_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO order_targets (order_id, name, include_subdomains) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(&id);
+        for t in chunk {
+            q = q
+                .bind(t.name.as_str())
+                .bind(i64::from(t.include_subdomains));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let (o, _) = load_order(tx, &id).await?;
+    // one event per order, not per name: it names the batch by its hash
+    let names: Vec<String> = new
+        .targets
+        .iter()
+        .map(|t| format!("{}{}", if t.include_subdomains { "*." } else { "" }, t.name))
+        .collect();
+    let mut event = order_json(&o);
+    event["targets_sha256"] = json!(tapis_core::sign::content_hash(&json!(names))?);
+    audit::append(
+        tx,
+        now,
+        &by.actor,
+        "order.proposed",
+        ("order", &id),
+        Value::Null,
+        event,
+    )
+    .await?;
+    Ok(o)
 }
 
 async fn current_serial(conn: &mut sqlx::AnyConnection) -> Result<i64> {

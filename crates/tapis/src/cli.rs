@@ -55,6 +55,12 @@ enum Command {
         #[arg(long, value_name = "START")]
         simulated_clock: Option<String>,
     },
+    /// Import an existing blocklist as draft orders (one per action), all
+    /// or nothing; nothing is blocked until an approver approves them.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Work with signed receipts.
     Receipt {
         #[command(subcommand)]
@@ -86,6 +92,53 @@ enum TokenCommand {
         /// Who or what holds it, e.g. "J. Doe, duty officer".
         #[arg(long, default_value = "created with tapis token create")]
         label: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ImportArgs {
+    /// The file to import.
+    file: PathBuf,
+    /// Category of the orders (e.g. gambling), from the taxonomy.
+    #[arg(long)]
+    category: String,
+    /// Legal basis: the statute reference.
+    #[arg(long)]
+    legal_basis: String,
+    /// Legal basis: the text of the provision.
+    #[arg(long, default_value = "see the referenced provision")]
+    legal_text: String,
+    /// When the orders take effect once approved (RFC 3339; default: now).
+    #[arg(long)]
+    effective_at: Option<String>,
+    /// Days from effect to expiry.
+    #[arg(long, default_value_t = 90)]
+    days: i64,
+    /// Days from effect to the review date (a missed review lapses the order).
+    #[arg(long, default_value_t = 30)]
+    review_days: i64,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// An RPZ zone file (`name CNAME .` and `*.name CNAME .` records).
+    Rpz {
+        #[command(flatten)]
+        args: ImportArgs,
+        /// The zone's origin, for absolute owner names.
+        #[arg(long, default_value = "rpz.tapis.")]
+        origin: String,
+    },
+    /// A plain list: one domain a line (or hosts-file lines).
+    Domains {
+        #[command(flatten)]
+        args: ImportArgs,
+        /// nxdomain, nodata, walled_garden or drop.
+        #[arg(long, default_value = "nxdomain")]
+        action: String,
+        /// Cover every name under each listed name too.
+        #[arg(long)]
+        include_subdomains: bool,
     },
 }
 
@@ -147,6 +200,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 )
                 .await
             }
+            Command::Import { command } => import(&settings, command).await,
             Command::Receipt {
                 command:
                     ReceiptCommand::Verify {
@@ -499,6 +553,138 @@ async fn receipt_verify(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<ExitCode> {
+    use tapis_core::order::{NewOrder, OrderAction, OrderTarget};
+    let (args, kind) = match &command {
+        ImportCommand::Rpz { args, .. } => (args, "rpz"),
+        ImportCommand::Domains { args, .. } => (args, "domains"),
+    };
+    let taxonomy = tapis_core::taxonomy::Taxonomy::bundled();
+    let category = taxonomy.category(&args.category)?.id.clone();
+    let legal_basis = tapis_core::notice::LegalBasis {
+        reference: tapis_core::party::bounded_text("--legal-basis", &args.legal_basis, 1, 300)?,
+        text: tapis_core::party::bounded_text("--legal-text", &args.legal_text, 1, 20_000)?,
+    };
+    if !(1..=180).contains(&args.days) || !(1..=args.days).contains(&args.review_days) {
+        bail!("--days must be 1 to 180 and --review-days 1 to --days");
+    }
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("reading {}", args.file.display()));
+    let reader = std::io::BufReader::new(file);
+    let inc = |n: usize| bar.inc(n as u64);
+    let parsed = match &command {
+        ImportCommand::Rpz { origin, .. } => crate::import::parse_rpz(reader, origin, inc)?,
+        ImportCommand::Domains {
+            action,
+            include_subdomains,
+            ..
+        } => crate::import::parse_domains(
+            reader,
+            OrderAction::parse(action)?,
+            *include_subdomains,
+            inc,
+        )?,
+    };
+    bar.finish_and_clear();
+    println!(
+        "{}: {} entries accepted ({} names), {} duplicates, {} rejected{}",
+        args.file.display(),
+        parsed.accepted,
+        parsed.names(),
+        parsed.duplicates,
+        parsed.rejected.len(),
+        if parsed.widened > 0 {
+            format!(
+                ", {} wildcard-only entries widened to their name",
+                parsed.widened
+            )
+        } else {
+            String::new()
+        }
+    );
+    for (line, reason) in parsed.rejected.iter().take(20) {
+        println!("  line {line}: {reason}");
+    }
+    if parsed.rejected.len() > 20 {
+        println!("  … and {} more rejected lines", parsed.rejected.len() - 20);
+    }
+    if parsed.names() == 0 {
+        println!("nothing to import");
+        return Ok(ExitCode::from(1));
+    }
+    let store = open(settings).await?;
+    let now = store.now();
+    let effective_at = match &args.effective_at {
+        Some(t) => Timestamp::parse("--effective-at", t)?,
+        None => now,
+    };
+    let orders: Vec<NewOrder> = parsed
+        .targets
+        .into_iter()
+        .map(|(action, names)| NewOrder {
+            targets: names
+                .into_iter()
+                .map(|(name, include_subdomains)| OrderTarget {
+                    name,
+                    include_subdomains,
+                })
+                .collect(),
+            action,
+            category: category.clone(),
+            legal_basis: legal_basis.clone(),
+            explanation: Some(format!("imported from {} ({kind})", args.file.display())),
+            effective_at,
+            expires_at: effective_at.plus_secs(args.days * 86_400),
+            review_at: effective_at.plus_secs(args.review_days * 86_400),
+            notices: vec![],
+            escalation_id: None,
+        })
+        .collect();
+    let authority = store
+        .list_parties(Some(tapis_core::party::PartyKind::Authority))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no authority party yet: start tapis serve once first"))?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let label = format!("tapis import (OS user {user})");
+    let proposer = tapis_store::Proposer {
+        party_id: authority.id.to_string(),
+        token_id: "cli:import".into(),
+        label: label.clone(),
+        actor: Actor {
+            kind: "cli",
+            party_id: Some(authority.id.to_string()),
+            token_id: None,
+            label,
+            role: None,
+        },
+    };
+    let created = store.create_orders(&proposer, orders).await?;
+    store.close().await;
+    for o in &created {
+        println!(
+            "draft order {} ({}, {} names): check GET /api/v1/orders/{}/blast-radius, then an approver approves it",
+            o.id,
+            o.action.as_str(),
+            o.target_count,
+            o.id
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Write a secret readable by the owner only.

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod import;
 mod telemetry;
 
 use std::process::ExitCode;
