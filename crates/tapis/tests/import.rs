@@ -1,0 +1,190 @@
+//! `tapis import` on the real lists in `../shared/data/blocklists`: a
+//! third-party RPZ file and the Indonesian gambling list become draft
+//! orders with every name; bad lines are reported by number; a file with
+//! nothing usable imports nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use tapis_store::testing::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+
+fn shared(file: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/blocklists")
+        .join(file);
+    assert!(
+        p.exists(),
+        "{} is missing: the tests expect ../shared/data beside the repository",
+        p.display()
+    );
+    p
+}
+
+fn tapis(db: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["--database-url", db])
+        .args(args)
+        .env_remove("TAPIS_CONFIG")
+        .output()
+        .expect("run tapis")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_real_lists_as_draft_orders() {
+    let db = TestDb::new(tapis_store::Backend::Sqlite).await;
+    let store = db.open(Arc::new(tapis_core::SystemClock)).await;
+    store.bootstrap("Ministry", None).await.expect("boot");
+
+    let rpz = shared("hagezi-pro-mini.rpz");
+    let out = tapis(
+        &db.url,
+        &[
+            "import",
+            "rpz",
+            rpz.to_str().expect("path"),
+            "--category",
+            "other",
+            "--legal-basis",
+            "Ministerial regulation 5/2020",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("115264 entries accepted (57632 names), 0 duplicates, 0 rejected"),
+        "{text}"
+    );
+
+    let gambling = shared("gambling-indonesia.txt");
+    let out = tapis(
+        &db.url,
+        &[
+            "import",
+            "domains",
+            gambling.to_str().expect("path"),
+            "--category",
+            "gambling",
+            "--legal-basis",
+            "Law 11/2008 art. 27(2)",
+            "--include-subdomains",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let expected = std::fs::read_to_string(&gambling)
+        .expect("read")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert!(
+        text.contains(&format!("{expected} entries accepted")),
+        "{text}"
+    );
+
+    let orders = store.list_orders(None, 10).await.expect("orders");
+    assert_eq!(orders.len(), 2);
+    assert!(
+        orders
+            .iter()
+            .all(|o| o.state == tapis_core::order::OrderState::Draft),
+        "imports are drafts"
+    );
+    let counts: Vec<i64> = orders.iter().map(|o| o.target_count).collect();
+    assert!(
+        counts.contains(&57_632) && counts.contains(&(expected as i64)),
+        "{counts:?}"
+    );
+    assert_eq!(
+        store.rpz_serial().await.expect("serial"),
+        0,
+        "nothing is blocked before approval"
+    );
+
+    // bad lines are reported with their numbers; nothing usable imports nothing
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "good.example\nnot a name at all\n-bad-.example\n").expect("write");
+    let out = tapis(
+        &db.url,
+        &[
+            "import",
+            "domains",
+            bad.to_str().expect("p"),
+            "--category",
+            "gambling",
+            "--legal-basis",
+            "x",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("1 entries accepted") && text.contains("2 rejected"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 2:") && text.contains("line 3:"),
+        "{text}"
+    );
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "# nothing\n\nnot-a-domain\n").expect("write");
+    let out = tapis(
+        &db.url,
+        &[
+            "import",
+            "domains",
+            empty.to_str().expect("p"),
+            "--category",
+            "gambling",
+            "--legal-basis",
+            "x",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = tapis(
+        &db.url,
+        &[
+            "import",
+            "domains",
+            "/nonexistent/list.txt",
+            "--category",
+            "gambling",
+            "--legal-basis",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
+    let out = tapis(
+        &db.url,
+        &[
+            "import",
+            "domains",
+            empty.to_str().expect("p"),
+            "--category",
+            "jaywalking",
+            "--legal-basis",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        store.list_orders(None, 10).await.expect("orders").len(),
+        3,
+        "only the good list added an order"
+    );
+    store.close().await;
+    db.cleanup().await;
+}
