@@ -13,6 +13,7 @@ pub mod channel;
 mod clock;
 mod error;
 mod id;
+pub mod isp;
 pub mod notice;
 pub mod order;
 pub mod party;

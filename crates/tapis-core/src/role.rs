@@ -55,6 +55,11 @@ pub enum Action {
     ReadOrders,
     /// Fetch the zone file and the plain lists.
     ReadBlocklist,
+    /// Register an ISP's resolvers and transfer settings.
+    ManageResolvers,
+    /// Acknowledge a zone serial (ISPs).
+    AcknowledgeSerial,
+    ReadCompliance,
 }
 
 impl Action {
@@ -81,6 +86,9 @@ impl Action {
             Action::ReviewOrder => "review blocking orders",
             Action::ReadOrders => "read blocking orders",
             Action::ReadBlocklist => "fetch the blocklist",
+            Action::ManageResolvers => "manage resolver settings",
+            Action::AcknowledgeSerial => "acknowledge zone serials",
+            Action::ReadCompliance => "read compliance",
         }
     }
 }
@@ -158,7 +166,11 @@ impl Role {
             ProposeOrder => self == Officer,
             ApproveOrder | ReviewOrder => self == Approver,
             LiftOrder => matches!(self, Officer | Approver),
-            ReadOrders | ReadBlocklist => self.reads_everything() || self == IspOperator,
+            ReadOrders | ReadBlocklist | ReadCompliance => {
+                self.reads_everything() || self == IspOperator
+            }
+            ManageResolvers => matches!(self, Admin | IspOperator),
+            AcknowledgeSerial => self == IspOperator,
         }
     }
 

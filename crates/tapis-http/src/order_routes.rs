@@ -37,6 +37,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(blocklist_rpz))
         .routes(routes!(blocklist_domains))
         .routes(routes!(blocklist_hosts))
+        .routes(routes!(put_resolvers, get_resolvers))
+        .routes(routes!(ack_serial))
+        .routes(routes!(compliance))
 }
 
 fn require(p: &tapis_store::Principal, action: Action) -> ApiResult<()> {
@@ -352,4 +355,89 @@ async fn blocklist_domains(state: S, Auth(p): Auth, headers: HeaderMap) -> ApiRe
 #[utoipa::path(get, path = "/api/v1/blocklist/hosts", responses((status = 200, content_type = "text/plain", body = String), (status = 304, description = "unchanged since the ETag")))]
 async fn blocklist_hosts(state: S, Auth(p): Auth, headers: HeaderMap) -> ApiResult<Response> {
     export(&state, &p, &headers, "hosts").await
+}
+
+#[derive(serde::Serialize, ToSchema)]
+struct ResolversResponse {
+    #[serde(flatten)]
+    resolvers: tapis_store::IspResolvers,
+    /// The TSIG secret (base64) for zone transfers and NOTIFY: present only
+    /// when the key was just created, never shown again.
+    tsig_secret: Option<String>,
+}
+
+/// Register an ISP's resolvers (probed for compliance), NOTIFY targets and
+/// TSIG-less transfer addresses (admin, or the ISP itself). The first call
+/// creates the ISP's TSIG key and returns its secret once.
+#[utoipa::path(put, path = "/api/v1/parties/{id}/resolvers", params(("id" = String, Path)), request_body = tapis_core::isp::ResolversInput,
+    responses((status = 200, body = ResolversResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_resolvers(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<tapis_core::isp::ResolversInput>,
+) -> ApiResult<Json<ResolversResponse>> {
+    require(&p, Action::ManageResolvers)?;
+    let party = crate::extract::parse_id("party id", &id, tapis_core::PartyId::parse)?;
+    if p.party_kind == tapis_core::party::PartyKind::Isp && p.party_id != party {
+        return Err(ApiError::not_found("party"));
+    }
+    let r = tapis_core::isp::Resolvers::parse(body.value)?;
+    let (resolvers, tsig_secret) = state.store.set_isp_resolvers(&p.actor(), party, r).await?;
+    Ok(Json(ResolversResponse {
+        resolvers,
+        tsig_secret,
+    }))
+}
+
+/// An ISP's resolver settings (never the secret).
+#[utoipa::path(get, path = "/api/v1/parties/{id}/resolvers", params(("id" = String, Path)),
+    responses((status = 200, body = tapis_store::IspResolvers), (status = 404, body = ErrorBody)))]
+async fn get_resolvers(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<tapis_store::IspResolvers>> {
+    let party = crate::extract::parse_id("party id", &id, tapis_core::PartyId::parse)?;
+    if !p.role.reads_everything() && p.party_id != party {
+        return Err(ApiError::not_found("party"));
+    }
+    Ok(Json(
+        state
+            .store
+            .get_isp_resolvers(party)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resolvers"))?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SerialAck {
+    /// The zone serial the ISP's resolvers enforce.
+    serial: i64,
+}
+
+/// An ISP acknowledges that its resolvers enforce the zone as of a serial.
+#[utoipa::path(post, path = "/api/v1/rpz/acknowledge", request_body = SerialAck,
+    responses((status = 200, body = tapis_store::Compliance), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn ack_serial(
+    state: S,
+    Auth(p): Auth,
+    body: ApiJson<SerialAck>,
+) -> ApiResult<Json<tapis_store::Compliance>> {
+    require(&p, Action::AcknowledgeSerial)?;
+    Ok(Json(state.store.ack_serial(&p, body.value.serial).await?))
+}
+
+/// Each ISP against the current zone serial. Authority staff see all; an
+/// ISP sees itself.
+#[utoipa::path(get, path = "/api/v1/compliance", responses((status = 200, body = Vec<tapis_store::Compliance>), (status = 403, body = ErrorBody)))]
+async fn compliance(state: S, Auth(p): Auth) -> ApiResult<Json<Vec<tapis_store::Compliance>>> {
+    require(&p, Action::ReadCompliance)?;
+    let mut all = state.store.compliance().await?;
+    if !p.role.reads_everything() {
+        all.retain(|c| c.party_id == p.party_id.to_string());
+    }
+    Ok(Json(all))
 }

@@ -233,6 +233,59 @@ async fn orders_story(backend: tapis_store::Backend) {
         "platforms do not get the ISP list"
     );
 
+    // the ISP registers its resolvers (and gets its TSIG key once), then
+    // acknowledges the serial its resolvers enforce
+    let (s, r) = app
+        .call("PUT", &format!("/api/v1/parties/{isp}/resolvers"), Some(&isp_token), Some(json!({"resolvers": ["192.0.2.53"], "notify": ["192.0.2.1:5301"], "allow_transfer_from": ["198.51.100.0/24"]})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert!(
+        r["tsig_secret"].as_str().is_some_and(|k| k.len() >= 40),
+        "{r}"
+    );
+    assert_eq!(r["tsig_algorithm"], "hmac-sha256");
+    let (s, r2) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/parties/{isp}/resolvers"),
+            Some(&isp_token),
+            Some(json!({"resolvers": ["192.0.2.53"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, r2["tsig_secret"].is_null()),
+        (StatusCode::OK, true),
+        "the secret is shown once: {r2}"
+    );
+    assert_eq!(r2["tsig_key_name"], r["tsig_key_name"]);
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/parties/{isp}/resolvers"),
+            Some(&isp_token),
+            Some(json!({"allow_transfer_from": ["0.0.0.0/0"]})),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (_, c) = app.get("/api/v1/compliance", &officer).await;
+    assert_eq!(c[0]["status"], "never", "{c}");
+    let (s, v) = app
+        .post("/api/v1/rpz/acknowledge", &isp_token, json!({"serial": 99}))
+        .await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, c) = app
+        .post("/api/v1/rpz/acknowledge", &isp_token, json!({"serial": 1}))
+        .await;
+    assert_eq!(
+        (s, c["status"].as_str()),
+        (StatusCode::OK, Some("current")),
+        "{c}"
+    );
+    let (s, _) = app
+        .post("/api/v1/rpz/acknowledge", &officer, json!({"serial": 1}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
     // an exception inside the blocked tree wins over the block
     let (s, ex) = app
         .post(
@@ -322,6 +375,14 @@ async fn orders_story(backend: tapis_store::Backend) {
         .collect();
     assert_eq!(dels.len(), 3, "{journal:?}");
     assert!(dels.contains(&"*.judi-online.example"));
+
+    // the ISP is now behind the current serial until it acknowledges it
+    let (_, c) = app.get("/api/v1/compliance", &isp_token).await;
+    assert_eq!(
+        (c.as_array().map(Vec::len), c[0]["status"].as_str()),
+        (Some(1), Some("behind")),
+        "{c}"
+    );
 
     // the exception expires on its own at its end date
     app.clock.advance_millis(31 * 86_400 * 1000);

@@ -312,10 +312,10 @@ impl Store {
             .await?
             .ok_or(Error::NotFound("party"))?
             .try_get("kind")?;
-        if kind != "platform" {
+        if kind != "platform" && kind != "isp" {
             return Err(tapis_core::Error::invalid(
                 "party",
-                "only a platform has a delivery channel",
+                "only platforms and ISPs have a delivery channel",
             )
             .into());
         }

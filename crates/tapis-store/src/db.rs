@@ -69,6 +69,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_orders.sql"),
         postgres: include_str!("../migrations/postgres/0004_orders.sql"),
     },
+    Migration {
+        version: 5,
+        name: "isp",
+        sqlite: include_str!("../migrations/sqlite/0005_isp.sql"),
+        postgres: include_str!("../migrations/postgres/0005_isp.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

@@ -599,6 +599,33 @@ async fn journal(
     Ok(())
 }
 
+/// Tell every ISP (webhook or email, as for platforms) that an order
+/// changed, with the zone serial that carries it.
+async fn tell_isps(tx: &mut Tx, now: Timestamp, o: &Order, event: &str) -> Result<()> {
+    let serial: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("s")?;
+    let isps = sqlx::query("SELECT id FROM parties WHERE kind = 'isp'")
+        .fetch_all(&mut **tx)
+        .await?;
+    for r in isps {
+        let party =
+            tapis_core::PartyId::parse(&r.try_get::<String, _>("id")?).map_err(Error::corrupt)?;
+        crate::channel::enqueue(
+            tx,
+            now,
+            party,
+            None,
+            event,
+            json!({"order_id": o.id, "action": o.action, "category": o.category, "target_count": o.target_count,
+                   "effective_at": o.effective_at.to_string(), "expires_at": o.expires_at.to_string(), "serial": serial.unwrap_or(0)}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Put an order in force (state, zone, serial, event) inside `tx`.
 async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> Result<i64> {
     let next = o.state.on(OrderEvent::Activate)?;
@@ -612,6 +639,7 @@ async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> 
     .await?;
     o.state = next;
     let changes = activate_zone(tx, now, actor, o).await?;
+    tell_isps(tx, now, o, "order.in_force").await?;
     audit::append(
         tx,
         now,
@@ -656,6 +684,17 @@ async fn end(
     } else {
         0
     };
+    tell_isps(
+        tx,
+        now,
+        o,
+        if next == OrderState::Lifted {
+            "order.lifted"
+        } else {
+            "order.expired"
+        },
+    )
+    .await?;
     let action = if next == OrderState::Lifted {
         "order.lifted"
     } else {

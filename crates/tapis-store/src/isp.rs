@@ -1,0 +1,288 @@
+//! ISPs: their resolvers, NOTIFY targets, transfer keys and allow lists,
+//! and their acknowledgements of zone serials (an ISP acknowledges a
+//! serial — "we enforce the zone as of N" — not order by order).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+use tapis_core::audit::Actor;
+use tapis_core::isp::{IpNet, Resolvers};
+use tapis_core::{PartyId, Timestamp, canonical};
+
+use crate::{Error, Principal, Result, Store, audit};
+
+/// An ISP's resolver settings as shown (the TSIG secret only at creation).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IspResolvers {
+    pub party_id: String,
+    pub resolvers: Vec<String>,
+    pub notify: Vec<String>,
+    pub allow_transfer_from: Vec<String>,
+    pub tsig_key_name: String,
+    pub tsig_algorithm: &'static str,
+}
+
+/// Who may transfer the zone, and whom to NOTIFY: read by the XFR server.
+#[derive(Clone, Default)]
+pub struct XfrAccess {
+    /// (key name, base64 secret) per ISP.
+    pub keys: Vec<(String, String)>,
+    pub allow: Vec<IpNet>,
+    /// (secondary address, key name) to NOTIFY.
+    pub notify: Vec<(std::net::SocketAddr, String)>,
+}
+
+impl std::fmt::Debug for XfrAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XfrAccess")
+            .field("keys", &self.keys.len())
+            .field("allow", &self.allow)
+            .field("notify", &self.notify)
+            .finish()
+    }
+}
+
+/// One ISP's standing against the current zone.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Compliance {
+    pub party_id: String,
+    pub name: String,
+    pub current_serial: i64,
+    pub acknowledged_serial: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub acknowledged_at: Option<Timestamp>,
+    /// `current`, `behind` (acknowledged an older serial) or `never`.
+    pub status: &'static str,
+}
+
+pub const TSIG_ALGORITHM: &str = "hmac-sha256";
+
+fn strings<T: ToString>(v: &[T]) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
+impl Store {
+    /// Set an ISP's resolvers. The first call creates its TSIG key and
+    /// returns the secret (shown once).
+    pub async fn set_isp_resolvers(
+        &self,
+        actor: &Actor,
+        party: PartyId,
+        r: Resolvers,
+    ) -> Result<(IspResolvers, Option<String>)> {
+        let mut tx = self.write().await?;
+        let kind: String = sqlx::query("SELECT kind FROM parties WHERE id = $1")
+            .bind(party.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("party"))?
+            .try_get("kind")?;
+        if kind != "isp" {
+            return Err(
+                tapis_core::Error::invalid("party", "only an ISP registers resolvers").into(),
+            );
+        }
+        let existing = sqlx::query("SELECT tsig_key_name FROM isp_resolvers WHERE party_id = $1")
+            .bind(party.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let now = self.now();
+        let (resolvers, notify, allow) = (
+            canonical::to_string(&json!(strings(&r.resolvers)))?,
+            canonical::to_string(&json!(strings(&r.notify)))?,
+            canonical::to_string(&json!(strings(&r.allow_transfer_from)))?,
+        );
+        let secret = if existing.is_some() {
+            sqlx::query("UPDATE isp_resolvers SET resolvers = $1, notify = $2, allow_transfer_from = $3, updated_at = $4 WHERE party_id = $5")
+                .bind(&resolvers)
+                .bind(&notify)
+                .bind(&allow)
+                .bind(now.unix_millis())
+                .bind(party.to_string())
+                .execute(&mut *tx)
+                .await?;
+            None
+        } else {
+            let mut bytes = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            let secret = STANDARD.encode(bytes);
+            let simple = uuid::Uuid::parse_str(&party.to_string())
+                .map(|u| u.simple().to_string())
+                .unwrap_or_default();
+            let key_name = format!(
+                "isp-{}.tapis-xfr.",
+                &simple[simple.len().saturating_sub(12)..]
+            );
+            sqlx::query(
+                "INSERT INTO isp_resolvers (party_id, resolvers, notify, allow_transfer_from, tsig_key_name, tsig_secret, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(party.to_string())
+            .bind(&resolvers)
+            .bind(&notify)
+            .bind(&allow)
+            .bind(&key_name)
+            .bind(&secret)
+            .bind(now.unix_millis())
+            .execute(&mut *tx)
+            .await?;
+            Some(secret)
+        };
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            "isp.resolvers_set",
+            ("party", &party.to_string()),
+            Value::Null,
+            json!({"resolvers": strings(&r.resolvers), "notify": strings(&r.notify), "allow_transfer_from": strings(&r.allow_transfer_from), "key_created": secret.is_some()}),
+        )
+        .await?;
+        let view = load(&mut tx, party)
+            .await?
+            .ok_or(Error::NotFound("resolvers"))?;
+        tx.commit().await?;
+        self.signal();
+        Ok((view, secret))
+    }
+
+    pub async fn get_isp_resolvers(&self, party: PartyId) -> Result<Option<IspResolvers>> {
+        let mut tx = self.pool.begin().await?;
+        let v = load(&mut tx, party).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    /// Keys, allow list and NOTIFY targets of every ISP.
+    pub async fn xfr_access(&self) -> Result<XfrAccess> {
+        let rows = sqlx::query("SELECT notify, allow_transfer_from, tsig_key_name, tsig_secret FROM isp_resolvers ORDER BY party_id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut access = XfrAccess::default();
+        for r in rows {
+            let key: String = r.try_get("tsig_key_name")?;
+            access.keys.push((key.clone(), r.try_get("tsig_secret")?));
+            let allow: Vec<String> =
+                serde_json::from_str(&r.try_get::<String, _>("allow_transfer_from")?)
+                    .map_err(Error::corrupt)?;
+            for a in allow {
+                access
+                    .allow
+                    .push(IpNet::parse("allow_transfer_from", &a).map_err(Error::corrupt)?);
+            }
+            let notify: Vec<String> =
+                serde_json::from_str(&r.try_get::<String, _>("notify")?).map_err(Error::corrupt)?;
+            for n in notify {
+                access.notify.push((
+                    n.parse()
+                        .map_err(|_| Error::corrupt(format!("notify target {n}")))?,
+                    key.clone(),
+                ));
+            }
+        }
+        Ok(access)
+    }
+
+    /// An ISP says it enforces the zone as of `serial`.
+    pub async fn ack_serial(&self, by: &Principal, serial: i64) -> Result<Compliance> {
+        let mut tx = self.write().await?;
+        let current: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("s")?;
+        let current = current.unwrap_or(0);
+        if serial < 1 || serial > current {
+            return Err(tapis_core::Error::invalid(
+                "serial",
+                format!("the zone's serials run from 1 to {current}"),
+            )
+            .into());
+        }
+        let now = self.now();
+        sqlx::query("INSERT INTO rpz_acks (id, party_id, serial, acked_at, label) VALUES ($1, $2, $3, $4, $5)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(by.party_id.to_string())
+            .bind(serial)
+            .bind(now.unix_millis())
+            .bind(&by.label)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &by.actor(),
+            "rpz.acknowledged",
+            ("party", &by.party_id.to_string()),
+            Value::Null,
+            json!({"serial": serial, "current": current}),
+        )
+        .await?;
+        tx.commit().await?;
+        self.compliance()
+            .await?
+            .into_iter()
+            .find(|c| c.party_id == by.party_id.to_string())
+            .ok_or(Error::NotFound("isp"))
+    }
+
+    /// Every ISP against the current serial (from acknowledgements; resolver
+    /// probes add to this when they land).
+    pub async fn compliance(&self) -> Result<Vec<Compliance>> {
+        let current: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("s")?;
+        let current = current.unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT p.id, p.name, (SELECT MAX(a.serial) FROM rpz_acks a WHERE a.party_id = p.id) AS acked, \
+             (SELECT MAX(a.acked_at) FROM rpz_acks a WHERE a.party_id = p.id) AS acked_at \
+             FROM parties p WHERE p.kind = 'isp' ORDER BY p.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let acked: Option<i64> = r.try_get("acked")?;
+                Ok(Compliance {
+                    party_id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    current_serial: current,
+                    acknowledged_serial: acked,
+                    acknowledged_at: r
+                        .try_get::<Option<i64>, _>("acked_at")?
+                        .map(Timestamp::from_unix_millis),
+                    status: match acked {
+                        None => "never",
+                        Some(a) if a >= current => "current",
+                        Some(_) => "behind",
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+async fn load(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    party: PartyId,
+) -> Result<Option<IspResolvers>> {
+    let row = sqlx::query("SELECT resolvers, notify, allow_transfer_from, tsig_key_name FROM isp_resolvers WHERE party_id = $1")
+        .bind(party.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let list = |c: &str| -> Result<Vec<String>> {
+        serde_json::from_str(&r.try_get::<String, _>(c)?).map_err(Error::corrupt)
+    };
+    Ok(Some(IspResolvers {
+        party_id: party.to_string(),
+        resolvers: list("resolvers")?,
+        notify: list("notify")?,
+        allow_transfer_from: list("allow_transfer_from")?,
+        tsig_key_name: r.try_get("tsig_key_name")?,
+        tsig_algorithm: TSIG_ALGORITHM,
+    }))
+}
