@@ -7,6 +7,7 @@
 //! rules here.
 #![forbid(unsafe_code)]
 
+mod block_page;
 mod channel_routes;
 mod error;
 mod extract;
@@ -136,10 +137,12 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json((*api).clone()) }
             }),
         )
+        .route("/block", axum::routing::get(block_page::block))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), block_page::by_host))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");

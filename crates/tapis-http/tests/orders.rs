@@ -210,6 +210,44 @@ async fn orders_story(backend: tapis_store::Backend) {
         .await;
     assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 
+    // a browser sent to the block page by a walled garden sees why
+    let page = app
+        .client
+        .get(format!("{}/some/path?q=1", app.base))
+        .header("Host", "www.judi-online.example")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("This site is blocked")
+            && html.contains(&id)
+            && html.contains("Law 11/2008 art. 27(2)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("review"),
+        "the page says how to appeal: {html}"
+    );
+    let page = app
+        .client
+        .get(format!("{}/block?name=slot88.example", app.base))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let page = app
+        .client
+        .get(format!("{}/block?name=fine.example", app.base))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("html").contains("not blocked"));
+    let (s, _) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK, "the API itself is unaffected");
+
     // exports, for ISPs, with ETags
     let (s, zone, tag) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, None).await;
     assert_eq!(s, StatusCode::OK);

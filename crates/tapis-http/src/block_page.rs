@@ -1,0 +1,152 @@
+//! The block page. A walled-garden answer sends a browser for a blocked
+//! name here, with that name in the Host header; the page says which order
+//! blocks it, why, since when, until when, and how to appeal — never just
+//! "blocked". It is also at `/block?name=` for anyone to check a name.
+//!
+//! Privacy by default: nothing about the visitor (address, user agent) is
+//! logged or stored.
+
+use axum::extract::{Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use tapis_core::target::DomainName;
+use tapis_store::Lookup;
+
+use crate::AppState;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Render the page for a lookup result.
+pub fn render(l: &Lookup) -> String {
+    let name = escape(&l.name);
+    let body = match (&l.order, l.blocked) {
+        (Some(o), true) => format!(
+            "<p class=\"lead\">Access to <strong>{name}</strong> is blocked by a legal order.</p>\
+             <dl>\
+             <dt>Order</dt><dd><code>{id}</code></dd>\
+             <dt>Category</dt><dd>{category}</dd>\
+             <dt>Legal basis</dt><dd>{reference}<br><small>{text}</small></dd>\
+             <dt>In force since</dt><dd>{since}</dd>\
+             <dt>Expires</dt><dd>{expires}</dd>\
+             </dl>\
+             <h2>Think this is wrong?</h2>\
+             <p>You can ask for a review of this order. Quote the order number above. \
+             The public register lists every order with its legal basis and dates; \
+             anyone can check a name at <code>/api/v1/lookup?name={name}</code>.</p>",
+            id = escape(&o.id),
+            category = escape(&o.category.replace('_', " ")),
+            reference = escape(&o.legal_basis.reference),
+            text = escape(&o.legal_basis.text),
+            since = o
+                .in_force_since
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "—".into()),
+            expires = o.expires_at,
+        ),
+        _ => format!(
+            "<p class=\"lead\"><strong>{name}</strong> is not blocked by any order in force.</p>"
+        ),
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a;line-height:1.5}}\
+         .lead{{font-size:1.25rem}} dt{{font-weight:600;margin-top:.75rem}} dd{{margin:0}} code{{background:#f2f2f2;padding:0 .25rem}}\
+         </style></head><body><h1>{title}</h1>{body}<hr><p><small>tapis · zone serial {serial}</small></p></body></html>",
+        title = if l.blocked {
+            "This site is blocked"
+        } else {
+            "Not blocked"
+        },
+        serial = l.serial,
+    )
+}
+
+async fn page_for(state: &AppState, name: &DomainName) -> Response {
+    match state.store.lookup(name).await {
+        Ok(l) => {
+            let status = if l.blocked {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::OK
+            };
+            // 403 tells clients and crawlers the block is deliberate; the
+            // page explains it. Never cached: orders end.
+            (
+                status,
+                [(header::CACHE_CONTROL, "no-store")],
+                Html(render(&l)),
+            )
+                .into_response()
+        }
+        Err(e) => crate::error::ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BlockQuery {
+    name: String,
+}
+
+/// `GET /block?name=…`
+pub async fn block(State(state): State<AppState>, Query(q): Query<BlockQuery>) -> Response {
+    match DomainName::parse(&q.name) {
+        Ok(name) => page_for(&state, &name).await,
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(format!("<p>{}</p>", escape(&e.to_string()))),
+        )
+            .into_response(),
+    }
+}
+
+/// Requests whose Host is a blocked name (a browser sent here by a walled
+/// garden answer) get the block page, whatever their path; everything else
+/// goes on to the API. API paths skip the check.
+pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // the API never pays for this check
+    let path = req.uri().path();
+    if path.starts_with("/api/") || path == "/healthz" || path == "/block" {
+        return next.run(req).await;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| {
+            h.rsplit_once(':')
+                .map(|(n, p)| {
+                    if p.bytes().all(|b| b.is_ascii_digit()) {
+                        n
+                    } else {
+                        h
+                    }
+                })
+                .unwrap_or(h)
+                .to_owned()
+        });
+    if let Some(host) = host
+        && host.parse::<std::net::IpAddr>().is_err()
+        && let Ok(name) = DomainName::parse(&host)
+        && name.as_str() != state.zone.block_page_host.trim_end_matches('.')
+        && let Ok(l) = state.store.lookup(&name).await
+        && l.blocked
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(render(&l)),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
