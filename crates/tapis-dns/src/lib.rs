@@ -4,11 +4,41 @@
 //!
 //! Input is the zone's records as the store keeps them (owner name and
 //! action); this crate knows nothing about orders or the database.
+//!
+//! It also serves the zone as a primary name server ([`Primary`]: SOA,
+//! AXFR and IXFR with TSIG, fed by a [`ZoneSource`]) and tells secondaries
+//! about changes ([`send_notify`]).
 #![forbid(unsafe_code)]
 
 use std::fmt::Write;
+use std::net::SocketAddr;
 
 use tapis_core::order::OrderAction;
+
+pub mod notify;
+pub mod server;
+pub mod source;
+pub mod tsig;
+pub mod wire;
+
+pub use notify::{NotifyOptions, NotifyOutcome, send_notify, send_notify_with};
+pub use server::{Primary, PrimaryConfig, Reply, Transfer, Transport, bind};
+pub use source::{Diff, MemoryZone, ZoneSource};
+pub use tapis_core::isp::IpNet;
+pub use tsig::{Algorithm, TsigKey};
+
+/// What can go wrong in this crate's server and NOTIFY sender.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A zone name, key or setting that cannot be used.
+    #[error("{0}")]
+    Config(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A NOTIFY was never answered.
+    #[error("no answer to NOTIFY from {target} after {tries} tries")]
+    NoAnswer { target: SocketAddr, tries: u32 },
+}
 
 /// Zone parameters.
 #[derive(Debug, Clone)]
