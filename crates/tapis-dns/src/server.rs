@@ -184,6 +184,9 @@ impl<S> Clone for Primary<S> {
 
 struct Inner<S> {
     config: PrimaryConfig,
+    /// Keys and allow list in force: they change while the server runs
+    /// (an ISP registers), so they live apart from the fixed config.
+    access: std::sync::RwLock<(Vec<TsigKey>, Vec<IpNet>)>,
     zone: Arc<ZoneData>,
     source: S,
 }
@@ -245,13 +248,27 @@ impl<S: ZoneSource> Primary<S> {
                 "transfer_message_size must be between 1024 and 65535".into(),
             ));
         }
+        let access =
+            std::sync::RwLock::new((config.keys.clone(), config.allow_unsigned_transfer.clone()));
         Ok(Primary {
             inner: Arc::new(Inner {
                 config,
+                access,
                 zone,
                 source,
             }),
         })
+    }
+
+    /// Replace the accepted keys and the unsigned-transfer allow list
+    /// (e.g. when an ISP registers); takes effect for the next request.
+    pub fn set_access(&self, keys: Vec<TsigKey>, allow: Vec<IpNet>) {
+        let mut guard = self
+            .inner
+            .access
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = (keys, allow);
     }
 
     pub fn source(&self) -> &S {
@@ -409,7 +426,15 @@ impl<S: ZoneSource> Primary<S> {
             }
         };
         let question = (msg.questions.len() == 1).then(|| msg.questions[0].clone());
-        let signer = match tsig::verify_request(&msg, &self.inner.config.keys, unix_now()) {
+        let verified = {
+            let access = self
+                .inner
+                .access
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tsig::verify_request(&msg, &access.0, unix_now())
+        };
+        let signer = match verified {
             Ok(RequestAuth::Signed(s)) => Some(s),
             Ok(RequestAuth::Unsigned) => None,
             Err(failure) => return self.tsig_failed(header, question, failure, peer),
@@ -536,13 +561,15 @@ impl<S: ZoneSource> Primary<S> {
             return true;
         }
         let ip = peer.ip().to_canonical();
-        if self
-            .inner
-            .config
-            .allow_unsigned_transfer
-            .iter()
-            .any(|n| n.contains(ip))
-        {
+        let allowed = {
+            let access = self
+                .inner
+                .access
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            access.1.iter().any(|n| n.contains(ip))
+        };
+        if allowed {
             return true;
         }
         warn!(%peer, kind, "unsigned transfer request from an address not allowed; refused");

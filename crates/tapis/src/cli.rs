@@ -49,6 +49,9 @@ enum Command {
         /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Where the RPZ primary listens (UDP and TCP), default 127.0.0.1:5300.
+        #[arg(long, value_name = "ADDR")]
+        dns_listen: Option<SocketAddr>,
         /// Run on a simulated clock starting at this RFC 3339 time (for
         /// demonstrations, training and acceptance tests). Time then moves
         /// only by POST /api/v1/admin/clock/advance.
@@ -170,14 +173,17 @@ enum AuditCommand {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let listen = match &cli.command {
-        Command::Serve { listen, .. } => *listen,
-        _ => None,
+    let (listen, dns_listen) = match &cli.command {
+        Command::Serve {
+            listen, dns_listen, ..
+        } => (*listen, *dns_listen),
+        _ => (None, None),
     };
     let overrides = Overrides {
         listen,
         data_dir: cli.data_dir.clone(),
         database_url: cli.database_url.clone(),
+        dns_listen,
     };
     let (settings, warnings) = Settings::load(cli.config.as_deref(), &env, &overrides)?;
     crate::telemetry::init(&settings);
@@ -384,7 +390,23 @@ async fn serve(
         store.clone(),
         delivery.clone(),
         std::time::Duration::from_millis(settings.channel.poll_ms.max(50)),
-        stop_rx,
+        stop_rx.clone(),
+    );
+    let zone = tapis_dns::ZoneConfig {
+        zone: settings.rpz.zone_name.clone(),
+        block_page_host: settings.rpz.block_page_host.clone(),
+        ..Default::default()
+    };
+    let (dns_addr, dns_task) = crate::dns::start(
+        store.clone(),
+        settings.rpz.dns_listen,
+        zone.clone(),
+        stop_rx.clone(),
+    )
+    .await?;
+    println!(
+        "RPZ primary for {} on udp+tcp {dns_addr} (transfers need an ISP's TSIG key or an allowed address)",
+        zone.zone
     );
     let mut state = tapis_http::AppState::new(
         store.clone(),
@@ -397,11 +419,7 @@ async fn serve(
         },
     );
     state.allow_private_targets = settings.channel.allow_private_targets;
-    state.zone = tapis_dns::ZoneConfig {
-        zone: settings.rpz.zone_name.clone(),
-        block_page_host: settings.rpz.block_page_host.clone(),
-        ..Default::default()
-    };
+    state.zone = zone;
     if let Some(m) = manual {
         state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
             clock: m,
@@ -415,6 +433,7 @@ async fn serve(
     };
     tapis_http::serve(listener, state, shutdown).await?;
     let _ = workers.await;
+    let _ = dns_task.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

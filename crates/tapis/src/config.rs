@@ -39,6 +39,9 @@ pub struct RpzSettings {
     pub zone_name: String,
     /// The host walled-garden answers point to (it serves the block page).
     pub block_page_host: String,
+    /// Where the RPZ primary answers SOA queries and zone transfers (UDP
+    /// and TCP).
+    pub dns_listen: SocketAddr,
 }
 
 impl Default for RpzSettings {
@@ -46,6 +49,7 @@ impl Default for RpzSettings {
         RpzSettings {
             zone_name: "rpz.tapis.".into(),
             block_page_host: "block.tapis.invalid".into(),
+            dns_listen: SocketAddr::from(([127, 0, 0, 1], 5300)),
         }
     }
 }
@@ -204,6 +208,7 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub dns_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -255,6 +260,11 @@ impl Settings {
                 "TAPIS_SMTP_URL" => s.smtp.url = v.to_owned(),
                 "TAPIS_SMTP_FROM" => s.smtp.from = v.to_owned(),
                 "TAPIS_SLA_PRESET" => s.sla.preset = v.to_owned(),
+                "TAPIS_RPZ_DNS_LISTEN" => {
+                    s.rpz.dns_listen = v
+                        .parse()
+                        .map_err(|_| bad("an address like 127.0.0.1:5300"))?
+                }
                 "TAPIS_SLA_POLICY_FILE" => s.sla.policy_file = Some(PathBuf::from(v)),
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
                 k => warnings.push(format!("ignoring unknown environment variable {k}")),
@@ -265,6 +275,9 @@ impl Settings {
         }
         if let Some(d) = &cli.data_dir {
             s.data_dir = d.clone();
+        }
+        if let Some(d) = cli.dns_listen {
+            s.rpz.dns_listen = d;
         }
         if let Some(u) = &cli.database_url {
             s.database_url = u.clone();

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod dns;
 mod import;
 mod telemetry;
 

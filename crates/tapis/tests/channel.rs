@@ -106,6 +106,7 @@ struct Server {
 
 fn start_server(data: &Path, db_url: &str, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
+        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
         .arg("--data-dir")
         .arg(data)
         .arg("--database-url")
@@ -361,6 +362,7 @@ async fn webhook_and_receipts(backend: tapis_store::Backend) {
     std::fs::write(&receipt_file, &text).expect("write");
     let verify = |file: &PathBuf| {
         Command::new(BIN)
+            .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
             .args(["receipt", "verify"])
             .arg(file)
             .arg("--keys")

@@ -15,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tapis");
 
 fn tapis(data: &Path, url: &str) -> Command {
     let mut c = Command::new(BIN);
+    c.env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0");
     c.arg("--data-dir").arg(data).arg("--database-url").arg(url);
     // keep the test hermetic: no config from the environment or cwd
     c.env_remove("TAPIS_CONFIG")
@@ -229,6 +230,7 @@ fn bad_configuration_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("bad.toml"), "listen = 8080\n").expect("write");
     let out = Command::new(BIN)
+        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
         .args(["--config", "bad.toml", "serve"])
         .current_dir(dir.path())
         .output()
@@ -238,6 +240,7 @@ fn bad_configuration_is_a_clear_error() {
     assert!(err.contains("bad.toml is not valid"), "{err}");
 
     let out = Command::new(BIN)
+        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
         .args(["serve"])
         .env("TAPIS_DATABASE_URL", "mysql://nope")
         .current_dir(dir.path())
@@ -247,6 +250,7 @@ fn bad_configuration_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("database_url must start with"));
 
     let out = Command::new(BIN)
+        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
         .args(["serve"])
         .env("TAPIS_BOOTSTRAP_TOKEN", "short")
         .arg("--data-dir")
@@ -262,6 +266,7 @@ fn bootstrap_token_from_the_environment() {
     let dir = tempfile::tempdir().expect("tmp");
     let secret = "automation-secret-0123456789abcdef";
     let mut child = Command::new(BIN)
+        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .env("TAPIS_BOOTSTRAP_TOKEN", secret)
@@ -298,12 +303,17 @@ fn bootstrap_token_from_the_environment() {
 
 #[test]
 fn help_explains_every_command() {
-    let out = Command::new(BIN).arg("--help").output().expect("help");
+    let out = Command::new(BIN)
+        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
+        .arg("--help")
+        .output()
+        .expect("help");
     let text = String::from_utf8_lossy(&out.stdout);
     for cmd in ["serve", "token", "audit"] {
         assert!(text.contains(cmd), "{text}");
     }
     let out = Command::new(BIN)
+        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
         .args(["serve", "--help"])
         .output()
         .expect("help");

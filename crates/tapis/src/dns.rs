@@ -1,0 +1,197 @@
+//! Wiring of the RPZ primary: a [`ZoneSource`] over the store, the TSIG
+//! keys and allow list kept in step with ISP registrations, and NOTIFY to
+//! every ISP's registered secondaries whenever the serial changes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tapis_core::order::OrderAction;
+use tapis_dns::{Diff, Primary, PrimaryConfig, TsigKey, ZoneConfig, ZoneSource};
+use tapis_store::Store;
+
+/// The zone as the store keeps it.
+pub struct StoreZone {
+    store: Store,
+}
+
+impl ZoneSource for StoreZone {
+    async fn serial(&self) -> Result<u32, String> {
+        self.store
+            .rpz_serial()
+            .await
+            .map(tapis_dns::soa_serial)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn snapshot(&self) -> Result<(u32, Vec<(String, OrderAction)>), String> {
+        let (serial, records) = self.store.rpz_records().await.map_err(|e| e.to_string())?;
+        Ok((
+            tapis_dns::soa_serial(serial),
+            records.into_iter().map(|r| (r.owner, r.action)).collect(),
+        ))
+    }
+
+    async fn changes_since(&self, serial: u32) -> Result<Option<Vec<Diff>>, String> {
+        let current = self.store.rpz_serial().await.map_err(|e| e.to_string())?;
+        let from = i64::from(serial);
+        if from == current {
+            return Ok(Some(Vec::new()));
+        }
+        if from > current {
+            return Ok(None);
+        }
+        let Some(entries) = self
+            .store
+            .rpz_journal_since(from)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let mut diffs: Vec<Diff> = Vec::new();
+        for (s, op, record) in entries {
+            if diffs.last().is_none_or(|d| i64::from(d.to) != s) {
+                let prev = diffs.last().map(|d| i64::from(d.to)).unwrap_or(from);
+                if s != prev + 1 {
+                    // a gap in the journal: send the whole zone instead
+                    return Ok(None);
+                }
+                diffs.push(Diff {
+                    from: tapis_dns::soa_serial(s - 1),
+                    to: tapis_dns::soa_serial(s),
+                    removed: vec![],
+                    added: vec![],
+                });
+            }
+            if let Some(d) = diffs.last_mut() {
+                if op == "del" {
+                    d.removed.push((record.owner, record.action));
+                } else {
+                    d.added.push((record.owner, record.action));
+                }
+            }
+        }
+        if diffs.last().map(|d| i64::from(d.to)) != Some(current) {
+            return Ok(None);
+        }
+        Ok(Some(diffs))
+    }
+}
+
+/// Start the primary on `listen` and the task that refreshes its keys and
+/// sends NOTIFY. Returns the bound address.
+pub async fn start(
+    store: Store,
+    listen: SocketAddr,
+    zone: ZoneConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let (udp, tcp) = tapis_dns::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen for DNS on {listen}: {e} (try --dns-listen 127.0.0.1:0)")
+    })?;
+    let addr = udp.local_addr()?;
+    let primary = Primary::new(
+        PrimaryConfig::new(zone.clone()),
+        StoreZone {
+            store: store.clone(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let keys = refresh(&store, &primary).await;
+    let server = primary.clone();
+    let mut stop = shutdown.clone();
+    let serve = tokio::spawn(async move {
+        let until = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = server.run(udp, tcp, until).await {
+            tracing::error!(error = %e, "RPZ primary stopped");
+        }
+    });
+    let task = tokio::spawn(async move {
+        let mut events = store.subscribe_events();
+        let mut keys = keys;
+        let mut notified: Option<i64> = None;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match store.rpz_serial().await {
+                Ok(serial) if serial > 0 && notified != Some(serial) => {
+                    notify_all(&store, &zone, serial, &keys).await;
+                    notified = Some(serial);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the zone serial"),
+            }
+            tokio::select! {
+                _ = events.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+            keys = refresh(&store, &primary).await;
+        }
+        let _ = serve.await;
+    });
+    Ok((addr, task))
+}
+
+/// Load ISPs' keys and allow lists into the primary; returns the keys.
+async fn refresh<S: ZoneSource>(store: &Store, primary: &Primary<S>) -> Vec<TsigKey> {
+    match store.xfr_access().await {
+        Ok(access) => {
+            let keys: Vec<TsigKey> = access
+                .keys
+                .iter()
+                .filter_map(|(name, secret)| {
+                    match TsigKey::new(name, tapis_store::TSIG_ALGORITHM, secret) {
+                        Ok(k) => Some(k),
+                        Err(e) => {
+                            tracing::error!(key = %name, error = %e, "unusable TSIG key");
+                            None
+                        }
+                    }
+                })
+                .collect();
+            primary.set_access(keys.clone(), access.allow);
+            keys
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read ISP transfer settings");
+            Vec::new()
+        }
+    }
+}
+
+/// NOTIFY every registered secondary, signed with its ISP's key.
+async fn notify_all(store: &Store, zone: &ZoneConfig, serial: i64, keys: &[TsigKey]) {
+    let targets = match store.xfr_access().await {
+        Ok(a) => a.notify,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read NOTIFY targets");
+            return;
+        }
+    };
+    for (addr, key_name) in targets {
+        let key = keys
+            .iter()
+            .find(|k| {
+                k.name()
+                    .to_string()
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(key_name.trim_end_matches('.'))
+            })
+            .cloned();
+        let zone = zone.clone();
+        tokio::spawn(async move {
+            match tapis_dns::send_notify(addr, &zone, tapis_dns::soa_serial(serial), key.as_ref())
+                .await
+            {
+                Ok(o) => {
+                    tracing::info!(%addr, serial, rcode = ?o.rcode, attempts = o.attempts, "NOTIFY answered")
+                }
+                Err(e) => tracing::warn!(%addr, serial, error = %e, "NOTIFY not answered"),
+            }
+        });
+    }
+}
