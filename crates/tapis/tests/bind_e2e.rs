@@ -1,0 +1,357 @@
+//! End to end with a real resolver: `tapis serve` (the real binary, on a
+//! simulated clock) is the RPZ primary; BIND 9 is an ISP's secondary with
+//! the TSIG key tapis issued. An order going in force at its effective time
+//! is enforced by BIND after the NOTIFY; at its expiry (and when another is
+//! lifted) BIND stops enforcing it. Needs `named` and `dig` (.ci/run
+//! installs bind9, bind9-utils and bind9-dnsutils).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} is not installed: run .ci/run (it installs bind9, bind9-utils and bind9-dnsutils)"
+    );
+}
+
+fn free_port() -> u16 {
+    // a port free for both UDP and TCP
+    loop {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
+        let port = t.local_addr().expect("addr").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The DNS status BIND gives for `name` (NOERROR, NXDOMAIN, …).
+fn status(bind_port: u16, name: &str) -> String {
+    let out = Command::new(tool("dig"))
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &bind_port.to_string(),
+            name,
+            "A",
+            "+tries=1",
+            "+time=2",
+            "+noall",
+            "+comments",
+        ])
+        .output()
+        .expect("dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("status: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or("NO ANSWER")
+        .to_owned()
+}
+
+fn wait_status(bind_port: u16, name: &str, want: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = status(bind_port, name);
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "BIND still says {got} for {name} after {within:?} (wanted {want})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let s = resp.status().as_u16();
+    (s, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_enforces_orders_at_their_time_and_drops_them_at_expiry() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let dns_port = free_port();
+    let bind_port = free_port();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--dns-listen",
+            &format!("127.0.0.1:{dns_port}"),
+            "--simulated-clock",
+            "2017-07-14T11:00:00+07:00",
+        ])
+        .env("TAPIS_BOOTSTRAP_TOKEN", ADMIN)
+        .env("TAPIS_LOG", "warn")
+        .env_remove("TAPIS_CONFIG")
+        .env_remove("TAPIS_RPZ_DNS_LISTEN")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start tapis");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("tapis printed its address")
+            .expect("line");
+        if let Some(rest) = line.strip_prefix("tapis listening on ") {
+            break rest.split_whitespace().next().expect("url").to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let _tapis = Proc(child);
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let put = reqwest::Method::PUT;
+
+    // parties and tokens
+    let (_, me) = call(&base, get.clone(), "/api/v1/whoami", ADMIN, None).await;
+    let authority = me["party_id"].as_str().expect("id").to_owned();
+    let (_, isp) = call(
+        &base,
+        post.clone(),
+        "/api/v1/parties",
+        ADMIN,
+        Some(json!({"kind": "isp", "name": "NetCo"})),
+    )
+    .await;
+    let isp = isp["id"].as_str().expect("id").to_owned();
+    let token = |party: String, role: &'static str| {
+        let base = base.clone();
+        async move {
+            let (s, v) = call(
+                &base,
+                reqwest::Method::POST,
+                &format!("/api/v1/parties/{party}/tokens"),
+                ADMIN,
+                Some(json!({"role": role, "label": format!("{role} e2e")})),
+            )
+            .await;
+            assert_eq!(s, 201, "{v}");
+            v["token"].as_str().expect("token").to_owned()
+        }
+    };
+    let officer = token(authority.clone(), "officer").await;
+    let approver = token(authority, "approver").await;
+    let isp_token = token(isp.clone(), "isp_operator").await;
+
+    // the ISP registers its secondary and gets its TSIG key
+    let (s, r) = call(&base, put, &format!("/api/v1/parties/{isp}/resolvers"), &isp_token, Some(json!({"resolvers": [format!("127.0.0.1:{bind_port}")], "notify": [format!("127.0.0.1:{bind_port}")]}))).await;
+    assert_eq!(s, 200, "{r}");
+    let key_name = r["tsig_key_name"]
+        .as_str()
+        .expect("key")
+        .trim_end_matches('.')
+        .to_owned();
+    let secret = r["tsig_secret"].as_str().expect("secret").to_owned();
+
+    // BIND 9 as that secondary, enforcing the zone
+    let bdir = tempfile::tempdir().expect("tmp");
+    let d = bdir.path().display().to_string();
+    let conf = format!(
+        r#"options {{
+    directory "{d}"; pid-file "{d}/named.pid"; session-keyfile "{d}/session.key"; managed-keys-directory "{d}";
+    listen-on {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};
+    recursion yes; allow-recursion {{ 127.0.0.1; }}; dnssec-validation no; notify no;
+    response-policy {{ zone "rpz.tapis" min-update-interval 0; }} qname-wait-recurse no;
+}};
+controls {{ }};
+key "{key_name}" {{ algorithm hmac-sha256; secret "{secret}"; }};
+zone "rpz.tapis" {{ type secondary; primaries {{ 127.0.0.1 port {dns_port} key "{key_name}"; }}; file "rpz.db"; allow-notify {{ 127.0.0.1; }}; }};
+zone "example" {{ type primary; file "example.db"; }};
+"#
+    );
+    std::fs::write(bdir.path().join("named.conf"), conf).expect("conf");
+    std::fs::write(bdir.path().join("example.db"), "$TTL 60\n@ SOA ns.example. host.example. 1 60 60 600 60\n@ NS ns.example.\nns A 192.0.2.53\n* A 192.0.2.1\n").expect("zone");
+    let log = std::fs::File::create(bdir.path().join("named.log")).expect("log");
+    let _bind = Proc(
+        Command::new(tool("named"))
+            .args(["-g", "-4", "-c"])
+            .arg(bdir.path().join("named.conf"))
+            .args(["-p", &bind_port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start named"),
+    );
+    let start = Instant::now();
+    while !std::fs::read_to_string(bdir.path().join("named.log"))
+        .unwrap_or_default()
+        .contains("running")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "named did not start: {}",
+            std::fs::read_to_string(bdir.path().join("named.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        status(bind_port, "judi.example"),
+        "NOERROR",
+        "nothing is blocked yet"
+    );
+
+    // two orders from 11:30 (UTC+7); one expires a week later, one is lifted
+    let order = |name: &str, expires: &str, review: &str| {
+        json!({"targets": [{"name": name, "include_subdomains": true}], "action": "nxdomain", "category": "gambling",
+               "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
+               "effective_at": "2017-07-14T11:30:00+07:00", "expires_at": expires, "review_at": review})
+    };
+    let mut ids = Vec::new();
+    for (name, expires, review) in [
+        (
+            "judi.example",
+            "2017-07-21T11:30:00+07:00",
+            "2017-07-21T11:30:00+07:00",
+        ),
+        (
+            "slot.example",
+            "2017-08-14T11:30:00+07:00",
+            "2017-08-10T11:30:00+07:00",
+        ),
+    ] {
+        let (s, o) = call(
+            &base,
+            post.clone(),
+            "/api/v1/orders",
+            &officer,
+            Some(order(name, expires, review)),
+        )
+        .await;
+        assert_eq!(s, 201, "{o}");
+        let id = o["id"].as_str().expect("id").to_owned();
+        let (s, o) = call(
+            &base,
+            post.clone(),
+            &format!("/api/v1/orders/{id}/approve"),
+            &approver,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!((s, o["state"].as_str()), (200, Some("scheduled")), "{o}");
+        ids.push(id);
+    }
+
+    // 11:30 comes: in force, one serial, NOTIFY, and BIND enforces
+    let (s, _) = call(
+        &base,
+        post.clone(),
+        "/api/v1/admin/clock/advance",
+        ADMIN,
+        Some(json!({"seconds": 30 * 60})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let enforced = wait_status(
+        bind_port,
+        "www.judi.example",
+        "NXDOMAIN",
+        Duration::from_secs(15),
+    );
+    assert_eq!(status(bind_port, "slot.example"), "NXDOMAIN");
+    assert_eq!(
+        status(bind_port, "fine.example"),
+        "NOERROR",
+        "no over-blocking"
+    );
+    println!("order effective -> BIND enforcing: {enforced:?} (NOTIFY, IXFR)");
+
+    // lifted: BIND stops enforcing it
+    let (s, o) = call(
+        &base,
+        post.clone(),
+        &format!("/api/v1/orders/{}/lift", ids[1]),
+        &officer,
+        Some(json!({"reason": "content removed"})),
+    )
+    .await;
+    assert_eq!((s, o["state"].as_str()), (200, Some("lifted")), "{o}");
+    let lifted = wait_status(
+        bind_port,
+        "slot.example",
+        "NOERROR",
+        Duration::from_secs(15),
+    );
+    assert_eq!(status(bind_port, "judi.example"), "NXDOMAIN");
+    println!("order lifted -> BIND no longer enforcing: {lifted:?}");
+
+    // a week later the first expires on its own
+    let (s, _) = call(
+        &base,
+        post.clone(),
+        "/api/v1/admin/clock/advance",
+        ADMIN,
+        Some(json!({"seconds": 7 * 86_400})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    wait_status(
+        bind_port,
+        "judi.example",
+        "NOERROR",
+        Duration::from_secs(15),
+    );
+    let (_, o) = call(
+        &base,
+        get,
+        &format!("/api/v1/orders/{}", ids[0]),
+        &officer,
+        None,
+    )
+    .await;
+    assert_eq!(o["state"], "expired", "{o}");
+
+    // three serials, each transferred by IXFR after a NOTIFY
+    let log = std::fs::read_to_string(bdir.path().join("named.log")).unwrap_or_default();
+    assert!(
+        log.contains("rpz.tapis") && log.contains("serial 3"),
+        "BIND reached serial 3:\n{log}"
+    );
+    assert!(
+        log.contains("notify from 127.0.0.1"),
+        "BIND got NOTIFYs:\n{log}"
+    );
+}
