@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use tapis_core::order::OrderAction;
 
 pub mod notify;
+pub mod probe;
 pub mod server;
 pub mod source;
 pub mod tsig;

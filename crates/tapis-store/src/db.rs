@@ -75,6 +75,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_isp.sql"),
         postgres: include_str!("../migrations/postgres/0005_isp.sql"),
     },
+    Migration {
+        version: 6,
+        name: "probes",
+        sqlite: include_str!("../migrations/sqlite/0006_probes.sql"),
+        postgres: include_str!("../migrations/postgres/0006_probes.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

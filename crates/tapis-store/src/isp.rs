@@ -57,6 +57,32 @@ pub struct Compliance {
     pub acknowledged_at: Option<Timestamp>,
     /// `current`, `behind` (acknowledged an older serial) or `never`.
     pub status: &'static str,
+    /// The latest probe of each of the ISP's resolvers.
+    pub probes: Vec<ProbeResult>,
+}
+
+/// One probe of one resolver: a sample of blocked names and canaries.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProbeResult {
+    pub resolver: String,
+    pub serial: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub probed_at: Timestamp,
+    pub enforced: i64,
+    pub not_enforced: i64,
+    pub overblocked: i64,
+    pub unreachable: i64,
+    /// Per name: what was asked and the verdict.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub detail: Value,
+}
+
+/// Where ISPs' resolvers are, for the prober.
+#[derive(Debug, Clone)]
+pub struct ProbeTarget {
+    pub party_id: String,
+    pub resolvers: Vec<std::net::SocketAddr>,
 }
 
 pub const TSIG_ALGORITHM: &str = "hmac-sha256";
@@ -228,8 +254,9 @@ impl Store {
             .ok_or(Error::NotFound("isp"))
     }
 
-    /// Every ISP against the current serial (from acknowledgements; resolver
-    /// probes add to this when they land).
+    /// Every ISP against the current serial: its acknowledgements and the
+    /// latest probe of each of its resolvers (latest by id: ids are
+    /// time-ordered, and a simulated clock can give many probes one time).
     pub async fn compliance(&self) -> Result<Vec<Compliance>> {
         let current: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
             .fetch_one(&self.pool)
@@ -243,25 +270,138 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
+        let probes = sqlx::query(
+            "SELECT party_id, resolver, serial, probed_at, enforced, not_enforced, overblocked, unreachable, detail FROM compliance_probes c \
+             WHERE id = (SELECT MAX(id) FROM compliance_probes d WHERE d.party_id = c.party_id AND d.resolver = c.resolver) \
+             ORDER BY party_id, resolver",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let acked: Option<i64> = r.try_get("acked")?;
+            let party_id: String = r.try_get("id")?;
+            let mut mine = Vec::new();
+            for p in probes.iter().filter(|p| {
+                p.try_get::<String, _>("party_id")
+                    .is_ok_and(|id| id == party_id)
+            }) {
+                mine.push(ProbeResult {
+                    resolver: p.try_get("resolver")?,
+                    serial: p.try_get("serial")?,
+                    probed_at: Timestamp::from_unix_millis(p.try_get("probed_at")?),
+                    enforced: p.try_get("enforced")?,
+                    not_enforced: p.try_get("not_enforced")?,
+                    overblocked: p.try_get("overblocked")?,
+                    unreachable: p.try_get("unreachable")?,
+                    detail: serde_json::from_str(&p.try_get::<String, _>("detail")?)
+                        .map_err(Error::corrupt)?,
+                });
+            }
+            out.push(Compliance {
+                party_id,
+                name: r.try_get("name")?,
+                current_serial: current,
+                acknowledged_serial: acked,
+                acknowledged_at: r
+                    .try_get::<Option<i64>, _>("acked_at")?
+                    .map(Timestamp::from_unix_millis),
+                status: match acked {
+                    None => "never",
+                    Some(a) if a >= current => "current",
+                    Some(_) => "behind",
+                },
+                probes: mine,
+            });
+        }
+        Ok(out)
+    }
+
+    /// ISPs with resolvers to probe.
+    pub async fn probe_targets(&self) -> Result<Vec<ProbeTarget>> {
+        let rows = sqlx::query("SELECT party_id, resolvers FROM isp_resolvers ORDER BY party_id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
-                let acked: Option<i64> = r.try_get("acked")?;
-                Ok(Compliance {
-                    party_id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    current_serial: current,
-                    acknowledged_serial: acked,
-                    acknowledged_at: r
-                        .try_get::<Option<i64>, _>("acked_at")?
-                        .map(Timestamp::from_unix_millis),
-                    status: match acked {
-                        None => "never",
-                        Some(a) if a >= current => "current",
-                        Some(_) => "behind",
-                    },
+                let list: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("resolvers")?)
+                    .map_err(Error::corrupt)?;
+                Ok(ProbeTarget {
+                    party_id: r.try_get("party_id")?,
+                    resolvers: list.iter().filter_map(|a| a.parse().ok()).collect(),
                 })
             })
             .collect()
+    }
+
+    /// A random sample of the zone's blocking records, with the serial.
+    pub async fn rpz_sample(&self, n: u32) -> Result<(i64, Vec<crate::RpzRecord>)> {
+        let serial: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("s")?;
+        let rows = sqlx::query(&format!(
+            "SELECT owner, action FROM rpz_records WHERE action <> 'passthru' ORDER BY random() LIMIT {}",
+            n.clamp(1, 100)
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let records = rows
+            .iter()
+            .map(|r| {
+                Ok(crate::RpzRecord {
+                    owner: r.try_get("owner")?,
+                    action: tapis_core::order::OrderAction::parse(
+                        &r.try_get::<String, _>("action")?,
+                    )
+                    .map_err(Error::corrupt)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((serial.unwrap_or(0), records))
+    }
+
+    /// Record one probe of one resolver (an audit event: compliance is
+    /// evidence).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_probe(
+        &self,
+        party_id: &str,
+        resolver: &str,
+        serial: i64,
+        counts: [i64; 4],
+        detail: Value,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let now = self.now();
+        sqlx::query(
+            "INSERT INTO compliance_probes (id, party_id, resolver, serial, probed_at, enforced, not_enforced, overblocked, unreachable, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(party_id)
+        .bind(resolver)
+        .bind(serial)
+        .bind(now.unix_millis())
+        .bind(counts[0])
+        .bind(counts[1])
+        .bind(counts[2])
+        .bind(counts[3])
+        .bind(canonical::to_string(&detail)?)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &Actor::system("prober"),
+            "compliance.probed",
+            ("party", party_id),
+            Value::Null,
+            json!({"resolver": resolver, "serial": serial, "enforced": counts[0], "not_enforced": counts[1], "overblocked": counts[2], "unreachable": counts[3]}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

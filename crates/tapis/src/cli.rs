@@ -408,6 +408,18 @@ async fn serve(
         "RPZ primary for {} on udp+tcp {dns_addr} (transfers need an ISP's TSIG key or an allowed address)",
         zone.zone
     );
+    let prober = (settings.compliance.probe_interval_secs > 0).then(|| {
+        crate::dns::spawn_prober(
+            store.clone(),
+            zone.clone(),
+            crate::dns::ProbeSettings {
+                interval: std::time::Duration::from_secs(settings.compliance.probe_interval_secs),
+                sample: settings.compliance.sample,
+                canaries: settings.compliance.canaries.clone(),
+            },
+            stop_rx.clone(),
+        )
+    });
     let mut state = tapis_http::AppState::new(
         store.clone(),
         tapis_http::Limits {
@@ -434,6 +446,9 @@ async fn serve(
     tapis_http::serve(listener, state, shutdown).await?;
     let _ = workers.await;
     let _ = dns_task.await;
+    if let Some(p) = prober {
+        let _ = p.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,30 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub sla: SlaSettings,
     pub rpz: RpzSettings,
+    pub compliance: ComplianceSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComplianceSettings {
+    /// Seconds between probes of ISPs' registered resolvers; 0 turns
+    /// probing off.
+    pub probe_interval_secs: u64,
+    /// Blocked names asked per probe.
+    pub sample: u32,
+    /// Names no order should ever cover; a resolver blocking one is
+    /// over-blocking.
+    pub canaries: Vec<String>,
+}
+
+impl Default for ComplianceSettings {
+    fn default() -> Self {
+        ComplianceSettings {
+            probe_interval_secs: 300,
+            sample: 5,
+            canaries: vec!["www.iana.org".into()],
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -174,6 +198,7 @@ impl Default for Settings {
             smtp: SmtpSettings::default(),
             sla: SlaSettings::default(),
             rpz: RpzSettings::default(),
+            compliance: ComplianceSettings::default(),
         }
     }
 }
@@ -193,6 +218,7 @@ impl std::fmt::Debug for Settings {
             .field("smtp", &self.smtp)
             .field("sla", &self.sla)
             .field("rpz", &self.rpz)
+            .field("compliance", &self.compliance)
             .finish()
     }
 }
@@ -333,6 +359,13 @@ impl Settings {
             {
                 bail!("{key} must be a domain name, e.g. rpz.tapis.");
             }
+        }
+        if !(1..=100).contains(&self.compliance.sample) || self.compliance.canaries.len() > 20 {
+            bail!("compliance: sample must be 1 to 100, and at most 20 canaries");
+        }
+        for c in &self.compliance.canaries {
+            tapis_core::target::DomainName::parse(c)
+                .map_err(|e| anyhow::anyhow!("compliance.canaries: {c:?}: {e}"))?;
         }
         let known = ["postgres://", "postgresql://", "sqlite:"];
         if !u.is_empty() && !known.iter().any(|k| u.starts_with(k)) {

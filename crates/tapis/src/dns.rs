@@ -195,3 +195,98 @@ async fn notify_all(store: &Store, zone: &ZoneConfig, serial: i64, keys: &[TsigK
         });
     }
 }
+
+/// How the compliance prober runs.
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    pub interval: Duration,
+    pub sample: u32,
+    pub canaries: Vec<String>,
+}
+
+/// Probe every registered ISP resolver every `interval`: a random sample
+/// of blocked names (a wildcard owner is probed as `tapis-probe.<name>`)
+/// and the canaries, each answer judged against the zone; results go to the
+/// store (and its audit log).
+pub fn spawn_prober(
+    store: Store,
+    zone: ZoneConfig,
+    settings: ProbeSettings,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    use tapis_dns::probe::{Verdict, judge_blocked, judge_canary, query};
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(settings.interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let targets = match store.probe_targets().await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read probe targets");
+                    continue;
+                }
+            };
+            if targets.iter().all(|t| t.resolvers.is_empty()) {
+                continue;
+            }
+            let (serial, sample) = match store.rpz_sample(settings.sample).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot sample the zone");
+                    continue;
+                }
+            };
+            for target in &targets {
+                for resolver in &target.resolvers {
+                    let mut counts = [0i64; 4];
+                    let mut detail = Vec::new();
+                    let mut tally = |v: Verdict| match v {
+                        Verdict::Enforced | Verdict::Clear => counts[0] += 1,
+                        Verdict::NotEnforced => counts[1] += 1,
+                        Verdict::Overblocked => counts[2] += 1,
+                        Verdict::Unreachable => counts[3] += 1,
+                    };
+                    for r in &sample {
+                        let name = match r.owner.strip_prefix("*.") {
+                            Some(base) => format!("tapis-probe.{base}"),
+                            None => r.owner.clone(),
+                        };
+                        let v = match query(*resolver, &name, Duration::from_secs(2)).await {
+                            Ok(obs) => judge_blocked(r.action, &zone.block_page_host, &obs),
+                            Err(_) => Verdict::Unreachable,
+                        };
+                        tally(v);
+                        detail.push(
+                            serde_json::json!({"name": name, "expected": r.action, "verdict": v}),
+                        );
+                    }
+                    for canary in &settings.canaries {
+                        let v = match query(*resolver, canary, Duration::from_secs(2)).await {
+                            Ok(obs) => judge_canary(&zone.block_page_host, &obs),
+                            Err(_) => Verdict::Unreachable,
+                        };
+                        tally(v);
+                        detail.push(serde_json::json!({"name": canary, "expected": "not blocked", "verdict": v}));
+                    }
+                    if let Err(e) = store
+                        .record_probe(
+                            &target.party_id,
+                            &resolver.to_string(),
+                            serial,
+                            counts,
+                            serde_json::Value::Array(detail),
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = %e, "cannot record a probe");
+                    }
+                }
+            }
+        }
+    })
+}

@@ -107,6 +107,12 @@ async fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_enforces_orders_at_their_time_and_drops_them_at_expiry() {
     let dir = tempfile::tempdir().expect("tmp");
+    // probe the ISP's resolver every second; fine.example must stay clear
+    std::fs::write(
+        dir.path().join("tapis.toml"),
+        "[compliance]\nprobe_interval_secs = 1\nsample = 10\ncanaries = [\"fine.example\"]\n",
+    )
+    .expect("config");
     let dns_port = free_port();
     let bind_port = free_port();
     let mut child = Command::new(BIN)
@@ -299,6 +305,31 @@ zone "example" {{ type primary; file "example.db"; }};
     );
     println!("order effective -> BIND enforcing: {enforced:?} (NOTIFY, IXFR)");
 
+    // the prober sees it too: every sampled name enforced, the canary clear
+    let start = Instant::now();
+    let probe = loop {
+        let (_, c) = call(&base, get.clone(), "/api/v1/compliance", &officer, None).await;
+        let p = c[0]["probes"][0].clone();
+        if p["serial"].as_i64() == c[0]["current_serial"].as_i64()
+            && p["enforced"].as_i64() == Some(5)
+        {
+            break p;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no clean probe yet: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (
+            probe["not_enforced"].as_i64(),
+            probe["overblocked"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{probe}"
+    );
+
     // lifted: BIND stops enforcing it
     let (s, o) = call(
         &base,
@@ -344,7 +375,7 @@ zone "example" {{ type primary; file "example.db"; }};
     .await;
     assert_eq!(o["state"], "expired", "{o}");
 
-    // three serials, each transferred by IXFR after a NOTIFY
+    // a serial per activation, lift and expiry, each transferred after a NOTIFY
     let log = std::fs::read_to_string(bdir.path().join("named.log")).unwrap_or_default();
     assert!(
         log.contains("rpz.tapis") && log.contains("serial 3"),
