@@ -133,7 +133,7 @@ pub fn judge_blocked(action: OrderAction, block_page_host: &str, observed: &Obse
             },
         ) if *rcode == Rcode::NOERROR && cnames.is_empty() && *data == 0 => Verdict::Enforced,
         (OrderAction::WalledGarden, Observed::Answer { cnames, .. })
-            if cnames.iter().any(|c| *c == host) =>
+            if cnames.contains(&host) =>
         {
             Verdict::Enforced
         }
@@ -154,7 +154,7 @@ pub fn judge_canary(block_page_host: &str, observed: &Observed) -> Verdict {
             Verdict::Unreachable
         }
         Observed::Answer { rcode, .. } if *rcode == Rcode::NXDOMAIN => Verdict::Overblocked,
-        Observed::Answer { cnames, .. } if cnames.iter().any(|c| *c == host) => {
+        Observed::Answer { cnames, .. } if cnames.contains(&host) => {
             Verdict::Overblocked
         }
         Observed::Answer { .. } => Verdict::Clear,
