@@ -1,0 +1,816 @@
+//! End to end with the other resolvers ISPs run: `tapis serve` (the real
+//! binary, on a simulated clock) publishes the Response Policy Zone and each
+//! resolver enforces it the way an ISP would configure it. `bind_e2e.rs`
+//! does the same for BIND 9.
+//!
+//! - PowerDNS Recursor 4.8 follows the zone from tapis's primary with
+//!   `rpzPrimary` and the ISP's TSIG key (AXFR, then IXFR). 4.8 does not
+//!   refresh an RPZ on NOTIFY (a NOTIFY only wipes its caches for the zone's
+//!   name), so it polls the SOA every second (`refresh=1`).
+//! - Unbound 1.17 cannot do TSIG: the ISP registers its address in
+//!   `allow_transfer_from` and Unbound transfers without a key. Unbound's
+//!   `url:` cannot send the bearer token the HTTP exports need (it gets 401),
+//!   so only the transfer is tested. Changes are pulled with
+//!   `unbound-control auth_zone_transfer`: tapis signs every NOTIFY with the
+//!   ISP's TSIG key, and Unbound answers a signed NOTIFY with FORMERR (with
+//!   opcode QUERY, which tapis does not take for an answer), so it never
+//!   acts on tapis's NOTIFY. `unbound_follows_tapis_notify` (ignored) is the
+//!   test for NOTIFY once tapis sends allow-listed secondaries unsigned ones.
+//! - Knot Resolver 5.6 reads the zone file exported at
+//!   `GET /api/v1/blocklist.rpz` (ISP token, polled with its ETag) with
+//!   `policy.rpz(…, true)`, which reloads the file when it changes (needs
+//!   lua-cqueues).
+//!
+//! Each resolver serves `example.` itself (every name answers 192.0.2.1),
+//! so nothing needs the internet. Each test checks that nothing is blocked
+//! before the order's time, that the order's names (and subdomains) are
+//! NXDOMAIN after it, that an unblocked canary still resolves, and that a
+//! lifted order stops being enforced. Needs `pdns_recursor`, `unbound`,
+//! `unbound-control`, `kresd` and `dig` (.ci/run installs pdns-recursor,
+//! unbound, knot-resolver, lua-cqueues and bind9-dnsutils).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
+/// Every name under `example.` answers this (the resolvers' local zone).
+const CANARY_ADDR: &str = "192.0.2.1";
+/// How long any one change may take to reach a resolver.
+const WITHIN: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(100);
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The path of an installed program; fails (never skips) when it is missing.
+fn tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} is not installed: it is in the Debian package {package}, which .ci/run installs"
+    );
+}
+
+fn free_port() -> u16 {
+    // a port free for both UDP and TCP
+    loop {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
+        let port = t.local_addr().expect("addr").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn dig(port: u16, name: &str, qtype: &str, extra: &[&str]) -> String {
+    let out = Command::new(tool("dig", "bind9-dnsutils"))
+        .args(["@127.0.0.1", "-p", &port.to_string(), name, qtype])
+        .args(["+tries=1", "+time=2"])
+        .args(extra)
+        .output()
+        .expect("dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The DNS status the resolver gives for `name` (NOERROR, NXDOMAIN, …).
+fn status(port: u16, name: &str) -> String {
+    let text = dig(port, name, "A", &["+noall", "+comments"]);
+    text.split("status: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or("NO ANSWER")
+        .to_owned()
+}
+
+/// The A records the resolver gives for `name`.
+fn addresses(port: u16, name: &str) -> String {
+    dig(port, name, "A", &["+short"]).trim().to_owned()
+}
+
+/// The serial tapis's primary serves now.
+fn primary_serial(dns_port: u16) -> u32 {
+    dig(dns_port, "rpz.tapis", "SOA", &["+short"])
+        .split_whitespace()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("tapis's primary on port {dns_port} answers its SOA"))
+}
+
+/// A resolver under test: its process, its directory and its log.
+struct Resolver {
+    name: &'static str,
+    port: u16,
+    dir: tempfile::TempDir,
+    log: PathBuf,
+    proc: Proc,
+}
+
+impl Resolver {
+    fn start(name: &'static str, port: u16, dir: tempfile::TempDir, cmd: &mut Command) -> Self {
+        let log = dir.path().join("resolver.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let child = cmd
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file.try_clone().expect("log")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let mut r = Resolver {
+            name,
+            port,
+            dir,
+            log,
+            proc: Proc(child),
+        };
+        // ready when it answers from its local zone
+        let start = Instant::now();
+        while addresses(port, "ready.example") != CANARY_ADDR {
+            if let Ok(Some(exit)) = r.proc.0.try_wait() {
+                panic!("{name} exited ({exit}):\n{}", r.log_text());
+            }
+            assert!(
+                start.elapsed() < WITHIN,
+                "{name} did not answer on 127.0.0.1:{port} within {WITHIN:?}:\n{}",
+                r.log_text()
+            );
+            std::thread::sleep(POLL);
+        }
+        r.assert_running();
+        r
+    }
+
+    fn log_text(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    fn assert_running(&mut self) {
+        if let Ok(Some(exit)) = self.proc.0.try_wait() {
+            panic!("{} exited ({exit}):\n{}", self.name, self.log_text());
+        }
+    }
+
+    fn status(&self, name: &str) -> String {
+        status(self.port, name)
+    }
+
+    /// Polls until `name` gets `want`; returns how long that took.
+    fn wait_status(&mut self, name: &str, want: &str) -> Duration {
+        let start = Instant::now();
+        loop {
+            let got = self.status(name);
+            if got == want {
+                return start.elapsed();
+            }
+            self.assert_running();
+            assert!(
+                start.elapsed() < WITHIN,
+                "{} still says {got} for {name} after {WITHIN:?} (wanted {want}):\n{}",
+                self.name,
+                self.log_text()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Nothing under `example.` is blocked (before the orders' time).
+    fn assert_nothing_blocked(&self) {
+        for name in ["judi.example", "www.judi.example", "slot.example"] {
+            assert_eq!(
+                addresses(self.port, name),
+                CANARY_ADDR,
+                "{}: {name} resolves before any order is in force",
+                self.name
+            );
+        }
+    }
+
+    /// Both orders are enforced, for their names and their subdomains, and
+    /// the canary is not blocked.
+    fn assert_both_enforced(&self) {
+        for name in [
+            "judi.example",
+            "www.judi.example",
+            "a.b.judi.example",
+            "slot.example",
+            "m.slot.example",
+        ] {
+            assert_eq!(self.status(name), "NXDOMAIN", "{}: {name}", self.name);
+        }
+        self.assert_canary();
+    }
+
+    /// The unblocked canary (and a name that merely ends like a blocked
+    /// one) still resolve: no over-blocking.
+    fn assert_canary(&self) {
+        for name in ["fine.example", "notjudi.example"] {
+            assert_eq!(
+                addresses(self.port, name),
+                CANARY_ADDR,
+                "{}: {name} is not blocked",
+                self.name
+            );
+        }
+    }
+
+    /// After `slot.example` was lifted: it resolves again, `judi.example`
+    /// is still enforced.
+    fn assert_after_lift(&self) {
+        for name in ["slot.example", "m.slot.example"] {
+            assert_eq!(
+                addresses(self.port, name),
+                CANARY_ADDR,
+                "{}: {name} after its order was lifted",
+                self.name
+            );
+        }
+        for name in ["judi.example", "www.judi.example"] {
+            assert_eq!(
+                self.status(name),
+                "NXDOMAIN",
+                "{}: {name} is still enforced",
+                self.name
+            );
+        }
+        self.assert_canary();
+    }
+}
+
+/// The zone the resolvers serve themselves: every name has one A record.
+const EXAMPLE_ZONE: &str = "$TTL 60\n@ SOA ns.example. host.example. 1 60 60 600 60\n@ NS ns.example.\nns A 192.0.2.53\n@ A 192.0.2.1\n* A 192.0.2.1\n";
+
+/// `tapis serve` with an authority, an ISP and their tokens.
+struct Tapis {
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+    base: String,
+    dns_port: u16,
+    officer: String,
+    approver: String,
+    isp: String,
+    isp_token: String,
+}
+
+impl Tapis {
+    async fn start() -> Tapis {
+        let dir = tempfile::tempdir().expect("tmp");
+        let dns_port = free_port();
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--dns-listen",
+                &format!("127.0.0.1:{dns_port}"),
+                "--simulated-clock",
+                "2017-07-14T11:00:00+07:00",
+            ])
+            .env("TAPIS_BOOTSTRAP_TOKEN", ADMIN)
+            .env("TAPIS_LOG", "warn")
+            .env_remove("TAPIS_CONFIG")
+            .env_remove("TAPIS_RPZ_DNS_LISTEN")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start tapis");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("tapis printed its address")
+                .expect("line");
+            if let Some(rest) = line.strip_prefix("tapis listening on ") {
+                break rest.split_whitespace().next().expect("url").to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let proc = Proc(child);
+
+        let (_, me) = call(&base, "GET", "/api/v1/whoami", ADMIN, None).await;
+        let authority = me["party_id"].as_str().expect("id").to_owned();
+        let (s, isp) = call(
+            &base,
+            "POST",
+            "/api/v1/parties",
+            ADMIN,
+            Some(json!({"kind": "isp", "name": "NetCo"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{isp}");
+        let isp = isp["id"].as_str().expect("id").to_owned();
+        let token = |party: String, role: &'static str| {
+            let base = base.clone();
+            async move {
+                let (s, v) = call(
+                    &base,
+                    "POST",
+                    &format!("/api/v1/parties/{party}/tokens"),
+                    ADMIN,
+                    Some(json!({"role": role, "label": format!("{role} e2e")})),
+                )
+                .await;
+                assert_eq!(s, 201, "{v}");
+                v["token"].as_str().expect("token").to_owned()
+            }
+        };
+        let officer = token(authority.clone(), "officer").await;
+        let approver = token(authority, "approver").await;
+        let isp_token = token(isp.clone(), "isp_operator").await;
+        Tapis {
+            _proc: proc,
+            _dir: dir,
+            base,
+            dns_port,
+            officer,
+            approver,
+            isp,
+            isp_token,
+        }
+    }
+
+    /// The ISP registers its resolver; returns (TSIG key name, secret).
+    async fn register(&self, body: Value) -> (String, String) {
+        let (s, r) = call(
+            &self.base,
+            "PUT",
+            &format!("/api/v1/parties/{}/resolvers", self.isp),
+            &self.isp_token,
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+        (
+            r["tsig_key_name"].as_str().expect("key").to_owned(),
+            r["tsig_secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+
+    /// Two approved orders (with subdomains) in force from 11:30 (UTC+7):
+    /// `judi.example` and `slot.example`. Returns their ids.
+    async fn approve_orders(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for name in ["judi.example", "slot.example"] {
+            let (s, o) = call(
+                &self.base,
+                "POST",
+                "/api/v1/orders",
+                &self.officer,
+                Some(json!({
+                    "targets": [{"name": name, "include_subdomains": true}],
+                    "action": "nxdomain", "category": "gambling",
+                    "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
+                    "effective_at": "2017-07-14T11:30:00+07:00",
+                    "expires_at": "2017-08-14T11:30:00+07:00",
+                    "review_at": "2017-08-10T11:30:00+07:00"})),
+            )
+            .await;
+            assert_eq!(s, 201, "{o}");
+            let id = o["id"].as_str().expect("id").to_owned();
+            let (s, o) = call(
+                &self.base,
+                "POST",
+                &format!("/api/v1/orders/{id}/approve"),
+                &self.approver,
+                Some(json!({})),
+            )
+            .await;
+            assert_eq!((s, o["state"].as_str()), (200, Some("scheduled")), "{o}");
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Moves the clock to 11:30: the orders go in force.
+    async fn reach_effective_time(&self) {
+        let (s, v) = call(
+            &self.base,
+            "POST",
+            "/api/v1/admin/clock/advance",
+            ADMIN,
+            Some(json!({"seconds": 30 * 60})),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+
+    async fn lift(&self, id: &str) {
+        let (s, o) = call(
+            &self.base,
+            "POST",
+            &format!("/api/v1/orders/{id}/lift"),
+            &self.officer,
+            Some(json!({"reason": "content removed"})),
+        )
+        .await;
+        assert_eq!((s, o["state"].as_str()), (200, Some("lifted")), "{o}");
+    }
+
+    /// Waits until the primary serves a serial other than `old`.
+    fn wait_serial_change(&self, old: u32) -> u32 {
+        let start = Instant::now();
+        loop {
+            let now = primary_serial(self.dns_port);
+            if now != old {
+                return now;
+            }
+            assert!(
+                start.elapsed() < WITHIN,
+                "tapis's primary still serves serial {old}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// `GET /api/v1/blocklist.rpz` with the ISP's token: `None` when the
+    /// ETag still matches, else the new ETag and zone file.
+    async fn fetch_rpz(&self, etag: Option<&str>) -> Option<(String, String)> {
+        let mut req = reqwest::Client::new()
+            .get(format!("{}/api/v1/blocklist.rpz", self.base))
+            .bearer_auth(&self.isp_token);
+        if let Some(e) = etag {
+            req = req.header("If-None-Match", e);
+        }
+        let resp = req.send().await.expect("request");
+        if resp.status().as_u16() == 304 {
+            return None;
+        }
+        assert_eq!(resp.status().as_u16(), 200, "blocklist.rpz");
+        let tag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .expect("an ETag")
+            .to_owned();
+        Some((tag, resp.text().await.expect("body")))
+    }
+}
+
+async fn call(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let s = resp.status().as_u16();
+    (s, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Replaces a file at once (a watcher never sees it half written).
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn powerdns_recursor_follows_the_zone_with_tsig_and_drops_a_lifted_order() {
+    let bin = tool("pdns_recursor", "pdns-recursor");
+    let tapis = Tapis::start().await;
+    let port = free_port();
+    // no NOTIFY target: Recursor 4.8 does not refresh an RPZ on NOTIFY
+    let (key_name, secret) = tapis
+        .register(json!({"resolvers": [format!("127.0.0.1:{port}")]}))
+        .await;
+    let ids = tapis.approve_orders().await;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("example.zone"), EXAMPLE_ZONE).expect("zone");
+    std::fs::write(
+        dir.path().join("rpz.lua"),
+        format!(
+            "rpzPrimary({{\"127.0.0.1:{}\"}}, \"rpz.tapis\", {{tsigname=\"{key_name}\", tsigalgo=\"hmac-sha256\", tsigsecret=\"{secret}\", refresh=1}})\n",
+            tapis.dns_port
+        ),
+    )
+    .expect("lua");
+    // the packet cache would keep answering what it answered before a
+    // change until the answer's TTL (60 s here): off, to see the policy
+    std::fs::write(
+        dir.path().join("recursor.conf"),
+        format!(
+            "local-address=127.0.0.1\nlocal-port={port}\nsocket-dir={d}\nlua-config-file={d}/rpz.lua\n\
+             auth-zones=example={d}/example.zone\ndaemon=no\ndisable-syslog=yes\nlog-rpz-changes=yes\n\
+             loglevel=6\nthreads=1\ndisable-packetcache=yes\nsecurity-poll-suffix=\n"
+        ),
+    )
+    .expect("conf");
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config-dir={d}"));
+    let mut pdns = Resolver::start("PowerDNS Recursor", port, dir, &mut cmd);
+    pdns.assert_nothing_blocked();
+    pdns.assert_canary();
+
+    let advanced = Instant::now();
+    tapis.reach_effective_time().await;
+    pdns.wait_status("www.judi.example", "NXDOMAIN");
+    let enforced = advanced.elapsed();
+    pdns.assert_both_enforced();
+    println!(
+        "PowerDNS Recursor: order effective -> enforcing: {enforced:?} (SOA poll every 1 s, IXFR)"
+    );
+
+    let lifting = Instant::now();
+    tapis.lift(&ids[1]).await;
+    pdns.wait_status("slot.example", "NOERROR");
+    let lifted = lifting.elapsed();
+    pdns.assert_after_lift();
+    println!("PowerDNS Recursor: order lifted -> no longer enforcing: {lifted:?} (SOA poll, IXFR)");
+
+    let log = std::fs::read_to_string(&pdns.log).unwrap_or_default();
+    assert!(
+        log.contains("Using TSIG key for authentication"),
+        "Recursor transfers with the TSIG key:\n{}",
+        pdns.log_text()
+    );
+    assert!(
+        log.contains("Processing deltas") && log.contains("Remove from RPZ zone"),
+        "both changes came as IXFR deltas:\n{}",
+        pdns.log_text()
+    );
+}
+
+/// How Unbound learns of a change.
+#[derive(Clone, Copy, PartialEq)]
+enum UnboundTrigger {
+    /// tapis's NOTIFY (what an ISP would rely on).
+    Notify,
+    /// The operator's `unbound-control auth_zone_transfer rpz.tapis`.
+    Control,
+}
+
+async fn unbound_case(trigger: UnboundTrigger) {
+    let bin = tool("unbound", "unbound");
+    let control = tool("unbound-control", "unbound");
+    let tapis = Tapis::start().await;
+    let port = free_port();
+    tapis
+        .register(json!({
+            "resolvers": [format!("127.0.0.1:{port}")],
+            "notify": [format!("127.0.0.1:{port}")],
+            "allow_transfer_from": ["127.0.0.1"],
+        }))
+        .await;
+    let ids = tapis.approve_orders().await;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("example.zone"), EXAMPLE_ZONE).expect("zone");
+    let conf = dir.path().join("unbound.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"server:
+    chroot: ""
+    username: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    interface: 127.0.0.1@{port}
+    port: {port}
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "respip iterator"
+    do-not-query-localhost: no
+remote-control:
+    control-enable: yes
+    control-interface: "{d}/control.sock"
+    control-use-cert: no
+auth-zone:
+    name: "example."
+    zonefile: "{d}/example.zone"
+    for-upstream: yes
+    for-downstream: no
+    fallback-enabled: no
+rpz:
+    name: "rpz.tapis."
+    primary: 127.0.0.1@{dns}
+    allow-notify: 127.0.0.1
+    zonefile: "{d}/rpz.zone"
+    rpz-log: yes
+    rpz-log-name: "tapis"
+"#,
+            dns = tapis.dns_port
+        ),
+    )
+    .expect("conf");
+    let mut cmd = Command::new(&bin);
+    cmd.arg("-d").arg("-c").arg(&conf);
+    let mut unbound = Resolver::start("Unbound", port, dir, &mut cmd);
+    let zone_serial = |what: &str| -> u32 {
+        let out = Command::new(&control)
+            .arg("-c")
+            .arg(&conf)
+            .arg("list_auth_zones")
+            .output()
+            .expect("unbound-control");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.starts_with("rpz.tapis."))
+            .and_then(|l| l.split("serial").nth(1))
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unbound-control list_auth_zones ({what}): {text}"))
+    };
+    let transfer = || {
+        let out = Command::new(&control)
+            .arg("-c")
+            .arg(&conf)
+            .args(["auth_zone_transfer", "rpz.tapis."])
+            .output()
+            .expect("unbound-control");
+        assert!(
+            out.status.success(),
+            "unbound-control auth_zone_transfer: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    // the first transfer (the empty zone) is done before the orders' time
+    let start = Instant::now();
+    while !std::fs::read_to_string(unbound.dir.path().join("rpz.zone"))
+        .unwrap_or_default()
+        .contains("SOA")
+    {
+        assert!(
+            start.elapsed() < WITHIN,
+            "Unbound did not transfer rpz.tapis from the allow list:\n{}",
+            unbound.log_text()
+        );
+        std::thread::sleep(POLL);
+    }
+    let first = zone_serial("first transfer");
+    assert_eq!(first, primary_serial(tapis.dns_port));
+    unbound.assert_nothing_blocked();
+    unbound.assert_canary();
+
+    let how = match trigger {
+        UnboundTrigger::Notify => "NOTIFY, IXFR",
+        UnboundTrigger::Control => "unbound-control auth_zone_transfer, IXFR",
+    };
+    let advanced = Instant::now();
+    tapis.reach_effective_time().await;
+    let serial = tapis.wait_serial_change(first);
+    if trigger == UnboundTrigger::Control {
+        transfer();
+    }
+    unbound.wait_status("www.judi.example", "NXDOMAIN");
+    let enforced = advanced.elapsed();
+    unbound.assert_both_enforced();
+    assert_eq!(zone_serial("after the orders' time"), serial);
+    println!("Unbound: order effective -> enforcing: {enforced:?} ({how})");
+
+    let lifting = Instant::now();
+    tapis.lift(&ids[1]).await;
+    let serial = tapis.wait_serial_change(serial);
+    if trigger == UnboundTrigger::Control {
+        transfer();
+    }
+    unbound.wait_status("slot.example", "NOERROR");
+    let lifted = lifting.elapsed();
+    unbound.assert_after_lift();
+    assert_eq!(zone_serial("after the lift"), serial);
+    println!("Unbound: order lifted -> no longer enforcing: {lifted:?} ({how})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_transfers_by_allow_list_and_drops_a_lifted_order() {
+    unbound_case(UnboundTrigger::Control).await;
+}
+
+/// Fails today: tapis signs every NOTIFY with the ISP's TSIG key, even to a
+/// secondary that transfers by the allow list; Unbound 1.17 has no TSIG and
+/// answers FORMERR (opcode QUERY, so tapis keeps retrying and logs "NOTIFY
+/// not answered"), and picks the change up only at the SOA refresh (300 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tapis signs NOTIFY to allow-listed secondaries; Unbound answers FORMERR"]
+async fn unbound_follows_tapis_notify() {
+    unbound_case(UnboundTrigger::Notify).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knot_resolver_reloads_the_exported_zone_file_and_drops_a_lifted_order() {
+    let bin = tool("kresd", "knot-resolver");
+    // policy.rpz(…, true) watches the file with lua-cqueues
+    assert!(
+        [
+            "/usr/share/lua/5.1/cqueues.lua",
+            "/usr/local/share/lua/5.1/cqueues.lua"
+        ]
+        .iter()
+        .any(|p| Path::new(p).exists()),
+        "lua-cqueues is not installed (kresd needs it to reload an RPZ file): .ci/run installs it"
+    );
+    let tapis = Tapis::start().await;
+    let port = free_port();
+    tapis
+        .register(json!({"resolvers": [format!("127.0.0.1:{port}")]}))
+        .await;
+    let ids = tapis.approve_orders().await;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let rpz = dir.path().join("rpz.zone");
+    let (mut etag, text) = tapis.fetch_rpz(None).await.expect("the zone file");
+    write_atomically(&rpz, &text);
+    // the policy first (first match wins), then `example.` answered locally
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "log_level('info')\ntrust_anchors.remove('.')\ncache.size = 10 * MB\n\
+             policy.add(policy.rpz(policy.DENY, '{}', true))\n\
+             policy.add(policy.suffix(policy.ANSWER({{[kres.type.A] = {{rdata = kres.str2ip('{CANARY_ADDR}'), ttl = 60}}}}, true), {{todname('example.')}}))\n",
+            rpz.display()
+        ),
+    )
+    .expect("config");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "-n",
+        "-c",
+        "config",
+        "-a",
+        &format!("127.0.0.1@{port}"),
+        ".",
+    ]);
+    let mut kresd = Resolver::start("Knot Resolver", port, dir, &mut cmd);
+    kresd.assert_nothing_blocked();
+    kresd.assert_canary();
+
+    // the ISP's side: poll the export with its ETag, replace the file
+    let follow = |etag: String| {
+        let tapis = &tapis;
+        let rpz = rpz.clone();
+        async move {
+            let start = Instant::now();
+            loop {
+                if let Some((tag, text)) = tapis.fetch_rpz(Some(&etag)).await {
+                    write_atomically(&rpz, &text);
+                    return tag;
+                }
+                assert!(
+                    start.elapsed() < WITHIN,
+                    "blocklist.rpz still has ETag {etag}"
+                );
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    };
+
+    let advanced = Instant::now();
+    tapis.reach_effective_time().await;
+    etag = follow(etag).await;
+    let fetched = advanced.elapsed();
+    kresd.wait_status("www.judi.example", "NXDOMAIN");
+    let enforced = advanced.elapsed();
+    kresd.assert_both_enforced();
+    println!(
+        "Knot Resolver: order effective -> enforcing: {enforced:?} (zone file fetched after {fetched:?}, reloaded on change)"
+    );
+
+    let lifting = Instant::now();
+    tapis.lift(&ids[1]).await;
+    follow(etag).await;
+    let fetched = lifting.elapsed();
+    kresd.wait_status("slot.example", "NOERROR");
+    let lifted = lifting.elapsed();
+    kresd.assert_after_lift();
+    println!(
+        "Knot Resolver: order lifted -> no longer enforcing: {lifted:?} (zone file fetched after {fetched:?}, reloaded on change)"
+    );
+
+    let log = std::fs::read_to_string(&kresd.log).unwrap_or_default();
+    assert!(
+        log.matches("RPZ reloading").count() >= 2,
+        "kresd reloaded the file on each change:\n{}",
+        kresd.log_text()
+    );
+}
