@@ -137,7 +137,11 @@ pub async fn send_notify_with(
             let Some(h) = Header::parse(answer) else {
                 continue;
             };
-            if from != target || h.id != id || !h.is_response() || h.opcode() != opcode::NOTIFY {
+            // Matched by address and id. Some secondaries answer a NOTIFY
+            // they cannot parse (e.g. a TSIG-signed one to a resolver without
+            // TSIG) with FORMERR under opcode QUERY: that is still their
+            // answer, and the caller needs its rcode to fall back.
+            if from != target || h.id != id || !h.is_response() {
                 continue;
             }
             let mut outcome = NotifyOutcome {

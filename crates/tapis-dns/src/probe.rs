@@ -132,9 +132,7 @@ pub fn judge_blocked(action: OrderAction, block_page_host: &str, observed: &Obse
                 data,
             },
         ) if *rcode == Rcode::NOERROR && cnames.is_empty() && *data == 0 => Verdict::Enforced,
-        (OrderAction::WalledGarden, Observed::Answer { cnames, .. })
-            if cnames.contains(&host) =>
-        {
+        (OrderAction::WalledGarden, Observed::Answer { cnames, .. }) if cnames.contains(&host) => {
             Verdict::Enforced
         }
         // an exception is "enforced" when the name is not blocked
@@ -154,9 +152,7 @@ pub fn judge_canary(block_page_host: &str, observed: &Observed) -> Verdict {
             Verdict::Unreachable
         }
         Observed::Answer { rcode, .. } if *rcode == Rcode::NXDOMAIN => Verdict::Overblocked,
-        Observed::Answer { cnames, .. } if cnames.contains(&host) => {
-            Verdict::Overblocked
-        }
+        Observed::Answer { cnames, .. } if cnames.contains(&host) => Verdict::Overblocked,
         Observed::Answer { .. } => Verdict::Clear,
     }
 }

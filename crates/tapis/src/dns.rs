@@ -184,9 +184,24 @@ async fn notify_all(store: &Store, zone: &ZoneConfig, serial: i64, keys: &[TsigK
             .cloned();
         let zone = zone.clone();
         tokio::spawn(async move {
-            match tapis_dns::send_notify(addr, &zone, tapis_dns::soa_serial(serial), key.as_ref())
-                .await
-            {
+            let soa = tapis_dns::soa_serial(serial);
+            match tapis_dns::send_notify(addr, &zone, soa, key.as_ref()).await {
+                // a secondary without TSIG (e.g. Unbound, allow-listed for
+                // transfers) rejects a signed NOTIFY with FORMERR or a TSIG
+                // error: tell it again, unsigned
+                Ok(o)
+                    if key.is_some()
+                        && (o.rcode == tapis_dns::wire::Rcode::FORMERR
+                            || o.rcode == tapis_dns::wire::Rcode::NOTIMP
+                            || o.tsig_error.is_some()) =>
+                {
+                    match tapis_dns::send_notify(addr, &zone, soa, None).await {
+                        Ok(o) => {
+                            tracing::info!(%addr, serial, rcode = ?o.rcode, "NOTIFY answered (unsigned: the secondary has no TSIG)")
+                        }
+                        Err(e) => tracing::warn!(%addr, serial, error = %e, "NOTIFY not answered"),
+                    }
+                }
                 Ok(o) => {
                     tracing::info!(%addr, serial, rcode = ?o.rcode, attempts = o.attempts, "NOTIFY answered")
                 }

@@ -712,7 +712,6 @@ async fn unbound_transfers_by_allow_list_and_drops_a_lifted_order() {
 /// answers FORMERR (opcode QUERY, so tapis keeps retrying and logs "NOTIFY
 /// not answered"), and picks the change up only at the SOA refresh (300 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tapis signs NOTIFY to allow-listed secondaries; Unbound answers FORMERR"]
 async fn unbound_follows_tapis_notify() {
     unbound_case(UnboundTrigger::Notify).await;
 }
