@@ -281,7 +281,7 @@ zone "example" {{ type primary; file "example.db"; }};
         ids.push(id);
     }
 
-    // 11:30 comes: in force, one serial, NOTIFY, and BIND enforces
+    // 11:30 comes: both in force (a serial each), NOTIFY, and BIND enforces
     let (s, _) = call(
         &base,
         post.clone(),
