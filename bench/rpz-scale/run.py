@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""National-scale RPZ: import, compile, transfer and enforce N names.
+
+Generates N domain names shaped like the Indonesian TRUST+ list (see
+../../../shared/data/README.md: 9.5 M names, mostly gambling sites: random
+brand words, digits, numbered mirrors like ww165392.bocoranbom.site, many
+names sharing a registrable suffix, a spread of TLDs), then measures with the
+release binary:
+
+  1. `tapis import domains` of the list as one draft order (time, peak RSS);
+  2. approval = compiling the order into the zone (time, server peak RSS);
+  3. a TSIG-signed AXFR of the whole zone with dig (time, records);
+  4. a new order of 1,000 names, then an IXFR from the previous serial
+     (server time to compile, dig IXFR time, records);
+  5. BIND 9 as a secondary: the initial transfer and load of the zone, then
+     order effective -> BIND enforcing (NOTIFY, IXFR), in seconds.
+
+Usage: python3 bench/rpz-scale/run.py --names 1000000 [--bin target/release/tapis] [--skip-bind]
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ADMIN = "bench-admin-token-0123456789abcdef"
+WORDS = ["judi", "slot", "gacor", "togel", "bola", "poker", "casino", "maxwin", "bet", "jackpot", "hoki", "sultan", "naga",
+         "dewa", "raja", "zeus", "olympus", "pragmatic", "spin", "link", "alternatif", "resmi", "daftar", "login", "vip",
+         "mega", "cuan", "bocoran", "rtp", "live", "asia", "88", "77", "303", "138", "4d", "sgp", "hk", "macau", "toto"]
+TLDS = ["com"] * 30 + ["net"] * 8 + ["xyz"] * 8 + ["site"] * 8 + ["online"] * 6 + ["org"] * 4 + ["info"] * 4 + \
+       ["club", "live", "vip", "pro", "top", "shop", "store", "id", "co.id", "my.id", "biz.id", "cc", "me", "io", "bet", "win", "app", "fun", "icu", "asia"]
+
+
+def gen_names(n, path, seed=7):
+    rnd = random.Random(seed)
+    seen = set()
+    bases = []
+    with open(path, "w") as f:
+        count = 0
+        while count < n:
+            r = rnd.random()
+            if bases and r < 0.35:
+                # a numbered mirror under an existing registrable name
+                base = bases[rnd.randrange(len(bases))]
+                name = f"{rnd.choice(['ww', 'www', 'm', 'link', 'wap', 'id'])}{rnd.randrange(1, 999999)}.{base}"
+            else:
+                k = rnd.choice([1, 2, 2, 3])
+                label = "".join(rnd.choice(WORDS) for _ in range(k))[:50]
+                if rnd.random() < 0.5:
+                    label += str(rnd.randrange(1, 9999))
+                if rnd.random() < 0.1:
+                    label += rnd.choice(string.ascii_lowercase) * rnd.randrange(1, 3)
+                name = f"{label}.{rnd.choice(TLDS)}"
+                if len(bases) < 200_000:
+                    bases.append(name)
+            if name in seen:
+                continue
+            seen.add(name)
+            f.write(name + "\n")
+            count += 1
+
+
+def free_port():
+    while True:
+        t = socket.socket()
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+
+
+def call(base, method, path, token, body=None, timeout=3600):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+def peak_rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+
+
+def timed(cmd, **kw):
+    t = time.monotonic()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True, **kw)
+    el = time.monotonic() - t
+    if p.returncode != 0:
+        print(p.stdout[-2000:], p.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(f"{cmd[0]} failed")
+    rss_kb = int(p.stderr.strip().splitlines()[-1])
+    return el, rss_kb, p.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--names", type=int, default=1_000_000)
+    ap.add_argument("--bin", default="target/release/tapis")
+    ap.add_argument("--skip-bind", action="store_true")
+    args = ap.parse_args()
+    tapis = os.path.abspath(args.bin)
+    work = tempfile.mkdtemp(prefix="tapis-scale-")
+    out = {"names": args.names}
+    procs = []
+    try:
+        listf = os.path.join(work, "names.txt")
+        t = time.monotonic()
+        gen_names(args.names, listf)
+        out["generate_s"] = round(time.monotonic() - t, 1)
+        data = os.path.join(work, "data")
+        env = dict(os.environ, TAPIS_BOOTSTRAP_TOKEN=ADMIN, TAPIS_LOG="warn")
+        dns_port = free_port()
+
+        def serve():
+            p = subprocess.Popen([tapis, "--data-dir", data, "serve", "--listen", "127.0.0.1:0", "--dns-listen", f"127.0.0.1:{dns_port}"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            for line in p.stdout:
+                if line.startswith("tapis listening on "):
+                    return p, line.split()[3]
+            raise SystemExit("tapis did not start")
+
+        srv, base = serve()
+        srv.terminate()
+        srv.wait()
+        el, rss, text = timed([tapis, "--data-dir", data, "import", "domains", listf, "--category", "gambling",
+                               "--legal-basis", "Law 11/2008 art. 27(2)", "--include-subdomains"], env=env)
+        out["import_s"], out["import_peak_rss_mb"] = round(el, 1), rss // 1024
+        out["import_summary"] = text.strip().splitlines()[0]
+        srv, base = serve()
+        procs.append(srv)
+        authority = call(base, "GET", "/api/v1/whoami", ADMIN)["party_id"]
+        approver = call(base, "POST", f"/api/v1/parties/{authority}/tokens", ADMIN, {"role": "approver", "label": "bench approver"})["token"]
+        officer = call(base, "POST", f"/api/v1/parties/{authority}/tokens", ADMIN, {"role": "officer", "label": "bench officer"})["token"]
+        isp = call(base, "POST", "/api/v1/parties", ADMIN, {"kind": "isp", "name": "BenchNet"})["id"]
+        isp_token = call(base, "POST", f"/api/v1/parties/{isp}/tokens", ADMIN, {"role": "isp_operator", "label": "bench isp"})["token"]
+        order = call(base, "GET", "/api/v1/orders?state=draft", approver)[0]
+        rss_before = peak_rss_kb(srv.pid)
+        t = time.monotonic()
+        call(base, "POST", f"/api/v1/orders/{order['id']}/approve", approver, {})
+        out["compile_s"] = round(time.monotonic() - t, 1)
+        out["server_peak_rss_mb"] = (peak_rss_kb(srv.pid) or 0) // 1024
+        out["server_rss_before_compile_mb"] = (rss_before or 0) // 1024
+        bind_port = free_port()
+        r = call(base, "PUT", f"/api/v1/parties/{isp}/resolvers", isp_token, {"notify": [f"127.0.0.1:{bind_port}"]})
+        key = f"hmac-sha256:{r['tsig_key_name'].rstrip('.')}:{r['tsig_secret']}"
+        time.sleep(1.5)  # the primary picks up the new key
+        el, rss, text = timed(["dig", "@127.0.0.1", "-p", str(dns_port), "rpz.tapis", "AXFR", "-y", key, "+noall", "+answer", "+tries=1", "+time=600"])
+        out["axfr_s"] = round(el, 1)
+        out["axfr_records"] = sum(1 for line in text.splitlines() if "CNAME" in line.split())
+        serial = call(base, "GET", "/api/v1/lookup?name=example.com", ADMIN)["serial"]
+        # 1,000 changes: a new order of 1,000 names
+        body = {"targets": [{"name": f"ixfr{i}.bench-new.example"} for i in range(1000)], "action": "nxdomain", "category": "gambling",
+                "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "x"},
+                "effective_at": "2020-01-01T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z", "review_at": "2098-01-01T00:00:00Z"}
+        body["effective_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+        body["expires_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400 * 30))
+        body["review_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400 * 20))
+        o2 = call(base, "POST", "/api/v1/orders", officer, body)
+        t = time.monotonic()
+        call(base, "POST", f"/api/v1/orders/{o2['id']}/approve", approver, {})
+        out["compile_1000_s"] = round(time.monotonic() - t, 2)
+        el, rss, text = timed(["dig", "@127.0.0.1", "-p", str(dns_port), "rpz.tapis", f"IXFR={serial}", "-y", key, "+noall", "+answer", "+tries=1", "+time=60"])
+        out["ixfr_1000_s"] = round(el, 3)
+        out["ixfr_records"] = len([l for l in text.splitlines() if l.strip() and not l.startswith(";")])
+        if not args.skip_bind:
+            bdir = os.path.join(work, "bind")
+            os.makedirs(bdir)
+            kname, secret = r["tsig_key_name"].rstrip("."), r["tsig_secret"]
+            with open(os.path.join(bdir, "named.conf"), "w") as f:
+                f.write(f'''options {{ directory "{bdir}"; pid-file "{bdir}/named.pid"; session-keyfile "{bdir}/s.key"; managed-keys-directory "{bdir}";
+ listen-on {{ 127.0.0.1; }}; listen-on-v6 {{ none; }}; recursion yes; allow-recursion {{ 127.0.0.1; }}; dnssec-validation no; notify no;
+ response-policy {{ zone "rpz.tapis" min-update-interval 0; }} qname-wait-recurse no; }};
+controls {{ }};
+key "{kname}" {{ algorithm hmac-sha256; secret "{secret}"; }};
+zone "rpz.tapis" {{ type secondary; primaries {{ 127.0.0.1 port {dns_port} key "{kname}"; }}; file "rpz.db"; allow-notify {{ 127.0.0.1; }}; }};
+zone "example" {{ type primary; file "example.db"; }};
+''')
+            with open(os.path.join(bdir, "example.db"), "w") as f:
+                f.write("$TTL 60\n@ SOA ns.example. h.example. 1 60 60 600 60\n@ NS ns.example.\nns A 192.0.2.53\n* A 192.0.2.1\n")
+            log = open(os.path.join(bdir, "named.log"), "w")
+            t = time.monotonic()
+            named = subprocess.Popen(["named", "-g", "-4", "-c", os.path.join(bdir, "named.conf"), "-p", str(bind_port)], stderr=log, stdout=subprocess.DEVNULL)
+            procs.append(named)
+            probe = "ixfr7.bench-new.example"
+
+            def status(name):
+                p = subprocess.run(["dig", "@127.0.0.1", "-p", str(bind_port), name, "A", "+tries=1", "+time=2", "+noall", "+comments"], capture_output=True, text=True)
+                return p.stdout.split("status: ")[1].split(",")[0] if "status: " in p.stdout else "none"
+
+            while status(probe) != "NXDOMAIN":
+                if time.monotonic() - t > 3600:
+                    raise SystemExit("BIND did not load the zone within an hour")
+                time.sleep(0.5)
+            out["bind_initial_load_s"] = round(time.monotonic() - t, 1)
+            out["bind_peak_rss_mb"] = (peak_rss_kb(named.pid) or 0) // 1024
+            body["targets"] = [{"name": "fresh-order.bench-new.example"}]
+            o3 = call(base, "POST", "/api/v1/orders", officer, body)
+            t = time.monotonic()
+            call(base, "POST", f"/api/v1/orders/{o3['id']}/approve", approver, {})
+            while status("fresh-order.bench-new.example") != "NXDOMAIN":
+                if time.monotonic() - t > 600:
+                    raise SystemExit("BIND did not enforce the new order")
+                time.sleep(0.02)
+            out["order_to_bind_enforcing_s"] = round(time.monotonic() - t, 2)
+            named.terminate()
+            named.wait()
+        srv.terminate()
+        srv.wait()
+        print(json.dumps(out, indent=2))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
