@@ -16,6 +16,19 @@ use tapis_store::Store;
 
 use crate::config::{Overrides, Settings};
 
+/// `println!` that treats a closed stdout (`tapis … | head`) as the reader
+/// being done, not as a reason to panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*)
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
+        }
+    }};
+}
+
 /// tapis: takedown notices, government channel and blocking orders, with a
 /// tamper-evident audit log.
 ///
@@ -301,7 +314,7 @@ async fn serve(
         store
             .set_runtime_value(tapis_channel::SIMULATED_NOW, &store.now().to_string())
             .await?;
-        println!(
+        say!(
             "SIMULATED CLOCK: the time is {} and moves only by POST /api/v1/admin/clock/advance",
             store.now()
         );
@@ -321,13 +334,13 @@ async fn serve(
     {
         Some(boot) => {
             if bootstrap_token.is_some() {
-                println!(
+                say!(
                     "first start: created the authority party {:?}; the admin token is the value of TAPIS_BOOTSTRAP_TOKEN",
                     boot.authority.name
                 );
             } else {
                 write_secret(&token_file, &boot.admin_secret)?;
-                println!(
+                say!(
                     "first start: created the authority party {:?} and an admin token in {}",
                     boot.authority.name,
                     token_file.display()
@@ -354,12 +367,12 @@ async fn serve(
         })?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
-    println!(
+    say!(
         "tapis listening on http://{addr} (database: {})",
         store.backend().name()
     );
     if token_file.exists() {
-        println!(
+        say!(
             "log in with the admin token: curl -H \"Authorization: Bearer $(cat {})\" http://{addr}/api/v1/whoami",
             token_file.display()
         );
@@ -404,7 +417,7 @@ async fn serve(
         stop_rx.clone(),
     )
     .await?;
-    println!(
+    say!(
         "RPZ primary for {} on udp+tcp {dns_addr} (transfers need an ISP's TSIG key or an allowed address)",
         zone.zone
     );
@@ -558,7 +571,7 @@ async fn receipt_verify(
             let kid = envelope["kid"].as_str().unwrap_or("?");
             let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
             match payload.get("type").and_then(serde_json::Value::as_str) {
-                Some("tapis.receipt.v1") => println!(
+                Some("tapis.receipt.v1") => say!(
                     "receipt valid: notice {} (content SHA-256 {}) acknowledged by {} ({}) at {}, signed by {kid}",
                     text(&payload["notice_id"]),
                     text(&payload["notice_sha256"]),
@@ -566,7 +579,7 @@ async fn receipt_verify(
                     text(&payload["acknowledged_by"]["token_label"]),
                     text(&payload["acknowledged_at"]),
                 ),
-                Some("tapis.decision.v1") => println!(
+                Some("tapis.decision.v1") => say!(
                     "receipt valid: decision {} on item {} of notice {} by {} ({}) at {}, signed by {kid}",
                     text(&payload["decision"]),
                     text(&payload["item_id"]),
@@ -576,14 +589,14 @@ async fn receipt_verify(
                     text(&payload["decided_at"]),
                 ),
                 _ => {
-                    println!("INVALID: the signature is good but this is not a tapis receipt");
+                    say!("INVALID: the signature is good but this is not a tapis receipt");
                     return Ok(ExitCode::from(1));
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("INVALID: {e}");
+            say!("INVALID: {e}");
             Ok(ExitCode::from(1))
         }
     }
@@ -633,7 +646,7 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
         )?,
     };
     bar.finish_and_clear();
-    println!(
+    say!(
         "{}: {} entries accepted ({} names), {} duplicates, {} rejected{}",
         args.file.display(),
         parsed.accepted,
@@ -650,13 +663,13 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
         }
     );
     for (line, reason) in parsed.rejected.iter().take(20) {
-        println!("  line {line}: {reason}");
+        say!("  line {line}: {reason}");
     }
     if parsed.rejected.len() > 20 {
-        println!("  … and {} more rejected lines", parsed.rejected.len() - 20);
+        say!("  … and {} more rejected lines", parsed.rejected.len() - 20);
     }
     if parsed.names() == 0 {
-        println!("nothing to import");
+        say!("nothing to import");
         return Ok(ExitCode::from(1));
     }
     let store = open(settings).await?;
@@ -710,7 +723,7 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
     let created = store.create_orders(&proposer, orders).await?;
     store.close().await;
     for o in &created {
-        println!(
+        say!(
             "draft order {} ({}, {} names): check GET /api/v1/orders/{}/blast-radius, then an approver approves it",
             o.id,
             o.action.as_str(),
@@ -775,7 +788,7 @@ async fn token_create(
         info.role.as_str(),
         info.party_id
     );
-    println!("{secret}");
+    say!("{secret}");
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -786,16 +799,19 @@ async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
     store.close().await;
     match report.first_break {
         None => {
-            println!(
+            say!(
                 "audit chain intact: {} events, head {}",
-                report.events, report.head
+                report.events,
+                report.head
             );
             Ok(ExitCode::SUCCESS)
         }
         Some(b) => {
-            println!(
+            say!(
                 "audit chain BROKEN at event {}: {} ({} events before it verify)",
-                b.seq, b.reason, report.events
+                b.seq,
+                b.reason,
+                report.events
             );
             Ok(ExitCode::from(1))
         }
