@@ -105,6 +105,15 @@ def peak_rss_kb(pid):
         return None
 
 
+class Report(dict):
+    """Prints each measurement as it is taken, so a long run that is
+    stopped still says what it measured."""
+
+    def __setitem__(self, k, v):
+        super().__setitem__(k, v)
+        print(f"{k}: {v}", file=sys.stderr, flush=True)
+
+
 def timed(cmd, **kw):
     t = time.monotonic()
     p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True, **kw)
@@ -124,7 +133,7 @@ def main():
     args = ap.parse_args()
     tapis = os.path.abspath(args.bin)
     work = tempfile.mkdtemp(prefix="tapis-scale-")
-    out = {"names": args.names}
+    out = Report(names=args.names)
     procs = []
     try:
         listf = os.path.join(work, "names.txt")
