@@ -179,6 +179,7 @@ def main():
         time.sleep(1.5)  # the primary picks up the new key
         el, rss, text = timed(["dig", "@127.0.0.1", "-p", str(dns_port), "rpz.tapis", "AXFR", "-y", key, "+noall", "+answer", "+tries=1", "+time=600"])
         out["axfr_s"] = round(el, 1)
+        out["server_peak_rss_after_axfr_mb"] = (peak_rss_kb(srv.pid) or 0) // 1024
         out["axfr_records"] = sum(1 for line in text.splitlines() if "CNAME" in line.split())
         serial = call(base, "GET", "/api/v1/lookup?name=example.com", ADMIN)["serial"]
         # 1,000 changes: a new order of 1,000 names

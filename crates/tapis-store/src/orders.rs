@@ -1159,20 +1159,22 @@ impl Store {
     pub async fn rpz_records(&self) -> Result<(i64, Vec<RpzRecord>)> {
         let mut tx = self.pool.begin().await?;
         let serial = current_serial(&mut tx).await?;
-        let rows = sqlx::query("SELECT owner, action FROM rpz_records ORDER BY owner")
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let records = rows
-            .iter()
-            .map(|r| {
-                Ok(RpzRecord {
+        // Stream the rows: holding tens of millions of driver rows at once
+        // costs several times the records themselves.
+        let mut records = Vec::new();
+        {
+            use futures_util::TryStreamExt;
+            let mut rows =
+                sqlx::query("SELECT owner, action FROM rpz_records ORDER BY owner").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                records.push(RpzRecord {
                     owner: r.try_get("owner")?,
                     action: OrderAction::parse(&r.try_get::<String, _>("action")?)
                         .map_err(Error::corrupt)?,
-                })
-            })
-            .collect::<Result<_>>()?;
+                });
+            }
+        }
+        tx.commit().await?;
         Ok((serial, records))
     }
 
