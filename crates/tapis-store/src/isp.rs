@@ -215,11 +215,7 @@ impl Store {
     /// An ISP says it enforces the zone as of `serial`.
     pub async fn ack_serial(&self, by: &Principal, serial: i64) -> Result<Compliance> {
         let mut tx = self.write().await?;
-        let current: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("s")?;
-        let current = current.unwrap_or(0);
+        let current = crate::orders::current_serial(&mut tx).await?;
         if serial < 1 || serial > current {
             return Err(tapis_core::Error::invalid(
                 "serial",
@@ -258,11 +254,7 @@ impl Store {
     /// latest probe of each of its resolvers (latest by id: ids are
     /// time-ordered, and a simulated clock can give many probes one time).
     pub async fn compliance(&self) -> Result<Vec<Compliance>> {
-        let current: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("s")?;
-        let current = current.unwrap_or(0);
+        let current = crate::orders::current_serial(&mut *self.pool.acquire().await?).await?;
         let rows = sqlx::query(
             "SELECT p.id, p.name, (SELECT MAX(a.serial) FROM rpz_acks a WHERE a.party_id = p.id) AS acked, \
              (SELECT MAX(a.acked_at) FROM rpz_acks a WHERE a.party_id = p.id) AS acked_at \
@@ -336,10 +328,7 @@ impl Store {
 
     /// A random sample of the zone's blocking records, with the serial.
     pub async fn rpz_sample(&self, n: u32) -> Result<(i64, Vec<crate::RpzRecord>)> {
-        let serial: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("s")?;
+        let serial = crate::orders::current_serial(&mut *self.pool.acquire().await?).await?;
         let rows = sqlx::query(&format!(
             "SELECT owner, action FROM rpz_records WHERE action <> 'passthru' ORDER BY random() LIMIT {}",
             n.clamp(1, 100)
@@ -358,7 +347,7 @@ impl Store {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok((serial.unwrap_or(0), records))
+        Ok((serial, records))
     }
 
     /// Record one probe of one resolver (an audit event: compliance is

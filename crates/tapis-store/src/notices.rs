@@ -496,11 +496,7 @@ impl Store {
             .await?;
         }
         acknowledge_in(&mut tx, now, &by.actor(), &mut n).await?;
-        let party_name: String = sqlx::query("SELECT name FROM parties WHERE id = $1")
-            .bind(by.party_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("name")?;
+        let party_name = party_name(&mut tx, by.party_id).await?;
         let receipt = json!({
             "type": "tapis.receipt.v1",
             "notice_id": id.to_string(),
@@ -667,11 +663,7 @@ impl Store {
         let mut n = load_notice(&mut tx, notice_id).await?;
         settle(&mut tx, now, &actor, &mut n).await?;
         // the platform's proof that it acted, and when: signed by tapis
-        let party_name: String = sqlx::query("SELECT name FROM parties WHERE id = $1")
-            .bind(by.party_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("name")?;
+        let party_name = party_name(&mut tx, by.party_id).await?;
         let sealed = self.ctx.signer.seal(json!({
             "type": "tapis.decision.v1",
             "notice_id": notice_id.to_string(),
@@ -957,4 +949,13 @@ pub fn acknowledgement_statement(n: &Notice) -> Value {
         "notice_id": n.id.to_string(),
         "notice_sha256": n.document_sha256,
     })
+}
+
+/// A party's display name, for signed records.
+async fn party_name(tx: &mut Tx, party: PartyId) -> Result<String> {
+    Ok(sqlx::query("SELECT name FROM parties WHERE id = $1")
+        .bind(party.to_string())
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("name")?)
 }

@@ -408,11 +408,8 @@ const COVERED: &str = "EXISTS (SELECT 1 FROM order_targets t JOIN orders o ON o.
     AND (rpz_records.owner NOT LIKE '*.%' OR t.include_subdomains = 1))";
 
 async fn next_serial(tx: &mut Tx) -> Result<(Option<i64>, i64)> {
-    let last: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("s")?;
-    Ok((last, last.unwrap_or(0) + 1))
+    let current = current_serial(tx).await?;
+    Ok(((current > 0).then_some(current), current + 1))
 }
 
 async fn seq_base(tx: &mut Tx, serial: i64) -> Result<i64> {
@@ -602,10 +599,7 @@ async fn journal(
 /// Tell every ISP (webhook or email, as for platforms) that an order
 /// changed, with the zone serial that carries it.
 async fn tell_isps(tx: &mut Tx, now: Timestamp, o: &Order, event: &str) -> Result<()> {
-    let serial: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("s")?;
+    let serial = current_serial(tx).await?;
     let isps = sqlx::query("SELECT id FROM parties WHERE kind = 'isp'")
         .fetch_all(&mut **tx)
         .await?;
@@ -619,7 +613,7 @@ async fn tell_isps(tx: &mut Tx, now: Timestamp, o: &Order, event: &str) -> Resul
             None,
             event,
             json!({"order_id": o.id, "action": o.action, "category": o.category, "target_count": o.target_count,
-                   "effective_at": o.effective_at.to_string(), "expires_at": o.expires_at.to_string(), "serial": serial.unwrap_or(0)}),
+                   "effective_at": o.effective_at.to_string(), "expires_at": o.expires_at.to_string(), "serial": serial}),
         )
         .await?;
     }
@@ -1291,7 +1285,8 @@ async fn insert_order(tx: &mut Tx, now: Timestamp, by: &Proposer, new: NewOrder)
     Ok(o)
 }
 
-async fn current_serial(conn: &mut sqlx::AnyConnection) -> Result<i64> {
+/// The zone's current serial (0 before the first order in force).
+pub(crate) async fn current_serial(conn: &mut sqlx::AnyConnection) -> Result<i64> {
     let s: Option<i64> = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
         .fetch_one(&mut *conn)
         .await?

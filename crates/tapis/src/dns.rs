@@ -97,7 +97,7 @@ pub async fn start(
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let keys = refresh(&store, &primary).await;
+    let targets = refresh(&store, &primary).await;
     let server = primary.clone();
     let mut stop = shutdown.clone();
     let serve = tokio::spawn(async move {
@@ -110,7 +110,7 @@ pub async fn start(
     });
     let task = tokio::spawn(async move {
         let mut events = store.subscribe_events();
-        let mut keys = keys;
+        let mut targets = targets;
         let mut notified: Option<i64> = None;
         loop {
             if *shutdown.borrow() {
@@ -118,7 +118,7 @@ pub async fn start(
             }
             match store.rpz_serial().await {
                 Ok(serial) if serial > 0 && notified != Some(serial) => {
-                    notify_all(&store, &zone, serial, &keys).await;
+                    notify_all(&zone, serial, &targets);
                     notified = Some(serial);
                 }
                 Ok(_) => {}
@@ -129,59 +129,62 @@ pub async fn start(
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => {}
             }
-            keys = refresh(&store, &primary).await;
+            targets = refresh(&store, &primary).await;
         }
         let _ = serve.await;
     });
     Ok((addr, task))
 }
 
-/// Load ISPs' keys and allow lists into the primary; returns the keys.
-async fn refresh<S: ZoneSource>(store: &Store, primary: &Primary<S>) -> Vec<TsigKey> {
-    match store.xfr_access().await {
-        Ok(access) => {
-            let keys: Vec<TsigKey> = access
-                .keys
-                .iter()
-                .filter_map(|(name, secret)| {
-                    match TsigKey::new(name, tapis_store::TSIG_ALGORITHM, secret) {
-                        Ok(k) => Some(k),
-                        Err(e) => {
-                            tracing::error!(key = %name, error = %e, "unusable TSIG key");
-                            None
-                        }
-                    }
-                })
-                .collect();
-            primary.set_access(keys.clone(), access.allow);
-            keys
-        }
+/// Where to send NOTIFY, and with which key.
+type NotifyTargets = Vec<(std::net::SocketAddr, Option<TsigKey>)>;
+
+/// Load ISPs' keys and allow lists into the primary, in one read of the
+/// store; returns the NOTIFY targets with their keys.
+async fn refresh<S: ZoneSource>(store: &Store, primary: &Primary<S>) -> NotifyTargets {
+    let access = match store.xfr_access().await {
+        Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read ISP transfer settings");
-            Vec::new()
+            return Vec::new();
         }
-    }
+    };
+    let keys: Vec<TsigKey> = access
+        .keys
+        .iter()
+        .filter_map(|(name, secret)| {
+            match TsigKey::new(name, tapis_store::TSIG_ALGORITHM, secret) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::error!(key = %name, error = %e, "unusable TSIG key");
+                    None
+                }
+            }
+        })
+        .collect();
+    let targets = access
+        .notify
+        .iter()
+        .map(|(addr, key_name)| {
+            let key = keys
+                .iter()
+                .find(|k| {
+                    k.name()
+                        .to_string()
+                        .trim_end_matches('.')
+                        .eq_ignore_ascii_case(key_name.trim_end_matches('.'))
+                })
+                .cloned();
+            (*addr, key)
+        })
+        .collect();
+    primary.set_access(keys, access.allow);
+    targets
 }
 
 /// NOTIFY every registered secondary, signed with its ISP's key.
-async fn notify_all(store: &Store, zone: &ZoneConfig, serial: i64, keys: &[TsigKey]) {
-    let targets = match store.xfr_access().await {
-        Ok(a) => a.notify,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read NOTIFY targets");
-            return;
-        }
-    };
-    for (addr, key_name) in targets {
-        let key = keys
-            .iter()
-            .find(|k| {
-                k.name()
-                    .to_string()
-                    .trim_end_matches('.')
-                    .eq_ignore_ascii_case(key_name.trim_end_matches('.'))
-            })
-            .cloned();
+fn notify_all(zone: &ZoneConfig, serial: i64, targets: &[(std::net::SocketAddr, Option<TsigKey>)]) {
+    for (addr, key) in targets.iter().cloned() {
         let zone = zone.clone();
         tokio::spawn(async move {
             let soa = tapis_dns::soa_serial(serial);
