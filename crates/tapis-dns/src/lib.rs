@@ -23,7 +23,7 @@ pub mod tsig;
 pub mod wire;
 
 pub use notify::{NotifyOptions, NotifyOutcome, send_notify, send_notify_with};
-pub use server::{Primary, PrimaryConfig, Reply, Transfer, Transport, bind};
+pub use server::{Observation, Observed, Primary, PrimaryConfig, Reply, Transfer, Transport, bind};
 pub use source::{Diff, MemoryZone, ZoneSource};
 pub use tapis_core::isp::IpNet;
 pub use tsig::{Algorithm, TsigKey};

@@ -30,7 +30,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ use tapis_core::isp::IpNet;
 use tapis_core::order::OrderAction;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -169,6 +169,39 @@ pub enum Reply {
     Transfer(Box<Transfer>),
 }
 
+/// What a secondary did, as the primary saw it: the evidence ISP compliance
+/// starts from (an SOA poll, the serial a secondary says it holds, a
+/// transfer sent to the end or cut off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub peer: IpAddr,
+    /// The TSIG key that signed the request (without the trailing dot).
+    pub key: Option<String>,
+    pub event: Observed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// An SOA query, answered with `serial`.
+    SoaPoll { serial: u32 },
+    /// A transfer of `serial`: `AXFR`, `IXFR` or `IXFR(AXFR)`; `from` is
+    /// the serial the secondary said it held (IXFR). `complete` is false
+    /// when the connection failed before the last message. An IXFR from a
+    /// secondary that is already current is a complete transfer with
+    /// `from == Some(serial)`; one over UDP from a secondary behind (or
+    /// ahead) is an incomplete one (it will come back over TCP).
+    Transfer {
+        kind: &'static str,
+        from: Option<u32>,
+        serial: u32,
+        complete: bool,
+    },
+}
+
+/// Observations waiting to be read; beyond this, new ones are dropped
+/// (answering DNS never waits for the reader).
+const OBSERVATION_QUEUE: usize = 4096;
+
 /// The RPZ primary. Cheap to clone (shared inside).
 pub struct Primary<S> {
     inner: Arc<Inner<S>>,
@@ -189,6 +222,7 @@ struct Inner<S> {
     access: std::sync::RwLock<(Vec<TsigKey>, Vec<IpNet>)>,
     zone: Arc<ZoneData>,
     source: S,
+    observer: std::sync::Mutex<Option<mpsc::Sender<Observation>>>,
 }
 
 /// Per-request state for building answers.
@@ -256,6 +290,7 @@ impl<S: ZoneSource> Primary<S> {
                 access,
                 zone,
                 source,
+                observer: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -269,6 +304,38 @@ impl<S: ZoneSource> Primary<S> {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = (keys, allow);
+    }
+
+    /// Start reporting what secondaries do (SOA polls, transfers); the
+    /// receiver should be read promptly: when it falls behind by
+    /// [`OBSERVATION_QUEUE`] observations, new ones are dropped. A second
+    /// call replaces the first receiver.
+    pub fn observe(&self) -> mpsc::Receiver<Observation> {
+        let (tx, rx) = mpsc::channel(OBSERVATION_QUEUE);
+        *self
+            .inner
+            .observer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
+        rx
+    }
+
+    fn emit(&self, peer: IpAddr, key: Option<String>, event: Observed) {
+        let guard = self
+            .inner
+            .observer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tx) = guard.as_ref() {
+            let observation = Observation {
+                peer: peer.to_canonical(),
+                key,
+                event,
+            };
+            if tx.try_send(observation).is_err() {
+                debug!(%peer, "observation dropped (reader behind or gone)");
+            }
+        }
     }
 
     pub fn source(&self) -> &S {
@@ -387,6 +454,7 @@ impl<S: ZoneSource> Primary<S> {
                     while let Some(m) = t.next_message() {
                         if let Err(e) = write_frame(&mut stream, &m, idle).await {
                             warn!(%peer, error = %e, "transfer aborted");
+                            self.emit(peer.ip(), t.key_name(), t.observed(false));
                             return;
                         }
                         // Building messages is CPU work: let other tasks run.
@@ -402,6 +470,7 @@ impl<S: ZoneSource> Primary<S> {
                         ms = started.elapsed().as_millis() as u64,
                         "zone transfer sent"
                     );
+                    self.emit(peer.ip(), t.key_name(), t.observed(true));
                 }
             }
         }
@@ -476,6 +545,10 @@ impl<S: ZoneSource> Primary<S> {
                     return ctx.simple(Rcode::SERVFAIL);
                 };
                 let mut b = ctx.builder(Rcode::NOERROR, true);
+                if q.qtype == rtype::SOA {
+                    let key = ctx.signer.as_ref().map(|s| key_text(s.key()));
+                    self.emit(peer.ip(), key, Observed::SoaPoll { serial });
+                }
                 if q.qtype != rtype::NS {
                     let soa = zone.soa(serial);
                     b.record(
@@ -576,7 +649,14 @@ impl<S: ZoneSource> Primary<S> {
         false
     }
 
-    fn transfer(&self, ctx: Ctx, kind: &'static str, serial: u32, parts: Vec<Part>) -> Transfer {
+    fn transfer(
+        &self,
+        ctx: Ctx,
+        kind: &'static str,
+        from: Option<u32>,
+        serial: u32,
+        parts: Vec<Part>,
+    ) -> Transfer {
         let q = ctx.question.clone().unwrap_or(Question {
             name: self.inner.zone.name.clone(),
             qtype: rtype::AXFR,
@@ -594,6 +674,7 @@ impl<S: ZoneSource> Primary<S> {
             index: 0,
             budget: self.inner.config.transfer_message_size - TRAILER_RESERVE,
             kind,
+            from,
             serial,
             messages: 0,
             records: 0,
@@ -608,14 +689,15 @@ impl<S: ZoneSource> Primary<S> {
         if !self.transfer_allowed(&ctx, peer, "AXFR") {
             return ctx.simple(Rcode::REFUSED);
         }
-        self.full_transfer(ctx, "AXFR").await
+        self.full_transfer(ctx, "AXFR", None).await
     }
 
-    async fn full_transfer(&self, ctx: Ctx, kind: &'static str) -> Reply {
+    async fn full_transfer(&self, ctx: Ctx, kind: &'static str, from: Option<u32>) -> Reply {
         match self.inner.source.snapshot().await {
             Ok((serial, records)) => Reply::Transfer(Box::new(self.transfer(
                 ctx,
                 kind,
+                from,
                 serial,
                 vec![
                     Part::Soa(serial),
@@ -648,7 +730,19 @@ impl<S: ZoneSource> Primary<S> {
             return ctx.simple(Rcode::SERVFAIL);
         };
         if ctx.transport == Transport::Udp || !serial_lt(client.serial, current) {
-            // Up to date (or newer), or UDP: the current SOA alone.
+            // Up to date (or newer), or UDP: the current SOA alone. Either
+            // way the secondary told us the serial it holds.
+            let key = ctx.signer.as_ref().map(|s| key_text(s.key()));
+            self.emit(
+                peer.ip(),
+                key,
+                Observed::Transfer {
+                    kind: "IXFR",
+                    from: Some(client.serial),
+                    serial: current,
+                    complete: client.serial == current,
+                },
+            );
             let mut b = ctx.builder(Rcode::NOERROR, true);
             let soa = zone.soa(current);
             b.record(
@@ -685,6 +779,7 @@ impl<S: ZoneSource> Primary<S> {
             Some(Ok(Some((to, removed, added)))) => Reply::Transfer(Box::new(self.transfer(
                 ctx,
                 "IXFR",
+                Some(client.serial),
                 to,
                 vec![
                     Part::Soa(to),
@@ -697,9 +792,13 @@ impl<S: ZoneSource> Primary<S> {
             ))),
             Some(Err(e)) => {
                 warn!(error = %e, "zone source gave a broken chain of diffs; sending the whole zone");
-                self.full_transfer(ctx, "IXFR(AXFR)").await
+                self.full_transfer(ctx, "IXFR(AXFR)", Some(client.serial))
+                    .await
             }
-            None => self.full_transfer(ctx, "IXFR(AXFR)").await,
+            None => {
+                self.full_transfer(ctx, "IXFR(AXFR)", Some(client.serial))
+                    .await
+            }
         }
     }
 }
@@ -819,6 +918,8 @@ pub struct Transfer {
     budget: usize,
     /// AXFR, IXFR or IXFR(AXFR) (an IXFR answered with the whole zone).
     pub kind: &'static str,
+    /// The serial the secondary said it held (IXFR).
+    pub from: Option<u32>,
     /// The serial being sent.
     pub serial: u32,
     /// Messages built so far.
@@ -839,7 +940,27 @@ impl fmt::Debug for Transfer {
     }
 }
 
+/// A key's name as text, without the trailing dot.
+fn key_text(key: &TsigKey) -> String {
+    key.name().to_string().trim_end_matches('.').to_string()
+}
+
 impl Transfer {
+    /// The TSIG key the transfer is signed with.
+    pub fn key_name(&self) -> Option<String> {
+        self.signer.as_ref().map(|s| key_text(s.key()))
+    }
+
+    /// This transfer as an observation.
+    pub fn observed(&self, complete: bool) -> Observed {
+        Observed::Transfer {
+            kind: self.kind,
+            from: self.from,
+            serial: self.serial,
+            complete,
+        }
+    }
+
     pub fn next_message(&mut self) -> Option<Vec<u8>> {
         if self.part >= self.parts.len() {
             return None;

@@ -14,7 +14,9 @@ use tapis_dns::tsig::{self, RequestAuth, ResponseTsigError, TsigKey, unix_now};
 use tapis_dns::wire::{
     Message, MessageBuilder, Name, Question, Rcode, TsigRcode, class, opcode, rtype,
 };
-use tapis_dns::{Error, IpNet, MemoryZone, NotifyOptions, PrimaryConfig, Reply, Transport};
+use tapis_dns::{
+    Error, IpNet, MemoryZone, NotifyOptions, Observed, PrimaryConfig, Reply, Transport,
+};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -594,4 +596,90 @@ fn config_is_checked() {
     assert!(TsigKey::new("k", "hmac-md5", SECRET).is_err());
     assert!(TsigKey::new("k", "hmac-sha256", "not base64!").is_err());
     assert!(TsigKey::new("k", "hmac-sha256", "").is_err());
+}
+
+#[tokio::test]
+async fn the_primary_reports_what_secondaries_do() {
+    let zone = Arc::new(MemoryZone::new(4, zone_records(300)));
+    let s = start(default_config(), zone.clone()).await;
+    let mut seen = s.primary.observe();
+    let k = key();
+    let key_name = Some("tapis-xfr".to_owned());
+
+    // a signed SOA poll, an unsigned one
+    let (q, _) = signed(query(1, ZONE, rtype::SOA, None), &k, None);
+    udp(s.addr, &q).await.expect("answer");
+    udp(s.addr, &query(2, ZONE, rtype::SOA, None))
+        .await
+        .expect("answer");
+    // a full transfer, then an IXFR from a secondary already current,
+    // then a real IXFR after a change
+    let (q, mut v) = signed(query(3, ZONE, rtype::AXFR, None), &k, None);
+    transfer(s.addr, &q, Some(&mut v)).await;
+    let (q, mut v) = signed(query(4, ZONE, rtype::IXFR, Some(4)), &k, None);
+    transfer(s.addr, &q, Some(&mut v)).await;
+    zone.apply([], [("new.example".to_owned(), OrderAction::Nxdomain)]);
+    let (q, mut v) = signed(query(5, ZONE, rtype::IXFR, Some(4)), &k, None);
+    transfer(s.addr, &q, Some(&mut v)).await;
+    // refused: no observation
+    tcp(s.addr, &query(6, ZONE, rtype::AXFR, None))
+        .await
+        .expect("refusal");
+
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let o = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .expect("an observation in time")
+            .expect("channel open");
+        got.push(o);
+    }
+    let local: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let want = [
+        (key_name.clone(), Observed::SoaPoll { serial: 4 }),
+        (None, Observed::SoaPoll { serial: 4 }),
+        (
+            key_name.clone(),
+            Observed::Transfer {
+                kind: "AXFR",
+                from: None,
+                serial: 4,
+                complete: true,
+            },
+        ),
+        (
+            key_name.clone(),
+            Observed::Transfer {
+                kind: "IXFR",
+                from: Some(4),
+                serial: 4,
+                complete: true,
+            },
+        ),
+        (
+            key_name.clone(),
+            Observed::Transfer {
+                kind: "IXFR",
+                from: Some(4),
+                serial: 5,
+                complete: true,
+            },
+        ),
+    ];
+    // (a transfer is reported after its last message is written, so the
+    // next request can overtake it: compare as sets)
+    assert!(got.iter().all(|o| o.peer == local), "{got:?}");
+    let mut got: Vec<String> = got
+        .iter()
+        .map(|o| format!("{:?}", (&o.key, &o.event)))
+        .collect();
+    let mut want: Vec<String> = want.iter().map(|w| format!("{w:?}")).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        seen.try_recv().is_err(),
+        "a refused transfer is not observed"
+    );
 }

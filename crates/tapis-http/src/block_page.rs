@@ -111,7 +111,10 @@ pub async fn block(State(state): State<AppState>, Query(q): Query<BlockQuery>) -
 
 /// Requests whose Host is a blocked name (a browser sent here by a walled
 /// garden answer) get the block page, whatever their path; everything else
-/// goes on to the API. API paths skip the check.
+/// goes on to the API. API paths skip the check. A page request for a
+/// name that is not blocked (a stale walled-garden answer cached by a
+/// resolver after a lift) that the API does not know gets the page saying
+/// so, not an API error.
 pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // the API never pays for this check
     let path = req.uri().path();
@@ -134,11 +137,14 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
                 .unwrap_or(h)
                 .to_owned()
         });
-    if let Some(host) = host
-        && host.parse::<std::net::IpAddr>().is_err()
-        && let Ok(name) = DomainName::parse(&host)
-        && name.as_str() != state.zone.block_page_host.trim_end_matches('.')
-        && let Ok(l) = state.store.lookup(&name).await
+    let name = host
+        .filter(|h| h.parse::<std::net::IpAddr>().is_err())
+        .and_then(|h| DomainName::parse(&h).ok())
+        .filter(|n| n.as_str() != state.zone.block_page_host.trim_end_matches('.'));
+    let Some(name) = name else {
+        return next.run(req).await;
+    };
+    if let Ok(l) = state.store.lookup(&name).await
         && l.blocked
     {
         return (
@@ -148,5 +154,12 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
         )
             .into_response();
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::NOT_FOUND {
+        // A browser here for a name that is not (or no longer) blocked:
+        // a resolver still caching an old walled-garden answer sends it.
+        // Say so, rather than answer with an API error.
+        return page_for(&state, &name).await;
+    }
+    resp
 }

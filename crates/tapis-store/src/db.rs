@@ -81,6 +81,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_probes.sql"),
         postgres: include_str!("../migrations/postgres/0006_probes.sql"),
     },
+    Migration {
+        version: 7,
+        name: "zone_sync",
+        sqlite: include_str!("../migrations/sqlite/0007_zone_sync.sql"),
+        postgres: include_str!("../migrations/postgres/0007_zone_sync.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

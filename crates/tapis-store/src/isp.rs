@@ -57,8 +57,79 @@ pub struct Compliance {
     pub acknowledged_at: Option<Timestamp>,
     /// `current`, `behind` (acknowledged an older serial) or `never`.
     pub status: &'static str,
+    /// What tapis's primary saw the ISP's secondaries do.
+    pub zone_sync: ZoneSync,
     /// The latest probe of each of the ISP's resolvers.
     pub probes: Vec<ProbeResult>,
+}
+
+/// An ISP's secondaries as the primary sees them: the serial they hold
+/// (from their transfers and IXFR requests), their last SOA poll and the
+/// last NOTIFY answer.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ZoneSync {
+    /// `in_sync` (holds the current serial), `behind`, or `never` (no
+    /// transfer seen).
+    pub status: &'static str,
+    pub held_serial: Option<i64>,
+    /// When the held serial was first transferred to the ISP.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub held_since: Option<Timestamp>,
+    /// From the held serial's publication to its transfer, in ms: how long
+    /// the ISP took to pick the change up.
+    pub pickup_ms: Option<i64>,
+    /// When the first serial the ISP lacks was published (if behind).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub behind_since: Option<Timestamp>,
+    pub last_poll: Option<SyncEvent>,
+    pub last_transfer: Option<SyncEvent>,
+    pub last_notify: Option<SyncEvent>,
+}
+
+/// One thing the primary saw: a poll, a transfer or a NOTIFY answer.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncEvent {
+    pub peer: String,
+    /// `SOA`, `AXFR`, `IXFR`, `IXFR(AXFR)` or `NOTIFY`.
+    pub kind: String,
+    pub from_serial: Option<i64>,
+    pub serial: i64,
+    /// Transfer sent to the end; NOTIFY answered.
+    pub complete: bool,
+    /// NOTIFY: the answer's rcode or the error.
+    pub detail: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub at: Timestamp,
+}
+
+/// What the primary (or the NOTIFY sender) saw, to be matched to an ISP by
+/// its TSIG key or its registered addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncEvidence {
+    pub peer: std::net::IpAddr,
+    /// The TSIG key name (without the trailing dot).
+    pub key: Option<String>,
+    pub kind: SyncKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncKind {
+    Poll {
+        serial: i64,
+    },
+    Transfer {
+        kind: String,
+        from: Option<i64>,
+        serial: i64,
+        complete: bool,
+    },
+    Notify {
+        serial: i64,
+        answered: bool,
+        detail: String,
+    },
 }
 
 /// One probe of one resolver: a sample of blocked names and canaries.
@@ -290,7 +361,9 @@ impl Store {
                         .map_err(Error::corrupt)?,
                 });
             }
+            let zone_sync = self.zone_sync(&party_id, current).await?;
             out.push(Compliance {
+                zone_sync,
                 party_id,
                 name: r.try_get("name")?,
                 current_serial: current,
@@ -307,6 +380,246 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Record what the primary saw, matching each observation to an ISP by
+    /// its TSIG key, else by the address (allow-list, NOTIFY target or
+    /// resolver). Transfers and NOTIFY answers are logged (and audited);
+    /// SOA polls only update the ISP's latest poll. Returns how many were
+    /// matched to an ISP; the rest are dropped.
+    pub async fn record_sync(&self, batch: &[SyncEvidence]) -> Result<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let rows = sqlx::query(
+            "SELECT party_id, resolvers, notify, allow_transfer_from, tsig_key_name FROM isp_resolvers ORDER BY party_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut isps = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let list = |col: &str| -> Result<Vec<String>> {
+                serde_json::from_str(&r.try_get::<String, _>(col)?).map_err(Error::corrupt)
+            };
+            let mut nets = Vec::new();
+            for a in list("allow_transfer_from")? {
+                nets.push(IpNet::parse("allow_transfer_from", &a).map_err(Error::corrupt)?);
+            }
+            let mut ips = Vec::new();
+            for a in list("resolvers")?.iter().chain(list("notify")?.iter()) {
+                if let Ok(sa) = a.parse::<std::net::SocketAddr>() {
+                    ips.push(sa.ip().to_canonical());
+                }
+            }
+            isps.push((
+                r.try_get::<String, _>("party_id")?,
+                r.try_get::<String, _>("tsig_key_name")?,
+                nets,
+                ips,
+            ));
+        }
+        let owner = |e: &SyncEvidence| -> Option<String> {
+            let peer = e.peer.to_canonical();
+            if let Some(k) = &e.key {
+                let k = k.trim_end_matches('.');
+                return isps
+                    .iter()
+                    .find(|i| i.1.trim_end_matches('.').eq_ignore_ascii_case(k))
+                    .map(|i| i.0.clone());
+            }
+            isps.iter()
+                .find(|i| i.2.iter().any(|n| n.contains(peer)) || i.3.contains(&peer))
+                .map(|i| i.0.clone())
+        };
+        let now = self.now();
+        let mut matched = 0;
+        let mut logged = Vec::new();
+        for e in batch {
+            let Some(party) = owner(e) else { continue };
+            matched += 1;
+            match &e.kind {
+                SyncKind::Poll { serial } => {
+                    sqlx::query(
+                        "INSERT INTO rpz_polls (party_id, peer, serial, polls, at) VALUES ($1, $2, $3, 1, $4) \
+                         ON CONFLICT (party_id) DO UPDATE SET peer = excluded.peer, serial = excluded.serial, \
+                         polls = rpz_polls.polls + 1, at = excluded.at",
+                    )
+                    .bind(&party)
+                    .bind(e.peer.to_canonical().to_string())
+                    .bind(serial)
+                    .bind(now.unix_millis())
+                    .execute(&self.pool)
+                    .await?;
+                }
+                SyncKind::Transfer {
+                    kind,
+                    from,
+                    serial,
+                    complete,
+                } => logged.push((
+                    party,
+                    e.peer,
+                    kind.clone(),
+                    *from,
+                    *serial,
+                    *complete,
+                    String::new(),
+                )),
+                SyncKind::Notify {
+                    serial,
+                    answered,
+                    detail,
+                } => logged.push((
+                    party,
+                    e.peer,
+                    "NOTIFY".to_owned(),
+                    None,
+                    *serial,
+                    *answered,
+                    detail.clone(),
+                )),
+            }
+        }
+        if logged.is_empty() {
+            return Ok(matched);
+        }
+        let mut tx = self.write().await?;
+        for (party, peer, kind, from, serial, complete, detail) in logged {
+            sqlx::query(
+                "INSERT INTO rpz_sync_log (id, party_id, peer, kind, from_serial, serial, complete, detail, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&party)
+            .bind(peer.to_canonical().to_string())
+            .bind(&kind)
+            .bind(from)
+            .bind(serial)
+            .bind(i64::from(complete))
+            .bind(&detail)
+            .bind(now.unix_millis())
+            .execute(&mut *tx)
+            .await?;
+            let event = if kind == "NOTIFY" {
+                "rpz.notify_answered"
+            } else {
+                "rpz.transferred"
+            };
+            audit::append(
+                &mut tx,
+                now,
+                &Actor::system("rpz-primary"),
+                event,
+                ("party", &party),
+                Value::Null,
+                json!({"peer": peer.to_canonical().to_string(), "kind": kind, "from_serial": from, "serial": serial, "complete": complete, "detail": detail}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(matched)
+    }
+
+    async fn zone_sync(&self, party: &str, current: i64) -> Result<ZoneSync> {
+        let event = |r: &sqlx::any::AnyRow| -> Result<SyncEvent> {
+            Ok(SyncEvent {
+                peer: r.try_get("peer")?,
+                kind: r.try_get("kind")?,
+                from_serial: r.try_get("from_serial")?,
+                serial: r.try_get("serial")?,
+                complete: r.try_get::<i64, _>("complete")? != 0,
+                detail: r.try_get("detail")?,
+                at: Timestamp::from_unix_millis(r.try_get("at")?),
+            })
+        };
+        let cols = "peer, kind, from_serial, serial, complete, detail, at";
+        let last = |cond: &'static str| {
+            format!(
+                "SELECT {cols} FROM rpz_sync_log WHERE party_id = $1 AND {cond} ORDER BY id DESC LIMIT 1"
+            )
+        };
+        let last_transfer = sqlx::query(&last("kind <> 'NOTIFY'"))
+            .bind(party)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(event)
+            .transpose()?;
+        let last_notify = sqlx::query(&last("kind = 'NOTIFY'"))
+            .bind(party)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(event)
+            .transpose()?;
+        let last_poll =
+            sqlx::query("SELECT peer, serial, polls, at FROM rpz_polls WHERE party_id = $1")
+                .bind(party)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| -> Result<SyncEvent> {
+                    Ok(SyncEvent {
+                        peer: r.try_get("peer")?,
+                        kind: "SOA".into(),
+                        from_serial: None,
+                        serial: r.try_get("serial")?,
+                        complete: true,
+                        detail: format!("{} polls", r.try_get::<i64, _>("polls")?),
+                        at: Timestamp::from_unix_millis(r.try_get("at")?),
+                    })
+                })
+                .transpose()?;
+        // the serial held: the highest one transferred in full, or reported
+        // held in an IXFR request
+        let held: Option<i64> = sqlx::query(
+            "SELECT MAX(CASE WHEN complete = 1 THEN serial ELSE from_serial END) AS s FROM rpz_sync_log \
+             WHERE party_id = $1 AND kind <> 'NOTIFY'",
+        )
+        .bind(party)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("s")?;
+        // (a secondary claiming a serial we never published holds ours at best)
+        let held = held.map(|h| h.min(current));
+        let (mut held_since, mut pickup_ms, mut behind_since) = (None, None, None);
+        if let Some(h) = held {
+            let r = sqlx::query(
+                "SELECT MIN(l.at) AS at, MIN(s.created_at) AS published FROM rpz_sync_log l \
+                 LEFT JOIN rpz_serials s ON s.serial = l.serial \
+                 WHERE l.party_id = $1 AND l.kind <> 'NOTIFY' AND l.complete = 1 AND l.serial = $2",
+            )
+            .bind(party)
+            .bind(h)
+            .fetch_one(&self.pool)
+            .await?;
+            let at: Option<i64> = r.try_get("at")?;
+            let published: Option<i64> = r.try_get("published")?;
+            held_since = at.map(Timestamp::from_unix_millis);
+            pickup_ms = at.zip(published).map(|(a, p)| (a - p).max(0));
+            if h < current {
+                behind_since =
+                    sqlx::query("SELECT MIN(created_at) AS t FROM rpz_serials WHERE serial > $1")
+                        .bind(h)
+                        .fetch_one(&self.pool)
+                        .await?
+                        .try_get::<Option<i64>, _>("t")?
+                        .map(Timestamp::from_unix_millis);
+            }
+        }
+        Ok(ZoneSync {
+            status: match held {
+                None => "never",
+                Some(h) if h >= current => "in_sync",
+                Some(_) => "behind",
+            },
+            held_serial: held,
+            held_since,
+            pickup_ms,
+            behind_since,
+            last_poll,
+            last_transfer,
+            last_notify,
+        })
     }
 
     /// ISPs with resolvers to probe.

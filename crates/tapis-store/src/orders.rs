@@ -1152,6 +1152,13 @@ impl Store {
     /// Every record of the zone, by owner, and the serial they belong to.
     pub async fn rpz_records(&self) -> Result<(i64, Vec<RpzRecord>)> {
         let mut tx = self.pool.begin().await?;
+        // one snapshot for the serial and the rows (SQLite's read
+        // transaction is one already; PostgreSQL's default is not)
+        if self.backend() == crate::Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
         let serial = current_serial(&mut tx).await?;
         // Stream the rows: holding tens of millions of driver rows at once
         // costs several times the records themselves.

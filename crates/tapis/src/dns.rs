@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tapis_core::order::OrderAction;
 use tapis_dns::{Diff, Primary, PrimaryConfig, TsigKey, ZoneConfig, ZoneSource};
-use tapis_store::Store;
+use tapis_store::{Store, SyncEvidence, SyncKind};
+use tokio::sync::mpsc;
 
 /// The zone as the store keeps it.
 pub struct StoreZone {
@@ -98,6 +99,7 @@ pub async fn start(
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let targets = refresh(&store, &primary).await;
+    let evidence = spawn_evidence_writer(store.clone(), primary.observe());
     let server = primary.clone();
     let mut stop = shutdown.clone();
     let serve = tokio::spawn(async move {
@@ -118,7 +120,7 @@ pub async fn start(
             }
             match store.rpz_serial().await {
                 Ok(serial) if serial > 0 && notified != Some(serial) => {
-                    notify_all(&zone, serial, &targets);
+                    notify_all(&zone, serial, &targets, &evidence);
                     notified = Some(serial);
                 }
                 Ok(_) => {}
@@ -182,35 +184,128 @@ async fn refresh<S: ZoneSource>(store: &Store, primary: &Primary<S>) -> NotifyTa
     targets
 }
 
-/// NOTIFY every registered secondary, signed with its ISP's key.
-fn notify_all(zone: &ZoneConfig, serial: i64, targets: &[(std::net::SocketAddr, Option<TsigKey>)]) {
+/// Record what the primary sees secondaries do (and NOTIFY answers, sent
+/// on the returned channel) in the store, in batches: the evidence ISP
+/// compliance starts from.
+fn spawn_evidence_writer(
+    store: Store,
+    mut observed: mpsc::Receiver<tapis_dns::Observation>,
+) -> mpsc::Sender<SyncEvidence> {
+    let (tx, mut rx) = mpsc::channel::<SyncEvidence>(4096);
+    let forward = tx.clone();
+    tokio::spawn(async move {
+        while let Some(o) = observed.recv().await {
+            let kind = match o.event {
+                tapis_dns::Observed::SoaPoll { serial } => SyncKind::Poll {
+                    serial: i64::from(serial),
+                },
+                tapis_dns::Observed::Transfer {
+                    kind,
+                    from,
+                    serial,
+                    complete,
+                } => SyncKind::Transfer {
+                    kind: kind.to_owned(),
+                    from: from.map(i64::from),
+                    serial: i64::from(serial),
+                    complete,
+                },
+            };
+            let e = SyncEvidence {
+                peer: o.peer,
+                key: o.key,
+                kind,
+            };
+            if forward.send(e).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(256);
+        while rx.recv_many(&mut batch, 256).await > 0 {
+            if let Err(e) = store.record_sync(&batch).await {
+                tracing::warn!(error = %e, n = batch.len(), "cannot record zone transfer evidence");
+            }
+            batch.clear();
+        }
+    });
+    tx
+}
+
+/// NOTIFY every registered secondary, signed with its ISP's key; each
+/// answer (or silence) is evidence.
+fn notify_all(
+    zone: &ZoneConfig,
+    serial: i64,
+    targets: &[(std::net::SocketAddr, Option<TsigKey>)],
+    evidence: &mpsc::Sender<SyncEvidence>,
+) {
     for (addr, key) in targets.iter().cloned() {
         let zone = zone.clone();
+        let evidence = evidence.clone();
         tokio::spawn(async move {
             let soa = tapis_dns::soa_serial(serial);
-            match tapis_dns::send_notify(addr, &zone, soa, key.as_ref()).await {
-                // a secondary without TSIG (e.g. Unbound, allow-listed for
-                // transfers) rejects a signed NOTIFY with FORMERR or a TSIG
-                // error: tell it again, unsigned
-                Ok(o)
-                    if key.is_some()
-                        && (o.rcode == tapis_dns::wire::Rcode::FORMERR
-                            || o.rcode == tapis_dns::wire::Rcode::NOTIMP
-                            || o.tsig_error.is_some()) =>
-                {
-                    match tapis_dns::send_notify(addr, &zone, soa, None).await {
-                        Ok(o) => {
-                            tracing::info!(%addr, serial, rcode = ?o.rcode, "NOTIFY answered (unsigned: the secondary has no TSIG)")
-                        }
-                        Err(e) => tracing::warn!(%addr, serial, error = %e, "NOTIFY not answered"),
-                    }
-                }
-                Ok(o) => {
-                    tracing::info!(%addr, serial, rcode = ?o.rcode, attempts = o.attempts, "NOTIFY answered")
-                }
-                Err(e) => tracing::warn!(%addr, serial, error = %e, "NOTIFY not answered"),
-            }
+            let key_name = key
+                .as_ref()
+                .map(|k| k.name().to_string().trim_end_matches('.').to_owned());
+            let outcome = notify_once(addr, &zone, soa, key).await;
+            let (answered, detail) = match &outcome {
+                Ok(rcode) => (true, rcode.clone()),
+                Err(e) => (false, e.clone()),
+            };
+            let _ = evidence
+                .send(SyncEvidence {
+                    peer: addr.ip(),
+                    key: key_name,
+                    kind: SyncKind::Notify {
+                        serial,
+                        answered,
+                        detail,
+                    },
+                })
+                .await;
         });
+    }
+}
+
+/// One NOTIFY (retried inside), falling back to unsigned for a secondary
+/// without TSIG; the answer's rcode as text, or the error.
+async fn notify_once(
+    addr: SocketAddr,
+    zone: &ZoneConfig,
+    soa: u32,
+    key: Option<TsigKey>,
+) -> Result<String, String> {
+    match tapis_dns::send_notify(addr, zone, soa, key.as_ref()).await {
+        // a secondary without TSIG (e.g. Unbound, allow-listed for
+        // transfers) rejects a signed NOTIFY with FORMERR or a TSIG error:
+        // tell it again, unsigned
+        Ok(o)
+            if key.is_some()
+                && (o.rcode == tapis_dns::wire::Rcode::FORMERR
+                    || o.rcode == tapis_dns::wire::Rcode::NOTIMP
+                    || o.tsig_error.is_some()) =>
+        {
+            match tapis_dns::send_notify(addr, zone, soa, None).await {
+                Ok(o) => {
+                    tracing::info!(%addr, serial = soa, rcode = ?o.rcode, "NOTIFY answered (unsigned: the secondary has no TSIG)");
+                    Ok(format!("{:?} (unsigned)", o.rcode))
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, serial = soa, error = %e, "NOTIFY not answered");
+                    Err(e.to_string())
+                }
+            }
+        }
+        Ok(o) => {
+            tracing::info!(%addr, serial = soa, rcode = ?o.rcode, attempts = o.attempts, "NOTIFY answered");
+            Ok(format!("{:?}", o.rcode))
+        }
+        Err(e) => {
+            tracing::warn!(%addr, serial = soa, error = %e, "NOTIFY not answered");
+            Err(e.to_string())
+        }
     }
 }
 

@@ -330,6 +330,35 @@ zone "example" {{ type primary; file "example.db"; }};
         "{probe}"
     );
 
+    // what the primary saw: BIND holds the current serial (it transferred
+    // it after a NOTIFY it answered), and how long the pickup took
+    let start = Instant::now();
+    let sync = loop {
+        let (_, c) = call(&base, get.clone(), "/api/v1/compliance", &officer, None).await;
+        let z = c[0]["zone_sync"].clone();
+        if z["status"] == "in_sync" && z["last_notify"]["complete"] == true {
+            assert_eq!(z["held_serial"], c[0]["current_serial"], "{z}");
+            break z;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "BIND not seen in sync: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        sync["pickup_ms"].as_i64().is_some_and(|ms| ms < 15_000),
+        "{sync}"
+    );
+    assert_eq!(sync["last_notify"]["detail"], "NOERROR", "{sync}");
+    assert!(
+        sync["last_transfer"]["kind"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("IXFR") || k == "AXFR"),
+        "{sync}"
+    );
+    println!("zone sync as the primary saw it: {sync}");
+
     // lifted: BIND stops enforcing it
     let (s, o) = call(
         &base,
