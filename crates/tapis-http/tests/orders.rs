@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tapis_store::{SyncEvidence, SyncKind};
 
 fn order(targets: Value, action: &str, effective: &str, expires: &str, review: &str) -> Value {
     json!({
@@ -421,6 +422,82 @@ async fn orders_story(backend: tapis_store::Backend) {
         (Some(1), Some("behind")),
         "{c}"
     );
+
+    // what the primary saw, matched to the ISP by its key or its addresses
+    let key = r["tsig_key_name"].as_str().expect("key").to_owned();
+    let ev = |peer: &str, key: Option<&str>, kind: SyncKind| SyncEvidence {
+        peer: peer.parse().expect("ip"),
+        key: key.map(str::to_owned),
+        kind,
+    };
+    let transfer = |from: i64, serial: i64, complete: bool| SyncKind::Transfer {
+        kind: "IXFR".into(),
+        from: Some(from),
+        serial,
+        complete,
+    };
+    let n = app
+        .store
+        .record_sync(&[
+            ev("192.0.2.99", Some(&key), transfer(1, 2, true)),
+            ev("203.0.113.9", None, SyncKind::Poll { serial: 3 }),
+        ])
+        .await
+        .expect("record");
+    assert_eq!(n, 1, "an unknown address matches no ISP");
+    let (_, c) = app.get("/api/v1/compliance", &officer).await;
+    let z = &c[0]["zone_sync"];
+    assert_eq!(
+        (z["status"].as_str(), z["held_serial"].as_i64()),
+        (Some("behind"), Some(2)),
+        "{z}"
+    );
+    assert!(
+        z["behind_since"].is_string() && z["last_poll"].is_null(),
+        "{z}"
+    );
+    app.clock.advance_millis(1_500);
+    let n = app
+        .store
+        .record_sync(&[
+            ev("192.0.2.53", None, SyncKind::Poll { serial: 3 }),
+            ev("192.0.2.53", None, transfer(2, 3, false)),
+            ev(
+                "192.0.2.1",
+                Some(&format!("{key}.")),
+                SyncKind::Notify {
+                    serial: 3,
+                    answered: true,
+                    detail: "NOERROR".into(),
+                },
+            ),
+        ])
+        .await
+        .expect("record");
+    assert_eq!(n, 3);
+    let (_, c) = app.get("/api/v1/compliance", &officer).await;
+    let z = &c[0]["zone_sync"];
+    assert_eq!(
+        (z["status"].as_str(), z["held_serial"].as_i64()),
+        (Some("behind"), Some(2)),
+        "a cut-off transfer is not held: {z}"
+    );
+    assert_eq!(z["last_poll"]["peer"], "192.0.2.53", "{z}");
+    assert_eq!(z["last_transfer"]["complete"], false, "{z}");
+    assert_eq!(z["last_notify"]["detail"], "NOERROR", "{z}");
+    app.store
+        .record_sync(&[ev("192.0.2.53", None, transfer(2, 3, true))])
+        .await
+        .expect("record");
+    let (_, c) = app.get("/api/v1/compliance", &officer).await;
+    let z = &c[0]["zone_sync"];
+    assert_eq!(
+        (z["status"].as_str(), z["held_serial"].as_i64()),
+        (Some("in_sync"), Some(3)),
+        "{z}"
+    );
+    assert!(z["behind_since"].is_null(), "{z}");
+    assert!(z["pickup_ms"].as_i64().is_some_and(|ms| ms >= 1_500), "{z}");
 
     // the exception expires on its own at its end date
     app.clock.advance_millis(31 * 86_400 * 1000);
