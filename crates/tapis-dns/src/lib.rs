@@ -24,7 +24,7 @@ pub mod wire;
 
 pub use notify::{NotifyOptions, NotifyOutcome, send_notify, send_notify_with};
 pub use server::{Observation, Observed, Primary, PrimaryConfig, Reply, Transfer, Transport, bind};
-pub use source::{Diff, MemoryZone, ZoneSource};
+pub use source::{Diff, MemoryZone, Record, SNAPSHOT_BATCH, Snapshot, ZoneSource};
 pub use tapis_core::isp::IpNet;
 pub use tsig::{Algorithm, TsigKey};
 
@@ -39,6 +39,81 @@ pub enum Error {
     /// A NOTIFY was never answered.
     #[error("no answer to NOTIFY from {target} after {tries} tries")]
     NoAnswer { target: SocketAddr, tries: u32 },
+}
+
+/// The label under the zone apex that holds explanations: for a policy
+/// record at `T.<zone>`, a TXT record at `T._tapis.<zone>` says which order
+/// it carries out and what kind of block it is, as
+/// `ref=<order reference> cat=<blocked|censored|filtered>` (see
+/// [`explanation_text`]). Resolvers that know the convention (tapis's own)
+/// put it in an Extended DNS Error (RFC 8914); others see a harmless
+/// policy for names under `_tapis`, which nobody looks up.
+pub const EXPLANATION_LABEL: &str = "_tapis";
+
+/// The kind of block, as an Extended DNS Error (RFC 8914) names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockKind {
+    /// 15 Blocked: the resolver operator's own policy (e.g. malware).
+    Blocked,
+    /// 16 Censored: an external requirement, e.g. a legal order.
+    Censored,
+    /// 17 Filtered: filtering the client asked for.
+    Filtered,
+}
+
+impl BlockKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockKind::Blocked => "blocked",
+            BlockKind::Censored => "censored",
+            BlockKind::Filtered => "filtered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BlockKind> {
+        Some(match s {
+            "blocked" => BlockKind::Blocked,
+            "censored" => BlockKind::Censored,
+            "filtered" => BlockKind::Filtered,
+            _ => return None,
+        })
+    }
+
+    /// The RFC 8914 INFO-CODE.
+    pub fn ede_code(self) -> u16 {
+        match self {
+            BlockKind::Blocked => 15,
+            BlockKind::Censored => 16,
+            BlockKind::Filtered => 17,
+        }
+    }
+}
+
+/// The text of an explanation record (a reference is kept to printable
+/// ASCII without spaces, and short enough for one TXT string).
+pub fn explanation_text(reference: &str, kind: BlockKind) -> String {
+    let reference: String = reference
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(200)
+        .collect();
+    format!("ref={reference} cat={}", kind.as_str())
+}
+
+/// Reads an explanation record's text: (reference, kind). Unknown fields
+/// are ignored; a missing or unknown `cat` is [`BlockKind::Blocked`].
+pub fn parse_explanation(text: &str) -> Option<(String, BlockKind)> {
+    let mut reference = None;
+    let mut kind = BlockKind::Blocked;
+    for field in text.split_ascii_whitespace() {
+        if let Some(r) = field.strip_prefix("ref=") {
+            reference = Some(r.to_owned()).filter(|r| !r.is_empty());
+        } else if let Some(c) = field.strip_prefix("cat=") {
+            kind = BlockKind::parse(c).unwrap_or(BlockKind::Blocked);
+        }
+    }
+    Some((reference?, kind))
 }
 
 /// Zone parameters.
@@ -56,6 +131,59 @@ pub struct ZoneConfig {
     pub expire: u32,
     /// TTL of policy records, and the SOA minimum (negative caching).
     pub ttl: u32,
+    /// Whether and how each record's explanation TXT is published.
+    pub explanations: Explanations,
+}
+
+/// Which explanation each record gets: its order's reference, and the
+/// kind of block its order's category makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanations {
+    /// Publish explanation TXTs at all.
+    pub enabled: bool,
+    /// The kind for categories not listed in `by_category`. A blocking
+    /// order is an external legal requirement: RFC 8914 calls that
+    /// Censored.
+    pub default_kind: BlockKind,
+    pub by_category: std::collections::BTreeMap<String, BlockKind>,
+}
+
+impl Default for Explanations {
+    fn default() -> Self {
+        Explanations {
+            enabled: true,
+            default_kind: BlockKind::Censored,
+            by_category: Default::default(),
+        }
+    }
+}
+
+impl Explanations {
+    /// The kind of block for a category.
+    pub fn kind(&self, category: &str) -> BlockKind {
+        self.by_category
+            .get(category)
+            .copied()
+            .unwrap_or(self.default_kind)
+    }
+
+    /// The explanation text for a record of `action` carrying out order
+    /// `reference` of `category` (none for exceptions, or when disabled).
+    pub fn text(
+        &self,
+        action: OrderAction,
+        reference: Option<&str>,
+        category: Option<&str>,
+    ) -> Option<String> {
+        if !self.enabled || action == OrderAction::Passthru {
+            return None;
+        }
+        let reference = reference?;
+        Some(explanation_text(
+            reference,
+            category.map_or(self.default_kind, |c| self.kind(c)),
+        ))
+    }
 }
 
 impl Default for ZoneConfig {
@@ -69,17 +197,18 @@ impl Default for ZoneConfig {
             retry: 60,
             expire: 604_800,
             ttl: 60,
+            explanations: Explanations::default(),
         }
     }
 }
 
-/// The zone file: `$TTL`, SOA, NS, then one CNAME per owner, sorted.
-/// Owner names are relative to the zone (`example.com` becomes
-/// `example.com.rpz.tapis.`).
+/// The zone file: `$TTL`, SOA, NS, then one CNAME per owner, sorted, each
+/// followed by its explanation TXT when it has one. Owner names are
+/// relative to the zone (`example.com` becomes `example.com.rpz.tapis.`).
 pub fn render_rpz<'a>(
     config: &ZoneConfig,
     serial: i64,
-    records: impl IntoIterator<Item = (&'a str, OrderAction)>,
+    records: impl IntoIterator<Item = (&'a str, OrderAction, Option<&'a str>)>,
 ) -> String {
     let zone = absolute(&config.zone);
     let mut out = String::with_capacity(4096);
@@ -98,12 +227,20 @@ pub fn render_rpz<'a>(
         config.ttl
     );
     let _ = writeln!(out, "@ NS {}", absolute(&config.mname));
-    for (owner, action) in records {
+    for (owner, action, explanation) in records {
         let _ = writeln!(
             out,
             "{owner} CNAME {}",
             action.rpz_target(&config.block_page_host)
         );
+        if let Some(text) = explanation {
+            let text: String = text
+                .chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .filter(|c| *c != '"' && *c != '\\')
+                .collect();
+            let _ = writeln!(out, "{owner}.{EXPLANATION_LABEL} TXT \"{text}\"");
+        }
     }
     out
 }
@@ -180,7 +317,10 @@ mod tests {
                 ..Default::default()
             },
             7,
-            records(),
+            records().into_iter().map(|(o, a)| {
+                let why = (o == "judi.example").then_some("ref=ORD-1 cat=censored");
+                (o, a, why)
+            }),
         );
         let expected = "\
 ; tapis response policy zone, serial 7
@@ -190,6 +330,7 @@ $TTL 60
 @ NS ns.rpz.tapis.
 *.judi.example CNAME .
 judi.example CNAME .
+judi.example._tapis TXT \"ref=ORD-1 cat=censored\"
 ok.judi.example CNAME rpz-passthru.
 quiet.example CNAME *.
 shown.example CNAME block.tapis.example.
@@ -208,5 +349,25 @@ gone.example CNAME rpz-drop.
         assert!(hosts.contains("0.0.0.0 judi.example\n"));
         assert!(!hosts.contains("ok.judi.example"));
         assert!(!hosts.contains("*."));
+    }
+
+    #[test]
+    fn explanations_read_back() {
+        for kind in [BlockKind::Blocked, BlockKind::Censored, BlockKind::Filtered] {
+            let text = explanation_text("0193-abc \"x\"", kind);
+            assert_eq!(
+                parse_explanation(&text),
+                Some(("0193-abc\"x\"".to_owned(), kind))
+            );
+        }
+        assert_eq!(parse_explanation("cat=censored"), None, "no reference");
+        assert_eq!(
+            parse_explanation("ref=A cat=odd extra=1"),
+            Some(("A".to_owned(), BlockKind::Blocked))
+        );
+        assert_eq!(
+            [BlockKind::Blocked, BlockKind::Censored, BlockKind::Filtered].map(BlockKind::ede_code),
+            [15, 16, 17]
+        );
     }
 }

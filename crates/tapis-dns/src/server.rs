@@ -42,7 +42,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::source::{Diff, ZoneSource};
+use crate::source::{Diff, Record, Snapshot, ZoneSource};
 use crate::tsig::{self, RequestAuth, Signer, TsigFailure, TsigKey, unix_now};
 use crate::wire::{
     HEADER_LEN, Header, Message, MessageBuilder, Name, Question, Rcode, Rdata, Section, Soa, class,
@@ -100,6 +100,8 @@ pub(crate) struct ZoneData {
     expire: u32,
     pub(crate) ttl: u32,
     targets: [Name; 5],
+    /// `_tapis.<zone>`: explanations live under it.
+    explain: Name,
 }
 
 impl ZoneData {
@@ -125,6 +127,8 @@ impl ZoneData {
                 target(OrderAction::Nodata)?,
                 target(OrderAction::WalledGarden)?,
             ],
+            explain: Name::relative_to(crate::EXPLANATION_LABEL, &name("zone", &c.zone)?)
+                .map_err(|e| Error::Config(format!("zone {:?}: {e}", c.zone)))?,
         })
     }
 
@@ -451,7 +455,7 @@ impl<S: ZoneSource> Primary<S> {
                 }
                 Reply::Transfer(mut t) => {
                     let started = Instant::now();
-                    while let Some(m) = t.next_message() {
+                    while let Some(m) = t.next_message().await {
                         if let Err(e) = write_frame(&mut stream, &m, idle).await {
                             warn!(%peer, error = %e, "transfer aborted");
                             self.emit(peer.ip(), t.key_name(), t.observed(false));
@@ -459,6 +463,11 @@ impl<S: ZoneSource> Primary<S> {
                         }
                         // Building messages is CPU work: let other tasks run.
                         tokio::task::yield_now().await;
+                    }
+                    if let Some(e) = &t.failed {
+                        warn!(%peer, error = %e, "zone source failed during a transfer; aborted");
+                        self.emit(peer.ip(), t.key_name(), t.observed(false));
+                        return;
                     }
                     info!(
                         %peer,
@@ -679,6 +688,7 @@ impl<S: ZoneSource> Primary<S> {
             messages: 0,
             records: 0,
             skipped: 0,
+            failed: None,
         }
     }
 
@@ -694,7 +704,7 @@ impl<S: ZoneSource> Primary<S> {
 
     async fn full_transfer(&self, ctx: Ctx, kind: &'static str, from: Option<u32>) -> Reply {
         match self.inner.source.snapshot().await {
-            Ok((serial, records)) => Reply::Transfer(Box::new(self.transfer(
+            Ok(Snapshot { serial, records }) => Reply::Transfer(Box::new(self.transfer(
                 ctx,
                 kind,
                 from,
@@ -702,7 +712,7 @@ impl<S: ZoneSource> Primary<S> {
                 vec![
                     Part::Soa(serial),
                     Part::Ns,
-                    Part::Records(records),
+                    Part::Records(Vec::new(), Some(records)),
                     Part::Soa(serial),
                 ],
             ))),
@@ -784,9 +794,9 @@ impl<S: ZoneSource> Primary<S> {
                 vec![
                     Part::Soa(to),
                     Part::Soa(client.serial),
-                    Part::Records(removed),
+                    Part::Records(removed, None),
                     Part::Soa(to),
-                    Part::Records(added),
+                    Part::Records(added, None),
                     Part::Soa(to),
                 ],
             ))),
@@ -837,7 +847,7 @@ pub fn serial_lt(a: u32, b: u32) -> bool {
     a != b && b.wrapping_sub(a) < (1 << 31)
 }
 
-type Records = Vec<(String, OrderAction)>;
+type Records = Vec<Record>;
 
 /// Folds a chain of diffs starting at `from` into one: `None` if it is
 /// empty, else (last serial, removed, added). A chain that does not start
@@ -900,7 +910,11 @@ fn edns(msg: &Message<'_>) -> Result<Option<(u8, u16)>, ()> {
 enum Part {
     Soa(u32),
     Ns,
-    Records(Records),
+    /// Records, and where more come from (a snapshot's later batches).
+    Records(
+        Records,
+        Option<tokio::sync::mpsc::Receiver<Result<Records, String>>>,
+    ),
 }
 
 /// A zone transfer being sent: each call to [`Transfer::next_message`]
@@ -928,6 +942,8 @@ pub struct Transfer {
     pub records: usize,
     /// Records left out because their owner is not a valid name.
     pub skipped: usize,
+    /// Why the transfer stopped early (the zone source failed mid-way).
+    pub failed: Option<String>,
 }
 
 impl fmt::Debug for Transfer {
@@ -961,8 +977,10 @@ impl Transfer {
         }
     }
 
-    pub fn next_message(&mut self) -> Option<Vec<u8>> {
-        if self.part >= self.parts.len() {
+    /// The next message of the transfer, or `None` at the end (or when
+    /// the zone source failed: see [`Transfer::failed`]).
+    pub async fn next_message(&mut self) -> Option<Vec<u8>> {
+        if self.part >= self.parts.len() || self.failed.is_some() {
             return None;
         }
         let zone = self.zone.clone();
@@ -974,8 +992,9 @@ impl Transfer {
         // SOA with uncompressed names: an upper bound on its size.
         let soa_max =
             zone.name.wire().len() + 10 + zone.mname.wire().len() + zone.rname.wire().len() + 20;
-        while let Some(part) = self.parts.get(self.part) {
-            match part {
+        while self.part < self.parts.len() {
+            let at_index = self.index;
+            match &mut self.parts[self.part] {
                 Part::Soa(serial) => {
                     if wrote > 0 && b.len() + soa_max > self.budget {
                         break;
@@ -990,6 +1009,7 @@ impl Transfer {
                         Rdata::Soa(&soa),
                     );
                     self.part += 1;
+                    wrote += 1;
                 }
                 Part::Ns => {
                     if wrote > 0 && b.len() + soa_max > self.budget {
@@ -1004,26 +1024,53 @@ impl Transfer {
                         Rdata::Ns(&zone.mname),
                     );
                     self.part += 1;
+                    wrote += 1;
                 }
-                Part::Records(records) => {
-                    let Some((owner, action)) = records.get(self.index) else {
-                        self.part += 1;
+                Part::Records(records, more) => {
+                    let Some(r) = records.get(at_index) else {
+                        // this batch is done: the next one, or the next part
+                        let next = match more {
+                            Some(rx) => rx.recv().await,
+                            None => None,
+                        };
+                        match next {
+                            Some(Ok(batch)) => *records = batch,
+                            Some(Err(e)) => {
+                                self.failed = Some(e);
+                                return None;
+                            }
+                            None => {
+                                records.clear();
+                                self.part += 1;
+                            }
+                        }
                         self.index = 0;
                         continue;
                     };
-                    let name = match Name::relative_to(owner, &zone.name) {
+                    let name = match Name::relative_to(&r.owner, &zone.name) {
                         Ok(n) => n,
                         Err(e) => {
-                            warn!(owner = %owner.escape_debug(), error = %e, "record left out of the transfer");
+                            warn!(owner = %r.owner.escape_debug(), error = %e, "record left out of the transfer");
                             self.skipped += 1;
                             self.index += 1;
                             continue;
                         }
                     };
-                    let target = zone.target(*action);
-                    if wrote > 0
-                        && b.len() + name.wire().len() + 10 + target.wire().len() > self.budget
-                    {
+                    let target = zone.target(r.action);
+                    // the explanation (a TXT under _tapis) goes with its record
+                    let txt = r.explanation.as_deref().and_then(|t| {
+                        Some((
+                            Name::relative_to(&r.owner, &zone.explain).ok()?,
+                            txt_rdata(t),
+                        ))
+                    });
+                    let need = name.wire().len()
+                        + 10
+                        + target.wire().len()
+                        + txt
+                            .as_ref()
+                            .map_or(0, |(n, d)| n.wire().len() + 10 + d.len());
+                    if wrote > 0 && b.len() + need > self.budget {
                         break;
                     }
                     b.record(
@@ -1034,10 +1081,21 @@ impl Transfer {
                         zone.ttl,
                         Rdata::Cname(target),
                     );
+                    wrote += 1;
+                    if let Some((n, d)) = &txt {
+                        b.record(
+                            Section::Answer,
+                            n,
+                            rtype::TXT,
+                            class::IN,
+                            zone.ttl,
+                            Rdata::Raw(d),
+                        );
+                        wrote += 1;
+                    }
                     self.index += 1;
                 }
             }
-            wrote += 1;
         }
         if wrote == 0 && self.messages > 0 {
             return None;
@@ -1055,12 +1113,13 @@ impl Transfer {
     }
 }
 
-impl Iterator for Transfer {
-    type Item = Vec<u8>;
-
-    fn next(&mut self) -> Option<Vec<u8>> {
-        self.next_message()
-    }
+/// TXT record data: one character-string, cut at 255 bytes.
+fn txt_rdata(text: &str) -> Vec<u8> {
+    let bytes = &text.as_bytes()[..text.len().min(255)];
+    let mut d = Vec::with_capacity(bytes.len() + 1);
+    d.push(bytes.len() as u8);
+    d.extend_from_slice(bytes);
+    d
 }
 
 #[cfg(test)]
@@ -1079,7 +1138,7 @@ mod tests {
     #[test]
     fn diffs_condense() {
         use OrderAction::*;
-        let r = |o: &str, a| (o.to_owned(), a);
+        let r = |o: &str, a| Record::new(o, a);
         let diffs = vec![
             Diff {
                 from: 1,

@@ -1,24 +1,101 @@
 //! Where the primary gets the zone from: the [`ZoneSource`] trait (current
-//! serial, a full snapshot, the diffs since a serial), which an adapter
-//! implements over the database, and [`MemoryZone`], an in-memory source
-//! with a bounded journal of diffs, for tests and for wiring that keeps
-//! the zone in memory.
+//! serial, a full snapshot streamed in batches, the diffs since a serial),
+//! which an adapter implements over the database, and [`MemoryZone`], an
+//! in-memory source with a bounded journal of diffs, for tests and for
+//! wiring that keeps the zone in memory.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tapis_core::order::OrderAction;
+use tokio::sync::mpsc;
+
+/// One policy record: an owner relative to the zone (`judi.example`,
+/// `*.judi.example`), its action, and optionally the explanation published
+/// beside it (see [`crate::explanation_text`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Record {
+    pub owner: String,
+    pub action: OrderAction,
+    pub explanation: Option<Arc<str>>,
+}
+
+impl Record {
+    pub fn new(owner: impl Into<String>, action: OrderAction) -> Record {
+        Record {
+            owner: owner.into(),
+            action,
+            explanation: None,
+        }
+    }
+
+    pub fn explained(mut self, text: impl Into<Arc<str>>) -> Record {
+        self.explanation = Some(text.into());
+        self
+    }
+}
+
+impl From<(String, OrderAction)> for Record {
+    fn from((owner, action): (String, OrderAction)) -> Record {
+        Record::new(owner, action)
+    }
+}
+
+impl From<(&str, OrderAction)> for Record {
+    fn from((owner, action): (&str, OrderAction)) -> Record {
+        Record::new(owner, action)
+    }
+}
 
 /// One version step of the zone: records removed and added going from
-/// `from` to `to`. Owners are relative to the zone (`judi.example`,
-/// `*.judi.example`).
+/// `from` to `to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diff {
     pub from: u32,
     pub to: u32,
-    pub removed: Vec<(String, OrderAction)>,
-    pub added: Vec<(String, OrderAction)>,
+    pub removed: Vec<Record>,
+    pub added: Vec<Record>,
+}
+
+/// A whole zone at one serial, its records coming in batches (so a zone of
+/// tens of millions of names is never held in memory at once). An error
+/// in the stream aborts the transfer.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub serial: u32,
+    pub records: mpsc::Receiver<Result<Vec<Record>, String>>,
+}
+
+/// Records a snapshot batch holds.
+pub const SNAPSHOT_BATCH: usize = 2048;
+
+impl Snapshot {
+    /// A snapshot of records already in memory.
+    pub fn from_vec(serial: u32, records: Vec<Record>) -> Snapshot {
+        let batches: Vec<Vec<Record>> = records
+            .chunks(SNAPSHOT_BATCH)
+            .map(<[Record]>::to_vec)
+            .collect();
+        let (tx, rx) = mpsc::channel(batches.len().max(1));
+        for b in batches {
+            // capacity is the number of batches: never full
+            let _ = tx.try_send(Ok(b));
+        }
+        Snapshot {
+            serial,
+            records: rx,
+        }
+    }
+
+    /// Every record, in memory (tests, small zones).
+    pub async fn collect(mut self) -> Result<(u32, Vec<Record>), String> {
+        let mut all = Vec::new();
+        while let Some(batch) = self.records.recv().await {
+            all.extend(batch?);
+        }
+        Ok((self.serial, all))
+    }
 }
 
 /// The zone as the primary sees it. Errors are text for the log (the
@@ -28,11 +105,9 @@ pub trait ZoneSource: Send + Sync + 'static {
     /// that is expensive).
     fn serial(&self) -> impl Future<Output = Result<u32, String>> + Send;
 
-    /// The current serial and every record: (owner relative to the zone,
-    /// e.g. `judi.example` or `*.judi.example`, action).
-    fn snapshot(
-        &self,
-    ) -> impl Future<Output = Result<(u32, Vec<(String, OrderAction)>), String>> + Send;
+    /// The current serial and every record, in batches, all from one
+    /// consistent version of the zone.
+    fn snapshot(&self) -> impl Future<Output = Result<Snapshot, String>> + Send;
 
     /// The steps from `serial` to the current serial, in order, or `None`
     /// if they cannot be given (the client then gets the whole zone).
@@ -48,9 +123,7 @@ impl<T: ZoneSource> ZoneSource for Arc<T> {
         (**self).serial()
     }
 
-    fn snapshot(
-        &self,
-    ) -> impl Future<Output = Result<(u32, Vec<(String, OrderAction)>), String>> + Send {
+    fn snapshot(&self) -> impl Future<Output = Result<Snapshot, String>> + Send {
         (**self).snapshot()
     }
 
@@ -71,7 +144,7 @@ pub struct MemoryZone {
 #[derive(Debug)]
 struct State {
     serial: u32,
-    records: BTreeMap<String, OrderAction>,
+    records: BTreeMap<String, (OrderAction, Option<Arc<str>>)>,
     journal: VecDeque<Diff>,
     journal_limit: usize,
 }
@@ -79,14 +152,11 @@ struct State {
 impl MemoryZone {
     /// A zone at `serial` with these records (a later record for the same
     /// owner replaces an earlier one). Keeps 1,000 diffs.
-    pub fn new(
-        serial: u32,
-        records: impl IntoIterator<Item = (String, OrderAction)>,
-    ) -> MemoryZone {
+    pub fn new<R: Into<Record>>(serial: u32, records: impl IntoIterator<Item = R>) -> MemoryZone {
         MemoryZone {
             state: Mutex::new(State {
                 serial,
-                records: records.into_iter().collect(),
+                records: records.into_iter().map(|r| split(r.into())).collect(),
                 journal: VecDeque::new(),
                 journal_limit: 1000,
             }),
@@ -115,47 +185,58 @@ impl MemoryZone {
         self.lock().records.is_empty()
     }
 
+    /// Every record, in owner order.
+    pub fn records(&self) -> Vec<Record> {
+        self.lock()
+            .records
+            .iter()
+            .map(|(o, v)| join(o.clone(), v.clone()))
+            .collect()
+    }
+
     /// Removes owners and adds (or changes) records as one step; returns
     /// the new serial (unchanged if nothing changed).
-    pub fn apply(
+    pub fn apply<R: Into<Record>>(
         &self,
         remove: impl IntoIterator<Item = String>,
-        add: impl IntoIterator<Item = (String, OrderAction)>,
+        add: impl IntoIterator<Item = R>,
     ) -> u32 {
         let mut s = self.lock();
         let mut removed = Vec::new();
         let mut added = Vec::new();
         for owner in remove {
-            if let Some(action) = s.records.remove(&owner) {
-                removed.push((owner, action));
+            if let Some(v) = s.records.remove(&owner) {
+                removed.push(join(owner, v));
             }
         }
-        for (owner, action) in add {
-            match s.records.insert(owner.clone(), action) {
-                Some(old) if old == action => continue,
-                Some(old) => removed.push((owner.clone(), old)),
+        for r in add {
+            let (owner, v) = split(r.into());
+            match s.records.insert(owner.clone(), v.clone()) {
+                Some(old) if old == v => continue,
+                Some(old) => removed.push(join(owner.clone(), old)),
                 None => {}
             }
-            added.push((owner, action));
+            added.push(join(owner, v));
         }
         s.commit(removed, added)
     }
 
     /// Replaces the whole zone; returns the new serial (unchanged if the
     /// records are the same).
-    pub fn replace(&self, records: impl IntoIterator<Item = (String, OrderAction)>) -> u32 {
-        let new: BTreeMap<String, OrderAction> = records.into_iter().collect();
+    pub fn replace<R: Into<Record>>(&self, records: impl IntoIterator<Item = R>) -> u32 {
+        let new: BTreeMap<String, (OrderAction, Option<Arc<str>>)> =
+            records.into_iter().map(|r| split(r.into())).collect();
         let mut s = self.lock();
         let mut removed = Vec::new();
         let mut added = Vec::new();
-        for (owner, action) in &s.records {
-            if new.get(owner) != Some(action) {
-                removed.push((owner.clone(), *action));
+        for (owner, v) in &s.records {
+            if new.get(owner) != Some(v) {
+                removed.push(join(owner.clone(), v.clone()));
             }
         }
-        for (owner, action) in &new {
-            if s.records.get(owner) != Some(action) {
-                added.push((owner.clone(), *action));
+        for (owner, v) in &new {
+            if s.records.get(owner) != Some(v) {
+                added.push(join(owner.clone(), v.clone()));
             }
         }
         s.records = new;
@@ -163,12 +244,20 @@ impl MemoryZone {
     }
 }
 
+fn split(r: Record) -> (String, (OrderAction, Option<Arc<str>>)) {
+    (r.owner, (r.action, r.explanation))
+}
+
+fn join(owner: String, (action, explanation): (OrderAction, Option<Arc<str>>)) -> Record {
+    Record {
+        owner,
+        action,
+        explanation,
+    }
+}
+
 impl State {
-    fn commit(
-        &mut self,
-        removed: Vec<(String, OrderAction)>,
-        added: Vec<(String, OrderAction)>,
-    ) -> u32 {
+    fn commit(&mut self, removed: Vec<Record>, added: Vec<Record>) -> u32 {
         if removed.is_empty() && added.is_empty() {
             return self.serial;
         }
@@ -193,12 +282,14 @@ impl ZoneSource for MemoryZone {
         Ok(self.current_serial())
     }
 
-    async fn snapshot(&self) -> Result<(u32, Vec<(String, OrderAction)>), String> {
+    async fn snapshot(&self) -> Result<Snapshot, String> {
         let s = self.lock();
-        Ok((
-            s.serial,
-            s.records.iter().map(|(o, a)| (o.clone(), *a)).collect(),
-        ))
+        let records = s
+            .records
+            .iter()
+            .map(|(o, v)| join(o.clone(), v.clone()))
+            .collect();
+        Ok(Snapshot::from_vec(s.serial, records))
     }
 
     async fn changes_since(&self, serial: u32) -> Result<Option<Vec<Diff>>, String> {

@@ -235,10 +235,14 @@ fn apply(copy: &mut BTreeMap<String, String>, recs: &[Rec]) {
 }
 
 async fn snapshot_map(zone: &MemoryZone) -> BTreeMap<String, String> {
-    use tapis_dns::ZoneSource;
-    let (_, recs) = zone.snapshot().await.expect("snapshot");
-    recs.into_iter()
-        .map(|(o, a)| (format!("{o}.{ZONE}"), a.rpz_target("block.tapis.example")))
+    zone.records()
+        .into_iter()
+        .map(|r| {
+            (
+                format!("{}.{ZONE}", r.owner),
+                r.action.rpz_target("block.tapis.example"),
+            )
+        })
         .collect()
 }
 
@@ -592,7 +596,9 @@ async fn notify_is_signed_and_retried_until_answered() {
 fn config_is_checked() {
     let mut c = PrimaryConfig::new(zone_config());
     c.zone.zone = "bad..zone".into();
-    assert!(tapis_dns::Primary::new(c, MemoryZone::new(1, [])).is_err());
+    assert!(
+        tapis_dns::Primary::new(c, MemoryZone::new(1, Vec::<tapis_dns::Record>::new())).is_err()
+    );
     assert!(TsigKey::new("k", "hmac-md5", SECRET).is_err());
     assert!(TsigKey::new("k", "hmac-sha256", "not base64!").is_err());
     assert!(TsigKey::new("k", "hmac-sha256", "").is_err());
@@ -681,5 +687,72 @@ async fn the_primary_reports_what_secondaries_do() {
     assert!(
         seen.try_recv().is_err(),
         "a refused transfer is not observed"
+    );
+}
+
+/// TXT record data as the tests read it (`Rec::data` holds the bytes'
+/// debug form).
+fn txt_of(text: &str) -> String {
+    let mut d = vec![text.len() as u8];
+    d.extend_from_slice(text.as_bytes());
+    format!("{d:?}")
+}
+
+#[tokio::test]
+async fn explanations_travel_with_their_records() {
+    let why = |r: &str| tapis_dns::explanation_text(r, tapis_dns::BlockKind::Censored);
+    let zone = Arc::new(MemoryZone::new(
+        1,
+        vec![
+            tapis_dns::Record::new("judi.example", OrderAction::Nxdomain).explained(why("ORD-1")),
+            tapis_dns::Record::new("*.judi.example", OrderAction::Nxdomain).explained(why("ORD-1")),
+            tapis_dns::Record::new("ok.judi.example", OrderAction::Passthru),
+        ],
+    ));
+    let s = start(default_config(), zone.clone()).await;
+    let k = key();
+    let (q, mut v) = signed(query(1, ZONE, rtype::AXFR, None), &k, None);
+    let recs = all_answers(&transfer(s.addr, &q, Some(&mut v)).await);
+    let txts: Vec<(String, String)> = recs
+        .iter()
+        .filter(|r| r.rtype == rtype::TXT)
+        .map(|r| (r.owner.clone(), r.data.clone()))
+        .collect();
+    assert_eq!(
+        txts,
+        [
+            (
+                format!("*.judi.example._tapis.{ZONE}"),
+                txt_of("ref=ORD-1 cat=censored")
+            ),
+            (
+                format!("judi.example._tapis.{ZONE}"),
+                txt_of("ref=ORD-1 cat=censored")
+            ),
+        ],
+        "one TXT per explained record, none for the exception"
+    );
+    assert_eq!(recs.iter().filter(|r| r.rtype == rtype::CNAME).count(), 3);
+
+    // another order takes over the name with the same action: the CNAME is
+    // the same, the explanation changes, and IXFR carries both sides
+    zone.apply(
+        [],
+        [tapis_dns::Record::new("judi.example", OrderAction::Nxdomain).explained(why("ORD-2"))],
+    );
+    let (q, mut v) = signed(query(2, ZONE, rtype::IXFR, Some(1)), &k, None);
+    let recs = all_answers(&transfer(s.addr, &q, Some(&mut v)).await);
+    let txts: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.rtype == rtype::TXT)
+        .map(|r| r.data.as_str())
+        .collect();
+    assert_eq!(
+        txts,
+        [
+            txt_of("ref=ORD-1 cat=censored"),
+            txt_of("ref=ORD-2 cat=censored")
+        ],
+        "deleted with the old record, added with the new: {recs:?}"
     );
 }

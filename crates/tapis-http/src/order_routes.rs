@@ -317,10 +317,26 @@ async fn export(
     let (serial, records) = state.store.rpz_records().await?;
     let iter = records.iter().map(|r| (r.owner.as_str(), r.action));
     let (body, content_type) = match kind {
-        "rpz" => (
-            tapis_dns::render_rpz(&state.zone, serial, iter),
-            "text/dns; charset=utf-8",
-        ),
+        "rpz" => {
+            let why: Vec<Option<String>> = records
+                .iter()
+                .map(|r| {
+                    state.zone.explanations.text(
+                        r.action,
+                        r.order_id.as_deref(),
+                        r.category.as_deref(),
+                    )
+                })
+                .collect();
+            let records = records
+                .iter()
+                .zip(&why)
+                .map(|(r, w)| (r.owner.as_str(), r.action, w.as_deref()));
+            (
+                tapis_dns::render_rpz(&state.zone, serial, records),
+                "text/dns; charset=utf-8",
+            )
+        }
         "domains" => (tapis_dns::render_domains(iter), "text/plain; charset=utf-8"),
         _ => (
             tapis_dns::render_hosts(serial, iter),

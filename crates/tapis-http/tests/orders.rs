@@ -261,6 +261,13 @@ async fn orders_story(backend: tapis_store::Backend) {
         zone.contains(" SOA ") && zone.contains("$ORIGIN rpz.tapis."),
         "{zone}"
     );
+    // each record's explanation: the order, and a legal order is "censored"
+    assert!(
+        zone.contains(&format!(
+            "*.judi-online.example._tapis TXT \"ref={id} cat=censored\"\n"
+        )),
+        "{zone}"
+    );
     let (s, _, _) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, tag.as_deref()).await;
     assert_eq!(s, StatusCode::NOT_MODIFIED);
     let (_, domains, _) = get_text(&app, "/api/v1/blocklist/domains.txt", &isp_token, None).await;

@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_zone_sync.sql"),
         postgres: include_str!("../migrations/postgres/0007_zone_sync.sql"),
     },
+    Migration {
+        version: 8,
+        name: "explanations",
+        sqlite: include_str!("../migrations/sqlite/0008_explanations.sql"),
+        postgres: include_str!("../migrations/postgres/0008_explanations.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

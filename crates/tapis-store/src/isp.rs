@@ -657,6 +657,8 @@ impl Store {
                         &r.try_get::<String, _>("action")?,
                     )
                     .map_err(Error::corrupt)?,
+                    order_id: None,
+                    category: None,
                 })
             })
             .collect::<Result<_>>()?;

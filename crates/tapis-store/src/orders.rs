@@ -133,11 +133,25 @@ pub struct LookupOrder {
     pub expires_at: Timestamp,
 }
 
+fn record_from_row(r: &AnyRow) -> Result<RpzRecord> {
+    Ok(RpzRecord {
+        owner: r.try_get("owner")?,
+        action: OrderAction::parse(&r.try_get::<String, _>("action")?).map_err(Error::corrupt)?,
+        order_id: r.try_get("order_id")?,
+        category: r.try_get("category")?,
+    })
+}
+
 /// One record of the zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RpzRecord {
     pub owner: String,
     pub action: OrderAction,
+    /// The order the record carries out, and its category (for the
+    /// explanation published beside it). Journal entries written before
+    /// explanations existed have none.
+    pub order_id: Option<String>,
+    pub category: Option<String>,
 }
 
 const ORDER_COLUMNS: &str = "id, state, action, category, legal_basis_reference, legal_basis_text, explanation, \
@@ -338,16 +352,16 @@ async fn recompute(tx: &mut Tx, serial: i64, owners: &[String]) -> Result<i64> {
                 ))
             })
             .transpose()?;
-        let old_action = old.as_ref().map(|(a, _)| *a);
-        let new_action = new.as_ref().map(|(a, _)| *a);
-        if old_action != new_action {
-            if let Some(a) = old_action {
+        // a change of order with the same action is a change too: the
+        // explanation published beside the record names the order
+        if old != new {
+            if let Some(o) = &old {
                 seq += 1;
-                journal(tx, serial, seq, "del", owner, a).await?;
+                journal(tx, serial, seq, "del", owner, o).await?;
             }
-            if let Some(a) = new_action {
+            if let Some(n) = &new {
                 seq += 1;
-                journal(tx, serial, seq, "add", owner, a).await?;
+                journal(tx, serial, seq, "add", owner, n).await?;
             }
         }
         match (&old, &new) {
@@ -465,7 +479,7 @@ async fn activate_zone(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &Order) ->
     let r_rank = rank_sql("r.action");
     let base = seq_base(tx, serial).await?;
     let dels = sqlx::query(&format!(
-        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'del', r.owner, r.action \
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'del', r.owner, r.action, r.order_id \
          FROM rpz_records r JOIN {OWNERS} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
     ))
     .bind(&o.id)
@@ -477,7 +491,7 @@ async fn activate_zone(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &Order) ->
     .rows_affected() as i64;
     let base = seq_base(tx, serial).await?;
     let adds_over = sqlx::query(&format!(
-        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'add', r.owner, $5 \
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'add', r.owner, $5, $1 \
          FROM rpz_records r JOIN {OWNERS} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
     ))
     .bind(&o.id)
@@ -499,7 +513,7 @@ async fn activate_zone(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &Order) ->
     .await?;
     let base = seq_base(tx, serial).await?;
     let adds_new = sqlx::query(&format!(
-        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY ow.owner), 'add', ow.owner, $4 \
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY ow.owner), 'add', ow.owner, $4, $1 \
          FROM {OWNERS} ow WHERE NOT EXISTS (SELECT 1 FROM rpz_records r WHERE r.owner = ow.owner)"
     ))
     .bind(&o.id)
@@ -538,7 +552,7 @@ async fn deactivate_zone(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &Order) 
     let (last, serial) = next_serial(tx).await?;
     let base = seq_base(tx, serial).await?;
     let dels = sqlx::query(&format!(
-        "INSERT INTO rpz_journal (serial, seq, op, owner, action) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY rpz_records.owner), 'del', rpz_records.owner, rpz_records.action \
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY rpz_records.owner), 'del', rpz_records.owner, rpz_records.action, rpz_records.order_id \
          FROM rpz_records WHERE rpz_records.order_id = $1 AND NOT {COVERED}"
     ))
     .bind(&o.id)
@@ -581,16 +595,17 @@ async fn journal(
     seq: i64,
     op: &str,
     owner: &str,
-    action: OrderAction,
+    (action, order_id): &(OrderAction, String),
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO rpz_journal (serial, seq, op, owner, action) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(serial)
     .bind(seq)
     .bind(op)
     .bind(owner)
     .bind(action.as_str())
+    .bind(order_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -1149,8 +1164,25 @@ impl Store {
         current_serial(&mut conn).await
     }
 
-    /// Every record of the zone, by owner, and the serial they belong to.
+    /// Every record of the zone, by owner, and the serial they belong to
+    /// (in memory: for exports of modest zones and tests; the primary
+    /// streams [`Store::rpz_snapshot`]).
     pub async fn rpz_records(&self) -> Result<(i64, Vec<RpzRecord>)> {
+        let (serial, mut rx) = self.rpz_snapshot(4096).await?;
+        let mut all = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            all.extend(batch?);
+        }
+        Ok((serial, all))
+    }
+
+    /// The zone's serial now, and every record of that version by owner,
+    /// in batches of `batch` read as they are taken (one read transaction,
+    /// so the rows match the serial). Dropping the receiver ends the read.
+    pub async fn rpz_snapshot(
+        &self,
+        batch: usize,
+    ) -> Result<(i64, tokio::sync::mpsc::Receiver<Result<Vec<RpzRecord>>>)> {
         let mut tx = self.pool.begin().await?;
         // one snapshot for the serial and the rows (SQLite's read
         // transaction is one already; PostgreSQL's default is not)
@@ -1160,23 +1192,45 @@ impl Store {
                 .await?;
         }
         let serial = current_serial(&mut tx).await?;
-        // Stream the rows: holding tens of millions of driver rows at once
-        // costs several times the records themselves.
-        let mut records = Vec::new();
-        {
+        let batch = batch.clamp(1, 65_536);
+        let (send, recv) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
             use futures_util::TryStreamExt;
-            let mut rows =
-                sqlx::query("SELECT owner, action FROM rpz_records ORDER BY owner").fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await? {
-                records.push(RpzRecord {
-                    owner: r.try_get("owner")?,
-                    action: OrderAction::parse(&r.try_get::<String, _>("action")?)
-                        .map_err(Error::corrupt)?,
-                });
+            let mut rows = sqlx::query(
+                "SELECT r.owner, r.action, r.order_id, o.category FROM rpz_records r \
+                 LEFT JOIN orders o ON o.id = r.order_id ORDER BY r.owner",
+            )
+            .fetch(&mut *tx);
+            let mut buf = Vec::with_capacity(batch);
+            loop {
+                let next = match rows.try_next().await {
+                    Ok(Some(r)) => record_from_row(&r),
+                    Ok(None) => break,
+                    Err(e) => Err(e.into()),
+                };
+                match next {
+                    Ok(rec) => {
+                        buf.push(rec);
+                        if buf.len() == batch
+                            && send
+                                .send(Ok(std::mem::replace(&mut buf, Vec::with_capacity(batch))))
+                                .await
+                                .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = send.send(Err(e)).await;
+                        return;
+                    }
+                }
             }
-        }
-        tx.commit().await?;
-        Ok((serial, records))
+            if !buf.is_empty() {
+                let _ = send.send(Ok(buf)).await;
+            }
+        });
+        Ok((serial, recv))
     }
 
     /// Journal entries after `serial` (exclusive) up to the current one:
@@ -1186,10 +1240,13 @@ impl Store {
         &self,
         serial: i64,
     ) -> Result<Option<Vec<(i64, String, RpzRecord)>>> {
-        let rows = sqlx::query("SELECT serial, op, owner, action FROM rpz_journal WHERE serial > $1 ORDER BY serial, seq")
-            .bind(serial)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT j.serial, j.op, j.owner, j.action, j.order_id, o.category FROM rpz_journal j \
+             LEFT JOIN orders o ON o.id = j.order_id WHERE j.serial > $1 ORDER BY j.serial, j.seq",
+        )
+        .bind(serial)
+        .fetch_all(&self.pool)
+        .await?;
         let first: Option<i64> = sqlx::query("SELECT MIN(serial) AS s FROM rpz_serials")
             .fetch_one(&self.pool)
             .await?
@@ -1198,17 +1255,7 @@ impl Store {
             return Ok(None);
         }
         rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("serial")?,
-                    r.try_get("op")?,
-                    RpzRecord {
-                        owner: r.try_get("owner")?,
-                        action: OrderAction::parse(&r.try_get::<String, _>("action")?)
-                            .map_err(Error::corrupt)?,
-                    },
-                ))
-            })
+            .map(|r| Ok((r.try_get("serial")?, r.try_get("op")?, record_from_row(r)?)))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }

@@ -408,6 +408,11 @@ async fn serve(
     let zone = tapis_dns::ZoneConfig {
         zone: settings.rpz.zone_name.clone(),
         block_page_host: settings.rpz.block_page_host.clone(),
+        explanations: tapis_dns::Explanations {
+            enabled: settings.rpz.explanations,
+            by_category: settings.rpz.block_kinds.clone(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let (dns_addr, dns_task) = crate::dns::start(

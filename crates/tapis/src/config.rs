@@ -66,6 +66,14 @@ pub struct RpzSettings {
     /// Where the RPZ primary answers SOA queries and zone transfers (UDP
     /// and TCP).
     pub dns_listen: SocketAddr,
+    /// Publish beside each policy record a TXT (`<name>._tapis.<zone>`)
+    /// naming its order and the kind of block, which resolvers that explain
+    /// blocks (tapis's own) turn into an Extended DNS Error.
+    pub explanations: bool,
+    /// The kind of block per order category: `blocked`, `censored` or
+    /// `filtered` (RFC 8914). Unlisted categories are `censored`: an order
+    /// is an external legal requirement.
+    pub block_kinds: std::collections::BTreeMap<String, tapis_dns::BlockKind>,
 }
 
 impl Default for RpzSettings {
@@ -74,6 +82,8 @@ impl Default for RpzSettings {
             zone_name: "rpz.tapis.".into(),
             block_page_host: "block.tapis.invalid".into(),
             dns_listen: SocketAddr::from(([127, 0, 0, 1], 5300)),
+            explanations: true,
+            block_kinds: Default::default(),
         }
     }
 }

@@ -5,14 +5,28 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tapis_core::order::OrderAction;
-use tapis_dns::{Diff, Primary, PrimaryConfig, TsigKey, ZoneConfig, ZoneSource};
+use tapis_dns::{Diff, Primary, PrimaryConfig, Record, Snapshot, TsigKey, ZoneConfig, ZoneSource};
 use tapis_store::{Store, SyncEvidence, SyncKind};
 use tokio::sync::mpsc;
 
 /// The zone as the store keeps it.
 pub struct StoreZone {
     store: Store,
+    zone: ZoneConfig,
+}
+
+impl StoreZone {
+    fn record(&self, r: tapis_store::RpzRecord) -> Record {
+        let why =
+            self.zone
+                .explanations
+                .text(r.action, r.order_id.as_deref(), r.category.as_deref());
+        Record {
+            owner: r.owner,
+            action: r.action,
+            explanation: why.map(Into::into),
+        }
+    }
 }
 
 impl ZoneSource for StoreZone {
@@ -24,12 +38,33 @@ impl ZoneSource for StoreZone {
             .map_err(|e| e.to_string())
     }
 
-    async fn snapshot(&self) -> Result<(u32, Vec<(String, OrderAction)>), String> {
-        let (serial, records) = self.store.rpz_records().await.map_err(|e| e.to_string())?;
-        Ok((
-            tapis_dns::soa_serial(serial),
-            records.into_iter().map(|r| (r.owner, r.action)).collect(),
-        ))
+    async fn snapshot(&self) -> Result<Snapshot, String> {
+        let (serial, mut rows) = self
+            .store
+            .rpz_snapshot(tapis_dns::SNAPSHOT_BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        // turn the store's batches into the zone's as they come
+        let (tx, records) = mpsc::channel(2);
+        let zone = StoreZone {
+            store: self.store.clone(),
+            zone: self.zone.clone(),
+        };
+        tokio::spawn(async move {
+            while let Some(batch) = rows.recv().await {
+                let out = batch
+                    .map(|b| b.into_iter().map(|r| zone.record(r)).collect())
+                    .map_err(|e| e.to_string());
+                let stop = out.is_err();
+                if tx.send(out).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        Ok(Snapshot {
+            serial: tapis_dns::soa_serial(serial),
+            records,
+        })
     }
 
     async fn changes_since(&self, serial: u32) -> Result<Option<Vec<Diff>>, String> {
@@ -66,9 +101,9 @@ impl ZoneSource for StoreZone {
             }
             if let Some(d) = diffs.last_mut() {
                 if op == "del" {
-                    d.removed.push((record.owner, record.action));
+                    d.removed.push(self.record(record));
                 } else {
-                    d.added.push((record.owner, record.action));
+                    d.added.push(self.record(record));
                 }
             }
         }
@@ -95,6 +130,7 @@ pub async fn start(
         PrimaryConfig::new(zone.clone()),
         StoreZone {
             store: store.clone(),
+            zone: zone.clone(),
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
