@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod canonical;
 pub mod channel;
+pub mod due_process;
 mod clock;
 mod error;
 mod id;

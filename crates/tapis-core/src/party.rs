@@ -19,14 +19,18 @@ pub enum PartyKind {
     Platform,
     /// An internet service provider or resolver operator.
     Isp,
+    /// An independent body (a court, a regulator) whose signed
+    /// authorisation some blocking orders need before they are published.
+    Authoriser,
 }
 
 impl PartyKind {
-    pub const ALL: [PartyKind; 4] = [
+    pub const ALL: [PartyKind; 5] = [
         PartyKind::Authority,
         PartyKind::Flagger,
         PartyKind::Platform,
         PartyKind::Isp,
+        PartyKind::Authoriser,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +39,7 @@ impl PartyKind {
             PartyKind::Flagger => "flagger",
             PartyKind::Platform => "platform",
             PartyKind::Isp => "isp",
+            PartyKind::Authoriser => "authoriser",
         }
     }
 
@@ -46,7 +51,7 @@ impl PartyKind {
                 Error::invalid(
                     "kind",
                     format!(
-                        "unknown party kind {:?}: use authority, flagger, platform or isp",
+                        "unknown party kind {:?}: use authority, flagger, platform, isp or authoriser",
                         truncate(s, 32)
                     ),
                 )

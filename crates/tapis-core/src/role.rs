@@ -25,6 +25,9 @@ pub enum Role {
     PlatformAgent,
     /// Acts for an ISP: receives and acknowledges blocking orders.
     IspOperator,
+    /// Acts for an independent authoriser: signs (or refuses) the
+    /// authorisation some orders need before they are published.
+    Authoriser,
 }
 
 /// Things a caller may ask to do.
@@ -60,6 +63,10 @@ pub enum Action {
     /// Acknowledge a zone serial (ISPs).
     AcknowledgeSerial,
     ReadCompliance,
+    /// Sign or refuse an order's independent authorisation.
+    AuthoriseOrder,
+    /// A platform's answer to an order that would affect it.
+    RespondToOrder,
 }
 
 impl Action {
@@ -89,12 +96,14 @@ impl Action {
             Action::ManageResolvers => "manage resolver settings",
             Action::AcknowledgeSerial => "acknowledge zone serials",
             Action::ReadCompliance => "read compliance",
+            Action::AuthoriseOrder => "authorise blocking orders",
+            Action::RespondToOrder => "respond to blocking orders",
         }
     }
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Admin,
         Role::Officer,
         Role::Approver,
@@ -102,6 +111,7 @@ impl Role {
         Role::Flagger,
         Role::PlatformAgent,
         Role::IspOperator,
+        Role::Authoriser,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +123,7 @@ impl Role {
             Role::Flagger => "flagger",
             Role::PlatformAgent => "platform_agent",
             Role::IspOperator => "isp_operator",
+            Role::Authoriser => "authoriser",
         }
     }
 
@@ -121,7 +132,7 @@ impl Role {
             Error::invalid(
                 "role",
                 format!(
-                    "unknown role {:?}: use admin, officer, approver, auditor, flagger, platform_agent or isp_operator",
+                    "unknown role {:?}: use admin, officer, approver, auditor, flagger, platform_agent, isp_operator or authoriser",
                     truncate(s, 32)
                 ),
             )
@@ -136,6 +147,7 @@ impl Role {
             Role::Flagger => PartyKind::Flagger,
             Role::PlatformAgent => PartyKind::Platform,
             Role::IspOperator => PartyKind::Isp,
+            Role::Authoriser => PartyKind::Authoriser,
         }
     }
 
@@ -159,16 +171,21 @@ impl Role {
             ReadNotices => !matches!(self, IspOperator),
             AcknowledgeNotice | DecideItem | ReadInbox => self == PlatformAgent,
             VerifyAudit | ReadDeadLetters => matches!(self, Admin | Auditor),
-            ManageChannel => matches!(self, Admin | PlatformAgent),
+            // the authoriser registers the public key it signs with
+            ManageChannel => matches!(self, Admin | PlatformAgent | Authoriser),
             ReadEscalations => self.reads_everything(),
             DecideEscalation => self == Approver,
             ControlClock => self == Admin,
             ProposeOrder => self == Officer,
             ApproveOrder | ReviewOrder => self == Approver,
             LiftOrder => matches!(self, Officer | Approver),
-            ReadOrders | ReadBlocklist | ReadCompliance => {
-                self.reads_everything() || self == IspOperator
+            // a platform reads only the orders that would affect it
+            ReadOrders => {
+                self.reads_everything() || matches!(self, IspOperator | Authoriser | PlatformAgent)
             }
+            ReadBlocklist | ReadCompliance => self.reads_everything() || self == IspOperator,
+            AuthoriseOrder => self == Authoriser,
+            RespondToOrder => self == PlatformAgent,
             ManageResolvers => matches!(self, Admin | IspOperator),
             AcknowledgeSerial => self == IspOperator,
         }

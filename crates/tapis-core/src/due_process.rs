@@ -1,0 +1,353 @@
+//! Due process on the blocking path: which orders need an independent
+//! authoriser's signature before they are published, the statement the
+//! authoriser signs, and the public suffix list that tells a shared
+//! namespace (`co.id`, `github.io`) from one site.
+//!
+//! A DNS block of a platform's own domain, of a public suffix or of a
+//! widely used site hits everyone on it, whatever a handful of its pages
+//! carried. Such orders are never published on one ministry's say-so.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::order::OrderTarget;
+use crate::target::DomainName;
+
+/// What the due-process policy says (the `[due_process]` settings).
+#[derive(Debug, Clone)]
+pub struct DueProcessPolicy {
+    /// How long an emergency order may stay in force without an
+    /// authorisation before it lapses by itself.
+    pub emergency_max_secs: i64,
+    /// Least time between telling an affected platform about a proposed
+    /// order and the order taking effect (emergency orders excepted).
+    pub platform_lead_secs: i64,
+    /// What a missed review date does: lapse the order, or escalate to the
+    /// authoriser (the order stays until its expiry).
+    pub on_missed_review: MissedReview,
+    /// Names whose blocking always needs authorisation (widely used sites).
+    pub popular_sites: Vec<DomainName>,
+    pub public_suffixes: PublicSuffixList,
+}
+
+impl Default for DueProcessPolicy {
+    fn default() -> Self {
+        DueProcessPolicy {
+            emergency_max_secs: 48 * 3600,
+            platform_lead_secs: 24 * 3600,
+            on_missed_review: MissedReview::Lapse,
+            popular_sites: Vec::new(),
+            public_suffixes: PublicSuffixList::tlds_only(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissedReview {
+    Lapse,
+    Escalate,
+}
+
+/// Why an order needs an independent authorisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Sensitivity {
+    /// A target is (or covers, or lies within) a domain a registered
+    /// platform operates.
+    PlatformDomain {
+        target: String,
+        platform_id: String,
+        domain: String,
+    },
+    /// A target is a public suffix or shared-hosting domain, or covers one.
+    PublicSuffix { target: String, suffix: String },
+    /// A target is (or covers, or lies within) a name on the popular-sites
+    /// list.
+    PopularSite { target: String, site: String },
+}
+
+impl Sensitivity {
+    pub fn describe(&self) -> String {
+        match self {
+            Sensitivity::PlatformDomain { target, domain, .. } => {
+                format!("{target} touches {domain}, a domain a registered platform operates")
+            }
+            Sensitivity::PublicSuffix { target, suffix } => {
+                format!("{target} touches the public suffix {suffix} (a shared namespace)")
+            }
+            Sensitivity::PopularSite { target, site } => {
+                format!("{target} touches {site}, on the popular-sites list")
+            }
+        }
+    }
+}
+
+/// Whether a target touches `name`: it is the name, lies within it, or
+/// (with subdomains) covers it.
+fn touches(t: &OrderTarget, name: &DomainName) -> bool {
+    t.name.is_within(name) || (t.include_subdomains && name.is_within(&t.name))
+}
+
+/// Every reason the targets need an authorisation (at most a few per
+/// kind, so a national list does not produce a million reasons).
+/// `platform_domains` is (platform party id, domain).
+pub fn sensitivities(
+    policy: &DueProcessPolicy,
+    targets: &[OrderTarget],
+    platform_domains: &[(String, DomainName)],
+) -> Vec<Sensitivity> {
+    const CAP: usize = 20;
+    let mut out = Vec::new();
+    for t in targets {
+        if out.len() >= CAP {
+            break;
+        }
+        for (party, d) in platform_domains {
+            if touches(t, d) {
+                out.push(Sensitivity::PlatformDomain {
+                    target: t.name.as_str().to_owned(),
+                    platform_id: party.clone(),
+                    domain: d.as_str().to_owned(),
+                });
+            }
+        }
+        for site in &policy.popular_sites {
+            if touches(t, site) {
+                out.push(Sensitivity::PopularSite {
+                    target: t.name.as_str().to_owned(),
+                    site: site.as_str().to_owned(),
+                });
+            }
+        }
+        if let Some(suffix) = policy
+            .public_suffixes
+            .touched_by(t.name.as_str(), t.include_subdomains)
+        {
+            out.push(Sensitivity::PublicSuffix {
+                target: t.name.as_str().to_owned(),
+                suffix,
+            });
+        }
+    }
+    out.truncate(CAP);
+    out
+}
+
+/// The statement an authoriser signs (Ed25519 over its RFC 8785 form):
+/// the order, by id and content hash, and the decision.
+pub fn authorisation_statement(order_id: &str, order_sha256: &str, decision: &str) -> Value {
+    json!({
+        "type": "tapis.authorisation.v1",
+        "order_id": order_id,
+        "order_sha256": order_sha256,
+        "decision": decision,
+    })
+}
+
+/// The public suffix list (publicsuffix.org): the names under which
+/// anyone can register, including shared-hosting domains such as
+/// `github.io`. Rules are kept in their ASCII (punycode) form.
+#[derive(Debug, Clone, Default)]
+pub struct PublicSuffixList {
+    rules: HashSet<String>,
+    /// `*.ck`: every child of `ck` is a suffix (kept as `ck`).
+    wildcards: HashSet<String>,
+    /// `!www.ck`: an exception to a wildcard.
+    exceptions: HashSet<String>,
+    /// Every proper parent of a rule: a target with subdomains there
+    /// covers a suffix.
+    parents: HashSet<String>,
+    /// Treat every single-label name as a suffix (the fallback when no
+    /// list file is available).
+    all_tlds: bool,
+}
+
+impl PublicSuffixList {
+    /// Only top-level domains count: the fallback without a list file.
+    pub fn tlds_only() -> PublicSuffixList {
+        PublicSuffixList {
+            all_tlds: true,
+            ..Default::default()
+        }
+    }
+
+    /// Parse the list's text format (comments `//`, one rule a line, the
+    /// first whitespace-separated word). Unparseable rules are skipped;
+    /// returns the list and how many were skipped.
+    pub fn parse(text: &str) -> (PublicSuffixList, usize) {
+        let mut l = PublicSuffixList {
+            all_tlds: true,
+            ..Default::default()
+        };
+        let mut skipped = 0;
+        for line in text.lines() {
+            let Some(rule) = line.split_whitespace().next() else {
+                continue;
+            };
+            if rule.starts_with("//") {
+                continue;
+            }
+            let (set, body) = if let Some(r) = rule.strip_prefix('!') {
+                (2, r)
+            } else if let Some(r) = rule.strip_prefix("*.") {
+                (1, r)
+            } else {
+                (0, rule)
+            };
+            // rules may be single labels (`com`), which a DomainName is not
+            let name = match idna::domain_to_ascii(body) {
+                Ok(n) if !n.is_empty() && !n.starts_with('.') && !n.ends_with('.') => n,
+                _ => {
+                    skipped += 1;
+                    continue;
+                }
+            };
+            let mut parent = name.as_str();
+            while let Some((_, rest)) = parent.split_once('.') {
+                l.parents.insert(rest.to_owned());
+                parent = rest;
+            }
+            if set == 1 {
+                l.parents.insert(name.clone());
+            }
+            match set {
+                0 => l.rules.insert(name),
+                1 => l.wildcards.insert(name),
+                _ => l.exceptions.insert(name),
+            };
+        }
+        (l, skipped)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len() + self.wildcards.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `name` (ASCII, lowercase) is a public suffix.
+    pub fn is_suffix(&self, name: &str) -> bool {
+        if self.exceptions.contains(name) {
+            return false;
+        }
+        if self.rules.contains(name) || (self.all_tlds && !name.contains('.')) {
+            return true;
+        }
+        name.split_once('.')
+            .is_some_and(|(_, parent)| self.wildcards.contains(parent))
+    }
+
+    /// The suffix a target touches: the target itself is one, or (with
+    /// subdomains) one lies below it. `None` for an ordinary site.
+    pub fn touched_by(&self, target: &str, include_subdomains: bool) -> Option<String> {
+        if self.is_suffix(target) {
+            return Some(target.to_owned());
+        }
+        if include_subdomains && self.parents.contains(target) {
+            // name one suffix below, for the record
+            let below = self
+                .rules
+                .iter()
+                .chain(self.wildcards.iter())
+                .filter(|r| r.len() > target.len() && r.ends_with(&format!(".{target}")))
+                .min_by_key(|r| r.len())
+                .cloned();
+            return Some(below.unwrap_or_else(|| format!("*.{target}")));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(name: &str, subs: bool) -> OrderTarget {
+        OrderTarget {
+            name: DomainName::parse(name).expect("name"),
+            include_subdomains: subs,
+        }
+    }
+
+    const LIST: &str = "// comment\ncom\nco.id\nid\n*.ck\n!www.ck\ngithub.io\nio\n// ===END===\n";
+
+    #[test]
+    fn public_suffixes() {
+        let (l, skipped) = PublicSuffixList::parse(LIST);
+        assert_eq!(skipped, 0);
+        for s in ["com", "co.id", "github.io", "any.ck", "org"] {
+            assert!(l.is_suffix(s), "{s}");
+        }
+        for s in ["example.com", "www.ck", "user.github.io", "judi.co.id"] {
+            assert!(!l.is_suffix(s), "{s}");
+        }
+        assert_eq!(l.touched_by("github.io", false), Some("github.io".into()));
+        assert_eq!(l.touched_by("user.github.io", true), None);
+        // a block of `id` with subdomains covers co.id
+        assert_eq!(l.touched_by("id", true), Some("id".into()));
+        assert_eq!(l.touched_by("judi.example", true), None);
+    }
+
+    #[test]
+    fn which_orders_need_authorisation() {
+        let (psl, _) = PublicSuffixList::parse(LIST);
+        let policy = DueProcessPolicy {
+            popular_sites: vec![DomainName::parse("wikipedia.org").expect("name")],
+            public_suffixes: psl,
+            ..Default::default()
+        };
+        let platforms = vec![
+            ("p1".to_owned(), DomainName::parse("t.me").expect("name")),
+            ("p1".to_owned(), DomainName::parse("web.telegram.org").expect("name")),
+        ];
+        let s = |targets: &[OrderTarget]| sensitivities(&policy, targets, &platforms);
+        assert!(s(&[t("judi.example", true), t("slot.example", false)]).is_empty());
+        // the platform's domain, a name inside it, a parent covering it
+        for target in [
+            t("t.me", false),
+            t("x.web.telegram.org", false),
+            t("telegram.org", true),
+        ] {
+            let r = s(&[target.clone()]);
+            assert!(
+                r.iter().any(|x| matches!(x, Sensitivity::PlatformDomain { platform_id, .. } if platform_id == "p1")),
+                "{target:?}: {r:?}"
+            );
+        }
+        // without subdomains a parent does not touch the platform's name
+        assert!(s(&[t("telegram.org", false)]).is_empty());
+        assert!(matches!(
+            s(&[t("co.id", false)]).as_slice(),
+            [Sensitivity::PublicSuffix { suffix, .. }] if suffix == "co.id"
+        ));
+        assert!(matches!(
+            s(&[t("github.io", false)]).as_slice(),
+            [Sensitivity::PublicSuffix { suffix, .. }] if suffix == "github.io"
+        ));
+        assert!(s(&[t("someone.github.io", true)]).is_empty());
+        assert!(matches!(
+            s(&[t("en.wikipedia.org", false)]).as_slice(),
+            [Sensitivity::PopularSite { .. }]
+        ));
+        let many: Vec<OrderTarget> = (0..100).map(|i| t(&format!("x{i}.t.me"), false)).collect();
+        assert_eq!(s(&many).len(), 20, "reasons are capped");
+    }
+
+    #[test]
+    fn the_real_list_parses() {
+        // Debian's publicsuffix package (.ci/run installs it)
+        let text = std::fs::read_to_string("/usr/share/publicsuffix/public_suffix_list.dat")
+            .expect("Debian's publicsuffix package is installed (.ci/run installs it)");
+        let (l, skipped) = PublicSuffixList::parse(&text);
+        assert!(l.len() > 5_000, "{}", l.len());
+        assert!(skipped < 10, "{skipped}");
+        assert!(l.is_suffix("co.id") && l.is_suffix("github.io") && l.is_suffix("blogspot.com"));
+        assert!(!l.is_suffix("kominfo.go.id"));
+    }
+}
