@@ -52,7 +52,7 @@ pub enum MissedReview {
 }
 
 /// Why an order needs an independent authorisation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Sensitivity {
@@ -304,7 +304,10 @@ mod tests {
         };
         let platforms = vec![
             ("p1".to_owned(), DomainName::parse("t.me").expect("name")),
-            ("p1".to_owned(), DomainName::parse("web.telegram.org").expect("name")),
+            (
+                "p1".to_owned(),
+                DomainName::parse("web.telegram.org").expect("name"),
+            ),
         ];
         let s = |targets: &[OrderTarget]| sensitivities(&policy, targets, &platforms);
         assert!(s(&[t("judi.example", true), t("slot.example", false)]).is_empty());

@@ -10,8 +10,8 @@
 pub mod audit;
 pub mod canonical;
 pub mod channel;
-pub mod due_process;
 mod clock;
+pub mod due_process;
 mod error;
 mod id;
 pub mod isp;

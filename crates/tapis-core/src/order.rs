@@ -226,6 +226,11 @@ pub struct OrderInput {
     /// The escalation this order answers.
     #[serde(default)]
     pub escalation_id: Option<String>,
+    /// An emergency order may go in force before its independent
+    /// authorisation (where it needs one) and before the affected platform's
+    /// lead time; it lapses unless authorised within the policy's limit.
+    #[serde(default)]
+    pub emergency: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +252,7 @@ pub struct NewOrder {
     pub review_at: Timestamp,
     pub notices: Vec<crate::NoticeId>,
     pub escalation_id: Option<String>,
+    pub emergency: bool,
 }
 
 /// Bounds on an order.
@@ -378,6 +384,7 @@ impl NewOrder {
             review_at,
             notices,
             escalation_id,
+            emergency: input.emergency,
         })
     }
 }
@@ -494,6 +501,7 @@ mod tests {
             review_at: "2017-08-01T11:30:00+07:00".into(),
             notices: vec![],
             escalation_id: None,
+            emergency: false,
         }
     }
 

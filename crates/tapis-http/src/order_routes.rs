@@ -282,6 +282,8 @@ async fn draft_from_escalation(
         review_at: b.review_at,
         notices: vec![notice.id.to_string()],
         escalation_id: Some(esc.id.clone()),
+        // an escalation proposes; it never makes an emergency
+        emergency: false,
     };
     let new = NewOrder::parse(
         input,

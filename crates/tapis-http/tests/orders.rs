@@ -115,7 +115,8 @@ async fn orders_story(backend: tapis_store::Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{chat}");
-    let (_, whole) = app
+    // an order touching a platform's names must leave it the lead time (24 h)
+    let (s, v) = app
         .post(
             "/api/v1/orders",
             &officer,
@@ -128,6 +129,27 @@ async fn orders_story(backend: tapis_store::Backend) {
             ),
         )
         .await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("24 h")),
+        "{v}"
+    );
+    let (s, whole) = app
+        .post(
+            "/api/v1/orders",
+            &officer,
+            order(
+                json!([{"name": "cdn.chat.example"}, {"name": "example-judi.example"}]),
+                "nxdomain",
+                "2017-03-31T04:00:00Z",
+                "2017-04-28T04:00:00Z",
+                "2017-04-14T04:00:00Z",
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{whole}");
     let (s, br) = app
         .get(
             &format!(

@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_explanations.sql"),
         postgres: include_str!("../migrations/postgres/0008_explanations.sql"),
     },
+    Migration {
+        version: 9,
+        name: "due_process",
+        sqlite: include_str!("../migrations/sqlite/0009_due_process.sql"),
+        postgres: include_str!("../migrations/postgres/0009_due_process.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
@@ -133,6 +139,8 @@ pub struct Options {
     /// tapis's signing key; an ephemeral one when absent (tests).
     pub signer: Option<Signer>,
     pub retry: RetryPolicy,
+    /// Which orders need an independent authorisation, lead times, sunsets.
+    pub due_process: tapis_core::due_process::DueProcessPolicy,
 }
 
 impl Default for Options {
@@ -141,6 +149,7 @@ impl Default for Options {
             sla: SlaPolicy::bundled(),
             signer: None,
             retry: RetryPolicy::default(),
+            due_process: Default::default(),
         }
     }
 }
@@ -149,6 +158,7 @@ pub(crate) struct Ctx {
     pub(crate) sla: SlaPolicy,
     pub(crate) signer: Signer,
     pub(crate) retry: RetryPolicy,
+    pub(crate) due_process: tapis_core::due_process::DueProcessPolicy,
     /// Woken after a commit that put work in the outbox or on a stream.
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that appended platform events.
@@ -263,6 +273,7 @@ impl Store {
                 sla: options.sla,
                 signer,
                 retry: options.retry,
+                due_process: options.due_process,
                 wake: Arc::new(tokio::sync::Notify::new()),
                 events: tokio::sync::watch::channel(0).0,
             }),

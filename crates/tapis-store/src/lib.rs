@@ -11,6 +11,7 @@
 mod audit;
 mod channel;
 mod db;
+mod due_process;
 mod error;
 mod isp;
 mod model;
@@ -24,6 +25,7 @@ mod tokens;
 pub use audit::VerifyReport;
 pub use channel::*;
 pub use db::{Backend, Options, RetryPolicy, Store, redact_url};
+pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
 pub use error::{Error, Result};
 pub use isp::*;
 pub use model::*;

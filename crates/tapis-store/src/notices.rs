@@ -952,7 +952,7 @@ pub fn acknowledgement_statement(n: &Notice) -> Value {
 }
 
 /// A party's display name, for signed records.
-async fn party_name(tx: &mut Tx, party: PartyId) -> Result<String> {
+pub(crate) async fn party_name(tx: &mut Tx, party: PartyId) -> Result<String> {
     Ok(sqlx::query("SELECT name FROM parties WHERE id = $1")
         .bind(party.to_string())
         .fetch_one(&mut **tx)

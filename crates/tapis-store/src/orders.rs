@@ -60,6 +60,9 @@ pub struct Order {
     pub end_reason: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: Timestamp,
+    /// An emergency order may go in force before its authorisation, and
+    /// lapses unless authorised within the policy's limit.
+    pub emergency: bool,
 }
 
 /// What an order would touch, shown before anyone approves it.
@@ -156,7 +159,7 @@ pub struct RpzRecord {
 
 const ORDER_COLUMNS: &str = "id, state, action, category, legal_basis_reference, legal_basis_text, explanation, \
     effective_at, expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, \
-    proposer_label, approver_label, approved_at, activated_at, ended_at, end_reason, created_at";
+    proposer_label, approver_label, approved_at, activated_at, ended_at, end_reason, created_at, emergency";
 
 fn ts(row: &AnyRow, col: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_unix_millis(row.try_get(col)?))
@@ -194,6 +197,7 @@ fn order_from_row(row: &AnyRow) -> Result<Order> {
         ended_at: opt_ts(row, "ended_at")?,
         end_reason: row.try_get("end_reason")?,
         created_at: ts(row, "created_at")?,
+        emergency: row.try_get::<i64, _>("emergency")? != 0,
     })
 }
 
@@ -207,6 +211,11 @@ async fn load_order(tx: &mut Tx, id: &str) -> Result<(Order, String)> {
     let mut o = order_from_row(&row)?;
     o.targets = load_targets(tx, id, 1000).await?;
     Ok((o, proposer_token))
+}
+
+/// An order by id inside a transaction (for the due-process module).
+pub(crate) async fn load_order_in(tx: &mut Tx, id: &str) -> Result<Order> {
+    Ok(load_order(tx, id).await?.0)
 }
 
 async fn load_targets(
@@ -234,7 +243,7 @@ fn order_json(o: &Order) -> Value {
         "legal_basis": {"reference": o.legal_basis.reference, "text": o.legal_basis.text},
         "effective_at": o.effective_at.to_string(), "expires_at": o.expires_at.to_string(),
         "review_at": o.review_at.to_string(), "target_count": o.target_count,
-        "notices": o.notices, "escalation_id": o.escalation_id,
+        "notices": o.notices, "escalation_id": o.escalation_id, "emergency": o.emergency,
     })
 }
 
@@ -317,7 +326,8 @@ async fn recompute(tx: &mut Tx, serial: i64, owners: &[String]) -> Result<i64> {
         };
         let sql = format!(
             "SELECT o.id, o.action, o.activated_at FROM order_targets t JOIN orders o ON o.id = t.order_id \
-             WHERE t.name = $1 AND o.state = 'in_force'{} ORDER BY o.activated_at, o.id",
+             WHERE t.name = $1 AND o.state = 'in_force' AND o.id IN (SELECT order_id FROM order_publications){} \
+             ORDER BY o.activated_at, o.id",
             if wildcard {
                 " AND t.include_subdomains = 1"
             } else {
@@ -418,7 +428,7 @@ const OWNERS: &str = "(SELECT name AS owner FROM order_targets WHERE order_id = 
 
 /// Whether an in-force order still covers `rpz_records.owner`.
 const COVERED: &str = "EXISTS (SELECT 1 FROM order_targets t JOIN orders o ON o.id = t.order_id \
-    WHERE o.state = 'in_force' AND t.name = CASE WHEN rpz_records.owner LIKE '*.%' THEN substr(rpz_records.owner, 3) ELSE rpz_records.owner END \
+    WHERE o.state = 'in_force' AND o.id IN (SELECT order_id FROM order_publications) AND t.name = CASE WHEN rpz_records.owner LIKE '*.%' THEN substr(rpz_records.owner, 3) ELSE rpz_records.owner END \
     AND (rpz_records.owner NOT LIKE '*.%' OR t.include_subdomains = 1))";
 
 async fn next_serial(tx: &mut Tx) -> Result<(Option<i64>, i64)> {
@@ -635,9 +645,39 @@ async fn tell_isps(tx: &mut Tx, now: Timestamp, o: &Order, event: &str) -> Resul
     Ok(())
 }
 
-/// Put an order in force (state, zone, serial, event) inside `tx`.
-async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> Result<i64> {
+/// Put an order in force (state, zone, serial, event) inside `tx` — if
+/// the compiler's due-process check lets it in. Otherwise nothing changes
+/// but an audit event saying why (`None`); the order waits, scheduled, for
+/// its authorisation.
+async fn activate(
+    tx: &mut Tx,
+    policy: &tapis_core::due_process::DueProcessPolicy,
+    now: Timestamp,
+    actor: &Actor,
+    o: &mut Order,
+) -> Result<Option<i64>> {
     let next = o.state.on(OrderEvent::Activate)?;
+    let publication = crate::due_process::check_publication(tx, policy, now, o).await?;
+    if let crate::due_process::Publication::Refused(why) = &publication {
+        audit::append(
+            tx,
+            now,
+            actor,
+            "order.publication_withheld",
+            ("order", &o.id),
+            json!({"state": o.state}),
+            json!({"state": o.state, "reason": why}),
+        )
+        .await?;
+        return Ok(None);
+    }
+    crate::due_process::record_publication(tx, now, o, &publication).await?;
+    if let crate::due_process::Publication::Allowed {
+        until: Some(until), ..
+    } = &publication
+    {
+        schedule_job(tx, "order_emergency_lapse", &o.id, *until).await?;
+    }
     set_order_state(
         tx,
         now,
@@ -660,7 +700,30 @@ async fn activate(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &mut Order) -> 
     )
     .await?;
     o.activated_at = Some(now);
-    Ok(changes)
+    Ok(Some(changes))
+}
+
+/// [`activate`] with the store's policy (for the due-process module).
+pub(crate) async fn activate_in(
+    store: &Store,
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    o: &mut Order,
+) -> Result<Option<i64>> {
+    activate(tx, &store.ctx.due_process, now, actor, o).await
+}
+
+/// [`end`] for the due-process module.
+pub(crate) async fn end_in(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    o: &mut Order,
+    event: OrderEvent,
+    reason: &str,
+) -> Result<i64> {
+    end(tx, now, actor, o, event, reason).await
 }
 
 /// End an order (expired, lapsed or lifted) inside `tx`.
@@ -742,7 +805,7 @@ impl Store {
         let now = self.now();
         let mut out = Vec::with_capacity(orders.len());
         for new in orders {
-            out.push(insert_order(&mut tx, now, by, new).await?);
+            out.push(insert_order(&mut tx, &self.ctx.due_process, now, by, new).await?);
         }
         tx.commit().await?;
         Ok(out)
@@ -819,7 +882,15 @@ impl Store {
         schedule_job(&mut tx, "order_review", id, o.review_at).await?;
         let actor = Actor::system("scheduler");
         if o.effective_at <= now {
-            activate(&mut tx, now, &actor, &mut o).await?;
+            if activate(&mut tx, &self.ctx.due_process, now, &actor, &mut o)
+                .await?
+                .is_none()
+            {
+                // withheld: it waits, scheduled, for its authorisation
+                let next = o.state.on(OrderEvent::Schedule)?;
+                set_order_state(&mut tx, now, &o, next, &[]).await?;
+                o.state = next;
+            }
         } else {
             let next = o.state.on(OrderEvent::Schedule)?;
             set_order_state(&mut tx, now, &o, next, &[]).await?;
@@ -918,7 +989,58 @@ impl Store {
                 "order_activate"
                     if matches!(o.state, OrderState::Approved | OrderState::Scheduled) =>
                 {
-                    activate(&mut tx, now, &actor, &mut o).await?;
+                    activate(&mut tx, &self.ctx.due_process, now, &actor, &mut o)
+                        .await?
+                        .is_some()
+                }
+                "order_emergency_lapse" if o.state == OrderState::InForce => {
+                    // still published as an emergency (not authorised since)?
+                    let basis: Option<String> =
+                        sqlx::query("SELECT basis FROM order_publications WHERE order_id = $1")
+                            .bind(&o.id)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|r| r.try_get("basis"))
+                            .transpose()?;
+                    if basis.as_deref() == Some("emergency") {
+                        let hours = self.ctx.due_process.emergency_max_secs / 3600;
+                        end(
+                            &mut tx,
+                            now,
+                            &actor,
+                            &mut o,
+                            OrderEvent::Expire,
+                            &format!("lapsed: emergency order not authorised within {hours} h"),
+                        )
+                        .await?;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                "order_review"
+                    if !o.state.is_terminal()
+                        && o.state != OrderState::Draft
+                        && self.ctx.due_process.on_missed_review
+                            == tapis_core::due_process::MissedReview::Escalate =>
+                {
+                    audit::append(
+                        &mut tx,
+                        now,
+                        &actor,
+                        "order.review_missed",
+                        ("order", &o.id),
+                        Value::Null,
+                        json!({"review_at": o.review_at.to_string(), "escalated_to": "authoriser"}),
+                    )
+                    .await?;
+                    crate::due_process::tell_authorisers(
+                        &mut tx,
+                        now,
+                        "order.review_missed",
+                        json!({"order_id": o.id, "review_at": o.review_at.to_string(), "state": o.state}),
+                    )
+                    .await?;
                     true
                 }
                 "order_expire" if !o.state.is_terminal() && o.state != OrderState::Draft => {
@@ -1275,13 +1397,37 @@ pub struct Proposer {
 /// database's parameter limit.
 const TARGET_CHUNK: usize = 500;
 
-async fn insert_order(tx: &mut Tx, now: Timestamp, by: &Proposer, new: NewOrder) -> Result<Order> {
+async fn insert_order(
+    tx: &mut Tx,
+    policy: &tapis_core::due_process::DueProcessPolicy,
+    now: Timestamp,
+    by: &Proposer,
+    new: NewOrder,
+) -> Result<Order> {
+    let platforms = crate::due_process::platform_domains(tx).await?;
+    let (reasons, affected) = crate::due_process::assess(policy, &new.targets, &platforms);
+    if !affected.is_empty()
+        && !new.emergency
+        && new.effective_at < now.plus_millis(policy.platform_lead_secs * 1000)
+    {
+        return Err(tapis_core::Error::invalid(
+            "effective_at",
+            format!(
+                "this order affects a registered platform's names, which must be told {} h before it takes effect: \
+                 choose effective_at at or after {} (or mark it an emergency, which lapses unless authorised)",
+                policy.platform_lead_secs / 3600,
+                now.plus_millis(policy.platform_lead_secs * 1000)
+            ),
+        )
+        .into());
+    }
     let id = uuid::Uuid::now_v7().to_string();
     let notices: Vec<String> = new.notices.iter().map(|n| n.to_string()).collect();
     sqlx::query(
         "INSERT INTO orders (id, state, action, category, legal_basis_reference, legal_basis_text, explanation, effective_at, \
-         expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, proposer_label, created_at, updated_at) \
-         VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+         expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, proposer_label, created_at, updated_at, \
+         emergency, needs_authorisation) \
+         VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)",
     )
     .bind(&id)
     .bind(new.action.as_str())
@@ -1299,6 +1445,8 @@ async fn insert_order(tx: &mut Tx, now: Timestamp, by: &Proposer, new: NewOrder)
     .bind(&by.token_id)
     .bind(&by.label)
     .bind(now.unix_millis())
+    .bind(i64::from(new.emergency))
+    .bind(canonical::to_string(&json!(reasons))?)
     .execute(&mut **tx)
     .await?;
     for chunk in new.targets.chunks(TARGET_CHUNK) {
@@ -1326,6 +1474,8 @@ async fn insert_order(tx: &mut Tx, now: Timestamp, by: &Proposer, new: NewOrder)
         .collect();
     let mut event = order_json(&o);
     event["targets_sha256"] = json!(tapis_core::sign::content_hash(&json!(names))?);
+    event["needs_authorisation"] = json!(reasons);
+    event["platforms"] = json!(affected);
     audit::append(
         tx,
         now,
@@ -1336,6 +1486,29 @@ async fn insert_order(tx: &mut Tx, now: Timestamp, by: &Proposer, new: NewOrder)
         event,
     )
     .await?;
+    if !affected.is_empty() {
+        crate::due_process::tell_platforms(
+            tx,
+            now,
+            &o,
+            &new.targets,
+            &platforms,
+            &affected,
+            &reasons,
+        )
+        .await?;
+    }
+    if !reasons.is_empty() {
+        crate::due_process::tell_authorisers(
+            tx,
+            now,
+            "order.authorisation_needed",
+            json!({"order_id": o.id, "reasons": reasons, "effective_at": o.effective_at.to_string(),
+                   "emergency": o.emergency, "order": format!("/api/v1/orders/{}", o.id)}),
+        )
+        .await?;
+    }
+    let (o, _) = load_order(tx, &id).await?;
     Ok(o)
 }
 

@@ -293,6 +293,7 @@ async fn serve(
             secret_grace_secs: settings.channel.secret_grace_secs,
             ..Default::default()
         },
+        due_process: settings.due_process_policy()?,
     };
     let url = settings.database_url();
     let store = Store::open_with(&url, clock, options)
@@ -698,6 +699,7 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
             category: category.clone(),
             legal_basis: legal_basis.clone(),
             explanation: Some(format!("imported from {} ({kind})", args.file.display())),
+            emergency: false,
             effective_at,
             expires_at: effective_at.plus_secs(args.days * 86_400),
             review_at: effective_at.plus_secs(args.review_days * 86_400),

@@ -31,6 +31,55 @@ pub struct Settings {
     pub sla: SlaSettings,
     pub rpz: RpzSettings,
     pub compliance: ComplianceSettings,
+    pub due_process: DueProcessSettings,
+    pub privacy: PrivacySettings,
+}
+
+/// Due process on the blocking path.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DueProcessSettings {
+    /// How long an emergency order may be in force without an independent
+    /// authorisation before it lapses by itself.
+    pub emergency_max_hours: u32,
+    /// Least time between telling an affected platform about a proposed
+    /// order and the order taking effect (emergencies excepted).
+    pub platform_lead_hours: u32,
+    /// When a review date passes without a review: `lapse` (the order
+    /// ends) or `escalate` (the authoriser is told; it stays to expiry).
+    pub on_missed_review: tapis_core::due_process::MissedReview,
+    /// Names whose blocking always needs authorisation (widely used sites).
+    pub popular_sites: Vec<String>,
+    /// A file of more such names, one a line (`#` comments).
+    pub popular_sites_file: Option<PathBuf>,
+    /// The public suffix list (publicsuffix.org; Debian's `publicsuffix`
+    /// package). Orders touching a public suffix or shared-hosting domain
+    /// need authorisation. Without the file, only top-level domains count.
+    pub public_suffix_list: PathBuf,
+}
+
+impl Default for DueProcessSettings {
+    fn default() -> Self {
+        DueProcessSettings {
+            emergency_max_hours: 48,
+            platform_lead_hours: 24,
+            on_missed_review: tapis_core::due_process::MissedReview::Lapse,
+            popular_sites: Vec::new(),
+            popular_sites_file: None,
+            public_suffix_list: PathBuf::from("/usr/share/publicsuffix/public_suffix_list.dat"),
+        }
+    }
+}
+
+/// What tapis records about the people who reach it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Log the client address of block-page and public-lookup requests.
+    /// Off by default; turning it on needs `log_client_addresses_reason`,
+    /// which is written to the audit log at start.
+    pub log_client_addresses: bool,
+    pub log_client_addresses_reason: String,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -209,6 +258,8 @@ impl Default for Settings {
             sla: SlaSettings::default(),
             rpz: RpzSettings::default(),
             compliance: ComplianceSettings::default(),
+            due_process: DueProcessSettings::default(),
+            privacy: PrivacySettings::default(),
         }
     }
 }
@@ -370,6 +421,13 @@ impl Settings {
                 bail!("{key} must be a domain name, e.g. rpz.tapis.");
             }
         }
+        if self.privacy.log_client_addresses
+            && self.privacy.log_client_addresses_reason.trim().len() < 10
+        {
+            bail!(
+                "privacy.log_client_addresses needs privacy.log_client_addresses_reason: say why (it is written to the audit log)"
+            );
+        }
         if !(1..=100).contains(&self.compliance.sample) || self.compliance.canaries.len() > 20 {
             bail!("compliance: sample must be 1 to 100, and at most 20 canaries");
         }
@@ -398,6 +456,74 @@ impl Settings {
             None => tapis_core::policy::SlaPolicy::preset(&self.sla.preset)
                 .ok_or_else(|| anyhow::anyhow!("unknown SLA preset {}", self.sla.preset)),
         }
+    }
+
+    /// The due-process policy in force (reads the public suffix list and
+    /// the popular-sites file).
+    pub fn due_process_policy(&self) -> anyhow::Result<tapis_core::due_process::DueProcessPolicy> {
+        use tapis_core::due_process::{DueProcessPolicy, PublicSuffixList};
+        use tapis_core::target::DomainName;
+        let d = &self.due_process;
+        if d.emergency_max_hours == 0 || d.emergency_max_hours > 24 * 30 {
+            anyhow::bail!("due_process.emergency_max_hours must be between 1 and 720");
+        }
+        if d.platform_lead_hours > 24 * 90 {
+            anyhow::bail!("due_process.platform_lead_hours must be at most 2160");
+        }
+        let mut popular = Vec::new();
+        let mut add = |what: &str, raw: &str| -> anyhow::Result<()> {
+            let name = DomainName::parse(raw)
+                .map_err(|e| anyhow::anyhow!("{what}: {raw:?} is not a domain name: {e}"))?;
+            popular.push(name);
+            Ok(())
+        };
+        for n in &d.popular_sites {
+            add("due_process.popular_sites", n)?;
+        }
+        if let Some(path) = &d.popular_sites_file {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the popular-sites file {}", path.display())
+            })?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if !line.is_empty() {
+                    add(&format!("{} line {}", path.display(), i + 1), line)?;
+                }
+            }
+        }
+        let public_suffixes = match std::fs::read_to_string(&d.public_suffix_list) {
+            Ok(text) => {
+                let (list, skipped) = PublicSuffixList::parse(&text);
+                if list.is_empty() {
+                    anyhow::bail!(
+                        "the public suffix list {} has no rules",
+                        d.public_suffix_list.display()
+                    );
+                }
+                if skipped > 0 {
+                    tracing::warn!(
+                        skipped,
+                        "public suffix rules that could not be read were skipped"
+                    );
+                }
+                list
+            }
+            Err(e) => {
+                tracing::warn!(
+                    path = %d.public_suffix_list.display(),
+                    error = %e,
+                    "no public suffix list (install Debian's publicsuffix or set due_process.public_suffix_list): only top-level domains count as public suffixes"
+                );
+                PublicSuffixList::tlds_only()
+            }
+        };
+        Ok(DueProcessPolicy {
+            emergency_max_secs: i64::from(d.emergency_max_hours) * 3600,
+            platform_lead_secs: i64::from(d.platform_lead_hours) * 3600,
+            on_missed_review: d.on_missed_review,
+            popular_sites: popular,
+            public_suffixes,
+        })
     }
 
     /// The URL the store opens.
