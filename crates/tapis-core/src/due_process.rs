@@ -317,7 +317,7 @@ mod tests {
             t("x.web.telegram.org", false),
             t("telegram.org", true),
         ] {
-            let r = s(&[target.clone()]);
+            let r = s(std::slice::from_ref(&target));
             assert!(
                 r.iter().any(|x| matches!(x, Sensitivity::PlatformDomain { platform_id, .. } if platform_id == "p1")),
                 "{target:?}: {r:?}"

@@ -43,10 +43,11 @@ fn require(p: &tapis_store::Principal, action: Action) -> ApiResult<()> {
     Ok(p.role.require(action)?)
 }
 
-/// Admins manage any platform's channel; a platform agent only its own.
+/// Admins manage any party's channel; a platform agent or an authoriser
+/// only its own.
 fn channel_scope(p: &tapis_store::Principal, party: PartyId) -> ApiResult<()> {
     require(p, Action::ManageChannel)?;
-    if p.party_kind == PartyKind::Platform && p.party_id != party {
+    if matches!(p.party_kind, PartyKind::Platform | PartyKind::Authoriser) && p.party_id != party {
         return Err(ApiError::not_found("party"));
     }
     Ok(())

@@ -32,6 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lift_order))
         .routes(routes!(review_order))
         .routes(routes!(blast_radius))
+        .routes(routes!(due_process))
+        .routes(routes!(authorise_order))
+        .routes(routes!(respond_to_order))
         .routes(routes!(lookup))
         .routes(routes!(draft_from_escalation))
         .routes(routes!(blocklist_rpz))
@@ -44,6 +47,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn require(p: &tapis_store::Principal, action: Action) -> ApiResult<()> {
     Ok(p.role.require(action)?)
+}
+
+/// A platform reads only the orders that would affect it (it was told of
+/// them); others with [`Action::ReadOrders`] read all. 404, not 403, so a
+/// platform learns nothing of other orders.
+async fn read_scope(state: &AppState, p: &tapis_store::Principal, id: &str) -> ApiResult<()> {
+    require(p, Action::ReadOrders)?;
+    if p.party_kind == tapis_core::party::PartyKind::Platform
+        && !state.store.order_affects(id, p.party_id).await?
+    {
+        return Err(ApiError::not_found("order"));
+    }
+    Ok(())
 }
 
 fn order_id(raw: &str) -> ApiResult<String> {
@@ -98,6 +114,13 @@ async fn list_orders(
 ) -> ApiResult<Json<Vec<Order>>> {
     require(&p, Action::ReadOrders)?;
     let s = q.state.as_deref().map(OrderState::parse).transpose()?;
+    if p.party_kind == tapis_core::party::PartyKind::Platform {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a platform reads the orders that affect it one by one (GET /api/v1/orders/{id}, from the order.proposed event)",
+        ));
+    }
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(
@@ -116,8 +139,100 @@ async fn get_order(
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Order>> {
-    require(&p, Action::ReadOrders)?;
-    Ok(Json(state.store.get_order(&order_id(&id)?).await?))
+    let id = order_id(&id)?;
+    read_scope(&state, &p, &id).await?;
+    Ok(Json(state.store.get_order(&id).await?))
+}
+
+/// An order's due process: why it needs an independent authorisation, the
+/// statement an authoriser signs, the platforms told and their responses,
+/// authorisations, and how it reached the zone.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/due-process", params(("id" = String, Path)), responses((status = 200, body = tapis_store::DueProcess), (status = 404, body = ErrorBody)))]
+async fn due_process(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<tapis_store::DueProcess>> {
+    let id = order_id(&id)?;
+    read_scope(&state, &p, &id).await?;
+    Ok(Json(state.store.due_process(&id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AuthorisationBody {
+    /// `authorise` or `refuse`
+    decision: String,
+    /// The authoriser's reasons, for the record.
+    reasons: String,
+    /// Base64 Ed25519 signature, with the key the authoriser party
+    /// registered, over the RFC 8785 form of the statement shown by
+    /// `GET /orders/{id}/due-process` (`statement_to_sign`, with this
+    /// decision).
+    signature: String,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+struct AuthorisationResponse {
+    order: Order,
+    /// tapis's signed receipt of the authoriser's signed statement.
+    #[schema(value_type = Object)]
+    receipt: serde_json::Value,
+}
+
+/// Authorise (or refuse) an order (authoriser). Orders that touch a
+/// platform's names, a public suffix or a popular site reach the zone only
+/// with a valid authorisation; an authorised order whose time has come
+/// goes in force at once; a refused emergency order leaves the zone.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/authorisation", params(("id" = String, Path)), request_body = AuthorisationBody,
+    responses((status = 200, body = AuthorisationResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn authorise_order(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<AuthorisationBody>,
+) -> ApiResult<Json<AuthorisationResponse>> {
+    require(&p, Action::AuthoriseOrder)?;
+    let id = order_id(&id)?;
+    let b = body.value;
+    let (order, receipt) = state
+        .store
+        .authorise_order(&p, &id, &b.decision, &b.reasons, &b.signature)
+        .await?;
+    Ok(Json(AuthorisationResponse { order, receipt }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ResponseBody {
+    /// `comply` (the platform acts on the underlying notices), `dispute`
+    /// or `clarification` (a question)
+    kind: String,
+    text: String,
+}
+
+/// A platform's answer to an order that would affect it (platform agent).
+/// It is put before the authoriser and the approver.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/responses", params(("id" = String, Path)), request_body = ResponseBody,
+    responses((status = 201, body = tapis_store::ResponseView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn respond_to_order(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<ResponseBody>,
+) -> ApiResult<(StatusCode, Json<tapis_store::ResponseView>)> {
+    require(&p, Action::RespondToOrder)?;
+    let id = order_id(&id)?;
+    let b = body.value;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .store
+                .respond_to_order(&p, &id, &b.kind, &b.text)
+                .await?,
+        ),
+    ))
 }
 
 /// Approve (approver; never the proposer). In force at once if its time
@@ -193,8 +308,9 @@ async fn blast_radius(
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<BlastRadius>> {
-    require(&p, Action::ReadOrders)?;
-    Ok(Json(state.store.blast_radius(&order_id(&id)?).await?))
+    let id = order_id(&id)?;
+    read_scope(&state, &p, &id).await?;
+    Ok(Json(state.store.blast_radius(&id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -312,10 +312,10 @@ impl Store {
             .await?
             .ok_or(Error::NotFound("party"))?
             .try_get("kind")?;
-        if kind != "platform" && kind != "isp" {
+        if kind != "platform" && kind != "isp" && kind != "authoriser" {
             return Err(tapis_core::Error::invalid(
                 "party",
-                "only platforms and ISPs have a delivery channel",
+                "only platforms, ISPs and authorisers have a delivery channel",
             )
             .into());
         }
