@@ -336,7 +336,7 @@ async fn due_process_story(backend: tapis_store::Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_process_on_every_backend() {
-    for b in tapis_store::testing::backends() {
+    for b in backends() {
         due_process_story(b).await;
     }
 }
