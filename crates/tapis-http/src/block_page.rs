@@ -4,7 +4,10 @@
 //! "blocked". It is also at `/block?name=` for anyone to check a name.
 //!
 //! Privacy by default: nothing about the visitor (address, user agent) is
-//! logged or stored.
+//! logged or stored, unless the operator turns on
+//! `[privacy] log_client_addresses` with a reason (which goes on the audit
+//! log); then block-page and public-lookup requests are logged with the
+//! client's address.
 
 use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -116,6 +119,28 @@ pub async fn block(State(state): State<AppState>, Query(q): Query<BlockQuery>) -
 /// resolver after a lift) that the API does not know gets the page saying
 /// so, not an API error.
 pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.log_client_addresses {
+        let path = req.uri().path();
+        if path == "/block" || path == "/api/v1/lookup" || !path.starts_with("/api/") {
+            let client = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_default();
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            tracing::info!(
+                client,
+                host,
+                path,
+                query = req.uri().query().unwrap_or(""),
+                "public request (client addresses logged by operator choice)"
+            );
+        }
+    }
     // the API never pays for this check
     let path = req.uri().path();
     if path.starts_with("/api/") || path == "/healthz" || path == "/block" {

@@ -69,6 +69,9 @@ pub struct AppState {
     pub clock_control: Option<Arc<dyn ClockControl>>,
     /// The Response Policy Zone's name, SOA and block-page host.
     pub zone: tapis_dns::ZoneConfig,
+    /// Log the client address of block-page and public-lookup requests
+    /// (off by default; the operator's reason is on the audit log).
+    pub log_client_addresses: bool,
 }
 
 impl AppState {
@@ -80,6 +83,7 @@ impl AppState {
             allow_private_targets: false,
             clock_control: None,
             zone: tapis_dns::ZoneConfig::default(),
+            log_client_addresses: false,
         }
     }
 }
@@ -165,6 +169,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = app(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());

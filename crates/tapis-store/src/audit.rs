@@ -106,6 +106,35 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
 }
 
 impl Store {
+    /// Record that the operator turned on logging of client addresses, and
+    /// why (privacy by default: it is off unless a reason is on record).
+    /// Recorded once per reason: restarts with the same reason add nothing.
+    pub async fn record_client_address_logging(&self, reason: &str) -> Result<()> {
+        let reason = tapis_core::party::bounded_text("reason", reason, 10, 2000)?;
+        let last = self
+            .events_for("setting", "privacy.log_client_addresses")
+            .await?
+            .pop();
+        if last
+            .is_some_and(|e| e.after.get("reason").and_then(Value::as_str) == Some(reason.as_str()))
+        {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        append(
+            &mut tx,
+            self.now(),
+            &tapis_core::audit::Actor::system("operator"),
+            "privacy.client_addresses_logged",
+            ("setting", "privacy.log_client_addresses"),
+            Value::Null,
+            serde_json::json!({"enabled": true, "reason": reason}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Events about one subject, oldest first.
     pub async fn events_for(
         &self,

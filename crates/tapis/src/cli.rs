@@ -450,6 +450,17 @@ async fn serve(
         },
     );
     state.allow_private_targets = settings.channel.allow_private_targets;
+    if settings.privacy.log_client_addresses {
+        store
+            .record_client_address_logging(&settings.privacy.log_client_addresses_reason)
+            .await
+            .context("cannot record the reason for logging client addresses")?;
+        say!(
+            "privacy: client addresses of block-page and lookup requests ARE logged ({})",
+            settings.privacy.log_client_addresses_reason.trim()
+        );
+        state.log_client_addresses = true;
+    }
     state.zone = zone;
     if let Some(m) = manual {
         state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {

@@ -1,0 +1,152 @@
+//! Due-process settings through the real binary: the public suffix list
+//! from Debian's `publicsuffix` package makes a shared namespace need
+//! authorisation; `on_missed_review = "escalate"` keeps an order whose
+//! review date passed and tells the authoriser; logging client addresses
+//! needs a reason, which goes on the audit log.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn order(name: &str, review: &str) -> serde_json::Value {
+    json!({"targets": [{"name": name, "include_subdomains": true}], "action": "nxdomain", "category": "fraud",
+           "legal_basis": {"reference": "Law 11/2008 art. 28", "text": "Fraud."},
+           "effective_at": "2017-07-14T11:30:00+07:00", "expires_at": "2017-08-14T11:30:00+07:00", "review_at": review})
+}
+
+#[test]
+fn logging_client_addresses_needs_a_reason() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("tapis.toml"),
+        "[privacy]\nlog_client_addresses = true\n",
+    )
+    .expect("config");
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--dns-listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("TAPIS_CONFIG")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "tapis kept running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read");
+    assert!(!status.success());
+    assert!(err.contains("log_client_addresses_reason"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_shape_the_blocking_path() {
+    let server = Server::start(
+        "[due_process]\non_missed_review = \"escalate\"\npopular_sites = [\"wikipedia.org\"]\n\
+         [privacy]\nlog_client_addresses = true\nlog_client_addresses_reason = \"court order 12/2017 requires it for a month\"\n",
+        "2017-07-14T11:00:00+07:00",
+    );
+    let authority = server.authority().await;
+    let officer = server.token(&authority, "officer").await;
+    let approver = server.token(&authority, "approver").await;
+
+    // a shared-hosting namespace and a popular site need authorisation;
+    // one site under the shared namespace does not
+    for (name, kind) in [
+        ("github.io", Some("public_suffix")),
+        ("en.wikipedia.org", Some("popular_site")),
+        ("scam.github.io", None),
+    ] {
+        let (s, o) = server
+            .post(
+                "/api/v1/orders",
+                &officer,
+                order(name, "2017-07-20T11:30:00+07:00"),
+            )
+            .await;
+        assert_eq!(s, 201, "{o}");
+        let (_, dp) = server
+            .get(
+                &format!(
+                    "/api/v1/orders/{}/due-process",
+                    o["id"].as_str().expect("id")
+                ),
+                &officer,
+            )
+            .await;
+        assert_eq!(
+            dp["needs_authorisation"][0]["kind"].as_str(),
+            kind,
+            "{name}: {dp}"
+        );
+    }
+
+    // an order whose review date passes without a review stays in force,
+    // and the authoriser is told
+    let (_, o) = server
+        .post(
+            "/api/v1/orders",
+            &officer,
+            order("phish.example", "2017-07-15T11:30:00+07:00"),
+        )
+        .await;
+    let id = o["id"].as_str().expect("id").to_owned();
+    let (s, o) = server
+        .post(
+            &format!("/api/v1/orders/{id}/approve"),
+            &approver,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{o}");
+    server.advance(2 * 86_400).await;
+    let (_, o) = server.get(&format!("/api/v1/orders/{id}"), &officer).await;
+    assert_eq!(o["state"], "in_force", "escalated, not lapsed: {o}");
+
+    // what the audit log holds (read from the database the server uses)
+    let url = format!("sqlite://{}", server.dir.path().join("tapis.db").display());
+    let store = tapis_store::Store::open_with(
+        &url,
+        Arc::new(tapis_core::SystemClock),
+        tapis_store::Options::default(),
+    )
+    .await
+    .expect("open");
+    let events = store.events_for("order", &id).await.expect("events");
+    assert!(
+        events.iter().any(|e| e.action == "order.review_missed"),
+        "{:?}",
+        events.iter().map(|e| &e.action).collect::<Vec<_>>()
+    );
+    let privacy = store
+        .events_for("setting", "privacy.log_client_addresses")
+        .await
+        .expect("events");
+    assert_eq!(privacy.len(), 1);
+    assert_eq!(
+        privacy[0].after["reason"],
+        "court order 12/2017 requires it for a month"
+    );
+}
