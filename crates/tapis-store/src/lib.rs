@@ -17,6 +17,7 @@ mod model;
 mod notices;
 mod orders;
 mod parties;
+mod schedule;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
@@ -29,4 +30,5 @@ pub use isp::*;
 pub use model::*;
 pub use notices::acknowledgement_statement;
 pub use orders::*;
+pub use schedule::DueWork;
 pub use tokens::{hash_secret, new_secret};

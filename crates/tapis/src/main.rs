@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod dns;
 mod import;
+mod server;
 mod telemetry;
 
 use std::process::ExitCode;
