@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod dns;
 mod import;
+mod replay;
 mod server;
 mod telemetry;
 
