@@ -156,7 +156,7 @@ pub struct Facts {
     pub block_ended: Option<Timestamp>,
     /// Milliseconds from the clock reaching an order's effective time to
     /// the ISP secondary's NOTIFY for the new serial.
-    pub notify_latency_ms: Vec<u64>,
+    pub notify_latency_ms: Vec<f64>,
     pub webhooks_received: usize,
     pub webhooks_refused: u64,
     pub emails_received: usize,
@@ -195,6 +195,10 @@ pub struct Driver<'a> {
     hooks: HashMap<String, Arc<Webhook>>,
     isps: Vec<Isp>,
     seen: HashMap<String, i64>,
+    /// Notices whose timeline has ended (closed or withdrawn).
+    finished: std::collections::HashSet<String>,
+    /// When the last clock move was asked for (real time).
+    moved_at: Instant,
     entries: Vec<Entry>,
     checks: Vec<Checked>,
     facts: Facts,
@@ -220,6 +224,8 @@ impl<'a> Driver<'a> {
             hooks: HashMap::new(),
             isps: Vec::new(),
             seen: HashMap::new(),
+            finished: std::collections::HashSet::new(),
+            moved_at: Instant::now(),
             entries: Vec::new(),
             checks: Vec::new(),
             facts: Facts::default(),
@@ -344,6 +350,7 @@ impl<'a> Driver<'a> {
             let ms = hop.unix_millis() - now.unix_millis();
             let secs = ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) > 0);
             let secs = secs.clamp(1, 31_536_000);
+            self.moved_at = Instant::now();
             self.t
                 .api
                 .post(
@@ -362,6 +369,7 @@ impl<'a> Driver<'a> {
         let mut handles: Vec<(String, String)> = self
             .notices
             .iter()
+            .filter(|(_, n)| !self.finished.contains(&n.id))
             .map(|(h, n)| (h.clone(), n.id.clone()))
             .collect();
         handles.sort();
@@ -385,6 +393,9 @@ impl<'a> Driver<'a> {
                 max = max.max(seq);
                 if let Some(text) = describe(self.sc, &handle, e) {
                     events.push((seq, text));
+                }
+                if e["action"] == "notice.closed" || e["action"] == "notice.withdrawn" {
+                    self.finished.insert(id.clone());
                 }
                 if e["action"] == "notice.escalated" {
                     let at = Timestamp::parse("at", e["at"].as_str().unwrap_or("")).ok();
@@ -428,7 +439,7 @@ impl<'a> Driver<'a> {
                     }
                     "scheduled" => format!(
                         "order {handle} scheduled for {}",
-                        o["effective_at"].as_str().unwrap_or("?")
+                        show_str(self.sc, o["effective_at"].as_str().unwrap_or("?"))
                     ),
                     "expired" | "lifted" => {
                         self.facts.block_ended = Some(self.now);
@@ -449,11 +460,13 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// After an order comes into force: how long until each ISP secondary
-    /// hears of the new serial, and what the zone then holds.
+    /// After an order comes into force: how long (real time) from the
+    /// clock move that brought its effective time until each ISP secondary
+    /// heard of the new serial, and what the zone then holds.
     async fn measure_enforcement(&mut self) {
         let Some(dns) = self.t.dns else { return };
-        let started = Instant::now();
+        let started = self.moved_at;
+        let waiting = Instant::now();
         let isps: Vec<(String, TsigKey, Arc<Secondary>)> = self
             .isps
             .iter()
@@ -469,7 +482,7 @@ impl<'a> Driver<'a> {
             };
             // NOTIFY is sent by its own task on every serial: wait for it
             let mut got = None;
-            while started.elapsed() < Duration::from_secs(5) {
+            while waiting.elapsed() < Duration::from_secs(5) {
                 if let Some((_, at)) = sec
                     .notifies()
                     .into_iter()
@@ -482,12 +495,12 @@ impl<'a> Driver<'a> {
             }
             match got {
                 Some(at) => {
-                    let ms = at.saturating_duration_since(started).as_millis() as u64;
+                    let ms = at.saturating_duration_since(started).as_secs_f64() * 1000.0;
                     self.facts.notify_latency_ms.push(ms);
                     self.entry(
                         "event",
                         format!(
-                            "{name} notified of serial {} and transferred the zone ({} names): enforcing",
+                            "{name} notified of serial {} {ms:.1} ms (real time) after the clock reached the effective time; it transferred the zone ({} names): enforcing",
                             zone.serial,
                             zone.owners.len()
                         ),

@@ -185,6 +185,10 @@ pub fn span(ms: i64) -> String {
     }
 }
 
+fn slowest(ms: &[f64]) -> f64 {
+    ms.iter().copied().fold(0.0, f64::max)
+}
+
 fn between(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<i64> {
     Some(b?.unix_millis() - a?.unix_millis())
 }
@@ -225,8 +229,8 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
     ));
     if !f.notify_latency_ms.is_empty() {
         print_line(&format!(
-            "   ISP secondaries notified {} ms (slowest) after an order came into force",
-            f.notify_latency_ms.iter().max().copied().unwrap_or(0)
+            "   ISP secondaries notified {:.1} ms (slowest, real time) after an order came into force",
+            slowest(&f.notify_latency_ms)
         ));
     }
     if let Some(c) = &sc.comparison {
@@ -234,22 +238,22 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
         let ours = between(f.first_request, f.first_escalation);
         print_line("");
         print_line(&format!("== compared with {}", c.label));
-        print_line(&format!("   {:<38} {:<24} {}", "", "the record", "tapis (this replay)"));
+        print_line(&format!("   {:<36} {:<30} {}", "", "the record", "tapis (this replay)"));
         print_line(&format!(
-            "   {:<38} {:<24} {}",
+            "   {:<36} {:<30} {}",
             "first request -> first escalation",
             span(hist),
             ours.map(span).unwrap_or_else(|| "no escalation".into())
         ));
         print_line(&format!(
-            "   {:<38} {:<24} {}",
+            "   {:<36} {:<30} {}",
             "names blocked / items targeted",
             format!("{} / {}", c.names_blocked, c.items_targeted),
             format!("{} / {}", f.names_blocked, f.items_targeted)
         ));
         if let Some(lift) = c.block_lifted {
             print_line(&format!(
-                "   {:<38} {:<24} {}",
+                "   {:<36} {:<30} {}",
                 "block in force",
                 span(lift.0.unix_millis() - c.first_escalation.0.unix_millis()),
                 between(f.first_block, f.block_ended)
@@ -258,15 +262,15 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
             ));
         }
         print_line(&format!(
-            "   {:<38} {:<24} {}",
+            "   {:<36} {:<30} {}",
             "ISPs told",
-            "by letter, compliance unknown",
+            "by letter; compliance unknown",
             if f.notify_latency_ms.is_empty() {
                 "no ISP secondary in this scenario".to_owned()
             } else {
                 format!(
-                    "RPZ NOTIFY + zone transfer within {} ms",
-                    f.notify_latency_ms.iter().max().copied().unwrap_or(0)
+                    "NOTIFY {:.1} ms after the effective time",
+                    slowest(&f.notify_latency_ms)
                 )
             }
         ));
