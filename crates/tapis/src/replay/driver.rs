@@ -1147,15 +1147,21 @@ impl<'a> Driver<'a> {
             }
             Action::ExpectReceived(e) => {
                 let id = self.notice(&e.notice)?.id.clone();
+                // the events tapis sent for this notice, by event id
+                let sent = api
+                    .get(&format!("/api/v1/notices/{id}/deliveries"), Some(&admin))
+                    .await?;
+                let wanted: std::collections::HashSet<String> = sent
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|d| d["event_type"] == e.event.as_str())
+                    .filter_map(|d| d["event_id"].as_str().map(str::to_owned))
+                    .collect();
                 let by_hook = self
                     .hooks
                     .get(&e.party)
-                    .map(|h| {
-                        h.received()
-                            .iter()
-                            .filter(|r| r.event_type == e.event && r.notice_id.as_deref() == Some(id.as_str()))
-                            .count()
-                    })
+                    .map(|h| h.received().iter().filter(|r| wanted.contains(&r.id)).count())
                     .unwrap_or(0);
                 let emails = self.t.smtp.as_ref().map(|s| s.mail());
                 let addresses = self
@@ -1168,7 +1174,10 @@ impl<'a> Driver<'a> {
                     .map(|m| {
                         m.iter()
                             .filter(|x| {
-                                x.data.contains(&id) && x.to.iter().any(|t| addresses.contains(t))
+                                x.message_id()
+                                    .and_then(|m| m.strip_suffix("@tapis"))
+                                    .is_some_and(|m| wanted.contains(m))
+                                    && x.to.iter().any(|t| addresses.contains(t))
                             })
                             .count()
                     })

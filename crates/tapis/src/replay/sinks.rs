@@ -19,8 +19,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 /// One event as a platform received it.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub event_type: String,
-    pub notice_id: Option<String>,
+    /// The `webhook-id` header: tapis's event id.
+    pub id: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -111,14 +111,7 @@ impl Webhook {
             *lock(&self.bad_signatures) += 1;
             return StatusCode::UNAUTHORIZED;
         }
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        lock(&self.received).push(Received {
-            event_type: v["type"].as_str().unwrap_or("?").to_owned(),
-            notice_id: v
-                .pointer("/data/notice_id")
-                .and_then(|n| n.as_str())
-                .map(str::to_owned),
-        });
+        lock(&self.received).push(Received { id: id.to_owned() });
         StatusCode::NO_CONTENT
     }
 }
@@ -130,6 +123,21 @@ impl Webhook {
 pub struct Email {
     pub to: Vec<String>,
     pub data: String,
+}
+
+impl Email {
+    /// The Message-ID without its brackets (tapis uses `<event id@tapis>`).
+    pub fn message_id(&self) -> Option<&str> {
+        self.data
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("message-id")
+                    .then(|| v.trim().trim_matches(['<', '>']))
+            })
+    }
 }
 
 /// A minimal SMTP server (RFC 5321 subset: HELO/EHLO, MAIL, RCPT, DATA,
