@@ -453,6 +453,22 @@ pub struct Scenario {
     pub comparison: Option<Comparison>,
 }
 
+/// The line of the field a decoding error names (`unknown field `x``),
+/// searched within the step's table.
+fn field_line(text: &str, span: std::ops::Range<usize>, message: &str) -> Option<usize> {
+    let field = message.split('`').nth(1)?;
+    let body = text.get(span.clone())?;
+    let mut offset = 0;
+    for l in body.split_inclusive('\n') {
+        let key = l.trim_start();
+        if key.starts_with(field) && key[field.len()..].trim_start().starts_with('=') {
+            return Some(line_of(text, span.start + offset));
+        }
+        offset += l.len();
+    }
+    None
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
         .map(|s| s.bytes().filter(|b| *b == b'\n').count() + 1)
@@ -581,8 +597,10 @@ impl Scenario {
                     ));
                 }
             };
-            let action = decode(&kind, table)
-                .map_err(|e| err(line, format!("step {index} ({kind}): {e}")))?;
+            let action = decode(&kind, table).map_err(|e| {
+                let line = field_line(text, s.span(), &e).unwrap_or(line);
+                err(line, format!("step {index} ({kind}): {e}"))
+            })?;
             if at < last {
                 return Err(err(
                     line,
