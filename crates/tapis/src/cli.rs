@@ -75,6 +75,11 @@ enum Command {
         /// only by POST /api/v1/admin/clock/advance.
         #[arg(long, value_name = "START")]
         simulated_clock: Option<String>,
+        /// Start a demonstration instead: the 2017 case replayed into a
+        /// temporary database (your data directory and database are not
+        /// touched), on a simulated clock; prints tokens to explore it.
+        #[arg(long, conflicts_with = "simulated_clock")]
+        demo: bool,
     },
     /// Import an existing blocklist as draft orders (one per action), all
     /// or nothing; nothing is blocked until an approver approves them.
@@ -248,6 +253,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         match cli.command {
+            Command::Serve { demo: true, .. } => {
+                crate::demo::serve(settings, shutdown_signal()?).await
+            }
             Command::Serve {
                 simulated_clock, ..
             } => {

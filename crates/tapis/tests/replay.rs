@@ -48,7 +48,12 @@ fn every_bundled_scenario_passes() {
     let files = bundled();
     let names: Vec<String> = files
         .iter()
-        .map(|f| f.file_stem().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|f| {
+            f.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     for expected in [
         "2017-channel-blocking",
@@ -58,7 +63,10 @@ fn every_bundled_scenario_passes() {
         "order-expires",
         "two-agencies",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected}.toml is bundled: {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected}.toml is bundled: {names:?}"
+        );
     }
     let tmp = tempfile::tempdir().expect("tmp");
     for file in &files {
@@ -120,16 +128,25 @@ fn the_2017_case_prints_the_comparison() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     // --quiet: the summary and comparison, not the timeline
     assert!(!stdout.contains("submits notice"), "{stdout}");
-    assert!(stdout.contains("compared with the public record"), "{stdout}");
+    assert!(
+        stdout.contains("compared with the public record"),
+        "{stdout}"
+    );
     assert!(stdout.contains("472 days"), "{stdout}");
     assert!(stdout.contains("2 days 4 h"), "{stdout}");
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
-        .expect("json");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     let c = &r["comparison"];
     // 29 March 2016 10:00 to 14 July 2017 11:30, UTC+7 both
-    assert_eq!(c["record"]["first_request_to_first_escalation_secs"], 40_786_200);
+    assert_eq!(
+        c["record"]["first_request_to_first_escalation_secs"],
+        40_786_200
+    );
     // delivered at once, escalated at deadline (4 h) + 48 h
-    assert_eq!(c["tapis"]["first_request_to_first_escalation_secs"], 52 * 3600);
+    assert_eq!(
+        c["tapis"]["first_request_to_first_escalation_secs"],
+        52 * 3600
+    );
     assert_eq!(c["record"]["names_blocked"], 11);
     assert_eq!(c["tapis"]["names_blocked"], 11);
     assert_eq!(c["record"]["items_targeted"], 55);
@@ -147,8 +164,8 @@ fn the_2017_case_prints_the_comparison() {
 #[test]
 fn a_wrong_expectation_fails_and_says_which_when_and_what_was_found() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let original = std::fs::read_to_string(scenarios_dir().join("answered-in-time.toml"))
-        .expect("scenario");
+    let original =
+        std::fs::read_to_string(scenarios_dir().join("answered-in-time.toml")).expect("scenario");
     let wrong = original.replacen(
         "at = \"2026-03-02T11:20:00+07:00\"\ndo = \"expect_notice\"\nnotice = \"n1\"\nstate = \"closed\"",
         "at = \"2026-03-02T11:20:00+07:00\"\ndo = \"expect_notice\"\nnotice = \"n1\"\nstate = \"escalated\"",
@@ -194,8 +211,8 @@ fn a_wrong_expectation_fails_and_says_which_when_and_what_was_found() {
         failure.contains("found state closed"),
         "says what was found: {failure}"
     );
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
-        .expect("json");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     assert_eq!(r["passed"], false);
     assert_eq!(r["expectations"]["failed"], 1);
     let failed: Vec<&Value> = r["expectations"]["results"]
@@ -253,21 +270,36 @@ fn bad_scenarios_are_clear_errors() {
         ("[scenario\nname = 1".into(), vec!["bad.toml:1:"]),
         (
             format!("{HEAD}{}", SUBMIT.replace("explanation", "explanaton")),
-            vec!["bad.toml:28:", "step 1 (submit_notice)", "unknown field `explanaton`"],
+            vec![
+                "bad.toml:28:",
+                "step 1 (submit_notice)",
+                "unknown field `explanaton`",
+            ],
         ),
         (
-            format!("{HEAD}{}", SUBMIT.replace("platform = \"app\"", "platform = \"nope\"")),
+            format!(
+                "{HEAD}{}",
+                SUBMIT.replace("platform = \"app\"", "platform = \"nope\"")
+            ),
             vec!["bad.toml:20:", "unknown party \"nope\""],
         ),
         (
-            format!("{HEAD}{}", SUBMIT.replace("as = \"officer\"", "as = \"approver\"")),
+            format!(
+                "{HEAD}{}",
+                SUBMIT.replace("as = \"officer\"", "as = \"approver\"")
+            ),
             vec!["unknown token \"approver\""],
         ),
         (
             format!(
                 "{HEAD}{SUBMIT}\n[[step]]\nat = \"2026-01-01T09:30:00+07:00\"\ndo = \"note\"\ntext = \"x\"\n"
             ),
-            vec!["bad.toml:31:", "step 2 (note)", "before the step or start before it", "time order"],
+            vec![
+                "bad.toml:31:",
+                "step 2 (note)",
+                "before the step or start before it",
+                "time order",
+            ],
         ),
         (
             format!("{HEAD}\n[[step]]\nat = \"2026-01-01T10:00:00+07:00\"\ndo = \"teleport\"\n"),
@@ -307,10 +339,7 @@ fn bad_scenarios_are_clear_errors() {
             HEAD.replace("kind = \"platform\"", "kind = \"bank\""),
             vec!["bad.toml:10:", "kind \"bank\""],
         ),
-        (
-            format!("{HEAD}extra = 1\n"),
-            vec!["unknown field `extra`"],
-        ),
+        (format!("{HEAD}extra = 1\n"), vec!["unknown field `extra`"]),
     ];
     for (content, wants) in cases {
         let file = tmp.path().join("bad.toml");
@@ -325,7 +354,10 @@ fn bad_scenarios_are_clear_errors() {
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
         for w in wants {
-            assert!(stderr.contains(w), "error mentions {w:?}:\n{stderr}\nfor:\n{content}");
+            assert!(
+                stderr.contains(w),
+                "error mentions {w:?}:\n{stderr}\nfor:\n{content}"
+            );
         }
     }
     let out = replay(&["missing.toml"], tmp.path());
@@ -367,7 +399,10 @@ async fn replay_against_a_running_server() {
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let (mut base, mut dns) = (None, None);
         while base.is_none() || dns.is_none() {
-            let line = lines.next().expect("serve prints its addresses").expect("line");
+            let line = lines
+                .next()
+                .expect("serve prints its addresses")
+                .expect("line");
             if let Some(rest) = line.strip_prefix("tapis listening on ") {
                 base = rest.split_whitespace().next().map(str::to_owned);
             }
@@ -412,8 +447,8 @@ async fn replay_against_a_running_server() {
             "{backend:?}: {stdout}\n{}",
             text(&out.stderr)
         );
-        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
-            .expect("json");
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
         assert_eq!(r["mode"], base);
         assert_eq!(r["expectations"]["failed"], 0);
         assert_eq!(r["expectations"]["passed"], 12);
@@ -423,7 +458,13 @@ async fn replay_against_a_running_server() {
             let (file, base, cwd) = (file.clone(), base.clone(), dir.path().to_path_buf());
             move || {
                 replay(
-                    &[file.to_str().expect("path"), "--against", &base, "--token", token],
+                    &[
+                        file.to_str().expect("path"),
+                        "--against",
+                        &base,
+                        "--token",
+                        token,
+                    ],
                     &cwd,
                 )
             }
@@ -442,4 +483,109 @@ async fn replay_against_a_running_server() {
         let _ = child.wait();
         db.cleanup().await;
     }
+}
+
+/// `tapis serve --demo`: the case loaded into a temporary database, the
+/// configured data directory untouched, tokens printed, and the demo's
+/// directory gone after a graceful stop.
+#[test]
+fn serve_demo_loads_the_case_on_a_separate_database() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("my-real-data");
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/never-used",
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--dns-listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("TAPIS_CONFIG")
+        .env("TAPIS_LOG", "warn")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tapis serve --demo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = Vec::new();
+    let (mut base, mut admin) = (None, None);
+    while admin.is_none() {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the demo prints its tokens: {printed:#?}"))
+            .expect("line");
+        if let Some(rest) = line.trim().strip_prefix("tapis listening on ") {
+            base = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(rest) = line.trim().strip_prefix("admin ") {
+            admin = Some(rest.trim().to_owned());
+        }
+        printed.push(line);
+    }
+    let all = printed.join("\n");
+    assert!(all.contains("DEMO MODE"), "{all}");
+    assert!(all.contains("2017 case is loaded"), "{all}");
+    assert!(all.contains(", 0 failed)"), "{all}");
+    let demo_dir = all
+        .split("temporary database (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .map(PathBuf::from)
+        .expect("the demo names its directory");
+    assert!(demo_dir.exists());
+    let (base, admin) = (base.expect("url"), admin.expect("token"));
+    let orders: Value = get_json(&format!("{base}/api/v1/orders"), &admin);
+    let list = orders.as_array().expect("orders");
+    assert_eq!(list.len(), 1, "{orders}");
+    assert_eq!(list[0]["state"], "lifted");
+    assert_eq!(list[0]["target_count"], 11);
+    let me: Value = get_json(&format!("{base}/api/v1/parties"), &admin);
+    assert!(
+        me.as_array()
+            .expect("parties")
+            .iter()
+            .any(|p| p["name"].as_str().is_some_and(|n| n.starts_with("DEMO "))),
+        "{me}"
+    );
+    // neither the data directory nor the configured database was used
+    assert!(
+        !data.exists(),
+        "the demo must not create {}",
+        data.display()
+    );
+    std::thread::spawn(move || for _ in lines {});
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "graceful stop: {status}");
+    assert!(!demo_dir.exists(), "the demo's database is deleted on exit");
+}
+
+/// GET with a bearer token, from a synchronous test.
+fn get_json(url: &str, token: &str) -> Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    })
 }

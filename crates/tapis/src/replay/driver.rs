@@ -164,6 +164,11 @@ pub struct Facts {
 }
 
 pub struct Outcome {
+    /// The tokens the scenario created (name, secret), for a demo's user.
+    pub tokens: Vec<(String, String)>,
+    /// Keeps the replay's webhook receivers and ISP secondaries running;
+    /// they stop when this is dropped.
+    pub _sinks: tokio::sync::watch::Sender<bool>,
     pub entries: Vec<Entry>,
     pub checks: Vec<Checked>,
     /// Set when a step could not be carried out (the replay stops there).
@@ -237,7 +242,6 @@ impl<'a> Driver<'a> {
     /// out ends the run with `error` set.
     pub async fn run(mut self) -> Outcome {
         let result = self.run_inner().await;
-        let _ = self.stop_tx.send(true);
         for h in self.hooks.values() {
             let (refused, _) = h.counters();
             self.facts.webhooks_received += h.received().len();
@@ -250,7 +254,11 @@ impl<'a> Driver<'a> {
         if let Some(e) = &error {
             self.entry("fail", format!("the replay stopped: {e}"));
         }
+        let mut tokens: Vec<(String, String)> = self.tokens.into_iter().collect();
+        tokens.sort();
         Outcome {
+            tokens,
+            _sinks: self.stop_tx,
             entries: self.entries,
             checks: self.checks,
             error,
@@ -483,11 +491,7 @@ impl<'a> Driver<'a> {
             // NOTIFY is sent by its own task on every serial: wait for it
             let mut got = None;
             while waiting.elapsed() < Duration::from_secs(5) {
-                if let Some((_, at)) = sec
-                    .notifies()
-                    .into_iter()
-                    .find(|(s, _)| *s >= zone.serial)
-                {
+                if let Some((_, at)) = sec.notifies().into_iter().find(|(s, _)| *s >= zone.serial) {
                     got = Some(at);
                     break;
                 }
@@ -508,7 +512,10 @@ impl<'a> Driver<'a> {
                 }
                 None => self.entry(
                     "event",
-                    format!("{name} was not notified of serial {} within 5 s", zone.serial),
+                    format!(
+                        "{name} was not notified of serial {} within 5 s",
+                        zone.serial
+                    ),
                 ),
             }
         }
@@ -524,7 +531,10 @@ impl<'a> Driver<'a> {
             .await
             .context("the admin token does not work")?;
         if who["role"] != "admin" {
-            bail!("the token given is a {} token; the replay needs an admin token", who["role"]);
+            bail!(
+                "the token given is a {} token; the replay needs an admin token",
+                who["role"]
+            );
         }
         let home = who["party_id"].as_str().unwrap_or_default().to_owned();
         let stop_rx = self.stop_tx.subscribe();
@@ -605,8 +615,10 @@ impl<'a> Driver<'a> {
                 )
                 .await
                 .with_context(|| format!("cannot create token {:?}", t.id))?;
-            self.tokens
-                .insert(t.id.clone(), made["token"].as_str().unwrap_or_default().to_owned());
+            self.tokens.insert(
+                t.id.clone(),
+                made["token"].as_str().unwrap_or_default().to_owned(),
+            );
         }
         let n = self.sc.parties.len();
         let m = self.sc.tokens.len();
@@ -632,9 +644,14 @@ impl<'a> Driver<'a> {
         self.setup().await?;
         for step in &self.sc.steps {
             self.advance_to(step.at).await?;
-            self.step(step)
-                .await
-                .with_context(|| format!("step {} ({}, line {})", step.index, step.action.name(), step.line))?;
+            self.step(step).await.with_context(|| {
+                format!(
+                    "step {} ({}, line {})",
+                    step.index,
+                    step.action.name(),
+                    step.line
+                )
+            })?;
             let (now, _) = self.settle().await?;
             self.now = now;
             self.collect().await?;
@@ -708,7 +725,9 @@ impl<'a> Driver<'a> {
                         a.category,
                         a.urgency,
                         if dups > 0 {
-                            format!("; {dups} already named by an open notice: merged, not multiplied")
+                            format!(
+                                "; {dups} already named by an open notice: merged, not multiplied"
+                            )
                         } else {
                             String::new()
                         }
@@ -718,7 +737,10 @@ impl<'a> Driver<'a> {
             Action::FetchInbox(a) => {
                 let list = api.get("/api/v1/inbox", Some(self.token(&a.by)?)).await?;
                 let n = list.as_array().map(Vec::len).unwrap_or(0);
-                self.entry("action", format!("{} fetches the inbox: {n} open notice(s)", a.by));
+                self.entry(
+                    "action",
+                    format!("{} fetches the inbox: {n} open notice(s)", a.by),
+                );
             }
             Action::Acknowledge(a) => {
                 let id = self.notice(&a.notice)?.id.clone();
@@ -756,12 +778,21 @@ impl<'a> Driver<'a> {
                 let chosen: Vec<usize> = match &a.items {
                     Some(list) => {
                         if let Some(bad) = list.iter().find(|i| **i >= items.len()) {
-                            bail!("notice {} has {} items; there is no item {bad}", a.notice, items.len());
+                            bail!(
+                                "notice {} has {} items; there is no item {bad}",
+                                a.notice,
+                                items.len()
+                            );
                         }
                         list.clone()
                     }
                     None => (0..items.len())
-                        .filter(|i| matches!(states.get(*i).map(String::as_str), Some("pending" | "disputed")))
+                        .filter(|i| {
+                            matches!(
+                                states.get(*i).map(String::as_str),
+                                Some("pending" | "disputed")
+                            )
+                        })
                         .collect(),
                 };
                 let mut body = json!({"decision": a.decision});
@@ -772,7 +803,9 @@ impl<'a> Driver<'a> {
                     // a duplicate settled by its original's decision stays settled
                     if a.items.is_none()
                         && !matches!(
-                            api.get(&format!("/api/v1/notices/{id}"), Some(&token)).await?["items"][*i]["state"].as_str(),
+                            api.get(&format!("/api/v1/notices/{id}"), Some(&token))
+                                .await?["items"][*i]["state"]
+                                .as_str(),
                             Some("pending" | "disputed")
                         )
                     {
@@ -794,7 +827,10 @@ impl<'a> Driver<'a> {
                         chosen.len(),
                         a.notice,
                         a.decision,
-                        a.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+                        a.reason
+                            .as_ref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
                     ),
                 );
             }
@@ -841,8 +877,12 @@ impl<'a> Driver<'a> {
                     if let Some(act) = &a.action {
                         body["action"] = json!(act);
                     }
-                    api.post(&format!("/api/v1/escalations/{id}/draft-order"), &token, body)
-                        .await?
+                    api.post(
+                        &format!("/api/v1/escalations/{id}/draft-order"),
+                        &token,
+                        body,
+                    )
+                    .await?
                 } else {
                     let notices: Vec<String> = a
                         .notices
@@ -872,8 +912,10 @@ impl<'a> Driver<'a> {
                     .await?;
                 self.facts.orders += 1;
                 self.orders.insert(a.order.clone(), id);
-                self.order_states
-                    .insert(a.order.clone(), o["state"].as_str().unwrap_or("?").to_owned());
+                self.order_states.insert(
+                    a.order.clone(),
+                    o["state"].as_str().unwrap_or("?").to_owned(),
+                );
                 let hit = radius["platform_domains_hit"].as_u64().unwrap_or(0);
                 self.entry(
                     "action",
@@ -897,7 +939,11 @@ impl<'a> Driver<'a> {
             Action::ApproveOrder(a) => {
                 let id = self.order(&a.order)?.to_owned();
                 let o = api
-                    .post(&format!("/api/v1/orders/{id}/approve"), self.token(&a.by)?, json!({}))
+                    .post(
+                        &format!("/api/v1/orders/{id}/approve"),
+                        self.token(&a.by)?,
+                        json!({}),
+                    )
                     .await?;
                 self.entry(
                     "action",
@@ -917,7 +963,10 @@ impl<'a> Driver<'a> {
                     json!({"note": a.reason}),
                 )
                 .await?;
-                self.entry("action", format!("{} reviews order {}: {}", a.by, a.order, a.reason));
+                self.entry(
+                    "action",
+                    format!("{} reviews order {}: {}", a.by, a.order, a.reason),
+                );
             }
             Action::LiftOrder(a) => {
                 let id = self.order(&a.order)?.to_owned();
@@ -927,7 +976,10 @@ impl<'a> Driver<'a> {
                     json!({"reason": a.reason}),
                 )
                 .await?;
-                self.entry("action", format!("{} lifts order {}: {}", a.by, a.order, a.reason));
+                self.entry(
+                    "action",
+                    format!("{} lifts order {}: {}", a.by, a.order, a.reason),
+                );
             }
             Action::IspAcknowledge(a) => {
                 let token = self.token(&a.by)?.to_owned();
@@ -952,7 +1004,11 @@ impl<'a> Driver<'a> {
                     format!(
                         "{}'s webhook endpoint {}",
                         self.party_name(&a.party),
-                        if up { "is back up" } else { "goes down (answers 503)" }
+                        if up {
+                            "is back up"
+                        } else {
+                            "goes down (answers 503)"
+                        }
                     ),
                 );
             }
@@ -1006,7 +1062,9 @@ impl<'a> Driver<'a> {
         Ok(match action {
             Action::ExpectNotice(e) => {
                 let id = self.notice(&e.notice)?.id.clone();
-                let n = api.get(&format!("/api/v1/notices/{id}"), Some(&admin)).await?;
+                let n = api
+                    .get(&format!("/api/v1/notices/{id}"), Some(&admin))
+                    .await?;
                 let mut want = Vec::new();
                 let mut got = Vec::new();
                 let mut ok = true;
@@ -1016,7 +1074,11 @@ impl<'a> Driver<'a> {
                     ok &= n["state"] == s.as_str();
                 }
                 if let Some(d) = e.delivered {
-                    want.push(if d { "delivered".into() } else { "not delivered".to_owned() });
+                    want.push(if d {
+                        "delivered".into()
+                    } else {
+                        "not delivered".to_owned()
+                    });
                     let is = !n["delivered_at"].is_null();
                     got.push(match n["delivered_at"].as_str() {
                         Some(t) => format!("delivered at {}", show_str(self.sc, t)),
@@ -1025,7 +1087,11 @@ impl<'a> Driver<'a> {
                     ok &= is == d;
                 }
                 if let Some(x) = e.escalated {
-                    want.push(if x { "escalated".into() } else { "never escalated".to_owned() });
+                    want.push(if x {
+                        "escalated".into()
+                    } else {
+                        "never escalated".to_owned()
+                    });
                     let esc = self.escalation_of(&e.notice).await.ok();
                     got.push(match &esc {
                         Some(v) => format!(
@@ -1037,7 +1103,11 @@ impl<'a> Driver<'a> {
                     });
                     ok &= esc.is_some() == x;
                 }
-                (ok, format!("notice {}: {}", e.notice, want.join(", ")), got.join(", "))
+                (
+                    ok,
+                    format!("notice {}: {}", e.notice, want.join(", ")),
+                    got.join(", "),
+                )
             }
             Action::ExpectItem(e) => {
                 let (id, count) = {
@@ -1051,7 +1121,9 @@ impl<'a> Driver<'a> {
                         format!("the notice has {count} item(s)"),
                     ));
                 }
-                let n = api.get(&format!("/api/v1/notices/{id}"), Some(&admin)).await?;
+                let n = api
+                    .get(&format!("/api/v1/notices/{id}"), Some(&admin))
+                    .await?;
                 let item = &n["items"][e.item];
                 let mut want = Vec::new();
                 let mut got = Vec::new();
@@ -1080,13 +1152,21 @@ impl<'a> Driver<'a> {
                 }
                 (
                     ok,
-                    format!("notice {} item {} ({}): {}", e.notice, e.item, item["value"].as_str().unwrap_or("?"), want.join(", ")),
+                    format!(
+                        "notice {} item {} ({}): {}",
+                        e.notice,
+                        e.item,
+                        item["value"].as_str().unwrap_or("?"),
+                        want.join(", ")
+                    ),
                     got.join(", "),
                 )
             }
             Action::ExpectOrder(e) => {
                 let id = self.order(&e.order)?.to_owned();
-                let o = api.get(&format!("/api/v1/orders/{id}"), Some(&admin)).await?;
+                let o = api
+                    .get(&format!("/api/v1/orders/{id}"), Some(&admin))
+                    .await?;
                 let state = o["state"].as_str().unwrap_or("?");
                 (
                     state == e.state,
@@ -1107,7 +1187,10 @@ impl<'a> Driver<'a> {
                     found.push(format!(
                         "lookup: {}{}",
                         if blocked { "blocked" } else { "not blocked" },
-                        l["action"].as_str().map(|a| format!(" ({a})")).unwrap_or_default()
+                        l["action"]
+                            .as_str()
+                            .map(|a| format!(" ({a})"))
+                            .unwrap_or_default()
                     ));
                 }
                 if e.via != "lookup" {
@@ -1121,7 +1204,11 @@ impl<'a> Driver<'a> {
                             found.push(format!(
                                 "RPZ serial {} transferred by {name}: {}",
                                 zone.serial,
-                                if blocked { "blocked" } else { "not in the zone" }
+                                if blocked {
+                                    "blocked"
+                                } else {
+                                    "not in the zone"
+                                }
                             ));
                         }
                         _ => {
@@ -1137,7 +1224,11 @@ impl<'a> Driver<'a> {
                 let intact = v["first_break"].is_null();
                 (
                     intact == e.verifies,
-                    if e.verifies { "audit chain verifies".into() } else { "audit chain broken".to_owned() },
+                    if e.verifies {
+                        "audit chain verifies".into()
+                    } else {
+                        "audit chain broken".to_owned()
+                    },
                     if intact {
                         format!("intact, {} events", v["events"])
                     } else {
@@ -1161,7 +1252,12 @@ impl<'a> Driver<'a> {
                 let by_hook = self
                     .hooks
                     .get(&e.party)
-                    .map(|h| h.received().iter().filter(|r| wanted.contains(&r.id)).count())
+                    .map(|h| {
+                        h.received()
+                            .iter()
+                            .filter(|r| wanted.contains(&r.id))
+                            .count()
+                    })
                     .unwrap_or(0);
                 let emails = self.t.smtp.as_ref().map(|s| s.mail());
                 let addresses = self
@@ -1253,7 +1349,10 @@ fn describe(sc: &Scenario, handle: &str, e: &Value) -> Option<String> {
                     s(&after["channel"]),
                     after["attempt"],
                     s(&after["event_type"]),
-                    after["error"].as_str().map(str::to_owned).unwrap_or_else(|| format!("HTTP {}", after["status"]))
+                    after["error"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("HTTP {}", after["status"]))
                 )
             }
         }
@@ -1263,7 +1362,9 @@ fn describe(sc: &Scenario, handle: &str, e: &Value) -> Option<String> {
             after["attempts"],
             after["fallback"].as_str().unwrap_or("none")
         ),
-        "notice.reminder" => format!("notice {handle}: reminder sent to the platform (half the time gone)"),
+        "notice.reminder" => {
+            format!("notice {handle}: reminder sent to the platform (half the time gone)")
+        }
         "notice.warning" => format!(
             "notice {handle}: warning {} sent to the platform",
             after["level"]
@@ -1278,4 +1379,3 @@ fn describe(sc: &Scenario, handle: &str, e: &Value) -> Option<String> {
         _ => return None,
     })
 }
-

@@ -120,7 +120,9 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
         Some(url) => {
             let token = args.token.clone().ok_or_else(|| {
-                anyhow!("--against needs --token (an admin token of that server), or TAPIS_REPLAY_TOKEN")
+                anyhow!(
+                    "--against needs --token (an admin token of that server), or TAPIS_REPLAY_TOKEN"
+                )
             })?;
             let smtp = match args.smtp_listen {
                 Some(addr) => Some(sinks::SmtpSink::start_on(addr, stop_rx.clone()).await?),
@@ -133,7 +135,8 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             if print {
                 print_line(&format!(
                     "   driving the running server {url} (RPZ primary {}); it must run --simulated-clock {} on a fresh database, with allow_private_targets",
-                    dns.map(|d| d.to_string()).unwrap_or_else(|| "unknown".into()),
+                    dns.map(|d| d.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
                     sc.meta.start
                 ));
             }
@@ -208,7 +211,11 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
         "   expectations: {} passed, {} failed{}",
         o.checks.len() - failed.len(),
         failed.len(),
-        if o.error.is_some() { "; the replay stopped early" } else { "" }
+        if o.error.is_some() {
+            "; the replay stopped early"
+        } else {
+            ""
+        }
     ));
     for c in &failed {
         print_line(&format!(
@@ -238,7 +245,10 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
         let ours = between(f.first_request, f.first_escalation);
         print_line("");
         print_line(&format!("== compared with {}", c.label));
-        print_line(&format!("   {:<36} {:<30} {}", "", "the record", "tapis (this replay)"));
+        print_line(&format!(
+            "   {:<36} {:<30} {}",
+            "", "the record", "tapis (this replay)"
+        ));
         print_line(&format!(
             "   {:<36} {:<30} {}",
             "first request -> first escalation",
@@ -279,11 +289,7 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
         }
     }
     print_line("");
-    print_line(if passed {
-        "PASSED"
-    } else {
-        "FAILED"
-    });
+    print_line(if passed { "PASSED" } else { "FAILED" });
     passed
 }
 

@@ -526,7 +526,10 @@ impl Scenario {
             if def.kind != "platform" && (def.webhook || !def.emails.is_empty()) {
                 return Err(err(
                     line,
-                    format!("party {:?}: only platforms have a webhook or emails", def.id),
+                    format!(
+                        "party {:?}: only platforms have a webhook or emails",
+                        def.id
+                    ),
                 ));
             }
             if def.kind != "isp" && def.secondary {
@@ -590,10 +593,7 @@ impl Scenario {
                 _ => {
                     return Err(err(
                         line,
-                        format!(
-                            "step {index}: missing do (one of {})",
-                            ACTIONS.join(", ")
-                        ),
+                        format!("step {index}: missing do (one of {})", ACTIONS.join(", ")),
                     ));
                 }
             };
@@ -766,9 +766,7 @@ impl Names<'_> {
                 if let Some(n) = &a.from_escalation_of {
                     self.notice(n)?;
                     if !a.targets.is_empty() {
-                        return Err(
-                            "give either from_escalation_of or targets, not both".into()
-                        );
+                        return Err("give either from_escalation_of or targets, not both".into());
                     }
                 } else if a.targets.is_empty() {
                     return Err("a standalone order needs targets".into());
@@ -794,9 +792,10 @@ impl Names<'_> {
             Action::WebhookDown(a) | Action::WebhookUp(a) => {
                 self.party(&a.party, Some("platform"))?;
                 match self.parties.iter().find(|p| p.id == a.party) {
-                    Some(p) if !p.webhook => {
-                        Err(format!("party {:?} has no webhook (webhook = true)", a.party))
-                    }
+                    Some(p) if !p.webhook => Err(format!(
+                        "party {:?} has no webhook (webhook = true)",
+                        a.party
+                    )),
                     _ => Ok(()),
                 }
             }

@@ -40,7 +40,9 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub async fn start(shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<Arc<Webhook>> {
+    pub async fn start(
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<Webhook>> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let hook = Arc::new(Webhook {
             addr: listener.local_addr()?,
@@ -100,7 +102,11 @@ impl Webhook {
             return StatusCode::SERVICE_UNAVAILABLE;
         }
         let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let (id, ts, sigs) = (h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"));
+        let (id, ts, sigs) = (
+            h("webhook-id"),
+            h("webhook-timestamp"),
+            h("webhook-signature"),
+        );
         let verified = match (lock(&self.secret).as_deref(), ts.parse::<i64>()) {
             (Some(secret), Ok(ts)) => tapis_channel::webhook::sign(secret, id, ts, body)
                 .map(|expected| sigs.split(' ').any(|s| s == expected))
@@ -148,7 +154,9 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    pub async fn start(shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<Arc<SmtpSink>> {
+    pub async fn start(
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<SmtpSink>> {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), shutdown).await
     }
 
@@ -255,7 +263,9 @@ pub struct Secondary {
 }
 
 impl Secondary {
-    pub async fn start(shutdown: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<Arc<Secondary>> {
+    pub async fn start(
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<Secondary>> {
         let sock = UdpSocket::bind("127.0.0.1:0").await?;
         let sec = Arc::new(Secondary {
             addr: sock.local_addr()?,
