@@ -1049,8 +1049,7 @@ impl<'a> Driver<'a> {
         list.as_array()
             .into_iter()
             .flatten()
-            .filter(|e| e["notice_id"] == id.as_str())
-            .next_back()
+            .rfind(|e| e["notice_id"] == id.as_str())
             .cloned()
             .ok_or_else(|| anyhow!("notice {notice} has no escalation (yet)"))
     }

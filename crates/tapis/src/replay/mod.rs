@@ -46,10 +46,12 @@ pub fn load(path: &Path) -> anyhow::Result<Scenario> {
 /// Settings for an in-process server on a fresh database in `dir`, running
 /// `sc`'s SLA preset, sending email to `smtp`.
 pub fn embedded_settings(sc: &Scenario, dir: &Path, smtp: SocketAddr) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.to_path_buf();
-    s.database_url = String::new();
-    s.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut s = Settings {
+        data_dir: dir.to_path_buf(),
+        database_url: String::new(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Default::default()
+    };
     s.rpz.dns_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     s.channel.allow_private_targets = true;
     s.compliance.probe_interval_secs = 0;
@@ -255,11 +257,11 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
             span(hist),
             ours.map(span).unwrap_or_else(|| "no escalation".into())
         ));
+        let record = format!("{} / {}", c.names_blocked, c.items_targeted);
+        let replayed = format!("{} / {}", f.names_blocked, f.items_targeted);
         print_line(&format!(
-            "   {:<36} {:<30} {}",
-            "names blocked / items targeted",
-            format!("{} / {}", c.names_blocked, c.items_targeted),
-            format!("{} / {}", f.names_blocked, f.items_targeted)
+            "   {:<36} {record:<30} {replayed}",
+            "names blocked / items targeted"
         ));
         if let Some(lift) = c.block_lifted {
             print_line(&format!(

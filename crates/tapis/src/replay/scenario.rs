@@ -621,21 +621,17 @@ impl Scenario {
             ctx.check(&action)
                 .map_err(|e| err(line, format!("step {index} ({kind}): {e}")))?;
             match &action {
-                Action::SubmitNotice(a) => {
-                    if !notices.insert(a.notice.clone()) {
-                        return Err(err(
-                            line,
-                            format!("step {index}: notice name {:?} is used twice", a.notice),
-                        ));
-                    }
+                Action::SubmitNotice(a) if !notices.insert(a.notice.clone()) => {
+                    return Err(err(
+                        line,
+                        format!("step {index}: notice name {:?} is used twice", a.notice),
+                    ));
                 }
-                Action::ProposeOrder(a) => {
-                    if !orders.insert(a.order.clone()) {
-                        return Err(err(
-                            line,
-                            format!("step {index}: order name {:?} is used twice", a.order),
-                        ));
-                    }
+                Action::ProposeOrder(a) if !orders.insert(a.order.clone()) => {
+                    return Err(err(
+                        line,
+                        format!("step {index}: order name {:?} is used twice", a.order),
+                    ));
                 }
                 _ => {}
             }
