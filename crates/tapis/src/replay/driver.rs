@@ -769,12 +769,7 @@ impl<'a> Driver<'a> {
                 let current = api
                     .get(&format!("/api/v1/notices/{id}"), Some(&token))
                     .await?;
-                let states: Vec<String> = current["items"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|i| i["state"].as_str().unwrap_or("?").to_owned())
-                    .collect();
+                let mut states = item_states(&current);
                 let chosen: Vec<usize> = match &a.items {
                     Some(list) => {
                         if let Some(bad) = list.iter().find(|i| **i >= items.len()) {
@@ -786,45 +781,40 @@ impl<'a> Driver<'a> {
                         }
                         list.clone()
                     }
-                    None => (0..items.len())
-                        .filter(|i| {
-                            matches!(
-                                states.get(*i).map(String::as_str),
-                                Some("pending" | "disputed")
-                            )
-                        })
-                        .collect(),
+                    None => (0..items.len()).collect(),
                 };
                 let mut body = json!({"decision": a.decision});
                 if let Some(r) = &a.reason {
                     body["reason"] = json!(r);
                 }
-                for i in &chosen {
-                    // a duplicate settled by its original's decision stays settled
-                    if a.items.is_none()
-                        && !matches!(
-                            api.get(&format!("/api/v1/notices/{id}"), Some(&token))
-                                .await?["items"][*i]["state"]
-                                .as_str(),
-                            Some("pending" | "disputed")
-                        )
-                    {
+                let mut decided = 0;
+                for i in chosen {
+                    // "all items" means the undecided ones, and an item
+                    // settled by its duplicate's decision stays settled
+                    let open = matches!(
+                        states.get(i).map(String::as_str),
+                        Some("pending" | "disputed")
+                    );
+                    if a.items.is_none() && !open {
                         continue;
                     }
-                    api.post(
-                        &format!("/api/v1/notices/{id}/items/{}/decision", items[*i]),
-                        &token,
-                        body.clone(),
-                    )
-                    .await
-                    .with_context(|| format!("deciding item {i} of notice {}", a.notice))?;
+                    let r = api
+                        .post(
+                            &format!("/api/v1/notices/{id}/items/{}/decision", items[i]),
+                            &token,
+                            body.clone(),
+                        )
+                        .await
+                        .with_context(|| format!("deciding item {i} of notice {}", a.notice))?;
+                    states = item_states(&r);
+                    decided += 1;
                 }
                 self.entry(
                     "action",
                     format!(
                         "{} decides {} item(s) of notice {}: {}{}",
                         a.by,
-                        chosen.len(),
+                        decided,
                         a.notice,
                         a.decision,
                         a.reason
@@ -1316,6 +1306,15 @@ fn item_json(kind: &str, value: &str, native_id: Option<&str>, now: Timestamp) -
         v["native_id"] = json!(n);
     }
     v
+}
+
+fn item_states(notice: &Value) -> Vec<String> {
+    notice["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["state"].as_str().unwrap_or("?").to_owned())
+        .collect()
 }
 
 fn show_str(sc: &Scenario, t: &str) -> String {
