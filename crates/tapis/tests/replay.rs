@@ -69,6 +69,7 @@ fn every_bundled_scenario_passes() {
         );
     }
     let tmp = tempfile::tempdir().expect("tmp");
+    let mut case_2017 = None;
     for file in &files {
         let report = tmp.path().join("report.json");
         let out = replay(
@@ -103,39 +104,31 @@ fn every_bundled_scenario_passes() {
         );
         assert!(r["timeline"].as_array().is_some_and(|t| !t.is_empty()));
         assert!(!stderr_panicked(&out), "{}", text(&out.stderr));
+        if file.ends_with("2017-channel-blocking.toml") {
+            case_2017 = Some((stdout, r));
+        }
     }
+    let (stdout, r) = case_2017.expect("the 2017 case ran");
+    the_2017_comparison(&stdout, &r);
 }
 
 fn stderr_panicked(out: &Output) -> bool {
     text(&out.stderr).contains("panicked")
 }
 
-#[test]
-fn the_2017_case_prints_the_comparison() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let file = scenarios_dir().join("2017-channel-blocking.toml");
-    let report = tmp.path().join("r.json");
-    let out = replay(
-        &[
-            file.to_str().expect("path"),
-            "--quiet",
-            "--report",
-            report.to_str().expect("path"),
-        ],
-        tmp.path(),
+/// The 2017 case's timeline, comparison and report.
+fn the_2017_comparison(stdout: &str, r: &Value) {
+    assert!(
+        stdout.contains("submits notice r1"),
+        "the timeline is printed"
     );
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    // --quiet: the summary and comparison, not the timeline
-    assert!(!stdout.contains("submits notice"), "{stdout}");
+    assert!(stdout.contains("notice r1 ESCALATED"), "{stdout}");
     assert!(
         stdout.contains("compared with the public record"),
         "{stdout}"
     );
     assert!(stdout.contains("472 days"), "{stdout}");
     assert!(stdout.contains("2 days 4 h"), "{stdout}");
-    let r: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     let c = &r["comparison"];
     // 29 March 2016 10:00 to 14 July 2017 11:30, UTC+7 both
     assert_eq!(
@@ -158,6 +151,18 @@ fn the_2017_case_prints_the_comparison() {
     assert_eq!(f["block_ended"], "2017-08-10 10:00:00 +07:00");
     // both ISP secondaries were notified of the new serial
     assert_eq!(f["notify_latency_ms"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn quiet_prints_only_the_summary() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = scenarios_dir().join("answered-in-time.toml");
+    let out = replay(&[file.to_str().expect("path"), "--quiet"], tmp.path());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains("submits notice"), "{stdout}");
+    assert!(stdout.contains("== summary"), "{stdout}");
+    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
 }
 
 /// The answered-in-time scenario with one expectation made wrong.
