@@ -62,6 +62,7 @@ fn every_bundled_scenario_passes() {
         "webhook-down",
         "order-expires",
         "two-agencies",
+        "escalation-to-order",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -344,6 +345,16 @@ fn bad_scenarios_are_clear_errors() {
             HEAD.replace("kind = \"platform\"", "kind = \"bank\""),
             vec!["bad.toml:10:", "kind \"bank\""],
         ),
+        (
+            format!("{HEAD}{SUBMIT}refused = \"yes\"\n"),
+            vec!["bad.toml:20:", "refused must be an HTTP error status"],
+        ),
+        (
+            format!(
+                "{HEAD}\n[[step]]\nat = \"2026-01-01T10:00:00+07:00\"\ndo = \"expect_audit\"\nverifies = true\nrefused = 409\n"
+            ),
+            vec!["only a request to tapis can be refused"],
+        ),
         (format!("{HEAD}extra = 1\n"), vec!["unknown field `extra`"]),
     ];
     for (content, wants) in cases {
@@ -456,7 +467,7 @@ async fn replay_against_a_running_server() {
             serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
         assert_eq!(r["mode"], base);
         assert_eq!(r["expectations"]["failed"], 0);
-        assert_eq!(r["expectations"]["passed"], 12);
+        assert_eq!(r["expectations"]["passed"], 13);
 
         // a second run finds the clock past the scenario's start: a clear refusal
         let again = tokio::task::spawn_blocking({

@@ -644,14 +644,18 @@ impl<'a> Driver<'a> {
         self.setup().await?;
         for step in &self.sc.steps {
             self.advance_to(step.at).await?;
-            self.step(step).await.with_context(|| {
-                format!(
-                    "step {} ({}, line {})",
-                    step.index,
-                    step.action.name(),
-                    step.line
-                )
-            })?;
+            let done = self.step(step).await;
+            match step.refused {
+                None => done.with_context(|| {
+                    format!(
+                        "step {} ({}, line {})",
+                        step.index,
+                        step.action.name(),
+                        step.line
+                    )
+                })?,
+                Some(code) => self.check_refused(step, code, done),
+            }
             let (now, _) = self.settle().await?;
             self.now = now;
             self.collect().await?;
@@ -1027,6 +1031,37 @@ impl<'a> Driver<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A step that must be refused: record whether it was, with that status.
+    fn check_refused(&mut self, step: &Step, code: u16, done: anyhow::Result<()>) {
+        let expectation = format!("{} refused with {code}", step.action.name());
+        let (passed, found) = match &done {
+            Ok(()) => (false, "it was carried out".to_owned()),
+            Err(e) => match e.downcast_ref::<ApiError>() {
+                Some(api) => (api.status == code, api.to_string()),
+                None => (false, format!("{e:#}")),
+            },
+        };
+        self.checks.push(Checked {
+            step: step.index,
+            line: step.line,
+            at: self.sc.show(self.now),
+            expectation: expectation.clone(),
+            passed,
+            found: found.clone(),
+        });
+        if passed {
+            self.entry("expect", format!("{expectation}: {found}"));
+        } else {
+            self.entry(
+                "fail",
+                format!(
+                    "expectation failed (step {}, line {}): {expectation}, but {found}",
+                    step.index, step.line
+                ),
+            );
+        }
     }
 
     async fn escalation_of(&self, notice: &str) -> anyhow::Result<Value> {

@@ -439,6 +439,9 @@ pub struct Step {
     pub line: usize,
     pub at: Timestamp,
     pub action: Action,
+    /// The step must be refused with this HTTP status (`refused = 409`):
+    /// a rule the scenario shows holding.
+    pub refused: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -597,6 +600,18 @@ impl Scenario {
                     ));
                 }
             };
+            let refused = match table.remove("refused") {
+                None => None,
+                Some(toml::Value::Integer(n)) if (400..600).contains(&n) => Some(n as u16),
+                Some(_) => {
+                    return Err(err(
+                        line,
+                        format!(
+                            "step {index}: refused must be an HTTP error status, e.g. 403 or 409"
+                        ),
+                    ));
+                }
+            };
             let action = decode(&kind, table).map_err(|e| {
                 let line = field_line(text, s.span(), &e).unwrap_or(line);
                 err(line, format!("step {index} ({kind}): {e}"))
@@ -612,6 +627,15 @@ impl Scenario {
                 ));
             }
             last = at;
+            if refused.is_some()
+                && (kind.starts_with("expect_")
+                    || matches!(kind.as_str(), "note" | "webhook_down" | "webhook_up"))
+            {
+                return Err(err(
+                    line,
+                    format!("step {index} ({kind}): only a request to tapis can be refused"),
+                ));
+            }
             let ctx = Names {
                 parties: &parties,
                 tokens: &token_ids,
@@ -640,6 +664,7 @@ impl Scenario {
                 line,
                 at,
                 action,
+                refused,
             });
         }
         Ok(Scenario {
