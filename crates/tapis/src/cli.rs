@@ -106,32 +106,9 @@ enum Command {
     /// by default against tapis started in-process on a fresh temporary
     /// database. Prints the timeline and a summary; exit status 0 when
     /// every expectation holds, 1 when one fails, 2 when the scenario
-    /// cannot be read.
-    Replay {
-        /// The scenario file (TOML).
-        file: PathBuf,
-        /// Drive a running server instead (started with --simulated-clock
-        /// at the scenario's start, on a fresh database, with
-        /// [channel] allow_private_targets = true).
-        #[arg(long, value_name = "URL")]
-        against: Option<String>,
-        /// That server's admin token.
-        #[arg(long, env = "TAPIS_REPLAY_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// That server's RPZ primary (default: its host, port 5300).
-        #[arg(long, value_name = "ADDR")]
-        dns: Option<SocketAddr>,
-        /// Run the SMTP sink here (match the server's smtp.url) so email
-        /// expectations can be checked with --against.
-        #[arg(long, value_name = "ADDR")]
-        smtp_listen: Option<SocketAddr>,
-        /// Write a machine-readable report (JSON) here.
-        #[arg(long, value_name = "PATH")]
-        report: Option<PathBuf>,
-        /// Print only the summary, not the timeline.
-        #[arg(long)]
-        quiet: bool,
-    },
+    /// cannot be read. (--data-dir and --database-url are not used: the
+    /// in-process server always starts on a fresh database.)
+    Replay(crate::replay::ReplayArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -239,7 +216,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         dns_listen,
     };
     let (mut settings, warnings) = Settings::load(cli.config.as_deref(), &env, &overrides)?;
-    if matches!(cli.command, Command::Replay { .. }) && !env.contains_key("TAPIS_LOG") {
+    if matches!(cli.command, Command::Replay(_)) && !env.contains_key("TAPIS_LOG") {
         // the timeline is the output; the server's own logs only on error
         settings.log = "error".into();
     }
@@ -281,26 +258,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Audit {
                 command: AuditCommand::Verify,
             } => audit_verify(&settings).await,
-            Command::Replay {
-                file,
-                against,
-                token,
-                dns,
-                smtp_listen,
-                report,
-                quiet,
-            } => {
-                crate::replay::run(crate::replay::ReplayArgs {
-                    file,
-                    against,
-                    token,
-                    dns,
-                    smtp_listen,
-                    report,
-                    quiet,
-                })
-                .await
-            }
+            Command::Replay(args) => crate::replay::run(args).await,
         }
     })
 }

@@ -25,14 +25,31 @@ use crate::config::Settings;
 use driver::{Driver, Outcome, Target};
 use scenario::Scenario;
 
-/// Where to run.
+/// `tapis replay`'s arguments.
+#[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
+    /// The scenario file (TOML).
     pub file: PathBuf,
+    /// Drive a running server instead (started with --simulated-clock at
+    /// the scenario's start, on a fresh database, with [channel]
+    /// allow_private_targets = true).
+    #[arg(long, value_name = "URL")]
     pub against: Option<String>,
+    /// That server's admin token.
+    #[arg(long, env = "TAPIS_REPLAY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// That server's RPZ primary (default: its host, port 5300).
+    #[arg(long, value_name = "ADDR")]
     pub dns: Option<SocketAddr>,
+    /// Run the SMTP sink here (match the server's smtp.url) so email
+    /// expectations can be checked with --against.
+    #[arg(long, value_name = "ADDR")]
     pub smtp_listen: Option<SocketAddr>,
+    /// Write a machine-readable report (JSON) here.
+    #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Print only the summary, not the timeline.
+    #[arg(long)]
     pub quiet: bool,
 }
 
