@@ -605,3 +605,67 @@ fn get_json(url: &str, token: &str) -> Value {
             .expect("json")
     })
 }
+
+/// `request` reaches any route (for API steps without an action of their
+/// own), with names resolved to ids in the path and the body.
+#[test]
+fn request_steps_reach_any_route() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let agent = "\n[[token]]\nid = \"agent\"\nparty = \"app\"\nrole = \"platform_agent\"\n";
+    let steps = r#"
+[[step]]
+at = "2026-01-01T10:05:00+07:00"
+do = "request"
+as = "agent"
+method = "POST"
+path = "/api/v1/notices/{notice:n1}/acknowledge"
+body = {}
+
+[[step]]
+at = "2026-01-01T10:05:00+07:00"
+do = "expect_notice"
+notice = "n1"
+state = "acknowledged"
+
+[[step]]
+at = "2026-01-01T10:06:00+07:00"
+do = "request"
+as = "agent"
+method = "GET"
+path = "/api/v1/parties/{party:gov}"
+refused = 404
+
+[[step]]
+at = "2026-01-01T10:07:00+07:00"
+do = "request"
+as = "officer"
+method = "POST"
+path = "/api/v1/notices/{notice:n1}/withdraw"
+body = { reason = "withdrawn through a raw request" }
+
+[[step]]
+at = "2026-01-01T10:07:00+07:00"
+do = "expect_notice"
+notice = "n1"
+state = "withdrawn"
+"#;
+    let file = tmp.path().join("request.toml");
+    std::fs::write(&file, format!("{HEAD}{agent}{SUBMIT}{steps}")).expect("write");
+    let out = replay(&["request.toml"], tmp.path());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("request refused with 404"), "{stdout}");
+
+    let bad = format!(
+        "{HEAD}\n[[step]]\nat = \"2026-01-01T10:00:00+07:00\"\ndo = \"request\"\nas = \"officer\"\nmethod = \"GET\"\npath = \"/api/v1/orders/{{order:nope}}\"\n"
+    );
+    std::fs::write(&file, bad).expect("write");
+    let out = replay(&["request.toml"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown order \"nope\""),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -298,6 +298,39 @@ pub struct OnParty {
     pub party: String,
 }
 
+/// Any API call, for routes that have no action of their own yet (e.g. a
+/// new step in the order flow). `{notice:NAME}`, `{order:NAME}` and
+/// `{party:NAME}` in the path and in the body's strings become ids.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(rename = "as")]
+    pub by: String,
+    /// GET, POST, PUT, PATCH or DELETE
+    pub method: String,
+    /// e.g. `/api/v1/orders/{order:block}/review`
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<toml::Table>,
+}
+
+/// The `{kind:name}` references in `text`.
+pub fn references(text: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        if let Some((kind, name)) = after[..close].split_once(':')
+            && matches!(kind, "notice" | "order" | "party")
+        {
+            out.push((kind, name));
+        }
+        rest = &after[close + 1..];
+    }
+    out
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Note {
@@ -420,6 +453,7 @@ actions! {
     "review_order" => ReviewOrder(OrderWithText),
     "lift_order" => LiftOrder(OrderWithText),
     "isp_acknowledge" => IspAcknowledge(As),
+    "request" => Request(Request),
     "webhook_down" => WebhookDown(OnParty),
     "webhook_up" => WebhookUp(OnParty),
     "note" => Note(Note),
@@ -819,6 +853,34 @@ impl Names<'_> {
                     )),
                     _ => Ok(()),
                 }
+            }
+            Action::Request(r) => {
+                self.token(&r.by)?;
+                if !matches!(
+                    r.method.as_str(),
+                    "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+                ) {
+                    return Err(format!(
+                        "method {:?}: use GET, POST, PUT, PATCH or DELETE",
+                        r.method
+                    ));
+                }
+                if !r.path.starts_with("/api/v1/") {
+                    return Err(format!("path {:?} must start with /api/v1/", r.path));
+                }
+                let body = r
+                    .body
+                    .as_ref()
+                    .and_then(|b| serde_json::to_string(b).ok())
+                    .unwrap_or_default();
+                for (kind, name) in references(&r.path).into_iter().chain(references(&body)) {
+                    match kind {
+                        "notice" => self.notice(name)?,
+                        "order" => self.order(name)?,
+                        _ => self.party(name, None)?,
+                    }
+                }
+                Ok(())
             }
             Action::Note(_) | Action::ExpectAudit(_) => Ok(()),
             Action::ExpectNotice(e) => {
