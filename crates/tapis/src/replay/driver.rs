@@ -621,12 +621,14 @@ impl<'a> Driver<'a> {
                 made["token"].as_str().unwrap_or_default().to_owned(),
             );
         }
-        let n = self.sc.parties.len();
-        let m = self.sc.tokens.len();
-        self.entry(
-            "action",
-            format!("set up {n} parties and {m} tokens; webhooks, SMTP sink and ISP secondaries listening"),
+        let text = format!(
+            "set up {} and {}; the replay receives {} and acts as {}",
+            count(self.sc.parties.len(), "party", "parties"),
+            count(self.sc.tokens.len(), "token", "tokens"),
+            count(self.hooks.len(), "webhook", "webhooks"),
+            count(self.isps.len(), "ISP secondary", "ISP secondaries")
         );
+        self.entry("action", text);
         Ok(())
     }
 
@@ -1396,6 +1398,10 @@ fn item_json(kind: &str, value: &str, native_id: Option<&str>, now: Timestamp) -
         v["native_id"] = json!(n);
     }
     v
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn item_states(notice: &Value) -> Vec<String> {
