@@ -63,6 +63,7 @@ fn every_bundled_scenario_passes() {
         "order-expires",
         "two-agencies",
         "escalation-to-order",
+        "email-only-platform",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
