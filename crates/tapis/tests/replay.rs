@@ -105,6 +105,8 @@ fn every_bundled_scenario_passes() {
             r["expectations"]
         );
         assert!(r["timeline"].as_array().is_some_and(|t| !t.is_empty()));
+        // every webhook tapis sent carried a valid Standard Webhooks signature
+        assert_eq!(r["facts"]["webhooks_unverified"], 0, "{}", file.display());
         assert!(!stderr_panicked(&out), "{}", text(&out.stderr));
         if file.ends_with("2017-channel-blocking.toml") {
             case_2017 = Some((stdout, r));

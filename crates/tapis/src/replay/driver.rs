@@ -160,6 +160,8 @@ pub struct Facts {
     pub notify_latency_ms: Vec<f64>,
     pub webhooks_received: usize,
     pub webhooks_refused: u64,
+    /// Deliveries whose Standard Webhooks signature did not verify.
+    pub webhooks_unverified: u64,
     pub emails_received: usize,
     pub advances: u64,
 }
@@ -244,9 +246,10 @@ impl<'a> Driver<'a> {
     pub async fn run(mut self) -> Outcome {
         let result = self.run_inner().await;
         for h in self.hooks.values() {
-            let (refused, _) = h.counters();
+            let (refused, unverified) = h.counters();
             self.facts.webhooks_received += h.received().len();
             self.facts.webhooks_refused += refused;
+            self.facts.webhooks_unverified += unverified;
         }
         if let Some(s) = &self.t.smtp {
             self.facts.emails_received = s.mail().len();

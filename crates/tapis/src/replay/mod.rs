@@ -250,8 +250,12 @@ fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
         f.notices, f.items_targeted, f.escalations, f.orders, f.names_blocked
     ));
     print_line(&format!(
-        "   webhooks received {} (refused while down {}), emails {}; the clock moved in {} hop(s)",
-        f.webhooks_received, f.webhooks_refused, f.emails_received, f.advances
+        "   webhooks received {} (signatures verified; refused while down {}, bad signature {}), emails {}; the clock moved in {} hop(s)",
+        f.webhooks_received,
+        f.webhooks_refused,
+        f.webhooks_unverified,
+        f.emails_received,
+        f.advances
     ));
     if !f.notify_latency_ms.is_empty() {
         print_line(&format!(
@@ -350,6 +354,7 @@ fn report_json(
             "notify_latency_ms": f.notify_latency_ms,
             "webhooks_received": f.webhooks_received,
             "webhooks_refused": f.webhooks_refused,
+            "webhooks_unverified": f.webhooks_unverified,
             "emails_received": f.emails_received,
             "clock_hops": f.advances,
         },
