@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_escalations))
         .routes(routes!(decide_escalation))
         .routes(routes!(advance_clock))
+        .routes(routes!(clock_status))
 }
 
 fn require(p: &tapis_store::Principal, action: Action) -> ApiResult<()> {
@@ -365,5 +366,35 @@ async fn advance_clock(
     })?;
     Ok(Json(AdvanceResponse {
         now: now.to_string(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct ClockStatus {
+    /// The simulated time now.
+    now: String,
+    /// What the scheduler and delivery still have to do: `due_now` is
+    /// zero once everything due has been done (a driver of the clock waits
+    /// for that before its next step), `next_due` is when the next timer,
+    /// order job or retry falls due.
+    work: tapis_store::DueWork,
+}
+
+/// The simulated clock: its time, what is due now and when the next work
+/// falls due (admin; only on a server started with `--simulated-clock`).
+#[utoipa::path(get, path = "/api/v1/admin/clock",
+    responses((status = 200, body = ClockStatus), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn clock_status(state: S, Auth(p): Auth) -> ApiResult<Json<ClockStatus>> {
+    require(&p, Action::ControlClock)?;
+    if state.clock_control.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "clock_not_simulated",
+            "this server runs on the real clock; start it with --simulated-clock",
+        ));
+    }
+    Ok(Json(ClockStatus {
+        now: state.store.now().to_string(),
+        work: state.store.due_work().await?,
     }))
 }

@@ -18,6 +18,7 @@ mod model;
 mod notices;
 mod orders;
 mod parties;
+mod schedule;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
@@ -31,4 +32,5 @@ pub use isp::*;
 pub use model::*;
 pub use notices::acknowledgement_statement;
 pub use orders::*;
+pub use schedule::DueWork;
 pub use tokens::{hash_secret, new_secret};

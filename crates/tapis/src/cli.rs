@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tapis_core::audit::Actor;
 use tapis_core::role::Role;
-use tapis_core::{Clock, ManualClock, PartyId, SystemClock, Timestamp};
+use tapis_core::{PartyId, SystemClock, Timestamp};
 use tapis_store::Store;
 
 use crate::config::{Overrides, Settings};
@@ -27,6 +27,11 @@ macro_rules! say {
             std::process::exit(0);
         }
     }};
+}
+
+/// Print a line on stdout; a closed stdout ends the process quietly.
+pub(crate) fn print_line(line: &str) {
+    say!("{line}");
 }
 
 /// tapis: takedown notices, government channel and blocking orders, with a
@@ -70,6 +75,11 @@ enum Command {
         /// only by POST /api/v1/admin/clock/advance.
         #[arg(long, value_name = "START")]
         simulated_clock: Option<String>,
+        /// Start a demonstration instead: the 2017 case replayed into a
+        /// temporary database (your data directory and database are not
+        /// touched), on a simulated clock; prints tokens to explore it.
+        #[arg(long, conflicts_with = "simulated_clock")]
+        demo: bool,
     },
     /// Import an existing blocklist as draft orders (one per action), all
     /// or nothing; nothing is blocked until an approver approves them.
@@ -92,6 +102,13 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Replay a scenario (examples/scenarios/*.toml) on a simulated clock:
+    /// by default against tapis started in-process on a fresh temporary
+    /// database. Prints the timeline and a summary; exit status 0 when
+    /// every expectation holds, 1 when one fails, 2 when the scenario
+    /// cannot be read. (--data-dir and --database-url are not used: the
+    /// in-process server always starts on a fresh database.)
+    Replay(crate::replay::ReplayArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,7 +215,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         database_url: cli.database_url.clone(),
         dns_listen,
     };
-    let (settings, warnings) = Settings::load(cli.config.as_deref(), &env, &overrides)?;
+    let (mut settings, warnings) = Settings::load(cli.config.as_deref(), &env, &overrides)?;
+    if matches!(cli.command, Command::Replay(_)) && !env.contains_key("TAPIS_LOG") {
+        // the timeline is the output; the server's own logs only on error
+        settings.log = "error".into();
+    }
     crate::telemetry::init(&settings);
     for w in warnings {
         tracing::warn!("{w}");
@@ -209,6 +230,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         match cli.command {
+            Command::Serve { demo: true, .. } => {
+                crate::demo::serve(settings, shutdown_signal()?).await
+            }
             Command::Serve {
                 simulated_clock, ..
             } => {
@@ -234,6 +258,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Audit {
                 command: AuditCommand::Verify,
             } => audit_verify(&settings).await,
+            Command::Replay(args) => crate::replay::run(args).await,
         }
     })
 }
@@ -255,231 +280,62 @@ async fn serve(
     bootstrap_token: Option<String>,
     simulated_clock: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    if !settings.data_dir.exists() {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
-        // the directory holds the database and the admin token: owner only
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot restrict {}", settings.data_dir.display()))?;
-        }
-    }
-    let manual = match &simulated_clock {
-        Some(start) => Some(ManualClock::new(
-            Timestamp::parse("--simulated-clock", start).map_err(|e| {
-                anyhow::anyhow!("{e} (e.g. --simulated-clock 2017-03-29T09:00:00+07:00)")
-            })?,
-        )),
+    let simulated_clock = match &simulated_clock {
+        Some(start) => Some(Timestamp::parse("--simulated-clock", start).map_err(|e| {
+            anyhow::anyhow!("{e} (e.g. --simulated-clock 2017-03-29T09:00:00+07:00)")
+        })?),
         None => None,
     };
-    let clock: Arc<dyn Clock> = match &manual {
-        Some(m) => Arc::new(m.clone()),
-        None => Arc::new(SystemClock),
-    };
-    let signer = load_signing_key(&settings.data_dir.join("signing-key"))?;
-    let options = tapis_store::Options {
-        sla: settings.sla_policy()?,
-        signer: Some(signer),
-        retry: tapis_store::RetryPolicy {
-            max_attempts: settings.channel.max_attempts,
-            base_secs: settings.channel.backoff_base_secs,
-            cap_secs: settings.channel.backoff_cap_secs,
-            secret_grace_secs: settings.channel.secret_grace_secs,
-            ..Default::default()
+    let running = crate::server::start(
+        &settings,
+        crate::server::StartOptions {
+            bootstrap_token,
+            simulated_clock,
         },
-        due_process: settings.due_process_policy()?,
-    };
-    let url = settings.database_url();
-    let store = Store::open_with(&url, clock, options)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                crate::config::redact_url(&url)
-            )
-        })?;
-    if let Some(m) = &manual {
-        // a restarted simulation resumes where it was, never before START
-        if let Some(saved) = store.runtime_value(tapis_channel::SIMULATED_NOW).await?
-            && let Ok(t) = Timestamp::parse("simulated_now", &saved)
-            && t > store.now()
-        {
-            m.set(t);
-        }
-        store
-            .set_runtime_value(tapis_channel::SIMULATED_NOW, &store.now().to_string())
-            .await?;
+    )
+    .await?;
+    if let Some(now) = running.simulated_now {
         say!(
-            "SIMULATED CLOCK: the time is {} and moves only by POST /api/v1/admin/clock/advance",
-            store.now()
+            "SIMULATED CLOCK: the time is {now} and moves only by POST /api/v1/admin/clock/advance"
         );
     }
-    if let Some(t) = &bootstrap_token
-        && t.trim().len() < 24
-    {
-        bail!("TAPIS_BOOTSTRAP_TOKEN must be at least 24 characters");
+    match &running.bootstrap {
+        crate::server::Bootstrap::Created {
+            authority,
+            written_to: None,
+        } => say!(
+            "first start: created the authority party {authority:?}; the admin token is the value of TAPIS_BOOTSTRAP_TOKEN"
+        ),
+        crate::server::Bootstrap::Created {
+            authority,
+            written_to: Some(file),
+        } => say!(
+            "first start: created the authority party {authority:?} and an admin token in {}",
+            file.display()
+        ),
+        crate::server::Bootstrap::Existing => {}
     }
-    let token_file = settings.data_dir.join("admin-token");
-    match store
-        .bootstrap(
-            &settings.authority_name,
-            bootstrap_token.as_deref().map(str::trim),
-        )
-        .await?
-    {
-        Some(boot) => {
-            if bootstrap_token.is_some() {
-                say!(
-                    "first start: created the authority party {:?}; the admin token is the value of TAPIS_BOOTSTRAP_TOKEN",
-                    boot.authority.name
-                );
-            } else {
-                write_secret(&token_file, &boot.admin_secret)?;
-                say!(
-                    "first start: created the authority party {:?} and an admin token in {}",
-                    boot.authority.name,
-                    token_file.display()
-                );
-            }
-        }
-        None => {
-            if let Some(t) = &bootstrap_token
-                && !store.token_exists(t.trim()).await?
-            {
-                tracing::warn!(
-                    "TAPIS_BOOTSTRAP_TOKEN is set but this database was bootstrapped before; it is ignored"
-                );
-            }
-        }
-    }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another server using it? try --listen 127.0.0.1:0)",
-                settings.listen
-            )
-        })?;
-    let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
+    let addr = running.http;
     say!(
         "tapis listening on http://{addr} (database: {})",
-        store.backend().name()
+        running.store.backend().name()
     );
+    let token_file = settings.data_dir.join("admin-token");
     if token_file.exists() {
         say!(
             "log in with the admin token: curl -H \"Authorization: Bearer $(cat {})\" http://{addr}/api/v1/whoami",
             token_file.display()
         );
     }
-    let _ = std::io::stdout().flush();
-    let public_url = if settings.channel.public_url.is_empty() {
-        format!("http://{addr}")
-    } else {
-        settings.channel.public_url.clone()
-    };
-    let delivery = Arc::new(
-        tapis_channel::Delivery::new(
-            store.clone(),
-            tapis_channel::DeliveryConfig {
-                allow_private_targets: settings.channel.allow_private_targets,
-                smtp: (!settings.smtp.url.is_empty()).then(|| tapis_channel::SmtpConfig {
-                    url: settings.smtp.url.clone(),
-                    from: settings.smtp.from.clone(),
-                }),
-                public_url,
-                ..Default::default()
-            },
-        )
-        .map_err(|e| anyhow::anyhow!(e))?,
-    );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = tapis_channel::spawn(
-        store.clone(),
-        delivery.clone(),
-        std::time::Duration::from_millis(settings.channel.poll_ms.max(50)),
-        stop_rx.clone(),
-    );
-    let zone = tapis_dns::ZoneConfig {
-        zone: settings.rpz.zone_name.clone(),
-        block_page_host: settings.rpz.block_page_host.clone(),
-        explanations: tapis_dns::Explanations {
-            enabled: settings.rpz.explanations,
-            by_category: settings.rpz.block_kinds.clone(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let (dns_addr, dns_task) = crate::dns::start(
-        store.clone(),
-        settings.rpz.dns_listen,
-        zone.clone(),
-        stop_rx.clone(),
-    )
-    .await?;
     say!(
-        "RPZ primary for {} on udp+tcp {dns_addr} (transfers need an ISP's TSIG key or an allowed address)",
-        zone.zone
+        "RPZ primary for {} on udp+tcp {} (transfers need an ISP's TSIG key or an allowed address)",
+        settings.rpz.zone_name,
+        running.dns
     );
-    let prober = (settings.compliance.probe_interval_secs > 0).then(|| {
-        crate::dns::spawn_prober(
-            store.clone(),
-            zone.clone(),
-            crate::dns::ProbeSettings {
-                interval: std::time::Duration::from_secs(settings.compliance.probe_interval_secs),
-                sample: settings.compliance.sample,
-                canaries: settings.compliance.canaries.clone(),
-            },
-            stop_rx.clone(),
-        )
-    });
-    let mut state = tapis_http::AppState::new(
-        store.clone(),
-        tapis_http::Limits {
-            max_body_bytes: settings.limits.max_body_bytes,
-            notice: tapis_core::notice::Limits {
-                max_items: settings.limits.max_items,
-                ..Default::default()
-            },
-        },
-    );
-    state.allow_private_targets = settings.channel.allow_private_targets;
-    if settings.privacy.log_client_addresses {
-        store
-            .record_client_address_logging(&settings.privacy.log_client_addresses_reason)
-            .await
-            .context("cannot record the reason for logging client addresses")?;
-        say!(
-            "privacy: client addresses of block-page and lookup requests ARE logged ({})",
-            settings.privacy.log_client_addresses_reason.trim()
-        );
-        state.log_client_addresses = true;
-    }
-    state.zone = zone;
-    if let Some(m) = manual {
-        state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
-            clock: m,
-            scheduler: tapis_channel::Scheduler::new(store.clone()),
-            delivery,
-        })));
-    }
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    };
-    tapis_http::serve(listener, state, shutdown).await?;
-    let _ = workers.await;
-    let _ = dns_task.await;
-    if let Some(p) = prober {
-        let _ = p.await;
-    }
-    store.close().await;
+    let _ = std::io::stdout().flush();
+    shutdown.await;
+    running.stop().await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -509,22 +365,10 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
     })
 }
 
-struct SimControl(tapis_channel::SimulatedTime);
-
-impl tapis_http::ClockControl for SimControl {
-    fn advance(
-        &self,
-        secs: i64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Timestamp, String>> + Send + '_>>
-    {
-        Box::pin(async move { self.0.advance(secs).await.map_err(|e| e.to_string()) })
-    }
-}
-
 /// tapis's Ed25519 signing key: 32 random bytes in hex, created on first
 /// start (owner-only). Losing it is not fatal (a new key is published and
 /// old signatures still verify with the old public key), but keep it.
-fn load_signing_key(path: &Path) -> anyhow::Result<tapis_core::sign::Signer> {
+pub(crate) fn load_signing_key(path: &Path) -> anyhow::Result<tapis_core::sign::Signer> {
     if path.exists() {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -753,7 +597,7 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
 }
 
 /// Write a secret readable by the owner only.
-fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -287,7 +287,12 @@ impl std::fmt::Debug for Settings {
 pub use tapis_store::redact_url;
 
 /// Environment variables that are not settings but are ours.
-const OTHER_VARS: &[&str] = &["TAPIS_CONFIG", "TAPIS_BOOTSTRAP_TOKEN", "TAPIS_LOG_STYLE"];
+const OTHER_VARS: &[&str] = &[
+    "TAPIS_CONFIG",
+    "TAPIS_BOOTSTRAP_TOKEN",
+    "TAPIS_LOG_STYLE",
+    "TAPIS_REPLAY_TOKEN",
+];
 
 /// Overrides from the command line.
 #[derive(Debug, Default, Clone)]

@@ -4,8 +4,11 @@
 
 mod cli;
 mod config;
+mod demo;
 mod dns;
 mod import;
+mod replay;
+mod server;
 mod telemetry;
 
 use std::process::ExitCode;

@@ -1,0 +1,115 @@
+//! `tapis serve --demo`: a server on a throw-away database with the 2017
+//! case already replayed into it, so a newcomer's first look is a populated
+//! one. It never touches the configured data directory or database: the
+//! demo lives in a temporary directory that is deleted on exit, runs on a
+//! simulated clock, and says so at start, in the log and in the name of
+//! its authority.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+
+use crate::cli::print_line;
+use crate::config::Settings;
+use crate::replay::{driver, scenario::Scenario, sinks};
+
+/// The bundled case.
+pub const CASE_FILE: &str = "examples/scenarios/2017-channel-blocking.toml";
+const CASE: &str = include_str!("../../../examples/scenarios/2017-channel-blocking.toml");
+
+pub async fn serve(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<ExitCode> {
+    let sc = Scenario::parse(CASE_FILE, CASE).map_err(|e| anyhow!("the bundled case: {e}"))?;
+    let dir = tempfile::Builder::new()
+        .prefix("tapis-demo-")
+        .tempdir()
+        .context("cannot make the demo's temporary directory")?;
+    let (_stop_smtp, stop_rx) = tokio::sync::watch::channel(false);
+    let smtp = sinks::SmtpSink::start(stop_rx).await?;
+    // only addresses and the log carry over from the operator's settings
+    let mut demo = crate::replay::embedded_settings(&sc, dir.path(), smtp.addr);
+    demo.listen = settings.listen;
+    demo.rpz.dns_listen = settings.rpz.dns_listen;
+    demo.log = settings.log.clone();
+    demo.authority_name = format!("DEMO {}", demo.authority_name);
+    let admin = crate::replay::new_admin_secret();
+    tracing::warn!(
+        data_dir = %dir.path().display(),
+        "DEMO MODE: fictional data on a temporary database, simulated clock; nothing here is real and everything is deleted on exit"
+    );
+    let running = crate::server::start(
+        &demo,
+        crate::server::StartOptions {
+            bootstrap_token: Some(admin.clone()),
+            simulated_clock: Some(sc.start),
+        },
+    )
+    .await?;
+    let banner = "=".repeat(78);
+    print_line(&banner);
+    print_line("DEMO MODE: tapis serve --demo");
+    print_line(&format!(
+        "  fictional data in a temporary database ({}), deleted on exit;",
+        dir.path().display()
+    ));
+    print_line("  your data directory and database settings are not used.");
+    print_line(&format!(
+        "  loading the bundled case ({CASE_FILE}) on a simulated clock from {} ...",
+        sc.show(sc.start)
+    ));
+    print_line(&banner);
+    let target = driver::Target {
+        api: driver::Api::new(&format!("http://{}", running.http))?,
+        admin_token: admin.clone(),
+        dns: Some(running.dns),
+        zone: demo.rpz.zone_name.clone(),
+        smtp: Some(smtp),
+    };
+    let outcome = driver::Driver::new(&sc, target, false).run().await;
+    if let Some(e) = &outcome.error {
+        running.stop().await?;
+        return Err(anyhow!("the demo case did not load: {e}"));
+    }
+    let failed = outcome.checks.iter().filter(|c| !c.passed).count();
+    print_line(&banner);
+    print_line(&format!(
+        "DEMO MODE: the 2017 case is loaded ({} steps, {} checks, {failed} failed): {} notices, {} escalations, 1 order lifted on {}",
+        sc.steps.len(),
+        outcome.checks.len(),
+        outcome.facts.notices,
+        outcome.facts.escalations,
+        outcome
+            .facts
+            .block_ended
+            .map(|t| sc.show(t))
+            .unwrap_or_else(|| "?".into())
+    ));
+    print_line(&format!(
+        "  the simulated clock stands at {}; POST /api/v1/admin/clock/advance moves it",
+        sc.show(sc.end())
+    ));
+    print_line(&format!(
+        "  tapis listening on http://{} (RPZ primary on udp+tcp {})",
+        running.http, running.dns
+    ));
+    print_line("  tokens (demo only):");
+    print_line(&format!("    {:<10} {admin}", "admin"));
+    for (name, secret) in &outcome.tokens {
+        print_line(&format!("    {name:<10} {secret}"));
+    }
+    print_line(&format!(
+        "  try: curl -H \"Authorization: Bearer {admin}\" http://{}/api/v1/orders",
+        running.http
+    ));
+    print_line(
+        "  to watch the case unfold step by step: tapis replay examples/scenarios/2017-channel-blocking.toml",
+    );
+    print_line(&banner);
+    shutdown.await;
+    running.stop().await?;
+    drop(outcome);
+    tracing::info!("demo stopped; its temporary database is deleted");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,281 @@
+//! The server's wiring, usable in-process: the store, the HTTP API, the
+//! channel workers (scheduler and delivery), the RPZ primary and the
+//! compliance prober, started together and stopped together. `tapis serve`
+//! runs it until a signal; `tapis replay` and `tapis serve --demo` run it
+//! on a simulated clock and drive it over HTTP like any client would.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tapis_core::{Clock, ManualClock, SystemClock, Timestamp};
+use tapis_store::Store;
+
+use crate::config::Settings;
+
+/// How to start.
+#[derive(Debug, Default, Clone)]
+pub struct StartOptions {
+    /// `TAPIS_BOOTSTRAP_TOKEN`: the admin token on a first start.
+    pub bootstrap_token: Option<String>,
+    /// Run on a simulated clock starting here.
+    pub simulated_clock: Option<Timestamp>,
+}
+
+/// What happened at start-up, for the caller to tell the operator.
+pub enum Bootstrap {
+    /// The database already had its authority.
+    Existing,
+    /// First start: the authority was created; the admin token is the
+    /// bootstrap token, or a new secret written to `written_to`.
+    Created {
+        authority: String,
+        written_to: Option<std::path::PathBuf>,
+    },
+}
+
+/// A running server.
+pub struct Running {
+    pub http: SocketAddr,
+    pub dns: SocketAddr,
+    pub store: Store,
+    pub bootstrap: Bootstrap,
+    /// The simulated time at start, when the clock is simulated.
+    pub simulated_now: Option<Timestamp>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop everything and wait for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop_tx.send(true);
+        let served = self.http_task.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.store.close().await;
+        match served {
+            Ok(r) => r.context("the HTTP server failed"),
+            Err(e) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
+        }
+    }
+}
+
+/// Open the database, bootstrap it, and start every part. Returns once all
+/// sockets are bound.
+pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Running> {
+    if !settings.data_dir.exists() {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        // the directory holds the database and the admin token: owner only
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", settings.data_dir.display()))?;
+        }
+    }
+    let manual = opts.simulated_clock.map(ManualClock::new);
+    let clock: Arc<dyn Clock> = match &manual {
+        Some(m) => Arc::new(m.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let signer = crate::cli::load_signing_key(&settings.data_dir.join("signing-key"))?;
+    let options = tapis_store::Options {
+        sla: settings.sla_policy()?,
+        signer: Some(signer),
+        retry: tapis_store::RetryPolicy {
+            max_attempts: settings.channel.max_attempts,
+            base_secs: settings.channel.backoff_base_secs,
+            cap_secs: settings.channel.backoff_cap_secs,
+            secret_grace_secs: settings.channel.secret_grace_secs,
+            ..Default::default()
+        },
+        due_process: settings.due_process_policy()?,
+    };
+    let url = settings.database_url();
+    let store = Store::open_with(&url, clock, options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                crate::config::redact_url(&url)
+            )
+        })?;
+    let mut simulated_now = None;
+    if let Some(m) = &manual {
+        // a restarted simulation resumes where it was, never before START
+        if let Some(saved) = store.runtime_value(tapis_channel::SIMULATED_NOW).await?
+            && let Ok(t) = Timestamp::parse("simulated_now", &saved)
+            && t > store.now()
+        {
+            m.set(t);
+        }
+        store
+            .set_runtime_value(tapis_channel::SIMULATED_NOW, &store.now().to_string())
+            .await?;
+        simulated_now = Some(store.now());
+    }
+    let bootstrap_token = opts.bootstrap_token.as_deref().map(str::trim);
+    if let Some(t) = bootstrap_token
+        && t.len() < 24
+    {
+        anyhow::bail!("TAPIS_BOOTSTRAP_TOKEN must be at least 24 characters");
+    }
+    let bootstrap = match store
+        .bootstrap(&settings.authority_name, bootstrap_token)
+        .await?
+    {
+        Some(boot) => {
+            let written_to = if bootstrap_token.is_none() {
+                let token_file = settings.data_dir.join("admin-token");
+                crate::cli::write_secret(&token_file, &boot.admin_secret)?;
+                Some(token_file)
+            } else {
+                None
+            };
+            Bootstrap::Created {
+                authority: boot.authority.name.clone(),
+                written_to,
+            }
+        }
+        None => {
+            if let Some(t) = bootstrap_token
+                && !store.token_exists(t).await?
+            {
+                tracing::warn!(
+                    "TAPIS_BOOTSTRAP_TOKEN is set but this database was bootstrapped before; it is ignored"
+                );
+            }
+            Bootstrap::Existing
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server using it? try --listen 127.0.0.1:0)",
+                settings.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let public_url = if settings.channel.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        settings.channel.public_url.clone()
+    };
+    let delivery = Arc::new(
+        tapis_channel::Delivery::new(
+            store.clone(),
+            tapis_channel::DeliveryConfig {
+                allow_private_targets: settings.channel.allow_private_targets,
+                smtp: (!settings.smtp.url.is_empty()).then(|| tapis_channel::SmtpConfig {
+                    url: settings.smtp.url.clone(),
+                    from: settings.smtp.from.clone(),
+                }),
+                public_url,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = vec![tapis_channel::spawn(
+        store.clone(),
+        delivery.clone(),
+        std::time::Duration::from_millis(settings.channel.poll_ms.max(50)),
+        stop_rx.clone(),
+    )];
+    let zone = tapis_dns::ZoneConfig {
+        zone: settings.rpz.zone_name.clone(),
+        block_page_host: settings.rpz.block_page_host.clone(),
+        explanations: tapis_dns::Explanations {
+            enabled: settings.rpz.explanations,
+            by_category: settings.rpz.block_kinds.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (dns_addr, dns_task) = crate::dns::start(
+        store.clone(),
+        settings.rpz.dns_listen,
+        zone.clone(),
+        stop_rx.clone(),
+    )
+    .await?;
+    tasks.push(dns_task);
+    if settings.compliance.probe_interval_secs > 0 {
+        tasks.push(crate::dns::spawn_prober(
+            store.clone(),
+            zone.clone(),
+            crate::dns::ProbeSettings {
+                interval: std::time::Duration::from_secs(settings.compliance.probe_interval_secs),
+                sample: settings.compliance.sample,
+                canaries: settings.compliance.canaries.clone(),
+            },
+            stop_rx.clone(),
+        ));
+    }
+    let mut state = tapis_http::AppState::new(
+        store.clone(),
+        tapis_http::Limits {
+            max_body_bytes: settings.limits.max_body_bytes,
+            notice: tapis_core::notice::Limits {
+                max_items: settings.limits.max_items,
+                ..Default::default()
+            },
+        },
+    );
+    state.allow_private_targets = settings.channel.allow_private_targets;
+    if settings.privacy.log_client_addresses {
+        store
+            .record_client_address_logging(&settings.privacy.log_client_addresses_reason)
+            .await
+            .context("cannot record the reason for logging client addresses")?;
+        tracing::warn!(
+            reason = settings.privacy.log_client_addresses_reason.trim(),
+            "privacy: client addresses of block-page and lookup requests ARE logged"
+        );
+        state.log_client_addresses = true;
+    }
+    state.zone = zone;
+    if let Some(m) = manual {
+        state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
+            clock: m,
+            scheduler: tapis_channel::Scheduler::new(store.clone()),
+            delivery,
+        })));
+    }
+    let mut stop = stop_rx;
+    let http_task = tokio::spawn(tapis_http::serve(listener, state, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    Ok(Running {
+        http: addr,
+        dns: dns_addr,
+        store,
+        bootstrap,
+        simulated_now,
+        stop_tx,
+        tasks,
+        http_task,
+    })
+}
+
+struct SimControl(tapis_channel::SimulatedTime);
+
+impl tapis_http::ClockControl for SimControl {
+    fn advance(
+        &self,
+        secs: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Timestamp, String>> + Send + '_>>
+    {
+        Box::pin(async move { self.0.advance(secs).await.map_err(|e| e.to_string()) })
+    }
+}
