@@ -5,47 +5,13 @@
 //! lifted) BIND stops enforcing it. Needs `named` and `dig` (.ci/run
 //! installs bind9, bind9-utils and bind9-dnsutils).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tapis");
-const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!(
-        "{name} is not installed: run .ci/run (it installs bind9, bind9-utils and bind9-dnsutils)"
-    );
-}
-
-fn free_port() -> u16 {
-    // a port free for both UDP and TCP
-    loop {
-        let t = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
-        let port = t.local_addr().expect("addr").port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+use common::*;
+use serde_json::json;
 
 /// The DNS status BIND gives for `name` (NOERROR, NXDOMAIN, …).
 fn status(bind_port: u16, name: &str) -> String {
@@ -86,104 +52,28 @@ fn wait_status(bind_port: u16, name: &str, want: &str, within: Duration) -> Dura
     }
 }
 
-async fn call(
-    base: &str,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let s = resp.status().as_u16();
-    (s, resp.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_enforces_orders_at_their_time_and_drops_them_at_expiry() {
-    let dir = tempfile::tempdir().expect("tmp");
     // probe the ISP's resolver every second; fine.example must stay clear
-    std::fs::write(
-        dir.path().join("tapis.toml"),
+    let server = Server::start(
         "[compliance]\nprobe_interval_secs = 1\nsample = 10\ncanaries = [\"fine.example\"]\n",
-    )
-    .expect("config");
-    let dns_port = free_port();
+        "2017-07-14T11:00:00+07:00",
+    );
+    let dns_port = server.dns_port;
     let bind_port = free_port();
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--dns-listen",
-            &format!("127.0.0.1:{dns_port}"),
-            "--simulated-clock",
-            "2017-07-14T11:00:00+07:00",
-        ])
-        .env("TAPIS_BOOTSTRAP_TOKEN", ADMIN)
-        .env("TAPIS_LOG", "warn")
-        .env_remove("TAPIS_CONFIG")
-        .env_remove("TAPIS_RPZ_DNS_LISTEN")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start tapis");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("tapis printed its address")
-            .expect("line");
-        if let Some(rest) = line.strip_prefix("tapis listening on ") {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let _tapis = Proc(child);
     let get = reqwest::Method::GET;
     let post = reqwest::Method::POST;
     let put = reqwest::Method::PUT;
 
     // parties and tokens
-    let (_, me) = call(&base, get.clone(), "/api/v1/whoami", ADMIN, None).await;
-    let authority = me["party_id"].as_str().expect("id").to_owned();
-    let (_, isp) = call(
-        &base,
-        post.clone(),
-        "/api/v1/parties",
-        ADMIN,
-        Some(json!({"kind": "isp", "name": "NetCo"})),
-    )
-    .await;
-    let isp = isp["id"].as_str().expect("id").to_owned();
-    let token = |party: String, role: &'static str| {
-        let base = base.clone();
-        async move {
-            let (s, v) = call(
-                &base,
-                reqwest::Method::POST,
-                &format!("/api/v1/parties/{party}/tokens"),
-                ADMIN,
-                Some(json!({"role": role, "label": format!("{role} e2e")})),
-            )
-            .await;
-            assert_eq!(s, 201, "{v}");
-            v["token"].as_str().expect("token").to_owned()
-        }
-    };
-    let officer = token(authority.clone(), "officer").await;
-    let approver = token(authority, "approver").await;
-    let isp_token = token(isp.clone(), "isp_operator").await;
+    let authority = server.authority().await;
+    let isp = server.party("isp", "NetCo").await;
+    let officer = server.token(&authority, "officer").await;
+    let approver = server.token(&authority, "approver").await;
+    let isp_token = server.token(&isp, "isp_operator").await;
 
     // the ISP registers its secondary and gets its TSIG key
-    let (s, r) = call(&base, put, &format!("/api/v1/parties/{isp}/resolvers"), &isp_token, Some(json!({"resolvers": [format!("127.0.0.1:{bind_port}")], "notify": [format!("127.0.0.1:{bind_port}")]}))).await;
+    let (s, r) = server.call(put, &format!("/api/v1/parties/{isp}/resolvers"), &isp_token, Some(json!({"resolvers": [format!("127.0.0.1:{bind_port}")], "notify": [format!("127.0.0.1:{bind_port}")]}))).await;
     assert_eq!(s, 200, "{r}");
     let key_name = r["tsig_key_name"]
         .as_str()
@@ -262,37 +152,37 @@ zone "example" {{ type primary; file "example.db"; }};
             "2017-08-10T11:30:00+07:00",
         ),
     ] {
-        let (s, o) = call(
-            &base,
-            post.clone(),
-            "/api/v1/orders",
-            &officer,
-            Some(order(name, expires, review)),
-        )
-        .await;
+        let (s, o) = server
+            .call(
+                post.clone(),
+                "/api/v1/orders",
+                &officer,
+                Some(order(name, expires, review)),
+            )
+            .await;
         assert_eq!(s, 201, "{o}");
         let id = o["id"].as_str().expect("id").to_owned();
-        let (s, o) = call(
-            &base,
-            post.clone(),
-            &format!("/api/v1/orders/{id}/approve"),
-            &approver,
-            Some(json!({})),
-        )
-        .await;
+        let (s, o) = server
+            .call(
+                post.clone(),
+                &format!("/api/v1/orders/{id}/approve"),
+                &approver,
+                Some(json!({})),
+            )
+            .await;
         assert_eq!((s, o["state"].as_str()), (200, Some("scheduled")), "{o}");
         ids.push(id);
     }
 
     // 11:30 comes: both in force (a serial each), NOTIFY, and BIND enforces
-    let (s, _) = call(
-        &base,
-        post.clone(),
-        "/api/v1/admin/clock/advance",
-        ADMIN,
-        Some(json!({"seconds": 30 * 60})),
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            post.clone(),
+            "/api/v1/admin/clock/advance",
+            ADMIN,
+            Some(json!({"seconds": 30 * 60})),
+        )
+        .await;
     assert_eq!(s, 200);
     let enforced = wait_status(
         bind_port,
@@ -311,7 +201,9 @@ zone "example" {{ type primary; file "example.db"; }};
     // the prober sees it too: every sampled name enforced, the canary clear
     let start = Instant::now();
     let probe = loop {
-        let (_, c) = call(&base, get.clone(), "/api/v1/compliance", &officer, None).await;
+        let (_, c) = server
+            .call(get.clone(), "/api/v1/compliance", &officer, None)
+            .await;
         let p = c[0]["probes"][0].clone();
         if p["serial"].as_i64() == c[0]["current_serial"].as_i64()
             && p["enforced"].as_i64() == Some(5)
@@ -337,7 +229,9 @@ zone "example" {{ type primary; file "example.db"; }};
     // it after a NOTIFY it answered), and how long the pickup took
     let start = Instant::now();
     let sync = loop {
-        let (_, c) = call(&base, get.clone(), "/api/v1/compliance", &officer, None).await;
+        let (_, c) = server
+            .call(get.clone(), "/api/v1/compliance", &officer, None)
+            .await;
         let z = c[0]["zone_sync"].clone();
         if z["status"] == "in_sync" && z["last_notify"]["complete"] == true {
             assert_eq!(z["held_serial"], c[0]["current_serial"], "{z}");
@@ -363,14 +257,14 @@ zone "example" {{ type primary; file "example.db"; }};
     println!("zone sync as the primary saw it: {sync}");
 
     // lifted: BIND stops enforcing it
-    let (s, o) = call(
-        &base,
-        post.clone(),
-        &format!("/api/v1/orders/{}/lift", ids[1]),
-        &officer,
-        Some(json!({"reason": "content removed"})),
-    )
-    .await;
+    let (s, o) = server
+        .call(
+            post.clone(),
+            &format!("/api/v1/orders/{}/lift", ids[1]),
+            &officer,
+            Some(json!({"reason": "content removed"})),
+        )
+        .await;
     assert_eq!((s, o["state"].as_str()), (200, Some("lifted")), "{o}");
     let lifted = wait_status(
         bind_port,
@@ -382,14 +276,14 @@ zone "example" {{ type primary; file "example.db"; }};
     println!("order lifted -> BIND no longer enforcing: {lifted:?}");
 
     // a week later the first expires on its own
-    let (s, _) = call(
-        &base,
-        post.clone(),
-        "/api/v1/admin/clock/advance",
-        ADMIN,
-        Some(json!({"seconds": 7 * 86_400})),
-    )
-    .await;
+    let (s, _) = server
+        .call(
+            post.clone(),
+            "/api/v1/admin/clock/advance",
+            ADMIN,
+            Some(json!({"seconds": 7 * 86_400})),
+        )
+        .await;
     assert_eq!(s, 200);
     wait_status(
         bind_port,
@@ -397,14 +291,9 @@ zone "example" {{ type primary; file "example.db"; }};
         "NOERROR",
         Duration::from_secs(15),
     );
-    let (_, o) = call(
-        &base,
-        get,
-        &format!("/api/v1/orders/{}", ids[0]),
-        &officer,
-        None,
-    )
-    .await;
+    let (_, o) = server
+        .call(get, &format!("/api/v1/orders/{}", ids[0]), &officer, None)
+        .await;
     assert_eq!(o["state"], "expired", "{o}");
 
     // a serial per activation, lift and expiry, each transferred after a NOTIFY
