@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 
 use tapis_core::order::OrderAction;
 
+pub mod import;
 pub mod notify;
 pub mod probe;
 pub mod server;

@@ -494,12 +494,12 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
     let reader = std::io::BufReader::new(file);
     let inc = |n: usize| bar.inc(n as u64);
     let parsed = match &command {
-        ImportCommand::Rpz { origin, .. } => crate::import::parse_rpz(reader, origin, inc)?,
+        ImportCommand::Rpz { origin, .. } => tapis_dns::import::parse_rpz(reader, origin, inc)?,
         ImportCommand::Domains {
             action,
             include_subdomains,
             ..
-        } => crate::import::parse_domains(
+        } => tapis_dns::import::parse_domains(
             reader,
             OrderAction::parse(action)?,
             *include_subdomains,

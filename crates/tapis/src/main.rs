@@ -6,7 +6,6 @@ mod cli;
 mod config;
 mod demo;
 mod dns;
-mod import;
 mod replay;
 mod server;
 mod telemetry;

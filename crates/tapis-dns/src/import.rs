@@ -1,10 +1,9 @@
-//! `tapis import`: existing blocklists (an RPZ zone file, or a plain list of
-//! domains or hosts-file lines) become draft orders, one per action, in one
-//! transaction: all or nothing. Every line that cannot be used is reported
-//! with its number and the reason.
+//! Readers of existing blocklists for `tapis import`: an RPZ zone file, or a
+//! plain list of domains or hosts-file lines. Every line that cannot be used
+//! is reported with its number and the reason; the command (in the binary)
+//! turns the result into draft orders, one per action, in one transaction.
 //!
-//! The parsers are pure functions over lines so they are tested without
-//! files; the command adds the progress bar and the database.
+//! Pure functions over lines, tested without files.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
