@@ -7,7 +7,7 @@
 //! widely used site hits everyone on it, whatever a handful of its pages
 //! carried. Such orders are never published on one ministry's say-so.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -86,55 +86,154 @@ impl Sensitivity {
     }
 }
 
-/// Whether a target touches `name`: it is the name, lies within it, or
-/// (with subdomains) covers it.
-fn touches(t: &OrderTarget, name: &DomainName) -> bool {
-    t.name.is_within(name) || (t.include_subdomains && name.is_within(&t.name))
+/// Where a sensitive name comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    Platform { party: String, domain: String },
+    Popular(String),
 }
 
-/// Every reason the targets need an authorisation (at most a few per
-/// kind, so a national list does not produce a million reasons).
+/// The names whose blocking needs authorisation, indexed so that a target
+/// costs a few hash lookups (its own name and each parent), whatever the
+/// number of platforms, popular sites or targets: a national list of ten
+/// million names is checked in one pass.
+#[derive(Debug, Clone, Default)]
+pub struct SensitiveIndex {
+    /// Sensitive name → where it comes from.
+    exact: HashMap<String, Vec<Source>>,
+    /// Every proper parent of a sensitive name → the sensitive names below
+    /// it (a target with subdomains there covers them).
+    below: HashMap<String, Vec<String>>,
+}
+
+/// `name` and each of its parents, longest first (`a.b.c`, `b.c`, `c`).
+fn self_and_parents(name: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(name), |n| n.split_once('.').map(|(_, rest)| rest))
+}
+
+impl SensitiveIndex {
+    /// The index for a policy's popular sites and the registered platforms'
+    /// domains (party id, domain).
+    pub fn new(policy: &DueProcessPolicy, platform_domains: &[(String, DomainName)]) -> Self {
+        let mut ix = SensitiveIndex::default();
+        let mut add = |name: &str, src: Source| {
+            ix.exact.entry(name.to_owned()).or_default().push(src);
+            for p in self_and_parents(name).skip(1) {
+                let v = ix.below.entry(p.to_owned()).or_default();
+                if !v.iter().any(|x| x == name) {
+                    v.push(name.to_owned());
+                }
+            }
+        };
+        for (party, d) in platform_domains {
+            add(
+                d.as_str(),
+                Source::Platform {
+                    party: party.clone(),
+                    domain: d.as_str().to_owned(),
+                },
+            );
+        }
+        for site in &policy.popular_sites {
+            add(site.as_str(), Source::Popular(site.as_str().to_owned()));
+        }
+        ix
+    }
+
+    /// Why one target (a normalised name, as stored) needs authorisation:
+    /// appended to `out` (at most `cap` in all); the platforms it affects
+    /// are added to `platforms`.
+    pub fn check(
+        &self,
+        policy: &DueProcessPolicy,
+        name: &str,
+        include_subdomains: bool,
+        out: &mut Vec<Sensitivity>,
+        platforms: &mut Vec<String>,
+        cap: usize,
+    ) {
+        let mut hit = |src: &Source, out: &mut Vec<Sensitivity>| match src {
+            Source::Platform { party, domain } => {
+                if !platforms.contains(party) {
+                    platforms.push(party.clone());
+                }
+                if out.len() < cap {
+                    out.push(Sensitivity::PlatformDomain {
+                        target: name.to_owned(),
+                        platform_id: party.clone(),
+                        domain: domain.clone(),
+                    });
+                }
+            }
+            Source::Popular(site) => {
+                if out.len() < cap {
+                    out.push(Sensitivity::PopularSite {
+                        target: name.to_owned(),
+                        site: site.clone(),
+                    });
+                }
+            }
+        };
+        // the target is, or lies within, a sensitive name
+        for p in self_and_parents(name) {
+            if let Some(srcs) = self.exact.get(p) {
+                for s in srcs {
+                    hit(s, out);
+                }
+            }
+        }
+        // with subdomains, it covers the sensitive names below it
+        if include_subdomains && let Some(names) = self.below.get(name) {
+            for n in names {
+                for s in &self.exact[n] {
+                    hit(s, out);
+                }
+            }
+        }
+        if out.len() < cap
+            && let Some(suffix) = policy.public_suffixes.touched_by(name, include_subdomains)
+        {
+            out.push(Sensitivity::PublicSuffix {
+                target: name.to_owned(),
+                suffix,
+            });
+        }
+    }
+}
+
+/// Every reason the targets need an authorisation (at most 20, so a
+/// national list does not produce a million reasons).
 /// `platform_domains` is (platform party id, domain).
 pub fn sensitivities(
     policy: &DueProcessPolicy,
     targets: &[OrderTarget],
     platform_domains: &[(String, DomainName)],
 ) -> Vec<Sensitivity> {
+    assess(policy, targets, platform_domains).0
+}
+
+/// The reasons (at most 20) and every platform whose names the targets
+/// affect.
+pub fn assess(
+    policy: &DueProcessPolicy,
+    targets: &[OrderTarget],
+    platform_domains: &[(String, DomainName)],
+) -> (Vec<Sensitivity>, Vec<String>) {
     const CAP: usize = 20;
+    let ix = SensitiveIndex::new(policy, platform_domains);
     let mut out = Vec::new();
+    let mut platforms = Vec::new();
     for t in targets {
-        if out.len() >= CAP {
-            break;
-        }
-        for (party, d) in platform_domains {
-            if touches(t, d) {
-                out.push(Sensitivity::PlatformDomain {
-                    target: t.name.as_str().to_owned(),
-                    platform_id: party.clone(),
-                    domain: d.as_str().to_owned(),
-                });
-            }
-        }
-        for site in &policy.popular_sites {
-            if touches(t, site) {
-                out.push(Sensitivity::PopularSite {
-                    target: t.name.as_str().to_owned(),
-                    site: site.as_str().to_owned(),
-                });
-            }
-        }
-        if let Some(suffix) = policy
-            .public_suffixes
-            .touched_by(t.name.as_str(), t.include_subdomains)
-        {
-            out.push(Sensitivity::PublicSuffix {
-                target: t.name.as_str().to_owned(),
-                suffix,
-            });
-        }
+        ix.check(
+            policy,
+            t.name.as_str(),
+            t.include_subdomains,
+            &mut out,
+            &mut platforms,
+            CAP,
+        );
     }
-    out.truncate(CAP);
-    out
+    (out, platforms)
 }
 
 /// The statement an authoriser signs (Ed25519 over its RFC 8785 form):

@@ -13,9 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
 use tapis_core::audit::Actor;
-use tapis_core::due_process::{
-    DueProcessPolicy, Sensitivity, authorisation_statement, sensitivities,
-};
+use tapis_core::due_process::{DueProcessPolicy, Sensitivity, authorisation_statement};
 use tapis_core::order::{OrderState, OrderTarget};
 use tapis_core::party::PartyKind;
 use tapis_core::role::{Action, Role};
@@ -121,59 +119,56 @@ pub(crate) async fn platform_domains(tx: &mut Tx) -> Result<Vec<(String, DomainN
     Ok(out)
 }
 
-/// What an order's targets touch: the reasons it needs authorisation, and
-/// every platform whose names it affects.
+/// What an order's targets touch: the reasons it needs authorisation (at
+/// most 20), and every platform whose names it affects.
 pub(crate) fn assess(
     policy: &DueProcessPolicy,
     targets: &[OrderTarget],
     platforms: &[(String, DomainName)],
 ) -> (Vec<Sensitivity>, Vec<String>) {
-    let reasons = sensitivities(policy, targets, platforms);
-    let mut affected: Vec<String> = Vec::new();
-    for (party, d) in platforms {
-        if affected.contains(party) {
-            continue;
-        }
-        if targets
-            .iter()
-            .any(|t| t.name.is_within(d) || (t.include_subdomains && d.is_within(&t.name)))
-        {
-            affected.push(party.clone());
-        }
-    }
-    (reasons, affected)
+    tapis_core::due_process::assess(policy, targets, platforms)
 }
 
-async fn all_targets(tx: &mut Tx, id: &str) -> Result<Vec<OrderTarget>> {
-    let rows = sqlx::query(
+/// Stream an order's targets (normalised names as stored, in name order)
+/// through `f`, which returns false to stop early. Constant memory, so a
+/// national list of millions of names is fine.
+async fn each_target(tx: &mut Tx, id: &str, mut f: impl FnMut(&str, bool) -> bool) -> Result<()> {
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query(
         "SELECT name, include_subdomains FROM order_targets WHERE order_id = $1 ORDER BY name",
     )
     .bind(id)
-    .fetch_all(&mut **tx)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OrderTarget {
-                name: DomainName::parse(&r.try_get::<String, _>("name")?)
-                    .map_err(Error::corrupt)?,
-                include_subdomains: r.try_get::<i64, _>("include_subdomains")? != 0,
-            })
-        })
-        .collect()
+    .fetch(&mut **tx);
+    while let Some(r) = rows.try_next().await? {
+        let name: String = r.try_get("name")?;
+        let subs = r.try_get::<i64, _>("include_subdomains")? != 0;
+        if !f(&name, subs) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// SHA-256 of the order's content (targets, action, category, legal basis,
 /// dates, emergency flag): an authorisation is for exactly this.
 pub(crate) async fn order_sha256(tx: &mut Tx, o: &Order) -> Result<String> {
-    let targets: Vec<String> = all_targets(tx, &o.id)
-        .await?
-        .iter()
-        .map(|t| format!("{}{}", if t.include_subdomains { "*." } else { "" }, t.name))
-        .collect();
+    use sha2::Digest;
+    // the targets as lines (`*.name` with subdomains), hashed as they stream
+    let mut targets = sha2::Sha256::new();
+    each_target(tx, &o.id, |name, subs| {
+        if subs {
+            targets.update(b"*.");
+        }
+        targets.update(name.as_bytes());
+        targets.update(b"\n");
+        true
+    })
+    .await?;
+    let targets = hex::encode(targets.finalize());
     let emergency = order_emergency(tx, &o.id).await?;
     tapis_core::sign::content_hash(&json!({
         "id": o.id,
-        "targets": targets,
+        "targets_sha256": targets,
         "action": o.action,
         "category": o.category,
         "legal_basis": {"reference": o.legal_basis.reference, "text": o.legal_basis.text},
@@ -243,11 +238,17 @@ pub(crate) async fn check_publication(
     now: Timestamp,
     o: &Order,
 ) -> Result<Publication> {
-    // recomputed from the targets every time: a stored flag could have
-    // been written by anyone
-    let targets = all_targets(tx, &o.id).await?;
+    // recomputed from the targets every time (a stored flag could have
+    // been written by anyone), streaming, stopping at the first reason
     let platforms = platform_domains(tx).await?;
-    let (reasons, _) = assess(policy, &targets, &platforms);
+    let index = tapis_core::due_process::SensitiveIndex::new(policy, &platforms);
+    let mut reasons = Vec::new();
+    let mut affected = Vec::new();
+    each_target(tx, &o.id, |name, subs| {
+        index.check(policy, name, subs, &mut reasons, &mut affected, 3);
+        reasons.is_empty() && affected.is_empty()
+    })
+    .await?;
     if reasons.is_empty() {
         return Ok(Publication::Allowed {
             basis: "not_required",
