@@ -10,9 +10,19 @@
 //! [`xfr`] (the transfer client and the zone follower), [`metrics`],
 //! [`config`] and [`server`] (sockets and wiring).
 
+pub mod cache;
+pub mod config;
+pub mod metrics;
+pub mod packet;
 pub mod policy;
+pub mod server;
 pub(crate) mod table;
+pub mod upstream;
+pub mod xfr;
 pub mod zonefile;
+
+pub use config::{Config, ZoneConfig};
+pub use server::{Running, start};
 
 /// Errors of the resolver library.
 #[derive(Debug, thiserror::Error)]

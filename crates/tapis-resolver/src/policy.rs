@@ -211,7 +211,11 @@ impl PolicyZone {
     pub fn heap_bytes(&self) -> usize {
         self.table.heap_bytes()
             + self.local.capacity() * 48
-            + self.refs.iter().map(|r| r.reference.len() + 24).sum::<usize>()
+            + self
+                .refs
+                .iter()
+                .map(|r| r.reference.len() + 24)
+                .sum::<usize>()
     }
 
     /// Bytes left behind by removed entries (a full reload reclaims them).
@@ -276,9 +280,10 @@ impl PolicyZone {
         let rel = &owner.wire()[..rel_len];
         if rel.is_empty() {
             if rec.rtype == rtype::SOA && add {
-                self.soa = Some(ZoneSoa::from_rdata(rec.ttl, &rec.rdata).ok_or_else(|| {
-                    Error::Policy(format!("unreadable SOA for {}", self.origin))
-                })?);
+                self.soa =
+                    Some(ZoneSoa::from_rdata(rec.ttl, &rec.rdata).ok_or_else(|| {
+                        Error::Policy(format!("unreadable SOA for {}", self.origin))
+                    })?);
             }
             return Ok(());
         }
@@ -443,7 +448,9 @@ impl PolicyZone {
         }
         for (off, key, d) in self.table.iter() {
             let rel = &key[..key.len() - 1];
-            for (wild, action, reference) in [(false, d.exact, d.exact_ref), (true, d.wild, d.wild_ref)] {
+            for (wild, action, reference) in
+                [(false, d.exact, d.exact_ref), (true, d.wild, d.wild_ref)]
+            {
                 let mut owner = Vec::with_capacity(key.len() + 2 + self.origin.wire().len());
                 if wild {
                     owner.extend_from_slice(b"\x01*");
@@ -631,7 +638,12 @@ impl Policies {
     /// The current zone at `index` (a cheap shared handle).
     pub fn zone(&self, index: usize) -> Option<Arc<PolicyZone>> {
         let slot = self.zones.get(index)?;
-        Some(slot.zone.read().unwrap_or_else(PoisonError::into_inner).clone())
+        Some(
+            slot.zone
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
     }
 
     /// Replaces a zone with one built aside.

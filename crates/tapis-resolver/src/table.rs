@@ -266,7 +266,9 @@ mod tests {
         let mut model: HashMap<Vec<u8>, u8> = HashMap::new();
         let mut x: u64 = 12345;
         for step in 0..20_000u32 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let k = format!("\x05n{:04}\x00", (x >> 33) % 3000).into_bytes();
             let v = ((x >> 20) % 4) as u8; // 0 removes
             t.update(&k, |d| d.exact = v).expect("update");

@@ -56,12 +56,14 @@ pub fn parse(
         let tokens = tokenize(&entry).map_err(at)?;
         let blank_owner = entry.starts_with([' ', '\t']);
         let mut t = tokens.iter().map(String::as_str).peekable();
-        if !blank_owner {
-            if let Some(first) = t.peek().copied() {
+        if !blank_owner && let Some(first) = t.peek().copied() {
+            {
                 if first.eq_ignore_ascii_case("$TTL") {
                     t.next();
-                    default_ttl =
-                        Some(parse_ttl(t.next().ok_or_else(|| at("$TTL needs a value".into()))?).map_err(at)?);
+                    default_ttl = Some(
+                        parse_ttl(t.next().ok_or_else(|| at("$TTL needs a value".into()))?)
+                            .map_err(at)?,
+                    );
                     continue;
                 }
                 if first.eq_ignore_ascii_case("$ORIGIN") {
@@ -103,9 +105,7 @@ pub fn parse(
         let rdata = parse_rdata(rt, &rest, &origin).map_err(at)?;
         let ttl = match (ttl, default_ttl) {
             (Some(t), _) | (None, Some(t)) => t,
-            (None, None) if rt == rtype::SOA => {
-                ZoneSoaMin::minimum(&rdata).unwrap_or(3600)
-            }
+            (None, None) if rt == rtype::SOA => ZoneSoaMin::minimum(&rdata).unwrap_or(3600),
             (None, None) => return Err(at("no TTL and no $TTL before it".into())),
         };
         if rt == rtype::SOA && default_ttl.is_none() {
@@ -120,7 +120,9 @@ pub fn parse(
         })?;
     }
     if depth != 0 {
-        return Err(Error::Zone(format!("line {start_line}: '(' is never closed")));
+        return Err(Error::Zone(format!(
+            "line {start_line}: '(' is never closed"
+        )));
     }
     Ok(())
 }
@@ -237,7 +239,11 @@ fn parse_type(s: &str) -> Result<u16, String> {
         "DNAME" => 39,
         _ => match u.strip_prefix("TYPE").and_then(|n| n.parse::<u16>().ok()) {
             Some(n) => n,
-            None => return Err(format!("record type {s} is not supported (use TYPEnn \\# …)")),
+            None => {
+                return Err(format!(
+                    "record type {s} is not supported (use TYPEnn \\# …)"
+                ));
+            }
         },
     })
 }
@@ -277,7 +283,9 @@ pub fn parse_name(s: &str, origin: &Name) -> Result<Name, String> {
                     label.push(u8::try_from(v).map_err(|_| format!("{s:?}: bad escape"))?);
                     i += 4;
                 } else {
-                    let &e = bytes.get(i + 1).ok_or_else(|| format!("{s:?}: bad escape"))?;
+                    let &e = bytes
+                        .get(i + 1)
+                        .ok_or_else(|| format!("{s:?}: bad escape"))?;
                     label.push(e);
                     i += 2;
                 }
@@ -322,15 +330,23 @@ fn parse_rdata(rt: u16, t: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
         }
         return Ok(data);
     }
-    let one = |i: usize| t.get(i).copied().ok_or_else(|| "missing record data".to_string());
+    let one = |i: usize| {
+        t.get(i)
+            .copied()
+            .ok_or_else(|| "missing record data".to_string())
+    };
     let mut out = Vec::new();
     match rt {
         rtype::A => {
-            let a: Ipv4Addr = one(0)?.parse().map_err(|_| format!("{:?} is not an IPv4 address", t[0]))?;
+            let a: Ipv4Addr = one(0)?
+                .parse()
+                .map_err(|_| format!("{:?} is not an IPv4 address", t[0]))?;
             out.extend_from_slice(&a.octets());
         }
         rtype::AAAA => {
-            let a: Ipv6Addr = one(0)?.parse().map_err(|_| format!("{:?} is not an IPv6 address", t[0]))?;
+            let a: Ipv6Addr = one(0)?
+                .parse()
+                .map_err(|_| format!("{:?} is not an IPv6 address", t[0]))?;
             out.extend_from_slice(&a.octets());
         }
         rtype::NS | rtype::CNAME | 12 | 39 => {
@@ -353,7 +369,10 @@ fn parse_rdata(rt: u16, t: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
                 return Err("TXT needs a string".into());
             }
             for s in t {
-                let s = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s);
+                let s = s
+                    .strip_prefix('"')
+                    .and_then(|s| s.strip_suffix('"'))
+                    .unwrap_or(s);
                 let bytes = unescape(s)?;
                 let l = u8::try_from(bytes.len()).map_err(|_| "TXT string longer than 255")?;
                 out.push(l);
@@ -374,7 +393,10 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' {
-            if let Some(d) = b.get(i + 1..i + 4).filter(|d| d.iter().all(u8::is_ascii_digit)) {
+            if let Some(d) = b
+                .get(i + 1..i + 4)
+                .filter(|d| d.iter().all(u8::is_ascii_digit))
+            {
                 let v = d.iter().fold(0u32, |a, &c| a * 10 + u32::from(c - b'0'));
                 out.push(u8::try_from(v).map_err(|_| "bad escape")?);
                 i += 4;
@@ -391,7 +413,7 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -440,7 +462,11 @@ pub fn write_record(w: &mut impl Write, r: &ZoneRecord) -> std::io::Result<()> {
         }
         rtype::CNAME | rtype::NS if skip_name(d, 0) == Some(d.len()) => Some(format!(
             "{} {}",
-            if r.rtype == rtype::CNAME { "CNAME" } else { "NS" },
+            if r.rtype == rtype::CNAME {
+                "CNAME"
+            } else {
+                "NS"
+            },
             name_text(d)
         )),
         rtype::SOA => {

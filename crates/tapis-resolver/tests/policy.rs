@@ -180,7 +180,10 @@ fn local_data_is_kept_per_trigger() {
         let d = v.zone.local_data(&v.hit).expect("local").records[0].clone();
         (d.0, d.2.to_vec())
     });
-    assert_eq!(target, (rtype::CNAME, b"\x06walled\x06garden\x04test\x00".to_vec()));
+    assert_eq!(
+        target,
+        (rtype::CNAME, b"\x06walled\x06garden\x04test\x00".to_vec())
+    );
 }
 
 #[test]
@@ -207,8 +210,11 @@ fn deletions_as_an_ixfr_carries_them() {
         z.apply(&rec("local.example", rtype::A, &[192, 0, 2, 1]), false)
             .expect("del");
         // change an action: delete then add
-        z.apply(&rec("pass.example", rtype::CNAME, b"\x0crpz-passthru\x00"), false)
-            .expect("del");
+        z.apply(
+            &rec("pass.example", rtype::CNAME, b"\x0crpz-passthru\x00"),
+            false,
+        )
+        .expect("del");
         z.apply(&rec("pass.example", rtype::CNAME, b"\x00"), true)
             .expect("add");
         z.apply(&rec("new.example", rtype::CNAME, b"\x01*\x00"), true)
@@ -228,7 +234,10 @@ fn deletions_as_an_ixfr_carries_them() {
     }
     p.update(0, |z| {
         for (t, d) in [
-            (rtype::AAAA, b"\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01".as_slice()),
+            (
+                rtype::AAAA,
+                b"\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01".as_slice(),
+            ),
             (rtype::TXT, b"\x10blocked by order".as_slice()),
         ] {
             z.apply(&rec("local.example", t, d), false).expect("del");
