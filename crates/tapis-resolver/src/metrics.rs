@@ -31,6 +31,8 @@ pub struct ZoneStats {
     pub transfers_ok: AtomicU64,
     pub transfers_failed: AtomicU64,
     pub last_load_ms: AtomicU64,
+    pub axfr: AtomicU64,
+    pub ixfr: AtomicU64,
 }
 
 pub struct Metrics {
@@ -234,6 +236,20 @@ impl Metrics {
                 escape(z),
                 st.transfers_failed.load(Relaxed)
             );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP tapis_resolver_zone_updates_total Changes installed from a primary, by kind.\n# TYPE tapis_resolver_zone_updates_total counter"
+        );
+        for (z, st) in self.zone_names.iter().zip(&self.zones) {
+            for (kind, v) in [("axfr", &st.axfr), ("ixfr", &st.ixfr)] {
+                let _ = writeln!(
+                    s,
+                    "tapis_resolver_zone_updates_total{{zone=\"{}\",kind=\"{kind}\"}} {}",
+                    escape(z),
+                    v.load(Relaxed)
+                );
+            }
         }
         let _ = writeln!(
             s,

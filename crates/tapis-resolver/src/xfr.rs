@@ -314,6 +314,7 @@ impl Zones {
             Transferred::Full(zone) => {
                 tracing::info!(zone = %z.origin, serial = zone.serial(), entries = zone.len(), ms = started.elapsed().as_millis() as u64, "AXFR installed");
                 self.policies.replace(z.index, *zone);
+                self.metrics.zones[z.index].axfr.fetch_add(1, Relaxed);
                 Ok(true)
             }
             Transferred::Diff { ops, serial } => {
@@ -327,6 +328,7 @@ impl Zones {
                 match applied {
                     Some(Ok(())) => {
                         tracing::info!(zone = %z.origin, serial, changes = n, ms = started.elapsed().as_millis() as u64, "IXFR applied");
+                        self.metrics.zones[z.index].ixfr.fetch_add(1, Relaxed);
                         Ok(true)
                     }
                     Some(Err(e)) => {
