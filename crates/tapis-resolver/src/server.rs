@@ -112,7 +112,13 @@ impl Handler {
                         *out = a;
                         Step::Reply
                     }
-                    None => Step::Drop,
+                    None => {
+                        self.metrics.formerr.fetch_add(1, Relaxed);
+                        match error_answer(bytes, Rcode::FORMERR, out) {
+                            Some(()) => Step::Reply,
+                            None => Step::Drop,
+                        }
+                    }
                 };
             }
         };
