@@ -92,6 +92,7 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    Resolver(crate::resolver_cmd::ResolverArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -185,6 +186,10 @@ enum AuditCommand {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // The resolver has its own settings (it needs no database).
+    if let Command::Resolver(args) = cli.command {
+        return crate::resolver_cmd::run(cli.config, cli.data_dir, args);
+    }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (listen, dns_listen) = match &cli.command {
         Command::Serve {
@@ -234,6 +239,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Audit {
                 command: AuditCommand::Verify,
             } => audit_verify(&settings).await,
+            Command::Resolver(_) => unreachable!("handled before the settings load"),
         }
     })
 }

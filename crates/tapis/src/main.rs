@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod dns;
 mod import;
+mod resolver_cmd;
 mod telemetry;
 
 use std::process::ExitCode;
