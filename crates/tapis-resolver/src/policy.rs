@@ -309,19 +309,7 @@ impl PolicyZone {
         let mut key = Vec::with_capacity(key_rel.len() + 1);
         key.extend_from_slice(key_rel);
         key.push(0);
-        let special = if rec.rtype == rtype::CNAME {
-            let target = rec.rdata.to_ascii_lowercase();
-            match target.as_slice() {
-                b"\x00" => Some(Action::Nxdomain),
-                b"\x01*\x00" => Some(Action::Nodata),
-                t if t == SPECIAL_PASS => Some(Action::Passthru),
-                t if t == SPECIAL_DROP => Some(Action::Drop),
-                t if t == SPECIAL_TCP => Some(Action::TcpOnly),
-                _ => None,
-            }
-        } else {
-            None
-        };
+        let special = special_action(rec);
         match special {
             Some(action) => {
                 let (off, removed) = self.table.update(&key, |d| {
@@ -384,6 +372,163 @@ impl PolicyZone {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Starts a full reload done as a diff against this version: feed the
+    /// new version's records to [`PolicyZone::reload_record`] (read-only),
+    /// then apply [`PolicyZone::reload_plan`] and the collected additions
+    /// with [`PolicyZone::reload_apply`]. Memory beyond this zone is one
+    /// byte per hash slot plus what changed, instead of a second copy. When
+    /// more than a fifth changed, `overflowed()` says so and the caller
+    /// builds the new version aside instead.
+    pub fn reload_begin(&self) -> Reload {
+        Reload {
+            seen: vec![0; self.table.slot_count()],
+            adds: Vec::new(),
+            soa: None,
+            max_adds: (self.len() / 5).max(10_000),
+            overflow: false,
+        }
+    }
+
+    /// Notes one record of the new version: present here (marked seen) or
+    /// to add.
+    pub fn reload_record(&self, r: &mut Reload, rec: &ZoneRecord) -> Result<(), Error> {
+        let owner = rec.owner.to_lowercase();
+        if !owner.ends_with(&self.origin) {
+            return Err(Error::Policy(format!(
+                "record {} is not in the policy zone {}",
+                rec.owner, self.origin
+            )));
+        }
+        let rel = &owner.wire()[..owner.wire().len() - self.origin.wire().len()];
+        if rel.is_empty() {
+            if rec.rtype == rtype::SOA {
+                r.soa =
+                    Some(ZoneSoa::from_rdata(rec.ttl, &rec.rdata).ok_or_else(|| {
+                        Error::Policy(format!("unreadable SOA for {}", self.origin))
+                    })?);
+            }
+            return Ok(());
+        }
+        let labels = labels(rel);
+        let last = labels.last().copied().unwrap_or(&[]);
+        let push = |r: &mut Reload| {
+            if r.adds.len() >= r.max_adds {
+                r.overflow = true;
+            } else {
+                r.adds.push(rec.clone());
+            }
+        };
+        if last.eq_ignore_ascii_case(b"_tapis") {
+            if rec.rtype != rtype::TXT {
+                return Ok(());
+            }
+            let trigger = &rel[..rel.len() - 1 - last.len()];
+            let (wild, key_rel) = if trigger.starts_with(b"\x01*") {
+                (true, &trigger[2..])
+            } else {
+                (false, trigger)
+            };
+            let mut key = key_rel.to_vec();
+            key.push(0);
+            let want = parse_meta(&rec.rdata);
+            if let Some(slot) = self.table.slot_of(&key)
+                && let Some((_, d)) = self.table.get(&key)
+            {
+                let have = self.reference(if wild { d.wild_ref } else { d.exact_ref });
+                if want.is_some() && have == want.as_ref() {
+                    r.seen[slot] |= if wild { 8 } else { 4 };
+                    return Ok(());
+                }
+            }
+            push(r);
+            return Ok(());
+        }
+        if last.starts_with(b"rpz-") {
+            return Ok(());
+        }
+        let (wild, key_rel) = match labels.first() {
+            Some(&b"*") => (true, &rel[2..]),
+            _ => (false, rel),
+        };
+        let mut key = key_rel.to_vec();
+        key.push(0);
+        let special = special_action(rec);
+        if let Some(action) = special
+            && let Some(slot) = self.table.slot_of(&key)
+            && let Some((_, d)) = self.table.get(&key)
+            && (if wild { d.wild } else { d.exact }) == action as u8
+        {
+            r.seen[slot] |= if wild { 2 } else { 1 };
+            return Ok(());
+        }
+        // local data is always re-added (and cleared first): it is rare
+        push(r);
+        Ok(())
+    }
+
+    /// What to clear: every part of this version the new one did not
+    /// repeat (key, mask: 1 exact, 2 wildcard, 4 exact ref, 8 wildcard ref).
+    pub fn reload_plan(&self, r: &Reload) -> Vec<(Vec<u8>, u8)> {
+        let mut plan = Vec::new();
+        for (slot, key, d) in self.table.slots_iter() {
+            let seen = r.seen.get(slot).copied().unwrap_or(0);
+            let mut mask = 0u8;
+            if d.exact != 0 && (d.exact == Action::Local as u8 || seen & 1 == 0) {
+                mask |= 1;
+            }
+            if d.wild != 0 && (d.wild == Action::Local as u8 || seen & 2 == 0) {
+                mask |= 2;
+            }
+            if d.exact_ref != 0 && seen & 4 == 0 {
+                mask |= 4;
+            }
+            if d.wild_ref != 0 && seen & 8 == 0 {
+                mask |= 8;
+            }
+            if mask != 0 {
+                plan.push((key.to_vec(), mask));
+            }
+        }
+        plan
+    }
+
+    /// Applies a reload's plan and additions (under the zone's write lock).
+    pub fn reload_apply(&mut self, plan: Vec<(Vec<u8>, u8)>, r: Reload) -> Result<(), Error> {
+        for (key, mask) in plan {
+            let Some((off, _)) = self.table.get(&key) else {
+                continue;
+            };
+            if mask & 1 != 0 {
+                self.local.remove(&(u64::from(off) * 2));
+            }
+            if mask & 2 != 0 {
+                self.local.remove(&(u64::from(off) * 2 + 1));
+            }
+            let (off, removed) = self.table.update(&key, |d| {
+                if mask & 1 != 0 {
+                    d.exact = 0;
+                }
+                if mask & 2 != 0 {
+                    d.wild = 0;
+                }
+                if mask & 4 != 0 {
+                    d.exact_ref = 0;
+                }
+                if mask & 8 != 0 {
+                    d.wild_ref = 0;
+                }
+            })?;
+            if removed {
+                self.drop_local(off);
+            }
+        }
+        for rec in &r.adds {
+            self.apply(rec, true)?;
+        }
+        self.soa = r.soa;
         Ok(())
     }
 
@@ -518,6 +663,42 @@ impl PolicyZone {
                 }
             }
         }
+    }
+}
+
+/// The action a CNAME names by its target, if it is one of the specials.
+fn special_action(rec: &ZoneRecord) -> Option<Action> {
+    if rec.rtype != rtype::CNAME {
+        return None;
+    }
+    let target = rec.rdata.to_ascii_lowercase();
+    match target.as_slice() {
+        b"\x00" => Some(Action::Nxdomain),
+        b"\x01*\x00" => Some(Action::Nodata),
+        t if t == SPECIAL_PASS => Some(Action::Passthru),
+        t if t == SPECIAL_DROP => Some(Action::Drop),
+        t if t == SPECIAL_TCP => Some(Action::TcpOnly),
+        _ => None,
+    }
+}
+
+/// A reload in progress (see [`PolicyZone::reload_begin`]).
+pub struct Reload {
+    seen: Vec<u8>,
+    adds: Vec<ZoneRecord>,
+    soa: Option<ZoneSoa>,
+    max_adds: usize,
+    overflow: bool,
+}
+
+impl Reload {
+    /// Too much changed for an in-place reload.
+    pub fn overflowed(&self) -> bool {
+        self.overflow
+    }
+
+    pub fn changes(&self) -> usize {
+        self.adds.len()
     }
 }
 

@@ -241,6 +241,24 @@ impl Table {
         }
     }
 
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The slot holding `key` (stable until the table next changes).
+    pub fn slot_of(&self, key: &[u8]) -> Option<usize> {
+        self.find_slot(key)
+    }
+
+    /// Every live entry with its slot index.
+    pub fn slots_iter(&self) -> impl Iterator<Item = (usize, &[u8], EntryData)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s != 0)
+            .map(move |(i, &s)| (i, self.key_at(s - 1), self.data_at(s - 1)))
+    }
+
     /// Every live entry: key and data.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8], EntryData)> + '_ {
         self.slots

@@ -31,7 +31,7 @@ use tokio::sync::{Notify, watch};
 use crate::Error;
 use crate::config::ZoneSource;
 use crate::metrics::Metrics;
-use crate::policy::{Policies, PolicyZone, ZoneRecord};
+use crate::policy::{Policies, PolicyZone, Reload, ZoneRecord};
 use crate::zonefile;
 
 /// RFC 1982: is `a` after `b`?
@@ -178,11 +178,54 @@ impl Zones {
                 let started = Instant::now();
                 let origin = z.origin.clone();
                 let p = path.clone();
-                let loaded = tokio::task::spawn_blocking(move || load_file(&p, &origin)).await;
+                let base = self.policies.zone(z.index).filter(|b| !b.is_empty());
+                let loaded = tokio::task::spawn_blocking(move || match base {
+                    Some(base) => diff_file(&p, &base).map(|d| match d {
+                        Some((plan, reload)) => Loaded::Diff(plan, reload),
+                        None => Loaded::TooMuch,
+                    }),
+                    None => load_file(&p, &origin).map(|z| Loaded::Zone(Box::new(z))),
+                })
+                .await;
+                // most of the zone changed: build it aside after all
+                let loaded = match loaded {
+                    Ok(Ok(Loaded::TooMuch)) => {
+                        let (p, origin) = (path.clone(), z.origin.clone());
+                        tokio::task::spawn_blocking(move || {
+                            load_file(&p, &origin).map(|z| Loaded::Zone(Box::new(z)))
+                        })
+                        .await
+                    }
+                    other => other,
+                };
+                let loaded = match loaded {
+                    Ok(Ok(Loaded::Diff(plan, reload))) => {
+                        let changes = plan.len() + reload.changes();
+                        match self
+                            .policies
+                            .update(z.index, |zone| zone.reload_apply(plan, reload))
+                        {
+                            Some(Ok(())) => {
+                                tracing::info!(zone = %z.origin, changes, ms = started.elapsed().as_millis() as u64, "policy zone file reloaded in place");
+                                Ok(Ok(None))
+                            }
+                            Some(Err(e)) => Ok(Err(e)),
+                            None => Ok(Ok(None)),
+                        }
+                    }
+                    Ok(Ok(Loaded::Zone(zone))) => Ok(Ok(Some(zone))),
+                    Ok(Ok(Loaded::TooMuch)) => Ok(Err(Error::Zone("reload failed".into()))),
+                    Ok(Err(e)) => Ok(Err(e)),
+                    Err(e) => Err(e),
+                };
                 match loaded {
-                    Ok(Ok(zone)) => {
+                    Ok(Ok(Some(zone))) => {
                         tracing::info!(zone = %z.origin, file = %path.display(), entries = zone.len(), ms = started.elapsed().as_millis() as u64, "policy zone loaded from file");
-                        self.policies.replace(z.index, zone);
+                        self.policies.replace(z.index, *zone);
+                        self.installed(z, started, true);
+                        seen = stamp;
+                    }
+                    Ok(Ok(None)) => {
                         self.installed(z, started, true);
                         seen = stamp;
                     }
@@ -308,14 +351,35 @@ impl Zones {
             return Ok(false);
         }
         let started = Instant::now();
-        let outcome = transfer(primary, &z.origin, key, ours).await?;
+        // A full transfer of a zone we have is applied as a diff against it.
+        let base = self.policies.zone(z.index).filter(|p| !p.is_empty());
+        let mut outcome = transfer(primary, &z.origin, key, ours, base).await?;
+        if matches!(outcome, Transferred::TooMuch) {
+            tracing::info!(zone = %z.origin, "most of the zone changed: building the new version aside");
+            outcome = transfer(primary, &z.origin, key, None, None).await?;
+        }
         match outcome {
-            Transferred::UpToDate => Ok(false),
+            Transferred::UpToDate | Transferred::TooMuch => Ok(false),
             Transferred::Full(zone) => {
                 tracing::info!(zone = %z.origin, serial = zone.serial(), entries = zone.len(), ms = started.elapsed().as_millis() as u64, "AXFR installed");
                 self.policies.replace(z.index, *zone);
                 self.metrics.zones[z.index].axfr.fetch_add(1, Relaxed);
                 Ok(true)
+            }
+            Transferred::Reload { plan, reload } => {
+                let changes = plan.len() + reload.changes();
+                let applied = self
+                    .policies
+                    .update(z.index, |zone| zone.reload_apply(plan, reload));
+                match applied {
+                    Some(Ok(())) => {
+                        tracing::info!(zone = %z.origin, changes, ms = started.elapsed().as_millis() as u64, "AXFR applied in place");
+                        self.metrics.zones[z.index].axfr.fetch_add(1, Relaxed);
+                        Ok(true)
+                    }
+                    Some(Err(e)) => self.axfr_aside(z, primary, key, e).await,
+                    None => Ok(false),
+                }
             }
             Transferred::Diff { ops, serial } => {
                 let n = ops.len();
@@ -331,23 +395,56 @@ impl Zones {
                         self.metrics.zones[z.index].ixfr.fetch_add(1, Relaxed);
                         Ok(true)
                     }
-                    Some(Err(e)) => {
-                        // A diff that does not apply leaves the zone in an
-                        // unknown state: take the whole zone instead.
-                        tracing::warn!(zone = %z.origin, error = %e, "IXFR did not apply; falling back to AXFR");
-                        match transfer(primary, &z.origin, key, None).await? {
-                            Transferred::Full(zone) => {
-                                self.policies.replace(z.index, *zone);
-                                Ok(true)
-                            }
-                            _ => Err(Error::Transfer("AXFR fallback returned no zone".into())),
-                        }
-                    }
+                    Some(Err(e)) => self.axfr_aside(z, primary, key, e).await,
                     None => Ok(false),
                 }
             }
         }
     }
+
+    /// A change that did not apply leaves the zone in an unknown state:
+    /// take the whole zone, built aside.
+    async fn axfr_aside(
+        &self,
+        z: &Followed,
+        primary: SocketAddr,
+        key: Option<&TsigKey>,
+        e: Error,
+    ) -> Result<bool, Error> {
+        tracing::warn!(zone = %z.origin, error = %e, "change did not apply; taking the whole zone by AXFR");
+        match transfer(primary, &z.origin, key, None, None).await? {
+            Transferred::Full(zone) => {
+                self.policies.replace(z.index, *zone);
+                self.metrics.zones[z.index].axfr.fetch_add(1, Relaxed);
+                Ok(true)
+            }
+            _ => Err(Error::Transfer("the AXFR returned no zone".into())),
+        }
+    }
+}
+
+enum Loaded {
+    Zone(Box<PolicyZone>),
+    Diff(Vec<(Vec<u8>, u8)>, Reload),
+    TooMuch,
+}
+
+/// Reads a zone file as a diff against `base` (`None`: too much changed).
+fn diff_file(
+    path: &Path,
+    base: &PolicyZone,
+) -> Result<Option<(Vec<(Vec<u8>, u8)>, Reload)>, Error> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let mut reload = base.reload_begin();
+    zonefile::parse(BufReader::with_capacity(1 << 16, f), base.origin(), |r| {
+        base.reload_record(&mut reload, &r)
+    })?;
+    if reload.overflowed() {
+        return Ok(None);
+    }
+    let plan = base.reload_plan(&reload);
+    Ok(Some((plan, reload)))
 }
 
 fn load_file(path: &Path, origin: &Name) -> Result<PolicyZone, Error> {
@@ -478,6 +575,13 @@ pub async fn soa_serial(
 pub enum Transferred {
     UpToDate,
     Full(Box<PolicyZone>),
+    /// A full transfer of a zone we had, as a diff against it.
+    Reload {
+        plan: Vec<(Vec<u8>, u8)>,
+        reload: Reload,
+    },
+    /// A full transfer that changed too much for an in-place reload.
+    TooMuch,
     Diff {
         ops: Vec<(ZoneRecord, bool)>,
         serial: u32,
@@ -491,6 +595,7 @@ pub async fn transfer(
     origin: &Name,
     key: Option<&TsigKey>,
     ours: Option<u32>,
+    base: Option<Arc<PolicyZone>>,
 ) -> Result<Transferred, Error> {
     let id: u16 = rand::random();
     let mut b = MessageBuilder::new(id, 0);
@@ -533,7 +638,7 @@ pub async fn transfer(
         s.write_all(&framed)
             .await
             .map_err(|e| Error::io("cannot send the transfer request", e))?;
-        let mut reader = Stream::new(origin.clone(), ours);
+        let mut reader = Stream::new(origin.clone(), ours, base);
         let mut buf = Vec::with_capacity(65535);
         loop {
             let mut len = [0u8; 2];
@@ -627,13 +732,15 @@ struct Stream {
     state: State,
     /// The serial of the first SOA: the version being sent.
     target: u32,
+    /// The zone in force, when a full transfer should be applied as a diff.
+    base: Option<Arc<PolicyZone>>,
 }
 
 enum State {
     Start,
     /// After the first SOA: the second record decides AXFR or IXFR.
-    Second(PolicyZone),
-    Full(PolicyZone),
+    Second(ZoneRecord),
+    Full(Sink),
     /// IXFR: in deletions (true) or additions (false).
     Incremental {
         ops: Vec<(ZoneRecord, bool)>,
@@ -643,18 +750,47 @@ enum State {
     UpToDate,
 }
 
+/// Where a full transfer goes: a zone built aside, or a reload done as a
+/// diff against the zone in force (no second copy).
+enum Sink {
+    Build(PolicyZone),
+    Diff(Reload),
+}
+
 fn soa_serial_of(r: &ZoneRecord) -> Option<u32> {
     let t = r.rdata.get(r.rdata.len().checked_sub(20)?..)?;
     Some(u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
 }
 
 impl Stream {
-    fn new(origin: Name, ours: Option<u32>) -> Stream {
+    fn new(origin: Name, ours: Option<u32>, base: Option<Arc<PolicyZone>>) -> Stream {
         Stream {
             origin,
             ours,
             state: State::Start,
             target: 0,
+            base,
+        }
+    }
+}
+
+fn sink_push(
+    sink: &mut Sink,
+    base: &Option<Arc<PolicyZone>>,
+    rec: &ZoneRecord,
+) -> Result<(), Error> {
+    match (sink, base) {
+        (Sink::Build(zone), _) => zone.apply(rec, true),
+        (Sink::Diff(reload), Some(base)) => base.reload_record(reload, rec),
+        (Sink::Diff(_), None) => Err(Error::Transfer("reload without a base".into())),
+    }
+}
+
+impl Stream {
+    fn new_sink(&self) -> Sink {
+        match &self.base {
+            Some(base) => Sink::Diff(base.reload_begin()),
+            None => Sink::Build(PolicyZone::new(&self.origin)),
         }
     }
 
@@ -675,14 +811,12 @@ impl Stream {
                     self.state = State::UpToDate;
                     return Ok(true);
                 }
-                let mut zone = PolicyZone::new(&self.origin);
-                zone.apply(&rec, true)?;
-                // keep the zone for a possible AXFR
-                self.state = State::Second(zone);
+                // keep the SOA: an AXFR's first record, or an IXFR's
+                self.state = State::Second(rec);
                 Ok(false)
             }
-            State::Second(zone) => {
-                let zone = std::mem::replace(zone, PolicyZone::new(&self.origin));
+            State::Second(first) => {
+                let first = first.clone();
                 if is_apex_soa && Some(soa_serial_of(&rec).unwrap_or(0)) == self.ours {
                     // IXFR: this SOA opens the first deletion sequence
                     self.state = State::Incremental {
@@ -692,21 +826,20 @@ impl Stream {
                     };
                     return Ok(false);
                 }
-                let mut zone = zone;
+                let mut sink = self.new_sink();
+                sink_push(&mut sink, &self.base, &first)?;
                 if is_apex_soa {
                     // an AXFR of an empty zone: SOA, SOA
-                    self.state = State::Full(zone);
+                    self.state = State::Full(sink);
                     return Ok(true);
                 }
-                zone.apply(&rec, true)?;
-                self.state = State::Full(zone);
+                sink_push(&mut sink, &self.base, &rec)?;
+                self.state = State::Full(sink);
                 Ok(false)
             }
-            State::Full(zone) => {
-                if is_apex_soa {
-                    return Ok(true);
-                }
-                zone.apply(&rec, true)?;
+            State::Full(_) if is_apex_soa => Ok(true),
+            State::Full(sink) => {
+                sink_push(sink, &self.base, &rec)?;
                 Ok(false)
             }
             State::Incremental {
@@ -739,7 +872,17 @@ impl Stream {
     fn finish(self) -> Result<Transferred, Error> {
         match self.state {
             State::UpToDate => Ok(Transferred::UpToDate),
-            State::Full(zone) => Ok(Transferred::Full(Box::new(zone))),
+            State::Full(Sink::Build(zone)) => Ok(Transferred::Full(Box::new(zone))),
+            State::Full(Sink::Diff(reload)) => {
+                if reload.overflowed() {
+                    return Ok(Transferred::TooMuch);
+                }
+                let base = self
+                    .base
+                    .ok_or_else(|| Error::Transfer("reload without a base".into()))?;
+                let plan = base.reload_plan(&reload);
+                Ok(Transferred::Reload { plan, reload })
+            }
             State::Incremental {
                 ops, done: true, ..
             } => Ok(Transferred::Diff {

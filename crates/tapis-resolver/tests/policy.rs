@@ -271,3 +271,96 @@ fn the_snapshot_rebuilds_the_same_zone() {
         assert_eq!(verdict(&a, q), verdict(&b, q), "{q}");
     }
 }
+
+#[test]
+fn a_full_reload_as_a_diff_equals_a_fresh_load() {
+    let v2 = Z1
+        .replace("nx.example CNAME .\n", "")
+        .replace("drop.example CNAME rpz-drop.", "drop.example CNAME .")
+        .replace("local.example A 192.0.2.1", "local.example A 192.0.2.9")
+        .replace(
+            "ref=ORD-2026-0002 cat=filtered",
+            "ref=ORD-2026-0009 cat=blocked",
+        )
+        .replace("garden.example._tapis TXT \"ref=ORD-2026-0003\"\n", "")
+        + "added.example CNAME rpz-tcp-only.\n*.added.example CNAME .\n";
+    let origin = Name::from_ascii("rpz.one").expect("o");
+    let fresh = policies(vec![zone("rpz.one", &v2)]);
+    let p = policies(vec![zone("rpz.one", Z1)]);
+    let base = p.zone(0).expect("zone");
+    let mut reload = base.reload_begin();
+    let text = format!("$TTL 300\n@ SOA ns. admin. 2 60 60 600 60\n{v2}");
+    zonefile::parse(text.as_bytes(), &origin, |r| {
+        base.reload_record(&mut reload, &r)
+    })
+    .expect("parse");
+    assert!(!reload.overflowed());
+    let plan = base.reload_plan(&reload);
+    drop(base);
+    p.update(0, |z| z.reload_apply(plan, reload))
+        .expect("zone")
+        .expect("applies");
+    let queries = [
+        "nx.example",
+        "nodata.example",
+        "pass.example",
+        "drop.example",
+        "tcp.example",
+        "garden.example",
+        "local.example",
+        "a.wild.example",
+        "exact.wild.example",
+        "x.deep.wild.example",
+        "both.example",
+        "x.both.example",
+        "mixed.case.example",
+        "a.everything-under.test",
+        "over.example",
+        "pt.example",
+        "added.example",
+        "x.added.example",
+        "nothing.example",
+    ];
+    for q in queries {
+        assert_eq!(verdict(&p, q), verdict(&fresh, q), "{q}");
+    }
+    assert_eq!(p.zone(0).expect("z").len(), fresh.zone(0).expect("z").len());
+    assert_eq!(p.zone(0).expect("z").serial(), Some(2));
+    // local data replaced, not merged
+    let q = Name::from_ascii("local.example").expect("q");
+    let a = p.check(q.wire(), |v| {
+        let v = v.expect("hit");
+        let mut r: Vec<Vec<u8>> = v
+            .zone
+            .local_data(&v.hit)
+            .expect("local")
+            .records
+            .iter()
+            .map(|r| r.2.to_vec())
+            .collect();
+        r.sort();
+        r
+    });
+    assert!(
+        a.contains(&vec![192, 0, 2, 9]) && !a.contains(&vec![192, 0, 2, 1]),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_reload_that_changes_most_of_the_zone_overflows() {
+    let origin = Name::from_ascii("rpz.big").expect("o");
+    let mut old = String::new();
+    let mut new = String::new();
+    for i in 0..30_000 {
+        old.push_str(&format!("old{i}.example CNAME .\n"));
+        new.push_str(&format!("new{i}.example CNAME .\n"));
+    }
+    let z = zone("rpz.big", &old);
+    let mut reload = z.reload_begin();
+    zonefile::parse(format!("$TTL 60\n{new}").as_bytes(), &origin, |r| {
+        z.reload_record(&mut reload, &r)
+    })
+    .expect("parse");
+    assert!(reload.overflowed());
+}
