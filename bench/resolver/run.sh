@@ -6,14 +6,18 @@
 # needs: a release build (cargo build --release -p tapis), dnsperf, unbound,
 #        named (bind9), nsd, dig, taskset, python3.
 # env:   TAPIS (binary), OUT (work dir, default /var/tmp/tapis-resolver-bench),
-#        DURATION (seconds per throughput run, default 15), RATE (fixed rate
-#        for latency and CPU per query, default 20000).
+#        DURATION (seconds per throughput run, default 10), ROUNDS (default 3),
+#        QUOTA (% of one core for the server-bound runs, default 40), RATE
+#        (fixed rate for latency and CPU per query, default 20000).
+# needs root for the cgroup v1 CPU quota (/sys/fs/cgroup/cpu).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 TAPIS=${TAPIS:-${CARGO_TARGET_DIR:-target}/release/tapis}
 OUT=${OUT:-/var/tmp/tapis-resolver-bench}
-DURATION=${DURATION:-15}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+QUOTA=${QUOTA:-40}     # % of a core for the server-bound throughput runs
 RATE=${RATE:-20000}
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100k 1m)
@@ -26,8 +30,13 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.tsv"
 echo -e "size\tserver\tmetric\tvalue" > "$RESULTS"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rmdir /sys/fs/cgroup/cpu/tapis-bench-* 2>/dev/null || true
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 record() { echo -e "$1\t$2\t$3\t$4" >> "$RESULTS"; log "$1 $2 $3 = $4"; }
@@ -110,7 +119,7 @@ with open(src) as f, open(dst, "w") as o:
     for line in f:
         if " SOA " in line:
             parts = line.split()
-            parts[5] = serial
+            parts[4] = serial
             line = " ".join(parts) + "\n"
         name = line.split(" ", 1)[0]
         if name in gone or (name.startswith("*.") and name[2:] in gone):
@@ -122,48 +131,59 @@ EOF
     mv "$tmp" "$z"
 }
 
-throughput() { # size server port mix file
-    local out
-    out=$(taskset -c $CLI_CPU dnsperf -s 127.0.0.1 -p "$3" -d "$5" -l "$DURATION" -c 32 -q 1000 -T 1 2>&1)
-    record "$1" "$2" "qps_$4" "$(echo "$out" | awk '/Queries per second/ {print $4}')"
-    record "$1" "$2" "lost_$4" "$(echo "$out" | awk '/Queries lost/ {print $3}')"
+quota() { # server percent-of-a-core (0: none) — a cgroup v1 CPU quota
+    local cg=/sys/fs/cgroup/cpu/tapis-bench-$1
+    mkdir -p "$cg"
+    echo 100000 > "$cg/cpu.cfs_period_us"
+    if [ "$2" = 0 ]; then echo -1 > "$cg/cpu.cfs_quota_us"; else echo $(( $2 * 1000 )) > "$cg/cpu.cfs_quota_us"; fi
+    echo "${SPID[$1]}" > "$cg/cgroup.procs"
 }
 
-latency() { # size server port pid mix file
-    local vout="$OUT/latency-$2-$4-$1.txt" before after t0 t1 cpu
-    before=$(cpu_ticks "$4"); t0=$(date +%s.%N)
+throughput() { # size server mix file budget
+    local out port=${SPORT[$2]}
+    out=$(taskset -c $CLI_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$4" -l "$DURATION" -c 32 -q 1000 -T 1 2>&1)
+    record "$1" "$2" "qps_$3_$5" "$(echo "$out" | awk '/Queries per second/ {print $4}')"
+}
+
+latency() { # size server mix file
+    local port=${SPORT[$2]} pid=${SPID[$2]}
+    local vout="$OUT/latency-$2-$3-$1.txt" before after cpu n
+    before=$(cpu_ticks "$pid")
     /usr/bin/time -f "%U %S" -o "$OUT/client-cpu.txt" \
-        taskset -c $CLI_CPU dnsperf -s 127.0.0.1 -p "$3" -d "$6" -l 10 -Q "$RATE" -c 32 -q 1000 -T 1 -v > "$vout" 2>&1 || true
-    after=$(cpu_ticks "$4"); t1=$(date +%s.%N)
-    local n; n=$(awk '/Queries completed/ {print $3}' "$vout")
+        taskset -c $CLI_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$4" -l 10 -Q "$RATE" -c 32 -q 1000 -T 1 -v > "$vout" 2>&1 || true
+    after=$(cpu_ticks "$pid")
+    n=$(awk '/Queries completed/ {print $3}' "$vout")
     # per-query lines: "> NOERROR name A 0.000123" (last field: seconds)
     read -r p50 p99 < <(awk '$1 == ">" {print $NF}' "$vout" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.3f %.3f\n", a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000; else print "NaN NaN"}')
-    record "$1" "$2" "p50_ms_$5_at_$RATE" "$p50"
-    record "$1" "$2" "p99_ms_$5_at_$RATE" "$p99"
+    record "$1" "$2" "p50_ms_$3_at_$RATE" "$p50"
+    record "$1" "$2" "p99_ms_$3_at_$RATE" "$p99"
     cpu=$(echo "scale=2; ($after - $before) * 1000000 / $(getconf CLK_TCK) / $n" | bc)
-    record "$1" "$2" "cpu_us_per_query_$5_at_$RATE" "$cpu"
+    record "$1" "$2" "cpu_us_per_query_$3_at_$RATE" "$cpu"
     read -r cu cs < "$OUT/client-cpu.txt"
-    record "$1" "$2" "client_cpu_s_$5_at_$RATE" "$(echo "$cu + $cs" | bc)"
+    record "$1" "$2" "client_cpu_us_per_query_$3_at_$RATE" "$(echo "scale=2; ($cu + $cs) * 1000000 / $n" | bc)"
+    rm -f "$vout"
 }
 
 misses_file() { # tag -> file of unique names under bench.
     local f="$OUT/miss-$1.txt"
     python3 -c "
-import sys
 with open('$f','w') as o:
-    for i in range(3_000_000): o.write(f'm{i}.$1.bench A\n')
+    for i in range(1_500_000): o.write(f'm{i}.$1.bench A\n')
 "
     echo "$f"
 }
 
-run_server() { # size server
-    local size=$1 server=$2 dir="$OUT/$1" port pid
+declare -A SPID SPORT
+SPORT[tapis]=$P_TAPIS
+SPORT[unbound]=$P_UNBOUND
+
+start_server() { # size server
+    local size=$1 server=$2 dir="$OUT/$1"
     local last; last=$(awk '/^last/ {print $2}' "$dir/stats.txt")
     local names; names=$(awk '/^names/ {print $2}' "$dir/stats.txt")
     local w="$OUT/$server"; rm -rf "$w"; mkdir -p "$w"
     local t0; t0=$(date +%s.%N)
     if [ "$server" = tapis ]; then
-        port=$P_TAPIS
         cat > "$w/resolver.toml" <<EOF
 listen = "127.0.0.1:$P_TAPIS"
 metrics_listen = "127.0.0.1:$P_METRICS"
@@ -176,9 +196,7 @@ name = "rpz.bench."
 primary = "127.0.0.1:$P_BIND"
 EOF
         TAPIS_LOG=info taskset -c $RES_CPU "$TAPIS" --config "$w/resolver.toml" resolver > "$w/out.log" 2> "$w/err.log" &
-        pid=$!
     else
-        port=$P_UNBOUND
         cat > "$w/unbound.conf" <<EOF
 server:
   interface: 127.0.0.1@$P_UNBOUND
@@ -209,49 +227,67 @@ forward-zone:
   forward-addr: 127.0.0.1@$P_NSD
 EOF
         taskset -c $RES_CPU unbound -d -c "$w/unbound.conf" > "$w/out.log" 2>&1 &
-        pid=$!
     fi
-    PIDS+=($pid)
-    local waited; waited=$(wait_status $port "$last" NXDOMAIN 1800)
+    SPID[$server]=$!
+    PIDS+=(${SPID[$server]})
+    wait_status ${SPORT[$server]} "$last" NXDOMAIN 1800 >/dev/null
     record "$size" "$server" load_s "$(echo "$(date +%s.%N) - $t0" | bc)"
     sleep 2
-    local rss; rss=$(rss_kb $pid)
+    local pid=${SPID[$server]} rss; rss=$(rss_kb $pid)
     record "$size" "$server" rss_mb_loaded "$(echo "scale=1; $rss / 1024" | bc)"
     record "$size" "$server" peak_rss_mb_load "$(echo "scale=1; $(hwm_kb $pid) / 1024" | bc)"
-    local mean; mean=$(awk '/^mean_wire_len/ {print $2}' "$dir/stats.txt")
     record "$size" "$server" bytes_per_name_total "$(echo "scale=1; $rss * 1024 / $names" | bc)"
-    record "$size" "$server" bytes_per_name_beyond_name "$(echo "scale=1; $rss * 1024 / $names - $mean" | bc)"
+}
 
-    # throughput: blocked, cached (warmed), misses (unique names)
-    throughput "$size" "$server" $port blocked "$dir/blocked.txt"
+run_size() { # size
+    local size=$1 dir="$OUT/$1"
+    start_server "$size" tapis
+    start_server "$size" unbound
     seq 1 1000 | awk '{print "c" $1 ".bench A"}' > "$OUT/cached.txt"
-    taskset -c $CLI_CPU dnsperf -s 127.0.0.1 -p $port -d "$OUT/cached.txt" -n 1 >/dev/null 2>&1
-    throughput "$size" "$server" $port cached "$OUT/cached.txt"
-    throughput "$size" "$server" $port miss "$(misses_file "$server$size")"
-    # latency and CPU per query at a fixed rate
-    latency "$size" "$server" $port $pid blocked "$dir/blocked.txt"
-    latency "$size" "$server" $port $pid cached "$OUT/cached.txt"
-    record "$size" "$server" rss_mb_after_queries "$(echo "scale=1; $(rss_kb $pid) / 1024" | bc)"
-
-    # IXFR: 1,000 names added and 1,000 deleted, BIND NOTIFYs
-    local serial probe
-    if [ "$server" = tapis ]; then
-        serial=2; edit_zone 2 "$dir/ixfr-add.txt" "$dir/ixfr-del.txt"; probe=ixfr999.added.example
-    else
-        serial=3; edit_zone 3 "$dir/ixfr-del.txt" "$dir/ixfr-add.txt"; probe=$(head -1 "$dir/ixfr-del.txt")
-    fi
-    local before_hwm; before_hwm=$(hwm_kb $pid)
+    for s in tapis unbound; do
+        taskset -c $CLI_CPU dnsperf -s 127.0.0.1 -p ${SPORT[$s]} -d "$OUT/cached.txt" -n 1 >/dev/null 2>&1
+    done
+    # throughput, alternating servers round by round (the machine is
+    # shared: alternation spreads background load over both)
+    for round in $(seq 1 "$ROUNDS"); do
+        for budget in "$QUOTA" 100; do
+            for s in tapis unbound; do
+                quota $s $([ "$budget" = 100 ] && echo 0 || echo "$budget")
+                throughput "$size" $s blocked "$dir/blocked.txt" "cpu$budget"
+                throughput "$size" $s cached "$OUT/cached.txt" "cpu$budget"
+                local mf; mf=$(misses_file "$s$size$round$budget")
+                throughput "$size" $s miss "$mf" "cpu$budget"
+                rm -f "$mf"
+            done
+        done
+    done
+    for s in tapis unbound; do quota $s 0; done
+    # latency and CPU per query at a fixed rate (full core)
+    for s in tapis unbound; do
+        latency "$size" $s blocked "$dir/blocked.txt"
+        latency "$size" $s cached "$OUT/cached.txt"
+        record "$size" $s rss_mb_after_queries "$(echo "scale=1; $(rss_kb ${SPID[$s]}) / 1024" | bc)"
+    done
+    # IXFR: 1,000 names added and 1,000 deleted; BIND NOTIFYs both
+    edit_zone 2 "$dir/ixfr-add.txt" "$dir/ixfr-del.txt"
     local r0; r0=$(date +%s.%N)
     rndc_reload
-    wait_status $port "$probe" NXDOMAIN 1800 >/dev/null
-    record "$size" "$server" ixfr_1000_notify_to_enforced_s "$(echo "$(date +%s.%N) - $r0" | bc)"
-    if [ "$server" = tapis ]; then
-        record "$size" "$server" ixfr_apply_ms_logged "$(grep 'IXFR applied' "$w/err.log" | tail -1 | sed -n 's/.*ms=\([0-9]*\).*/\1/p')"
-    fi
+    local done_t="" done_u=""
+    while [ -z "$done_t" ] || [ -z "$done_u" ]; do
+        [ -n "$done_t" ] || { [ "$(status_of $P_TAPIS ixfr999.added.example)" = NXDOMAIN ] && done_t=$(echo "$(date +%s.%N) - $r0" | bc); }
+        [ -n "$done_u" ] || { [ "$(status_of $P_UNBOUND ixfr999.added.example)" = NXDOMAIN ] && done_u=$(echo "$(date +%s.%N) - $r0" | bc); }
+        (( $(echo "$(date +%s.%N) - $r0 > 1800" | bc) )) && { echo "IXFR never applied" >&2; exit 1; }
+        sleep 0.02
+    done
+    record "$size" tapis ixfr_1000_reload_to_enforced_s "$done_t"
+    record "$size" unbound ixfr_1000_reload_to_enforced_s "$done_u"
+    record "$size" tapis ixfr_apply_ms_logged "$(grep 'IXFR applied' "$OUT/tapis/err.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | sed -n 's/.*ms=\([0-9]*\).*/\1/p')"
     sleep 1
-    record "$size" "$server" peak_rss_mb_after_ixfr "$(echo "scale=1; $(hwm_kb $pid) / 1024" | bc)"
-    record "$size" "$server" rss_mb_after_ixfr "$(echo "scale=1; $(rss_kb $pid) / 1024" | bc)"
-    kill $pid; wait $pid 2>/dev/null || true
+    for s in tapis unbound; do
+        record "$size" $s peak_rss_mb_overall "$(echo "scale=1; $(hwm_kb ${SPID[$s]}) / 1024" | bc)"
+        record "$size" $s rss_mb_after_ixfr "$(echo "scale=1; $(rss_kb ${SPID[$s]}) / 1024" | bc)"
+        kill ${SPID[$s]}; wait ${SPID[$s]} 2>/dev/null || true
+    done
 }
 
 start_nsd
@@ -261,9 +297,11 @@ for size in "${SIZES[@]}"; do
     [ -f "$dir/stats.txt" ] || { log "generating $n names"; python3 bench/resolver/gen.py "$n" "$dir" --real "$ROOT/../shared/data/blocklists/gambling-indonesia.txt"; }
     log "BIND loading the $size zone"
     start_bind "$dir/rpz.zone"
-    run_server "$size" tapis
-    run_server "$size" unbound
+    run_size "$size"
     kill $BIND_PID; wait $BIND_PID 2>/dev/null || true
 done
 log "results in $RESULTS"
-column -t "$RESULTS"
+# medians of the rounds
+awk -F'\t' 'NR > 1 { k = $1 "\t" $2 "\t" $3; v[k] = v[k] " " $4; if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
+    END { for (i = 1; i <= n; i++) { m = split(v[order[i]], a, " "); asort(a); print order[i] "\t" a[int((m + 1) / 2)] } }' "$RESULTS" > "$OUT/summary.tsv"
+column -t "$OUT/summary.tsv"
