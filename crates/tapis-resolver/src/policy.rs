@@ -471,7 +471,7 @@ impl PolicyZone {
 
     /// What to clear: every part of this version the new one did not
     /// repeat (key, mask: 1 exact, 2 wildcard, 4 exact ref, 8 wildcard ref).
-    pub fn reload_plan(&self, r: &Reload) -> Vec<(Vec<u8>, u8)> {
+    pub fn reload_plan(&self, r: &Reload) -> ReloadPlan {
         let mut plan = Vec::new();
         for (slot, key, d) in self.table.slots_iter() {
             let seen = r.seen.get(slot).copied().unwrap_or(0);
@@ -496,7 +496,7 @@ impl PolicyZone {
     }
 
     /// Applies a reload's plan and additions (under the zone's write lock).
-    pub fn reload_apply(&mut self, plan: Vec<(Vec<u8>, u8)>, r: Reload) -> Result<(), Error> {
+    pub fn reload_apply(&mut self, plan: ReloadPlan, r: Reload) -> Result<(), Error> {
         for (key, mask) in plan {
             let Some((off, _)) = self.table.get(&key) else {
                 continue;
@@ -681,6 +681,9 @@ fn special_action(rec: &ZoneRecord) -> Option<Action> {
         _ => None,
     }
 }
+
+/// What a reload clears: (key, mask) — see [`PolicyZone::reload_plan`].
+pub type ReloadPlan = Vec<(Vec<u8>, u8)>;
 
 /// A reload in progress (see [`PolicyZone::reload_begin`]).
 pub struct Reload {

@@ -31,7 +31,7 @@ use tokio::sync::{Notify, watch};
 use crate::Error;
 use crate::config::ZoneSource;
 use crate::metrics::Metrics;
-use crate::policy::{Policies, PolicyZone, Reload, ZoneRecord};
+use crate::policy::{Policies, PolicyZone, Reload, ReloadPlan, ZoneRecord};
 use crate::zonefile;
 
 /// RFC 1982: is `a` after `b`?
@@ -425,15 +425,12 @@ impl Zones {
 
 enum Loaded {
     Zone(Box<PolicyZone>),
-    Diff(Vec<(Vec<u8>, u8)>, Reload),
+    Diff(ReloadPlan, Reload),
     TooMuch,
 }
 
 /// Reads a zone file as a diff against `base` (`None`: too much changed).
-fn diff_file(
-    path: &Path,
-    base: &PolicyZone,
-) -> Result<Option<(Vec<(Vec<u8>, u8)>, Reload)>, Error> {
+fn diff_file(path: &Path, base: &PolicyZone) -> Result<Option<(ReloadPlan, Reload)>, Error> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let mut reload = base.reload_begin();
@@ -577,7 +574,7 @@ pub enum Transferred {
     Full(Box<PolicyZone>),
     /// A full transfer of a zone we had, as a diff against it.
     Reload {
-        plan: Vec<(Vec<u8>, u8)>,
+        plan: ReloadPlan,
         reload: Reload,
     },
     /// A full transfer that changed too much for an in-place reload.
@@ -753,7 +750,7 @@ enum State {
 /// Where a full transfer goes: a zone built aside, or a reload done as a
 /// diff against the zone in force (no second copy).
 enum Sink {
-    Build(PolicyZone),
+    Build(Box<PolicyZone>),
     Diff(Reload),
 }
 
@@ -790,7 +787,7 @@ impl Stream {
     fn new_sink(&self) -> Sink {
         match &self.base {
             Some(base) => Sink::Diff(base.reload_begin()),
-            None => Sink::Build(PolicyZone::new(&self.origin)),
+            None => Sink::Build(Box::new(PolicyZone::new(&self.origin))),
         }
     }
 
@@ -872,7 +869,7 @@ impl Stream {
     fn finish(self) -> Result<Transferred, Error> {
         match self.state {
             State::UpToDate => Ok(Transferred::UpToDate),
-            State::Full(Sink::Build(zone)) => Ok(Transferred::Full(Box::new(zone))),
+            State::Full(Sink::Build(zone)) => Ok(Transferred::Full(zone)),
             State::Full(Sink::Diff(reload)) => {
                 if reload.overflowed() {
                     return Ok(Transferred::TooMuch);
