@@ -169,7 +169,9 @@ impl Cache {
             if size <= per_shard {
                 let mut s = self.shard(k).lock().unwrap_or_else(PoisonError::into_inner);
                 if s.bytes + size > per_shard {
-                    evict(&mut s, per_shard.saturating_sub(size));
+                    // Free a tenth at once, so a full cache scans its
+                    // entries once per many inserts, not on every insert.
+                    evict(&mut s, per_shard / 10 * 9 - size.min(per_shard / 10 * 9));
                 }
                 let e = Entry {
                     msg: prepared.msg.clone().into_boxed_slice(),
@@ -309,5 +311,62 @@ pub fn answer_prepared(p: &Prepared, q: &Query<'_>, our_udp: u16, limit: usize, 
     }
     if out.len() > limit {
         truncate(out, q, our_udp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(name: &[u8], ttl: u32) -> (Vec<u8>, Vec<u8>) {
+        let mut q = vec![0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(name);
+        q.extend_from_slice(&[0, 1, 0, 1]);
+        let mut a = q.clone();
+        a[2] = 0x81;
+        a[7] = 1;
+        a.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1]);
+        a.extend_from_slice(&ttl.to_be_bytes());
+        a.extend_from_slice(&[0, 4, 192, 0, 2, 1]);
+        (q, a)
+    }
+
+    #[test]
+    fn a_full_cache_stays_within_budget_and_keeps_answering() {
+        let limits = CacheLimits {
+            max_bytes: 16 * 4096,
+            max_ttl: 3600,
+            max_negative_ttl: 60,
+        };
+        let c = Cache::new(limits);
+        let mut out = Vec::new();
+        for i in 0..20_000u32 {
+            let name = format!("\x08n{i:07}\x04test\x00");
+            let (q, a) = answer(name.as_bytes(), 300);
+            let q = Query::parse(&q).expect("query");
+            let p = c.store(&q, &a).expect("stored");
+            assert_eq!(p.ttl, 300);
+            // the newest entry is always there
+            assert!(c.answer(&q, 1232, 512, &mut out));
+        }
+        let bytes: usize = c
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).bytes)
+            .sum();
+        assert!(bytes <= limits.max_bytes, "{bytes}");
+        assert!(c.len() > 100, "{}", c.len());
+    }
+
+    #[test]
+    fn ttls_are_capped() {
+        let limits = CacheLimits {
+            max_bytes: 1 << 20,
+            max_ttl: 100,
+            max_negative_ttl: 60,
+        };
+        let (_, a) = answer(b"\x01a\x04test\x00", 86_400);
+        let p = prepare(&a, &limits).expect("prepared");
+        assert_eq!(p.ttl, 100);
     }
 }

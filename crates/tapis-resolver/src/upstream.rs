@@ -170,7 +170,9 @@ async fn exchange(
     sock.connect(addr).await?;
     sock.send(&query).await?;
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = vec![0u8; 65535];
+    // we advertise 1232 bytes; a server that sends more than 4096 over UDP
+    // gets a parse failure, not a 64 KiB buffer on every query
+    let mut buf = vec![0u8; 4096];
     loop {
         let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
             Ok(r) => r?,
