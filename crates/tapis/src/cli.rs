@@ -109,6 +109,7 @@ enum Command {
     /// cannot be read. (--data-dir and --database-url are not used: the
     /// in-process server always starts on a fresh database.)
     Replay(crate::replay::ReplayArgs),
+    Resolver(crate::resolver_cmd::ResolverArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,6 +203,10 @@ enum AuditCommand {
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // The resolver has its own settings (it needs no database).
+    if let Command::Resolver(args) = cli.command {
+        return crate::resolver_cmd::run(cli.config, cli.data_dir, args);
+    }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (listen, dns_listen) = match &cli.command {
         Command::Serve {
@@ -259,6 +264,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 command: AuditCommand::Verify,
             } => audit_verify(&settings).await,
             Command::Replay(args) => crate::replay::run(args).await,
+            Command::Resolver(_) => unreachable!("handled before the settings load"),
         }
     })
 }

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod dns;
 mod replay;
+mod resolver_cmd;
 mod server;
 mod telemetry;
 

@@ -1,0 +1,55 @@
+//! The tapis filtering resolver: a DNS forwarder that follows Response
+//! Policy Zones (by AXFR/IXFR with TSIG from a primary, or from a zone file)
+//! and enforces their QNAME triggers before answering from its cache or its
+//! upstreams.
+//!
+//! Map: [`policy`] (the RPZ engine over [`table`], a compact trigger table),
+//! [`zonefile`] (zone-file reader and writer, used for file zones and local
+//! snapshots), [`packet`] (query parsing and answer building, allocation-free
+//! on the hot path), [`cache`], [`upstream`] (forwarding, health, failover),
+//! [`xfr`] (the transfer client and the zone follower), [`metrics`],
+//! [`config`] and [`server`] (sockets and wiring).
+
+pub mod cache;
+pub mod config;
+pub mod metrics;
+pub mod packet;
+pub mod policy;
+pub mod server;
+pub(crate) mod table;
+pub mod upstream;
+pub mod xfr;
+pub mod zonefile;
+
+pub use config::{Config, ZoneConfig};
+pub use server::{Running, start};
+
+/// Errors of the resolver library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("zone file: {0}")]
+    Zone(String),
+    #[error("zone transfer: {0}")]
+    Transfer(String),
+    #[error("config: {0}")]
+    Config(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

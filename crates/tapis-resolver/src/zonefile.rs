@@ -1,0 +1,578 @@
+//! Zone files (RFC 1035 §5) as far as policy zones need them: `$TTL`,
+//! `$ORIGIN`, comments, parentheses, blank owners, `@`, relative names,
+//! escapes, and the types SOA, NS, CNAME, DNAME, PTR, MX, A, AAAA, TXT plus
+//! RFC 3597 generic data (`TYPE65 \# 3 abcdef`). The writer produces the
+//! same dialect, which is how the resolver snapshots a followed zone.
+
+use std::io::{BufRead, Write};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use tapis_dns::wire::{Name, rtype};
+
+use crate::Error;
+use crate::policy::{ZoneRecord, name_from_wire, skip_name};
+
+/// Reads every record of a zone file with the given origin, calling `f`
+/// for each.
+pub fn parse(
+    reader: impl BufRead,
+    origin: &Name,
+    mut f: impl FnMut(ZoneRecord) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut origin = origin.clone();
+    let mut default_ttl: Option<u32> = None;
+    let mut last_owner: Option<Name> = None;
+    let mut pending = String::new();
+    let mut depth = 0i32;
+    let mut start_line = 0usize;
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::Zone(format!("line {}: {e}", n + 1)))?;
+        let stripped = strip_comment(&line);
+        if depth == 0 {
+            start_line = n + 1;
+            pending.clear();
+        } else {
+            pending.push(' ');
+        }
+        for c in stripped.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+        }
+        pending.push_str(&stripped.replace(['(', ')'], " "));
+        if depth < 0 {
+            return Err(Error::Zone(format!("line {}: unbalanced ')'", n + 1)));
+        }
+        if depth > 0 {
+            continue;
+        }
+        let at = |e: String| Error::Zone(format!("line {start_line}: {e}"));
+        let entry = pending.clone();
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let tokens = tokenize(&entry).map_err(at)?;
+        let blank_owner = entry.starts_with([' ', '\t']);
+        let mut t = tokens.iter().map(String::as_str).peekable();
+        if !blank_owner && let Some(first) = t.peek().copied() {
+            {
+                if first.eq_ignore_ascii_case("$TTL") {
+                    t.next();
+                    default_ttl = Some(
+                        parse_ttl(t.next().ok_or_else(|| at("$TTL needs a value".into()))?)
+                            .map_err(at)?,
+                    );
+                    continue;
+                }
+                if first.eq_ignore_ascii_case("$ORIGIN") {
+                    t.next();
+                    let o = t.next().ok_or_else(|| at("$ORIGIN needs a name".into()))?;
+                    origin = parse_name(o, &origin).map_err(at)?;
+                    continue;
+                }
+                if first.starts_with('$') {
+                    return Err(at(format!("directive {first} is not supported")));
+                }
+            }
+        }
+        let owner = if blank_owner {
+            last_owner
+                .clone()
+                .ok_or_else(|| at("a record without an owner comes first".into()))?
+        } else {
+            let o = t.next().ok_or_else(|| at("missing owner".into()))?;
+            parse_name(o, &origin).map_err(at)?
+        };
+        last_owner = Some(owner.clone());
+        let mut ttl = None;
+        let mut class = 1u16;
+        let rtype_text = loop {
+            let tok = t.next().ok_or_else(|| at("missing record type".into()))?;
+            if tok.eq_ignore_ascii_case("IN") {
+                class = 1;
+            } else if tok.eq_ignore_ascii_case("CH") || tok.eq_ignore_ascii_case("HS") {
+                return Err(at(format!("class {tok} is not supported")));
+            } else if ttl.is_none() && tok.starts_with(|c: char| c.is_ascii_digit()) {
+                ttl = Some(parse_ttl(tok).map_err(at)?);
+            } else {
+                break tok;
+            }
+        };
+        let rt = parse_type(rtype_text).map_err(at)?;
+        let rest: Vec<&str> = t.collect();
+        let rdata = parse_rdata(rt, &rest, &origin).map_err(at)?;
+        let ttl = match (ttl, default_ttl) {
+            (Some(t), _) | (None, Some(t)) => t,
+            (None, None) if rt == rtype::SOA => ZoneSoaMin::minimum(&rdata).unwrap_or(3600),
+            (None, None) => return Err(at("no TTL and no $TTL before it".into())),
+        };
+        if rt == rtype::SOA && default_ttl.is_none() {
+            default_ttl = Some(ttl);
+        }
+        f(ZoneRecord {
+            owner,
+            rtype: rt,
+            class,
+            ttl,
+            rdata,
+        })?;
+    }
+    if depth != 0 {
+        return Err(Error::Zone(format!(
+            "line {start_line}: '(' is never closed"
+        )));
+    }
+    Ok(())
+}
+
+struct ZoneSoaMin;
+impl ZoneSoaMin {
+    fn minimum(rdata: &[u8]) -> Option<u32> {
+        let t = rdata.get(rdata.len().checked_sub(4)?..)?;
+        Some(u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
+    }
+}
+
+fn strip_comment(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c == ';' && !quoted {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Splits on whitespace, keeping quoted strings (with their quotes).
+fn tokenize(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in s.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                cur.push(c);
+                escaped = true;
+            }
+            '"' => {
+                cur.push(c);
+                if quoted {
+                    out.push(std::mem::take(&mut cur));
+                }
+                quoted = !quoted;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted string".into());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+fn parse_ttl(s: &str) -> Result<u32, String> {
+    let mut total: u64 = 0;
+    let mut num: u64 = 0;
+    let mut any = false;
+    for c in s.chars() {
+        if let Some(d) = c.to_digit(10) {
+            num = num * 10 + u64::from(d);
+            any = true;
+            if num > u64::from(u32::MAX) {
+                return Err(format!("TTL {s} is too large"));
+            }
+        } else {
+            let mult = match c.to_ascii_lowercase() {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86400,
+                'w' => 604_800,
+                _ => return Err(format!("{s:?} is not a TTL")),
+            };
+            total += num * mult;
+            num = 0;
+        }
+    }
+    if !any {
+        return Err(format!("{s:?} is not a TTL"));
+    }
+    u32::try_from(total + num).map_err(|_| format!("TTL {s} is too large"))
+}
+
+fn parse_type(s: &str) -> Result<u16, String> {
+    let u = s.to_ascii_uppercase();
+    Ok(match u.as_str() {
+        "A" => rtype::A,
+        "NS" => rtype::NS,
+        "CNAME" => rtype::CNAME,
+        "SOA" => rtype::SOA,
+        "PTR" => 12,
+        "MX" => 15,
+        "TXT" => rtype::TXT,
+        "AAAA" => rtype::AAAA,
+        "DNAME" => 39,
+        _ => match u.strip_prefix("TYPE").and_then(|n| n.parse::<u16>().ok()) {
+            Some(n) => n,
+            None => {
+                return Err(format!(
+                    "record type {s} is not supported (use TYPEnn \\# …)"
+                ));
+            }
+        },
+    })
+}
+
+/// Presentation name (escapes allowed) to a `Name`, relative to `origin`
+/// unless it ends with a dot.
+pub fn parse_name(s: &str, origin: &Name) -> Result<Name, String> {
+    if s == "@" {
+        return Ok(origin.clone());
+    }
+    if s == "." {
+        return Ok(Name::root());
+    }
+    let bytes = s.as_bytes();
+    let mut wire = Vec::with_capacity(s.len() + origin.wire().len() + 2);
+    let mut label: Vec<u8> = Vec::with_capacity(63);
+    let mut i = 0;
+    let mut absolute = false;
+    let flush = |wire: &mut Vec<u8>, label: &mut Vec<u8>| -> Result<(), String> {
+        if label.is_empty() {
+            return Err(format!("{s:?}: empty label"));
+        }
+        if label.len() > 63 {
+            return Err(format!("{s:?}: label longer than 63 octets"));
+        }
+        wire.push(label.len() as u8);
+        wire.append(label);
+        Ok(())
+    };
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'\\' => {
+                let d = bytes.get(i + 1..i + 4);
+                if let Some(d) = d.filter(|d| d.iter().all(u8::is_ascii_digit)) {
+                    let v = d.iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0'));
+                    label.push(u8::try_from(v).map_err(|_| format!("{s:?}: bad escape"))?);
+                    i += 4;
+                } else {
+                    let &e = bytes
+                        .get(i + 1)
+                        .ok_or_else(|| format!("{s:?}: bad escape"))?;
+                    label.push(e);
+                    i += 2;
+                }
+            }
+            b'.' => {
+                flush(&mut wire, &mut label)?;
+                i += 1;
+                if i == bytes.len() {
+                    absolute = true;
+                }
+            }
+            c => {
+                label.push(c);
+                i += 1;
+            }
+        }
+    }
+    if !label.is_empty() {
+        flush(&mut wire, &mut label)?;
+    }
+    if absolute {
+        wire.push(0);
+    } else {
+        wire.extend_from_slice(origin.wire());
+    }
+    if wire.len() > 255 {
+        return Err(format!("{s:?}: name longer than 255 octets"));
+    }
+    name_from_wire(&wire).ok_or_else(|| format!("{s:?} is not a domain name"))
+}
+
+fn parse_rdata(rt: u16, t: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
+    if t.first() == Some(&"\\#") {
+        let len: usize = t
+            .get(1)
+            .and_then(|l| l.parse().ok())
+            .ok_or("\\# needs a length")?;
+        let hex: String = t[2..].concat();
+        let data = hex_decode(&hex).ok_or("bad hex in \\# data")?;
+        if data.len() != len {
+            return Err(format!("\\# says {len} octets, has {}", data.len()));
+        }
+        return Ok(data);
+    }
+    let one = |i: usize| {
+        t.get(i)
+            .copied()
+            .ok_or_else(|| "missing record data".to_string())
+    };
+    let mut out = Vec::new();
+    match rt {
+        rtype::A => {
+            let a: Ipv4Addr = one(0)?
+                .parse()
+                .map_err(|_| format!("{:?} is not an IPv4 address", t[0]))?;
+            out.extend_from_slice(&a.octets());
+        }
+        rtype::AAAA => {
+            let a: Ipv6Addr = one(0)?
+                .parse()
+                .map_err(|_| format!("{:?} is not an IPv6 address", t[0]))?;
+            out.extend_from_slice(&a.octets());
+        }
+        rtype::NS | rtype::CNAME | 12 | 39 => {
+            out.extend_from_slice(parse_name(one(0)?, origin)?.wire());
+        }
+        15 => {
+            let pref: u16 = one(0)?.parse().map_err(|_| "bad MX preference")?;
+            out.extend_from_slice(&pref.to_be_bytes());
+            out.extend_from_slice(parse_name(one(1)?, origin)?.wire());
+        }
+        rtype::SOA => {
+            out.extend_from_slice(parse_name(one(0)?, origin)?.wire());
+            out.extend_from_slice(parse_name(one(1)?, origin)?.wire());
+            for i in 2..7 {
+                out.extend_from_slice(&parse_ttl(one(i)?)?.to_be_bytes());
+            }
+        }
+        rtype::TXT => {
+            if t.is_empty() {
+                return Err("TXT needs a string".into());
+            }
+            for s in t {
+                let s = s
+                    .strip_prefix('"')
+                    .and_then(|s| s.strip_suffix('"'))
+                    .unwrap_or(s);
+                let bytes = unescape(s)?;
+                let l = u8::try_from(bytes.len()).map_err(|_| "TXT string longer than 255")?;
+                out.push(l);
+                out.extend_from_slice(&bytes);
+            }
+        }
+        _ => return Err("use RFC 3597 \\# syntax for this type".into()),
+    }
+    if out.len() > 65535 {
+        return Err("record data too long".into());
+    }
+    Ok(out)
+}
+
+fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            if let Some(d) = b
+                .get(i + 1..i + 4)
+                .filter(|d| d.iter().all(u8::is_ascii_digit))
+            {
+                let v = d.iter().fold(0u32, |a, &c| a * 10 + u32::from(c - b'0'));
+                out.push(u8::try_from(v).map_err(|_| "bad escape")?);
+                i += 4;
+            } else {
+                out.push(*b.get(i + 1).ok_or("bad escape")?);
+                i += 2;
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A name in presentation form, every unusual byte escaped as `\DDD`.
+pub fn name_text(wire: &[u8]) -> String {
+    let mut s = String::with_capacity(wire.len() + 1);
+    let mut p = 0;
+    while let Some(&l) = wire.get(p) {
+        if l == 0 {
+            break;
+        }
+        let Some(label) = wire.get(p + 1..p + 1 + usize::from(l)) else {
+            break;
+        };
+        for &b in label {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*' {
+                s.push(char::from(b));
+            } else {
+                s.push_str(&format!("\\{b:03}"));
+            }
+        }
+        s.push('.');
+        p += 1 + usize::from(l);
+    }
+    if s.is_empty() {
+        s.push('.');
+    }
+    s
+}
+
+/// Writes one record as a zone-file line.
+pub fn write_record(w: &mut impl Write, r: &ZoneRecord) -> std::io::Result<()> {
+    let owner = name_text(r.owner.wire());
+    let d = &r.rdata;
+    let data = match r.rtype {
+        rtype::A if d.len() == 4 => Some(format!("A {}", Ipv4Addr::new(d[0], d[1], d[2], d[3]))),
+        rtype::AAAA if d.len() == 16 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(d);
+            Some(format!("AAAA {}", Ipv6Addr::from(o)))
+        }
+        rtype::CNAME | rtype::NS if skip_name(d, 0) == Some(d.len()) => Some(format!(
+            "{} {}",
+            if r.rtype == rtype::CNAME {
+                "CNAME"
+            } else {
+                "NS"
+            },
+            name_text(d)
+        )),
+        rtype::SOA => {
+            let a = skip_name(d, 0);
+            let b = a.and_then(|a| skip_name(d, a));
+            match (a, b) {
+                (Some(a), Some(b)) if b + 20 == d.len() => {
+                    let u = |i: usize| u32::from_be_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+                    Some(format!(
+                        "SOA {} {} {} {} {} {} {}",
+                        name_text(&d[..a]),
+                        name_text(&d[a..b]),
+                        u(b),
+                        u(b + 4),
+                        u(b + 8),
+                        u(b + 12),
+                        u(b + 16)
+                    ))
+                }
+                _ => None,
+            }
+        }
+        rtype::TXT => {
+            let mut s = String::from("TXT");
+            let mut p = 0;
+            let mut ok = true;
+            while p < d.len() {
+                let l = usize::from(d[p]);
+                let Some(chunk) = d.get(p + 1..p + 1 + l) else {
+                    ok = false;
+                    break;
+                };
+                s.push_str(" \"");
+                for &b in chunk {
+                    if b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b';' || b == b' ' {
+                        s.push(char::from(b));
+                    } else {
+                        s.push_str(&format!("\\{b:03}"));
+                    }
+                }
+                s.push('"');
+                p += 1 + l;
+            }
+            ok.then_some(s)
+        }
+        _ => None,
+    };
+    let data = data.unwrap_or_else(|| {
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        if d.is_empty() {
+            format!("TYPE{} \\# 0", r.rtype)
+        } else {
+            format!("TYPE{} \\# {} {hex}", r.rtype, d.len())
+        }
+    });
+    writeln!(w, "{owner} {} IN {data}", r.ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_third_party_style_zone_and_round_trips() {
+        let text = "$TTL 3600\n@ SOA localhost. root.localhost. (1 43200\n 3600 259200 3600 ) ; c\n  NS  localhost.\n; comment\nbad.example CNAME .\n*.bad.example CNAME .\nw.example 60 IN A 10.0.0.1\nw.example AAAA ::1\nt.example TXT \"a b\" \"c;d\"\nx.example TYPE65 \\# 3 abcdef\nesc\\.dot.example. CNAME rpz-drop.\n";
+        let origin = Name::from_ascii("rpz.test").expect("origin");
+        let mut recs = Vec::new();
+        parse(text.as_bytes(), &origin, |r| {
+            recs.push(r);
+            Ok(())
+        })
+        .expect("parse");
+        assert_eq!(recs.len(), 9);
+        assert_eq!(recs[0].rtype, rtype::SOA);
+        assert_eq!(recs[1].owner, origin);
+        assert_eq!(recs[2].owner.to_string(), "bad.example.rpz.test.");
+        assert_eq!(recs[2].rdata, vec![0]);
+        assert_eq!(recs[4].ttl, 60);
+        assert_eq!(recs[6].rdata, b"\x03a b\x03c;d".to_vec());
+        assert_eq!(recs[8].owner.wire(), b"\x07esc.dot\x07example\x00");
+        let mut out = Vec::new();
+        for r in &recs {
+            write_record(&mut out, r).expect("write");
+        }
+        let mut again = Vec::new();
+        parse(out.as_slice(), &origin, |r| {
+            again.push(r);
+            Ok(())
+        })
+        .expect("reparse");
+        assert_eq!(again, recs);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_with_a_line_number() {
+        let origin = Name::from_ascii("rpz.test").expect("origin");
+        for (text, want) in [
+            ("$TTL 60\nx CNAME\n", "line 2"),
+            ("$TTL 60\nx A 300.1.1.1\n", "line 2"),
+            ("x CNAME .\n", "line 1"),
+            ("$TTL 60\n@ SOA a. b. ( 1 2 3 4 5\n", "line 2"),
+            ("$INCLUDE /etc/passwd\n", "line 1"),
+            ("$TTL 60\nx BOGUS 1\n", "line 2"),
+        ] {
+            let err = parse(text.as_bytes(), &origin, |_| Ok(())).expect_err(text);
+            assert!(err.to_string().contains(want), "{text:?}: {err}");
+        }
+    }
+}

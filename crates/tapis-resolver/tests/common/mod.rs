@@ -1,0 +1,328 @@
+//! Test helpers: a small authoritative upstream for `test.`, a DNS client,
+//! free ports.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tapis_dns::wire::{
+    Message, MessageBuilder, Name, Question, Rcode, Rdata, Section, Soa, class, flags, rtype,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A UDP+TCP port free for both.
+pub fn free_port() -> u16 {
+    loop {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
+        let port = t.local_addr().expect("addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run .ci/run (it installs bind9 and bind9-utils)");
+}
+
+/// The test zone's records: name → (type, rdata).
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub queries: Arc<AtomicU64>,
+}
+
+fn soa() -> Soa {
+    Soa {
+        mname: Name::from_ascii("ns.test").expect("n"),
+        rname: Name::from_ascii("admin.test").expect("n"),
+        serial: 1,
+        refresh: 3600,
+        retry: 600,
+        expire: 86400,
+        minimum: 30,
+    }
+}
+
+/// The authoritative answer for one question.
+fn answer(q: &[u8]) -> Option<Vec<u8>> {
+    let m = Message::parse(q).ok()?;
+    let question = m.questions.first()?.clone();
+    let name = question.name.to_string().to_ascii_lowercase();
+    let records: HashMap<&str, Vec<(u16, Vec<u8>)>> = HashMap::from([
+        ("www.test.", vec![(rtype::A, vec![192, 0, 2, 80])]),
+        ("pass.test.", vec![(rtype::A, vec![192, 0, 2, 81])]),
+        ("tcp.test.", vec![(rtype::A, vec![192, 0, 2, 82])]),
+        ("drop.test.", vec![(rtype::A, vec![192, 0, 2, 83])]),
+        ("blocked.test.", vec![(rtype::A, vec![192, 0, 2, 84])]),
+        ("garden.test.", vec![(rtype::A, vec![192, 0, 2, 250])]),
+        ("x.wild.test.", vec![(rtype::A, vec![192, 0, 2, 85])]),
+        (
+            "big.test.",
+            (0..40u8)
+                .map(|i| {
+                    let mut t = vec![60u8];
+                    t.extend(std::iter::repeat_n(b'a' + (i % 26), 60));
+                    (rtype::TXT, t)
+                })
+                .collect(),
+        ),
+    ]);
+    let known = name.ends_with(".test.") || name == "test.";
+    let rrs = records.get(name.as_str());
+    let rcode = if rrs.is_some() || name == "test." || !known {
+        Rcode::NOERROR
+    } else {
+        Rcode::NXDOMAIN
+    };
+    let rcode = if known { rcode } else { Rcode::REFUSED };
+    let mut b = MessageBuilder::new(m.header.id, flags::QR | flags::AA | rcode.0);
+    b.question(&question);
+    let mut any = false;
+    for (t, d) in rrs.into_iter().flatten() {
+        if *t == question.qtype {
+            b.record(
+                Section::Answer,
+                &question.name,
+                *t,
+                class::IN,
+                300,
+                Rdata::Raw(d),
+            );
+            any = true;
+        }
+    }
+    if !any && known {
+        b.record(
+            Section::Authority,
+            &Name::from_ascii("test").expect("n"),
+            rtype::SOA,
+            class::IN,
+            30,
+            Rdata::Soa(&soa()),
+        );
+    }
+    Some(b.finish())
+}
+
+impl Upstream {
+    /// Serves `test.` on a free port (UDP and TCP). `spoof.test` first gets
+    /// two forged answers (wrong id, wrong question) before the real one.
+    pub async fn start() -> Upstream {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let udp = tokio::net::UdpSocket::bind(addr).await.expect("udp");
+        let tcp = tokio::net::TcpListener::bind(addr).await.expect("tcp");
+        let queries = Arc::new(AtomicU64::new(0));
+        let qc = queries.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65535];
+            loop {
+                let Ok((n, src)) = udp.recv_from(&mut buf).await else {
+                    continue;
+                };
+                qc.fetch_add(1, Ordering::SeqCst);
+                let q = &buf[..n];
+                let Some(mut a) = answer(q) else { continue };
+                let is_spoof = Message::parse(q)
+                    .ok()
+                    .and_then(|m| m.questions.first().map(|q| q.name.to_string()))
+                    .is_some_and(|n| n.eq_ignore_ascii_case("spoof.test."));
+                if is_spoof {
+                    // forged: wrong id
+                    let mut f = forged(q, "spoof.test");
+                    f[0] ^= 0x55;
+                    let _ = udp.send_to(&f, src).await;
+                    // forged: right id, other question
+                    let f = forged(q, "other.test");
+                    let _ = udp.send_to(&f, src).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // UDP answers are cut at 512 (the resolver asks with EDNS
+                // 1232; honour it).
+                if a.len() > 1232 {
+                    a.truncate(12);
+                    let q = Message::parse(&buf[..n]).expect("query");
+                    let mut b = MessageBuilder::new(q.header.id, flags::QR | flags::AA | flags::TC);
+                    b.question(&q.questions[0]);
+                    a = b.finish();
+                }
+                let _ = udp.send_to(&a, src).await;
+            }
+        });
+        let qc = queries.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = tcp.accept().await else {
+                    continue;
+                };
+                let qc = qc.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let mut len = [0u8; 2];
+                        if s.read_exact(&mut len).await.is_err() {
+                            return;
+                        }
+                        let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                        if s.read_exact(&mut q).await.is_err() {
+                            return;
+                        }
+                        qc.fetch_add(1, Ordering::SeqCst);
+                        let Some(a) = answer(&q) else { return };
+                        let mut f = (a.len() as u16).to_be_bytes().to_vec();
+                        f.extend_from_slice(&a);
+                        if s.write_all(&f).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream { addr, queries }
+    }
+}
+
+fn forged(q: &[u8], name: &str) -> Vec<u8> {
+    let m = Message::parse(q).expect("query");
+    let mut b = MessageBuilder::new(m.header.id, flags::QR | flags::AA);
+    let question = Question {
+        name: Name::from_ascii(name).expect("n"),
+        qtype: m.questions[0].qtype,
+        qclass: class::IN,
+    };
+    b.question(&question);
+    b.record(
+        Section::Answer,
+        &question.name,
+        rtype::A,
+        class::IN,
+        300,
+        Rdata::Raw(&[6, 6, 6, 6]),
+    );
+    b.finish()
+}
+
+/// A query message.
+pub fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
+    let mut b = MessageBuilder::new(rand::random(), flags::RD);
+    b.question(&Question {
+        name: Name::from_ascii(name).expect("name"),
+        qtype,
+        qclass: class::IN,
+    });
+    if edns {
+        b.opt(1232, Rcode::NOERROR);
+    }
+    b.finish()
+}
+
+/// Sends over UDP; the answer, or None after `wait`.
+pub fn udp(server: SocketAddr, msg: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.set_read_timeout(Some(wait)).expect("timeout");
+    s.send_to(msg, server).expect("send");
+    let mut buf = vec![0u8; 65535];
+    let id = &msg[..2];
+    loop {
+        let (n, _) = s.recv_from(&mut buf).ok()?;
+        if &buf[..2] == id {
+            return Some(buf[..n].to_vec());
+        }
+    }
+}
+
+pub fn tcp(server: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut f = (msg.len() as u16).to_be_bytes().to_vec();
+    f.extend_from_slice(msg);
+    s.write_all(&f).expect("write");
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).expect("len");
+    let mut a = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut a).expect("answer");
+    a
+}
+
+/// The parts of an answer tests look at.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub rcode: u16,
+    pub tc: bool,
+    /// (owner, type, ttl, rdata) of the answer section
+    pub answers: Vec<(String, u16, u32, Vec<u8>)>,
+    pub authority_types: Vec<u16>,
+    /// EDE info code and text
+    pub ede: Option<(u16, String)>,
+    pub has_opt: bool,
+}
+
+pub fn summary(bytes: &[u8]) -> Summary {
+    let m = Message::parse(bytes).expect("answer parses");
+    let mut ede = None;
+    let mut has_opt = false;
+    for r in &m.additional {
+        if r.rtype == rtype::OPT {
+            has_opt = true;
+            let d = m.rdata(r);
+            let mut p = 0;
+            while p + 4 <= d.len() {
+                let code = u16::from_be_bytes([d[p], d[p + 1]]);
+                let len = usize::from(u16::from_be_bytes([d[p + 2], d[p + 3]]));
+                let v = &d[p + 4..p + 4 + len];
+                if code == 15 {
+                    ede = Some((
+                        u16::from_be_bytes([v[0], v[1]]),
+                        String::from_utf8_lossy(&v[2..]).into_owned(),
+                    ));
+                }
+                p += 4 + len;
+            }
+        }
+    }
+    Summary {
+        rcode: m.header.flags & 0xF,
+        tc: m.header.flags & flags::TC != 0,
+        answers: m
+            .answers
+            .iter()
+            .map(|r| {
+                let d = if r.rtype == rtype::CNAME {
+                    tapis_dns::wire::parse_name_rdata(bytes, r.rdata.clone())
+                        .expect("cname")
+                        .wire()
+                        .to_vec()
+                } else {
+                    m.rdata(r).to_vec()
+                };
+                (r.name.to_string().to_ascii_lowercase(), r.rtype, r.ttl, d)
+            })
+            .collect(),
+        authority_types: m.authority.iter().map(|r| r.rtype).collect(),
+        ede,
+        has_opt,
+    }
+}
+
+/// Polls `f` until it returns true or `within` passes.
+pub fn wait_for(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
