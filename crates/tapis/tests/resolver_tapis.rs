@@ -196,7 +196,7 @@ async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
     std::fs::write(
         rdir.path().join("resolver.toml"),
         format!(
-            "listen = \"127.0.0.1:{resolver_port}\"\nupstreams = [\"{}\"]\nupstream_timeout_ms = 200\nmetrics_listen = \"127.0.0.1:0\"\nthreads = 1\n[[zone]]\nname = \"rpz.tapis\"\nprimary = \"127.0.0.1:{dns_port}\"\ntsig_key_name = \"{key_name}\"\ntsig_secret = \"{secret}\"\nmin_refresh_secs = 30\n",
+            "listen = \"127.0.0.1:{resolver_port}\"\nupstreams = [\"{}\"]\nupstream_timeout_ms = 200\nmetrics_listen = \"127.0.0.1:0\"\nthreads = 1\nlookup_url = \"https://tapis.example/api/v1/lookup\"\n[[zone]]\nname = \"rpz.tapis\"\nprimary = \"127.0.0.1:{dns_port}\"\ntsig_key_name = \"{key_name}\"\ntsig_secret = \"{secret}\"\nmin_refresh_secs = 30\n",
             silent.local_addr().expect("a")
         ),
     )
@@ -280,6 +280,30 @@ async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
     assert_eq!(rcode(resolver_port, "slot.example"), 3);
     assert_ne!(rcode(resolver_port, "fine.example"), 3, "no over-blocking");
     println!("order effective -> tapis resolver enforcing: {took:?}");
+
+    // the answer explains itself: tapis published the order beside the
+    // record (`_tapis` TXT) and the resolver turns it into an Extended DNS
+    // Error (RFC 8914) naming the order and the public lookup; dig prints it
+    let dig = std::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &resolver_port.to_string(),
+            "www.judi.example",
+            "A",
+            "+tries=1",
+            "+time=3",
+        ])
+        .output()
+        .expect("dig (bind9-dnsutils, installed by .ci/run)");
+    let text = String::from_utf8_lossy(&dig.stdout);
+    assert!(text.contains("status: NXDOMAIN"), "{text}");
+    assert!(text.contains("EDE: 16 (Censored)"), "{text}");
+    assert!(
+        text.contains(&ids[0])
+            && text.contains("https://tapis.example/api/v1/lookup?name=www.judi.example"),
+        "the EDE names the order and where to check: {text}"
+    );
 
     // lifted: no longer enforced
     let (s, o) = call(
