@@ -230,29 +230,35 @@ pub struct Prepared {
     pub rcode: Rcode,
 }
 
-/// Strips the OPT record, caps TTLs, and works out the cache lifetime.
+/// Makes an upstream answer minimal, caps its TTLs, and works out how long
+/// it may be cached.
 pub fn prepare(upstream: &[u8], limits: &CacheLimits) -> Option<Prepared> {
     let m = Message::parse(upstream).ok()?;
     if m.questions.len() != 1 {
         return None;
     }
     let rcode = m.header.rcode();
-    let mut msg = upstream.to_vec();
-    // the OPT record must be the last one; cut it off
-    if let Some(pos) = m.additional.iter().position(|r| r.rtype == rtype::OPT) {
-        if pos + 1 != m.additional.len() {
-            return None;
-        }
-        msg.truncate(m.additional[pos].start);
-        let ar = u16::from_be_bytes([msg[10], msg[11]]) - 1;
-        msg[10..12].copy_from_slice(&ar.to_be_bytes());
+    // Minimal responses (as Unbound's default): a positive answer keeps
+    // its answer section only, a negative one its authority (the SOA);
+    // the additional section (glue, the upstream's OPT) is never passed on.
+    let positive = !m.answers.is_empty();
+    let cut = if positive {
+        m.authority.first().or(m.additional.first())
+    } else {
+        m.additional.first()
+    }
+    .map_or(upstream.len(), |r| r.start);
+    let mut msg = upstream[..cut].to_vec();
+    msg[10..12].copy_from_slice(&[0, 0]);
+    if positive {
+        msg[8..10].copy_from_slice(&[0, 0]);
     }
     let mut ttl_at = Vec::new();
     let mut min_ttl = u32::MAX;
     let mut soa_neg: Option<u32> = None;
     for (i, r) in m.records().enumerate() {
-        if r.rtype == rtype::OPT {
-            continue;
+        if r.start >= cut {
+            break;
         }
         let at = r.rdata.start - 6;
         let Ok(at16) = u16::try_from(at) else {
@@ -368,5 +374,31 @@ mod tests {
         let (_, a) = answer(b"\x01a\x04test\x00", 86_400);
         let p = prepare(&a, &limits).expect("prepared");
         assert_eq!(p.ttl, 100);
+    }
+
+    #[test]
+    fn positive_answers_are_made_minimal() {
+        let limits = CacheLimits {
+            max_bytes: 1 << 20,
+            max_ttl: 3600,
+            max_negative_ttl: 60,
+        };
+        let (_, mut a) = answer(b"\x01a\x04test\x00", 300);
+        // an NS in authority, glue and an OPT in additional
+        a[9] = 1;
+        a[11] = 2;
+        a.extend_from_slice(&[
+            0xC0, 14, 0, 2, 0, 1, 0, 0, 0, 60, 0, 5, 2, b'n', b's', 0xC0, 14,
+        ]);
+        a.extend_from_slice(&[0xC0, 0x34, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 53]);
+        a.extend_from_slice(&[0, 0, 41, 4, 0xD0, 0, 0, 0, 0, 0, 0]);
+        tapis_dns::wire::Message::parse(&a).expect("valid test answer");
+        let p = prepare(&a, &limits).expect("prepared");
+        let m = tapis_dns::wire::Message::parse(&p.msg).expect("parses");
+        assert_eq!(
+            (m.answers.len(), m.authority.len(), m.additional.len()),
+            (1, 0, 0)
+        );
+        assert_eq!(p.ttl, 300, "only the answer section counts");
     }
 }
