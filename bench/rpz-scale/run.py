@@ -130,6 +130,8 @@ def main():
     ap.add_argument("--names", type=int, default=1_000_000)
     ap.add_argument("--bin", default="target/release/tapis")
     ap.add_argument("--skip-bind", action="store_true")
+    ap.add_argument("--bind-defaults", action="store_true",
+                    help="BIND's default RPZ settings (min-update-interval 60 s, qname-wait-recurse yes) instead of the tuned ones")
     args = ap.parse_args()
     tapis = os.path.abspath(args.bin)
     work = tempfile.mkdtemp(prefix="tapis-scale-")
@@ -200,10 +202,13 @@ def main():
             bdir = os.path.join(work, "bind")
             os.makedirs(bdir)
             kname, secret = r["tsig_key_name"].rstrip("."), r["tsig_secret"]
+            policy = ('response-policy { zone "rpz.tapis"; };' if args.bind_defaults
+                      else 'response-policy { zone "rpz.tapis" min-update-interval 0; } qname-wait-recurse no;')
+            out["bind_settings"] = "defaults" if args.bind_defaults else "tuned (min-update-interval 0, qname-wait-recurse no)"
             with open(os.path.join(bdir, "named.conf"), "w") as f:
                 f.write(f'''options {{ directory "{bdir}"; pid-file "{bdir}/named.pid"; session-keyfile "{bdir}/s.key"; managed-keys-directory "{bdir}";
  listen-on {{ 127.0.0.1; }}; listen-on-v6 {{ none; }}; recursion yes; allow-recursion {{ 127.0.0.1; }}; dnssec-validation no; notify no;
- response-policy {{ zone "rpz.tapis" min-update-interval 0; }} qname-wait-recurse no; }};
+ {policy} }};
 controls {{ }};
 key "{kname}" {{ algorithm hmac-sha256; secret "{secret}"; }};
 zone "rpz.tapis" {{ type secondary; primaries {{ 127.0.0.1 port {dns_port} key "{kname}"; }}; file "rpz.db"; allow-notify {{ 127.0.0.1; }}; }};
