@@ -39,9 +39,27 @@ TLDS = ["com"] * 30 + ["net"] * 8 + ["xyz"] * 8 + ["site"] * 8 + ["online"] * 6 
        ["club", "live", "vip", "pro", "top", "shop", "store", "id", "co.id", "my.id", "biz.id", "cc", "me", "io", "bet", "win", "app", "fun", "icu", "asia"]
 
 
+def public_suffixes(path="/usr/share/publicsuffix/public_suffix_list.dat"):
+    """Rules of the public suffix list (and their wildcards' parents)."""
+    rules = set()
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                w = line.split()
+                if w and not w[0].startswith("//") and not w[0].startswith("!"):
+                    rules.add(w[0][2:] if w[0].startswith("*.") else w[0])
+    except OSError:
+        pass
+    return rules
+
+
 def gen_names(n, path, seed=7):
     rnd = random.Random(seed)
-    seen = set()
+    # Names that are public suffixes (the generator makes `hk.com` and
+    # `hk.org`, which are on the list) would make the order need an
+    # independent authorisation, and tapis would rightly withhold it: leave
+    # them out so the benchmark measures compiling and serving.
+    seen = public_suffixes()
     bases = []
     with open(path, "w") as f:
         count = 0

@@ -589,7 +589,6 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
         },
     };
     let created = store.create_orders(&proposer, orders).await?;
-    store.close().await;
     for o in &created {
         say!(
             "draft order {} ({}, {} names): check GET /api/v1/orders/{}/blast-radius, then an approver approves it",
@@ -598,7 +597,20 @@ async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<E
             o.target_count,
             o.id
         );
+        // say now what would hold the whole list back
+        let dp = store.due_process(&o.id).await?;
+        if !dp.needs_authorisation.is_empty() {
+            say!(
+                "  this order needs an independent authorisation before it is published ({} reason(s) shown); without one it stays out of the zone:",
+                dp.needs_authorisation.len()
+            );
+            for r in dp.needs_authorisation.iter().take(10) {
+                say!("    - {}", r.describe());
+            }
+            say!("  remove those names from the list to publish the rest without it");
+        }
     }
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 
