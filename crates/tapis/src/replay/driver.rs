@@ -902,6 +902,7 @@ impl<'a> Driver<'a> {
                         "effective_at": a.effective_at.0.to_string(),
                         "expires_at": a.expires_at.0.to_string(),
                         "review_at": a.review_at.0.to_string(),
+                        "emergency": a.emergency,
                         "notices": notices,
                     });
                     api.post("/api/v1/orders", &token, body).await?

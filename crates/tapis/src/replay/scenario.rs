@@ -269,6 +269,10 @@ pub struct ProposeOrder {
     /// Notices the order follows from.
     #[serde(default)]
     pub notices: Vec<String>,
+    /// An emergency order: in force without the independent authorisation
+    /// it may need, lapsing unless authorised in time (standalone only).
+    #[serde(default)]
+    pub emergency: bool,
     pub effective_at: When,
     pub expires_at: When,
     pub review_at: When,
