@@ -72,6 +72,8 @@ pub struct AppState {
     /// Log the client address of block-page and public-lookup requests
     /// (off by default; the operator's reason is on the audit log).
     pub log_client_addresses: bool,
+    /// `tapis serve --demo`: said in `/healthz`.
+    pub demo: bool,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             clock_control: None,
             zone: tapis_dns::ZoneConfig::default(),
             log_client_addresses: false,
+            demo: false,
         }
     }
 }

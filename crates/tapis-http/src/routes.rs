@@ -47,6 +47,10 @@ fn require(p: &Principal, action: Action) -> ApiResult<()> {
 struct Health {
     status: &'static str,
     database: &'static str,
+    /// A demonstration server (`tapis serve --demo`): fictional data on a
+    /// temporary database.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    demo: bool,
 }
 
 /// Liveness and database reachability.
@@ -57,6 +61,7 @@ async fn healthz(state: S) -> ApiResult<Json<Health>> {
     Ok(Json(Health {
         status: "ok",
         database: state.store.backend().name(),
+        demo: state.demo,
     }))
 }
 

@@ -297,6 +297,7 @@ async fn serve(
         crate::server::StartOptions {
             bootstrap_token,
             simulated_clock,
+            demo: false,
         },
     )
     .await?;

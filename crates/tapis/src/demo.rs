@@ -44,6 +44,7 @@ pub async fn serve(
         crate::server::StartOptions {
             bootstrap_token: Some(admin.clone()),
             simulated_clock: Some(sc.start),
+            demo: true,
         },
     )
     .await?;

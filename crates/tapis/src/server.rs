@@ -20,6 +20,8 @@ pub struct StartOptions {
     pub bootstrap_token: Option<String>,
     /// Run on a simulated clock starting here.
     pub simulated_clock: Option<Timestamp>,
+    /// A demonstration server (said in `/healthz`).
+    pub demo: bool,
 }
 
 /// What happened at start-up, for the caller to tell the operator.
@@ -245,6 +247,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         state.log_client_addresses = true;
     }
     state.zone = zone;
+    state.demo = opts.demo;
     if let Some(m) = manual {
         state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
             clock: m,

@@ -572,6 +572,9 @@ fn serve_demo_loads_the_case_on_a_separate_database() {
             .any(|p| p["name"].as_str().is_some_and(|n| n.starts_with("DEMO "))),
         "{me}"
     );
+    // and it says so to anyone who checks its health
+    let health: Value = get_json(&format!("{base}/healthz"), &admin);
+    assert_eq!(health["demo"], true, "{health}");
     // neither the data directory nor the configured database was used
     assert!(
         !data.exists(),

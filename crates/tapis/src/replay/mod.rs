@@ -113,6 +113,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 crate::server::StartOptions {
                     bootstrap_token: Some(admin.clone()),
                     simulated_clock: Some(sc.start),
+                    demo: false,
                 },
             )
             .await?;
