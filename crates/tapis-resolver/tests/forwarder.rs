@@ -273,30 +273,43 @@ fn fails_over_to_a_live_upstream() {
     // the first upstream never answers
     let dead = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let s = setup(vec![dead.local_addr().expect("addr")]);
-    for name in [
-        "www.test",
-        "pass.test",
-        "tcp.test",
-        "x.wild.test",
-        "drop.test",
-    ] {
-        let _ = udp(s.dns, &query(name, rtype::A, false), Duration::from_secs(3));
-    }
-    // after three failures the dead one is skipped: answers come quickly
-    let start = std::time::Instant::now();
-    let a = ask(s.dns, "garden.test", rtype::A, false);
-    assert_eq!(a.answers[0].3, vec![192, 0, 2, 250]);
-    assert!(
-        start.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        start.elapsed()
-    );
-    let m = http_get(s.metrics, "/metrics");
     let dead_up = format!(
         "tapis_resolver_upstream_up{{upstream=\"{}\"}}",
         dead.local_addr().expect("a")
     );
-    assert_eq!(metric(&m, &dead_up), 0.0, "{m}");
+    // upstream-bound questions until the dead one has failed three times
+    // and is marked down (each is still answered, by the live one)
+    for i in 0..10 {
+        let a = udp(
+            s.dns,
+            &query(&format!("n{i}.test"), rtype::A, false),
+            Duration::from_secs(3),
+        );
+        assert!(a.is_some(), "answered through the live upstream");
+        if metric(&http_get(s.metrics, "/metrics"), &dead_up) == 0.0 {
+            break;
+        }
+    }
+    assert_eq!(metric(&http_get(s.metrics, "/metrics"), &dead_up), 0.0);
+    // from now on the dead one is not asked first: drain what it got, ask,
+    // and check that it did not see the question (a health probe for
+    // `. NS` may reach it; the query may not)
+    let mut buf = [0u8; 1500];
+    dead.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    while dead.recv_from(&mut buf).is_ok() {}
+    let a = ask(s.dns, "garden.test", rtype::A, false);
+    assert_eq!(a.answers[0].3, vec![192, 0, 2, 250]);
+    dead.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut seen = Vec::new();
+    while let Ok((n, _)) = dead.recv_from(&mut buf) {
+        seen.push(buf[..n].to_vec());
+    }
+    assert!(
+        seen.iter().all(|m| !m.windows(6).any(|w| w == b"garden")),
+        "the upstream marked down was asked first: {seen:?}"
+    );
 }
 
 #[test]
