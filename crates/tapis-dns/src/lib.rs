@@ -91,6 +91,41 @@ impl BlockKind {
     }
 }
 
+/// Explanation texts by order: an order has one action and one category,
+/// so its records share one text, formatted once and shared by `Arc`
+/// however many million names the order has.
+#[derive(Debug)]
+pub struct ExplanationCache<'a> {
+    policy: &'a Explanations,
+    by_order: std::collections::HashMap<String, Option<std::sync::Arc<str>>>,
+}
+
+impl<'a> ExplanationCache<'a> {
+    pub fn new(policy: &'a Explanations) -> Self {
+        ExplanationCache {
+            policy,
+            by_order: Default::default(),
+        }
+    }
+
+    /// The explanation for a record of `action` carrying out `order_id`.
+    pub fn get(
+        &mut self,
+        action: OrderAction,
+        order_id: Option<&str>,
+        category: Option<&str>,
+    ) -> Option<std::sync::Arc<str>> {
+        let id = order_id?;
+        if let Some(t) = self.by_order.get(id) {
+            return t.clone();
+        }
+        let t: Option<std::sync::Arc<str>> =
+            self.policy.text(action, Some(id), category).map(Into::into);
+        self.by_order.insert(id.to_owned(), t.clone());
+        t
+    }
+}
+
 /// The text of an explanation record (a reference is kept to printable
 /// ASCII without spaces, and short enough for one TXT string).
 pub fn explanation_text(reference: &str, kind: BlockKind) -> String {

@@ -240,6 +240,11 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The TSIG key the request was signed with.
+    fn key_name(&self) -> Option<String> {
+        self.signer.as_ref().map(|s| key_text(s.key()))
+    }
+
     fn builder(&self, rcode: Rcode, authoritative: bool) -> MessageBuilder {
         let mut b = MessageBuilder::new(
             self.header.id,
@@ -555,7 +560,7 @@ impl<S: ZoneSource> Primary<S> {
                 };
                 let mut b = ctx.builder(Rcode::NOERROR, true);
                 if q.qtype == rtype::SOA {
-                    let key = ctx.signer.as_ref().map(|s| key_text(s.key()));
+                    let key = ctx.key_name();
                     self.emit(peer.ip(), key, Observed::SoaPoll { serial });
                 }
                 if q.qtype != rtype::NS {
@@ -742,7 +747,7 @@ impl<S: ZoneSource> Primary<S> {
         if ctx.transport == Transport::Udp || !serial_lt(client.serial, current) {
             // Up to date (or newer), or UDP: the current SOA alone. Either
             // way the secondary told us the serial it holds.
-            let key = ctx.signer.as_ref().map(|s| key_text(s.key()));
+            let key = ctx.key_name();
             self.emit(
                 peer.ip(),
                 key,

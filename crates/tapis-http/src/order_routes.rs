@@ -436,15 +436,10 @@ async fn export(
     let iter = records.iter().map(|r| (r.owner.as_str(), r.action));
     let (body, content_type) = match kind {
         "rpz" => {
-            let why: Vec<Option<String>> = records
+            let mut cache = tapis_dns::ExplanationCache::new(&state.zone.explanations);
+            let why: Vec<Option<std::sync::Arc<str>>> = records
                 .iter()
-                .map(|r| {
-                    state.zone.explanations.text(
-                        r.action,
-                        r.order_id.as_deref(),
-                        r.category.as_deref(),
-                    )
-                })
+                .map(|r| cache.get(r.action, r.order_id.as_deref(), r.category.as_deref()))
                 .collect();
             let records = records
                 .iter()

@@ -119,16 +119,6 @@ pub(crate) async fn platform_domains(tx: &mut Tx) -> Result<Vec<(String, DomainN
     Ok(out)
 }
 
-/// What an order's targets touch: the reasons it needs authorisation (at
-/// most 20), and every platform whose names it affects.
-pub(crate) fn assess(
-    policy: &DueProcessPolicy,
-    targets: &[OrderTarget],
-    platforms: &[(String, DomainName)],
-) -> (Vec<Sensitivity>, Vec<String>) {
-    tapis_core::due_process::assess(policy, targets, platforms)
-}
-
 /// Stream an order's targets (normalised names as stored, in name order)
 /// through `f`, which returns false to stop early. Constant memory, so a
 /// national list of millions of names is fine.

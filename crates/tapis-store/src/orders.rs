@@ -1405,7 +1405,7 @@ async fn insert_order(
     new: NewOrder,
 ) -> Result<Order> {
     let platforms = crate::due_process::platform_domains(tx).await?;
-    let (reasons, affected) = crate::due_process::assess(policy, &new.targets, &platforms);
+    let (reasons, affected) = tapis_core::due_process::assess(policy, &new.targets, &platforms);
     if !affected.is_empty()
         && !new.emergency
         && new.effective_at < now.plus_millis(policy.platform_lead_secs * 1000)

@@ -16,15 +16,12 @@ pub struct StoreZone {
 }
 
 impl StoreZone {
-    fn record(&self, r: tapis_store::RpzRecord) -> Record {
-        let why =
-            self.zone
-                .explanations
-                .text(r.action, r.order_id.as_deref(), r.category.as_deref());
+    fn record(r: tapis_store::RpzRecord, cache: &mut tapis_dns::ExplanationCache<'_>) -> Record {
+        let explanation = cache.get(r.action, r.order_id.as_deref(), r.category.as_deref());
         Record {
             owner: r.owner,
             action: r.action,
-            explanation: why.map(Into::into),
+            explanation,
         }
     }
 }
@@ -46,14 +43,16 @@ impl ZoneSource for StoreZone {
             .map_err(|e| e.to_string())?;
         // turn the store's batches into the zone's as they come
         let (tx, records) = mpsc::channel(2);
-        let zone = StoreZone {
-            store: self.store.clone(),
-            zone: self.zone.clone(),
-        };
+        let explanations = self.zone.explanations.clone();
         tokio::spawn(async move {
+            let mut cache = tapis_dns::ExplanationCache::new(&explanations);
             while let Some(batch) = rows.recv().await {
                 let out = batch
-                    .map(|b| b.into_iter().map(|r| zone.record(r)).collect())
+                    .map(|b| {
+                        b.into_iter()
+                            .map(|r| StoreZone::record(r, &mut cache))
+                            .collect()
+                    })
                     .map_err(|e| e.to_string());
                 let stop = out.is_err();
                 if tx.send(out).await.is_err() || stop {
@@ -85,6 +84,7 @@ impl ZoneSource for StoreZone {
             return Ok(None);
         };
         let mut diffs: Vec<Diff> = Vec::new();
+        let mut cache = tapis_dns::ExplanationCache::new(&self.zone.explanations);
         for (s, op, record) in entries {
             if diffs.last().is_none_or(|d| i64::from(d.to) != s) {
                 let prev = diffs.last().map(|d| i64::from(d.to)).unwrap_or(from);
@@ -101,9 +101,9 @@ impl ZoneSource for StoreZone {
             }
             if let Some(d) = diffs.last_mut() {
                 if op == "del" {
-                    d.removed.push(self.record(record));
+                    d.removed.push(StoreZone::record(record, &mut cache));
                 } else {
-                    d.added.push(self.record(record));
+                    d.added.push(StoreZone::record(record, &mut cache));
                 }
             }
         }
