@@ -8,7 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -67,7 +67,12 @@ impl Signer {
     }
 }
 
-/// Decode a base64 Ed25519 public key.
+/// Decode a base64 Ed25519 public key, refusing weak keys.
+///
+/// A key of small order (the identity point among them) verifies forged
+/// signatures under the lenient check: with the identity as the key, the
+/// signature `R = identity, s = 0` "signs" every statement. Such a key is no
+/// one's key, so it is refused wherever a key enters tapis.
 pub fn parse_public_key(field: &str, b64: &str) -> Result<VerifyingKey> {
     let bytes = STANDARD
         .decode(b64.trim())
@@ -75,11 +80,22 @@ pub fn parse_public_key(field: &str, b64: &str) -> Result<VerifyingKey> {
     let arr: [u8; 32] = bytes
         .try_into()
         .map_err(|_| Error::invalid(field, "an Ed25519 public key is 32 bytes"))?;
-    VerifyingKey::from_bytes(&arr)
-        .map_err(|_| Error::invalid(field, "not a valid Ed25519 public key"))
+    let key = VerifyingKey::from_bytes(&arr)
+        .map_err(|_| Error::invalid(field, "not a valid Ed25519 public key"))?;
+    if key.is_weak() {
+        return Err(Error::invalid(
+            field,
+            "a weak Ed25519 key (a point of small order): generate a real key pair",
+        ));
+    }
+    Ok(key)
 }
 
 /// Verify a detached base64 signature over `JCS(payload)`.
+///
+/// Strict verification (RFC 8032 with the checks of `verify_strict`):
+/// non-canonical and small-order `R` are refused, so no signature is
+/// accepted that the signer's key did not make, whatever the key.
 pub fn verify_detached(key: &VerifyingKey, payload: &Value, signature_b64: &str) -> Result<()> {
     let sig_bytes = STANDARD
         .decode(signature_b64.trim())
@@ -87,7 +103,7 @@ pub fn verify_detached(key: &VerifyingKey, payload: &Value, signature_b64: &str)
     let sig = Signature::from_slice(&sig_bytes)
         .map_err(|_| Error::invalid("signature", "an Ed25519 signature is 64 bytes"))?;
     let bytes = canonical::to_vec(payload)?;
-    key.verify(&bytes, &sig)
+    key.verify_strict(&bytes, &sig)
         .map_err(|_| Error::invalid("signature", "the signature does not match the document"))
 }
 
@@ -141,5 +157,41 @@ mod tests {
         assert!(open_envelope(&env, &[(s.kid().to_owned(), other.public_key_b64())]).is_err());
         assert!(open_envelope(&env, &[]).is_err());
         assert!(s.kid().starts_with("tapis-") && s.kid().len() == 22);
+    }
+
+    /// The identity point, encoded: y = 1, sign bit 0.
+    fn identity_b64() -> String {
+        let mut p = [0u8; 32];
+        p[0] = 1;
+        STANDARD.encode(p)
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        let err = parse_public_key("public_key", &identity_b64()).expect_err("identity refused");
+        assert!(err.to_string().contains("weak"), "{err}");
+        // Every small-order point is weak, not only the identity.
+        let mut minus_one = [0u8; 32];
+        minus_one[0] = 0xec;
+        minus_one[1..31].fill(0xff);
+        minus_one[31] = 0x7f;
+        assert!(parse_public_key("public_key", &STANDARD.encode(minus_one)).is_err());
+        let real = Signer::from_seed([9; 32]);
+        assert!(parse_public_key("public_key", &real.public_key_b64()).is_ok());
+    }
+
+    #[test]
+    fn the_identity_forgery_does_not_verify() {
+        // Lenient Ed25519 accepts R = identity, s = 0 for the identity key
+        // over any message; strict verification must not.
+        let mut p = [0u8; 32];
+        p[0] = 1;
+        let key = VerifyingKey::from_bytes(&p).expect("the identity decodes");
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        let forged = STANDARD.encode(sig);
+        assert!(verify_detached(&key, &json!({"order": "any"}), &forged).is_err());
+        let zero = STANDARD.encode([0u8; 64]);
+        assert!(verify_detached(&key, &json!({"order": "any"}), &zero).is_err());
     }
 }
