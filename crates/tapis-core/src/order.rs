@@ -301,6 +301,7 @@ impl NewOrder {
         for (i, t) in input.targets.into_iter().enumerate() {
             let name =
                 DomainName::parse(&t.name).map_err(|e| e.within(&format!("targets[{i}]")))?;
+            check_blockable(&name).map_err(|e| e.within(&format!("targets[{i}]")))?;
             if let Some(j) = seen.insert(name.clone(), i) {
                 return Err(Error::invalid(
                     format!("targets[{i}]"),
@@ -387,6 +388,43 @@ impl NewOrder {
             emergency: input.emergency,
         })
     }
+}
+
+/// The label under which every zone record's explanation lives
+/// (`<owner>._tapis.<zone>`): a target may never reach into it.
+pub const EXPLANATION_LABEL: &str = "_tapis";
+
+/// Refuse a name that would mean something other than "this name" inside a
+/// Response Policy Zone.
+///
+/// An RPZ owner `<target>.<zone>` is a QNAME trigger only while no label
+/// says otherwise: `…rpz-ip`, `…rpz-client-ip`, `…rpz-nsdname` and
+/// `…rpz-nsip` turn the record into a trigger on answer addresses, client
+/// networks or name servers (one such "name" can cut whole networks off
+/// DNS), and the spec reserves the `rpz-` prefix for more. A label
+/// `_tapis` reaches the explanation subtree, where a policy record would
+/// sit beside the explanation TXT and break the zone for secondaries. An
+/// order's targets are names only; IP blocking, when it comes, is its own
+/// target kind with its own due-process rules.
+pub fn check_blockable(name: &DomainName) -> Result<()> {
+    for label in name.as_str().split('.') {
+        if label.starts_with("rpz-") {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "label {label:?} is reserved by the Response Policy Zone format (triggers on \
+                     addresses, clients or name servers): an order's targets are domain names only"
+                ),
+            ));
+        }
+        if label == EXPLANATION_LABEL {
+            return Err(Error::invalid(
+                "name",
+                format!("label {label:?} is tapis's explanation subtree, not a name to block"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The zone owner names an order's target covers: the name itself and,
@@ -512,6 +550,41 @@ mod tests {
             OrderLimits::default(),
             Timestamp::parse("t", "2017-07-01T00:00:00Z").expect("t"),
         )
+    }
+
+    #[test]
+    fn targets_are_names_never_triggers() {
+        for hostile in [
+            "32.1.0.0.127.rpz-client-ip",
+            "1.0.0.0.0.rpz-ip",
+            "com.rpz-nsdname",
+            "32.1.0.0.127.rpz-nsip",
+            "ns.example.rpz-nsdname",
+            "victim.example._tapis",
+            "x._tapis.victim.example",
+            "rpz-drop.example",
+            "a.rpz-passthru.example",
+        ] {
+            let mut i = input();
+            i.targets[0].name = hostile.into();
+            let err = parse(i).expect_err(hostile);
+            let text = err.to_string();
+            assert!(text.contains("targets[0]"), "{hostile}: {text}");
+            assert!(
+                text.contains("rpz") || text.contains("_tapis"),
+                "{hostile}: {text}"
+            );
+        }
+        for fine in [
+            "rpz.example",
+            "my-rpz-site.example",
+            "tapis.example",
+            "_dmarc.example.com",
+        ] {
+            let mut i = input();
+            i.targets[0].name = fine.into();
+            assert!(parse(i).is_ok(), "{fine} is an ordinary name");
+        }
     }
 
     #[test]
