@@ -332,12 +332,26 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         let mut tx = self.write().await?;
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (\
-                version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
-                checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-        )
-        .await?;
+        // Only create the table when it is missing: a least-privileged
+        // application role (see `grants`) may not create anything, and
+        // PostgreSQL checks that right even for CREATE … IF NOT EXISTS.
+        let exists = match self.backend {
+            Backend::Postgres => {
+                sqlx::query("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'")
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some()
+            }
+            Backend::Sqlite => false,
+        };
+        if !exists {
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+                    checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .await?;
+        }
         let applied =
             sqlx::query("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
                 .fetch_all(&mut *tx)

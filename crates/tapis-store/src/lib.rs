@@ -13,6 +13,7 @@ mod channel;
 mod db;
 mod due_process;
 mod error;
+pub mod grants;
 mod isp;
 mod model;
 mod notices;
