@@ -20,6 +20,7 @@ mod notices;
 mod orders;
 mod parties;
 mod schedule;
+pub mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
