@@ -9,6 +9,7 @@
 
 mod block_page;
 mod channel_routes;
+pub mod edge;
 mod error;
 mod extract;
 mod order_routes;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub log_client_addresses: bool,
     /// `tapis serve --demo`: said in `/healthz`.
     pub demo: bool,
+    /// Connection, header, anonymous-rate and stream limits.
+    pub edge: Arc<edge::Edge>,
 }
 
 impl AppState {
@@ -87,6 +90,7 @@ impl AppState {
             zone: tapis_dns::ZoneConfig::default(),
             log_client_addresses: false,
             demo: false,
+            edge: edge::Edge::new(edge::EdgeLimits::default()),
         }
     }
 }
@@ -150,6 +154,7 @@ pub fn app(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), block_page::by_host))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::limit_anonymous))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
@@ -165,25 +170,67 @@ pub fn app(state: AppState) -> Router {
 
 /// Serve `app` on `listener` until `shutdown` resolves; in-flight requests
 /// get up to ten seconds to finish.
+///
+/// The accept loop is ours rather than `axum::serve` so that the edge's
+/// limits hold before a request exists: a connection over its address's
+/// cap is closed at once, and a client that has not sent a whole request
+/// head within `header_read_timeout` is cut off.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let edge = state.edge.clone();
+    let limits = edge.limits();
     let app = app(state);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = tx.send(());
-    });
-    let mut server = std::pin::pin!(server.into_future());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, don't spin
+                    // and don't stop serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Some(slot) = edge.try_connect(peer.ip()) else {
+            tracing::debug!("connection refused: the address or the server is at its cap");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
     tokio::select! {
-        r = &mut server => r,
-        _ = async {
-            let _ = rx.await;
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        } => {
+        _ = graceful.shutdown() => Ok(()),
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
             tracing::warn!("requests still running after 10 s; stopping anyway");
             Ok(())
         }
