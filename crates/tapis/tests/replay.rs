@@ -29,6 +29,24 @@ fn replay(args: &[&str], cwd: &Path) -> Output {
         .expect("run tapis replay")
 }
 
+/// `tapis replay FILE --report PATH` (and `extra` flags) in `cwd`: its
+/// output, and the report it wrote (none when it could not write one).
+fn replay_reporting(file: &Path, extra: &[&str], cwd: &Path) -> (Output, Option<Value>) {
+    let report = cwd.join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let mut args = vec![
+        file.to_str().expect("utf-8 path"),
+        "--report",
+        report.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = replay(&args, cwd);
+    let written = std::fs::read_to_string(&report)
+        .ok()
+        .map(|t| serde_json::from_str(&t).expect("the report is JSON"));
+    (out, written)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -73,15 +91,7 @@ fn every_bundled_scenario_passes() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut case_2017 = None;
     for file in &files {
-        let report = tmp.path().join("report.json");
-        let out = replay(
-            &[
-                file.to_str().expect("utf-8 path"),
-                "--report",
-                report.to_str().expect("utf-8 path"),
-            ],
-            tmp.path(),
-        );
+        let (out, report) = replay_reporting(file, &[], tmp.path());
         let stdout = text(&out.stdout);
         assert!(
             out.status.success(),
@@ -91,9 +101,7 @@ fn every_bundled_scenario_passes() {
             text(&out.stderr)
         );
         assert!(stdout.contains("PASSED"), "{stdout}");
-        let r: Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).expect("report written"))
-                .expect("report is JSON");
+        let r = report.expect("report written");
         assert_eq!(r["passed"], true, "{}", file.display());
         assert_eq!(r["mode"], "embedded");
         assert!(r["error"].is_null(), "{}", r["error"]);
@@ -188,15 +196,7 @@ fn a_wrong_expectation_fails_and_says_which_when_and_what_was_found() {
         - 3; // the [[step]] header, 1-based
     let file = tmp.path().join("wrong.toml");
     std::fs::write(&file, &wrong).expect("write");
-    let report = tmp.path().join("r.json");
-    let out = replay(
-        &[
-            file.to_str().expect("path"),
-            "--report",
-            report.to_str().expect("path"),
-        ],
-        tmp.path(),
-    );
+    let (out, report) = replay_reporting(&file, &[], tmp.path());
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("FAILED"), "{stdout}");
@@ -220,8 +220,7 @@ fn a_wrong_expectation_fails_and_says_which_when_and_what_was_found() {
         failure.contains("found state closed"),
         "says what was found: {failure}"
     );
-    let r: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let r = report.expect("report written");
     assert_eq!(r["passed"], false);
     assert_eq!(r["expectations"]["failed"], 1);
     let failed: Vec<&Value> = r["expectations"]["results"]
@@ -432,28 +431,17 @@ async fn replay_against_a_running_server() {
         std::thread::spawn(move || for _ in lines {});
         let (base, dns) = (base.expect("url"), dns.expect("dns"));
         let file = scenarios_dir().join("order-expires.toml");
-        let report = dir.path().join("r.json");
-        let out = tokio::task::spawn_blocking({
-            let (file, report, base, dns, cwd) = (
+        let (out, report) = tokio::task::spawn_blocking({
+            let (file, base, dns, cwd) = (
                 file.clone(),
-                report.clone(),
                 base.clone(),
                 dns.clone(),
                 dir.path().to_path_buf(),
             );
             move || {
-                replay(
-                    &[
-                        file.to_str().expect("path"),
-                        "--against",
-                        &base,
-                        "--token",
-                        token,
-                        "--dns",
-                        &dns,
-                        "--report",
-                        report.to_str().expect("path"),
-                    ],
+                replay_reporting(
+                    &file,
+                    &["--against", &base, "--token", token, "--dns", &dns],
                     &cwd,
                 )
             }
@@ -466,8 +454,7 @@ async fn replay_against_a_running_server() {
             "{backend:?}: {stdout}\n{}",
             text(&out.stderr)
         );
-        let r: Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        let r = report.expect("report written");
         assert_eq!(r["mode"], base);
         assert_eq!(r["expectations"]["failed"], 0);
         assert_eq!(r["expectations"]["passed"], 13);
