@@ -37,33 +37,136 @@ pub(crate) fn print_line(line: &str) {
 /// tapis: takedown notices, government channel and blocking orders, with a
 /// tamper-evident audit log.
 ///
+/// Each command lists the flags it reads (`tapis <command> --help`).
 /// Settings come from defaults, then a TOML file (--config, or ./tapis.toml),
-/// then TAPIS_* environment variables, then these flags. See
-/// tapis.example.toml for every setting.
+/// then TAPIS_* environment variables, then flags. See tapis.example.toml
+/// for every setting. Exit status: 0 done, 2 could not run (bad settings,
+/// unreadable file, database unreachable); commands that check something
+/// exit 1 when the check fails.
 #[derive(Parser, Debug)]
 #[command(name = "tapis", version, propagate_version = true)]
 struct Cli {
-    /// Config file (TOML). Without it, ./tapis.toml is read if present.
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Directory for tapis's files (SQLite database, first admin token).
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Database URL: postgres://… for PostgreSQL; default is SQLite in the data directory.
-    #[arg(long, global = true, value_name = "URL")]
-    database_url: Option<String>,
+    /// --config, --data-dir and --database-url before the command, as
+    /// earlier versions took them; hidden, as each command that reads them
+    /// lists them itself.
+    #[command(flatten)]
+    early: EarlyArgs,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The settings flags given before the command (`tapis --data-dir D serve`).
+#[derive(clap::Args, Debug, Default)]
+struct EarlyArgs {
+    #[arg(long = "config", value_name = "FILE", hide = true)]
+    config: Option<PathBuf>,
+    #[arg(long = "data-dir", value_name = "DIR", hide = true)]
+    data_dir: Option<PathBuf>,
+    #[arg(long = "database-url", value_name = "URL", hide = true)]
+    database_url: Option<String>,
+}
+
+impl EarlyArgs {
+    /// Keep only --config, for a command that reads no database: say that
+    /// the others are ignored rather than have them fail its settings.
+    fn only_config(self, command: &str) -> EarlyArgs {
+        for (given, flag) in [
+            (self.data_dir.is_some(), "--data-dir"),
+            (self.database_url.is_some(), "--database-url"),
+        ] {
+            if given {
+                eprintln!("warning: tapis {command} does not use {flag}; ignored");
+            }
+        }
+        EarlyArgs {
+            config: self.config,
+            ..EarlyArgs::default()
+        }
+    }
+}
+
+/// Where a command that opens tapis's database finds its settings.
+#[derive(clap::Args, Debug, Default, Clone)]
+struct StoreArgs {
+    /// Config file (TOML). Without it, ./tapis.toml is read if present.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for tapis's files (SQLite database, first admin token).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: postgres://… for PostgreSQL; default is SQLite in the data directory.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// These flags, each filled from before the command when not given
+    /// after it.
+    fn or_early(self, early: EarlyArgs) -> StoreArgs {
+        StoreArgs {
+            config: self.config.or(early.config),
+            data_dir: self.data_dir.or(early.data_dir),
+            database_url: self.database_url.or(early.database_url),
+        }
+    }
+}
+
+const SERVE_HELP: &str = "\
+Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
+
+Examples:
+  tapis serve --data-dir /var/lib/tapis --listen 0.0.0.0:8080
+  tapis serve --database-url postgres://tapis@db/tapis
+  tapis serve --demo";
+
+const TOKEN_HELP: &str = "\
+Exit status: 0 created (the secret on stdout), 2 on error.
+
+Example:
+  tapis token create --party \"Messenger\" --role platform_agent --label \"trust & safety desk\"";
+
+const AUDIT_HELP: &str = "\
+Exit status: 0 intact, 1 broken, 2 could not check.
+
+Example:
+  tapis audit verify --database-url postgres://tapis@db/tapis";
+
+const RECEIPT_HELP: &str = "\
+Exit status: 0 valid, 1 invalid, 2 could not check.
+
+Examples:
+  tapis receipt verify ack.json --keys keys.json
+  tapis receipt verify ack.json --public-key BASE64";
+
+const IMPORT_HELP: &str = "\
+Exit status: 0 imported (as drafts), 1 nothing to import, 2 on error.
+
+Examples:
+  tapis import rpz blocked.rpz --category gambling --legal-basis \"Law 11/2008 art. 40\"
+  tapis import domains list.txt --category gambling --legal-basis \"Law 11/2008 art. 40\" --include-subdomains";
+
+const REPLAY_HELP: &str = "\
+Exit status: 0 every expectation holds, 1 one fails (or a step cannot be carried out), 2 the scenario cannot be read.
+
+Examples:
+  tapis replay examples/scenarios/2017-channel-blocking.toml
+  tapis replay examples/scenarios/order-expires.toml --report report.json --quiet
+  tapis replay FILE --against http://127.0.0.1:8080 --token ADMIN_TOKEN";
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server: HTTP API on --listen (default 127.0.0.1:8080).
     ///
-    /// On an empty database the first start creates the authority party and
-    /// an admin token, written to DATA_DIR/admin-token (mode 0600). Set
-    /// TAPIS_BOOTSTRAP_TOKEN to choose that token yourself (automation).
+    /// Runs the HTTP API, the RPZ primary and the background workers
+    /// (delivery, deadlines, order activation and expiry) until SIGTERM or
+    /// SIGINT. On an empty database the first start creates the authority
+    /// party and an admin token, written to DATA_DIR/admin-token (mode
+    /// 0600). Set TAPIS_BOOTSTRAP_TOKEN to choose that token yourself
+    /// (automation).
+    #[command(after_help = SERVE_HELP)]
     Serve {
+        #[command(flatten)]
+        store: StoreArgs,
         /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
@@ -83,6 +186,7 @@ enum Command {
     },
     /// Import an existing blocklist as draft orders (one per action), all
     /// or nothing; nothing is blocked until an approver approves them.
+    #[command(after_help = IMPORT_HELP)]
     Import {
         #[command(subcommand)]
         command: ImportCommand,
@@ -102,12 +206,13 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Replay a scenario (examples/scenarios/*.toml) on a simulated clock:
-    /// by default against tapis started in-process on a fresh temporary
-    /// database. Prints the timeline and a summary; exit status 0 when
-    /// every expectation holds, 1 when one fails, 2 when the scenario
-    /// cannot be read. (--data-dir and --database-url are not used: the
-    /// in-process server always starts on a fresh database.)
+    /// Replay a scenario (examples/scenarios/*.toml) on a simulated clock.
+    ///
+    /// By default against tapis started in-process on a fresh temporary
+    /// SQLite database (your data directory and database are never used);
+    /// --against drives a running server instead. Prints the timeline and
+    /// a summary, and with --report writes them as JSON.
+    #[command(after_help = REPLAY_HELP)]
     Replay(crate::replay::ReplayArgs),
     Resolver(crate::resolver_cmd::ResolverArgs),
 }
@@ -115,7 +220,10 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum TokenCommand {
     /// Create a token and print its secret (shown once, stored only as a hash).
+    #[command(after_help = TOKEN_HELP)]
     Create {
+        #[command(flatten)]
+        store: StoreArgs,
         /// The party the token acts for: its id, or its exact name.
         #[arg(long)]
         party: String,
@@ -131,6 +239,8 @@ enum TokenCommand {
 
 #[derive(clap::Args, Debug)]
 struct ImportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
     /// The file to import.
     file: PathBuf,
     /// Category of the orders (e.g. gambling), from the taxonomy.
@@ -156,6 +266,7 @@ struct ImportArgs {
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
     /// An RPZ zone file (`name CNAME .` and `*.name CNAME .` records).
+    #[command(after_help = IMPORT_HELP)]
     Rpz {
         #[command(flatten)]
         args: ImportArgs,
@@ -164,6 +275,7 @@ enum ImportCommand {
         origin: String,
     },
     /// A plain list: one domain a line (or hosts-file lines).
+    #[command(after_help = IMPORT_HELP)]
     Domains {
         #[command(flatten)]
         args: ImportArgs,
@@ -181,8 +293,12 @@ enum ReceiptCommand {
     /// Check a receipt (the `receipt` object of an acknowledgement or a
     /// decision, saved as JSON) offline. The key comes from --public-key, from --keys (the
     /// output of GET /api/v1/keys), or else from the local database.
-    /// Exit status: 0 valid, 1 invalid, 2 could not check.
+    #[command(after_help = RECEIPT_HELP)]
     Verify {
+        /// The settings of the local database, read only when neither
+        /// --public-key nor --keys is given.
+        #[command(flatten)]
+        store: StoreArgs,
         /// The receipt file.
         file: PathBuf,
         /// tapis's Ed25519 public key, base64.
@@ -197,16 +313,56 @@ enum ReceiptCommand {
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Walk the hash chain from the first event and report the first broken
-    /// link. Exit status: 0 intact, 1 broken, 2 could not check.
-    Verify,
+    /// link.
+    #[command(after_help = AUDIT_HELP)]
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+impl Command {
+    /// The settings flags this command reads, when it opens tapis's
+    /// settings (all but the resolver, which has its own).
+    fn store_args(&self) -> Option<StoreArgs> {
+        Some(match self {
+            Command::Serve { store, .. }
+            | Command::Token {
+                command: TokenCommand::Create { store, .. },
+            }
+            | Command::Audit {
+                command: AuditCommand::Verify { store },
+            }
+            | Command::Receipt {
+                command: ReceiptCommand::Verify { store, .. },
+            } => store.clone(),
+            Command::Import {
+                command: ImportCommand::Rpz { args, .. } | ImportCommand::Domains { args, .. },
+            } => args.store.clone(),
+            Command::Replay(args) => StoreArgs {
+                config: args.config.clone(),
+                ..StoreArgs::default()
+            },
+            Command::Resolver(_) => return None,
+        })
+    }
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    let early = cli.early;
     // The resolver has its own settings (it needs no database).
     if let Command::Resolver(args) = cli.command {
-        return crate::resolver_cmd::run(cli.config, cli.data_dir, args);
+        if early.database_url.is_some() {
+            eprintln!("warning: tapis resolver does not use --database-url; ignored");
+        }
+        return crate::resolver_cmd::run(args.or_early(early.config, early.data_dir));
     }
+    let early = match cli.command {
+        Command::Replay(_) => early.only_config("replay"),
+        _ => early,
+    };
+    let store = cli.command.store_args().unwrap_or_default().or_early(early);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (listen, dns_listen) = match &cli.command {
         Command::Serve {
@@ -216,11 +372,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     let overrides = Overrides {
         listen,
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
+        data_dir: store.data_dir,
+        database_url: store.database_url,
         dns_listen,
     };
-    let (mut settings, warnings) = Settings::load(cli.config.as_deref(), &env, &overrides)?;
+    let (mut settings, warnings) = Settings::load(store.config.as_deref(), &env, &overrides)?;
     if matches!(cli.command, Command::Replay(_)) && !env.contains_key("TAPIS_LOG") {
         // the timeline is the output; the server's own logs only on error
         settings.log = "error".into();
@@ -255,13 +411,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
                         file,
                         public_key,
                         keys,
+                        ..
                     },
             } => receipt_verify(&settings, &file, public_key, keys).await,
             Command::Token {
-                command: TokenCommand::Create { party, role, label },
+                command:
+                    TokenCommand::Create {
+                        party, role, label, ..
+                    },
             } => token_create(&settings, &party, &role, &label).await,
             Command::Audit {
-                command: AuditCommand::Verify,
+                command: AuditCommand::Verify { .. },
             } => audit_verify(&settings).await,
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),

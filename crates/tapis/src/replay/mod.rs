@@ -30,6 +30,11 @@ use scenario::Scenario;
 pub struct ReplayArgs {
     /// The scenario file (TOML).
     pub file: PathBuf,
+    /// tapis's config file (TOML; default ./tapis.toml if present): only
+    /// its log settings are used, as the replay's server starts on fresh
+    /// settings of its own.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Drive a running server instead (started with --simulated-clock at
     /// the scenario's start, on a fresh database, with [channel]
     /// allow_private_targets = true).
