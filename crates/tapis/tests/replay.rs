@@ -122,6 +122,27 @@ fn every_bundled_scenario_passes() {
     }
     let (stdout, r) = case_2017.expect("the 2017 case ran");
     the_2017_comparison(&stdout, &r);
+    // pinned here rather than in a test of its own: the case is the
+    // longest of the bundle, and this run of it is already on hand
+    the_2017_timeline_as_printed(&stdout);
+}
+
+/// The 2017 case's printed timeline, summary and comparison, line for
+/// line, on the simulated clock. The filters hide only what differs
+/// between two runs of the same scenario; each says why.
+fn the_2017_timeline_as_printed(stdout: &str) {
+    let mut settings = insta::Settings::clone_current();
+    // the scenario's path is wherever the repository is checked out
+    settings.add_filter(r"\(\S*/examples/scenarios/", "([repo]/examples/scenarios/");
+    // the in-process server listens on ephemeral ports …
+    settings.add_filter(r"127\.0\.0\.1:\d+", "[addr]");
+    // … and its fresh database is in a new temporary directory
+    settings.add_filter(r"fresh SQLite in \S+,", "fresh SQLite in [tmpdir],");
+    // each start makes a new signing key, and receipts name its key id
+    settings.add_filter(r"tapis-[0-9a-f]{16}", "[kid]");
+    // NOTIFY latency is real time, measured on this machine
+    settings.add_filter(r"\d+\.\d ms", "[real-time ms]");
+    settings.bind(|| insta::assert_snapshot!("the_2017_case_timeline", stdout));
 }
 
 fn stderr_panicked(out: &Output) -> bool {
