@@ -1,4 +1,10 @@
-//! Command-line interface.
+//! Command-line interface: the clap definitions of every command (each
+//! lists only the flags it reads; --config, --data-dir and --database-url
+//! are also taken before the command, hidden, as earlier versions did),
+//! settings loading (defaults < file < `TAPIS_*` < flags, in `config`) and
+//! `tapis serve`. The commands that work on the database directly are in
+//! [`offline`]; `tapis resolver` is `resolver_cmd`, `tapis replay` is
+//! `replay`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -7,14 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tapis_core::audit::Actor;
-use tapis_core::role::Role;
-use tapis_core::{PartyId, SystemClock, Timestamp};
+use tapis_core::{SystemClock, Timestamp};
 use tapis_store::Store;
 
 use crate::config::{Overrides, Settings};
+use offline::{audit_verify, import, receipt_verify, token_create};
 
 /// `println!` that treats a closed stdout (`tapis … | head`) as the reader
 /// being done, not as a reason to panic.
@@ -29,6 +34,8 @@ macro_rules! say {
     }};
 }
 
+mod offline;
+
 /// Print a line on stdout; a closed stdout ends the process quietly.
 pub(crate) fn print_line(line: &str) {
     say!("{line}");
@@ -37,33 +44,136 @@ pub(crate) fn print_line(line: &str) {
 /// tapis: takedown notices, government channel and blocking orders, with a
 /// tamper-evident audit log.
 ///
+/// Each command lists the flags it reads (`tapis <command> --help`).
 /// Settings come from defaults, then a TOML file (--config, or ./tapis.toml),
-/// then TAPIS_* environment variables, then these flags. See
-/// tapis.example.toml for every setting.
+/// then TAPIS_* environment variables, then flags. See tapis.example.toml
+/// for every setting. Exit status: 0 done, 2 could not run (bad settings,
+/// unreadable file, database unreachable); commands that check something
+/// exit 1 when the check fails.
 #[derive(Parser, Debug)]
 #[command(name = "tapis", version, propagate_version = true)]
 struct Cli {
-    /// Config file (TOML). Without it, ./tapis.toml is read if present.
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Directory for tapis's files (SQLite database, first admin token).
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Database URL: postgres://… for PostgreSQL; default is SQLite in the data directory.
-    #[arg(long, global = true, value_name = "URL")]
-    database_url: Option<String>,
+    /// --config, --data-dir and --database-url before the command, as
+    /// earlier versions took them; hidden, as each command that reads them
+    /// lists them itself.
+    #[command(flatten)]
+    early: EarlyArgs,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The settings flags given before the command (`tapis --data-dir D serve`).
+#[derive(clap::Args, Debug, Default)]
+struct EarlyArgs {
+    #[arg(long = "config", value_name = "FILE", hide = true)]
+    config: Option<PathBuf>,
+    #[arg(long = "data-dir", value_name = "DIR", hide = true)]
+    data_dir: Option<PathBuf>,
+    #[arg(long = "database-url", value_name = "URL", hide = true)]
+    database_url: Option<String>,
+}
+
+impl EarlyArgs {
+    /// Keep only --config, for a command that reads no database: say that
+    /// the others are ignored rather than have them fail its settings.
+    fn only_config(self, command: &str) -> EarlyArgs {
+        for (given, flag) in [
+            (self.data_dir.is_some(), "--data-dir"),
+            (self.database_url.is_some(), "--database-url"),
+        ] {
+            if given {
+                eprintln!("warning: tapis {command} does not use {flag}; ignored");
+            }
+        }
+        EarlyArgs {
+            config: self.config,
+            ..EarlyArgs::default()
+        }
+    }
+}
+
+/// Where a command that opens tapis's database finds its settings.
+#[derive(clap::Args, Debug, Default, Clone)]
+struct StoreArgs {
+    /// Config file (TOML). Without it, ./tapis.toml is read if present.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for tapis's files (SQLite database, first admin token).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: postgres://… for PostgreSQL; default is SQLite in the data directory.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// These flags, each filled from before the command when not given
+    /// after it.
+    fn or_early(self, early: EarlyArgs) -> StoreArgs {
+        StoreArgs {
+            config: self.config.or(early.config),
+            data_dir: self.data_dir.or(early.data_dir),
+            database_url: self.database_url.or(early.database_url),
+        }
+    }
+}
+
+const SERVE_HELP: &str = "\
+Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
+
+Examples:
+  tapis serve --data-dir /var/lib/tapis --listen 0.0.0.0:8080
+  tapis serve --database-url postgres://tapis@db/tapis
+  tapis serve --demo";
+
+const TOKEN_HELP: &str = "\
+Exit status: 0 created (the secret on stdout), 2 on error.
+
+Example:
+  tapis token create --party \"Messenger\" --role platform_agent --label \"trust & safety desk\"";
+
+const AUDIT_HELP: &str = "\
+Exit status: 0 intact, 1 broken, 2 could not check.
+
+Example:
+  tapis audit verify --database-url postgres://tapis@db/tapis";
+
+const RECEIPT_HELP: &str = "\
+Exit status: 0 valid, 1 invalid, 2 could not check.
+
+Examples:
+  tapis receipt verify ack.json --keys keys.json
+  tapis receipt verify ack.json --public-key BASE64";
+
+const IMPORT_HELP: &str = "\
+Exit status: 0 imported (as drafts), 1 nothing to import, 2 on error.
+
+Examples:
+  tapis import rpz blocked.rpz --category gambling --legal-basis \"Law 11/2008 art. 40\"
+  tapis import domains list.txt --category gambling --legal-basis \"Law 11/2008 art. 40\" --include-subdomains";
+
+const REPLAY_HELP: &str = "\
+Exit status: 0 every expectation holds, 1 one fails (or a step cannot be carried out), 2 the scenario cannot be read.
+
+Examples:
+  tapis replay examples/scenarios/2017-channel-blocking.toml
+  tapis replay examples/scenarios/order-expires.toml --report report.json --quiet
+  tapis replay FILE --against http://127.0.0.1:8080 --token ADMIN_TOKEN";
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server: HTTP API on --listen (default 127.0.0.1:8080).
     ///
-    /// On an empty database the first start creates the authority party and
-    /// an admin token, written to DATA_DIR/admin-token (mode 0600). Set
-    /// TAPIS_BOOTSTRAP_TOKEN to choose that token yourself (automation).
+    /// Runs the HTTP API, the RPZ primary and the background workers
+    /// (delivery, deadlines, order activation and expiry) until SIGTERM or
+    /// SIGINT. On an empty database the first start creates the authority
+    /// party and an admin token, written to DATA_DIR/admin-token (mode
+    /// 0600). Set TAPIS_BOOTSTRAP_TOKEN to choose that token yourself
+    /// (automation).
+    #[command(after_help = SERVE_HELP)]
     Serve {
+        #[command(flatten)]
+        store: StoreArgs,
         /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
@@ -83,6 +193,7 @@ enum Command {
     },
     /// Import an existing blocklist as draft orders (one per action), all
     /// or nothing; nothing is blocked until an approver approves them.
+    #[command(after_help = IMPORT_HELP)]
     Import {
         #[command(subcommand)]
         command: ImportCommand,
@@ -102,12 +213,13 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Replay a scenario (examples/scenarios/*.toml) on a simulated clock:
-    /// by default against tapis started in-process on a fresh temporary
-    /// database. Prints the timeline and a summary; exit status 0 when
-    /// every expectation holds, 1 when one fails, 2 when the scenario
-    /// cannot be read. (--data-dir and --database-url are not used: the
-    /// in-process server always starts on a fresh database.)
+    /// Replay a scenario (examples/scenarios/*.toml) on a simulated clock.
+    ///
+    /// By default against tapis started in-process on a fresh temporary
+    /// SQLite database (your data directory and database are never used);
+    /// --against drives a running server instead. Prints the timeline and
+    /// a summary, and with --report writes them as JSON.
+    #[command(after_help = REPLAY_HELP)]
     Replay(crate::replay::ReplayArgs),
     Resolver(crate::resolver_cmd::ResolverArgs),
 }
@@ -115,7 +227,10 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum TokenCommand {
     /// Create a token and print its secret (shown once, stored only as a hash).
+    #[command(after_help = TOKEN_HELP)]
     Create {
+        #[command(flatten)]
+        store: StoreArgs,
         /// The party the token acts for: its id, or its exact name.
         #[arg(long)]
         party: String,
@@ -131,6 +246,8 @@ enum TokenCommand {
 
 #[derive(clap::Args, Debug)]
 struct ImportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
     /// The file to import.
     file: PathBuf,
     /// Category of the orders (e.g. gambling), from the taxonomy.
@@ -156,6 +273,7 @@ struct ImportArgs {
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
     /// An RPZ zone file (`name CNAME .` and `*.name CNAME .` records).
+    #[command(after_help = IMPORT_HELP)]
     Rpz {
         #[command(flatten)]
         args: ImportArgs,
@@ -164,6 +282,7 @@ enum ImportCommand {
         origin: String,
     },
     /// A plain list: one domain a line (or hosts-file lines).
+    #[command(after_help = IMPORT_HELP)]
     Domains {
         #[command(flatten)]
         args: ImportArgs,
@@ -181,8 +300,12 @@ enum ReceiptCommand {
     /// Check a receipt (the `receipt` object of an acknowledgement or a
     /// decision, saved as JSON) offline. The key comes from --public-key, from --keys (the
     /// output of GET /api/v1/keys), or else from the local database.
-    /// Exit status: 0 valid, 1 invalid, 2 could not check.
+    #[command(after_help = RECEIPT_HELP)]
     Verify {
+        /// The settings of the local database, read only when neither
+        /// --public-key nor --keys is given.
+        #[command(flatten)]
+        store: StoreArgs,
         /// The receipt file.
         file: PathBuf,
         /// tapis's Ed25519 public key, base64.
@@ -197,16 +320,56 @@ enum ReceiptCommand {
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Walk the hash chain from the first event and report the first broken
-    /// link. Exit status: 0 intact, 1 broken, 2 could not check.
-    Verify,
+    /// link.
+    #[command(after_help = AUDIT_HELP)]
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+impl Command {
+    /// The settings flags this command reads, when it opens tapis's
+    /// settings (all but the resolver, which has its own).
+    fn store_args(&self) -> Option<StoreArgs> {
+        Some(match self {
+            Command::Serve { store, .. }
+            | Command::Token {
+                command: TokenCommand::Create { store, .. },
+            }
+            | Command::Audit {
+                command: AuditCommand::Verify { store },
+            }
+            | Command::Receipt {
+                command: ReceiptCommand::Verify { store, .. },
+            } => store.clone(),
+            Command::Import {
+                command: ImportCommand::Rpz { args, .. } | ImportCommand::Domains { args, .. },
+            } => args.store.clone(),
+            Command::Replay(args) => StoreArgs {
+                config: args.config.clone(),
+                ..StoreArgs::default()
+            },
+            Command::Resolver(_) => return None,
+        })
+    }
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    let early = cli.early;
     // The resolver has its own settings (it needs no database).
     if let Command::Resolver(args) = cli.command {
-        return crate::resolver_cmd::run(cli.config, cli.data_dir, args);
+        if early.database_url.is_some() {
+            eprintln!("warning: tapis resolver does not use --database-url; ignored");
+        }
+        return crate::resolver_cmd::run(args.or_early(early.config, early.data_dir));
     }
+    let early = match cli.command {
+        Command::Replay(_) => early.only_config("replay"),
+        _ => early,
+    };
+    let store = cli.command.store_args().unwrap_or_default().or_early(early);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (listen, dns_listen) = match &cli.command {
         Command::Serve {
@@ -216,11 +379,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     let overrides = Overrides {
         listen,
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
+        data_dir: store.data_dir,
+        database_url: store.database_url,
         dns_listen,
     };
-    let (mut settings, warnings) = Settings::load(cli.config.as_deref(), &env, &overrides)?;
+    let (mut settings, warnings) = Settings::load(store.config.as_deref(), &env, &overrides)?;
     if matches!(cli.command, Command::Replay(_)) && !env.contains_key("TAPIS_LOG") {
         // the timeline is the output; the server's own logs only on error
         settings.log = "error".into();
@@ -255,13 +418,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
                         file,
                         public_key,
                         keys,
+                        ..
                     },
             } => receipt_verify(&settings, &file, public_key, keys).await,
             Command::Token {
-                command: TokenCommand::Create { party, role, label },
+                command:
+                    TokenCommand::Create {
+                        party, role, label, ..
+                    },
             } => token_create(&settings, &party, &role, &label).await,
             Command::Audit {
-                command: AuditCommand::Verify,
+                command: AuditCommand::Verify { .. },
             } => audit_verify(&settings).await,
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),
@@ -395,226 +562,6 @@ pub(crate) fn load_signing_key(path: &Path) -> anyhow::Result<tapis_core::sign::
     Ok(signer)
 }
 
-async fn receipt_verify(
-    settings: &Settings,
-    file: &Path,
-    public_key: Option<String>,
-    keys_file: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let envelope: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    // accept the whole acknowledgement response too
-    let envelope = envelope.get("receipt").cloned().unwrap_or(envelope);
-    let keys: Vec<(String, String)> = if let Some(k) = public_key {
-        let key = tapis_core::sign::parse_public_key("--public-key", &k)?;
-        vec![(tapis_core::sign::key_id(key.as_bytes()), k)]
-    } else if let Some(path) = keys_file {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let list: Vec<serde_json::Value> = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a keys list", path.display()))?;
-        list.iter()
-            .filter_map(|k| {
-                Some((
-                    k.get("kid")?.as_str()?.to_owned(),
-                    k.get("public_key")?.as_str()?.to_owned(),
-                ))
-            })
-            .collect()
-    } else {
-        let store = open(settings).await?;
-        let keys = store
-            .public_keys()
-            .await?
-            .into_iter()
-            .map(|k| (k.kid, k.public_key))
-            .collect();
-        store.close().await;
-        keys
-    };
-    match tapis_core::sign::open_envelope(&envelope, &keys) {
-        Ok(payload) => {
-            let kid = envelope["kid"].as_str().unwrap_or("?");
-            let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
-            match payload.get("type").and_then(serde_json::Value::as_str) {
-                Some("tapis.receipt.v1") => say!(
-                    "receipt valid: notice {} (content SHA-256 {}) acknowledged by {} ({}) at {}, signed by {kid}",
-                    text(&payload["notice_id"]),
-                    text(&payload["notice_sha256"]),
-                    text(&payload["acknowledged_by"]["party_name"]),
-                    text(&payload["acknowledged_by"]["token_label"]),
-                    text(&payload["acknowledged_at"]),
-                ),
-                Some("tapis.decision.v1") => say!(
-                    "receipt valid: decision {} on item {} of notice {} by {} ({}) at {}, signed by {kid}",
-                    text(&payload["decision"]),
-                    text(&payload["item_id"]),
-                    text(&payload["notice_id"]),
-                    text(&payload["decided_by"]["party_name"]),
-                    text(&payload["decided_by"]["token_label"]),
-                    text(&payload["decided_at"]),
-                ),
-                _ => {
-                    say!("INVALID: the signature is good but this is not a tapis receipt");
-                    return Ok(ExitCode::from(1));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            say!("INVALID: {e}");
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-async fn import(settings: &Settings, command: ImportCommand) -> anyhow::Result<ExitCode> {
-    use tapis_core::order::{NewOrder, OrderAction, OrderTarget};
-    let (args, kind) = match &command {
-        ImportCommand::Rpz { args, .. } => (args, "rpz"),
-        ImportCommand::Domains { args, .. } => (args, "domains"),
-    };
-    let taxonomy = tapis_core::taxonomy::Taxonomy::bundled();
-    let category = taxonomy.category(&args.category)?.id.clone();
-    let legal_basis = tapis_core::notice::LegalBasis {
-        reference: tapis_core::party::bounded_text("--legal-basis", &args.legal_basis, 1, 300)?,
-        text: tapis_core::party::bounded_text("--legal-text", &args.legal_text, 1, 20_000)?,
-    };
-    if !(1..=180).contains(&args.days) || !(1..=args.days).contains(&args.review_days) {
-        bail!("--days must be 1 to 180 and --review-days 1 to --days");
-    }
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(size),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})")
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .progress_chars("=> "),
-    );
-    bar.set_message(format!("reading {}", args.file.display()));
-    let reader = std::io::BufReader::new(file);
-    let inc = |n: usize| bar.inc(n as u64);
-    let parsed = match &command {
-        ImportCommand::Rpz { origin, .. } => tapis_dns::import::parse_rpz(reader, origin, inc)?,
-        ImportCommand::Domains {
-            action,
-            include_subdomains,
-            ..
-        } => tapis_dns::import::parse_domains(
-            reader,
-            OrderAction::parse(action)?,
-            *include_subdomains,
-            inc,
-        )?,
-    };
-    bar.finish_and_clear();
-    say!(
-        "{}: {} entries accepted ({} names), {} duplicates, {} rejected{}",
-        args.file.display(),
-        parsed.accepted,
-        parsed.names(),
-        parsed.duplicates,
-        parsed.rejected.len(),
-        if parsed.widened > 0 {
-            format!(
-                ", {} wildcard-only entries widened to their name",
-                parsed.widened
-            )
-        } else {
-            String::new()
-        }
-    );
-    for (line, reason) in parsed.rejected.iter().take(20) {
-        say!("  line {line}: {reason}");
-    }
-    if parsed.rejected.len() > 20 {
-        say!("  … and {} more rejected lines", parsed.rejected.len() - 20);
-    }
-    if parsed.names() == 0 {
-        say!("nothing to import");
-        return Ok(ExitCode::from(1));
-    }
-    let store = open(settings).await?;
-    let now = store.now();
-    let effective_at = match &args.effective_at {
-        Some(t) => Timestamp::parse("--effective-at", t)?,
-        None => now,
-    };
-    let orders: Vec<NewOrder> = parsed
-        .targets
-        .into_iter()
-        .map(|(action, names)| NewOrder {
-            targets: names
-                .into_iter()
-                .map(|(name, include_subdomains)| OrderTarget {
-                    name,
-                    include_subdomains,
-                })
-                .collect(),
-            action,
-            category: category.clone(),
-            legal_basis: legal_basis.clone(),
-            explanation: Some(format!("imported from {} ({kind})", args.file.display())),
-            emergency: false,
-            effective_at,
-            expires_at: effective_at.plus_secs(args.days * 86_400),
-            review_at: effective_at.plus_secs(args.review_days * 86_400),
-            notices: vec![],
-            escalation_id: None,
-        })
-        .collect();
-    let authority = store
-        .list_parties(Some(tapis_core::party::PartyKind::Authority))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no authority party yet: start tapis serve once first"))?;
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let label = format!("tapis import (OS user {user})");
-    let proposer = tapis_store::Proposer {
-        party_id: authority.id.to_string(),
-        token_id: "cli:import".into(),
-        label: label.clone(),
-        actor: Actor {
-            kind: "cli",
-            party_id: Some(authority.id.to_string()),
-            token_id: None,
-            label,
-            role: None,
-        },
-    };
-    let created = store.create_orders(&proposer, orders).await?;
-    for o in &created {
-        say!(
-            "draft order {} ({}, {} names): check GET /api/v1/orders/{}/blast-radius, then an approver approves it",
-            o.id,
-            o.action.as_str(),
-            o.target_count,
-            o.id
-        );
-        // say now what would hold the whole list back
-        let dp = store.due_process(&o.id).await?;
-        if !dp.needs_authorisation.is_empty() {
-            say!(
-                "  this order needs an independent authorisation before it is published ({} reason(s) shown); without one it stays out of the zone:",
-                dp.needs_authorisation.len()
-            );
-            for r in dp.needs_authorisation.iter().take(10) {
-                say!("    - {}", r.describe());
-            }
-            say!("  remove those names from the list to publish the rest without it");
-        }
-    }
-    store.close().await;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Write a secret readable by the owner only.
 pub(crate) fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
@@ -626,75 +573,4 @@ pub(crate) fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(f, "{secret}")?;
     Ok(())
-}
-
-async fn token_create(
-    settings: &Settings,
-    party: &str,
-    role: &str,
-    label: &str,
-) -> anyhow::Result<ExitCode> {
-    let role = Role::parse(role)?;
-    let store = open(settings).await?;
-    let party_id = match PartyId::parse(party) {
-        Ok(id) => id,
-        Err(_) => {
-            let matches: Vec<_> = store
-                .list_parties(None)
-                .await?
-                .into_iter()
-                .filter(|p| p.name == party)
-                .collect();
-            match matches.as_slice() {
-                [one] => one.id,
-                [] => bail!("no party has the id or name {party:?}"),
-                _ => bail!("several parties are named {party:?}; give the id"),
-            }
-        }
-    };
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let actor = Actor {
-        kind: "cli",
-        party_id: None,
-        token_id: None,
-        label: format!("tapis token create (OS user {user})"),
-        role: None,
-    };
-    let (info, secret) = store
-        .create_token(&actor, party_id, role, label, None)
-        .await?;
-    eprintln!(
-        "created token {} ({}) for party {}",
-        info.id,
-        info.role.as_str(),
-        info.party_id
-    );
-    say!("{secret}");
-    store.close().await;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let store = open(settings).await?;
-    let report = store.verify_audit().await?;
-    store.close().await;
-    match report.first_break {
-        None => {
-            say!(
-                "audit chain intact: {} events, head {}",
-                report.events,
-                report.head
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(b) => {
-            say!(
-                "audit chain BROKEN at event {}: {} ({} events before it verify)",
-                b.seq,
-                b.reason,
-                report.events
-            );
-            Ok(ExitCode::from(1))
-        }
-    }
 }

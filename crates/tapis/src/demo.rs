@@ -39,15 +39,7 @@ pub async fn serve(
         data_dir = %dir.path().display(),
         "DEMO MODE: fictional data on a temporary database, simulated clock; nothing here is real and everything is deleted on exit"
     );
-    let running = crate::server::start(
-        &demo,
-        crate::server::StartOptions {
-            bootstrap_token: Some(admin.clone()),
-            simulated_clock: Some(sc.start),
-            demo: true,
-        },
-    )
-    .await?;
+    let running = crate::replay::start_in_process(&demo, &sc, &admin, true).await?;
     let banner = "=".repeat(78);
     print_line(&banner);
     print_line("DEMO MODE: tapis serve --demo");
@@ -61,13 +53,8 @@ pub async fn serve(
         sc.show(sc.start)
     ));
     print_line(&banner);
-    let target = driver::Target {
-        api: driver::Api::new(&format!("http://{}", running.http))?,
-        admin_token: admin.clone(),
-        dns: Some(running.dns),
-        zone: demo.rpz.zone_name.clone(),
-        smtp: Some(smtp),
-    };
+    let target =
+        driver::Target::in_process(&running, admin.clone(), demo.rpz.zone_name.clone(), smtp)?;
     let outcome = driver::Driver::new(&sc, target, false).run().await;
     if let Some(e) = &outcome.error {
         running.stop().await?;

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use tapis_resolver::{Config, ZoneConfig};
 
-/// Run the filtering resolver: a DNS forwarder that enforces Response
-/// Policy Zones.
+/// Run the filtering resolver: a DNS forwarder that enforces Response Policy Zones.
 ///
 /// It answers on --listen (UDP and TCP), applies the policy zones in the
 /// order given (first zone wins; QNAME triggers: exact and `*.` wildcard,
@@ -45,10 +44,18 @@ use tapis_resolver::{Config, ZoneConfig};
 /// tsig_algorithm, min_refresh_secs, max_refresh_secs, file_poll_secs.
 /// Logs go to stderr (TAPIS_LOG sets the filter, default info). The query
 /// log is off by default and never records client addresses unless
-/// --query-log-client-ip is given.
+/// --query-log-client-ip is given. It opens no database: tapis's own
+/// settings (tapis.toml, TAPIS_* variables) are not read.
 #[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, after_help = RESOLVER_HELP)]
 pub struct ResolverArgs {
+    /// The resolver's own TOML file (not tapis.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where followed zones are kept between restarts (overrides the
+    /// file's data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Address to answer DNS on, UDP and TCP (default 127.0.0.1:5353).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
@@ -93,16 +100,31 @@ pub struct ResolverArgs {
     query_log_client_ip: bool,
 }
 
-pub fn run(
-    config: Option<PathBuf>,
-    data_dir: Option<PathBuf>,
-    args: ResolverArgs,
-) -> anyhow::Result<ExitCode> {
+const RESOLVER_HELP: &str = "\
+Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start (bad settings, an address in use).
+
+Example, following tapis's RPZ primary with the key tapis issued your ISP:
+  TAPIS_RESOLVER_TSIG=isp-netco.:BASE64SECRET tapis resolver --listen 0.0.0.0:53 \\
+      --upstream 192.0.2.53:53 --zone rpz.tapis.=203.0.113.10:5300 --data-dir /var/lib/tapis-resolver";
+
+impl ResolverArgs {
+    /// --config and --data-dir given before the command (`tapis --config
+    /// FILE resolver`, as earlier versions took them) count when not given
+    /// after it.
+    pub fn or_early(mut self, config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Self {
+        self.config = self.config.or(config);
+        self.data_dir = self.data_dir.or(data_dir);
+        self
+    }
+}
+
+pub fn run(mut args: ResolverArgs) -> anyhow::Result<ExitCode> {
     let mut log = crate::config::Settings::default();
     if let Ok(filter) = std::env::var("TAPIS_LOG") {
         log.log = filter;
     }
     crate::telemetry::init(&log);
+    let (config, data_dir) = (args.config.take(), args.data_dir.take());
     let cfg = settings(config, data_dir, args)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

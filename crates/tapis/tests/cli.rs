@@ -323,3 +323,124 @@ fn help_explains_every_command() {
         "{text}"
     );
 }
+
+/// `tapis ARGS --help`, its stdout.
+fn help(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--help")
+        .env_remove("TAPIS_CONFIG")
+        .output()
+        .expect("help");
+    assert!(out.status.success(), "{args:?} --help exits 0");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Each command's help lists only the flags it reads: the resolver opens
+/// no database, so it neither offers --database-url nor speaks of SQLite;
+/// the commands that open tapis's database offer all three settings
+/// flags, and every one says how it exits.
+#[test]
+fn each_command_lists_only_the_flags_it_reads() {
+    let resolver = help(&["resolver"]);
+    assert!(!resolver.contains("--database-url"), "{resolver}");
+    assert!(!resolver.contains("SQLite"), "{resolver}");
+    assert!(
+        resolver.contains("--config") && resolver.contains("--data-dir"),
+        "{resolver}"
+    );
+    let replay = help(&["replay"]);
+    assert!(
+        !replay.contains("--database-url") && !replay.contains("--data-dir"),
+        "{replay}"
+    );
+    for cmd in [
+        &["serve"][..],
+        &["token", "create"],
+        &["audit", "verify"],
+        &["import", "rpz"],
+        &["import", "domains"],
+        &["receipt", "verify"],
+    ] {
+        let text = help(cmd);
+        for flag in ["--config", "--data-dir", "--database-url"] {
+            assert!(text.contains(flag), "{cmd:?} --help offers {flag}:\n{text}");
+        }
+        assert!(text.contains("SQLite"), "{cmd:?}:\n{text}");
+    }
+    for cmd in [
+        &["serve"][..],
+        &["token", "create"],
+        &["audit", "verify"],
+        &["import", "rpz"],
+        &["receipt", "verify"],
+        &["replay"],
+        &["resolver"],
+    ] {
+        assert!(
+            help(cmd).contains("Exit status"),
+            "{cmd:?} says how it exits"
+        );
+    }
+}
+
+/// The settings flags work after the command and, as before, ahead of it;
+/// after the command a flag beats TAPIS_* (defaults < file < environment
+/// < flags).
+#[test]
+fn settings_flags_work_before_and_after_the_command() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (flag_dir, early_dir, env_dir) = (
+        dir.path().join("flag"),
+        dir.path().join("early"),
+        dir.path().join("env"),
+    );
+    for (args, made) in [
+        (
+            vec![
+                "audit".into(),
+                "verify".into(),
+                "--data-dir".into(),
+                flag_dir.display().to_string(),
+            ],
+            &flag_dir,
+        ),
+        (
+            vec![
+                "--data-dir".into(),
+                early_dir.display().to_string(),
+                "audit".into(),
+                "verify".into(),
+            ],
+            &early_dir,
+        ),
+    ] {
+        std::fs::create_dir_all(made).expect("mkdir");
+        let out = Command::new(BIN)
+            .args(&args)
+            .env_remove("TAPIS_CONFIG")
+            .env_remove("TAPIS_DATABASE_URL")
+            .env("TAPIS_DATA_DIR", &env_dir)
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("audit chain intact"),
+            "{args:?}"
+        );
+        assert!(
+            made.join("tapis.db").exists(),
+            "{args:?} used {}",
+            made.display()
+        );
+    }
+    assert!(
+        !env_dir.join("tapis.db").exists(),
+        "the flag beats TAPIS_DATA_DIR"
+    );
+}

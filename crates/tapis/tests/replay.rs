@@ -29,6 +29,24 @@ fn replay(args: &[&str], cwd: &Path) -> Output {
         .expect("run tapis replay")
 }
 
+/// `tapis replay FILE --report PATH` (and `extra` flags) in `cwd`: its
+/// output, and the report it wrote (none when it could not write one).
+fn replay_reporting(file: &Path, extra: &[&str], cwd: &Path) -> (Output, Option<Value>) {
+    let report = cwd.join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let mut args = vec![
+        file.to_str().expect("utf-8 path"),
+        "--report",
+        report.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = replay(&args, cwd);
+    let written = std::fs::read_to_string(&report)
+        .ok()
+        .map(|t| serde_json::from_str(&t).expect("the report is JSON"));
+    (out, written)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -73,15 +91,7 @@ fn every_bundled_scenario_passes() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut case_2017 = None;
     for file in &files {
-        let report = tmp.path().join("report.json");
-        let out = replay(
-            &[
-                file.to_str().expect("utf-8 path"),
-                "--report",
-                report.to_str().expect("utf-8 path"),
-            ],
-            tmp.path(),
-        );
+        let (out, report) = replay_reporting(file, &[], tmp.path());
         let stdout = text(&out.stdout);
         assert!(
             out.status.success(),
@@ -91,9 +101,7 @@ fn every_bundled_scenario_passes() {
             text(&out.stderr)
         );
         assert!(stdout.contains("PASSED"), "{stdout}");
-        let r: Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).expect("report written"))
-                .expect("report is JSON");
+        let r = report.expect("report written");
         assert_eq!(r["passed"], true, "{}", file.display());
         assert_eq!(r["mode"], "embedded");
         assert!(r["error"].is_null(), "{}", r["error"]);
@@ -114,6 +122,27 @@ fn every_bundled_scenario_passes() {
     }
     let (stdout, r) = case_2017.expect("the 2017 case ran");
     the_2017_comparison(&stdout, &r);
+    // pinned here rather than in a test of its own: the case is the
+    // longest of the bundle, and this run of it is already on hand
+    the_2017_timeline_as_printed(&stdout);
+}
+
+/// The 2017 case's printed timeline, summary and comparison, line for
+/// line, on the simulated clock. The filters hide only what differs
+/// between two runs of the same scenario; each says why.
+fn the_2017_timeline_as_printed(stdout: &str) {
+    let mut settings = insta::Settings::clone_current();
+    // the scenario's path is wherever the repository is checked out
+    settings.add_filter(r"\(\S*/examples/scenarios/", "([repo]/examples/scenarios/");
+    // the in-process server listens on ephemeral ports …
+    settings.add_filter(r"127\.0\.0\.1:\d+", "[addr]");
+    // … and its fresh database is in a new temporary directory
+    settings.add_filter(r"fresh SQLite in \S+,", "fresh SQLite in [tmpdir],");
+    // each start makes a new signing key, and receipts name its key id
+    settings.add_filter(r"tapis-[0-9a-f]{16}", "[kid]");
+    // NOTIFY latency is real time, measured on this machine
+    settings.add_filter(r"\d+\.\d ms", "[real-time ms]");
+    settings.bind(|| insta::assert_snapshot!("the_2017_case_timeline", stdout));
 }
 
 fn stderr_panicked(out: &Output) -> bool {
@@ -188,15 +217,7 @@ fn a_wrong_expectation_fails_and_says_which_when_and_what_was_found() {
         - 3; // the [[step]] header, 1-based
     let file = tmp.path().join("wrong.toml");
     std::fs::write(&file, &wrong).expect("write");
-    let report = tmp.path().join("r.json");
-    let out = replay(
-        &[
-            file.to_str().expect("path"),
-            "--report",
-            report.to_str().expect("path"),
-        ],
-        tmp.path(),
-    );
+    let (out, report) = replay_reporting(&file, &[], tmp.path());
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("FAILED"), "{stdout}");
@@ -220,8 +241,7 @@ fn a_wrong_expectation_fails_and_says_which_when_and_what_was_found() {
         failure.contains("found state closed"),
         "says what was found: {failure}"
     );
-    let r: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let r = report.expect("report written");
     assert_eq!(r["passed"], false);
     assert_eq!(r["expectations"]["failed"], 1);
     let failed: Vec<&Value> = r["expectations"]["results"]
@@ -432,28 +452,17 @@ async fn replay_against_a_running_server() {
         std::thread::spawn(move || for _ in lines {});
         let (base, dns) = (base.expect("url"), dns.expect("dns"));
         let file = scenarios_dir().join("order-expires.toml");
-        let report = dir.path().join("r.json");
-        let out = tokio::task::spawn_blocking({
-            let (file, report, base, dns, cwd) = (
+        let (out, report) = tokio::task::spawn_blocking({
+            let (file, base, dns, cwd) = (
                 file.clone(),
-                report.clone(),
                 base.clone(),
                 dns.clone(),
                 dir.path().to_path_buf(),
             );
             move || {
-                replay(
-                    &[
-                        file.to_str().expect("path"),
-                        "--against",
-                        &base,
-                        "--token",
-                        token,
-                        "--dns",
-                        &dns,
-                        "--report",
-                        report.to_str().expect("path"),
-                    ],
+                replay_reporting(
+                    &file,
+                    &["--against", &base, "--token", token, "--dns", &dns],
                     &cwd,
                 )
             }
@@ -466,8 +475,7 @@ async fn replay_against_a_running_server() {
             "{backend:?}: {stdout}\n{}",
             text(&out.stderr)
         );
-        let r: Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        let r = report.expect("report written");
         assert_eq!(r["mode"], base);
         assert_eq!(r["expectations"]["failed"], 0);
         assert_eq!(r["expectations"]["passed"], 13);

@@ -9,6 +9,7 @@
 //! [`driver`] talks to tapis only over HTTP and DNS.
 
 pub mod driver;
+pub mod report;
 pub mod scenario;
 pub mod sinks;
 
@@ -17,12 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use serde_json::json;
-use tapis_core::Timestamp;
 
 use crate::cli::print_line;
 use crate::config::Settings;
-use driver::{Driver, Outcome, Target};
+use driver::{Driver, Target};
+use report::{report_json, summary};
 use scenario::Scenario;
 
 /// `tapis replay`'s arguments.
@@ -30,6 +30,11 @@ use scenario::Scenario;
 pub struct ReplayArgs {
     /// The scenario file (TOML).
     pub file: PathBuf,
+    /// tapis's config file (TOML; default ./tapis.toml if present): only
+    /// its log settings are used, as the replay's server starts on fresh
+    /// settings of its own.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Drive a running server instead (started with --simulated-clock at
     /// the scenario's start, on a fresh database, with [channel]
     /// allow_private_targets = true).
@@ -80,6 +85,25 @@ pub fn embedded_settings(sc: &Scenario, dir: &Path, smtp: SocketAddr) -> Setting
     s
 }
 
+/// Start tapis in-process on `settings`, its simulated clock at the
+/// scenario's start, with `admin` as its first admin token.
+pub async fn start_in_process(
+    settings: &Settings,
+    sc: &Scenario,
+    admin: &str,
+    demo: bool,
+) -> anyhow::Result<crate::server::Running> {
+    crate::server::start(
+        settings,
+        crate::server::StartOptions {
+            bootstrap_token: Some(admin.to_owned()),
+            simulated_clock: Some(sc.start),
+            demo,
+        },
+    )
+    .await
+}
+
 /// A fresh admin secret for an in-process server.
 pub fn new_admin_secret() -> String {
     let mut b = [0u8; 32];
@@ -108,15 +132,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
             let settings = embedded_settings(&sc, dir.path(), smtp.addr);
             let admin = new_admin_secret();
-            let running = crate::server::start(
-                &settings,
-                crate::server::StartOptions {
-                    bootstrap_token: Some(admin.clone()),
-                    simulated_clock: Some(sc.start),
-                    demo: false,
-                },
-            )
-            .await?;
+            let running = start_in_process(&settings, &sc, &admin, false).await?;
             if print {
                 print_line(&format!(
                     "   tapis in-process on http://{} (RPZ primary {}), fresh SQLite in {}, simulated clock from {}, SLA policy {}",
@@ -127,13 +143,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                     sc.meta.sla
                 ));
             }
-            let target = Target {
-                api: driver::Api::new(&format!("http://{}", running.http))?,
-                admin_token: admin,
-                dns: Some(running.dns),
-                zone: settings.rpz.zone_name.clone(),
-                smtp: Some(smtp),
-            };
+            let target = Target::in_process(&running, admin, settings.rpz.zone_name.clone(), smtp)?;
             let outcome = Driver::new(&sc, target, print).run().await;
             running.stop().await?;
             (outcome, "embedded".to_owned())
@@ -193,185 +203,4 @@ fn default_dns(url: &str) -> Option<SocketAddr> {
         host.parse().ok()?
     };
     Some(SocketAddr::new(ip, 5300))
-}
-
-/// A duration in days, hours and minutes.
-pub fn span(ms: i64) -> String {
-    let mins = ms / 60_000;
-    let (d, h, m) = (mins / 1440, (mins % 1440) / 60, mins % 60);
-    match (d, h, m) {
-        (0, 0, m) => format!("{m} min"),
-        (0, h, 0) => format!("{h} h"),
-        (0, h, m) => format!("{h} h {m} min"),
-        (d, 0, _) => format!("{d} days"),
-        (d, h, _) => format!("{d} days {h} h"),
-    }
-}
-
-fn slowest(ms: &[f64]) -> f64 {
-    ms.iter().copied().fold(0.0, f64::max)
-}
-
-fn between(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<i64> {
-    Some(b?.unix_millis() - a?.unix_millis())
-}
-
-/// Print the summary (and the comparison with the record); true when
-/// every expectation passed and every step ran.
-fn summary(sc: &Scenario, o: &Outcome, print: bool) -> bool {
-    let failed: Vec<_> = o.checks.iter().filter(|c| !c.passed).collect();
-    let passed = failed.is_empty() && o.error.is_none();
-    if !print {
-        return passed;
-    }
-    let f = &o.facts;
-    print_line("");
-    print_line(&format!("== summary: {}", sc.meta.name));
-    print_line(&format!(
-        "   expectations: {} passed, {} failed{}",
-        o.checks.len() - failed.len(),
-        failed.len(),
-        if o.error.is_some() {
-            "; the replay stopped early"
-        } else {
-            ""
-        }
-    ));
-    for c in &failed {
-        print_line(&format!(
-            "   FAILED step {} (line {}) at {}: expected {}, found {}",
-            c.step, c.line, c.at, c.expectation, c.found
-        ));
-    }
-    if let Some(e) = &o.error {
-        print_line(&format!("   ERROR: {e}"));
-    }
-    print_line(&format!(
-        "   {} notice(s), {} item(s) targeted; {} escalation(s); {} order(s), at most {} name(s) blocked at once",
-        f.notices, f.items_targeted, f.escalations, f.orders, f.names_blocked
-    ));
-    print_line(&format!(
-        "   webhooks received {} (signatures verified; refused while down {}, bad signature {}), emails {}; the clock moved in {} hop(s)",
-        f.webhooks_received,
-        f.webhooks_refused,
-        f.webhooks_unverified,
-        f.emails_received,
-        f.advances
-    ));
-    if !f.notify_latency_ms.is_empty() {
-        print_line(&format!(
-            "   ISP secondaries notified {:.1} ms (slowest, real time) after an order came into force",
-            slowest(&f.notify_latency_ms)
-        ));
-    }
-    if let Some(c) = &sc.comparison {
-        let hist = c.first_escalation.0.unix_millis() - c.first_request.0.unix_millis();
-        let ours = between(f.first_request, f.first_escalation);
-        print_line("");
-        print_line(&format!("== compared with {}", c.label));
-        print_line(&format!(
-            "   {:<36} {:<30} {}",
-            "", "the record", "tapis (this replay)"
-        ));
-        print_line(&format!(
-            "   {:<36} {:<30} {}",
-            "first request -> first escalation",
-            span(hist),
-            ours.map(span).unwrap_or_else(|| "no escalation".into())
-        ));
-        let record = format!("{} / {}", c.names_blocked, c.items_targeted);
-        let replayed = format!("{} / {}", f.names_blocked, f.items_targeted);
-        print_line(&format!(
-            "   {:<36} {record:<30} {replayed}",
-            "names blocked / items targeted"
-        ));
-        if let Some(lift) = c.block_lifted {
-            print_line(&format!(
-                "   {:<36} {:<30} {}",
-                "block in force",
-                span(lift.0.unix_millis() - c.first_escalation.0.unix_millis()),
-                between(f.first_block, f.block_ended)
-                    .map(|ms| format!("{} (approved, with an end date from the start)", span(ms)))
-                    .unwrap_or_else(|| "no block".into())
-            ));
-        }
-        print_line(&format!(
-            "   {:<36} {:<30} {}",
-            "ISPs told",
-            "by letter; compliance unknown",
-            if f.notify_latency_ms.is_empty() {
-                "no ISP secondary in this scenario".to_owned()
-            } else {
-                format!(
-                    "NOTIFY {:.1} ms after the effective time",
-                    slowest(&f.notify_latency_ms)
-                )
-            }
-        ));
-        for n in &c.notes {
-            print_line(&format!("   - {n}"));
-        }
-    }
-    print_line("");
-    print_line(if passed { "PASSED" } else { "FAILED" });
-    passed
-}
-
-fn report_json(
-    sc: &Scenario,
-    file: &Path,
-    mode: &str,
-    o: &Outcome,
-    passed: bool,
-) -> serde_json::Value {
-    let f = &o.facts;
-    let ts = |t: Option<Timestamp>| t.map(|t| sc.show(t));
-    json!({
-        "scenario": sc.meta.name,
-        "file": file.display().to_string(),
-        "mode": mode,
-        "start": sc.show(sc.start),
-        "end": sc.show(sc.end()),
-        "sla": sc.meta.sla,
-        "passed": passed,
-        "error": o.error,
-        "expectations": {
-            "total": o.checks.len(),
-            "passed": o.checks.iter().filter(|c| c.passed).count(),
-            "failed": o.checks.iter().filter(|c| !c.passed).count(),
-            "results": o.checks,
-        },
-        "facts": {
-            "notices": f.notices,
-            "items_targeted": f.items_targeted,
-            "escalations": f.escalations,
-            "orders": f.orders,
-            "names_blocked": f.names_blocked,
-            "first_request": ts(f.first_request),
-            "first_escalation": ts(f.first_escalation),
-            "first_request_to_first_escalation_secs": between(f.first_request, f.first_escalation).map(|ms| ms / 1000),
-            "first_block": ts(f.first_block),
-            "block_ended": ts(f.block_ended),
-            "notify_latency_ms": f.notify_latency_ms,
-            "webhooks_received": f.webhooks_received,
-            "webhooks_refused": f.webhooks_refused,
-            "webhooks_unverified": f.webhooks_unverified,
-            "emails_received": f.emails_received,
-            "clock_hops": f.advances,
-        },
-        "comparison": sc.comparison.as_ref().map(|c| json!({
-            "label": c.label,
-            "record": {
-                "first_request_to_first_escalation_secs": (c.first_escalation.0.unix_millis() - c.first_request.0.unix_millis()) / 1000,
-                "names_blocked": c.names_blocked,
-                "items_targeted": c.items_targeted,
-            },
-            "tapis": {
-                "first_request_to_first_escalation_secs": between(f.first_request, f.first_escalation).map(|ms| ms / 1000),
-                "names_blocked": f.names_blocked,
-                "items_targeted": f.items_targeted,
-            },
-        })),
-        "timeline": o.entries,
-    })
 }

@@ -1,0 +1,310 @@
+//! The commands that work on tapis's database directly, with no server
+//! running: `tapis import`, `tapis token create`, `tapis audit verify` and
+//! `tapis receipt verify` (which reads the database only for its keys).
+//! Each opens the store from the settings, does one thing, prints what it
+//! did and returns the exit status its help promises.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use tapis_core::audit::Actor;
+use tapis_core::role::Role;
+use tapis_core::{PartyId, Timestamp};
+
+use super::{ImportCommand, open};
+use crate::config::Settings;
+
+pub(super) async fn receipt_verify(
+    settings: &Settings,
+    file: &Path,
+    public_key: Option<String>,
+    keys_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let envelope: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    // accept the whole acknowledgement response too
+    let envelope = envelope.get("receipt").cloned().unwrap_or(envelope);
+    let keys: Vec<(String, String)> = if let Some(k) = public_key {
+        let key = tapis_core::sign::parse_public_key("--public-key", &k)?;
+        vec![(tapis_core::sign::key_id(key.as_bytes()), k)]
+    } else if let Some(path) = keys_file {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let list: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a keys list", path.display()))?;
+        list.iter()
+            .filter_map(|k| {
+                Some((
+                    k.get("kid")?.as_str()?.to_owned(),
+                    k.get("public_key")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    } else {
+        let store = open(settings).await?;
+        let keys = store
+            .public_keys()
+            .await?
+            .into_iter()
+            .map(|k| (k.kid, k.public_key))
+            .collect();
+        store.close().await;
+        keys
+    };
+    match tapis_core::sign::open_envelope(&envelope, &keys) {
+        Ok(payload) => {
+            let kid = envelope["kid"].as_str().unwrap_or("?");
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
+            match payload.get("type").and_then(serde_json::Value::as_str) {
+                Some("tapis.receipt.v1") => say!(
+                    "receipt valid: notice {} (content SHA-256 {}) acknowledged by {} ({}) at {}, signed by {kid}",
+                    text(&payload["notice_id"]),
+                    text(&payload["notice_sha256"]),
+                    text(&payload["acknowledged_by"]["party_name"]),
+                    text(&payload["acknowledged_by"]["token_label"]),
+                    text(&payload["acknowledged_at"]),
+                ),
+                Some("tapis.decision.v1") => say!(
+                    "receipt valid: decision {} on item {} of notice {} by {} ({}) at {}, signed by {kid}",
+                    text(&payload["decision"]),
+                    text(&payload["item_id"]),
+                    text(&payload["notice_id"]),
+                    text(&payload["decided_by"]["party_name"]),
+                    text(&payload["decided_by"]["token_label"]),
+                    text(&payload["decided_at"]),
+                ),
+                _ => {
+                    say!("INVALID: the signature is good but this is not a tapis receipt");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            say!("INVALID: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub(super) async fn import(
+    settings: &Settings,
+    command: ImportCommand,
+) -> anyhow::Result<ExitCode> {
+    use tapis_core::order::{NewOrder, OrderAction, OrderTarget};
+    let (args, kind) = match &command {
+        ImportCommand::Rpz { args, .. } => (args, "rpz"),
+        ImportCommand::Domains { args, .. } => (args, "domains"),
+    };
+    let taxonomy = tapis_core::taxonomy::Taxonomy::bundled();
+    let category = taxonomy.category(&args.category)?.id.clone();
+    let legal_basis = tapis_core::notice::LegalBasis {
+        reference: tapis_core::party::bounded_text("--legal-basis", &args.legal_basis, 1, 300)?,
+        text: tapis_core::party::bounded_text("--legal-text", &args.legal_text, 1, 20_000)?,
+    };
+    if !(1..=180).contains(&args.days) || !(1..=args.days).contains(&args.review_days) {
+        bail!("--days must be 1 to 180 and --review-days 1 to --days");
+    }
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("reading {}", args.file.display()));
+    let reader = std::io::BufReader::new(file);
+    let inc = |n: usize| bar.inc(n as u64);
+    let parsed = match &command {
+        ImportCommand::Rpz { origin, .. } => tapis_dns::import::parse_rpz(reader, origin, inc)?,
+        ImportCommand::Domains {
+            action,
+            include_subdomains,
+            ..
+        } => tapis_dns::import::parse_domains(
+            reader,
+            OrderAction::parse(action)?,
+            *include_subdomains,
+            inc,
+        )?,
+    };
+    bar.finish_and_clear();
+    say!(
+        "{}: {} entries accepted ({} names), {} duplicates, {} rejected{}",
+        args.file.display(),
+        parsed.accepted,
+        parsed.names(),
+        parsed.duplicates,
+        parsed.rejected.len(),
+        if parsed.widened > 0 {
+            format!(
+                ", {} wildcard-only entries widened to their name",
+                parsed.widened
+            )
+        } else {
+            String::new()
+        }
+    );
+    for (line, reason) in parsed.rejected.iter().take(20) {
+        say!("  line {line}: {reason}");
+    }
+    if parsed.rejected.len() > 20 {
+        say!("  … and {} more rejected lines", parsed.rejected.len() - 20);
+    }
+    if parsed.names() == 0 {
+        say!("nothing to import");
+        return Ok(ExitCode::from(1));
+    }
+    let store = open(settings).await?;
+    let now = store.now();
+    let effective_at = match &args.effective_at {
+        Some(t) => Timestamp::parse("--effective-at", t)?,
+        None => now,
+    };
+    let orders: Vec<NewOrder> = parsed
+        .targets
+        .into_iter()
+        .map(|(action, names)| NewOrder {
+            targets: names
+                .into_iter()
+                .map(|(name, include_subdomains)| OrderTarget {
+                    name,
+                    include_subdomains,
+                })
+                .collect(),
+            action,
+            category: category.clone(),
+            legal_basis: legal_basis.clone(),
+            explanation: Some(format!("imported from {} ({kind})", args.file.display())),
+            emergency: false,
+            effective_at,
+            expires_at: effective_at.plus_secs(args.days * 86_400),
+            review_at: effective_at.plus_secs(args.review_days * 86_400),
+            notices: vec![],
+            escalation_id: None,
+        })
+        .collect();
+    let authority = store
+        .list_parties(Some(tapis_core::party::PartyKind::Authority))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no authority party yet: start tapis serve once first"))?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let label = format!("tapis import (OS user {user})");
+    let proposer = tapis_store::Proposer {
+        party_id: authority.id.to_string(),
+        token_id: "cli:import".into(),
+        label: label.clone(),
+        actor: Actor {
+            kind: "cli",
+            party_id: Some(authority.id.to_string()),
+            token_id: None,
+            label,
+            role: None,
+        },
+    };
+    let created = store.create_orders(&proposer, orders).await?;
+    for o in &created {
+        say!(
+            "draft order {} ({}, {} names): check GET /api/v1/orders/{}/blast-radius, then an approver approves it",
+            o.id,
+            o.action.as_str(),
+            o.target_count,
+            o.id
+        );
+        // say now what would hold the whole list back
+        let dp = store.due_process(&o.id).await?;
+        if !dp.needs_authorisation.is_empty() {
+            say!(
+                "  this order needs an independent authorisation before it is published ({} reason(s) shown); without one it stays out of the zone:",
+                dp.needs_authorisation.len()
+            );
+            for r in dp.needs_authorisation.iter().take(10) {
+                say!("    - {}", r.describe());
+            }
+            say!("  remove those names from the list to publish the rest without it");
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn token_create(
+    settings: &Settings,
+    party: &str,
+    role: &str,
+    label: &str,
+) -> anyhow::Result<ExitCode> {
+    let role = Role::parse(role)?;
+    let store = open(settings).await?;
+    let party_id = match PartyId::parse(party) {
+        Ok(id) => id,
+        Err(_) => {
+            let matches: Vec<_> = store
+                .list_parties(None)
+                .await?
+                .into_iter()
+                .filter(|p| p.name == party)
+                .collect();
+            match matches.as_slice() {
+                [one] => one.id,
+                [] => bail!("no party has the id or name {party:?}"),
+                _ => bail!("several parties are named {party:?}; give the id"),
+            }
+        }
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let actor = Actor {
+        kind: "cli",
+        party_id: None,
+        token_id: None,
+        label: format!("tapis token create (OS user {user})"),
+        role: None,
+    };
+    let (info, secret) = store
+        .create_token(&actor, party_id, role, label, None)
+        .await?;
+    eprintln!(
+        "created token {} ({}) for party {}",
+        info.id,
+        info.role.as_str(),
+        info.party_id
+    );
+    say!("{secret}");
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = open(settings).await?;
+    let report = store.verify_audit().await?;
+    store.close().await;
+    match report.first_break {
+        None => {
+            say!(
+                "audit chain intact: {} events, head {}",
+                report.events,
+                report.head
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(b) => {
+            say!(
+                "audit chain BROKEN at event {}: {} ({} events before it verify)",
+                b.seq,
+                b.reason,
+                report.events
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
