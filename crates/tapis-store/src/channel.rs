@@ -15,9 +15,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tapis_core::audit::Actor;
 use tapis_core::channel::NewChannel;
+use tapis_core::delivery::{self, AttemptFacts, DeliveryOutcome, OutboxChannel};
+use tapis_core::escalation::{EscalationDecision, EscalationReason, EscalationState};
+use tapis_core::ladder::{self, NoticeTimer, StepOutcome};
 use tapis_core::notice::{ItemState, NoticeEvent, NoticeState};
-use tapis_core::policy::Step;
-use tapis_core::{NoticeId, PartyId, Timestamp, canonical};
+use tapis_core::{EscalationId, ItemId, NoticeId, PartyId, Timestamp, canonical};
 
 use crate::notices::{load_notice, mark_delivered_tx, set_state};
 use crate::{Error, Principal, Result, Store, audit};
@@ -97,14 +99,20 @@ pub struct PlatformEvent {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Escalation {
-    pub id: String,
-    pub notice_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id: EscalationId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub notice_id: NoticeId,
     /// `deadline_missed` or `undeliverable`.
-    pub reason: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub reason: EscalationReason,
     /// Items still awaiting a decision when the ladder ran out.
-    pub items: Vec<String>,
-    pub state: String,
-    pub decision: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub items: Vec<ItemId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub state: EscalationState,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub decision: Option<EscalationDecision>,
     pub note: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: Timestamp,
@@ -125,7 +133,7 @@ pub struct PublicKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fired {
     pub notice_id: NoticeId,
-    pub step: String,
+    pub step: NoticeTimer,
 }
 
 fn new_webhook_secret() -> String {
@@ -564,69 +572,84 @@ impl Store {
             )
             .await?;
         }
-        if attempt.ok {
-            sqlx::query("UPDATE outbox SET state = 'delivered', attempts = $1, delivered_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $3")
-                .bind(i64::from(n))
-                .bind(now.unix_millis())
-                .bind(&msg.id)
-                .execute(&mut *tx)
-                .await?;
-            if msg.channel == "webhook"
-                && msg.event_type == "notice.submitted"
-                && let Some(id) = msg.notice_id
-            {
-                let mut notice = load_notice(&mut tx, id).await?;
-                if notice.state == NoticeState::Submitted {
-                    mark_delivered_tx(&mut tx, &self.ctx, now, &actor, &mut notice, "webhook 2xx")
+        let channel = OutboxChannel::parse(&msg.channel).map_err(Error::corrupt)?;
+        let facts = AttemptFacts {
+            channel,
+            event_type: &msg.event_type,
+            ok: attempt.ok,
+            attempt: n,
+            jitter: rand::Rng::random_range(&mut rand::rng(), -1.0..=1.0),
+        };
+        match delivery::outcome(&self.ctx.retry, facts) {
+            DeliveryOutcome::Delivered { notice_delivered } => {
+                sqlx::query("UPDATE outbox SET state = 'delivered', attempts = $1, delivered_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $3")
+                    .bind(i64::from(n))
+                    .bind(now.unix_millis())
+                    .bind(&msg.id)
+                    .execute(&mut *tx)
+                    .await?;
+                if notice_delivered && let Some(id) = msg.notice_id {
+                    let mut notice = load_notice(&mut tx, id).await?;
+                    if notice.state == NoticeState::Submitted {
+                        mark_delivered_tx(
+                            &mut tx,
+                            &self.ctx,
+                            now,
+                            &actor,
+                            &mut notice,
+                            "webhook 2xx",
+                        )
                         .await?;
+                    }
                 }
             }
-        } else if n >= self.ctx.retry.max_attempts {
-            sqlx::query("UPDATE outbox SET state = 'dead', attempts = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $3")
-                .bind(i64::from(n))
-                .bind(attempt.error.clone())
-                .bind(&msg.id)
-                .execute(&mut *tx)
-                .await?;
-            let mut fallback = None;
-            if msg.channel == "webhook" {
-                let (_, emails) = routes(&mut tx, msg.party_id).await?;
-                if !emails.is_empty() {
-                    insert_outbox(
+            DeliveryOutcome::DeadLetter { email_fallback } => {
+                sqlx::query("UPDATE outbox SET state = 'dead', attempts = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $3")
+                    .bind(i64::from(n))
+                    .bind(attempt.error.clone())
+                    .bind(&msg.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut fallback = None;
+                if email_fallback {
+                    let (_, emails) = routes(&mut tx, msg.party_id).await?;
+                    if !emails.is_empty() {
+                        insert_outbox(
+                            &mut tx,
+                            now,
+                            OutboxChannel::Email.as_str(),
+                            msg.party_id,
+                            msg.notice_id,
+                            &msg.event_id,
+                            &msg.event_type,
+                            &msg.payload,
+                        )
+                        .await?;
+                        fallback = Some(OutboxChannel::Email.as_str());
+                    }
+                }
+                if let Some(notice) = msg.notice_id {
+                    audit::append(
                         &mut tx,
                         now,
-                        "email",
-                        msg.party_id,
-                        msg.notice_id,
-                        &msg.event_id,
-                        &msg.event_type,
-                        &msg.payload,
+                        &actor,
+                        "delivery.dead_lettered",
+                        ("notice", &notice.to_string()),
+                        Value::Null,
+                        json!({"event_id": msg.event_id, "channel": msg.channel, "attempts": n, "fallback": fallback}),
                     )
                     .await?;
-                    fallback = Some("email");
                 }
             }
-            if let Some(notice) = msg.notice_id {
-                audit::append(
-                    &mut tx,
-                    now,
-                    &actor,
-                    "delivery.dead_lettered",
-                    ("notice", &notice.to_string()),
-                    Value::Null,
-                    json!({"event_id": msg.event_id, "channel": msg.channel, "attempts": n, "fallback": fallback}),
-                )
-                .await?;
+            DeliveryOutcome::Retry { after_millis } => {
+                sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, last_error = $3 WHERE id = $4")
+                    .bind(i64::from(n))
+                    .bind(now.plus_millis(after_millis).unix_millis())
+                    .bind(attempt.error.clone())
+                    .bind(&msg.id)
+                    .execute(&mut *tx)
+                    .await?;
             }
-        } else {
-            let delay = backoff_secs(&self.ctx.retry, n);
-            sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, last_error = $3 WHERE id = $4")
-                .bind(i64::from(n))
-                .bind(now.plus_millis(delay).unix_millis())
-                .bind(attempt.error.clone())
-                .bind(&msg.id)
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         self.signal();
@@ -774,12 +797,9 @@ impl Store {
             let step: String = row.try_get("step")?;
             let notice_id =
                 NoticeId::parse(&row.try_get::<String, _>("notice_id")?).map_err(Error::corrupt)?;
+            let step = NoticeTimer::parse(&step).map_err(Error::corrupt)?;
             let mut n = load_notice(&mut tx, notice_id).await?;
-            let acted = if n.state.is_open() {
-                fire_step(&mut tx, &self.ctx, now, &actor, &mut n, &step).await?
-            } else {
-                false
-            };
+            let acted = fire_step(&mut tx, now, &actor, &mut n, step).await?;
             sqlx::query("UPDATE timers SET state = $1, fired_at = $2 WHERE id = $3")
                 .bind(if acted { "fired" } else { "cancelled" })
                 .bind(now.unix_millis())
@@ -807,7 +827,10 @@ impl Store {
             .map(Timestamp::from_unix_millis))
     }
 
-    pub async fn list_escalations(&self, state: Option<&str>) -> Result<Vec<Escalation>> {
+    pub async fn list_escalations(
+        &self,
+        state: Option<EscalationState>,
+    ) -> Result<Vec<Escalation>> {
         let mut sql = "SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations".to_owned();
         if state.is_some() {
             sql.push_str(" WHERE state = $1");
@@ -815,15 +838,15 @@ impl Store {
         sql.push_str(" ORDER BY created_at, id");
         let mut q = sqlx::query(&sql);
         if let Some(s) = state {
-            q = q.bind(s);
+            q = q.bind(s.as_str());
         }
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter().map(escalation_from_row).collect()
     }
 
-    pub async fn get_escalation(&self, id: &str) -> Result<Escalation> {
+    pub async fn get_escalation(&self, id: EscalationId) -> Result<Escalation> {
         let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
-            .bind(id)
+            .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
             .ok_or(Error::NotFound("escalation"))?;
@@ -835,38 +858,27 @@ impl Store {
     pub async fn decide_escalation(
         &self,
         by: &Principal,
-        id: &str,
-        decision: &str,
+        id: EscalationId,
+        decision: EscalationDecision,
         note: &str,
     ) -> Result<Escalation> {
-        if !matches!(decision, "propose_order" | "dismiss") {
-            return Err(
-                tapis_core::Error::invalid("decision", "use propose_order or dismiss").into(),
-            );
-        }
         let note = tapis_core::party::bounded_text("note", note, 1, 4000)?;
         let mut tx = self.write().await?;
         let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
-            .bind(id)
+            .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::NotFound("escalation"))?;
         let esc = escalation_from_row(&row)?;
-        if esc.state != "open" {
-            return Err(tapis_core::Error::IllegalTransition {
-                entity: "escalation",
-                state: esc.state,
-                action: "decide".into(),
-            }
-            .into());
-        }
+        let next = esc.state.decide()?;
         let now = self.now();
-        sqlx::query("UPDATE escalations SET state = 'decided', decision = $1, note = $2, decided_by = $3, decided_at = $4 WHERE id = $5")
-            .bind(decision)
+        sqlx::query("UPDATE escalations SET state = $1, decision = $2, note = $3, decided_by = $4, decided_at = $5 WHERE id = $6")
+            .bind(next.as_str())
+            .bind(decision.as_str())
             .bind(&note)
             .bind(by.token_id.to_string())
             .bind(now.unix_millis())
-            .bind(id)
+            .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
         audit::append(
@@ -874,13 +886,13 @@ impl Store {
             now,
             &by.actor(),
             "escalation.decided",
-            ("notice", &esc.notice_id),
-            json!({"escalation_id": id, "state": "open"}),
-            json!({"escalation_id": id, "state": "decided", "decision": decision, "note": note}),
+            ("notice", &esc.notice_id.to_string()),
+            json!({"escalation_id": id, "state": esc.state}),
+            json!({"escalation_id": id, "state": next, "decision": decision, "note": note}),
         )
         .await?;
         let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
-            .bind(id)
+            .bind(id.to_string())
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -956,13 +968,17 @@ impl Store {
 }
 
 fn escalation_from_row(row: &AnyRow) -> Result<Escalation> {
+    let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
     Ok(Escalation {
-        id: row.try_get("id")?,
-        notice_id: row.try_get("notice_id")?,
-        reason: row.try_get("reason")?,
-        items: serde_json::from_str(&row.try_get::<String, _>("items")?).map_err(Error::corrupt)?,
-        state: row.try_get("state")?,
-        decision: row.try_get("decision")?,
+        id: EscalationId::parse(&s("id")?).map_err(Error::corrupt)?,
+        notice_id: NoticeId::parse(&s("notice_id")?).map_err(Error::corrupt)?,
+        reason: EscalationReason::parse(&s("reason")?).map_err(Error::corrupt)?,
+        items: serde_json::from_str(&s("items")?).map_err(Error::corrupt)?,
+        state: EscalationState::parse(&s("state")?).map_err(Error::corrupt)?,
+        decision: row
+            .try_get::<Option<String>, _>("decision")?
+            .map(|d| EscalationDecision::parse(&d).map_err(Error::corrupt))
+            .transpose()?,
         note: row.try_get("note")?,
         created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
     })
@@ -978,25 +994,14 @@ pub(crate) async fn load_channel(tx: &mut Tx, party: PartyId) -> Result<Option<C
     row.as_ref().map(channel_from_row).transpose()
 }
 
-/// Exponential backoff with ±20 % jitter, capped; milliseconds.
-fn backoff_secs(retry: &crate::RetryPolicy, attempt: u32) -> i64 {
-    let exp = retry
-        .base_secs
-        .saturating_mul(1i64 << attempt.saturating_sub(1).min(30))
-        .min(retry.cap_secs);
-    let ms = exp * 1000;
-    let jitter = rand::Rng::random_range(&mut rand::rng(), -(ms / 5)..=(ms / 5));
-    (ms + jitter).max(1)
-}
-
-/// Apply one ladder step to an open notice. Returns whether it acted.
+/// Apply one notice timer: core decides what it does, this applies it.
+/// Returns whether it acted.
 async fn fire_step(
     tx: &mut Tx,
-    ctx: &crate::db::Ctx,
     now: Timestamp,
     actor: &Actor,
     n: &mut crate::Notice,
-    step: &str,
+    timer: NoticeTimer,
 ) -> Result<bool> {
     let pending: Vec<String> = n
         .items
@@ -1004,32 +1009,14 @@ async fn fire_step(
         .filter(|i| i.state == ItemState::Pending)
         .map(|i| i.id.to_string())
         .collect();
-    let id = n.id.to_string();
-    if step == "delivery_timeout" {
-        if n.state != NoticeState::Submitted {
-            return Ok(false);
+    match ladder::decide(timer, n.state, pending.len()) {
+        StepOutcome::Nothing => Ok(false),
+        StepOutcome::Escalate(reason) => {
+            escalate(tx, now, actor, n, reason, &pending).await?;
+            Ok(true)
         }
-        escalate(tx, now, actor, n, "undeliverable", &pending).await?;
-        return Ok(true);
-    }
-    let step = Step::parse(step)?;
-    // Decided items do not escalate; disputed ones wait for the authority.
-    if pending.is_empty() {
-        return Ok(false);
-    }
-    match step {
-        Step::Escalation => {
-            if n.state == NoticeState::Escalated {
-                return Ok(false);
-            }
-            escalate(tx, now, actor, n, "deadline_missed", &pending).await?;
-        }
-        Step::Reminder | Step::Warning | Step::SecondWarning => {
-            let level = match step {
-                Step::Reminder => 0,
-                Step::Warning => 1,
-                _ => 2,
-            };
+        StepOutcome::Notify { step, level } => {
+            let id = n.id.to_string();
             let data = json!({
                 "notice_id": id, "step": step.as_str(), "level": level,
                 "due_at": n.due_at.map(|t| t.to_string()), "pending_items": pending,
@@ -1038,17 +1025,24 @@ async fn fire_step(
                 tx,
                 now,
                 actor,
-                step.event_type(),
+                step.event_type().as_str(),
                 ("notice", &id),
                 Value::Null,
                 data.clone(),
             )
             .await?;
-            enqueue(tx, now, n.platform_id, Some(n.id), step.event_type(), data).await?;
+            enqueue(
+                tx,
+                now,
+                n.platform_id,
+                Some(n.id),
+                step.event_type().as_str(),
+                data,
+            )
+            .await?;
+            Ok(true)
         }
     }
-    let _ = ctx;
-    Ok(true)
 }
 
 async fn escalate(
@@ -1056,18 +1050,20 @@ async fn escalate(
     now: Timestamp,
     actor: &Actor,
     n: &mut crate::Notice,
-    reason: &str,
+    reason: EscalationReason,
     pending: &[String],
 ) -> Result<()> {
+    let reason = reason.as_str();
     let id = n.id.to_string();
     let next = n.state.on(NoticeEvent::Escalate)?;
     set_state(tx, now, n, next, None).await?;
-    let esc_id = uuid::Uuid::now_v7().to_string();
-    sqlx::query("INSERT INTO escalations (id, notice_id, reason, items, state, created_at) VALUES ($1, $2, $3, $4, 'open', $5)")
+    let esc_id = EscalationId::new().to_string();
+    sqlx::query("INSERT INTO escalations (id, notice_id, reason, items, state, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&esc_id)
         .bind(&id)
         .bind(reason)
         .bind(canonical::to_string(&json!(pending))?)
+        .bind(EscalationState::Open.as_str())
         .bind(now.unix_millis())
         .execute(&mut **tx)
         .await?;

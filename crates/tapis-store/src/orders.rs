@@ -15,6 +15,7 @@ use tapis_core::audit::Actor;
 use tapis_core::order::{
     NewOrder, OrderAction, OrderEvent, OrderState, candidate_owners, effective_action,
 };
+use tapis_core::publication::Publication;
 use tapis_core::target::DomainName;
 use tapis_core::{Timestamp, canonical};
 
@@ -405,20 +406,16 @@ async fn recompute(tx: &mut Tx, serial: i64, owners: &[String]) -> Result<i64> {
     Ok(seq - start)
 }
 
-const RANK: &str = "CASE {} WHEN 'passthru' THEN 0 WHEN 'walled_garden' THEN 1 WHEN 'nxdomain' THEN 2 WHEN 'nodata' THEN 3 ELSE 4 END";
-
+/// An SQL expression giving the rank of the action in column `col`,
+/// generated from core's [`OrderAction::rank`] (the one definition of
+/// precedence: smaller wins).
 fn rank_sql(col: &str) -> String {
-    RANK.replace("{}", col)
-}
-
-fn rank_of(a: OrderAction) -> i64 {
-    match a {
-        OrderAction::Passthru => 0,
-        OrderAction::WalledGarden => 1,
-        OrderAction::Nxdomain => 2,
-        OrderAction::Nodata => 3,
-        OrderAction::Drop => 4,
+    let mut sql = format!("CASE {col}");
+    for a in OrderAction::ALL {
+        sql.push_str(&format!(" WHEN '{}' THEN {}", a.as_str(), a.rank()));
     }
+    sql.push_str(" END");
+    sql
 }
 
 /// The owner names of order `$1`: every target, and `*.target` for those
@@ -485,7 +482,7 @@ async fn finish_serial(
 /// looking at.
 async fn activate_zone(tx: &mut Tx, now: Timestamp, actor: &Actor, o: &Order) -> Result<i64> {
     let (last, serial) = next_serial(tx).await?;
-    let rank = rank_of(o.action);
+    let rank = i64::from(o.action.rank());
     let r_rank = rank_sql("r.action");
     let base = seq_base(tx, serial).await?;
     let dels = sqlx::query(&format!(
@@ -658,7 +655,7 @@ async fn activate(
 ) -> Result<Option<i64>> {
     let next = o.state.on(OrderEvent::Activate)?;
     let publication = crate::due_process::check_publication(tx, policy, now, o).await?;
-    if let crate::due_process::Publication::Refused(why) = &publication {
+    if let Publication::Refused(why) = &publication {
         audit::append(
             tx,
             now,
@@ -672,7 +669,7 @@ async fn activate(
         return Ok(None);
     }
     crate::due_process::record_publication(tx, now, o, &publication).await?;
-    if let crate::due_process::Publication::Allowed {
+    if let Publication::Allowed {
         until: Some(until), ..
     } = &publication
     {
@@ -1519,4 +1516,58 @@ pub(crate) async fn current_serial(conn: &mut sqlx::AnyConnection) -> Result<i64
         .await?
         .try_get("s")?;
     Ok(s.unwrap_or(0))
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use std::sync::Arc;
+
+    use sqlx::Row;
+    use tapis_core::order::{OrderAction, effective_action};
+
+    use super::rank_sql;
+    use crate::testing::{TestDb, backends};
+
+    /// The zone's SQL ranks actions exactly as core does: evaluated by
+    /// each database, every action gets core's rank, and sorting by the
+    /// SQL rank puts core's effective action first. Fails if anyone
+    /// writes precedence a second time.
+    #[tokio::test]
+    async fn sql_rank_is_cores_rank() {
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            let store = db.open(Arc::new(tapis_core::SystemClock)).await;
+            for a in OrderAction::ALL {
+                let row = sqlx::query(&format!("SELECT {} AS r", rank_sql("CAST($1 AS TEXT)")))
+                    .bind(a.as_str())
+                    .fetch_one(&store.pool)
+                    .await
+                    .expect("rank");
+                let r: i64 = row.try_get("r").expect("r");
+                assert_eq!(r, i64::from(a.rank()), "{backend:?} {}", a.as_str());
+            }
+            // and the action the zone keeps for an owner is the one with
+            // the smallest SQL rank
+            let mut sql = String::from("SELECT a FROM (");
+            for (i, a) in OrderAction::ALL.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push_str(&format!("SELECT '{}' AS a", a.as_str()));
+            }
+            sql.push_str(&format!(") t ORDER BY {} LIMIT 1", rank_sql("t.a")));
+            let first: String = sqlx::query(&sql)
+                .fetch_one(&store.pool)
+                .await
+                .expect("order")
+                .try_get("a")
+                .expect("a");
+            assert_eq!(
+                Some(first.as_str()),
+                effective_action(OrderAction::ALL).map(OrderAction::as_str)
+            );
+            store.close().await;
+            db.cleanup().await;
+        }
+    }
 }
