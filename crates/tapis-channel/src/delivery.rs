@@ -19,6 +19,8 @@ use serde_json::Value;
 use tapis_core::channel::{is_private_host, is_private_ip};
 use tapis_store::{Attempt, Claimed, Store};
 
+use crate::Error;
+
 /// Messages claimed per pass, and sent concurrently.
 const CLAIM: u32 = 64;
 const CONCURRENCY: usize = 16;
@@ -88,7 +90,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(store: Store, config: DeliveryConfig) -> Result<Delivery, String> {
+    pub fn new(store: Store, config: DeliveryConfig) -> crate::Result<Delivery> {
         let mut http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(5))
@@ -97,20 +99,18 @@ impl Delivery {
         if !config.allow_private_targets {
             http = http.dns_resolver(Arc::new(PublicOnly));
         }
-        let http = http
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = http.build().map_err(|e| Error::HttpClient(e.to_string()))?;
         let smtp = match &config.smtp {
             None => None,
             Some(s) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&s.url)
-                    .map_err(|e| format!("[smtp] url is not valid: {e}"))?
+                    .map_err(|e| Error::SmtpUrl(e.to_string()))?
                     .timeout(Some(Duration::from_secs(30)))
                     .build();
                 let from: Mailbox = s
                     .from
-                    .parse()
-                    .map_err(|e| format!("[smtp] from is not an address: {e}"))?;
+                    .parse::<Mailbox>()
+                    .map_err(|e| Error::SmtpFrom(e.to_string()))?;
                 Some((transport, from))
             }
         };
@@ -124,7 +124,7 @@ impl Delivery {
     }
 
     /// Claim and deliver one batch. Returns how many messages were tried.
-    pub async fn run_once(&self) -> Result<usize, tapis_store::Error> {
+    pub async fn run_once(&self) -> crate::Result<usize> {
         let claimed = self.store.claim_outbox(&self.owner, CLAIM).await?;
         let n = claimed.len();
         let results: Vec<Result<(), tapis_store::Error>> = futures_util::stream::iter(claimed)
@@ -185,7 +185,7 @@ impl Delivery {
         let ts = tapis_core::Clock::now(&tapis_core::SystemClock).unix_millis() / 1000;
         let body = msg.payload.as_bytes();
         let signature = crate::webhook::header(&target.secrets, &msg.event_id, ts, body)
-            .map_err(|e| (None, e))?;
+            .map_err(|e| (None, e.to_string()))?;
         let resp = self
             .http
             .post(url)

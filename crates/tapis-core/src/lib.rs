@@ -18,6 +18,7 @@ pub mod escalation;
 pub mod event;
 mod id;
 pub mod isp;
+pub mod job;
 pub mod ladder;
 pub mod notice;
 pub mod order;

@@ -35,16 +35,16 @@ impl Backend {
     }
 }
 
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
+    pub(crate) sqlite: &'static str,
+    pub(crate) postgres: &'static str,
 }
 
 /// Migrations in order. Never edit one that has landed: add a new one. Each
 /// is recorded with a checksum, and a changed file is refused at start-up.
-const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "foundation",
@@ -98,6 +98,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "due_process",
         sqlite: include_str!("../migrations/sqlite/0009_due_process.sql"),
         postgres: include_str!("../migrations/postgres/0009_due_process.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "one_scheduler",
+        sqlite: include_str!("../migrations/sqlite/0010_one_scheduler.sql"),
+        postgres: include_str!("../migrations/postgres/0010_one_scheduler.sql"),
     },
 ];
 

@@ -586,10 +586,12 @@ impl Store {
             ("authorise", OrderState::InForce) => {
                 let p = check_publication(&mut tx, &self.ctx.due_process, now, &o).await?;
                 record_publication(&mut tx, now, &o, &p).await?;
-                sqlx::query("UPDATE jobs SET state = 'cancelled' WHERE kind = 'order_emergency_lapse' AND subject_id = $1 AND state = 'pending'")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                crate::jobs::cancel(
+                    &mut tx,
+                    id,
+                    Some(tapis_core::job::JobKind::OrderEmergencyLapse),
+                )
+                .await?;
             }
             ("refuse", OrderState::InForce) => {
                 crate::orders::end_in(

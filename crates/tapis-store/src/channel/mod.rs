@@ -35,7 +35,7 @@ pub use escalations::*;
 pub use keys::*;
 pub use outbox::*;
 pub use stream::*;
-pub use timers::*;
+pub(crate) use timers::*;
 
 type Tx = Transaction<'static, Any>;
 

@@ -1,53 +1,9 @@
-//! The escalation ladder's timers on notices: scheduling and cancelling
-//! them, and firing the due ones. What a step does is core's decision
-//! (`tapis_core::ladder::decide`); this module loads the notice, asks, and
-//! writes the step's events and messages with the timer's fired mark in one
-//! transaction.
+//! A notice's timers (delivery timeout, ladder steps) applied: what a
+//! step does is core's decision (`tapis_core::ladder::decide`); this writes
+//! the step's events and messages inside the dispatcher's transaction
+//! (`crate::jobs`), which also marks the job fired.
 
 use super::*;
-
-/// A ladder step that fired.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fired {
-    pub notice_id: NoticeId,
-    pub step: NoticeTimer,
-}
-
-/// Schedule a timer (idempotent per notice and step).
-pub(crate) async fn schedule(
-    tx: &mut Tx,
-    notice: NoticeId,
-    step: &str,
-    due: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO timers (id, notice_id, step, due_at, state) VALUES ($1, $2, $3, $4, 'pending') \
-         ON CONFLICT (notice_id, step) DO NOTHING",
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(notice.to_string())
-    .bind(step)
-    .bind(due.unix_millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Cancel a notice's pending timers (all, or one step).
-pub(crate) async fn cancel_timers(tx: &mut Tx, notice: NoticeId, step: Option<&str>) -> Result<()> {
-    let mut sql =
-        "UPDATE timers SET state = 'cancelled' WHERE notice_id = $1 AND state = 'pending'"
-            .to_owned();
-    if step.is_some() {
-        sql.push_str(" AND step = $2");
-    }
-    let mut q = sqlx::query(&sql).bind(notice.to_string());
-    if let Some(s) = step {
-        q = q.bind(s);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
 
 /// Apply one notice timer: core decides what it does, this applies it.
 /// Returns whether it acted.
@@ -97,60 +53,5 @@ pub(crate) async fn fire_step(
             .await?;
             Ok(true)
         }
-    }
-}
-
-impl Store {
-    /// Fire up to `limit` ladder steps that are due. Each step, its event,
-    /// its outbound messages and the timer's `fired` mark commit together,
-    /// so a crash fires it either entirely or not at all, and a restart
-    /// fires what is left exactly once.
-    /// Returns the steps that acted and how many timers were looked at.
-    pub async fn fire_due_timers(&self, limit: u32) -> Result<(Vec<Fired>, usize)> {
-        let mut tx = self.write().await?;
-        let now = self.now();
-        let rows = sqlx::query(&format!(
-            "SELECT id, notice_id, step FROM timers WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT {}",
-            limit.clamp(1, 5000)
-        ))
-        .bind(now.unix_millis())
-        .fetch_all(&mut *tx)
-        .await?;
-        let actor = Actor::system("scheduler");
-        let mut fired = Vec::new();
-        let seen = rows.len();
-        for row in rows {
-            let timer: String = row.try_get("id")?;
-            let step: String = row.try_get("step")?;
-            let notice_id =
-                NoticeId::parse(&row.try_get::<String, _>("notice_id")?).map_err(Error::corrupt)?;
-            let step = NoticeTimer::parse(&step).map_err(Error::corrupt)?;
-            let mut n = load_notice(&mut tx, notice_id).await?;
-            let acted = fire_step(&mut tx, now, &actor, &mut n, step).await?;
-            sqlx::query("UPDATE timers SET state = $1, fired_at = $2 WHERE id = $3")
-                .bind(if acted { "fired" } else { "cancelled" })
-                .bind(now.unix_millis())
-                .bind(&timer)
-                .execute(&mut *tx)
-                .await?;
-            if acted {
-                fired.push(Fired { notice_id, step });
-            }
-        }
-        tx.commit().await?;
-        if !fired.is_empty() {
-            self.signal();
-        }
-        Ok((fired, seen))
-    }
-
-    /// When the next pending timer falls due, if any.
-    pub async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
-        let row = sqlx::query("SELECT MIN(due_at) AS due FROM timers WHERE state = 'pending'")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row
-            .try_get::<Option<i64>, _>("due")?
-            .map(Timestamp::from_unix_millis))
     }
 }

@@ -4,6 +4,9 @@
 //! notice once its items are decided. Each asks core's state machines
 //! (`NoticeState::on`, `ItemState::decide`) and appends its audit event.
 
+use tapis_core::job::JobKind;
+use tapis_core::ladder::NoticeTimer;
+
 use super::*;
 
 #[allow(clippy::too_many_arguments)]
@@ -71,7 +74,7 @@ pub(crate) async fn settle(
         n.state = next;
         if next == NoticeState::Closed {
             n.closed_at = Some(now);
-            channel::cancel_timers(tx, n.id, None).await?;
+            crate::jobs::cancel(tx, &n.id.to_string(), None).await?;
         }
     }
     Ok(())
@@ -122,9 +125,20 @@ pub(crate) async fn mark_delivered_tx(
         .bind(n.id.to_string())
         .execute(&mut **tx)
         .await?;
-    channel::cancel_timers(tx, n.id, Some("delivery_timeout")).await?;
+    crate::jobs::cancel(
+        tx,
+        &n.id.to_string(),
+        Some(JobKind::Notice(NoticeTimer::DeliveryTimeout)),
+    )
+    .await?;
     for (step, at) in sla.ladder(now, &n.category, n.urgency) {
-        channel::schedule(tx, n.id, step.as_str(), at).await?;
+        crate::jobs::schedule(
+            tx,
+            JobKind::Notice(NoticeTimer::Ladder(step)),
+            &n.id.to_string(),
+            at,
+        )
+        .await?;
     }
     audit::append(
         tx,
@@ -160,10 +174,10 @@ pub(crate) async fn on_submitted(
         .bind(n.id.to_string())
         .execute(&mut **tx)
         .await?;
-    channel::schedule(
+    crate::jobs::schedule(
         tx,
-        n.id,
-        "delivery_timeout",
+        JobKind::Notice(NoticeTimer::DeliveryTimeout),
+        &n.id.to_string(),
         now.plus_secs(ctx.sla.delivery_timeout),
     )
     .await?;

@@ -445,7 +445,7 @@ impl Store {
         let next = n.state.on(NoticeEvent::Withdraw)?;
         let now = self.now();
         set_state(&mut tx, now, &n, next, Some("closed_at")).await?;
-        channel::cancel_timers(&mut tx, n.id, None).await?;
+        crate::jobs::cancel(&mut tx, &n.id.to_string(), None).await?;
         if n.state != NoticeState::Draft {
             channel::enqueue(
                 &mut tx,

@@ -145,6 +145,43 @@ pub(crate) async fn load_notice(tx: &mut Tx, id: NoticeId) -> Result<Notice> {
     Ok(n)
 }
 
+/// Several notices with their items, in two queries (for the scheduler,
+/// which fires many steps at once).
+pub(crate) async fn load_notices(
+    tx: &mut Tx,
+    ids: &[NoticeId],
+) -> Result<HashMap<NoticeId, Notice>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE id IN ({})",
+        placeholders(ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id.to_string());
+    }
+    for row in q.fetch_all(&mut **tx).await? {
+        let n = notice_from_row(&row)?;
+        out.insert(n.id, n);
+    }
+    let mut items = load_items(tx, ids).await?;
+    for n in out.values_mut() {
+        n.items = items.remove(&n.id).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// `$1, $2, … $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) async fn load_items(
     conn: &mut sqlx::AnyConnection,
     ids: &[NoticeId],
@@ -153,11 +190,10 @@ pub(crate) async fn load_items(
     if ids.is_empty() {
         return Ok(out);
     }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT {ITEM_COLUMNS} FROM notice_items i LEFT JOIN notice_items d ON d.id = i.duplicate_of \
          WHERE i.notice_id IN ({}) ORDER BY i.notice_id, i.position",
-        placeholders.join(", ")
+        placeholders(ids.len())
     );
     let mut q = sqlx::query(&sql);
     for id in ids {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tapis_core::audit::Actor;
+use tapis_core::job::JobKind;
 use tapis_core::order::{
     NewOrder, OrderAction, OrderEvent, OrderState, candidate_owners, effective_action,
 };
@@ -17,11 +18,9 @@ use tapis_core::publication::Publication;
 use tapis_core::target::DomainName;
 use tapis_core::{Timestamp, canonical};
 
-mod jobs;
 mod views;
 mod zone;
 
-pub(crate) use jobs::*;
 pub use views::*;
 pub use zone::*;
 
@@ -253,7 +252,7 @@ async fn activate(
         until: Some(until), ..
     } = &publication
     {
-        schedule_job(tx, "order_emergency_lapse", &o.id, *until).await?;
+        crate::jobs::schedule(tx, JobKind::OrderEmergencyLapse, &o.id, *until).await?;
     }
     set_order_state(
         tx,
@@ -327,7 +326,7 @@ async fn end(
     .await?;
     let before = o.state;
     o.state = next;
-    cancel_jobs(tx, &o.id).await?;
+    crate::jobs::cancel(tx, &o.id, None).await?;
     let changes = if was_in_force {
         deactivate_zone(tx, now, actor, o).await?
     } else {
@@ -584,8 +583,8 @@ impl Store {
             json!({"state": next, "approver": by.label}),
         )
         .await?;
-        schedule_job(&mut tx, "order_expire", id, o.expires_at).await?;
-        schedule_job(&mut tx, "order_review", id, o.review_at).await?;
+        crate::jobs::schedule(&mut tx, JobKind::OrderExpire, id, o.expires_at).await?;
+        crate::jobs::schedule(&mut tx, JobKind::OrderReview, id, o.review_at).await?;
         let actor = Actor::system("scheduler");
         if o.effective_at <= now {
             if activate(&mut tx, &self.ctx.due_process, now, &actor, &mut o)
@@ -601,7 +600,7 @@ impl Store {
             let next = o.state.on(OrderEvent::Schedule)?;
             set_order_state(&mut tx, now, &o, next, &[]).await?;
             o.state = next;
-            schedule_job(&mut tx, "order_activate", id, o.effective_at).await?;
+            crate::jobs::schedule(&mut tx, JobKind::OrderActivate, id, o.effective_at).await?;
         }
         let (o, _) = load_order(&mut tx, id).await?;
         tx.commit().await?;
@@ -652,10 +651,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE jobs SET state = 'cancelled' WHERE kind = 'order_review' AND subject_id = $1 AND state = 'pending'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        crate::jobs::cancel(&mut tx, id, Some(JobKind::OrderReview)).await?;
         audit::append(
             &mut tx,
             now,
