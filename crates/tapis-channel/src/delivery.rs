@@ -16,7 +16,9 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
+use tapis_core::EventType;
 use tapis_core::channel::{is_private_host, is_private_ip};
+use tapis_core::delivery::OutboxChannel;
 use tapis_store::{Attempt, Claimed, Store};
 
 use crate::Error;
@@ -146,10 +148,9 @@ impl Delivery {
 
     async fn deliver(&self, msg: &Claimed) -> Attempt {
         let started = Instant::now();
-        let result = match msg.channel.as_str() {
-            "webhook" => self.webhook(msg).await,
-            "email" => self.email(msg).await,
-            other => Err((None, format!("unknown channel {other}"))),
+        let result = match msg.channel {
+            OutboxChannel::Webhook => self.webhook(msg).await,
+            OutboxChannel::Email => self.email(msg).await,
         };
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match result {
@@ -219,7 +220,7 @@ impl Delivery {
         }
         let payload: Value =
             serde_json::from_str(&msg.payload).map_err(|e| (None, format!("bad payload: {e}")))?;
-        let (subject, text) = summary(&payload, &msg.event_type, &self.config.public_url);
+        let (subject, text) = summary(&payload, msg.event_type, &self.config.public_url);
         let attachment_body = payload
             .pointer("/data/notice")
             .map(|n| serde_json::to_string_pretty(n).unwrap_or_default())
@@ -270,14 +271,14 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Subject and plain-text body for an event.
-fn summary(payload: &Value, event_type: &str, public_url: &str) -> (String, String) {
+fn summary(payload: &Value, event_type: EventType, public_url: &str) -> (String, String) {
     let data = payload.get("data").cloned().unwrap_or(Value::Null);
     let id = data.get("notice_id").and_then(Value::as_str).unwrap_or("?");
     let link = format!("{}/api/v1/notices/{id}", public_url.trim_end_matches('/'));
     let notice = data.pointer("/notice/payload");
     let mut text = String::new();
     let subject = match event_type {
-        "notice.submitted" => {
+        EventType::NoticeSubmitted => {
             let category = notice
                 .and_then(|n| n.get("category"))
                 .and_then(Value::as_str)

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, EventType, Result};
 
 /// How an outbound message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,10 +87,10 @@ impl RetryPolicy {
 
 /// One attempt, as the worker saw it.
 #[derive(Debug, Clone, Copy)]
-pub struct AttemptFacts<'a> {
+pub struct AttemptFacts {
     pub channel: OutboxChannel,
     /// The platform event type the message carries.
-    pub event_type: &'a str,
+    pub event_type: EventType,
     pub ok: bool,
     /// This attempt's number (1 for the first).
     pub attempt: u32,
@@ -112,11 +112,11 @@ pub enum DeliveryOutcome {
 }
 
 /// Decide what an attempt leads to.
-pub fn outcome(policy: &RetryPolicy, a: AttemptFacts<'_>) -> DeliveryOutcome {
+pub fn outcome(policy: &RetryPolicy, a: AttemptFacts) -> DeliveryOutcome {
     if a.ok {
         DeliveryOutcome::Delivered {
             notice_delivered: a.channel == OutboxChannel::Webhook
-                && a.event_type == crate::event::EventType::NoticeSubmitted.as_str(),
+                && a.event_type == EventType::NoticeSubmitted,
         }
     } else if a.attempt >= policy.max_attempts {
         DeliveryOutcome::DeadLetter {
@@ -133,10 +133,10 @@ pub fn outcome(policy: &RetryPolicy, a: AttemptFacts<'_>) -> DeliveryOutcome {
 mod tests {
     use super::*;
 
-    fn facts(channel: OutboxChannel, ok: bool, attempt: u32) -> AttemptFacts<'static> {
+    fn facts(channel: OutboxChannel, ok: bool, attempt: u32) -> AttemptFacts {
         AttemptFacts {
             channel,
-            event_type: "notice.submitted",
+            event_type: EventType::NoticeSubmitted,
             ok,
             attempt,
             jitter: 0.0,
@@ -159,7 +159,7 @@ mod tests {
             }
         );
         let reminder = AttemptFacts {
-            event_type: "notice.reminder",
+            event_type: EventType::NoticeReminder,
             ..facts(OutboxChannel::Webhook, true, 1)
         };
         assert_eq!(

@@ -62,6 +62,9 @@ event_types! {
     RpzTransferred = "rpz.transferred",
     RpzNotifyAnswered = "rpz.notify_answered",
     IspResolversSet = "isp.resolvers_set",
+    ReceiptIssued = "receipt.issued",
+    ComplianceProbed = "compliance.probed",
+    PrivacyClientAddressesLogged = "privacy.client_addresses_logged",
 }
 
 impl FromStr for EventType {

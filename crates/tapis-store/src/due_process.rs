@@ -12,6 +12,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::due_process::{DueProcessPolicy, Sensitivity, authorisation_statement};
 use tapis_core::order::{OrderState, OrderTarget};
@@ -322,7 +323,7 @@ pub(crate) async fn tell_platforms(
             now,
             pid,
             None,
-            "order.proposed",
+            EventType::OrderProposed,
             json!({
                 "order_id": o.id,
                 "state": o.state,
@@ -355,7 +356,7 @@ pub(crate) async fn tell_platforms(
 pub(crate) async fn tell_authorisers(
     tx: &mut Tx,
     now: Timestamp,
-    event: &str,
+    event: EventType,
     data: Value,
 ) -> Result<()> {
     let rows = sqlx::query("SELECT id FROM parties WHERE kind = 'authoriser'")
@@ -564,9 +565,9 @@ impl Store {
             now,
             &by.actor(),
             if decision == "authorise" {
-                "order.authorised"
+                EventType::OrderAuthorised
             } else {
-                "order.authorisation_refused"
+                EventType::OrderAuthorisationRefused
             },
             ("order", id),
             Value::Null,
@@ -662,7 +663,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "order.platform_responded",
+            EventType::OrderPlatformResponded,
             ("order", id),
             Value::Null,
             json!({"response_id": rid, "kind": kind, "text": text}),
@@ -671,7 +672,7 @@ impl Store {
         tell_authorisers(
             &mut tx,
             now,
-            "order.platform_responded",
+            EventType::OrderPlatformResponded,
             json!({"order_id": id, "platform_id": by.party_id.to_string(), "kind": kind, "text": text}),
         )
         .await?;

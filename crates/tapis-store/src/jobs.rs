@@ -15,6 +15,7 @@
 //! lock for long.
 
 use std::collections::HashMap;
+use tapis_core::EventType;
 
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
@@ -229,7 +230,7 @@ impl Store {
                     tx,
                     now,
                     actor,
-                    "order.review_missed",
+                    EventType::OrderReviewMissed,
                     ("order", &o.id),
                     Value::Null,
                     json!({"review_at": o.review_at.to_string(), "escalated_to": "authoriser"}),
@@ -238,7 +239,7 @@ impl Store {
                 crate::due_process::tell_authorisers(
                     tx,
                     now,
-                    "order.review_missed",
+                    EventType::OrderReviewMissed,
                     json!({"order_id": o.id, "review_at": o.review_at.to_string(), "state": o.state}),
                 )
                 .await?;

@@ -71,13 +71,21 @@ pub(crate) async fn escalate(
         tx,
         now,
         actor,
-        "notice.escalated",
+        EventType::NoticeEscalated,
         ("notice", &id),
         json!({"state": n.state}),
         json!({"state": next, "escalation_id": esc_id, "reason": reason, "pending_items": pending}),
     )
     .await?;
-    enqueue(tx, now, n.platform_id, Some(n.id), "notice.escalated", data).await?;
+    enqueue(
+        tx,
+        now,
+        n.platform_id,
+        Some(n.id),
+        EventType::NoticeEscalated,
+        data,
+    )
+    .await?;
     n.state = next;
     Ok(())
 }
@@ -141,7 +149,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "escalation.decided",
+            EventType::EscalationDecided,
             ("notice", &esc.notice_id.to_string()),
             json!({"escalation_id": id, "state": esc.state}),
             json!({"escalation_id": id, "state": next, "decision": decision, "note": note}),

@@ -37,7 +37,7 @@ impl Store {
                 &mut tx,
                 now,
                 &Actor::system("signing"),
-                "key.published",
+                EventType::KeyPublished,
                 ("key", signer.kid()),
                 Value::Null,
                 json!({"kid": signer.kid(), "alg": tapis_core::sign::ALG, "public_key": signer.public_key_b64()}),

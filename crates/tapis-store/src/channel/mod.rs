@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::channel::NewChannel;
 use tapis_core::delivery::{self, AttemptFacts, DeliveryOutcome, OutboxChannel};
@@ -200,7 +201,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "channel.updated",
+            EventType::ChannelUpdated,
             ("party", &party.to_string()),
             Value::Null,
             json!({"webhook_url": ch.webhook_url, "emails": ch.emails, "public_key": ch.public_key, "secret_created": new_secret.is_some()}),
@@ -251,7 +252,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "channel.secret_rotated",
+            EventType::ChannelSecretRotated,
             ("party", &party.to_string()),
             Value::Null,
             json!({"previous_valid_until": until.to_string()}),

@@ -11,13 +11,12 @@ use super::*;
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: String,
-    /// `webhook` or `email`.
-    pub channel: String,
+    pub channel: OutboxChannel,
     pub party_id: PartyId,
     pub notice_id: Option<NoticeId>,
     /// The platform event id: the `webhook-id`, stable across retries.
     pub event_id: String,
-    pub event_type: String,
+    pub event_type: EventType,
     /// The JSON body, as sent.
     pub payload: String,
     pub attempts: u32,
@@ -41,7 +40,7 @@ pub(crate) async fn enqueue(
     now: Timestamp,
     party: PartyId,
     notice: Option<NoticeId>,
-    event_type: &str,
+    event_type: EventType,
     data: Value,
 ) -> Result<String> {
     let event_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
@@ -56,7 +55,7 @@ pub(crate) async fn enqueue(
     .bind(&event_id)
     .bind(party.to_string())
     .bind(notice.map(|n| n.to_string()))
-    .bind(event_type)
+    .bind(event_type.as_str())
     .bind(&payload)
     .bind(now.unix_millis())
     .execute(&mut **tx)
@@ -71,7 +70,14 @@ pub(crate) async fn enqueue(
     };
     if let Some(channel) = channel {
         insert_outbox(
-            tx, now, channel, party, notice, &event_id, event_type, &payload,
+            tx,
+            now,
+            channel,
+            party,
+            notice,
+            &event_id,
+            event_type.as_str(),
+            &payload,
         )
         .await?;
     }
@@ -161,14 +167,14 @@ impl Store {
                 let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
                 Ok(Claimed {
                     id: s("id")?,
-                    channel: s("channel")?,
+                    channel: OutboxChannel::parse(&s("channel")?).map_err(Error::corrupt)?,
                     party_id: PartyId::parse(&s("party_id")?).map_err(Error::corrupt)?,
                     notice_id: row
                         .try_get::<Option<String>, _>("notice_id")?
                         .map(|n| NoticeId::parse(&n).map_err(Error::corrupt))
                         .transpose()?,
                     event_id: s("event_id")?,
-                    event_type: s("event_type")?,
+                    event_type: s("event_type")?.parse().map_err(Error::corrupt)?,
                     payload: s("payload")?,
                     attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
                     lease_owner: owner.to_owned(),
@@ -200,7 +206,7 @@ impl Store {
                 &mut tx,
                 now,
                 &actor,
-                "delivery.attempt",
+                EventType::DeliveryAttempt,
                 ("notice", &notice.to_string()),
                 Value::Null,
                 json!({
@@ -211,10 +217,9 @@ impl Store {
             )
             .await?;
         }
-        let channel = OutboxChannel::parse(&msg.channel).map_err(Error::corrupt)?;
         let facts = AttemptFacts {
-            channel,
-            event_type: &msg.event_type,
+            channel: msg.channel,
+            event_type: msg.event_type,
             ok: attempt.ok,
             attempt: n,
             jitter: rand::Rng::random_range(&mut rand::rng(), -1.0..=1.0),
@@ -260,7 +265,7 @@ impl Store {
                             msg.party_id,
                             msg.notice_id,
                             &msg.event_id,
-                            &msg.event_type,
+                            msg.event_type.as_str(),
                             &msg.payload,
                         )
                         .await?;
@@ -272,7 +277,7 @@ impl Store {
                         &mut tx,
                         now,
                         &actor,
-                        "delivery.dead_lettered",
+                        EventType::DeliveryDeadLettered,
                         ("notice", &notice.to_string()),
                         Value::Null,
                         json!({"event_id": msg.event_id, "channel": msg.channel, "attempts": n, "fallback": fallback}),

@@ -36,21 +36,13 @@ pub(crate) async fn fire_step(
                 tx,
                 now,
                 actor,
-                step.event_type().as_str(),
+                step.event_type(),
                 ("notice", &id),
                 Value::Null,
                 data.clone(),
             )
             .await?;
-            enqueue(
-                tx,
-                now,
-                n.platform_id,
-                Some(n.id),
-                step.event_type().as_str(),
-                data,
-            )
-            .await?;
+            enqueue(tx, now, n.platform_id, Some(n.id), step.event_type(), data).await?;
             Ok(true)
         }
     }

@@ -35,7 +35,7 @@ pub(crate) async fn apply_decision(
         tx,
         now,
         actor,
-        "item.decided",
+        EventType::ItemDecided,
         ("notice", &n.id.to_string()),
         json!({"item_id": item.id.to_string(), "state": item.state}),
         after,
@@ -57,9 +57,9 @@ pub(crate) async fn settle(
         let stamp = (next == NoticeState::Closed).then_some("closed_at");
         set_state(tx, now, n, next, stamp).await?;
         let action = if next == NoticeState::Closed {
-            "notice.closed"
+            EventType::NoticeClosed
         } else {
-            "notice.disputed"
+            EventType::NoticeDisputed
         };
         audit::append(
             tx,
@@ -144,7 +144,7 @@ pub(crate) async fn mark_delivered_tx(
         tx,
         now,
         actor,
-        "notice.delivered",
+        EventType::NoticeDelivered,
         ("notice", &n.id.to_string()),
         json!({"state": n.state}),
         json!({"state": next, "via": via, "due_at": due.to_string(), "sla_version": sla.version}),
@@ -186,7 +186,7 @@ pub(crate) async fn on_submitted(
         now,
         n.platform_id,
         Some(n.id),
-        "notice.submitted",
+        EventType::NoticeSubmitted,
         json!({"notice_id": n.id.to_string(), "document_sha256": sha, "notice": envelope}),
     )
     .await?;
@@ -207,7 +207,7 @@ pub(crate) async fn acknowledge_in(
         tx,
         now,
         actor,
-        "notice.acknowledged",
+        EventType::NoticeAcknowledged,
         ("notice", &n.id.to_string()),
         json!({"state": n.state}),
         json!({"state": next}),

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashMap;
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::notice::{Decision, ItemState, NewNotice, NoticeEvent, NoticeState, Urgency};
 use tapis_core::party::PartyKind;
@@ -183,9 +184,9 @@ impl Store {
             on_submitted(&mut tx, &self.ctx, now, &mut notice).await?;
         }
         let action = if new.draft {
-            "notice.drafted"
+            EventType::NoticeDrafted
         } else {
-            "notice.submitted"
+            EventType::NoticeSubmitted
         };
         audit::append(
             &mut tx,
@@ -228,7 +229,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "notice.submitted",
+            EventType::NoticeSubmitted,
             ("notice", &id.to_string()),
             json!({"state": NoticeState::Draft}),
             notice_json(&n)?,
@@ -424,7 +425,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "receipt.issued",
+            EventType::ReceiptIssued,
             ("notice", &id.to_string()),
             Value::Null,
             json!({"receipt_sha256": tapis_core::sign::content_hash(&sealed["payload"])?, "kid": sealed["kid"], "platform_signed": platform_signature.is_some()}),
@@ -452,7 +453,7 @@ impl Store {
                 now,
                 n.platform_id,
                 Some(n.id),
-                "notice.withdrawn",
+                EventType::NoticeWithdrawn,
                 json!({"notice_id": n.id.to_string(), "reason": reason}),
             )
             .await?;
@@ -461,7 +462,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "notice.withdrawn",
+            EventType::NoticeWithdrawn,
             ("notice", &id.to_string()),
             json!({"state": n.state}),
             json!({"state": next, "reason": reason}),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::job::JobKind;
 use tapis_core::order::{
@@ -199,7 +200,7 @@ async fn set_order_state(
 
 /// Tell every ISP (webhook or email, as for platforms) that an order
 /// changed, with the zone serial that carries it.
-async fn tell_isps(tx: &mut Tx, now: Timestamp, o: &Order, event: &str) -> Result<()> {
+async fn tell_isps(tx: &mut Tx, now: Timestamp, o: &Order, event: EventType) -> Result<()> {
     let serial = current_serial(tx).await?;
     let isps = sqlx::query("SELECT id FROM parties WHERE kind = 'isp'")
         .fetch_all(&mut **tx)
@@ -239,7 +240,7 @@ async fn activate(
             tx,
             now,
             actor,
-            "order.publication_withheld",
+            EventType::OrderPublicationWithheld,
             ("order", &o.id),
             json!({"state": o.state}),
             json!({"state": o.state, "reason": why}),
@@ -264,12 +265,12 @@ async fn activate(
     .await?;
     o.state = next;
     let changes = activate_zone(tx, now, actor, o).await?;
-    tell_isps(tx, now, o, "order.in_force").await?;
+    tell_isps(tx, now, o, EventType::OrderInForce).await?;
     audit::append(
         tx,
         now,
         actor,
-        "order.in_force",
+        EventType::OrderInForce,
         ("order", &o.id),
         json!({"state": "scheduled"}),
         json!({"state": next, "zone_changes": changes}),
@@ -337,16 +338,16 @@ async fn end(
         now,
         o,
         if next == OrderState::Lifted {
-            "order.lifted"
+            EventType::OrderLifted
         } else {
-            "order.expired"
+            EventType::OrderExpired
         },
     )
     .await?;
     let action = if next == OrderState::Lifted {
-        "order.lifted"
+        EventType::OrderLifted
     } else {
-        "order.expired"
+        EventType::OrderExpired
     };
     audit::append(
         tx,
@@ -458,7 +459,7 @@ async fn insert_order(
         tx,
         now,
         &by.actor,
-        "order.proposed",
+        EventType::OrderProposed,
         ("order", &id),
         Value::Null,
         event,
@@ -480,7 +481,7 @@ async fn insert_order(
         crate::due_process::tell_authorisers(
             tx,
             now,
-            "order.authorisation_needed",
+            EventType::OrderAuthorisationNeeded,
             json!({"order_id": o.id, "reasons": reasons, "effective_at": o.effective_at.to_string(),
                    "emergency": o.emergency, "order": format!("/api/v1/orders/{}", o.id)}),
         )
@@ -577,7 +578,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "order.approved",
+            EventType::OrderApproved,
             ("order", id),
             json!({"state": "draft"}),
             json!({"state": next, "approver": by.label}),
@@ -656,7 +657,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "order.reviewed",
+            EventType::OrderReviewed,
             ("order", id),
             Value::Null,
             json!({"note": note}),

@@ -182,7 +182,7 @@ pub(crate) async fn finish_serial(
             tx,
             now,
             actor,
-            "rpz.serial",
+            EventType::RpzSerial,
             ("zone", "rpz"),
             json!({"serial": last}),
             json!({"serial": serial, "changes": changes, "reason": reason}),
