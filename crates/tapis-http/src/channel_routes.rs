@@ -235,7 +235,7 @@ async fn notice_deliveries(
     state: S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Vec<serde_json::Value>>> {
+) -> ApiResult<Json<Vec<tapis_store::Delivery>>> {
     require(&p, Action::ReadNotices)?;
     let nid = parse_id("notice id", &id, NoticeId::parse)?;
     let n = state.store.get_notice(nid).await?;

@@ -32,6 +32,23 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
+/// One outbound message of a notice, as the delivery view shows it.
+/// The fields are in alphabetical order so that the JSON is the same as
+/// when this view was built as a map (whose keys sort).
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub attempts: i64,
+    pub channel: String,
+    pub created_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub event_id: String,
+    pub event_type: String,
+    pub id: String,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
+    pub state: String,
+}
+
 /// Put a platform-facing event on the stream and in the outbox: by webhook
 /// when the platform has one, else by email when it has addresses. Returns
 /// the event id.
@@ -301,7 +318,7 @@ impl Store {
     }
 
     /// Outbox messages of a notice (for the API's delivery view).
-    pub async fn deliveries(&self, notice: NoticeId) -> Result<Vec<Value>> {
+    pub async fn deliveries(&self, notice: NoticeId) -> Result<Vec<Delivery>> {
         let rows = sqlx::query(
             "SELECT id, channel, event_id, event_type, state, attempts, next_attempt_at, last_error, created_at, delivered_at \
              FROM outbox WHERE notice_id = $1 ORDER BY created_at, id",
@@ -311,22 +328,22 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let ts = |c: &str| -> Result<Option<String>> {
+                let ts = |c: &str| -> Result<Option<Timestamp>> {
                     Ok(r.try_get::<Option<i64>, _>(c)?
-                        .map(|v| Timestamp::from_unix_millis(v).to_string()))
+                        .map(Timestamp::from_unix_millis))
                 };
-                Ok(json!({
-                    "id": r.try_get::<String, _>("id")?,
-                    "channel": r.try_get::<String, _>("channel")?,
-                    "event_id": r.try_get::<String, _>("event_id")?,
-                    "event_type": r.try_get::<String, _>("event_type")?,
-                    "state": r.try_get::<String, _>("state")?,
-                    "attempts": r.try_get::<i64, _>("attempts")?,
-                    "next_attempt_at": ts("next_attempt_at")?,
-                    "last_error": r.try_get::<Option<String>, _>("last_error")?,
-                    "created_at": ts("created_at")?,
-                    "delivered_at": ts("delivered_at")?,
-                }))
+                Ok(Delivery {
+                    attempts: r.try_get("attempts")?,
+                    channel: r.try_get("channel")?,
+                    created_at: ts("created_at")?,
+                    delivered_at: ts("delivered_at")?,
+                    event_id: r.try_get("event_id")?,
+                    event_type: r.try_get("event_type")?,
+                    id: r.try_get("id")?,
+                    last_error: r.try_get("last_error")?,
+                    next_attempt_at: ts("next_attempt_at")?,
+                    state: r.try_get("state")?,
+                })
             })
             .collect()
     }
