@@ -16,8 +16,12 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
+use tapis_core::EventType;
 use tapis_core::channel::{is_private_host, is_private_ip};
+use tapis_core::delivery::OutboxChannel;
 use tapis_store::{Attempt, Claimed, Store};
+
+use crate::Error;
 
 /// Messages claimed per pass, and sent concurrently.
 const CLAIM: u32 = 64;
@@ -88,7 +92,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(store: Store, config: DeliveryConfig) -> Result<Delivery, String> {
+    pub fn new(store: Store, config: DeliveryConfig) -> crate::Result<Delivery> {
         let mut http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(5))
@@ -97,20 +101,18 @@ impl Delivery {
         if !config.allow_private_targets {
             http = http.dns_resolver(Arc::new(PublicOnly));
         }
-        let http = http
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = http.build().map_err(|e| Error::HttpClient(e.to_string()))?;
         let smtp = match &config.smtp {
             None => None,
             Some(s) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&s.url)
-                    .map_err(|e| format!("[smtp] url is not valid: {e}"))?
+                    .map_err(|e| Error::SmtpUrl(e.to_string()))?
                     .timeout(Some(Duration::from_secs(30)))
                     .build();
                 let from: Mailbox = s
                     .from
-                    .parse()
-                    .map_err(|e| format!("[smtp] from is not an address: {e}"))?;
+                    .parse::<Mailbox>()
+                    .map_err(|e| Error::SmtpFrom(e.to_string()))?;
                 Some((transport, from))
             }
         };
@@ -124,7 +126,7 @@ impl Delivery {
     }
 
     /// Claim and deliver one batch. Returns how many messages were tried.
-    pub async fn run_once(&self) -> Result<usize, tapis_store::Error> {
+    pub async fn run_once(&self) -> crate::Result<usize> {
         let claimed = self.store.claim_outbox(&self.owner, CLAIM).await?;
         let n = claimed.len();
         let results: Vec<Result<(), tapis_store::Error>> = futures_util::stream::iter(claimed)
@@ -146,10 +148,9 @@ impl Delivery {
 
     async fn deliver(&self, msg: &Claimed) -> Attempt {
         let started = Instant::now();
-        let result = match msg.channel.as_str() {
-            "webhook" => self.webhook(msg).await,
-            "email" => self.email(msg).await,
-            other => Err((None, format!("unknown channel {other}"))),
+        let result = match msg.channel {
+            OutboxChannel::Webhook => self.webhook(msg).await,
+            OutboxChannel::Email => self.email(msg).await,
         };
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match result {
@@ -185,7 +186,7 @@ impl Delivery {
         let ts = tapis_core::Clock::now(&tapis_core::SystemClock).unix_millis() / 1000;
         let body = msg.payload.as_bytes();
         let signature = crate::webhook::header(&target.secrets, &msg.event_id, ts, body)
-            .map_err(|e| (None, e))?;
+            .map_err(|e| (None, e.to_string()))?;
         let resp = self
             .http
             .post(url)
@@ -219,7 +220,7 @@ impl Delivery {
         }
         let payload: Value =
             serde_json::from_str(&msg.payload).map_err(|e| (None, format!("bad payload: {e}")))?;
-        let (subject, text) = summary(&payload, &msg.event_type, &self.config.public_url);
+        let (subject, text) = summary(&payload, msg.event_type, &self.config.public_url);
         let attachment_body = payload
             .pointer("/data/notice")
             .map(|n| serde_json::to_string_pretty(n).unwrap_or_default())
@@ -270,14 +271,14 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Subject and plain-text body for an event.
-fn summary(payload: &Value, event_type: &str, public_url: &str) -> (String, String) {
+fn summary(payload: &Value, event_type: EventType, public_url: &str) -> (String, String) {
     let data = payload.get("data").cloned().unwrap_or(Value::Null);
     let id = data.get("notice_id").and_then(Value::as_str).unwrap_or("?");
     let link = format!("{}/api/v1/notices/{id}", public_url.trim_end_matches('/'));
     let notice = data.pointer("/notice/payload");
     let mut text = String::new();
     let subject = match event_type {
-        "notice.submitted" => {
+        EventType::NoticeSubmitted => {
             let category = notice
                 .and_then(|n| n.get("category"))
                 .and_then(Value::as_str)

@@ -1,5 +1,6 @@
-//! The government channel's moving parts: the **scheduler**, which fires
-//! the escalation ladder's timers as they fall due, and **delivery**, which
+//! The government channel's moving parts: the **scheduler**, which drives
+//! the store's one job dispatcher (ladder steps, delivery timeouts, order
+//! dates) as jobs fall due, and **delivery**, which
 //! takes messages from the persistent outbox and sends them as Standard
 //! Webhooks (HMAC-signed) or, as a fallback, by email.
 //!
@@ -9,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod delivery;
+mod error;
 mod scheduler;
 pub mod webhook;
 
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use delivery::{Delivery, DeliveryConfig, SmtpConfig};
+pub use error::{Error, Result};
 pub use scheduler::Scheduler;
 use tapis_core::{ManualClock, Timestamp};
 use tapis_store::Store;
@@ -68,7 +71,7 @@ pub struct SimulatedTime {
 impl SimulatedTime {
     /// Move the clock forward by `secs`, then run the ladder and deliveries
     /// until nothing more is due. Returns the new time.
-    pub async fn advance(&self, secs: i64) -> Result<Timestamp, tapis_store::Error> {
+    pub async fn advance(&self, secs: i64) -> Result<Timestamp> {
         self.clock.advance_millis(secs.saturating_mul(1000));
         // persist first: a restart resumes from here, not from the start
         let now = tapis_core::Clock::now(&self.clock);

@@ -1,11 +1,16 @@
-//! The scheduler: fires due ladder steps in batches. All the work is one
-//! store call per batch; see `Store::fire_due_timers` for the exactly-once
-//! argument.
+//! The scheduler: drives the store's one job dispatcher
+//! (`Store::fire_due_jobs`) until nothing more is due. Every timed thing —
+//! a notice's delivery timeout and ladder steps, an order's activation,
+//! expiry, review and emergency lapse — is a job there; what each does is
+//! decided in core (`tapis_core::ladder`, `tapis_core::job`). See
+//! `tapis-store`'s `jobs` module for the exactly-once argument.
 
+use tapis_core::job::JobKind;
 use tapis_store::Store;
 
-/// Steps fired per transaction: large enough that 10,000 deadlines falling
-/// due at once fire in a few seconds, small enough to keep transactions short.
+/// Jobs looked at per pass: large enough that 10,000 deadlines falling due
+/// at once fire in a few seconds (the store commits them in small
+/// transactions), small enough to bound one pass.
 const BATCH: u32 = 500;
 
 #[derive(Clone)]
@@ -22,25 +27,22 @@ impl Scheduler {
         &self.store
     }
 
-    /// Fire everything due now (ladder steps, order jobs); returns how many
-    /// fired or lapsed.
-    pub async fn run_once(&self) -> Result<usize, tapis_store::Error> {
+    /// Fire everything due now; returns how many jobs were looked at
+    /// (fired, or found moot and cancelled).
+    pub async fn run_once(&self) -> crate::Result<usize> {
         let mut total = 0;
         loop {
-            let (fired, seen) = self.store.fire_due_timers(BATCH).await?;
-            total += fired.len();
-            for f in &fired {
-                tracing::info!(notice = %f.notice_id, step = %f.step, "ladder step fired");
+            let pass = self.store.fire_due_jobs(BATCH).await?;
+            total += pass.seen;
+            for f in &pass.fired {
+                match f.kind {
+                    JobKind::Notice(step) => {
+                        tracing::info!(notice = %f.subject_id, %step, "ladder step fired")
+                    }
+                    kind => tracing::info!(order = %f.subject_id, %kind, "order job fired"),
+                }
             }
-            if seen < BATCH as usize {
-                break;
-            }
-        }
-        // order activation, expiry and missed reviews
-        loop {
-            let seen = self.store.fire_due_jobs(BATCH).await?;
-            total += seen;
-            if seen < BATCH as usize {
+            if pass.seen < BATCH as usize {
                 return Ok(total);
             }
         }

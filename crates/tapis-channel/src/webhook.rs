@@ -8,13 +8,14 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::{Error, Result};
+
 /// One `v1,<base64>` signature.
-pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-        .map_err(|_| "webhook secret is not base64".to_owned())?;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(&key).map_err(|_| "webhook secret is empty".to_owned())?;
+        .map_err(|_| Error::SecretNotBase64)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| Error::SecretEmpty)?;
     mac.update(id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
@@ -27,8 +28,8 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
 }
 
 /// The `webhook-signature` header value for every valid secret.
-pub fn header(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
-    let sigs: Result<Vec<String>, String> = secrets
+pub fn header(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> Result<String> {
+    let sigs: Result<Vec<String>> = secrets
         .iter()
         .map(|s| sign(s, id, timestamp, body))
         .collect();

@@ -58,6 +58,14 @@ typed_id!(
     /// One item (target) of a notice.
     ItemId, "item_id"
 );
+typed_id!(
+    /// A blocking order.
+    OrderId, "order_id"
+);
+typed_id!(
+    /// An escalation of a notice to an approver.
+    EscalationId, "escalation_id"
+);
 
 #[cfg(test)]
 mod tests {

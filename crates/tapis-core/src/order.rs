@@ -68,8 +68,9 @@ impl OrderAction {
     /// When two in-force orders name the same owner, the smaller rank wins:
     /// an exception beats any block, and among blocks the one that tells
     /// the user most (walled garden) loses to none, so the order is:
-    /// passthru, walled_garden, nxdomain, nodata, drop.
-    fn rank(self) -> u8 {
+    /// passthru, walled_garden, nxdomain, nodata, drop. This is the one
+    /// definition: the store's SQL ranks are generated from it.
+    pub fn rank(self) -> u8 {
         match self {
             OrderAction::Passthru => 0,
             OrderAction::WalledGarden => 1,

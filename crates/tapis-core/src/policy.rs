@@ -43,11 +43,12 @@ impl Step {
     }
 
     /// The event a platform receives for this step.
-    pub fn event_type(self) -> &'static str {
+    pub fn event_type(self) -> crate::EventType {
+        use crate::EventType as E;
         match self {
-            Step::Reminder => "notice.reminder",
-            Step::Warning | Step::SecondWarning => "notice.warning",
-            Step::Escalation => "notice.escalated",
+            Step::Reminder => E::NoticeReminder,
+            Step::Warning | Step::SecondWarning => E::NoticeWarning,
+            Step::Escalation => E::NoticeEscalated,
         }
     }
 }

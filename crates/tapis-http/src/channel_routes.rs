@@ -11,9 +11,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tapis_core::channel::{ChannelInput, NewChannel};
+use tapis_core::escalation::EscalationState;
 use tapis_core::party::PartyKind;
 use tapis_core::role::Action;
-use tapis_core::{NoticeId, PartyId};
+use tapis_core::{EscalationId, NoticeId, PartyId};
 use tapis_store::{Channel, Escalation, PublicKey};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -234,7 +235,7 @@ async fn notice_deliveries(
     state: S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Vec<serde_json::Value>>> {
+) -> ApiResult<Json<Vec<tapis_store::Delivery>>> {
     require(&p, Action::ReadNotices)?;
     let nid = parse_id("notice id", &id, NoticeId::parse)?;
     let n = state.store.get_notice(nid).await?;
@@ -271,18 +272,17 @@ async fn list_escalations(
     ApiQuery(q): ApiQuery<EscalationQuery>,
 ) -> ApiResult<Json<Vec<Escalation>>> {
     require(&p, Action::ReadEscalations)?;
-    if let Some(s) = q.state.as_deref()
-        && !matches!(s, "open" | "decided")
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "state must be open or decided",
-        ));
-    }
-    Ok(Json(
-        state.store.list_escalations(q.state.as_deref()).await?,
-    ))
+    let filter = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(EscalationState::parse(s).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "state must be open or decided",
+            )
+        })?),
+    };
+    Ok(Json(state.store.list_escalations(filter).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -311,10 +311,12 @@ async fn decide_escalation(
             "escalation id is not valid",
         ));
     }
+    let decision = tapis_core::escalation::EscalationDecision::parse(&body.value.decision)?;
+    let id = crate::extract::canonical_id(&id, EscalationId::parse, "escalation")?;
     Ok(Json(
         state
             .store
-            .decide_escalation(&p, &id, &body.value.decision, &body.value.note)
+            .decide_escalation(&p, id, decision, &body.value.note)
             .await?,
     ))
 }

@@ -122,6 +122,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// A path segment that passed a route's own shape check, as a typed id.
+/// Text that is not the id's one canonical spelling names nothing stored,
+/// so it is a 404, as it was when such text reached the database.
+pub fn canonical_id<T: std::fmt::Display>(
+    raw: &str,
+    parse: fn(&str) -> tapis_core::Result<T>,
+    what: &'static str,
+) -> Result<T, ApiError> {
+    match parse(raw) {
+        Ok(id) if id.to_string() == raw => Ok(id),
+        _ => Err(ApiError::not_found(what)),
+    }
+}
+
 /// Parse a path segment as a typed id; a malformed id is a 400.
 pub fn parse_id<T>(
     what: &str,

@@ -6,11 +6,9 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tapis_core::NoticeId;
-use tapis_core::notice::LegalBasisInput;
-use tapis_core::order::{
-    NewOrder, OrderInput, OrderLimits, OrderState, TargetInput, dns_target_of,
-};
+use tapis_core::EscalationId;
+use tapis_core::escalation::{DraftRequest, Escalated, NoDnsTarget, draft_order};
+use tapis_core::order::{NewOrder, OrderInput, OrderLimits, OrderState};
 use tapis_core::role::Action;
 use tapis_core::target::DomainName;
 use tapis_store::{BlastRadius, Lookup, Order};
@@ -352,55 +350,39 @@ async fn draft_from_escalation(
     body: ApiJson<DraftFromEscalation>,
 ) -> ApiResult<(StatusCode, Json<Order>)> {
     require(&p, Action::ProposeOrder)?;
-    let esc = state.store.get_escalation(&order_id(&id)?).await?;
-    let notice_id = NoticeId::parse(&esc.notice_id).map_err(|_| ApiError::internal())?;
-    let notice = state.store.get_notice(notice_id).await?;
-    let mut targets: Vec<TargetInput> = Vec::new();
-    for item in notice
-        .items
-        .iter()
-        .filter(|i| esc.items.contains(&i.id.to_string()))
-    {
-        if let Some(d) = dns_target_of(item.kind, &item.normalized)
-            && !targets.iter().any(|t| t.name == d.as_str())
-        {
-            targets.push(TargetInput {
-                name: d.to_string(),
-                include_subdomains: false,
-            });
-        }
-    }
-    if targets.is_empty() {
-        return Err(ApiError {
-            field: Some("items".into()),
-            ..ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "no_dns_target",
-                "no pending item of this escalation names a domain or URL; channels, accounts and content cannot be blocked by DNS, and blocking the platform itself is a separate order with its own authorisation",
-            )
-        });
-    }
+    let id = order_id(&id)?;
+    let id = crate::extract::canonical_id(&id, EscalationId::parse, "escalation")?;
+    let esc = state.store.get_escalation(id).await?;
+    let notice = state.store.get_notice(esc.notice_id).await?;
     let b = body.value;
-    let input = OrderInput {
-        targets,
-        action: b.action.unwrap_or_else(|| "walled_garden".into()),
-        category: notice.category.clone(),
-        legal_basis: LegalBasisInput {
-            reference: notice.legal_basis.reference.clone(),
-            text: notice.legal_basis.text.clone(),
-        },
-        explanation: Some(format!(
-            "Escalation {} of notice {}: {}",
-            esc.id, notice.id, esc.reason
-        )),
+    let escalation_id = esc.id.to_string();
+    let escalated = Escalated {
+        escalation_id: &escalation_id,
+        reason: esc.reason,
+        pending: &esc.items,
+        notice_id: notice.id,
+        category: &notice.category,
+        legal_basis: (&notice.legal_basis.reference, &notice.legal_basis.text),
+        items: notice
+            .items
+            .iter()
+            .map(|i| (i.id, i.kind, i.normalized.as_str()))
+            .collect(),
+    };
+    let request = DraftRequest {
+        action: b.action,
         effective_at: b.effective_at,
         expires_at: b.expires_at,
         review_at: b.review_at,
-        notices: vec![notice.id.to_string()],
-        escalation_id: Some(esc.id.clone()),
-        // an escalation proposes; it never makes an emergency
-        emergency: false,
     };
+    let input = draft_order(&escalated, request).map_err(|_| ApiError {
+        field: Some("items".into()),
+        ..ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_dns_target",
+            NoDnsTarget::MESSAGE,
+        )
+    })?;
     let new = NewOrder::parse(
         input,
         &state.taxonomy,

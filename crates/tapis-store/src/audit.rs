@@ -5,6 +5,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use tapis_core::EventType;
 use tapis_core::audit::{Actor, Break, EventBody, GENESIS, StoredEvent, Verifier};
 use tapis_core::{Timestamp, canonical};
 
@@ -32,7 +33,7 @@ pub(crate) async fn append(
     tx: &mut Transaction<'static, Any>,
     at: Timestamp,
     actor: &Actor,
-    action: &str,
+    action: EventType,
     subject: (&str, &str),
     before: Value,
     after: Value,
@@ -56,7 +57,7 @@ pub(crate) async fn append(
         seq,
         at,
         actor: actor.to_json(),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         subject_type: subject.0.to_owned(),
         subject_id: subject.1.to_owned(),
         before,
@@ -125,7 +126,7 @@ impl Store {
             &mut tx,
             self.now(),
             &tapis_core::audit::Actor::system("operator"),
-            "privacy.client_addresses_logged",
+            EventType::PrivacyClientAddressesLogged,
             ("setting", "privacy.log_client_addresses"),
             Value::Null,
             serde_json::json!({"enabled": true, "reason": reason}),

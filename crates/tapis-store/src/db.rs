@@ -35,16 +35,16 @@ impl Backend {
     }
 }
 
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
+    pub(crate) sqlite: &'static str,
+    pub(crate) postgres: &'static str,
 }
 
 /// Migrations in order. Never edit one that has landed: add a new one. Each
 /// is recorded with a checksum, and a changed file is refused at start-up.
-const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "foundation",
@@ -99,6 +99,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_due_process.sql"),
         postgres: include_str!("../migrations/postgres/0009_due_process.sql"),
     },
+    Migration {
+        version: 10,
+        name: "one_scheduler",
+        sqlite: include_str!("../migrations/sqlite/0010_one_scheduler.sql"),
+        postgres: include_str!("../migrations/postgres/0010_one_scheduler.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
@@ -106,32 +112,7 @@ const MIGRATIONS: &[Migration] = &[
 /// one before, even with several `tapis serve` processes on one database.
 const AUDIT_CHAIN_LOCK: i64 = 0x7461_7069_735f_6175; // "tapis_au"
 
-/// How undelivered outbound messages are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts before a message is dead-lettered.
-    pub max_attempts: u32,
-    /// First retry delay; doubles each attempt, with ±20 % jitter.
-    pub base_secs: i64,
-    /// Longest delay between attempts.
-    pub cap_secs: i64,
-    /// How long a worker holds a claimed message (real time).
-    pub lease_secs: i64,
-    /// How long the previous webhook secret stays valid after a rotation.
-    pub secret_grace_secs: i64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 8,
-            base_secs: 5,
-            cap_secs: 3600,
-            lease_secs: 60,
-            secret_grace_secs: 86_400,
-        }
-    }
-}
+pub use tapis_core::delivery::RetryPolicy;
 
 /// What a store is opened with besides its URL.
 pub struct Options {

@@ -12,10 +12,12 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Any, Row, Transaction};
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::due_process::{DueProcessPolicy, Sensitivity, authorisation_statement};
 use tapis_core::order::{OrderState, OrderTarget};
 use tapis_core::party::PartyKind;
+use tapis_core::publication::{self, AuthorisationDecision, Publication, ValidAuthorisation};
 use tapis_core::role::{Action, Role};
 use tapis_core::target::DomainName;
 use tapis_core::{PartyId, Timestamp, canonical};
@@ -24,19 +26,6 @@ use crate::orders::Order;
 use crate::{Error, Principal, Result, Store, audit};
 
 pub(crate) type Tx = Transaction<'static, Any>;
-
-/// Whether the compiler lets an order into the zone now.
-#[derive(Debug, Clone)]
-pub(crate) enum Publication {
-    Allowed {
-        /// `not_required`, `authorised` or `emergency`.
-        basis: &'static str,
-        authorisation_id: Option<String>,
-        /// Emergency publication ends here unless authorised meanwhile.
-        until: Option<Timestamp>,
-    },
-    Refused(String),
-}
 
 /// An order's due-process record, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -183,7 +172,7 @@ async fn order_emergency(tx: &mut Tx, id: &str) -> Result<bool> {
 /// The latest authorisation decision that still holds for the order as it
 /// is: the signature verifies against the key it was made with, the key
 /// belongs to an authoriser party, and the content hash matches.
-async fn valid_decision(tx: &mut Tx, o: &Order) -> Result<Option<(String, String, String)>> {
+async fn valid_decision(tx: &mut Tx, o: &Order) -> Result<Option<ValidAuthorisation>> {
     let rows = sqlx::query(
         "SELECT a.id, a.decision, a.reasons, a.order_sha256, a.public_key, a.signature, p.kind \
          FROM order_authorisations a JOIN parties p ON p.id = a.party_id \
@@ -216,12 +205,18 @@ async fn valid_decision(tx: &mut Tx, o: &Order) -> Result<Option<(String, String
         {
             continue;
         }
-        return Ok(Some((r.try_get("id")?, decision, r.try_get("reasons")?)));
+        return Ok(Some(ValidAuthorisation {
+            id: r.try_get("id")?,
+            decision: AuthorisationDecision::parse(&decision).map_err(Error::corrupt)?,
+            reasons: r.try_get("reasons")?,
+        }));
     }
     Ok(None)
 }
 
-/// The compiler's check: may order `o` enter the zone at `now`?
+/// The compiler's check: may order `o` enter the zone at `now`? The facts
+/// are gathered here; the precedence of bases is core's
+/// (`tapis_core::publication::decide`).
 pub(crate) async fn check_publication(
     tx: &mut Tx,
     policy: &DueProcessPolicy,
@@ -239,41 +234,20 @@ pub(crate) async fn check_publication(
         reasons.is_empty() && affected.is_empty()
     })
     .await?;
-    if reasons.is_empty() {
-        return Ok(Publication::Allowed {
-            basis: "not_required",
-            authorisation_id: None,
-            until: None,
-        });
-    }
-    match valid_decision(tx, o).await? {
-        Some((id, d, _)) if d == "authorise" => {
-            return Ok(Publication::Allowed {
-                basis: "authorised",
-                authorisation_id: Some(id),
-                until: None,
-            });
-        }
-        Some((_, _, why)) => {
-            return Ok(Publication::Refused(format!(
-                "the authoriser refused it: {why}"
-            )));
-        }
-        None => {}
-    }
-    if order_emergency(tx, &o.id).await? {
-        return Ok(Publication::Allowed {
-            basis: "emergency",
-            authorisation_id: None,
-            until: Some(now.plus_millis(policy.emergency_max_secs * 1000)),
-        });
-    }
-    let why: Vec<String> = reasons.iter().take(3).map(Sensitivity::describe).collect();
-    Ok(Publication::Refused(format!(
-        "it needs an independent authorisation ({}{})",
-        why.join("; "),
-        if reasons.len() > 3 { "; …" } else { "" }
-    )))
+    // the authorisation costs a hash of every target: only when it matters
+    let authorisation = if reasons.is_empty() {
+        None
+    } else {
+        valid_decision(tx, o).await?
+    };
+    let emergency = order_emergency(tx, &o.id).await?;
+    Ok(publication::decide(
+        policy,
+        now,
+        &reasons,
+        authorisation.as_ref(),
+        emergency,
+    ))
 }
 
 /// Record that the compiler let order `o` in.
@@ -291,6 +265,7 @@ pub(crate) async fn record_publication(
     else {
         return Ok(());
     };
+    let basis = basis.as_str();
     sqlx::query("DELETE FROM order_publications WHERE order_id = $1")
         .bind(&o.id)
         .execute(&mut **tx)
@@ -299,7 +274,7 @@ pub(crate) async fn record_publication(
         "INSERT INTO order_publications (order_id, basis, authorisation_id, until, published_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&o.id)
-    .bind(*basis)
+    .bind(basis)
     .bind(authorisation_id.clone())
     .bind(until.map(|t| t.unix_millis()))
     .bind(now.unix_millis())
@@ -348,7 +323,7 @@ pub(crate) async fn tell_platforms(
             now,
             pid,
             None,
-            "order.proposed",
+            EventType::OrderProposed,
             json!({
                 "order_id": o.id,
                 "state": o.state,
@@ -381,7 +356,7 @@ pub(crate) async fn tell_platforms(
 pub(crate) async fn tell_authorisers(
     tx: &mut Tx,
     now: Timestamp,
-    event: &str,
+    event: EventType,
     data: Value,
 ) -> Result<()> {
     let rows = sqlx::query("SELECT id FROM parties WHERE kind = 'authoriser'")
@@ -590,9 +565,9 @@ impl Store {
             now,
             &by.actor(),
             if decision == "authorise" {
-                "order.authorised"
+                EventType::OrderAuthorised
             } else {
-                "order.authorisation_refused"
+                EventType::OrderAuthorisationRefused
             },
             ("order", id),
             Value::Null,
@@ -612,10 +587,12 @@ impl Store {
             ("authorise", OrderState::InForce) => {
                 let p = check_publication(&mut tx, &self.ctx.due_process, now, &o).await?;
                 record_publication(&mut tx, now, &o, &p).await?;
-                sqlx::query("UPDATE jobs SET state = 'cancelled' WHERE kind = 'order_emergency_lapse' AND subject_id = $1 AND state = 'pending'")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                crate::jobs::cancel(
+                    &mut tx,
+                    id,
+                    Some(tapis_core::job::JobKind::OrderEmergencyLapse),
+                )
+                .await?;
             }
             ("refuse", OrderState::InForce) => {
                 crate::orders::end_in(
@@ -686,7 +663,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "order.platform_responded",
+            EventType::OrderPlatformResponded,
             ("order", id),
             Value::Null,
             json!({"response_id": rid, "kind": kind, "text": text}),
@@ -695,7 +672,7 @@ impl Store {
         tell_authorisers(
             &mut tx,
             now,
-            "order.platform_responded",
+            EventType::OrderPlatformResponded,
             json!({"order_id": id, "platform_id": by.party_id.to_string(), "kind": kind, "text": text}),
         )
         .await?;

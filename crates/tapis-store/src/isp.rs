@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row;
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::isp::{IpNet, Resolvers};
 use tapis_core::{PartyId, Timestamp, canonical};
@@ -232,7 +233,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "isp.resolvers_set",
+            EventType::IspResolversSet,
             ("party", &party.to_string()),
             Value::Null,
             json!({"resolvers": strings(&r.resolvers), "notify": strings(&r.notify), "allow_transfer_from": strings(&r.allow_transfer_from), "key_created": secret.is_some()}),
@@ -307,7 +308,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "rpz.acknowledged",
+            EventType::RpzAcknowledged,
             ("party", &by.party_id.to_string()),
             Value::Null,
             json!({"serial": serial, "current": current}),
@@ -501,9 +502,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let event = if kind == "NOTIFY" {
-                "rpz.notify_answered"
+                EventType::RpzNotifyAnswered
             } else {
-                "rpz.transferred"
+                EventType::RpzTransferred
             };
             audit::append(
                 &mut tx,
@@ -698,7 +699,7 @@ impl Store {
             &mut tx,
             now,
             &Actor::system("prober"),
-            "compliance.probed",
+            EventType::ComplianceProbed,
             ("party", party_id),
             Value::Null,
             json!({"resolver": resolver, "serial": serial, "enforced": counts[0], "not_enforced": counts[1], "overblocked": counts[2], "unreachable": counts[3]}),

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::party::{NewParty, PartyKind};
 use tapis_core::role::Role;
@@ -181,7 +182,7 @@ async fn insert_party(
         tx,
         now,
         actor,
-        "party.created",
+        EventType::PartyCreated,
         ("party", &party.id.to_string()),
         Value::Null,
         party_json(&party),

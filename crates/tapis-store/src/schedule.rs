@@ -11,26 +11,22 @@ use crate::{Result, Store};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DueWork {
-    /// Ladder timers, order jobs and outbound messages due at or before
+    /// Jobs (ladder steps, order dates) and outbound messages due at or before
     /// now (including messages a worker is sending right now).
     pub due_now: i64,
-    /// The earliest timer, job or retry after now.
+    /// The earliest job or retry after now.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub next_due: Option<Timestamp>,
 }
 
 impl Store {
-    /// Pending timers, order jobs and outbox messages: how many are due now,
+    /// Pending jobs and outbox messages: how many are due now,
     /// and when the next one after now falls due. Read-only.
     pub async fn due_work(&self) -> Result<DueWork> {
         let now = self.now().unix_millis();
         let mut due_now = 0;
         let mut next: Option<i64> = None;
-        for (table, column) in [
-            ("timers", "due_at"),
-            ("jobs", "due_at"),
-            ("outbox", "next_attempt_at"),
-        ] {
+        for (table, column) in [("jobs", "due_at"), ("outbox", "next_attempt_at")] {
             let row = sqlx::query(&format!(
                 "SELECT \
                    (SELECT COUNT(*) FROM {table} WHERE state = 'pending' AND {column} <= $1) AS due, \

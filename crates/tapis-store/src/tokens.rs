@@ -9,6 +9,7 @@ use rand::RngCore;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::party::{PartyKind, bounded_text};
 use tapis_core::role::Role;
@@ -75,7 +76,7 @@ pub(crate) async fn insert_token(
         tx,
         now,
         actor,
-        "token.created",
+        EventType::TokenCreated,
         ("party", &party.id.to_string()),
         Value::Null,
         json!({"token_id": id.to_string(), "role": role.as_str(), "label": label}),

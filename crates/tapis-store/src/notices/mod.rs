@@ -2,30 +2,27 @@
 //! acknowledgement and per-item decisions. Each write is one transaction
 //! with its audit events.
 
-use std::collections::HashMap;
-
+use crate::db::Ctx;
+use crate::{
+    Created, DuplicateRef, Error, EvidenceView, Item, LegalBasisView, Notice, NoticeFilter,
+    Principal, Result, Store, audit, channel,
+};
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::notice::{Decision, ItemState, NewNotice, NoticeEvent, NoticeState, Urgency};
 use tapis_core::party::PartyKind;
 use tapis_core::target::ItemKind;
 use tapis_core::{ItemId, NoticeId, PartyId, Timestamp, canonical};
 
-use crate::db::Ctx;
-use crate::{
-    Created, DuplicateRef, Error, EvidenceView, Item, LegalBasisView, Notice, NoticeFilter,
-    Principal, Result, Store, audit, channel,
-};
+mod lifecycle;
+mod rows;
 
-const NOTICE_COLUMNS: &str = "id, state, issuer_party_id, issuer_label, platform_id, category, \
-    taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, \
-    territorial_scope, may_notify_user, sla_version, due_at, created_at, submitted_at, \
-    delivered_at, acknowledged_at, closed_at, document, document_sha256";
-
-const ITEM_COLUMNS: &str = "i.id, i.notice_id, i.kind, i.value, i.normalized, i.native_id, \
-    i.evidence, i.state, i.reason, i.decided_at, i.duplicate_of, d.notice_id AS dup_notice_id";
+pub(crate) use lifecycle::*;
+pub use rows::*;
 
 /// States in which a notice is open (neither draft nor finished).
 const OPEN_STATES: &str = "('submitted', 'delivered', 'acknowledged', 'escalated', 'disputed')";
@@ -42,96 +39,6 @@ fn require_platform(p: &Principal, n: &Notice) -> Result<()> {
     } else {
         Err(Error::NotFound("notice"))
     }
-}
-
-fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
-    Ok(row
-        .try_get::<Option<i64>, _>(col)?
-        .map(Timestamp::from_unix_millis))
-}
-
-fn notice_from_row(row: &AnyRow) -> Result<Notice> {
-    let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
-    Ok(Notice {
-        id: NoticeId::parse(&s("id")?).map_err(Error::corrupt)?,
-        state: NoticeState::parse(&s("state")?).map_err(Error::corrupt)?,
-        issuer_party_id: PartyId::parse(&s("issuer_party_id")?).map_err(Error::corrupt)?,
-        issuer_label: s("issuer_label")?,
-        platform_id: PartyId::parse(&s("platform_id")?).map_err(Error::corrupt)?,
-        category: s("category")?,
-        taxonomy_version: s("taxonomy_version")?,
-        urgency: Urgency::parse(&s("urgency")?).map_err(Error::corrupt)?,
-        legal_basis: LegalBasisView {
-            reference: s("legal_basis_reference")?,
-            text: s("legal_basis_text")?,
-        },
-        explanation: s("explanation")?,
-        territorial_scope: serde_json::from_str(&s("territorial_scope")?)
-            .map_err(Error::corrupt)?,
-        may_notify_user: row.try_get::<i64, _>("may_notify_user")? != 0,
-        sla_version: row.try_get("sla_version")?,
-        due_at: opt_ts(row, "due_at")?,
-        created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
-        submitted_at: opt_ts(row, "submitted_at")?,
-        delivered_at: opt_ts(row, "delivered_at")?,
-        acknowledged_at: opt_ts(row, "acknowledged_at")?,
-        closed_at: opt_ts(row, "closed_at")?,
-        document_sha256: row.try_get("document_sha256")?,
-        signed_document: row
-            .try_get::<Option<String>, _>("document")?
-            .map(|d| serde_json::from_str(&d).map_err(Error::corrupt))
-            .transpose()?,
-        items: Vec::new(),
-    })
-}
-
-fn item_from_row(row: &AnyRow) -> Result<(NoticeId, Item)> {
-    let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
-    let notice_id = NoticeId::parse(&s("notice_id")?).map_err(Error::corrupt)?;
-    let duplicate_of = match (
-        row.try_get::<Option<String>, _>("duplicate_of")?,
-        row.try_get::<Option<String>, _>("dup_notice_id")?,
-    ) {
-        (Some(item), Some(notice)) => Some(DuplicateRef {
-            item_id: ItemId::parse(&item).map_err(Error::corrupt)?,
-            notice_id: NoticeId::parse(&notice).map_err(Error::corrupt)?,
-        }),
-        _ => None,
-    };
-    let evidence: Vec<EvidenceRow> =
-        serde_json::from_str(&s("evidence")?).map_err(Error::corrupt)?;
-    Ok((
-        notice_id,
-        Item {
-            id: ItemId::parse(&s("id")?).map_err(Error::corrupt)?,
-            kind: ItemKind::parse(&s("kind")?).map_err(Error::corrupt)?,
-            value: s("value")?,
-            normalized: s("normalized")?,
-            native_id: row.try_get("native_id")?,
-            evidence: evidence
-                .into_iter()
-                .map(|e| {
-                    Ok(EvidenceView {
-                        sha256: e.sha256,
-                        description: e.description,
-                        captured_at: Timestamp::parse("captured_at", &e.captured_at)
-                            .map_err(Error::corrupt)?,
-                    })
-                })
-                .collect::<Result<_>>()?,
-            state: ItemState::parse(&s("state")?).map_err(Error::corrupt)?,
-            reason: row.try_get("reason")?,
-            decided_at: opt_ts(row, "decided_at")?,
-            duplicate_of,
-        },
-    ))
-}
-
-#[derive(serde::Deserialize)]
-struct EvidenceRow {
-    sha256: String,
-    description: String,
-    captured_at: String,
 }
 
 fn notice_json(n: &Notice) -> Result<Value> {
@@ -277,9 +184,9 @@ impl Store {
             on_submitted(&mut tx, &self.ctx, now, &mut notice).await?;
         }
         let action = if new.draft {
-            "notice.drafted"
+            EventType::NoticeDrafted
         } else {
-            "notice.submitted"
+            EventType::NoticeSubmitted
         };
         audit::append(
             &mut tx,
@@ -322,7 +229,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "notice.submitted",
+            EventType::NoticeSubmitted,
             ("notice", &id.to_string()),
             json!({"state": NoticeState::Draft}),
             notice_json(&n)?,
@@ -518,7 +425,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "receipt.issued",
+            EventType::ReceiptIssued,
             ("notice", &id.to_string()),
             Value::Null,
             json!({"receipt_sha256": tapis_core::sign::content_hash(&sealed["payload"])?, "kid": sealed["kid"], "platform_signed": platform_signature.is_some()}),
@@ -539,14 +446,14 @@ impl Store {
         let next = n.state.on(NoticeEvent::Withdraw)?;
         let now = self.now();
         set_state(&mut tx, now, &n, next, Some("closed_at")).await?;
-        channel::cancel_timers(&mut tx, n.id, None).await?;
+        crate::jobs::cancel(&mut tx, &n.id.to_string(), None).await?;
         if n.state != NoticeState::Draft {
             channel::enqueue(
                 &mut tx,
                 now,
                 n.platform_id,
                 Some(n.id),
-                "notice.withdrawn",
+                EventType::NoticeWithdrawn,
                 json!({"notice_id": n.id.to_string(), "reason": reason}),
             )
             .await?;
@@ -555,7 +462,7 @@ impl Store {
             &mut tx,
             now,
             &by.actor(),
-            "notice.withdrawn",
+            EventType::NoticeWithdrawn,
             ("notice", &id.to_string()),
             json!({"state": n.state}),
             json!({"state": next, "reason": reason}),
@@ -688,274 +595,4 @@ impl Store {
         self.signal();
         Ok((n, sealed))
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn apply_decision(
-    tx: &mut Tx,
-    now: Timestamp,
-    actor: &Actor,
-    n: &Notice,
-    item: &Item,
-    next: ItemState,
-    reason: Option<&str>,
-    via_duplicate: Option<ItemId>,
-) -> Result<()> {
-    sqlx::query("UPDATE notice_items SET state = $1, reason = $2, decided_at = $3 WHERE id = $4")
-        .bind(next.as_str())
-        .bind(reason.map(str::to_owned))
-        .bind(now.unix_millis())
-        .bind(item.id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    let mut after = json!({"item_id": item.id.to_string(), "state": next, "reason": reason});
-    if let Some(src) = via_duplicate {
-        after["decided_via_duplicate"] = json!(src.to_string());
-    }
-    audit::append(
-        tx,
-        now,
-        actor,
-        "item.decided",
-        ("notice", &n.id.to_string()),
-        json!({"item_id": item.id.to_string(), "state": item.state}),
-        after,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Move a notice to where its items put it (closed, disputed).
-async fn settle(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Notice) -> Result<()> {
-    let states: Vec<ItemState> = n.items.iter().map(|i| i.state).collect();
-    let next = n.state.after_items(&states)?;
-    if next != n.state {
-        let stamp = (next == NoticeState::Closed).then_some("closed_at");
-        set_state(tx, now, n, next, stamp).await?;
-        let action = if next == NoticeState::Closed {
-            "notice.closed"
-        } else {
-            "notice.disputed"
-        };
-        audit::append(
-            tx,
-            now,
-            actor,
-            action,
-            ("notice", &n.id.to_string()),
-            json!({"state": n.state}),
-            json!({"state": next}),
-        )
-        .await?;
-        n.state = next;
-        if next == NoticeState::Closed {
-            n.closed_at = Some(now);
-            channel::cancel_timers(tx, n.id, None).await?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) async fn set_state(
-    tx: &mut Tx,
-    now: Timestamp,
-    n: &Notice,
-    next: NoticeState,
-    stamp: Option<&str>,
-) -> Result<()> {
-    let stamp_sql = stamp.map(|c| format!(", {c} = $2")).unwrap_or_default();
-    let res = sqlx::query(&format!(
-        "UPDATE notices SET state = $1, updated_at = $2{stamp_sql} WHERE id = $3 AND state = $4"
-    ))
-    .bind(next.as_str())
-    .bind(now.unix_millis())
-    .bind(n.id.to_string())
-    .bind(n.state.as_str())
-    .execute(&mut **tx)
-    .await?;
-    if res.rows_affected() != 1 {
-        return Err(Error::Conflict(
-            "the notice changed meanwhile; retry".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The platform demonstrably has the notice: its deadline starts now, and
-/// the escalation ladder is scheduled from it.
-pub(crate) async fn mark_delivered_tx(
-    tx: &mut Tx,
-    ctx: &Ctx,
-    now: Timestamp,
-    actor: &Actor,
-    n: &mut Notice,
-    via: &str,
-) -> Result<()> {
-    let next = n.state.on(NoticeEvent::Deliver)?;
-    set_state(tx, now, n, next, Some("delivered_at")).await?;
-    let sla = &ctx.sla;
-    let due = sla.due_at(now, &n.category, n.urgency);
-    sqlx::query("UPDATE notices SET due_at = $1, sla_version = $2 WHERE id = $3")
-        .bind(due.unix_millis())
-        .bind(&sla.version)
-        .bind(n.id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    channel::cancel_timers(tx, n.id, Some("delivery_timeout")).await?;
-    for (step, at) in sla.ladder(now, &n.category, n.urgency) {
-        channel::schedule(tx, n.id, step.as_str(), at).await?;
-    }
-    audit::append(
-        tx,
-        now,
-        actor,
-        "notice.delivered",
-        ("notice", &n.id.to_string()),
-        json!({"state": n.state}),
-        json!({"state": next, "via": via, "due_at": due.to_string(), "sla_version": sla.version}),
-    )
-    .await?;
-    n.state = next;
-    n.delivered_at = Some(now);
-    n.due_at = Some(due);
-    n.sla_version = Some(sla.version.clone());
-    Ok(())
-}
-
-/// What submission sets in motion: the signed document, the delivery
-/// timeout and the outbound `notice.submitted` event.
-async fn on_submitted(tx: &mut Tx, ctx: &Ctx, now: Timestamp, n: &mut Notice) -> Result<()> {
-    let document = notice_document(n);
-    let sha = tapis_core::sign::content_hash(&document)?;
-    let envelope = ctx.signer.seal(document)?;
-    sqlx::query("UPDATE notices SET document = $1, document_sha256 = $2 WHERE id = $3")
-        .bind(canonical::to_string(&envelope)?)
-        .bind(&sha)
-        .bind(n.id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    channel::schedule(
-        tx,
-        n.id,
-        "delivery_timeout",
-        now.plus_secs(ctx.sla.delivery_timeout),
-    )
-    .await?;
-    channel::enqueue(
-        tx,
-        now,
-        n.platform_id,
-        Some(n.id),
-        "notice.submitted",
-        json!({"notice_id": n.id.to_string(), "document_sha256": sha, "notice": envelope}),
-    )
-    .await?;
-    n.document_sha256 = Some(sha);
-    n.signed_document = Some(envelope);
-    Ok(())
-}
-
-/// The notice's content as signed: everything the platform is asked to act
-/// on, nothing that changes afterwards (state, decisions).
-pub(crate) fn notice_document(n: &Notice) -> Value {
-    json!({
-        "type": "tapis.notice.v1",
-        "id": n.id.to_string(),
-        "issuer": {"party_id": n.issuer_party_id.to_string(), "label": n.issuer_label},
-        "platform_id": n.platform_id.to_string(),
-        "category": n.category,
-        "taxonomy_version": n.taxonomy_version,
-        "urgency": n.urgency,
-        "legal_basis": {"reference": n.legal_basis.reference, "text": n.legal_basis.text},
-        "explanation": n.explanation,
-        "territorial_scope": n.territorial_scope,
-        "may_notify_user": n.may_notify_user,
-        "submitted_at": n.submitted_at.map(|t| t.to_string()),
-        "items": n.items.iter().map(|i| json!({
-            "id": i.id.to_string(),
-            "kind": i.kind,
-            "value": i.value,
-            "normalized": i.normalized,
-            "native_id": i.native_id,
-            "evidence": i.evidence.iter().map(|e| json!({
-                "sha256": e.sha256, "description": e.description, "captured_at": e.captured_at.to_string(),
-            })).collect::<Vec<_>>(),
-            "duplicate_of": i.duplicate_of.as_ref().map(|d| json!({"item_id": d.item_id.to_string(), "notice_id": d.notice_id.to_string()})),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-async fn acknowledge_in(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Notice) -> Result<()> {
-    let next = n.state.on(NoticeEvent::Acknowledge)?;
-    set_state(tx, now, n, next, Some("acknowledged_at")).await?;
-    audit::append(
-        tx,
-        now,
-        actor,
-        "notice.acknowledged",
-        ("notice", &n.id.to_string()),
-        json!({"state": n.state}),
-        json!({"state": next}),
-    )
-    .await?;
-    n.state = next;
-    n.acknowledged_at = Some(now);
-    Ok(())
-}
-
-pub(crate) async fn load_notice(tx: &mut Tx, id: NoticeId) -> Result<Notice> {
-    let row = sqlx::query(&format!(
-        "SELECT {NOTICE_COLUMNS} FROM notices WHERE id = $1"
-    ))
-    .bind(id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(Error::NotFound("notice"))?;
-    let mut n = notice_from_row(&row)?;
-    let mut items = load_items(tx, &[id]).await?;
-    n.items = items.remove(&id).unwrap_or_default();
-    Ok(n)
-}
-
-async fn load_items(
-    conn: &mut sqlx::AnyConnection,
-    ids: &[NoticeId],
-) -> Result<HashMap<NoticeId, Vec<Item>>> {
-    let mut out: HashMap<NoticeId, Vec<Item>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT {ITEM_COLUMNS} FROM notice_items i LEFT JOIN notice_items d ON d.id = i.duplicate_of \
-         WHERE i.notice_id IN ({}) ORDER BY i.notice_id, i.position",
-        placeholders.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id.to_string());
-    }
-    for row in q.fetch_all(&mut *conn).await? {
-        let (nid, item) = item_from_row(&row)?;
-        out.entry(nid).or_default().push(item);
-    }
-    Ok(out)
-}
-
-/// What a platform signs to acknowledge a notice with its own key.
-pub fn acknowledgement_statement(n: &Notice) -> Value {
-    json!({
-        "type": "tapis.acknowledgement.v1",
-        "notice_id": n.id.to_string(),
-        "notice_sha256": n.document_sha256,
-    })
-}
-
-/// A party's display name, for signed records.
-pub(crate) async fn party_name(tx: &mut Tx, party: PartyId) -> Result<String> {
-    Ok(sqlx::query("SELECT name FROM parties WHERE id = $1")
-        .bind(party.to_string())
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("name")?)
 }

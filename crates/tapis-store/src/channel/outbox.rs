@@ -1,0 +1,375 @@
+//! The outbox: messages written in the same transaction as the change
+//! that causes them (`enqueue`), claimed by delivery workers with a lease,
+//! and settled here when a worker reports an attempt. What an attempt leads
+//! to — delivered, retried with backoff, dead-lettered with an email
+//! fallback — is core's decision (`tapis_core::delivery::outcome`); this
+//! module records the attempt on the notice's timeline and applies it.
+
+use super::*;
+
+/// An outbox message claimed by a worker.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: String,
+    pub channel: OutboxChannel,
+    pub party_id: PartyId,
+    pub notice_id: Option<NoticeId>,
+    /// The platform event id: the `webhook-id`, stable across retries.
+    pub event_id: String,
+    pub event_type: EventType,
+    /// The JSON body, as sent.
+    pub payload: String,
+    pub attempts: u32,
+    lease_owner: String,
+}
+
+/// What one delivery attempt did.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+/// One outbound message of a notice, as the delivery view shows it.
+/// The fields are in alphabetical order so that the JSON is the same as
+/// when this view was built as a map (whose keys sort).
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub attempts: i64,
+    pub channel: String,
+    pub created_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub event_id: String,
+    pub event_type: String,
+    pub id: String,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
+    pub state: String,
+}
+
+/// Put a platform-facing event on the stream and in the outbox: by webhook
+/// when the platform has one, else by email when it has addresses. Returns
+/// the event id.
+pub(crate) async fn enqueue(
+    tx: &mut Tx,
+    now: Timestamp,
+    party: PartyId,
+    notice: Option<NoticeId>,
+    event_type: EventType,
+    data: Value,
+) -> Result<String> {
+    let event_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let payload = canonical::to_string(&json!({
+        "type": event_type,
+        "timestamp": now.to_string(),
+        "data": data,
+    }))?;
+    sqlx::query(
+        "INSERT INTO platform_events (id, party_id, notice_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&event_id)
+    .bind(party.to_string())
+    .bind(notice.map(|n| n.to_string()))
+    .bind(event_type.as_str())
+    .bind(&payload)
+    .bind(now.unix_millis())
+    .execute(&mut **tx)
+    .await?;
+    let (webhook, emails) = routes(tx, party).await?;
+    let channel = if webhook.is_some() {
+        Some("webhook")
+    } else if !emails.is_empty() {
+        Some("email")
+    } else {
+        None
+    };
+    if let Some(channel) = channel {
+        insert_outbox(
+            tx,
+            now,
+            channel,
+            party,
+            notice,
+            &event_id,
+            event_type.as_str(),
+            &payload,
+        )
+        .await?;
+    }
+    Ok(event_id)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_outbox(
+    tx: &mut Tx,
+    now: Timestamp,
+    channel: &str,
+    party: PartyId,
+    notice: Option<NoticeId>,
+    event_id: &str,
+    event_type: &str,
+    payload: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (id, channel, party_id, notice_id, event_id, event_type, payload, state, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(channel)
+    .bind(party.to_string())
+    .bind(notice.map(|n| n.to_string()))
+    .bind(event_id)
+    .bind(event_type)
+    .bind(payload)
+    .bind(now.unix_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Real wall-clock milliseconds: leases are about live processes, not about
+/// the (possibly simulated) business clock.
+pub(crate) fn wall_ms() -> i64 {
+    tapis_core::Clock::now(&tapis_core::SystemClock).unix_millis()
+}
+
+impl Store {
+    /// Claim up to `limit` due messages for `owner` with a lease. Safe with
+    /// several processes: a claimed row is skipped by the others until its
+    /// lease runs out.
+    pub async fn claim_outbox(&self, owner: &str, limit: u32) -> Result<Vec<Claimed>> {
+        let now = self.now().unix_millis();
+        let wall = wall_ms();
+        let lease_until = wall + self.ctx.retry.lease_secs * 1000;
+        let skip_locked = match self.backend {
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+                          AND (lease_until IS NULL OR lease_until < $4) ORDER BY next_attempt_at LIMIT {}{skip_locked}) \
+             AND state = 'pending' AND (lease_until IS NULL OR lease_until < $4) \
+             RETURNING id, channel, party_id, notice_id, event_id, event_type, payload, attempts",
+            limit.clamp(1, 1000)
+        );
+        let rows = match self.backend {
+            crate::Backend::Sqlite => {
+                // one writer at a time on SQLite: take the write lock up front
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(wall)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+            crate::Backend::Postgres => {
+                sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(wall)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+                Ok(Claimed {
+                    id: s("id")?,
+                    channel: OutboxChannel::parse(&s("channel")?).map_err(Error::corrupt)?,
+                    party_id: PartyId::parse(&s("party_id")?).map_err(Error::corrupt)?,
+                    notice_id: row
+                        .try_get::<Option<String>, _>("notice_id")?
+                        .map(|n| NoticeId::parse(&n).map_err(Error::corrupt))
+                        .transpose()?,
+                    event_id: s("event_id")?,
+                    event_type: s("event_type")?.parse().map_err(Error::corrupt)?,
+                    payload: s("payload")?,
+                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    lease_owner: owner.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Record an attempt: delivered, retried later with backoff, or
+    /// dead-lettered (a dead webhook falls back to email). The attempt is on
+    /// the notice's timeline; a 2xx webhook for a new notice is delivery.
+    pub async fn complete_delivery(&self, msg: &Claimed, attempt: Attempt) -> Result<()> {
+        let mut tx = self.write().await?;
+        let owned = sqlx::query("SELECT state FROM outbox WHERE id = $1 AND lease_owner = $2")
+            .bind(&msg.id)
+            .bind(&msg.lease_owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match owned {
+            Some(row) if row.try_get::<String, _>("state")? == "pending" => {}
+            // another worker took over (our lease lapsed) or it is settled
+            _ => return Ok(()),
+        }
+        let now = self.now();
+        let n = msg.attempts + 1;
+        let actor = Actor::system("delivery");
+        if let Some(notice) = msg.notice_id {
+            audit::append(
+                &mut tx,
+                now,
+                &actor,
+                EventType::DeliveryAttempt,
+                ("notice", &notice.to_string()),
+                Value::Null,
+                json!({
+                    "event_id": msg.event_id, "event_type": msg.event_type, "channel": msg.channel,
+                    "attempt": n, "ok": attempt.ok, "status": attempt.status,
+                    "latency_ms": attempt.latency_ms, "error": attempt.error,
+                }),
+            )
+            .await?;
+        }
+        let facts = AttemptFacts {
+            channel: msg.channel,
+            event_type: msg.event_type,
+            ok: attempt.ok,
+            attempt: n,
+            jitter: rand::Rng::random_range(&mut rand::rng(), -1.0..=1.0),
+        };
+        match delivery::outcome(&self.ctx.retry, facts) {
+            DeliveryOutcome::Delivered { notice_delivered } => {
+                sqlx::query("UPDATE outbox SET state = 'delivered', attempts = $1, delivered_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $3")
+                    .bind(i64::from(n))
+                    .bind(now.unix_millis())
+                    .bind(&msg.id)
+                    .execute(&mut *tx)
+                    .await?;
+                if notice_delivered && let Some(id) = msg.notice_id {
+                    let mut notice = load_notice(&mut tx, id).await?;
+                    if notice.state == NoticeState::Submitted {
+                        mark_delivered_tx(
+                            &mut tx,
+                            &self.ctx,
+                            now,
+                            &actor,
+                            &mut notice,
+                            "webhook 2xx",
+                        )
+                        .await?;
+                    }
+                }
+            }
+            DeliveryOutcome::DeadLetter { email_fallback } => {
+                sqlx::query("UPDATE outbox SET state = 'dead', attempts = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $3")
+                    .bind(i64::from(n))
+                    .bind(attempt.error.clone())
+                    .bind(&msg.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut fallback = None;
+                if email_fallback {
+                    let (_, emails) = routes(&mut tx, msg.party_id).await?;
+                    if !emails.is_empty() {
+                        insert_outbox(
+                            &mut tx,
+                            now,
+                            OutboxChannel::Email.as_str(),
+                            msg.party_id,
+                            msg.notice_id,
+                            &msg.event_id,
+                            msg.event_type.as_str(),
+                            &msg.payload,
+                        )
+                        .await?;
+                        fallback = Some(OutboxChannel::Email.as_str());
+                    }
+                }
+                if let Some(notice) = msg.notice_id {
+                    audit::append(
+                        &mut tx,
+                        now,
+                        &actor,
+                        EventType::DeliveryDeadLettered,
+                        ("notice", &notice.to_string()),
+                        Value::Null,
+                        json!({"event_id": msg.event_id, "channel": msg.channel, "attempts": n, "fallback": fallback}),
+                    )
+                    .await?;
+                }
+            }
+            DeliveryOutcome::Retry { after_millis } => {
+                sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, last_error = $3 WHERE id = $4")
+                    .bind(i64::from(n))
+                    .bind(now.plus_millis(after_millis).unix_millis())
+                    .bind(attempt.error.clone())
+                    .bind(&msg.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        self.signal();
+        Ok(())
+    }
+
+    /// Outbox messages of a notice (for the API's delivery view).
+    pub async fn deliveries(&self, notice: NoticeId) -> Result<Vec<Delivery>> {
+        let rows = sqlx::query(
+            "SELECT id, channel, event_id, event_type, state, attempts, next_attempt_at, last_error, created_at, delivered_at \
+             FROM outbox WHERE notice_id = $1 ORDER BY created_at, id",
+        )
+        .bind(notice.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let ts = |c: &str| -> Result<Option<Timestamp>> {
+                    Ok(r.try_get::<Option<i64>, _>(c)?
+                        .map(Timestamp::from_unix_millis))
+                };
+                Ok(Delivery {
+                    attempts: r.try_get("attempts")?,
+                    channel: r.try_get("channel")?,
+                    created_at: ts("created_at")?,
+                    delivered_at: ts("delivered_at")?,
+                    event_id: r.try_get("event_id")?,
+                    event_type: r.try_get("event_type")?,
+                    id: r.try_get("id")?,
+                    last_error: r.try_get("last_error")?,
+                    next_attempt_at: ts("next_attempt_at")?,
+                    state: r.try_get("state")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Dead-lettered messages, newest first.
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<Value>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, channel, party_id, notice_id, event_id, event_type, attempts, last_error FROM outbox \
+             WHERE state = 'dead' ORDER BY id DESC LIMIT {}",
+            limit.clamp(1, 500)
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(json!({
+                    "id": r.try_get::<String, _>("id")?,
+                    "channel": r.try_get::<String, _>("channel")?,
+                    "party_id": r.try_get::<String, _>("party_id")?,
+                    "notice_id": r.try_get::<Option<String>, _>("notice_id")?,
+                    "event_id": r.try_get::<String, _>("event_id")?,
+                    "event_type": r.try_get::<String, _>("event_type")?,
+                    "attempts": r.try_get::<i64, _>("attempts")?,
+                    "last_error": r.try_get::<Option<String>, _>("last_error")?,
+                }))
+            })
+            .collect()
+    }
+}
