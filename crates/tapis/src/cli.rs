@@ -34,7 +34,10 @@ macro_rules! say {
     }};
 }
 
+mod db;
 mod offline;
+
+pub(crate) use db::explain_open_error;
 
 /// Print a line on stdout; a closed stdout ends the process quietly.
 pub(crate) fn print_line(line: &str) {
@@ -152,6 +155,26 @@ Examples:
   tapis import rpz blocked.rpz --category gambling --legal-basis \"Law 11/2008 art. 40\"
   tapis import domains list.txt --category gambling --legal-basis \"Law 11/2008 art. 40\" --include-subdomains";
 
+const DB_HELP: &str = "\
+On PostgreSQL, run tapis with two roles:
+  the owner role owns tapis's tables: it runs `tapis db migrate` (at install
+    and after each upgrade) and applies the grants; nothing else uses it;
+  the application role is the one `tapis serve` runs as: it reads and writes
+    rows and owns nothing, so it cannot drop or disable the audit log's
+    append-only trigger, nor change, delete or truncate audit events.
+`tapis serve` applies pending migrations itself when its role may (one role,
+or SQLite); as the application role it refuses to start until the owner has
+run `tapis db migrate`. On SQLite there are no roles: the database file is
+the boundary (created 0600, owner only).
+
+Exit status: 0 done, 2 on error.
+
+Example:
+  tapis db migrate --database-url postgres://tapis_owner@db/tapis
+  tapis db grants --app-role tapis_app --database-url postgres://tapis_owner@db/tapis \\
+    | psql postgres://tapis_owner@db/tapis
+  tapis serve --database-url postgres://tapis_app:PASSWORD@db/tapis";
+
 const REPLAY_HELP: &str = "\
 Exit status: 0 every expectation holds, 1 one fails (or a step cannot be carried out), 2 the scenario cannot be read.
 
@@ -207,6 +230,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// The database: migrations, and the PostgreSQL roles tapis runs as.
+    #[command(after_help = DB_HELP)]
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
     },
     /// Work with the audit log.
     Audit {
@@ -318,6 +347,31 @@ enum ReceiptCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Apply pending migrations and exit. On PostgreSQL run it as the
+    /// owner role (the one that owns tapis's tables), not as the role
+    /// `tapis serve` runs as.
+    #[command(after_help = DB_HELP)]
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print the SQL that gives the application role (the one `tapis
+    /// serve` runs as) what it needs and no more: read and write rows,
+    /// append to the audit log, own nothing. Apply it as the owner role
+    /// after every `tapis db migrate`. PostgreSQL only.
+    #[command(after_help = DB_HELP)]
+    Grants {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The application role, e.g. tapis_app (lowercase letters, digits
+        /// and '_'); the database administrator creates it with LOGIN.
+        #[arg(long, value_name = "NAME")]
+        app_role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Walk the hash chain from the first event and report the first broken
     /// link.
@@ -339,6 +393,9 @@ impl Command {
             }
             | Command::Audit {
                 command: AuditCommand::Verify { store },
+            }
+            | Command::Db {
+                command: DbCommand::Migrate { store } | DbCommand::Grants { store, .. },
             }
             | Command::Receipt {
                 command: ReceiptCommand::Verify { store, .. },
@@ -430,6 +487,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Audit {
                 command: AuditCommand::Verify { .. },
             } => audit_verify(&settings).await,
+            Command::Db {
+                command: DbCommand::Migrate { .. },
+            } => db::migrate(&settings).await,
+            Command::Db {
+                command: DbCommand::Grants { app_role, .. },
+            } => db::grants(&settings, &app_role),
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),
         }
@@ -440,12 +503,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
     Store::open_with(&url, Arc::new(SystemClock), tapis_store::Options::default())
         .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                crate::config::redact_url(&url)
-            )
-        })
+        .map_err(|e| explain_open_error(&url, e))
 }
 
 async fn serve(

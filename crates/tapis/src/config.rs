@@ -284,8 +284,6 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-pub use tapis_store::redact_url;
-
 /// Environment variables that are not settings but are ours.
 const OTHER_VARS: &[&str] = &[
     "TAPIS_CONFIG",

@@ -104,12 +104,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     let url = settings.database_url();
     let store = Store::open_with(&url, clock, options)
         .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                crate::config::redact_url(&url)
-            )
-        })?;
+        .map_err(|e| crate::cli::explain_open_error(&url, e))?;
     let mut simulated_now = None;
     if let Some(m) = &manual {
         // a restarted simulation resumes where it was, never before START
