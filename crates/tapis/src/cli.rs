@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -35,9 +35,13 @@ macro_rules! say {
 }
 
 mod db;
+mod files;
 mod offline;
 
 pub(crate) use db::explain_open_error;
+pub(crate) use files::{
+    check_key_file, ensure_private_dir, load_signing_key, prepare_database, write_secret,
+};
 
 /// Print a line on stdout; a closed stdout ends the process quietly.
 pub(crate) fn print_line(line: &str) {
@@ -122,6 +126,14 @@ impl StoreArgs {
 }
 
 const SERVE_HELP: &str = "\
+Files: the data directory is created 0700; tapis.db (with its -wal and -shm),
+signing-key and admin-token are created 0600. At start a key file (signing-key,
+admin-token, secrets_key_file) that others can read or write is refused with
+the chmod to run: a key others could read may have been copied, and only you
+can judge whether to replace it. A database file others can read is tightened
+to 0600 and a warning logged: tapis creates it itself (earlier versions made
+it 0644), and SQLite gives -wal and -shm the database file's mode.
+
 Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
 
 Examples:
@@ -501,6 +513,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
+    prepare_database(&url)?;
     Store::open_with(&url, Arc::new(SystemClock), tapis_store::Options::default())
         .await
         .map_err(|e| explain_open_error(&url, e))
@@ -595,40 +608,4 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
-}
-
-/// tapis's Ed25519 signing key: 32 random bytes in hex, created on first
-/// start (owner-only). Losing it is not fatal (a new key is published and
-/// old signatures still verify with the old public key), but keep it.
-pub(crate) fn load_signing_key(path: &Path) -> anyhow::Result<tapis_core::sign::Signer> {
-    if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let bytes = hex::decode(text.trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok());
-        let seed = bytes.ok_or_else(|| {
-            anyhow::anyhow!("{} is not a signing key (64 hex digits)", path.display())
-        })?;
-        return Ok(tapis_core::sign::Signer::from_seed(seed));
-    }
-    let mut seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
-    write_secret(path, &hex::encode(seed))?;
-    let signer = tapis_core::sign::Signer::from_seed(seed);
-    tracing::info!(kid = signer.kid(), path = %path.display(), "created a signing key");
-    Ok(signer)
-}
-
-/// Write a secret readable by the owner only.
-pub(crate) fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(f, "{secret}")?;
-    Ok(())
 }

@@ -68,20 +68,11 @@ impl Running {
 /// Open the database, bootstrap it, and start every part. Returns once all
 /// sockets are bound.
 pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Running> {
-    if !settings.data_dir.exists() {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
-        // the directory holds the database and the admin token: owner only
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot restrict {}", settings.data_dir.display()))?;
-        }
+    // the directory holds the database and the keys: owner only
+    crate::cli::ensure_private_dir(&settings.data_dir)?;
+    let token_file = settings.data_dir.join("admin-token");
+    if token_file.exists() {
+        crate::cli::check_key_file(&token_file, "the first admin token")?;
     }
     let manual = opts.simulated_clock.map(ManualClock::new);
     let clock: Arc<dyn Clock> = match &manual {
@@ -102,6 +93,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         due_process: settings.due_process_policy()?,
     };
     let url = settings.database_url();
+    crate::cli::prepare_database(&url)?;
     let store = Store::open_with(&url, clock, options)
         .await
         .map_err(|e| crate::cli::explain_open_error(&url, e))?;
@@ -131,7 +123,6 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     {
         Some(boot) => {
             let written_to = if bootstrap_token.is_none() {
-                let token_file = settings.data_dir.join("admin-token");
                 crate::cli::write_secret(&token_file, &boot.admin_secret)?;
                 Some(token_file)
             } else {

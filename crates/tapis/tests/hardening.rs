@@ -1,4 +1,3 @@
-#![allow(dead_code)] // TEMP: helpers for the next tests
 //! The real binary's own trust boundaries: on PostgreSQL `tapis serve` runs
 //! as a role that owns nothing (`tapis db migrate` as the owner, `tapis db
 //! grants` for the application role); tapis's files are owner-only and a
@@ -21,12 +20,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_tapis");
 /// `tapis` with the data directory and database given, and nothing read
 /// from the environment or the working directory.
 fn tapis(data: &Path, url: &str) -> Command {
+    tapis_in(data, data, url)
+}
+
+/// `tapis` as [`tapis`], run in `cwd` (which must exist; `data` need not).
+fn tapis_in(cwd: &Path, data: &Path, url: &str) -> Command {
     let mut c = Command::new(BIN);
     c.env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
         .env_remove("TAPIS_CONFIG")
         .env_remove("TAPIS_BOOTSTRAP_TOKEN")
         .env_remove("TAPIS_SECRETS_KEY")
-        .current_dir(data);
+        .current_dir(cwd);
     c.arg("--data-dir").arg(data);
     if !url.is_empty() {
         c.arg("--database-url").arg(url);
@@ -297,4 +301,70 @@ fn uuid_like() -> String {
         .expect("time")
         .as_nanos();
     format!("{:x}{:x}", nanos, std::process::id())
+}
+
+/// tapis's files are owner-only from the first start; a key file others
+/// can read stops the start with the `chmod` to run; a database file
+/// others can read is tightened and the fact logged.
+#[cfg(unix)]
+#[test]
+fn files_are_owner_only_and_a_readable_key_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("fresh").join("data");
+    // the parent too is created by tapis
+    std::fs::create_dir_all(data.parent().expect("parent")).expect("mkdir");
+    let start = || {
+        let mut c = tapis_in(dir.path(), &data, "");
+        c.env("TAPIS_LOG", "warn");
+        serve(c)
+    };
+    let server = start().expect("first start");
+    let db = data.join("tapis.db");
+    for (path, want) in [
+        (data.clone(), 0o700),
+        (db.clone(), 0o600),
+        (data.join("tapis.db-wal"), 0o600),
+        (data.join("tapis.db-shm"), 0o600),
+        (data.join("signing-key"), 0o600),
+        (data.join("admin-token"), 0o600),
+    ] {
+        assert_eq!(mode(&path), want, "{}", path.display());
+    }
+    server.stop();
+
+    for (file, what) in [
+        ("signing-key", "signing key"),
+        ("admin-token", "admin token"),
+    ] {
+        let path = data.join(file);
+        chmod(&path, 0o644);
+        let refused = start().err().expect("a readable key is refused");
+        assert!(
+            refused.contains(&format!("chmod 600 {}", path.display())) && refused.contains(what),
+            "{refused}"
+        );
+        assert_eq!(mode(&path), 0o644, "a key's mode is the operator's to fix");
+        chmod(&path, 0o600);
+    }
+
+    chmod(&db, 0o644);
+    let server = start().expect("a readable database is tightened, not refused");
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(mode(&data.join("tapis.db-wal")), 0o600);
+    let log = server.log();
+    assert!(
+        log.contains("tightened") && log.contains("tapis.db"),
+        "{log}"
+    );
+    server.stop();
+
+    // the offline commands create the database owner-only too
+    let other = dir.path().join("other");
+    let out = tapis_in(dir.path(), &other, "")
+        .args(["db", "migrate"])
+        .output()
+        .expect("db migrate");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&other), 0o700);
+    assert_eq!(mode(&other.join("tapis.db")), 0o600);
 }
