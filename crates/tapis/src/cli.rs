@@ -134,6 +134,12 @@ can judge whether to replace it. A database file others can read is tightened
 to 0600 and a warning logged: tapis creates it itself (earlier versions made
 it 0644), and SQLite gives -wal and -shm the database file's mode.
 
+Secrets at rest: webhook and TSIG secrets are sealed under a key kept outside
+the database, from secrets_key_file (mode 0600) or TAPIS_SECRETS_KEY. Make one:
+  head -c 32 /dev/urandom | base64 > /etc/tapis/secrets.key
+  chmod 600 /etc/tapis/secrets.key
+Without it they are stored in clear and tapis serve says so at start.
+
 Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
 
 Examples:

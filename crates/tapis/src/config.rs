@@ -25,6 +25,14 @@ pub struct Settings {
     pub log: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// A file holding the key that seals secrets at rest (webhook and TSIG
+    /// secrets): 32 bytes in base64 or hex, mode 0600. Unset (and no
+    /// `TAPIS_SECRETS_KEY`): those secrets are stored in clear.
+    pub secrets_key_file: Option<PathBuf>,
+    /// `TAPIS_SECRETS_KEY`: the key itself, from the environment only
+    /// (never from the config file, which is often readable by others).
+    #[serde(skip)]
+    pub secrets_key: SecretText,
     pub limits: LimitSettings,
     pub channel: ChannelSettings,
     pub smtp: SmtpSettings,
@@ -252,6 +260,8 @@ impl Default for Settings {
             authority_name: "Authority".into(),
             log: "info".into(),
             log_format: LogFormat::Text,
+            secrets_key_file: None,
+            secrets_key: SecretText::default(),
             limits: LimitSettings::default(),
             channel: ChannelSettings::default(),
             smtp: SmtpSettings::default(),
@@ -274,6 +284,8 @@ impl std::fmt::Debug for Settings {
             .field("authority_name", &self.authority_name)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
+            .field("secrets_key_file", &self.secrets_key_file)
+            .field("secrets_key", &self.secrets_key)
             .field("limits", &self.limits)
             .field("channel", &self.channel)
             .field("smtp", &self.smtp)
@@ -281,6 +293,26 @@ impl std::fmt::Debug for Settings {
             .field("rpz", &self.rpz)
             .field("compliance", &self.compliance)
             .finish()
+    }
+}
+
+/// A secret given as text (`TAPIS_SECRETS_KEY`), never shown by `Debug`.
+#[derive(Clone, Default, PartialEq)]
+pub struct SecretText(Option<String>);
+
+impl SecretText {
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "<set, redacted>"
+        } else {
+            "<unset>"
+        })
     }
 }
 
@@ -356,6 +388,9 @@ impl Settings {
                         .map_err(|_| bad("an address like 127.0.0.1:5300"))?
                 }
                 "TAPIS_SLA_POLICY_FILE" => s.sla.policy_file = Some(PathBuf::from(v)),
+                "TAPIS_SECRETS_KEY_FILE" => s.secrets_key_file = Some(PathBuf::from(v)),
+                // the value is a secret: never put it in a message
+                "TAPIS_SECRETS_KEY" => s.secrets_key = SecretText(Some(v.to_owned())),
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
                 k => warnings.push(format!("ignoring unknown environment variable {k}")),
             }
@@ -529,6 +564,30 @@ impl Settings {
         })
     }
 
+    /// The key that seals secrets at rest: from `TAPIS_SECRETS_KEY`, or
+    /// read from `secrets_key_file` (refused when others can read it), or
+    /// none.
+    pub fn secret_key(&self) -> anyhow::Result<tapis_store::secrets::SecretKey> {
+        use tapis_store::secrets::SecretKey;
+        match (self.secrets_key.get(), &self.secrets_key_file) {
+            (Some(_), Some(_)) => {
+                bail!("both TAPIS_SECRETS_KEY and secrets_key_file are set: keep one")
+            }
+            (Some(text), None) => SecretKey::parse(text)
+                .map_err(|e| anyhow::anyhow!("TAPIS_SECRETS_KEY is not valid: {e}")),
+            (None, Some(path)) => {
+                crate::cli::check_key_file(path, "the secrets key file")?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the secrets key file {}", path.display())
+                })?;
+                SecretKey::parse(&text).map_err(|e| {
+                    anyhow::anyhow!("the secrets key file {} is not valid: {e}", path.display())
+                })
+            }
+            (None, None) => Ok(SecretKey::none()),
+        }
+    }
+
     /// The URL the store opens.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
@@ -626,6 +685,49 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("tapis:***@db"), "{shown}");
+    }
+
+    #[test]
+    fn the_secrets_key_is_never_shown_and_is_checked() {
+        let key = "q0vYQ1O0cO6cxm4dH6XyZk1b8m0b4pJj0u8bHc3fR1U=";
+        let (s, warnings) = Settings::load(
+            None,
+            &env(&[("TAPIS_SECRETS_KEY", key)]),
+            &Overrides::default(),
+        )
+        .expect("load");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(key) && !shown.contains("q0vYQ"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+        let sealed = s.secret_key().expect("key");
+        assert!(sealed.is_set());
+        assert!(!format!("{sealed:?}").contains("q0vYQ"));
+
+        let (s, _) = Settings::load(
+            None,
+            &env(&[("TAPIS_SECRETS_KEY", "not-a-key-hunter2")]),
+            &Overrides::default(),
+        )
+        .expect("load");
+        let err = format!("{:#}", s.secret_key().expect_err("bad key"));
+        assert!(
+            err.contains("TAPIS_SECRETS_KEY") && err.contains("urandom"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "a bad key is not echoed: {err}");
+
+        let (s, _) = Settings::load(
+            None,
+            &env(&[
+                ("TAPIS_SECRETS_KEY", key),
+                ("TAPIS_SECRETS_KEY_FILE", "/nonexistent"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("load");
+        assert!(s.secret_key().is_err(), "one source, not two");
+        assert!(!Settings::default().secret_key().expect("none").is_set());
     }
 
     #[test]

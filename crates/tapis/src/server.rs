@@ -91,12 +91,20 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             ..Default::default()
         },
         due_process: settings.due_process_policy()?,
+        secrets: settings.secret_key()?,
     };
     let url = settings.database_url();
     crate::cli::prepare_database(&url)?;
     let store = Store::open_with(&url, clock, options)
         .await
         .map_err(|e| crate::cli::explain_open_error(&url, e))?;
+    match store.secrets().kid() {
+        Some(kid) => tracing::info!(kid, "secrets at rest (webhook and TSIG secrets) are sealed"),
+        None if opts.demo => {}
+        None => tracing::warn!(
+            "secrets at rest (webhook and TSIG secrets) are stored in clear: set secrets_key_file or TAPIS_SECRETS_KEY (make a key with `head -c 32 /dev/urandom | base64 > secrets.key; chmod 600 secrets.key`)"
+        ),
+    }
     let mut simulated_now = None;
     if let Some(m) = &manual {
         // a restarted simulation resumes where it was, never before START

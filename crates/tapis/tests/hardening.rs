@@ -368,3 +368,77 @@ fn files_are_owner_only_and_a_readable_key_is_refused() {
     assert_eq!(mode(&other), 0o700);
     assert_eq!(mode(&other.join("tapis.db")), 0o600);
 }
+
+/// The secrets key: loaded from a file (refused when others can read it)
+/// or the environment, named at start by its id, never printed; without
+/// one the start warns, naming the setting.
+#[cfg(unix)]
+#[test]
+fn the_secrets_key_is_loaded_named_and_never_printed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path();
+    let key_text = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
+    let kid = tapis_store::secrets::SecretKey::parse(key_text)
+        .expect("key")
+        .kid()
+        .expect("kid")
+        .to_owned();
+    let key_file = data.join("secrets.key");
+    std::fs::write(&key_file, format!("{key_text}\n")).expect("write key");
+    chmod(&key_file, 0o600);
+    let config = data.join("keyed.toml");
+    std::fs::write(
+        &config,
+        format!("secrets_key_file = {:?}\n", key_file.display().to_string()),
+    )
+    .expect("config");
+    let with_config = || {
+        let mut c = tapis(data, "");
+        c.arg("--config").arg(&config).env("TAPIS_LOG", "info");
+        c
+    };
+
+    let server = serve(with_config()).expect("start with a key file");
+    let log = server.log();
+    server.stop();
+    assert!(log.contains("sealed") && log.contains(&kid), "{log}");
+    assert!(!log.contains(key_text) && !log.contains("3q2+7w"), "{log}");
+
+    chmod(&key_file, 0o644);
+    let refused = serve(with_config()).err().expect("a readable key file");
+    assert!(
+        refused.contains(&format!("chmod 600 {}", key_file.display())),
+        "{refused}"
+    );
+    assert!(!refused.contains("3q2+7w"), "{refused}");
+    chmod(&key_file, 0o600);
+
+    // from the environment instead
+    let mut c = tapis(data, "");
+    c.env("TAPIS_SECRETS_KEY", key_text)
+        .env("TAPIS_LOG", "info");
+    let server = serve(c).expect("start with TAPIS_SECRETS_KEY");
+    let log = server.log();
+    server.stop();
+    assert!(log.contains(&kid) && !log.contains("3q2+7w"), "{log}");
+
+    // a bad key stops the start without being echoed
+    let mut c = tapis(data, "");
+    c.env("TAPIS_SECRETS_KEY", "hunter2-is-not-a-key");
+    let refused = serve(c).err().expect("a bad key");
+    assert!(
+        refused.contains("TAPIS_SECRETS_KEY") && !refused.contains("hunter2"),
+        "{refused}"
+    );
+
+    // none: said, naming the setting
+    let mut c = tapis(data, "");
+    c.env("TAPIS_LOG", "warn");
+    let server = serve(c).expect("start without a key");
+    let log = server.log();
+    server.stop();
+    assert!(
+        log.contains("in clear") && log.contains("secrets_key_file"),
+        "{log}"
+    );
+}
