@@ -233,6 +233,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// Limits on what one request, one client or all of them may take. The
+/// edge's (connections, header time, anonymous rate, streams) apply in
+/// `tapis serve`'s own accept loop, before any handler runs; their
+/// defaults are `tapis_http::edge::EdgeLimits::default()`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
@@ -240,14 +244,107 @@ pub struct LimitSettings {
     pub max_body_bytes: usize,
     /// Most items in one notice.
     pub max_items: usize,
+    /// Open HTTP connections in all; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// Open HTTP connections from one address (an IPv6 /64).
+    pub connections_per_address: usize,
+    /// Seconds a client has to send a whole request head.
+    pub header_read_timeout_secs: u64,
+    /// Requests without credentials (public lookup, block page, health),
+    /// per address and minute, sustained.
+    pub anonymous_per_minute: u32,
+    /// How many such requests one address may send at once before the
+    /// rate applies.
+    pub anonymous_burst: u32,
+    /// Live event streams (SSE) open at once with one token.
+    pub streams_per_token: usize,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
+        let edge = tapis_http::edge::EdgeLimits::default();
         LimitSettings {
             max_body_bytes: 1024 * 1024,
             max_items: 1000,
+            max_connections: edge.max_connections,
+            connections_per_address: edge.connections_per_address,
+            header_read_timeout_secs: edge.header_read_timeout.as_secs(),
+            anonymous_per_minute: edge.anonymous_per_minute,
+            anonymous_burst: edge.anonymous_burst,
+            streams_per_token: edge.streams_per_token,
         }
+    }
+}
+
+impl LimitSettings {
+    /// The HTTP edge's limits.
+    pub fn edge(&self) -> tapis_http::edge::EdgeLimits {
+        tapis_http::edge::EdgeLimits {
+            max_connections: self.max_connections,
+            connections_per_address: self.connections_per_address,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            anonymous_per_minute: self.anonymous_per_minute,
+            anonymous_burst: self.anonymous_burst,
+            streams_per_token: self.streams_per_token,
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let d = LimitSettings::default();
+        let within = |key: &str, v: u64, lo: u64, hi: u64, default: u64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "limits.{key} is {v}: it must be between {lo} and {hi} (default {default})"
+                ))
+            }
+        };
+        let n = |v: usize| v as u64;
+        within(
+            "max_connections",
+            n(self.max_connections),
+            1,
+            1_000_000,
+            n(d.max_connections),
+        )?;
+        within(
+            "connections_per_address",
+            n(self.connections_per_address),
+            1,
+            n(self.max_connections),
+            n(d.connections_per_address),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}, at most limits.max_connections"))?;
+        within(
+            "header_read_timeout_secs",
+            self.header_read_timeout_secs,
+            1,
+            300,
+            d.header_read_timeout_secs,
+        )?;
+        within(
+            "anonymous_per_minute",
+            u64::from(self.anonymous_per_minute),
+            1,
+            1_000_000,
+            u64::from(d.anonymous_per_minute),
+        )?;
+        within(
+            "anonymous_burst",
+            u64::from(self.anonymous_burst),
+            1,
+            1_000_000,
+            u64::from(d.anonymous_burst),
+        )?;
+        within(
+            "streams_per_token",
+            n(self.streams_per_token),
+            1,
+            1000,
+            n(d.streams_per_token),
+        )?;
+        Ok(())
     }
 }
 
@@ -375,6 +472,25 @@ impl Settings {
                 "TAPIS_LIMITS_MAX_ITEMS" => {
                     s.limits.max_items = v.parse().map_err(|_| bad("a number"))?
                 }
+                "TAPIS_LIMITS_MAX_CONNECTIONS" => {
+                    s.limits.max_connections = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_CONNECTIONS_PER_ADDRESS" => {
+                    s.limits.connections_per_address = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_HEADER_READ_TIMEOUT_SECS" => {
+                    s.limits.header_read_timeout_secs =
+                        v.parse().map_err(|_| bad("a number of seconds"))?
+                }
+                "TAPIS_LIMITS_ANONYMOUS_PER_MINUTE" => {
+                    s.limits.anonymous_per_minute = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_ANONYMOUS_BURST" => {
+                    s.limits.anonymous_burst = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_STREAMS_PER_TOKEN" => {
+                    s.limits.streams_per_token = v.parse().map_err(|_| bad("a number"))?
+                }
                 "TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS" => {
                     s.channel.allow_private_targets = v.parse().map_err(|_| bad("true or false"))?
                 }
@@ -425,6 +541,7 @@ impl Settings {
         if !(1..=100_000).contains(&self.limits.max_items) {
             bail!("limits.max_items must be between 1 and 100000");
         }
+        self.limits.check()?;
         let u = &self.database_url;
         if tapis_core::policy::SlaPolicy::preset(&self.sla.preset).is_none() {
             bail!("sla.preset must be default or eu-tco");
@@ -685,6 +802,77 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("tapis:***@db"), "{shown}");
+    }
+
+    #[test]
+    fn edge_limits_come_from_file_and_env_and_are_bounded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("tapis.toml");
+        std::fs::write(
+            &file,
+            "[limits]\nmax_connections = 100\nconnections_per_address = 10\nheader_read_timeout_secs = 5\nanonymous_per_minute = 30\nanonymous_burst = 7\nstreams_per_token = 2\n",
+        )
+        .expect("write");
+        let (s, _) = Settings::load(
+            Some(&file),
+            &env(&[("TAPIS_LIMITS_ANONYMOUS_BURST", "9")]),
+            &Overrides::default(),
+        )
+        .expect("load");
+        let e = s.limits.edge();
+        assert_eq!(e.max_connections, 100);
+        assert_eq!(e.connections_per_address, 10);
+        assert_eq!(e.header_read_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(e.anonymous_per_minute, 30);
+        assert_eq!(e.anonymous_burst, 9, "the environment wins over the file");
+        assert_eq!(e.streams_per_token, 2);
+        assert_eq!(
+            Settings::default().limits.edge(),
+            tapis_http::edge::EdgeLimits::default(),
+            "the defaults are the edge's"
+        );
+
+        for (var, value, says) in [
+            (
+                "TAPIS_LIMITS_MAX_CONNECTIONS",
+                "0",
+                "limits.max_connections is 0",
+            ),
+            (
+                "TAPIS_LIMITS_CONNECTIONS_PER_ADDRESS",
+                "5000",
+                "at most limits.max_connections",
+            ),
+            (
+                "TAPIS_LIMITS_HEADER_READ_TIMEOUT_SECS",
+                "0",
+                "between 1 and 300 (default 10)",
+            ),
+            (
+                "TAPIS_LIMITS_ANONYMOUS_PER_MINUTE",
+                "0",
+                "limits.anonymous_per_minute",
+            ),
+            (
+                "TAPIS_LIMITS_ANONYMOUS_BURST",
+                "0",
+                "limits.anonymous_burst",
+            ),
+            (
+                "TAPIS_LIMITS_STREAMS_PER_TOKEN",
+                "0",
+                "limits.streams_per_token",
+            ),
+            (
+                "TAPIS_LIMITS_STREAMS_PER_TOKEN",
+                "many",
+                "TAPIS_LIMITS_STREAMS_PER_TOKEN",
+            ),
+        ] {
+            let err =
+                Settings::load(None, &env(&[(var, value)]), &Overrides::default()).expect_err(var);
+            assert!(format!("{err:#}").contains(says), "{var}={value}: {err:#}");
+        }
     }
 
     #[test]

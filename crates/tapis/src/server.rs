@@ -229,6 +229,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         },
     );
     state.allow_private_targets = settings.channel.allow_private_targets;
+    state.edge = tapis_http::edge::Edge::new(settings.limits.edge());
     if settings.privacy.log_client_addresses {
         store
             .record_client_address_logging(&settings.privacy.log_client_addresses_reason)

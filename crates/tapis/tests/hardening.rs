@@ -442,3 +442,44 @@ fn the_secrets_key_is_loaded_named_and_never_printed() {
         "{log}"
     );
 }
+
+/// The edge limits in the settings reach the running server: with a
+/// burst of two, a third anonymous request is turned away while a request
+/// with a token is not; a limit out of bounds stops the start.
+#[tokio::test]
+async fn edge_limits_from_the_settings_apply_to_the_running_server() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path();
+    let mut c = tapis(data, "");
+    c.env("TAPIS_LIMITS_ANONYMOUS_BURST", "2")
+        .env("TAPIS_LIMITS_ANONYMOUS_PER_MINUTE", "1");
+    let server = serve(c).expect("start");
+    let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
+    let http = reqwest::Client::new();
+    let url = format!("{}/healthz", server.base);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(http.get(&url).send().await.expect("get").status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let with_token = http
+        .get(format!("{}/api/v1/whoami", server.base))
+        .bearer_auth(admin.trim())
+        .send()
+        .await
+        .expect("whoami");
+    assert_eq!(
+        with_token.status(),
+        200,
+        "requests with a token are not counted"
+    );
+    server.stop();
+
+    let mut c = tapis(data, "");
+    c.env("TAPIS_LIMITS_HEADER_READ_TIMEOUT_SECS", "0");
+    let refused = serve(c).err().expect("out of bounds");
+    assert!(
+        refused.contains("limits.header_read_timeout_secs"),
+        "{refused}"
+    );
+}
