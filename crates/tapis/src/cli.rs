@@ -19,7 +19,7 @@ use tapis_core::{SystemClock, Timestamp};
 use tapis_store::Store;
 
 use crate::config::{Overrides, Settings};
-use offline::{audit_verify, import, receipt_verify, token_create};
+use offline::{audit_verify, import, receipt_verify, token_create, token_list, token_revoke};
 
 /// `println!` that treats a closed stdout (`tapis … | head`) as the reader
 /// being done, not as a reason to panic.
@@ -152,6 +152,19 @@ Exit status: 0 created (the secret on stdout), 2 on error.
 
 Example:
   tapis token create --party \"Messenger\" --role platform_agent --label \"trust & safety desk\"";
+
+const TOKEN_REVOKE_HELP: &str = "\
+Exit status: 0 revoked, 2 on error (no such token, or already revoked).
+
+Example:
+  tapis token list --party Messenger
+  tapis token revoke 0192f3c4-…";
+
+const TOKEN_LIST_HELP: &str = "\
+Exit status: 0 listed, 2 on error.
+
+Example:
+  tapis token list --party Messenger";
 
 const AUDIT_HELP: &str = "\
 Exit status: 0 intact, 1 broken, 2 could not check.
@@ -289,6 +302,25 @@ enum TokenCommand {
         #[arg(long, default_value = "created with tapis token create")]
         label: String,
     },
+    /// Revoke a token: it stops working at once (a running server checks
+    /// every request against the database). Audited as token.revoked.
+    #[command(after_help = TOKEN_REVOKE_HELP)]
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The token's id (from `tapis token list`), not its secret.
+        id: String,
+    },
+    /// List a party's tokens: id, role, label, when created, and whether
+    /// revoked. Secrets are never shown (only their hash is stored).
+    #[command(after_help = TOKEN_LIST_HELP)]
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The party: its id, or its exact name.
+        #[arg(long)]
+        party: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -407,7 +439,10 @@ impl Command {
         Some(match self {
             Command::Serve { store, .. }
             | Command::Token {
-                command: TokenCommand::Create { store, .. },
+                command:
+                    TokenCommand::Create { store, .. }
+                    | TokenCommand::Revoke { store, .. }
+                    | TokenCommand::List { store, .. },
             }
             | Command::Audit {
                 command: AuditCommand::Verify { store },
@@ -502,6 +537,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
                         party, role, label, ..
                     },
             } => token_create(&settings, &party, &role, &label).await,
+            Command::Token {
+                command: TokenCommand::Revoke { id, .. },
+            } => token_revoke(&settings, &id).await,
+            Command::Token {
+                command: TokenCommand::List { party, .. },
+            } => token_list(&settings, &party).await,
             Command::Audit {
                 command: AuditCommand::Verify { .. },
             } => audit_verify(&settings).await,

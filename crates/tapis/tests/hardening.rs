@@ -483,3 +483,127 @@ async fn edge_limits_from_the_settings_apply_to_the_running_server() {
         "{refused}"
     );
 }
+
+/// A token is revoked from the command line, on every backend: it stops
+/// working on the running server at once, the list says so, the log has
+/// the revocation, and revoking twice is refused.
+#[tokio::test]
+async fn tokens_are_listed_and_revoked_from_the_command_line() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let data = dir.path();
+        let server = serve(tapis(data, &db.url)).expect("start");
+        let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token");
+        let http = reqwest::Client::new();
+        let party: serde_json::Value = http
+            .post(format!("{}/api/v1/parties", server.base))
+            .bearer_auth(admin.trim())
+            .json(
+                &json!({"kind": "platform", "name": "Messenger", "domains": ["messenger.example"]}),
+            )
+            .send()
+            .await
+            .expect("party")
+            .json()
+            .await
+            .expect("json");
+        let party_id = party["id"].as_str().expect("id").to_owned();
+        let out = tapis(data, &db.url)
+            .args([
+                "token",
+                "create",
+                "--party",
+                "Messenger",
+                "--role",
+                "platform_agent",
+                "--label",
+                "ops bot",
+            ])
+            .output()
+            .expect("token create");
+        assert!(out.status.success(), "{}", text(&out));
+        let secret = String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned();
+        let whoami = |secret: String| {
+            let http = http.clone();
+            let url = format!("{}/api/v1/whoami", server.base);
+            async move {
+                http.get(url)
+                    .bearer_auth(secret)
+                    .send()
+                    .await
+                    .expect("whoami")
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(whoami(secret.clone()).await, 200);
+
+        let list = |expect: &str| {
+            let out = tapis(data, &db.url)
+                .args(["token", "list", "--party", "Messenger"])
+                .output()
+                .expect("token list");
+            assert!(out.status.success(), "{}", text(&out));
+            let listed = String::from_utf8(out.stdout).expect("utf8");
+            assert!(!listed.contains(&secret), "secrets are never listed");
+            let line = listed
+                .lines()
+                .find(|l| l.contains("ops bot"))
+                .unwrap_or_else(|| panic!("{listed}"))
+                .to_owned();
+            assert!(line.contains(expect), "{line}");
+            line.split('\t').next().expect("id").to_owned()
+        };
+        let id = list("live");
+
+        let out = tapis(data, &db.url)
+            .args(["token", "revoke", &id])
+            .output()
+            .expect("token revoke");
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(
+            whoami(secret.clone()).await,
+            401,
+            "{backend:?}: revoked at once"
+        );
+        assert_eq!(
+            whoami(admin.trim().to_owned()).await,
+            200,
+            "others still work"
+        );
+        list("revoked");
+
+        let again = tapis(data, &db.url)
+            .args(["token", "revoke", &id])
+            .output()
+            .expect("token revoke");
+        assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+        assert!(text(&again).contains("revoked"), "{}", text(&again));
+        let by_secret = tapis(data, &db.url)
+            .args(["token", "revoke", &secret])
+            .output()
+            .expect("token revoke");
+        assert_eq!(by_secret.status.code(), Some(2));
+        assert!(
+            text(&by_secret).contains("not its secret"),
+            "{}",
+            text(&by_secret)
+        );
+        server.stop();
+
+        let store = raw(&db.url).await;
+        let events = store.events_for("party", &party_id).await.expect("events");
+        let revoked: Vec<_> = events
+            .iter()
+            .filter(|e| e.action == "token.revoked")
+            .collect();
+        assert_eq!(revoked.len(), 1, "{backend:?}: one event per revocation");
+        assert!(store.verify_audit().await.expect("verify").ok());
+        store.close().await;
+        db.cleanup().await;
+    }
+}
