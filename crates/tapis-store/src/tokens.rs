@@ -146,8 +146,76 @@ impl Store {
         }))
     }
 
+    /// Revoke a token: from the commit on it authenticates nothing. The
+    /// revocation is audited (`token.revoked`) in the same transaction;
+    /// revoking a revoked token is a conflict, so the log has one event
+    /// per revocation.
+    pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<TokenInfo> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "SELECT id, party_id, role, label, created_at, revoked_at FROM tokens WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
+        let (info, revoked_at) = token_from_row(&row)?;
+        if let Some(at) = revoked_at {
+            return Err(Error::Conflict(format!("token {id} was revoked at {at}")));
+        }
+        let now = self.now();
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now.unix_millis())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            "token.revoked",
+            ("party", &info.party_id.to_string()),
+            Value::Null,
+            json!({"token_id": id.to_string(), "role": info.role.as_str(), "label": info.label}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    /// A party's tokens, oldest first, each with when it was revoked (never
+    /// a secret or its hash).
+    pub async fn list_tokens(
+        &self,
+        party_id: PartyId,
+    ) -> Result<Vec<(TokenInfo, Option<Timestamp>)>> {
+        let rows = sqlx::query(
+            "SELECT id, party_id, role, label, created_at, revoked_at FROM tokens \
+             WHERE party_id = $1 ORDER BY created_at, id",
+        )
+        .bind(party_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
     /// Whether any live token has this secret.
     pub async fn token_exists(&self, secret: &str) -> Result<bool> {
         Ok(self.authenticate(secret).await?.is_some())
     }
+}
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> Result<(TokenInfo, Option<Timestamp>)> {
+    let get = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    Ok((
+        TokenInfo {
+            id: TokenId::parse(&get("id")?).map_err(Error::corrupt)?,
+            party_id: PartyId::parse(&get("party_id")?).map_err(Error::corrupt)?,
+            role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
+            label: get("label")?,
+            created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
+        },
+        revoked_at.map(Timestamp::from_unix_millis),
+    ))
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use tapis_core::{SystemClock, Timestamp};
 use tapis_store::Store;
 
 use crate::config::{Overrides, Settings};
-use offline::{audit_verify, import, receipt_verify, token_create};
+use offline::{audit_verify, import, receipt_verify, token_create, token_list, token_revoke};
 
 /// `println!` that treats a closed stdout (`tapis … | head`) as the reader
 /// being done, not as a reason to panic.
@@ -34,7 +34,14 @@ macro_rules! say {
     }};
 }
 
+mod db;
+mod files;
 mod offline;
+
+pub(crate) use db::explain_open_error;
+pub(crate) use files::{
+    check_key_file, ensure_private_dir, load_signing_key, prepare_database, write_secret,
+};
 
 /// Print a line on stdout; a closed stdout ends the process quietly.
 pub(crate) fn print_line(line: &str) {
@@ -119,6 +126,20 @@ impl StoreArgs {
 }
 
 const SERVE_HELP: &str = "\
+Files: the data directory is created 0700; tapis.db (with its -wal and -shm),
+signing-key and admin-token are created 0600. At start a key file (signing-key,
+admin-token, secrets_key_file) that others can read or write is refused with
+the chmod to run: a key others could read may have been copied, and only you
+can judge whether to replace it. A database file others can read is tightened
+to 0600 and a warning logged: tapis creates it itself (earlier versions made
+it 0644), and SQLite gives -wal and -shm the database file's mode.
+
+Secrets at rest: webhook and TSIG secrets are sealed under a key kept outside
+the database, from secrets_key_file (mode 0600) or TAPIS_SECRETS_KEY. Make one:
+  head -c 32 /dev/urandom | base64 > /etc/tapis/secrets.key
+  chmod 600 /etc/tapis/secrets.key
+Without it they are stored in clear and tapis serve says so at start.
+
 Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
 
 Examples:
@@ -131,6 +152,19 @@ Exit status: 0 created (the secret on stdout), 2 on error.
 
 Example:
   tapis token create --party \"Messenger\" --role platform_agent --label \"trust & safety desk\"";
+
+const TOKEN_REVOKE_HELP: &str = "\
+Exit status: 0 revoked, 2 on error (no such token, or already revoked).
+
+Example:
+  tapis token list --party Messenger
+  tapis token revoke 0192f3c4-…";
+
+const TOKEN_LIST_HELP: &str = "\
+Exit status: 0 listed, 2 on error.
+
+Example:
+  tapis token list --party Messenger";
 
 const AUDIT_HELP: &str = "\
 Exit status: 0 intact, 1 broken, 2 could not check.
@@ -151,6 +185,26 @@ Exit status: 0 imported (as drafts), 1 nothing to import, 2 on error.
 Examples:
   tapis import rpz blocked.rpz --category gambling --legal-basis \"Law 11/2008 art. 40\"
   tapis import domains list.txt --category gambling --legal-basis \"Law 11/2008 art. 40\" --include-subdomains";
+
+const DB_HELP: &str = "\
+On PostgreSQL, run tapis with two roles:
+  the owner role owns tapis's tables: it runs `tapis db migrate` (at install
+    and after each upgrade) and applies the grants; nothing else uses it;
+  the application role is the one `tapis serve` runs as: it reads and writes
+    rows and owns nothing, so it cannot drop or disable the audit log's
+    append-only trigger, nor change, delete or truncate audit events.
+`tapis serve` applies pending migrations itself when its role may (one role,
+or SQLite); as the application role it refuses to start until the owner has
+run `tapis db migrate`. On SQLite there are no roles: the database file is
+the boundary (created 0600, owner only).
+
+Exit status: 0 done, 2 on error.
+
+Example:
+  tapis db migrate --database-url postgres://tapis_owner@db/tapis
+  tapis db grants --app-role tapis_app --database-url postgres://tapis_owner@db/tapis \\
+    | psql postgres://tapis_owner@db/tapis
+  tapis serve --database-url postgres://tapis_app:PASSWORD@db/tapis";
 
 const REPLAY_HELP: &str = "\
 Exit status: 0 every expectation holds, 1 one fails (or a step cannot be carried out), 2 the scenario cannot be read.
@@ -208,6 +262,12 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The database: migrations, and the PostgreSQL roles tapis runs as.
+    #[command(after_help = DB_HELP)]
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -241,6 +301,25 @@ enum TokenCommand {
         /// Who or what holds it, e.g. "J. Doe, duty officer".
         #[arg(long, default_value = "created with tapis token create")]
         label: String,
+    },
+    /// Revoke a token: it stops working at once (a running server checks
+    /// every request against the database). Audited as token.revoked.
+    #[command(after_help = TOKEN_REVOKE_HELP)]
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The token's id (from `tapis token list`), not its secret.
+        id: String,
+    },
+    /// List a party's tokens: id, role, label, when created, and whether
+    /// revoked. Secrets are never shown (only their hash is stored).
+    #[command(after_help = TOKEN_LIST_HELP)]
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The party: its id, or its exact name.
+        #[arg(long)]
+        party: String,
     },
 }
 
@@ -318,6 +397,31 @@ enum ReceiptCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Apply pending migrations and exit. On PostgreSQL run it as the
+    /// owner role (the one that owns tapis's tables), not as the role
+    /// `tapis serve` runs as.
+    #[command(after_help = DB_HELP)]
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print the SQL that gives the application role (the one `tapis
+    /// serve` runs as) what it needs and no more: read and write rows,
+    /// append to the audit log, own nothing. Apply it as the owner role
+    /// after every `tapis db migrate`. PostgreSQL only.
+    #[command(after_help = DB_HELP)]
+    Grants {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The application role, e.g. tapis_app (lowercase letters, digits
+        /// and '_'); the database administrator creates it with LOGIN.
+        #[arg(long, value_name = "NAME")]
+        app_role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Walk the hash chain from the first event and report the first broken
     /// link.
@@ -335,10 +439,16 @@ impl Command {
         Some(match self {
             Command::Serve { store, .. }
             | Command::Token {
-                command: TokenCommand::Create { store, .. },
+                command:
+                    TokenCommand::Create { store, .. }
+                    | TokenCommand::Revoke { store, .. }
+                    | TokenCommand::List { store, .. },
             }
             | Command::Audit {
                 command: AuditCommand::Verify { store },
+            }
+            | Command::Db {
+                command: DbCommand::Migrate { store } | DbCommand::Grants { store, .. },
             }
             | Command::Receipt {
                 command: ReceiptCommand::Verify { store, .. },
@@ -427,9 +537,21 @@ pub fn run() -> anyhow::Result<ExitCode> {
                         party, role, label, ..
                     },
             } => token_create(&settings, &party, &role, &label).await,
+            Command::Token {
+                command: TokenCommand::Revoke { id, .. },
+            } => token_revoke(&settings, &id).await,
+            Command::Token {
+                command: TokenCommand::List { party, .. },
+            } => token_list(&settings, &party).await,
             Command::Audit {
                 command: AuditCommand::Verify { .. },
             } => audit_verify(&settings).await,
+            Command::Db {
+                command: DbCommand::Migrate { .. },
+            } => db::migrate(&settings).await,
+            Command::Db {
+                command: DbCommand::Grants { app_role, .. },
+            } => db::grants(&settings, &app_role),
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),
         }
@@ -438,14 +560,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
+    prepare_database(&url)?;
     Store::open_with(&url, Arc::new(SystemClock), tapis_store::Options::default())
         .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                crate::config::redact_url(&url)
-            )
-        })
+        .map_err(|e| explain_open_error(&url, e))
 }
 
 async fn serve(
@@ -537,40 +655,4 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
-}
-
-/// tapis's Ed25519 signing key: 32 random bytes in hex, created on first
-/// start (owner-only). Losing it is not fatal (a new key is published and
-/// old signatures still verify with the old public key), but keep it.
-pub(crate) fn load_signing_key(path: &Path) -> anyhow::Result<tapis_core::sign::Signer> {
-    if path.exists() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let bytes = hex::decode(text.trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok());
-        let seed = bytes.ok_or_else(|| {
-            anyhow::anyhow!("{} is not a signing key (64 hex digits)", path.display())
-        })?;
-        return Ok(tapis_core::sign::Signer::from_seed(seed));
-    }
-    let mut seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
-    write_secret(path, &hex::encode(seed))?;
-    let signer = tapis_core::sign::Signer::from_seed(seed);
-    tracing::info!(kid = signer.kid(), path = %path.display(), "created a signing key");
-    Ok(signer)
-}
-
-/// Write a secret readable by the owner only.
-pub(crate) fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(f, "{secret}")?;
-    Ok(())
 }

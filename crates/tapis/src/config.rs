@@ -25,6 +25,14 @@ pub struct Settings {
     pub log: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// A file holding the key that seals secrets at rest (webhook and TSIG
+    /// secrets): 32 bytes in base64 or hex, mode 0600. Unset (and no
+    /// `TAPIS_SECRETS_KEY`): those secrets are stored in clear.
+    pub secrets_key_file: Option<PathBuf>,
+    /// `TAPIS_SECRETS_KEY`: the key itself, from the environment only
+    /// (never from the config file, which is often readable by others).
+    #[serde(skip)]
+    pub secrets_key: SecretText,
     pub limits: LimitSettings,
     pub channel: ChannelSettings,
     pub smtp: SmtpSettings,
@@ -225,6 +233,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// Limits on what one request, one client or all of them may take. The
+/// edge's (connections, header time, anonymous rate, streams) apply in
+/// `tapis serve`'s own accept loop, before any handler runs; their
+/// defaults are `tapis_http::edge::EdgeLimits::default()`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
@@ -232,14 +244,107 @@ pub struct LimitSettings {
     pub max_body_bytes: usize,
     /// Most items in one notice.
     pub max_items: usize,
+    /// Open HTTP connections in all; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// Open HTTP connections from one address (an IPv6 /64).
+    pub connections_per_address: usize,
+    /// Seconds a client has to send a whole request head.
+    pub header_read_timeout_secs: u64,
+    /// Requests without credentials (public lookup, block page, health),
+    /// per address and minute, sustained.
+    pub anonymous_per_minute: u32,
+    /// How many such requests one address may send at once before the
+    /// rate applies.
+    pub anonymous_burst: u32,
+    /// Live event streams (SSE) open at once with one token.
+    pub streams_per_token: usize,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
+        let edge = tapis_http::edge::EdgeLimits::default();
         LimitSettings {
             max_body_bytes: 1024 * 1024,
             max_items: 1000,
+            max_connections: edge.max_connections,
+            connections_per_address: edge.connections_per_address,
+            header_read_timeout_secs: edge.header_read_timeout.as_secs(),
+            anonymous_per_minute: edge.anonymous_per_minute,
+            anonymous_burst: edge.anonymous_burst,
+            streams_per_token: edge.streams_per_token,
         }
+    }
+}
+
+impl LimitSettings {
+    /// The HTTP edge's limits.
+    pub fn edge(&self) -> tapis_http::edge::EdgeLimits {
+        tapis_http::edge::EdgeLimits {
+            max_connections: self.max_connections,
+            connections_per_address: self.connections_per_address,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            anonymous_per_minute: self.anonymous_per_minute,
+            anonymous_burst: self.anonymous_burst,
+            streams_per_token: self.streams_per_token,
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let d = LimitSettings::default();
+        let within = |key: &str, v: u64, lo: u64, hi: u64, default: u64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "limits.{key} is {v}: it must be between {lo} and {hi} (default {default})"
+                ))
+            }
+        };
+        let n = |v: usize| v as u64;
+        within(
+            "max_connections",
+            n(self.max_connections),
+            1,
+            1_000_000,
+            n(d.max_connections),
+        )?;
+        within(
+            "connections_per_address",
+            n(self.connections_per_address),
+            1,
+            n(self.max_connections),
+            n(d.connections_per_address),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}, at most limits.max_connections"))?;
+        within(
+            "header_read_timeout_secs",
+            self.header_read_timeout_secs,
+            1,
+            300,
+            d.header_read_timeout_secs,
+        )?;
+        within(
+            "anonymous_per_minute",
+            u64::from(self.anonymous_per_minute),
+            1,
+            1_000_000,
+            u64::from(d.anonymous_per_minute),
+        )?;
+        within(
+            "anonymous_burst",
+            u64::from(self.anonymous_burst),
+            1,
+            1_000_000,
+            u64::from(d.anonymous_burst),
+        )?;
+        within(
+            "streams_per_token",
+            n(self.streams_per_token),
+            1,
+            1000,
+            n(d.streams_per_token),
+        )?;
+        Ok(())
     }
 }
 
@@ -252,6 +357,8 @@ impl Default for Settings {
             authority_name: "Authority".into(),
             log: "info".into(),
             log_format: LogFormat::Text,
+            secrets_key_file: None,
+            secrets_key: SecretText::default(),
             limits: LimitSettings::default(),
             channel: ChannelSettings::default(),
             smtp: SmtpSettings::default(),
@@ -274,6 +381,8 @@ impl std::fmt::Debug for Settings {
             .field("authority_name", &self.authority_name)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
+            .field("secrets_key_file", &self.secrets_key_file)
+            .field("secrets_key", &self.secrets_key)
             .field("limits", &self.limits)
             .field("channel", &self.channel)
             .field("smtp", &self.smtp)
@@ -284,7 +393,25 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-pub use tapis_store::redact_url;
+/// A secret given as text (`TAPIS_SECRETS_KEY`), never shown by `Debug`.
+#[derive(Clone, Default, PartialEq)]
+pub struct SecretText(Option<String>);
+
+impl SecretText {
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "<set, redacted>"
+        } else {
+            "<unset>"
+        })
+    }
+}
 
 /// Environment variables that are not settings but are ours.
 const OTHER_VARS: &[&str] = &[
@@ -345,6 +472,25 @@ impl Settings {
                 "TAPIS_LIMITS_MAX_ITEMS" => {
                     s.limits.max_items = v.parse().map_err(|_| bad("a number"))?
                 }
+                "TAPIS_LIMITS_MAX_CONNECTIONS" => {
+                    s.limits.max_connections = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_CONNECTIONS_PER_ADDRESS" => {
+                    s.limits.connections_per_address = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_HEADER_READ_TIMEOUT_SECS" => {
+                    s.limits.header_read_timeout_secs =
+                        v.parse().map_err(|_| bad("a number of seconds"))?
+                }
+                "TAPIS_LIMITS_ANONYMOUS_PER_MINUTE" => {
+                    s.limits.anonymous_per_minute = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_ANONYMOUS_BURST" => {
+                    s.limits.anonymous_burst = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_STREAMS_PER_TOKEN" => {
+                    s.limits.streams_per_token = v.parse().map_err(|_| bad("a number"))?
+                }
                 "TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS" => {
                     s.channel.allow_private_targets = v.parse().map_err(|_| bad("true or false"))?
                 }
@@ -358,6 +504,9 @@ impl Settings {
                         .map_err(|_| bad("an address like 127.0.0.1:5300"))?
                 }
                 "TAPIS_SLA_POLICY_FILE" => s.sla.policy_file = Some(PathBuf::from(v)),
+                "TAPIS_SECRETS_KEY_FILE" => s.secrets_key_file = Some(PathBuf::from(v)),
+                // the value is a secret: never put it in a message
+                "TAPIS_SECRETS_KEY" => s.secrets_key = SecretText(Some(v.to_owned())),
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
                 k => warnings.push(format!("ignoring unknown environment variable {k}")),
             }
@@ -392,6 +541,7 @@ impl Settings {
         if !(1..=100_000).contains(&self.limits.max_items) {
             bail!("limits.max_items must be between 1 and 100000");
         }
+        self.limits.check()?;
         let u = &self.database_url;
         if tapis_core::policy::SlaPolicy::preset(&self.sla.preset).is_none() {
             bail!("sla.preset must be default or eu-tco");
@@ -531,6 +681,30 @@ impl Settings {
         })
     }
 
+    /// The key that seals secrets at rest: from `TAPIS_SECRETS_KEY`, or
+    /// read from `secrets_key_file` (refused when others can read it), or
+    /// none.
+    pub fn secret_key(&self) -> anyhow::Result<tapis_store::secrets::SecretKey> {
+        use tapis_store::secrets::SecretKey;
+        match (self.secrets_key.get(), &self.secrets_key_file) {
+            (Some(_), Some(_)) => {
+                bail!("both TAPIS_SECRETS_KEY and secrets_key_file are set: keep one")
+            }
+            (Some(text), None) => SecretKey::parse(text)
+                .map_err(|e| anyhow::anyhow!("TAPIS_SECRETS_KEY is not valid: {e}")),
+            (None, Some(path)) => {
+                crate::cli::check_key_file(path, "the secrets key file")?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the secrets key file {}", path.display())
+                })?;
+                SecretKey::parse(&text).map_err(|e| {
+                    anyhow::anyhow!("the secrets key file {} is not valid: {e}", path.display())
+                })
+            }
+            (None, None) => Ok(SecretKey::none()),
+        }
+    }
+
     /// The URL the store opens.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
@@ -542,98 +716,4 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn precedence_is_defaults_file_env_cli() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = dir.path().join("tapis.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nauthority_name = \"File\"\nlog = \"debug\"\n[limits]\nmax_items = 10\n").expect("write");
-        let (s, _) = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect("load");
-        assert_eq!(s.listen.port(), 9000);
-        assert_eq!(s.authority_name, "File");
-        assert_eq!(s.limits.max_items, 10);
-        assert_eq!(
-            s.limits.max_body_bytes,
-            1024 * 1024,
-            "unset keys keep defaults"
-        );
-
-        let e = env(&[
-            ("TAPIS_LISTEN", "127.0.0.1:9001"),
-            ("TAPIS_AUTHORITY_NAME", "Env"),
-        ]);
-        let (s, _) = Settings::load(Some(&file), &e, &Overrides::default()).expect("load");
-        assert_eq!(s.listen.port(), 9001);
-        assert_eq!(s.authority_name, "Env");
-        assert_eq!(s.log, "debug", "file value survives where env is silent");
-
-        let cli = Overrides {
-            listen: Some("127.0.0.1:9002".parse().expect("addr")),
-            ..Default::default()
-        };
-        let (s, _) = Settings::load(Some(&file), &e, &cli).expect("load");
-        assert_eq!(s.listen.port(), 9002);
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_errors() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = dir.path().join("tapis.toml");
-        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").expect("write");
-        let err = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect_err("typo");
-        assert!(
-            format!("{err:#}").contains("unknown field `lisen`"),
-            "{err:#}"
-        );
-
-        let err = Settings::load(
-            None,
-            &env(&[("TAPIS_LISTEN", "nowhere")]),
-            &Overrides::default(),
-        )
-        .expect_err("bad");
-        assert!(err.to_string().contains("TAPIS_LISTEN"), "{err}");
-        let err = Settings::load(
-            None,
-            &env(&[("TAPIS_DATABASE_URL", "mysql://x")]),
-            &Overrides::default(),
-        )
-        .expect_err("bad");
-        assert!(err.to_string().contains("postgres://"), "{err}");
-
-        let (_, warnings) =
-            Settings::load(None, &env(&[("TAPIS_LISTN", "x")]), &Overrides::default())
-                .expect("load");
-        assert_eq!(
-            warnings,
-            ["ignoring unknown environment variable TAPIS_LISTN"]
-        );
-    }
-
-    #[test]
-    fn debug_never_shows_the_database_password() {
-        let s = Settings {
-            database_url: "postgres://tapis:hunter2@db/tapis".into(),
-            ..Default::default()
-        };
-        let shown = format!("{s:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("tapis:***@db"), "{shown}");
-    }
-
-    #[test]
-    fn the_example_config_is_valid() {
-        let example = include_str!("../../../tapis.example.toml");
-        let s: Settings = toml::from_str(example).expect("example parses");
-        assert_eq!(s, Settings::default(), "the example documents the defaults");
-    }
-}
+mod tests;

@@ -68,20 +68,11 @@ impl Running {
 /// Open the database, bootstrap it, and start every part. Returns once all
 /// sockets are bound.
 pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Running> {
-    if !settings.data_dir.exists() {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
-        // the directory holds the database and the admin token: owner only
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot restrict {}", settings.data_dir.display()))?;
-        }
+    // the directory holds the database and the keys: owner only
+    crate::cli::ensure_private_dir(&settings.data_dir)?;
+    let token_file = settings.data_dir.join("admin-token");
+    if token_file.exists() {
+        crate::cli::check_key_file(&token_file, "the first admin token")?;
     }
     let manual = opts.simulated_clock.map(ManualClock::new);
     let clock: Arc<dyn Clock> = match &manual {
@@ -100,16 +91,20 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             ..Default::default()
         },
         due_process: settings.due_process_policy()?,
+        secrets: settings.secret_key()?,
     };
     let url = settings.database_url();
+    crate::cli::prepare_database(&url)?;
     let store = Store::open_with(&url, clock, options)
         .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                crate::config::redact_url(&url)
-            )
-        })?;
+        .map_err(|e| crate::cli::explain_open_error(&url, e))?;
+    match store.secrets().kid() {
+        Some(kid) => tracing::info!(kid, "secrets at rest (webhook and TSIG secrets) are sealed"),
+        None if opts.demo => {}
+        None => tracing::warn!(
+            "secrets at rest (webhook and TSIG secrets) are stored in clear: set secrets_key_file or TAPIS_SECRETS_KEY (make a key with `head -c 32 /dev/urandom | base64 > secrets.key; chmod 600 secrets.key`)"
+        ),
+    }
     let mut simulated_now = None;
     if let Some(m) = &manual {
         // a restarted simulation resumes where it was, never before START
@@ -136,7 +131,6 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     {
         Some(boot) => {
             let written_to = if bootstrap_token.is_none() {
-                let token_file = settings.data_dir.join("admin-token");
                 crate::cli::write_secret(&token_file, &boot.admin_secret)?;
                 Some(token_file)
             } else {
@@ -235,6 +229,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         },
     );
     state.allow_private_targets = settings.channel.allow_private_targets;
+    state.edge = tapis_http::edge::Edge::new(settings.limits.edge());
     if settings.privacy.log_client_addresses {
         store
             .record_client_address_logging(&settings.privacy.log_client_addresses_reason)

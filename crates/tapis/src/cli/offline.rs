@@ -1,6 +1,7 @@
-//! The commands that work on tapis's database directly, with no server
-//! running: `tapis import`, `tapis token create`, `tapis audit verify` and
-//! `tapis receipt verify` (which reads the database only for its keys).
+//! The commands that work on tapis's database directly, with or without a
+//! server running: `tapis import`, `tapis token create|revoke|list`,
+//! `tapis audit verify` and `tapis receipt verify` (which reads the
+//! database only for its keys).
 //! Each opens the store from the settings, does one thing, prints what it
 //! did and returns the exit status its help promises.
 
@@ -246,30 +247,8 @@ pub(super) async fn token_create(
 ) -> anyhow::Result<ExitCode> {
     let role = Role::parse(role)?;
     let store = open(settings).await?;
-    let party_id = match PartyId::parse(party) {
-        Ok(id) => id,
-        Err(_) => {
-            let matches: Vec<_> = store
-                .list_parties(None)
-                .await?
-                .into_iter()
-                .filter(|p| p.name == party)
-                .collect();
-            match matches.as_slice() {
-                [one] => one.id,
-                [] => bail!("no party has the id or name {party:?}"),
-                _ => bail!("several parties are named {party:?}; give the id"),
-            }
-        }
-    };
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let actor = Actor {
-        kind: "cli",
-        party_id: None,
-        token_id: None,
-        label: format!("tapis token create (OS user {user})"),
-        role: None,
-    };
+    let party_id = party_by_id_or_name(&store, party).await?;
+    let actor = cli_actor("tapis token create");
     let (info, secret) = store
         .create_token(&actor, party_id, role, label, None)
         .await?;
@@ -281,6 +260,82 @@ pub(super) async fn token_create(
     );
     say!("{secret}");
     store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The party named by `party`: its id, or its exact name when that is
+/// unique.
+async fn party_by_id_or_name(store: &tapis_store::Store, party: &str) -> anyhow::Result<PartyId> {
+    if let Ok(id) = PartyId::parse(party) {
+        return Ok(id);
+    }
+    let matches: Vec<_> = store
+        .list_parties(None)
+        .await?
+        .into_iter()
+        .filter(|p| p.name == party)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.id),
+        [] => bail!("no party has the id or name {party:?}"),
+        _ => bail!("several parties are named {party:?}; give the id"),
+    }
+}
+
+/// Who a command acts as in the audit log: the command and the OS user.
+fn cli_actor(command: &str) -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Actor {
+        kind: "cli",
+        party_id: None,
+        token_id: None,
+        label: format!("{command} (OS user {user})"),
+        role: None,
+    }
+}
+
+pub(super) async fn token_revoke(settings: &Settings, id: &str) -> anyhow::Result<ExitCode> {
+    let id = tapis_core::TokenId::parse(id).map_err(|e| {
+        anyhow::anyhow!("{e} (give the token's id from `tapis token list`, not its secret)")
+    })?;
+    let store = open(settings).await?;
+    let info = store
+        .revoke_token(&cli_actor("tapis token revoke"), id)
+        .await;
+    store.close().await;
+    let info = info?;
+    say!(
+        "revoked token {} ({}, {:?}) of party {}",
+        info.id,
+        info.role.as_str(),
+        info.label,
+        info.party_id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn token_list(settings: &Settings, party: &str) -> anyhow::Result<ExitCode> {
+    let store = open(settings).await?;
+    let party_id = party_by_id_or_name(&store, party).await;
+    let tokens = match party_id {
+        Ok(p) => store.list_tokens(p).await.map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    store.close().await;
+    for (t, revoked_at) in tokens? {
+        let state = match revoked_at {
+            Some(at) => format!("revoked {at}"),
+            None => "live".to_owned(),
+        };
+        say!(
+            "{}\t{}\t{}\tcreated {}\t{:?}",
+            t.id,
+            t.role.as_str(),
+            state,
+            t.created_at,
+            t.label
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,208 @@
+//! Settings: precedence, refusals, redaction and the example file.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn precedence_is_defaults_file_env_cli() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("tapis.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nauthority_name = \"File\"\nlog = \"debug\"\n[limits]\nmax_items = 10\n").expect("write");
+    let (s, _) = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect("load");
+    assert_eq!(s.listen.port(), 9000);
+    assert_eq!(s.authority_name, "File");
+    assert_eq!(s.limits.max_items, 10);
+    assert_eq!(
+        s.limits.max_body_bytes,
+        1024 * 1024,
+        "unset keys keep defaults"
+    );
+
+    let e = env(&[
+        ("TAPIS_LISTEN", "127.0.0.1:9001"),
+        ("TAPIS_AUTHORITY_NAME", "Env"),
+    ]);
+    let (s, _) = Settings::load(Some(&file), &e, &Overrides::default()).expect("load");
+    assert_eq!(s.listen.port(), 9001);
+    assert_eq!(s.authority_name, "Env");
+    assert_eq!(s.log, "debug", "file value survives where env is silent");
+
+    let cli = Overrides {
+        listen: Some("127.0.0.1:9002".parse().expect("addr")),
+        ..Default::default()
+    };
+    let (s, _) = Settings::load(Some(&file), &e, &cli).expect("load");
+    assert_eq!(s.listen.port(), 9002);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("tapis.toml");
+    std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").expect("write");
+    let err = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect_err("typo");
+    assert!(
+        format!("{err:#}").contains("unknown field `lisen`"),
+        "{err:#}"
+    );
+
+    let err = Settings::load(
+        None,
+        &env(&[("TAPIS_LISTEN", "nowhere")]),
+        &Overrides::default(),
+    )
+    .expect_err("bad");
+    assert!(err.to_string().contains("TAPIS_LISTEN"), "{err}");
+    let err = Settings::load(
+        None,
+        &env(&[("TAPIS_DATABASE_URL", "mysql://x")]),
+        &Overrides::default(),
+    )
+    .expect_err("bad");
+    assert!(err.to_string().contains("postgres://"), "{err}");
+
+    let (_, warnings) =
+        Settings::load(None, &env(&[("TAPIS_LISTN", "x")]), &Overrides::default()).expect("load");
+    assert_eq!(
+        warnings,
+        ["ignoring unknown environment variable TAPIS_LISTN"]
+    );
+}
+
+#[test]
+fn debug_never_shows_the_database_password() {
+    let s = Settings {
+        database_url: "postgres://tapis:hunter2@db/tapis".into(),
+        ..Default::default()
+    };
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("tapis:***@db"), "{shown}");
+}
+
+#[test]
+fn edge_limits_come_from_file_and_env_and_are_bounded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("tapis.toml");
+    std::fs::write(
+        &file,
+        "[limits]\nmax_connections = 100\nconnections_per_address = 10\nheader_read_timeout_secs = 5\nanonymous_per_minute = 30\nanonymous_burst = 7\nstreams_per_token = 2\n",
+    )
+    .expect("write");
+    let (s, _) = Settings::load(
+        Some(&file),
+        &env(&[("TAPIS_LIMITS_ANONYMOUS_BURST", "9")]),
+        &Overrides::default(),
+    )
+    .expect("load");
+    let e = s.limits.edge();
+    assert_eq!(e.max_connections, 100);
+    assert_eq!(e.connections_per_address, 10);
+    assert_eq!(e.header_read_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(e.anonymous_per_minute, 30);
+    assert_eq!(e.anonymous_burst, 9, "the environment wins over the file");
+    assert_eq!(e.streams_per_token, 2);
+    assert_eq!(
+        Settings::default().limits.edge(),
+        tapis_http::edge::EdgeLimits::default(),
+        "the defaults are the edge's"
+    );
+
+    for (var, value, says) in [
+        (
+            "TAPIS_LIMITS_MAX_CONNECTIONS",
+            "0",
+            "limits.max_connections is 0",
+        ),
+        (
+            "TAPIS_LIMITS_CONNECTIONS_PER_ADDRESS",
+            "5000",
+            "at most limits.max_connections",
+        ),
+        (
+            "TAPIS_LIMITS_HEADER_READ_TIMEOUT_SECS",
+            "0",
+            "between 1 and 300 (default 10)",
+        ),
+        (
+            "TAPIS_LIMITS_ANONYMOUS_PER_MINUTE",
+            "0",
+            "limits.anonymous_per_minute",
+        ),
+        (
+            "TAPIS_LIMITS_ANONYMOUS_BURST",
+            "0",
+            "limits.anonymous_burst",
+        ),
+        (
+            "TAPIS_LIMITS_STREAMS_PER_TOKEN",
+            "0",
+            "limits.streams_per_token",
+        ),
+        (
+            "TAPIS_LIMITS_STREAMS_PER_TOKEN",
+            "many",
+            "TAPIS_LIMITS_STREAMS_PER_TOKEN",
+        ),
+    ] {
+        let err =
+            Settings::load(None, &env(&[(var, value)]), &Overrides::default()).expect_err(var);
+        assert!(format!("{err:#}").contains(says), "{var}={value}: {err:#}");
+    }
+}
+
+#[test]
+fn the_secrets_key_is_never_shown_and_is_checked() {
+    let key = "q0vYQ1O0cO6cxm4dH6XyZk1b8m0b4pJj0u8bHc3fR1U=";
+    let (s, warnings) = Settings::load(
+        None,
+        &env(&[("TAPIS_SECRETS_KEY", key)]),
+        &Overrides::default(),
+    )
+    .expect("load");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let shown = format!("{s:?}");
+    assert!(!shown.contains(key) && !shown.contains("q0vYQ"), "{shown}");
+    assert!(shown.contains("redacted"), "{shown}");
+    let sealed = s.secret_key().expect("key");
+    assert!(sealed.is_set());
+    assert!(!format!("{sealed:?}").contains("q0vYQ"));
+
+    let (s, _) = Settings::load(
+        None,
+        &env(&[("TAPIS_SECRETS_KEY", "not-a-key-hunter2")]),
+        &Overrides::default(),
+    )
+    .expect("load");
+    let err = format!("{:#}", s.secret_key().expect_err("bad key"));
+    assert!(
+        err.contains("TAPIS_SECRETS_KEY") && err.contains("urandom"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "a bad key is not echoed: {err}");
+
+    let (s, _) = Settings::load(
+        None,
+        &env(&[
+            ("TAPIS_SECRETS_KEY", key),
+            ("TAPIS_SECRETS_KEY_FILE", "/nonexistent"),
+        ]),
+        &Overrides::default(),
+    )
+    .expect("load");
+    assert!(s.secret_key().is_err(), "one source, not two");
+    assert!(!Settings::default().secret_key().expect("none").is_set());
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = include_str!("../../../../tapis.example.toml");
+    let s: Settings = toml::from_str(example).expect("example parses");
+    assert_eq!(s, Settings::default(), "the example documents the defaults");
+}
