@@ -27,6 +27,7 @@ macro_rules! event_types {
 event_types! {
     PartyCreated = "party.created",
     TokenCreated = "token.created",
+    TokenRevoked = "token.revoked",
     ChannelUpdated = "channel.updated",
     ChannelSecretRotated = "channel.secret_rotated",
     KeyPublished = "key.published",

@@ -173,7 +173,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "token.revoked",
+            EventType::TokenRevoked,
             ("party", &info.party_id.to_string()),
             Value::Null,
             json!({"token_id": id.to_string(), "role": info.role.as_str(), "label": info.label}),
