@@ -105,6 +105,7 @@ async fn create_party(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PartyQuery {
     /// authority, flagger, platform or isp
@@ -248,6 +249,7 @@ async fn create_notice(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct NoticeQuery {
     /// draft, submitted, delivered, acknowledged, escalated, disputed, closed or withdrawn
@@ -458,6 +460,7 @@ async fn notice_timeline(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct InboxQuery {
     /// Page size, 1 to 500 (default 100).

@@ -11,6 +11,7 @@ use tapis_http::{AppState, Limits};
 use tapis_store::testing::TestDb;
 use tapis_store::{Backend, Store};
 
+#[allow(unused_imports)]
 pub use tapis_store::testing::backends;
 
 pub struct App {
