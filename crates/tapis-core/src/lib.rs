@@ -19,6 +19,7 @@ pub mod notice;
 pub mod order;
 pub mod party;
 pub mod policy;
+pub mod public_suffix;
 pub mod role;
 pub mod sign;
 pub mod target;

@@ -74,6 +74,8 @@ pub struct AppState {
     pub log_client_addresses: bool,
     /// `tapis serve --demo`: said in `/healthz`.
     pub demo: bool,
+    /// The public suffix list due process uses: said in `/healthz`.
+    pub public_suffix_list: tapis_core::due_process::ListOrigin,
 }
 
 impl AppState {
@@ -87,6 +89,8 @@ impl AppState {
             zone: tapis_dns::ZoneConfig::default(),
             log_client_addresses: false,
             demo: false,
+            // the store's default policy knows top-level domains only
+            public_suffix_list: Default::default(),
         }
     }
 }

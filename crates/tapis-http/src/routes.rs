@@ -51,6 +51,8 @@ struct Health {
     /// temporary database.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     demo: bool,
+    /// Which public suffix list due process uses (source and date).
+    public_suffix_list: tapis_core::due_process::ListOrigin,
 }
 
 /// Liveness and database reachability.
@@ -62,6 +64,7 @@ async fn healthz(state: S) -> ApiResult<Json<Health>> {
         status: "ok",
         database: state.store.backend().name(),
         demo: state.demo,
+        public_suffix_list: state.public_suffix_list.clone(),
     }))
 }
 

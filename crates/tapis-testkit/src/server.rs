@@ -149,8 +149,9 @@ impl ServerBuilder {
             .spawn()
             .expect("start tapis");
         let mut proc = Proc(child);
-        let status = wait_until(within, "tapis serve to exit", || proc.0.try_wait());
-        let status = status.expect("exited");
+        let status = wait_until(within, "tapis serve to exit", || {
+            proc.0.try_wait().expect("wait for tapis serve")
+        });
         let mut err = String::new();
         std::io::Read::read_to_string(&mut proc.0.stderr.take().expect("stderr"), &mut err)
             .expect("read stderr");

@@ -1,6 +1,6 @@
 //! Due-process settings through the real binary: the public suffix list
-//! from Debian's `publicsuffix` package makes a shared namespace need
-//! authorisation; `on_missed_review = "escalate"` keeps an order whose
+//! (bundled, or a configured file that must be readable, and said on
+//! `/healthz`) makes a shared namespace need authorisation; `on_missed_review = "escalate"` keeps an order whose
 //! review date passed and tells the authoriser; logging client addresses
 //! needs a reason, which goes on the audit log.
 
@@ -25,6 +25,53 @@ fn logging_client_addresses_needs_a_reason() {
         .run_to_exit(Duration::from_secs(20));
     assert!(!status.success());
     assert!(err.contains("log_client_addresses_reason"), "{err}");
+}
+
+#[test]
+fn an_unreadable_public_suffix_list_stops_the_start() {
+    let (status, err) = server()
+        .config("[due_process]\npublic_suffix_list = \"/nonexistent/public_suffix_list.dat\"\n")
+        .run_to_exit(Duration::from_secs(20));
+    assert!(!status.success());
+    assert!(
+        err.contains("cannot read the public suffix list /nonexistent/public_suffix_list.dat"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_which_public_suffix_list_is_in_use() {
+    let server = serve("", "2017-07-14T11:00:00+07:00");
+    let (s, h) = server.get("/healthz", ADMIN).await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(
+        h["public_suffix_list"],
+        json!({"source": "bundled: Debian publicsuffix 20230209.2326-1", "version": "2023-02-09"}),
+        "{h}"
+    );
+    drop(server);
+
+    // a configured file, with its version line
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("psl.dat");
+    std::fs::write(
+        &file,
+        "// VERSION: 2025-06-01_00-00-00_UTC\ncom\nio\ngithub.io\n",
+    )
+    .expect("write");
+    let server = serve(
+        &format!(
+            "[due_process]\npublic_suffix_list = \"{}\"\n",
+            file.display()
+        ),
+        "2017-07-14T11:00:00+07:00",
+    );
+    let (_, h) = server.get("/healthz", ADMIN).await;
+    assert_eq!(
+        h["public_suffix_list"],
+        json!({"source": file.display().to_string(), "version": "2025-06-01_00-00-00_UTC"}),
+        "{h}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
