@@ -32,6 +32,23 @@ fn tapis(db: &str, args: &[&str]) -> Output {
         .expect("run tapis")
 }
 
+/// `tapis import domains FILE --category CATEGORY --legal-basis x`.
+fn import_domains(db: &str, file: &Path, category: &str) -> Output {
+    let file = file.to_str().expect("path");
+    tapis(
+        db,
+        &[
+            "import",
+            "domains",
+            file,
+            "--category",
+            category,
+            "--legal-basis",
+            "x",
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_real_lists_as_draft_orders() {
     let db = TestDb::new(tapis_store::Backend::Sqlite).await;
@@ -111,18 +128,7 @@ async fn imports_real_lists_as_draft_orders() {
     let dir = tempfile::tempdir().expect("tmp");
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "good.example\nnot a name at all\n-bad-.example\n").expect("write");
-    let out = tapis(
-        &db.url,
-        &[
-            "import",
-            "domains",
-            bad.to_str().expect("p"),
-            "--category",
-            "gambling",
-            "--legal-basis",
-            "x",
-        ],
-    );
+    let out = import_domains(&db.url, &bad, "gambling");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -135,50 +141,17 @@ async fn imports_real_lists_as_draft_orders() {
     );
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "# nothing\n\nnot-a-domain\n").expect("write");
-    let out = tapis(
-        &db.url,
-        &[
-            "import",
-            "domains",
-            empty.to_str().expect("p"),
-            "--category",
-            "gambling",
-            "--legal-basis",
-            "x",
-        ],
-    );
+    let out = import_domains(&db.url, &empty, "gambling");
     assert_eq!(
         out.status.code(),
         Some(1),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let out = tapis(
-        &db.url,
-        &[
-            "import",
-            "domains",
-            "/nonexistent/list.txt",
-            "--category",
-            "gambling",
-            "--legal-basis",
-            "x",
-        ],
-    );
+    let out = import_domains(&db.url, Path::new("/nonexistent/list.txt"), "gambling");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
-    let out = tapis(
-        &db.url,
-        &[
-            "import",
-            "domains",
-            empty.to_str().expect("p"),
-            "--category",
-            "jaywalking",
-            "--legal-basis",
-            "x",
-        ],
-    );
+    let out = import_domains(&db.url, &empty, "jaywalking");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         store.list_orders(None, 10).await.expect("orders").len(),
