@@ -312,6 +312,22 @@ async fn powerdns_recursor_follows_the_zone_with_tsig_and_drops_a_lifted_order()
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--config-dir={d}"));
     let mut pdns = Resolver::start("PowerDNS Recursor", port, dir, &mut cmd);
+    // "nothing blocked" only means something once Recursor has loaded the
+    // zone the primary serves
+    let serial = primary_serial(tapis.dns_port());
+    wait_until(
+        WITHIN,
+        &format!("PowerDNS Recursor to load rpz.tapis serial {serial}"),
+        || {
+            let log = std::fs::read_to_string(&pdns.log).unwrap_or_default();
+            let loaded = log
+                .lines()
+                .filter(|l| l.contains("msg=\"RPZ load completed\""))
+                .filter_map(|l| l.split("soa=\"").nth(1))
+                .any(|soa| soa.split_whitespace().nth(2) == Some(&serial.to_string()));
+            if loaded { Ok(()) } else { Err(pdns.log_text()) }
+        },
+    );
     pdns.assert_nothing_blocked();
     pdns.assert_canary();
 
