@@ -18,7 +18,8 @@
 //!   primary at [`Server::dns_port`];
 //! - [`Api`]: a JSON client for the tapis API (also used by in-process
 //!   tests that serve the router themselves);
-//! - [`dns`]: what `dig` says about a name.
+//! - [`dns`]: what `dig` says about a name;
+//! - [`data`]: excerpts of real blocklists for the tests.
 //!
 //! The binary's path comes from the calling test
 //! (`env!("CARGO_BIN_EXE_tapis")` exists only in the `tapis` crate's
@@ -37,3 +38,14 @@ pub use api::Api;
 pub use process::{Proc, debian_package, free_port, tool};
 pub use server::{ADMIN, Server, ServerBuilder};
 pub use wait::{Outcome, POLL, wait_until, wait_until_async};
+
+/// A file of the kit's test data (`crates/tapis-testkit/data/`: excerpts
+/// of real blocklists, with their sources and licences in the README
+/// beside them). Panics if it is missing.
+pub fn data(name: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name);
+    assert!(p.exists(), "{} is missing from the repository", p.display());
+    p
+}
