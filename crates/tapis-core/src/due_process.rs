@@ -7,7 +7,7 @@
 //! widely used site hits everyone on it, whatever a handful of its pages
 //! carried. Such orders are never published on one ministry's say-so.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -247,121 +247,8 @@ pub fn authorisation_statement(order_id: &str, order_sha256: &str, decision: &st
     })
 }
 
-/// The public suffix list (publicsuffix.org): the names under which
-/// anyone can register, including shared-hosting domains such as
-/// `github.io`. Rules are kept in their ASCII (punycode) form.
-#[derive(Debug, Clone, Default)]
-pub struct PublicSuffixList {
-    rules: HashSet<String>,
-    /// `*.ck`: every child of `ck` is a suffix (kept as `ck`).
-    wildcards: HashSet<String>,
-    /// `!www.ck`: an exception to a wildcard.
-    exceptions: HashSet<String>,
-    /// Every proper parent of a rule: a target with subdomains there
-    /// covers a suffix.
-    parents: HashSet<String>,
-    /// Treat every single-label name as a suffix (the fallback when no
-    /// list file is available).
-    all_tlds: bool,
-}
-
-impl PublicSuffixList {
-    /// Only top-level domains count: the fallback without a list file.
-    pub fn tlds_only() -> PublicSuffixList {
-        PublicSuffixList {
-            all_tlds: true,
-            ..Default::default()
-        }
-    }
-
-    /// Parse the list's text format (comments `//`, one rule a line, the
-    /// first whitespace-separated word). Unparseable rules are skipped;
-    /// returns the list and how many were skipped.
-    pub fn parse(text: &str) -> (PublicSuffixList, usize) {
-        let mut l = PublicSuffixList {
-            all_tlds: true,
-            ..Default::default()
-        };
-        let mut skipped = 0;
-        for line in text.lines() {
-            let Some(rule) = line.split_whitespace().next() else {
-                continue;
-            };
-            if rule.starts_with("//") {
-                continue;
-            }
-            let (set, body) = if let Some(r) = rule.strip_prefix('!') {
-                (2, r)
-            } else if let Some(r) = rule.strip_prefix("*.") {
-                (1, r)
-            } else {
-                (0, rule)
-            };
-            // rules may be single labels (`com`), which a DomainName is not
-            let name = match idna::domain_to_ascii(body) {
-                Ok(n) if !n.is_empty() && !n.starts_with('.') && !n.ends_with('.') => n,
-                _ => {
-                    skipped += 1;
-                    continue;
-                }
-            };
-            let mut parent = name.as_str();
-            while let Some((_, rest)) = parent.split_once('.') {
-                l.parents.insert(rest.to_owned());
-                parent = rest;
-            }
-            if set == 1 {
-                l.parents.insert(name.clone());
-            }
-            match set {
-                0 => l.rules.insert(name),
-                1 => l.wildcards.insert(name),
-                _ => l.exceptions.insert(name),
-            };
-        }
-        (l, skipped)
-    }
-
-    pub fn len(&self) -> usize {
-        self.rules.len() + self.wildcards.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether `name` (ASCII, lowercase) is a public suffix.
-    pub fn is_suffix(&self, name: &str) -> bool {
-        if self.exceptions.contains(name) {
-            return false;
-        }
-        if self.rules.contains(name) || (self.all_tlds && !name.contains('.')) {
-            return true;
-        }
-        name.split_once('.')
-            .is_some_and(|(_, parent)| self.wildcards.contains(parent))
-    }
-
-    /// The suffix a target touches: the target itself is one, or (with
-    /// subdomains) one lies below it. `None` for an ordinary site.
-    pub fn touched_by(&self, target: &str, include_subdomains: bool) -> Option<String> {
-        if self.is_suffix(target) {
-            return Some(target.to_owned());
-        }
-        if include_subdomains && self.parents.contains(target) {
-            // name one suffix below, for the record
-            let below = self
-                .rules
-                .iter()
-                .chain(self.wildcards.iter())
-                .filter(|r| r.len() > target.len() && r.ends_with(&format!(".{target}")))
-                .min_by_key(|r| r.len())
-                .cloned();
-            return Some(below.unwrap_or_else(|| format!("*.{target}")));
-        }
-        None
-    }
-}
+// The list itself (parser, bundled copy, origin) lives in its own module.
+pub use crate::public_suffix::{ListOrigin, PublicSuffixList};
 
 #[cfg(test)]
 mod tests {
@@ -375,23 +262,6 @@ mod tests {
     }
 
     const LIST: &str = "// comment\ncom\nco.id\nid\n*.ck\n!www.ck\ngithub.io\nio\n// ===END===\n";
-
-    #[test]
-    fn public_suffixes() {
-        let (l, skipped) = PublicSuffixList::parse(LIST);
-        assert_eq!(skipped, 0);
-        for s in ["com", "co.id", "github.io", "any.ck", "org"] {
-            assert!(l.is_suffix(s), "{s}");
-        }
-        for s in ["example.com", "www.ck", "user.github.io", "judi.co.id"] {
-            assert!(!l.is_suffix(s), "{s}");
-        }
-        assert_eq!(l.touched_by("github.io", false), Some("github.io".into()));
-        assert_eq!(l.touched_by("user.github.io", true), None);
-        // a block of `id` with subdomains covers co.id
-        assert_eq!(l.touched_by("id", true), Some("id".into()));
-        assert_eq!(l.touched_by("judi.example", true), None);
-    }
 
     #[test]
     fn which_orders_need_authorisation() {
@@ -439,17 +309,5 @@ mod tests {
         ));
         let many: Vec<OrderTarget> = (0..100).map(|i| t(&format!("x{i}.t.me"), false)).collect();
         assert_eq!(s(&many).len(), 20, "reasons are capped");
-    }
-
-    #[test]
-    fn the_real_list_parses() {
-        // Debian's publicsuffix package (.ci/run installs it)
-        let text = std::fs::read_to_string("/usr/share/publicsuffix/public_suffix_list.dat")
-            .expect("Debian's publicsuffix package is installed (.ci/run installs it)");
-        let (l, skipped) = PublicSuffixList::parse(&text);
-        assert!(l.len() > 5_000, "{}", l.len());
-        assert!(skipped < 10, "{skipped}");
-        assert!(l.is_suffix("co.id") && l.is_suffix("github.io") && l.is_suffix("blogspot.com"));
-        assert!(!l.is_suffix("kominfo.go.id"));
     }
 }

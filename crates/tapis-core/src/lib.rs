@@ -24,6 +24,7 @@ pub mod notice;
 pub mod order;
 pub mod party;
 pub mod policy;
+pub mod public_suffix;
 pub mod publication;
 pub mod role;
 pub mod sign;

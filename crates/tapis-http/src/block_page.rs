@@ -95,12 +95,19 @@ async fn page_for(state: &AppState, name: &DomainName) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BlockQuery {
+    /// The domain name to explain.
     name: String,
 }
 
-/// `GET /block?name=…`
+/// The block page for a name: which order blocks it, why, until when and
+/// how to appeal (HTML; 403 when blocked). Public.
+#[utoipa::path(get, path = "/block", security(()), params(BlockQuery), responses(
+    (status = 200, content_type = "text/html", body = String, description = "the name is not blocked"),
+    (status = 403, content_type = "text/html", body = String, description = "the name is blocked: the page says by which order"),
+    (status = 422, content_type = "text/html", body = String, description = "not a domain name")))]
 pub async fn block(State(state): State<AppState>, Query(q): Query<BlockQuery>) -> Response {
     match DomainName::parse(&q.name) {
         Ok(name) => page_for(&state, &name).await,

@@ -152,6 +152,7 @@ async fn sla_policy(state: S) -> Json<PolicyView> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
     /// Resume after this event id (same as the Last-Event-ID header).
@@ -258,6 +259,7 @@ async fn dead_letters(state: S, Auth(p): Auth) -> ApiResult<Json<Vec<serde_json:
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EscalationQuery {
     /// open or decided

@@ -77,6 +77,8 @@ pub struct AppState {
     pub demo: bool,
     /// Connection, header, anonymous-rate and stream limits.
     pub edge: Arc<edge::Edge>,
+    /// The public suffix list due process uses: said in `/healthz`.
+    pub public_suffix_list: tapis_core::due_process::ListOrigin,
 }
 
 impl AppState {
@@ -91,6 +93,8 @@ impl AppState {
             log_client_addresses: false,
             demo: false,
             edge: edge::Edge::new(edge::EdgeLimits::default()),
+            // the store's default policy knows top-level domains only
+            public_suffix_list: Default::default(),
         }
     }
 }
@@ -121,9 +125,14 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document and the router, built from the same handlers.
+/// The OpenAPI document and the router, built from the same handlers:
+/// every route goes through `OpenApiRouter::routes` (never a bare
+/// `.route`), so what is served is what is documented
+/// (`tests/openapi.rs` keeps it so).
 fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(openapi_json))
+        .routes(utoipa_axum::routes!(block_page::block))
         .merge(routes::router())
         .merge(channel_routes::router())
         .merge(order_routes::router())
@@ -135,20 +144,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     parts().1
 }
 
+/// The document, built once.
+static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+
+/// This description: OpenAPI 3.1, every route with its parameters and
+/// responses. Public.
+#[utoipa::path(get, path = "/api/v1/openapi.json", security(()),
+    responses((status = 200, content_type = "application/json", body = Object, description = "the OpenAPI 3.1 document")))]
+async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    axum::Json(DOCUMENT.get_or_init(openapi))
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let (router, api) = parts();
-    let api = Arc::new(api);
+    let (router, _) = parts();
     let body_limit = state.limits.max_body_bytes;
     router
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || {
-                let api = api.clone();
-                async move { axum::Json((*api).clone()) }
-            }),
-        )
-        .route("/block", axum::routing::get(block_page::block))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")

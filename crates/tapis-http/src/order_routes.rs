@@ -95,6 +95,7 @@ async fn create_order(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OrderQuery {
     /// draft, approved, scheduled, in_force, expired or lifted
@@ -312,6 +313,7 @@ async fn blast_radius(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LookupQuery {
     /// The domain name to check.

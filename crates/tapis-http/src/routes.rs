@@ -51,6 +51,8 @@ struct Health {
     /// temporary database.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     demo: bool,
+    /// Which public suffix list due process uses (source and date).
+    public_suffix_list: tapis_core::due_process::ListOrigin,
 }
 
 /// Liveness and database reachability.
@@ -62,6 +64,7 @@ async fn healthz(state: S) -> ApiResult<Json<Health>> {
         status: "ok",
         database: state.store.backend().name(),
         demo: state.demo,
+        public_suffix_list: state.public_suffix_list.clone(),
     }))
 }
 
@@ -105,6 +108,7 @@ async fn create_party(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PartyQuery {
     /// authority, flagger, platform or isp
@@ -248,6 +252,7 @@ async fn create_notice(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct NoticeQuery {
     /// draft, submitted, delivered, acknowledged, escalated, disputed, closed or withdrawn
@@ -458,6 +463,7 @@ async fn notice_timeline(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct InboxQuery {
     /// Page size, 1 to 500 (default 100).

@@ -175,18 +175,7 @@ async fn due_process_story(backend: tapis_store::Backend) {
     assert_eq!(dp["responses"][0]["kind"], "comply", "{dp}");
 
     // approved; at its time the compiler withholds it: no authorisation
-    let (s, o) = app
-        .post(
-            &format!("/api/v1/orders/{id}/approve"),
-            &approver,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        (s, o["state"].as_str()),
-        (StatusCode::OK, Some("scheduled")),
-        "{o}"
-    );
+    app.approve(&id, &approver, "scheduled").await;
     app.clock
         .advance_millis(2 * 86_400 * 1000 + 2 * 3600 * 1000);
     app.store.fire_due_jobs(100).await.expect("jobs");
@@ -268,18 +257,7 @@ async fn due_process_story(backend: tapis_store::Backend) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
     let eid = e["id"].as_str().expect("id").to_owned();
-    let (s, e) = app
-        .post(
-            &format!("/api/v1/orders/{eid}/approve"),
-            &approver,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        (s, e["state"].as_str()),
-        (StatusCode::OK, Some("in_force")),
-        "{e}"
-    );
+    app.approve(&eid, &approver, "in_force").await;
     assert!(blocked(&app, "t.example").await);
     let (_, dp) = app
         .get(&format!("/api/v1/orders/{eid}/due-process"), &officer)

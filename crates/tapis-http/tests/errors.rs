@@ -187,6 +187,45 @@ fn assert_shape(status: StatusCode, body: &Value, what: &str) {
 }
 
 /// Send `req` and expect an error with this status and code.
+/// One request of a table of bad requests.
+struct Case<'a> {
+    what: &'a str,
+    method: &'a str,
+    path: String,
+    token: &'a str,
+    body: Option<&'a Value>,
+}
+
+fn case<'a>(
+    what: &'a str,
+    method: &'a str,
+    path: impl Into<String>,
+    token: &'a str,
+    body: Option<&'a Value>,
+) -> Case<'a> {
+    Case {
+        what,
+        method,
+        path: path.into(),
+        token,
+        body,
+    }
+}
+
+impl World {
+    /// Every case must fail with `status` and the error `code`.
+    async fn expect_each(&self, cases: Vec<Case<'_>>, status: StatusCode, code: &str) {
+        for c in cases {
+            let mut req = self.authed(c.method, &c.path, c.token);
+            if let Some(body) = c.body {
+                req = json_req(req, body);
+            }
+            let what = format!("{} ({} {})", c.what, c.method, c.path);
+            expect_error(req, status, code, &what).await;
+        }
+    }
+}
+
 async fn expect_error(
     req: RequestBuilder,
     status: StatusCode,
@@ -793,155 +832,31 @@ async fn forbidden(b: Backend) {
     let removed = json!({"decision": "removed"});
     let reason = json!({"reason": "because"});
     let n = &w.notice;
-    let cases: Vec<(&str, &str, String, &str, Option<&Value>)> = vec![
-        (
-            "platform agent submits",
-            "POST",
-            "/api/v1/notices".into(),
-            &w.agent,
-            Some(&notice),
-        ),
-        (
-            "auditor submits",
-            "POST",
-            "/api/v1/notices".into(),
-            &w.auditor,
-            Some(&notice),
-        ),
-        (
-            "admin submits",
-            "POST",
-            "/api/v1/notices".into(),
-            &w.app.admin,
-            Some(&notice),
-        ),
-        (
-            "flagger submits",
-            "POST",
-            "/api/v1/notices".into(),
-            &flagger_token,
-            Some(&notice),
-        ),
-        (
-            "officer creates a party",
-            "POST",
-            "/api/v1/parties".into(),
-            &w.officer,
-            Some(&party),
-        ),
-        (
-            "agent creates a party",
-            "POST",
-            "/api/v1/parties".into(),
-            &w.agent,
-            Some(&party),
-        ),
-        (
-            "officer mints a token",
-            "POST",
-            format!("/api/v1/parties/{}/tokens", w.app.authority_id),
-            &w.officer,
-            Some(&token),
-        ),
-        (
-            "agent mints a token",
-            "POST",
-            format!("/api/v1/parties/{}/tokens", w.platform),
-            &w.agent,
-            Some(&token),
-        ),
-        (
-            "officer decides",
-            "POST",
-            w.decision_path(0),
-            &w.officer,
-            Some(&removed),
-        ),
-        (
-            "auditor decides",
-            "POST",
-            w.decision_path(0),
-            &w.auditor,
-            Some(&removed),
-        ),
-        (
-            "officer acknowledges",
-            "POST",
-            format!("/api/v1/notices/{n}/acknowledge"),
-            &w.officer,
-            None,
-        ),
-        (
-            "isp operator lists notices",
-            "GET",
-            "/api/v1/notices".into(),
-            &w.isp_operator,
-            None,
-        ),
-        (
-            "isp operator reads a notice",
-            "GET",
-            format!("/api/v1/notices/{n}"),
-            &w.isp_operator,
-            None,
-        ),
-        (
-            "isp operator reads a timeline",
-            "GET",
-            format!("/api/v1/notices/{n}/timeline"),
-            &w.isp_operator,
-            None,
-        ),
-        (
-            "officer verifies audit",
-            "GET",
-            "/api/v1/audit/verify".into(),
-            &w.officer,
-            None,
-        ),
-        (
-            "agent verifies audit",
-            "GET",
-            "/api/v1/audit/verify".into(),
-            &w.agent,
-            None,
-        ),
-        (
-            "agent withdraws",
-            "POST",
-            format!("/api/v1/notices/{n}/withdraw"),
-            &w.agent,
-            Some(&reason),
-        ),
-        (
-            "agent submits a draft",
-            "POST",
-            format!("/api/v1/notices/{n}/submit"),
-            &w.agent,
-            None,
-        ),
-        (
-            "officer reads an inbox",
-            "GET",
-            "/api/v1/inbox".into(),
-            &w.officer,
-            None,
-        ),
-        (
-            "isp operator reads an inbox",
-            "GET",
-            "/api/v1/inbox".into(),
-            &w.isp_operator,
-            None,
-        ),
+    #[rustfmt::skip]
+    let cases = vec![
+        case("platform agent submits", "POST", "/api/v1/notices", &w.agent, Some(&notice)),
+        case("auditor submits", "POST", "/api/v1/notices", &w.auditor, Some(&notice)),
+        case("admin submits", "POST", "/api/v1/notices", &w.app.admin, Some(&notice)),
+        case("flagger submits", "POST", "/api/v1/notices", &flagger_token, Some(&notice)),
+        case("officer creates a party", "POST", "/api/v1/parties", &w.officer, Some(&party)),
+        case("agent creates a party", "POST", "/api/v1/parties", &w.agent, Some(&party)),
+        case("officer mints a token", "POST", format!("/api/v1/parties/{}/tokens", w.app.authority_id), &w.officer, Some(&token)),
+        case("agent mints a token", "POST", format!("/api/v1/parties/{}/tokens", w.platform), &w.agent, Some(&token)),
+        case("officer decides", "POST", w.decision_path(0), &w.officer, Some(&removed)),
+        case("auditor decides", "POST", w.decision_path(0), &w.auditor, Some(&removed)),
+        case("officer acknowledges", "POST", format!("/api/v1/notices/{n}/acknowledge"), &w.officer, None),
+        case("isp operator lists notices", "GET", "/api/v1/notices", &w.isp_operator, None),
+        case("isp operator reads a notice", "GET", format!("/api/v1/notices/{n}"), &w.isp_operator, None),
+        case("isp operator reads a timeline", "GET", format!("/api/v1/notices/{n}/timeline"), &w.isp_operator, None),
+        case("officer verifies audit", "GET", "/api/v1/audit/verify", &w.officer, None),
+        case("agent verifies audit", "GET", "/api/v1/audit/verify", &w.agent, None),
+        case("agent withdraws", "POST", format!("/api/v1/notices/{n}/withdraw"), &w.agent, Some(&reason)),
+        case("agent submits a draft", "POST", format!("/api/v1/notices/{n}/submit"), &w.agent, None),
+        case("officer reads an inbox", "GET", "/api/v1/inbox", &w.officer, None),
+        case("isp operator reads an inbox", "GET", "/api/v1/inbox", &w.isp_operator, None),
     ];
-    for (what, method, path, token, body) in cases {
-        let mut req = w.authed(method, &path, token);
-        if let Some(body) = body {
-            req = json_req(req, body);
-        }
-        expect_error(req, StatusCode::FORBIDDEN, "forbidden", what).await;
-    }
+    w.expect_each(cases, StatusCode::FORBIDDEN, "forbidden")
+        .await;
     w.assert_unchanged(&before, "forbidden requests").await;
     w.stop().await;
 }
@@ -1015,99 +930,23 @@ async fn not_found(b: Backend) {
     let n = &w.notice;
     let removed = json!({"decision": "removed"});
     let reason = json!({"reason": "because"});
-    let cases: Vec<(&str, &str, String, &str, Option<&Value>)> = vec![
-        (
-            "unknown notice",
-            "GET",
-            format!("/api/v1/notices/{unknown}"),
-            &w.officer,
-            None,
-        ),
-        (
-            "unknown notice's timeline",
-            "GET",
-            format!("/api/v1/notices/{unknown}/timeline"),
-            &w.auditor,
-            None,
-        ),
-        (
-            "another platform's notice",
-            "GET",
-            format!("/api/v1/notices/{n}"),
-            &w.other_agent,
-            None,
-        ),
-        (
-            "acknowledge another platform's notice",
-            "POST",
-            format!("/api/v1/notices/{n}/acknowledge"),
-            &w.other_agent,
-            None,
-        ),
-        (
-            "decide another platform's item",
-            "POST",
-            w.decision_path(0),
-            &w.other_agent,
-            Some(&removed),
-        ),
-        (
-            "acknowledge unknown notice",
-            "POST",
-            format!("/api/v1/notices/{unknown}/acknowledge"),
-            &w.agent,
-            None,
-        ),
-        (
-            "decide in unknown notice",
-            "POST",
-            format!("/api/v1/notices/{unknown}/items/{}/decision", w.items[0]),
-            &w.agent,
-            Some(&removed),
-        ),
-        (
-            "decide unknown item",
-            "POST",
-            format!("/api/v1/notices/{n}/items/{unknown}/decision"),
-            &w.agent,
-            Some(&removed),
-        ),
-        (
-            "withdraw unknown notice",
-            "POST",
-            format!("/api/v1/notices/{unknown}/withdraw"),
-            &w.officer,
-            Some(&reason),
-        ),
-        (
-            "submit unknown draft",
-            "POST",
-            format!("/api/v1/notices/{unknown}/submit"),
-            &w.officer,
-            None,
-        ),
-        (
-            "unknown party",
-            "GET",
-            format!("/api/v1/parties/{unknown}"),
-            &w.app.admin,
-            None,
-        ),
-        (
-            "another party's record",
-            "GET",
-            format!("/api/v1/parties/{}", w.platform),
-            &w.other_agent,
-            None,
-        ),
+    #[rustfmt::skip]
+    let cases = vec![
+        case("unknown notice", "GET", format!("/api/v1/notices/{unknown}"), &w.officer, None),
+        case("unknown notice's timeline", "GET", format!("/api/v1/notices/{unknown}/timeline"), &w.auditor, None),
+        case("another platform's notice", "GET", format!("/api/v1/notices/{n}"), &w.other_agent, None),
+        case("acknowledge another platform's notice", "POST", format!("/api/v1/notices/{n}/acknowledge"), &w.other_agent, None),
+        case("decide another platform's item", "POST", w.decision_path(0), &w.other_agent, Some(&removed)),
+        case("acknowledge unknown notice", "POST", format!("/api/v1/notices/{unknown}/acknowledge"), &w.agent, None),
+        case("decide in unknown notice", "POST", format!("/api/v1/notices/{unknown}/items/{}/decision", w.items[0]), &w.agent, Some(&removed)),
+        case("decide unknown item", "POST", format!("/api/v1/notices/{n}/items/{unknown}/decision"), &w.agent, Some(&removed)),
+        case("withdraw unknown notice", "POST", format!("/api/v1/notices/{unknown}/withdraw"), &w.officer, Some(&reason)),
+        case("submit unknown draft", "POST", format!("/api/v1/notices/{unknown}/submit"), &w.officer, None),
+        case("unknown party", "GET", format!("/api/v1/parties/{unknown}"), &w.app.admin, None),
+        case("another party's record", "GET", format!("/api/v1/parties/{}", w.platform), &w.other_agent, None),
     ];
-    for (what, method, path, token, body) in cases {
-        let mut req = w.authed(method, &path, token);
-        if let Some(body) = body {
-            req = json_req(req, body);
-        }
-        expect_error(req, StatusCode::NOT_FOUND, "not_found", what).await;
-    }
+    w.expect_each(cases, StatusCode::NOT_FOUND, "not_found")
+        .await;
     w.assert_unchanged(&before, "not found").await;
     w.stop().await;
 }
@@ -1122,62 +961,23 @@ async fn invalid_id(b: Backend) {
     let item = &w.items[0];
     let removed = json!({"decision": "removed"});
     let token = json!({"role": "officer", "label": "x"});
-    let cases: Vec<(&str, String, &str, Option<&Value>)> = vec![
-        ("GET", "/api/v1/notices/not-a-uuid".into(), &w.officer, None),
-        ("GET", format!("/api/v1/notices/{simple}"), &w.officer, None),
-        ("GET", format!("/api/v1/notices/{n}x"), &w.officer, None),
-        (
-            "GET",
-            "/api/v1/notices/zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz/timeline".into(),
-            &w.auditor,
-            None,
-        ),
-        ("GET", "/api/v1/parties/42".into(), &w.app.admin, None),
-        (
-            "POST",
-            "/api/v1/parties/42/tokens".into(),
-            &w.app.admin,
-            Some(&token),
-        ),
-        (
-            "POST",
-            format!("/api/v1/notices/x/items/{item}/decision"),
-            &w.agent,
-            Some(&removed),
-        ),
-        (
-            "POST",
-            format!("/api/v1/notices/{n}/items/1/decision"),
-            &w.agent,
-            Some(&removed),
-        ),
-        (
-            "POST",
-            "/api/v1/notices/%20/acknowledge".into(),
-            &w.agent,
-            None,
-        ),
-        ("POST", "/api/v1/notices/1/submit".into(), &w.officer, None),
-        (
-            "GET",
-            "/api/v1/notices?platform=messenger".into(),
-            &w.officer,
-            None,
-        ),
-        (
-            "GET",
-            "/api/v1/notices?before=yesterday".into(),
-            &w.officer,
-            None,
-        ),
+    #[rustfmt::skip]
+    let cases = vec![
+        case("invalid id", "GET", "/api/v1/notices/not-a-uuid", &w.officer, None),
+        case("invalid id", "GET", format!("/api/v1/notices/{simple}"), &w.officer, None),
+        case("invalid id", "GET", format!("/api/v1/notices/{n}x"), &w.officer, None),
+        case("invalid id", "GET", "/api/v1/notices/zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz/timeline", &w.auditor, None),
+        case("invalid id", "GET", "/api/v1/parties/42", &w.app.admin, None),
+        case("invalid id", "POST", "/api/v1/parties/42/tokens", &w.app.admin, Some(&token)),
+        case("invalid id", "POST", format!("/api/v1/notices/x/items/{item}/decision"), &w.agent, Some(&removed)),
+        case("invalid id", "POST", format!("/api/v1/notices/{n}/items/1/decision"), &w.agent, Some(&removed)),
+        case("invalid id", "POST", "/api/v1/notices/%20/acknowledge", &w.agent, None),
+        case("invalid id", "POST", "/api/v1/notices/1/submit", &w.officer, None),
+        case("invalid id", "GET", "/api/v1/notices?platform=messenger", &w.officer, None),
+        case("invalid id", "GET", "/api/v1/notices?before=yesterday", &w.officer, None),
     ];
-    for (method, path, token, body) in cases {
-        let mut req = w.authed(method, &path, token);
-        if let Some(body) = body {
-            req = json_req(req, body);
-        }
-        expect_error(req, StatusCode::BAD_REQUEST, "invalid_id", &path).await;
-    }
+    w.expect_each(cases, StatusCode::BAD_REQUEST, "invalid_id")
+        .await;
     // a path segment that is not UTF-8 cannot even be read as text
     let req = w.authed("GET", "/api/v1/notices/%FF%FE", &w.officer);
     expect_error(req, StatusCode::BAD_REQUEST, "invalid_path", "non-UTF-8 id").await;

@@ -10,35 +10,26 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tapis_store::{SyncEvidence, SyncKind};
 
-fn order(targets: Value, action: &str, effective: &str, expires: &str, review: &str) -> Value {
+/// An order proposal running to 28 April with a review on 14 April.
+fn order(targets: Value, action: &str, effective: &str) -> Value {
     json!({
         "targets": targets, "action": action, "category": "gambling",
         "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
         "explanation": "Operators ignored notices.",
-        "effective_at": effective, "expires_at": expires, "review_at": review,
+        "effective_at": effective, "expires_at": "2017-04-28T04:00:00Z", "review_at": "2017-04-14T04:00:00Z",
     })
 }
 
-async fn get_text(
+/// `officer` proposes `order(targets, action, effective)`.
+async fn propose(
     app: &App,
-    path: &str,
-    token: &str,
-    etag: Option<&str>,
-) -> (StatusCode, String, Option<String>) {
-    let mut req = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(e) = etag {
-        req = req.header("If-None-Match", e);
-    }
-    let resp = req.send().await.expect("get");
-    let status = resp.status();
-    let tag = resp
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().expect("etag").to_owned());
-    (status, resp.text().await.expect("text"), tag)
+    officer: &str,
+    targets: Value,
+    action: &str,
+    effective: &str,
+) -> (StatusCode, Value) {
+    app.post("/api/v1/orders", officer, order(targets, action, effective))
+        .await
 }
 
 async fn orders_story(backend: tapis_store::Backend) {
@@ -65,8 +56,6 @@ async fn orders_story(backend: tapis_store::Backend) {
         json!([{"name": "Judi-Online.example", "include_subdomains": true}, {"name": "slot88.example"}]),
         "nxdomain",
         "2017-03-29T04:00:00Z",
-        "2017-04-28T04:00:00Z",
-        "2017-04-14T04:00:00Z",
     );
     let (s, o) = app.post("/api/v1/orders", &officer, body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{o}");
@@ -83,19 +72,14 @@ async fn orders_story(backend: tapis_store::Backend) {
     assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
 
     // a second order covering a registered platform domain shows in the blast radius
-    let (s, wide) = app
-        .post(
-            "/api/v1/orders",
-            &officer,
-            order(
-                json!([{"name": "messenger.example", "include_subdomains": true}]),
-                "walled_garden",
-                "2017-03-29T04:00:00Z",
-                "2017-04-28T04:00:00Z",
-                "2017-04-14T04:00:00Z",
-            ),
-        )
-        .await;
+    let (s, wide) = propose(
+        &app,
+        &officer,
+        json!([{"name": "messenger.example", "include_subdomains": true}]),
+        "walled_garden",
+        "2017-03-29T04:00:00Z",
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{wide}");
     let wide_id = wide["id"].as_str().expect("id");
     let _ = agent;
@@ -116,19 +100,14 @@ async fn orders_story(backend: tapis_store::Backend) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{chat}");
     // an order touching a platform's names must leave it the lead time (24 h)
-    let (s, v) = app
-        .post(
-            "/api/v1/orders",
-            &officer,
-            order(
-                json!([{"name": "cdn.chat.example"}, {"name": "example-judi.example"}]),
-                "nxdomain",
-                "2017-03-29T04:00:00Z",
-                "2017-04-28T04:00:00Z",
-                "2017-04-14T04:00:00Z",
-            ),
-        )
-        .await;
+    let (s, v) = propose(
+        &app,
+        &officer,
+        json!([{"name": "cdn.chat.example"}, {"name": "example-judi.example"}]),
+        "nxdomain",
+        "2017-03-29T04:00:00Z",
+    )
+    .await;
     assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert!(
         v["error"]["message"]
@@ -136,19 +115,14 @@ async fn orders_story(backend: tapis_store::Backend) {
             .is_some_and(|m| m.contains("24 h")),
         "{v}"
     );
-    let (s, whole) = app
-        .post(
-            "/api/v1/orders",
-            &officer,
-            order(
-                json!([{"name": "cdn.chat.example"}, {"name": "example-judi.example"}]),
-                "nxdomain",
-                "2017-03-31T04:00:00Z",
-                "2017-04-28T04:00:00Z",
-                "2017-04-14T04:00:00Z",
-            ),
-        )
-        .await;
+    let (s, whole) = propose(
+        &app,
+        &officer,
+        json!([{"name": "cdn.chat.example"}, {"name": "example-judi.example"}]),
+        "nxdomain",
+        "2017-03-31T04:00:00Z",
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{whole}");
     let (s, br) = app
         .get(
@@ -168,15 +142,7 @@ async fn orders_story(backend: tapis_store::Backend) {
         .post(&format!("/api/v1/orders/{id}/approve"), &officer, json!({}))
         .await;
     assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
-    let (s, o) = app
-        .post(
-            &format!("/api/v1/orders/{id}/approve"),
-            &approver,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{o}");
-    assert_eq!(o["state"], "scheduled");
+    app.approve(&id, &approver, "scheduled").await;
     let (s, v) = app
         .post(
             &format!("/api/v1/orders/{id}/approve"),
@@ -272,7 +238,7 @@ async fn orders_story(backend: tapis_store::Backend) {
     assert_eq!(s, StatusCode::OK, "the API itself is unaffected");
 
     // exports, for ISPs, with ETags
-    let (s, zone, tag) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, None).await;
+    let (s, zone, tag) = app.text("/api/v1/blocklist.rpz", &isp_token, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
         zone.contains("*.judi-online.example CNAME .\n")
@@ -290,11 +256,17 @@ async fn orders_story(backend: tapis_store::Backend) {
         )),
         "{zone}"
     );
-    let (s, _, _) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, tag.as_deref()).await;
+    let (s, _, _) = app
+        .text("/api/v1/blocklist.rpz", &isp_token, tag.as_deref())
+        .await;
     assert_eq!(s, StatusCode::NOT_MODIFIED);
-    let (_, domains, _) = get_text(&app, "/api/v1/blocklist/domains.txt", &isp_token, None).await;
+    let (_, domains, _) = app
+        .text("/api/v1/blocklist/domains.txt", &isp_token, None)
+        .await;
     assert_eq!(domains, "judi-online.example\nslot88.example\n");
-    let (s, _, _) = get_text(&app, "/api/v1/blocklist/domains.txt", &agent, None).await;
+    let (s, _, _) = app
+        .text("/api/v1/blocklist/domains.txt", &agent, None)
+        .await;
     assert_eq!(
         s,
         StatusCode::FORBIDDEN,
@@ -355,19 +327,14 @@ async fn orders_story(backend: tapis_store::Backend) {
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // an exception inside the blocked tree wins over the block
-    let (s, ex) = app
-        .post(
-            "/api/v1/orders",
-            &officer,
-            order(
-                json!([{"name": "help.judi-online.example"}]),
-                "passthru",
-                "2017-03-29T04:00:00Z",
-                "2017-04-28T04:00:00Z",
-                "2017-04-14T04:00:00Z",
-            ),
-        )
-        .await;
+    let (s, ex) = propose(
+        &app,
+        &officer,
+        json!([{"name": "help.judi-online.example"}]),
+        "passthru",
+        "2017-03-29T04:00:00Z",
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{ex}");
     let ex_id = ex["id"].as_str().expect("id");
     let (s, br) = app
@@ -375,18 +342,7 @@ async fn orders_story(backend: tapis_store::Backend) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(br["overlapping_orders"], 1, "{br}");
-    let (s, o) = app
-        .post(
-            &format!("/api/v1/orders/{ex_id}/approve"),
-            &approver,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        (s, o["state"].as_str()),
-        (StatusCode::OK, Some("in_force")),
-        "{o}"
-    );
+    app.approve(ex_id, &approver, "in_force").await;
     let (_, l) = app
         .call(
             "GET",
@@ -400,7 +356,9 @@ async fn orders_story(backend: tapis_store::Backend) {
         (Some(false), Some("passthru")),
         "{l}"
     );
-    let (_, _, tag2) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, tag.as_deref()).await;
+    let (_, _, tag2) = app
+        .text("/api/v1/blocklist.rpz", &isp_token, tag.as_deref())
+        .await;
     assert_ne!(tag2, tag, "a new serial is a new ETag");
 
     // lifting needs a reason, takes the names out, and is journalled
@@ -540,7 +498,7 @@ async fn orders_story(backend: tapis_store::Backend) {
         o["end_reason"], "lapsed: its review date passed without a review",
         "no review was recorded, so it lapsed at its review date"
     );
-    let (_, zone, _) = get_text(&app, "/api/v1/blocklist.rpz", &isp_token, None).await;
+    let (_, zone, _) = app.text("/api/v1/blocklist.rpz", &isp_token, None).await;
     assert!(!zone.contains("CNAME"), "{zone}");
 
     // the audit chain holds every step

@@ -43,10 +43,15 @@ async fn walk(backend: tapis_store::Backend) {
     assert_eq!(inbox[0]["state"], "delivered");
 
     // a second platform cannot see it, in any way
-    let (s, v) = app
-        .get(&format!("/api/v1/notices/{id}"), &other_agent)
-        .await;
-    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let nf = (StatusCode::NOT_FOUND, "not_found");
+    for path in [
+        format!("/api/v1/notices/{id}"),
+        format!("/api/v1/notices/{id}/timeline"),
+        format!("/api/v1/parties/{platform}"),
+    ] {
+        app.expect_error("GET", &path, &other_agent, None, nf.0, nf.1)
+            .await;
+    }
     let (s, v) = app.get("/api/v1/inbox", &other_agent).await;
     assert_eq!((s, v.as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
     let (s, v) = app.get("/api/v1/notices", &other_agent).await;
@@ -58,43 +63,17 @@ async fn walk(backend: tapis_store::Backend) {
         )
         .await;
     assert_eq!((s, v.as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/notices/{id}/acknowledge"),
-            &other_agent,
-            json!({}),
-        )
-        .await;
-    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
-    let (s, v) = app
-        .get(&format!("/api/v1/notices/{id}/timeline"), &other_agent)
-        .await;
-    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
-    let (s, v) = app
-        .get(&format!("/api/v1/parties/{platform}"), &other_agent)
-        .await;
-    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let (s, v) = app.acknowledge(&id, &other_agent).await;
+    assert_error(s, &v, nf.0, nf.1);
 
     // acknowledge, then decide each item
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/notices/{id}/acknowledge"),
-            &agent,
-            json!({}),
-        )
-        .await;
+    let (s, v) = app.acknowledge(&id, &agent).await;
     assert_eq!(
         (s, v["state"].as_str()),
         (StatusCode::OK, Some("acknowledged")),
         "{v}"
     );
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/notices/{id}/acknowledge"),
-            &agent,
-            json!({}),
-        )
-        .await;
+    let (s, v) = app.acknowledge(&id, &agent).await;
     assert_error(s, &v, StatusCode::CONFLICT, "illegal_transition");
     let decisions = [
         ("removed", None),

@@ -60,10 +60,11 @@ pub struct DueProcessSettings {
     pub popular_sites: Vec<String>,
     /// A file of more such names, one a line (`#` comments).
     pub popular_sites_file: Option<PathBuf>,
-    /// The public suffix list (publicsuffix.org; Debian's `publicsuffix`
-    /// package). Orders touching a public suffix or shared-hosting domain
-    /// need authorisation. Without the file, only top-level domains count.
-    pub public_suffix_list: PathBuf,
+    /// A public suffix list file (publicsuffix.org format) to use instead
+    /// of the copy bundled with tapis. Orders touching a public suffix or
+    /// shared-hosting domain need authorisation; a file that cannot be read
+    /// stops tapis from starting.
+    pub public_suffix_list: Option<PathBuf>,
 }
 
 impl Default for DueProcessSettings {
@@ -74,7 +75,7 @@ impl Default for DueProcessSettings {
             on_missed_review: tapis_core::due_process::MissedReview::Lapse,
             popular_sites: Vec::new(),
             popular_sites_file: None,
-            public_suffix_list: PathBuf::from("/usr/share/publicsuffix/public_suffix_list.dat"),
+            public_suffix_list: None,
         }
     }
 }
@@ -616,7 +617,7 @@ impl Settings {
     /// The due-process policy in force (reads the public suffix list and
     /// the popular-sites file).
     pub fn due_process_policy(&self) -> anyhow::Result<tapis_core::due_process::DueProcessPolicy> {
-        use tapis_core::due_process::{DueProcessPolicy, PublicSuffixList};
+        use tapis_core::due_process::{DueProcessPolicy, ListOrigin, PublicSuffixList};
         use tapis_core::target::DomainName;
         let d = &self.due_process;
         if d.emergency_max_hours == 0 || d.emergency_max_hours > 24 * 30 {
@@ -646,14 +647,19 @@ impl Settings {
                 }
             }
         }
-        let public_suffixes = match std::fs::read_to_string(&d.public_suffix_list) {
-            Ok(text) => {
+        let public_suffixes = match &d.public_suffix_list {
+            None => PublicSuffixList::bundled(),
+            Some(path) => {
+                // never a silent fallback: due process would weaken
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "cannot read the public suffix list {} (due_process.public_suffix_list): fix the path, or remove the setting to use the bundled list",
+                        path.display()
+                    )
+                })?;
                 let (list, skipped) = PublicSuffixList::parse(&text);
                 if list.is_empty() {
-                    anyhow::bail!(
-                        "the public suffix list {} has no rules",
-                        d.public_suffix_list.display()
-                    );
+                    anyhow::bail!("the public suffix list {} has no rules", path.display());
                 }
                 if skipped > 0 {
                     tracing::warn!(
@@ -661,15 +667,7 @@ impl Settings {
                         "public suffix rules that could not be read were skipped"
                     );
                 }
-                list
-            }
-            Err(e) => {
-                tracing::warn!(
-                    path = %d.public_suffix_list.display(),
-                    error = %e,
-                    "no public suffix list (install Debian's publicsuffix or set due_process.public_suffix_list): only top-level domains count as public suffixes"
-                );
-                PublicSuffixList::tlds_only()
+                list.with_origin(ListOrigin::file(&path.display().to_string(), &text))
             }
         };
         Ok(DueProcessPolicy {

@@ -80,6 +80,13 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         None => Arc::new(SystemClock),
     };
     let signer = crate::cli::load_signing_key(&settings.data_dir.join("signing-key"))?;
+    let due_process = settings.due_process_policy()?;
+    let public_suffix_list = due_process.public_suffixes.origin().clone();
+    tracing::info!(
+        source = %public_suffix_list.source,
+        version = %public_suffix_list.version,
+        "public suffix list in use"
+    );
     let options = tapis_store::Options {
         sla: settings.sla_policy()?,
         signer: Some(signer),
@@ -90,7 +97,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             secret_grace_secs: settings.channel.secret_grace_secs,
             ..Default::default()
         },
-        due_process: settings.due_process_policy()?,
+        due_process,
         secrets: settings.secret_key()?,
     };
     let url = settings.database_url();
@@ -243,6 +250,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     }
     state.zone = zone;
     state.demo = opts.demo;
+    state.public_suffix_list = public_suffix_list;
     if let Some(m) = manual {
         state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
             clock: m,

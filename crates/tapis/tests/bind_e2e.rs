@@ -13,74 +13,41 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
-/// The DNS status BIND gives for `name` (NOERROR, NXDOMAIN, …).
-fn status(bind_port: u16, name: &str) -> String {
-    let out = Command::new(tool("dig"))
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &bind_port.to_string(),
-            name,
-            "A",
-            "+tries=1",
-            "+time=2",
-            "+noall",
-            "+comments",
-        ])
-        .output()
-        .expect("dig");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split("status: ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .unwrap_or("NO ANSWER")
-        .to_owned()
-}
+/// How long any one change may take to reach BIND.
+const WITHIN: Duration = Duration::from_secs(15);
 
-fn wait_status(bind_port: u16, name: &str, want: &str, within: Duration) -> Duration {
+/// Polls until BIND gives `want` for `name`; returns how long that took.
+fn wait_status(bind_port: u16, name: &str, want: &str) -> Duration {
     let start = Instant::now();
-    loop {
-        let got = status(bind_port, name);
-        if got == want {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "BIND still says {got} for {name} after {within:?} (wanted {want})"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(WITHIN, &format!("BIND to say {want} for {name}"), || {
+        let got = dns::status(bind_port, name);
+        if got == want { Ok(()) } else { Err(got) }
+    });
+    start.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_enforces_orders_at_their_time_and_drops_them_at_expiry() {
     // probe the ISP's resolver every second; fine.example must stay clear
-    let server = Server::start(
+    let server = serve(
         "[compliance]\nprobe_interval_secs = 1\nsample = 10\ncanaries = [\"fine.example\"]\n",
         "2017-07-14T11:00:00+07:00",
     );
     let dns_port = server.dns_port;
     let bind_port = free_port();
-    let get = reqwest::Method::GET;
-    let post = reqwest::Method::POST;
-    let put = reqwest::Method::PUT;
 
     // parties and tokens
-    let authority = server.authority().await;
-    let isp = server.party("isp", "NetCo").await;
-    let officer = server.token(&authority, "officer").await;
-    let approver = server.token(&authority, "approver").await;
-    let isp_token = server.token(&isp, "isp_operator").await;
+    let p = Parties::new(&server).await;
+    let officer = &p.officer;
 
     // the ISP registers its secondary and gets its TSIG key
-    let (s, r) = server.call(put, &format!("/api/v1/parties/{isp}/resolvers"), &isp_token, Some(json!({"resolvers": [format!("127.0.0.1:{bind_port}")], "notify": [format!("127.0.0.1:{bind_port}")]}))).await;
-    assert_eq!(s, 200, "{r}");
-    let key_name = r["tsig_key_name"]
-        .as_str()
-        .expect("key")
-        .trim_end_matches('.')
-        .to_owned();
-    let secret = r["tsig_secret"].as_str().expect("secret").to_owned();
+    let (key_name, secret) = p
+        .register(
+            &server,
+            json!({"resolvers": [format!("127.0.0.1:{bind_port}")], "notify": [format!("127.0.0.1:{bind_port}")]}),
+        )
+        .await;
+    let key_name = key_name.trim_end_matches('.').to_owned();
 
     // BIND 9 as that secondary, enforcing the zone
     let bdir = tempfile::tempdir().expect("tmp");
@@ -99,7 +66,7 @@ zone "example" {{ type primary; file "example.db"; }};
 "#
     );
     std::fs::write(bdir.path().join("named.conf"), conf).expect("conf");
-    std::fs::write(bdir.path().join("example.db"), "$TTL 60\n@ SOA ns.example. host.example. 1 60 60 600 60\n@ NS ns.example.\nns A 192.0.2.53\n* A 192.0.2.1\n").expect("zone");
+    std::fs::write(bdir.path().join("example.db"), EXAMPLE_ZONE).expect("zone");
     let log = std::fs::File::create(bdir.path().join("named.log")).expect("log");
     let _bind = Proc(
         Command::new(tool("named"))
@@ -112,33 +79,19 @@ zone "example" {{ type primary; file "example.db"; }};
             .spawn()
             .expect("start named"),
     );
-    let start = Instant::now();
-    while !std::fs::read_to_string(bdir.path().join("named.log"))
-        .unwrap_or_default()
-        .contains("running")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "named did not start: {}",
-            std::fs::read_to_string(bdir.path().join("named.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(20), "named to start", || {
+        let log = std::fs::read_to_string(bdir.path().join("named.log")).unwrap_or_default();
+        if log.contains("running") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
     // nothing is blocked yet (BIND answers SERVFAIL until its first
     // transfer of the policy zone has landed)
-    wait_status(
-        bind_port,
-        "judi.example",
-        "NOERROR",
-        Duration::from_secs(15),
-    );
+    wait_status(bind_port, "judi.example", "NOERROR");
 
     // two orders from 11:30 (UTC+7); one expires a week later, one is lifted
-    let order = |name: &str, expires: &str, review: &str| {
-        json!({"targets": [{"name": name, "include_subdomains": true}], "action": "nxdomain", "category": "gambling",
-               "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
-               "effective_at": "2017-07-14T11:30:00+07:00", "expires_at": expires, "review_at": review})
-    };
     let mut ids = Vec::new();
     for (name, expires, review) in [
         (
@@ -152,70 +105,40 @@ zone "example" {{ type primary; file "example.db"; }};
             "2017-08-10T11:30:00+07:00",
         ),
     ] {
-        let (s, o) = server
-            .call(
-                post.clone(),
-                "/api/v1/orders",
-                &officer,
-                Some(order(name, expires, review)),
-            )
-            .await;
-        assert_eq!(s, 201, "{o}");
-        let id = o["id"].as_str().expect("id").to_owned();
-        let (s, o) = server
-            .call(
-                post.clone(),
-                &format!("/api/v1/orders/{id}/approve"),
-                &approver,
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!((s, o["state"].as_str()), (200, Some("scheduled")), "{o}");
-        ids.push(id);
+        let order = gambling_order(
+            name,
+            "nxdomain",
+            "2017-07-14T11:30:00+07:00",
+            expires,
+            review,
+        );
+        ids.push(p.approve(&server, order).await);
     }
 
     // 11:30 comes: both in force (a serial each), NOTIFY, and BIND enforces
-    let (s, _) = server
-        .call(
-            post.clone(),
-            "/api/v1/admin/clock/advance",
-            ADMIN,
-            Some(json!({"seconds": 30 * 60})),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let enforced = wait_status(
-        bind_port,
-        "www.judi.example",
-        "NXDOMAIN",
-        Duration::from_secs(15),
-    );
-    assert_eq!(status(bind_port, "slot.example"), "NXDOMAIN");
+    server.advance(30 * 60).await;
+    let enforced = wait_status(bind_port, "www.judi.example", "NXDOMAIN");
+    assert_eq!(dns::status(bind_port, "slot.example"), "NXDOMAIN");
     assert_eq!(
-        status(bind_port, "fine.example"),
+        dns::status(bind_port, "fine.example"),
         "NOERROR",
         "no over-blocking"
     );
     println!("order effective -> BIND enforcing: {enforced:?} (NOTIFY, IXFR)");
 
     // the prober sees it too: every sampled name enforced, the canary clear
-    let start = Instant::now();
-    let probe = loop {
-        let (_, c) = server
-            .call(get.clone(), "/api/v1/compliance", &officer, None)
-            .await;
+    let probe = wait_until_async(WITHIN, "a clean probe", || async {
+        let (_, c) = server.get("/api/v1/compliance", officer).await;
         let p = c[0]["probes"][0].clone();
         if p["serial"].as_i64() == c[0]["current_serial"].as_i64()
             && p["enforced"].as_i64() == Some(5)
         {
-            break p;
+            Ok(p)
+        } else {
+            Err(c.to_string())
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no clean probe yet: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert_eq!(
         (
             probe["not_enforced"].as_i64(),
@@ -227,22 +150,17 @@ zone "example" {{ type primary; file "example.db"; }};
 
     // what the primary saw: BIND holds the current serial (it transferred
     // it after a NOTIFY it answered), and how long the pickup took
-    let start = Instant::now();
-    let sync = loop {
-        let (_, c) = server
-            .call(get.clone(), "/api/v1/compliance", &officer, None)
-            .await;
+    let sync = wait_until_async(WITHIN, "BIND seen in sync", || async {
+        let (_, c) = server.get("/api/v1/compliance", officer).await;
         let z = c[0]["zone_sync"].clone();
         if z["status"] == "in_sync" && z["last_notify"]["complete"] == true {
             assert_eq!(z["held_serial"], c[0]["current_serial"], "{z}");
-            break z;
+            Ok(z)
+        } else {
+            Err(c.to_string())
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "BIND not seen in sync: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert!(
         sync["pickup_ms"].as_i64().is_some_and(|ms| ms < 15_000),
         "{sync}"
@@ -257,42 +175,16 @@ zone "example" {{ type primary; file "example.db"; }};
     println!("zone sync as the primary saw it: {sync}");
 
     // lifted: BIND stops enforcing it
-    let (s, o) = server
-        .call(
-            post.clone(),
-            &format!("/api/v1/orders/{}/lift", ids[1]),
-            &officer,
-            Some(json!({"reason": "content removed"})),
-        )
-        .await;
-    assert_eq!((s, o["state"].as_str()), (200, Some("lifted")), "{o}");
-    let lifted = wait_status(
-        bind_port,
-        "slot.example",
-        "NOERROR",
-        Duration::from_secs(15),
-    );
-    assert_eq!(status(bind_port, "judi.example"), "NXDOMAIN");
+    p.lift(&server, &ids[1]).await;
+    let lifted = wait_status(bind_port, "slot.example", "NOERROR");
+    assert_eq!(dns::status(bind_port, "judi.example"), "NXDOMAIN");
     println!("order lifted -> BIND no longer enforcing: {lifted:?}");
 
     // a week later the first expires on its own
-    let (s, _) = server
-        .call(
-            post.clone(),
-            "/api/v1/admin/clock/advance",
-            ADMIN,
-            Some(json!({"seconds": 7 * 86_400})),
-        )
-        .await;
-    assert_eq!(s, 200);
-    wait_status(
-        bind_port,
-        "judi.example",
-        "NOERROR",
-        Duration::from_secs(15),
-    );
+    server.advance(7 * 86_400).await;
+    wait_status(bind_port, "judi.example", "NOERROR");
     let (_, o) = server
-        .call(get, &format!("/api/v1/orders/{}", ids[0]), &officer, None)
+        .get(&format!("/api/v1/orders/{}", ids[0]), officer)
         .await;
     assert_eq!(o["state"], "expired", "{o}");
 

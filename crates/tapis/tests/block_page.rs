@@ -10,12 +10,11 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use serde_json::json;
 
 /// The page Chromium renders for `url` when `host` resolves to tapis.
 fn render(server: &Server, host: &str, url: &str) -> String {
     let addr = server
-        .base
+        .base()
         .trim_start_matches("http://")
         .trim_end_matches('/');
     let profile = tempfile::tempdir().expect("profile");
@@ -42,33 +41,20 @@ fn render(server: &Server, host: &str, url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_sent_to_the_block_page_learns_which_order_and_how_to_appeal() {
-    let server = Server::start("", "2017-07-14T11:00:00+07:00");
-    let authority = server.authority().await;
-    let officer = server.token(&authority, "officer").await;
-    let approver = server.token(&authority, "approver").await;
-
-    let (s, o) = server
-        .post(
-            "/api/v1/orders",
-            &officer,
-            json!({"targets": [{"name": "judi.example", "include_subdomains": true}],
-                   "action": "walled_garden", "category": "gambling",
-                   "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
-                   "effective_at": "2017-07-14T11:30:00+07:00",
-                   "expires_at": "2017-08-14T11:30:00+07:00",
-                   "review_at": "2017-08-01T11:30:00+07:00"}),
+    let server = serve("", "2017-07-14T11:00:00+07:00");
+    let p = Parties::new(&server).await;
+    let id = p
+        .approve(
+            &server,
+            gambling_order(
+                "judi.example",
+                "walled_garden",
+                "2017-07-14T11:30:00+07:00",
+                "2017-08-14T11:30:00+07:00",
+                "2017-08-01T11:30:00+07:00",
+            ),
         )
         .await;
-    assert_eq!(s, 201, "{o}");
-    let id = o["id"].as_str().expect("id").to_owned();
-    let (s, o) = server
-        .post(
-            &format!("/api/v1/orders/{id}/approve"),
-            &approver,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, 200, "{o}");
 
     // before 11:30 the page says the name is not blocked
     let page = render(&server, "www.judi.example", "http://www.judi.example/");

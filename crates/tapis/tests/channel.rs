@@ -4,27 +4,18 @@
 //! the escalation ladder on a simulated clock across SIGKILL restarts, and
 //! the email fallback received by a real SMTP server (`aiosmtpd`).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
 use serde_json::{Value, json};
 use tapis_store::testing::{TestDb, backends};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapis");
-const ADMIN: &str = "test-admin-token-0123456789abcdef";
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// How long a delivery may take to arrive.
+const WITHIN: Duration = Duration::from_secs(15);
 
 struct Receiver {
     _proc: Proc,
@@ -33,22 +24,20 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
-        let mut child = Command::new("python3")
-            .arg(format!("{FIXTURES}/webhook_receiver.py"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with standardwebhooks (pip install standardwebhooks)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("port");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("receiver said {line:?}"));
+        let (proc, port) = Proc::spawn_reading(
+            Command::new("python3").arg(fixture("webhook_receiver.py")),
+            "python3 with standardwebhooks (scripts/setup installs it)",
+            |line| {
+                let port: u16 = line
+                    .trim()
+                    .strip_prefix("listening ")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| panic!("receiver said {line:?}"));
+                Some(port)
+            },
+        );
         Receiver {
-            _proc: Proc(child),
+            _proc: proc,
             url: format!("http://127.0.0.1:{port}"),
         }
     }
@@ -82,119 +71,30 @@ impl Receiver {
     }
 
     async fn wait_for(&self, event_type: &str, count: usize) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
+        let what = format!("{count} verified {event_type}");
+        wait_until_async(WITHIN, &what, || async {
             let got = self.of_type(event_type).await;
             if got.len() >= count {
-                return got;
+                Ok(got)
+            } else {
+                Err(format!("received: {:#?}", self.received().await))
             }
-            if start.elapsed() > Duration::from_secs(15) {
-                panic!(
-                    "waited 15 s for {count} verified {event_type}; received: {:#?}",
-                    self.received().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 }
 
-struct Server {
-    proc: Proc,
-    base: String,
-}
-
-fn start_server(data: &Path, db_url: &str, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--database-url")
-        .arg(db_url)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .current_dir(data)
-        .env("TAPIS_BOOTSTRAP_TOKEN", ADMIN)
-        .env("TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS", "true")
-        .env("TAPIS_LOG", "warn")
-        .env_remove("TAPIS_CONFIG")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start tapis");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("tapis printed its address")
-            .expect("line");
-        if let Some(rest) = line.strip_prefix("tapis listening on ") {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        proc: Proc(child),
-        base,
+/// `tapis serve` on `db_url`, keeping its data in `data` across restarts,
+/// allowed to deliver to the local receiver.
+fn start_server(data: &Path, db_url: &str, clock: Option<&str>) -> Server {
+    let mut b = server()
+        .data_dir(data)
+        .database_url(db_url)
+        .env("TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS", "true");
+    if let Some(c) = clock {
+        b = b.simulated_clock(c);
     }
-}
-
-impl Server {
-    /// SIGKILL: no graceful anything.
-    fn kill9(self) {
-        let pid = self.proc.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-KILL", &pid])
-                .status()
-                .expect("kill")
-                .success()
-        );
-        drop(self);
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let (s, v) = self.call(reqwest::Method::GET, path, token, None).await;
-        assert_eq!(s, 200, "GET {path}: {v}");
-        v
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
-    async fn advance(&self, seconds: i64) {
-        let (s, v) = self
-            .post(
-                "/api/v1/admin/clock/advance",
-                ADMIN,
-                json!({"seconds": seconds}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-    }
+    b.start()
 }
 
 /// Platform with a webhook (and optionally emails and a public key),
@@ -207,40 +107,24 @@ struct Setup {
 }
 
 async fn setup(server: &Server, channel: Value) -> Setup {
-    let me = server.get("/api/v1/whoami", ADMIN).await;
-    let authority = me["party_id"].as_str().expect("party").to_owned();
-    let (s, p) = server
-        .post(
-            "/api/v1/parties",
+    let authority = server.authority().await;
+    let platform = server
+        .party_with(
             ADMIN,
             json!({"kind": "platform", "name": "Messenger", "domains": ["messenger.example"]}),
         )
         .await;
-    assert_eq!(s, 201, "{p}");
-    let platform = p["id"].as_str().expect("id").to_owned();
     let (s, ch) = server
-        .call(
-            reqwest::Method::PUT,
+        .put(
             &format!("/api/v1/parties/{platform}/channel"),
             ADMIN,
-            Some(channel),
+            channel,
         )
         .await;
     assert_eq!(s, 200, "{ch}");
-    let token = |party: String, role: &'static str| async move {
-        let (s, v) = server
-            .post(
-                &format!("/api/v1/parties/{party}/tokens"),
-                ADMIN,
-                json!({"role": role, "label": format!("{role} in test")}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        v["token"].as_str().expect("token").to_owned()
-    };
     Setup {
-        officer: token(authority, "officer").await,
-        agent: token(platform.clone(), "platform_agent").await,
+        officer: server.token(&authority, "officer").await,
+        agent: server.token(&platform, "platform_agent").await,
         platform,
         secret: ch["webhook_secret"].as_str().map(str::to_owned),
     }
@@ -255,6 +139,23 @@ fn notice(platform: &str, n: usize) -> Value {
     })
 }
 
+/// Polls notice `id` until it is in `state`; returns it.
+async fn wait_for_state(server: &Server, id: &str, token: &str, state: &str) -> Value {
+    wait_until_async(
+        Duration::from_secs(10),
+        &format!("notice {id} {state}"),
+        || async {
+            let n = server.get_ok(&format!("/api/v1/notices/{id}"), token).await;
+            if n["state"] == state {
+                Ok(n)
+            } else {
+                Err(n.to_string())
+            }
+        },
+    )
+    .await
+}
+
 fn timeline_actions(t: &Value) -> Vec<String> {
     t.as_array()
         .expect("events")
@@ -267,7 +168,7 @@ async fn webhook_and_receipts(backend: tapis_store::Backend) {
     let db = TestDb::new(backend).await;
     let dir = tempfile::tempdir().expect("tmp");
     let receiver = Receiver::start();
-    let server = start_server(dir.path(), &db.url, &[]);
+    let server = start_server(dir.path(), &db.url, None);
     let platform_key = tapis_core::sign::Signer::from_seed([42; 32]);
     let s = setup(&server, json!({"webhook_url": format!("{}/hook", receiver.url), "public_key": platform_key.public_key_b64()})).await;
     let secret = s
@@ -287,7 +188,7 @@ async fn webhook_and_receipts(backend: tapis_store::Backend) {
     assert_eq!(got[0]["body"]["data"]["notice_id"], id.as_str());
     // the notice inside is signed by tapis; check it with the published key
     let keys: Vec<(String, String)> = server
-        .get("/api/v1/keys", ADMIN)
+        .get_ok("/api/v1/keys", ADMIN)
         .await
         .as_array()
         .expect("keys")
@@ -304,20 +205,11 @@ async fn webhook_and_receipts(backend: tapis_store::Backend) {
     assert_eq!(document["id"], id.as_str());
 
     // a 2xx webhook is delivery; the attempt is on the timeline
-    let start = Instant::now();
-    let n = loop {
-        let n = server
-            .get(&format!("/api/v1/notices/{id}"), &s.officer)
-            .await;
-        if n["state"] == "delivered" || start.elapsed() > Duration::from_secs(10) {
-            break n;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let n = wait_for_state(&server, &id, &s.officer, "delivered").await;
     assert_eq!(n["state"], "delivered", "{n}");
     assert!(n["due_at"].is_string(), "the deadline runs from delivery");
     let t = server
-        .get(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
+        .get_ok(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
         .await;
     let actions = timeline_actions(&t);
     assert!(
@@ -354,7 +246,7 @@ async fn webhook_and_receipts(backend: tapis_store::Backend) {
     let keys_file = dir.path().join("keys.json");
     std::fs::write(
         &keys_file,
-        server.get("/api/v1/keys", ADMIN).await.to_string(),
+        server.get_ok("/api/v1/keys", ADMIN).await.to_string(),
     )
     .expect("write keys");
     let receipt_file = dir.path().join("receipt.json");
@@ -452,7 +344,7 @@ async fn webhook_and_receipts(backend: tapis_store::Backend) {
         .post("/api/v1/admin/clock/advance", ADMIN, json!({"seconds": 60}))
         .await;
     assert_eq!(
-        (st, v["error"]["code"].as_str()),
+        (st.as_u16(), v["error"]["code"].as_str()),
         (409, Some("clock_not_simulated"))
     );
 
@@ -472,7 +364,7 @@ async fn ladder(backend: tapis_store::Backend) {
     let dir = tempfile::tempdir().expect("tmp");
     let receiver = Receiver::start();
     let t0 = "2017-03-29T09:00:00+07:00";
-    let server = start_server(dir.path(), &db.url, &["--simulated-clock", t0]);
+    let server = start_server(dir.path(), &db.url, Some(t0));
     let s = setup(
         &server,
         json!({"webhook_url": format!("{}/hook", receiver.url)}),
@@ -489,18 +381,7 @@ async fn ladder(backend: tapis_store::Backend) {
     assert_eq!(st, 201, "{n}");
     let id = n["id"].as_str().expect("id").to_owned();
     receiver.wait_for("notice.submitted", 1).await;
-    let start = Instant::now();
-    while server
-        .get(&format!("/api/v1/notices/{id}"), &s.officer)
-        .await["state"]
-        != "delivered"
-    {
-        assert!(start.elapsed() < Duration::from_secs(10), "not delivered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let n = server
-        .get(&format!("/api/v1/notices/{id}"), &s.officer)
-        .await;
+    let n = wait_for_state(&server, &id, &s.officer, "delivered").await;
     assert_eq!(
         n["due_at"], "2017-03-29T06:00:00.000Z",
         "4 h after delivery at 02:00Z"
@@ -532,17 +413,18 @@ async fn ladder(backend: tapis_store::Backend) {
 
     // the second warning falls due (T0+28 h) while the server is down
     server.kill9();
-    let server = start_server(
-        dir.path(),
-        &db.url,
-        &["--simulated-clock", "2017-03-30T14:00:00+07:00"],
-    );
+    let server = start_server(dir.path(), &db.url, Some("2017-03-30T14:00:00+07:00"));
     let w = receiver.wait_for("notice.warning", 2).await;
     assert_eq!(w[1]["body"]["data"]["level"], 2);
-    // killed again and restarted: nothing fires twice
+    // killed again and restarted: nothing fires twice (asserted once the
+    // restarted server has nothing due and nothing left to send)
     server.kill9();
-    let server = start_server(dir.path(), &db.url, &["--simulated-clock", t0]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let server = start_server(dir.path(), &db.url, Some(t0));
+    let clock = server.wait_quiet(WITHIN).await;
+    assert_eq!(
+        clock["now"], "2017-03-30T07:00:00.000Z",
+        "the simulation resumed: {clock}"
+    );
     assert_eq!(
         receiver.of_type("notice.warning").await.len(),
         2,
@@ -553,10 +435,10 @@ async fn ladder(backend: tapis_store::Backend) {
     server.advance(24 * 3600).await;
     receiver.wait_for("notice.escalated", 1).await;
     let n = server
-        .get(&format!("/api/v1/notices/{id}"), &s.officer)
+        .get_ok(&format!("/api/v1/notices/{id}"), &s.officer)
         .await;
     assert_eq!(n["state"], "escalated");
-    let esc = server.get("/api/v1/escalations?state=open", ADMIN).await;
+    let esc = server.get_ok("/api/v1/escalations?state=open", ADMIN).await;
     let esc = esc.as_array().expect("list");
     assert_eq!(esc.len(), 1);
     assert_eq!(esc[0]["reason"], "deadline_missed");
@@ -584,7 +466,7 @@ async fn ladder(backend: tapis_store::Backend) {
     // the timeline has every step
     let actions = timeline_actions(
         &server
-            .get(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
+            .get_ok(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
             .await,
     );
     for a in [
@@ -611,14 +493,6 @@ async fn escalation_ladder_on_a_simulated_clock_across_sigkill() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_webhook_falls_back_to_email() {
     let db = TestDb::new(tapis_store::Backend::Sqlite).await;
@@ -638,27 +512,19 @@ async fn dead_webhook_falls_back_to_email() {
             ])
             .arg(&maildir)
             .spawn()
-            .expect("python3 -m aiosmtpd (pip install aiosmtpd)"),
+            .expect("python3 -m aiosmtpd (scripts/setup installs aiosmtpd)"),
     );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", smtp_port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "SMTP server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::fs::write(
-        dir.path().join("tapis.toml"),
-        format!("[channel]\nmax_attempts = 3\nbackoff_base_secs = 10\nbackoff_cap_secs = 60\n[smtp]\nurl = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"tapis <tapis@ministry.example>\"\n"),
-    )
-    .expect("config");
+    wait_until(Duration::from_secs(10), "the SMTP server to start", || {
+        std::net::TcpStream::connect(("127.0.0.1", smtp_port))
+    });
     let receiver = Receiver::start();
-    let server = start_server(
-        dir.path(),
-        &db.url,
-        &["--simulated-clock", "2017-06-11T09:00:00+07:00"],
-    );
+    let server = server()
+        .data_dir(dir.path())
+        .database_url(&db.url)
+        .env("TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS", "true")
+        .simulated_clock("2017-06-11T09:00:00+07:00")
+        .config(&format!("[channel]\nmax_attempts = 3\nbackoff_base_secs = 10\nbackoff_cap_secs = 60\n[smtp]\nurl = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"tapis <tapis@ministry.example>\"\n"))
+        .start();
     let s = setup(&server, json!({"webhook_url": format!("{}/hook", receiver.url), "emails": ["abuse@messenger.example"]})).await;
     receiver
         .config(s.secret.as_deref().expect("secret"), 503)
@@ -674,21 +540,14 @@ async fn dead_webhook_falls_back_to_email() {
     for _ in 0..4 {
         server.advance(60).await;
     }
-    let start = Instant::now();
-    let mail = loop {
-        let new = maildir.join("new");
-        let files: Vec<PathBuf> = std::fs::read_dir(&new)
+    let mail = wait_until(WITHIN, "an email", || {
+        let files: Vec<PathBuf> = std::fs::read_dir(maildir.join("new"))
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
-        if let Some(f) = files.first() {
-            break std::fs::read_to_string(f).expect("mail");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "no email arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        files
+            .first()
+            .map(|f| std::fs::read_to_string(f).expect("mail"))
+    });
     assert_eq!(
         receiver.of_type("notice.submitted").await.len(),
         3,
@@ -708,41 +567,42 @@ async fn dead_webhook_falls_back_to_email() {
     );
 
     // the dead letter and every attempt are visible
-    let dead = server.get("/api/v1/deliveries/dead", ADMIN).await;
+    let dead = server.get_ok("/api/v1/deliveries/dead", ADMIN).await;
     assert_eq!(dead.as_array().map(Vec::len), Some(1), "{dead}");
     // (the mail can land before tapis records the SMTP server's answer)
     let want = [
         ("webhook".to_owned(), "dead".to_owned()),
         ("email".to_owned(), "delivered".to_owned()),
     ];
-    let start = std::time::Instant::now();
-    loop {
-        let deliveries = server
-            .get(&format!("/api/v1/notices/{id}/deliveries"), &s.officer)
-            .await;
-        let states: Vec<(String, String)> = deliveries
-            .as_array()
-            .expect("list")
-            .iter()
-            .map(|d| {
-                (
-                    d["channel"].as_str().expect("c").to_owned(),
-                    d["state"].as_str().expect("s").to_owned(),
-                )
-            })
-            .collect();
-        if states == want {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "deliveries: {states:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_async(
+        Duration::from_secs(10),
+        "webhook dead, email delivered",
+        || async {
+            let deliveries = server
+                .get_ok(&format!("/api/v1/notices/{id}/deliveries"), &s.officer)
+                .await;
+            let states: Vec<(String, String)> = deliveries
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|d| {
+                    (
+                        d["channel"].as_str().expect("c").to_owned(),
+                        d["state"].as_str().expect("s").to_owned(),
+                    )
+                })
+                .collect();
+            if states == want {
+                Ok(())
+            } else {
+                Err(format!("deliveries: {states:?}"))
+            }
+        },
+    )
+    .await;
     let actions = timeline_actions(
         &server
-            .get(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
+            .get_ok(&format!("/api/v1/notices/{id}/timeline"), &s.officer)
             .await,
     );
     assert_eq!(
@@ -755,18 +615,18 @@ async fn dead_webhook_falls_back_to_email() {
     // email is not proof of delivery: unfetched, the notice escalates as undeliverable
     assert_eq!(
         server
-            .get(&format!("/api/v1/notices/{id}"), &s.officer)
+            .get_ok(&format!("/api/v1/notices/{id}"), &s.officer)
             .await["state"],
         "submitted"
     );
     server.advance(3600).await;
     assert_eq!(
         server
-            .get(&format!("/api/v1/notices/{id}"), &s.officer)
+            .get_ok(&format!("/api/v1/notices/{id}"), &s.officer)
             .await["state"],
         "escalated"
     );
-    let esc = server.get("/api/v1/escalations", ADMIN).await;
+    let esc = server.get_ok("/api/v1/escalations", ADMIN).await;
     assert_eq!(esc[0]["reason"], "undeliverable");
     drop(server);
     db.cleanup().await;

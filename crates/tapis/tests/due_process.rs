@@ -1,14 +1,13 @@
 //! Due-process settings through the real binary: the public suffix list
-//! from Debian's `publicsuffix` package makes a shared namespace need
-//! authorisation; `on_missed_review = "escalate"` keeps an order whose
+//! (bundled, or a configured file that must be readable, and said on
+//! `/healthz`) makes a shared namespace need authorisation; `on_missed_review = "escalate"` keeps an order whose
 //! review date passed and tells the authoriser; logging client addresses
 //! needs a reason, which goes on the audit log.
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::json;
@@ -21,56 +20,69 @@ fn order(name: &str, review: &str) -> serde_json::Value {
 
 #[test]
 fn logging_client_addresses_needs_a_reason() {
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(
-        dir.path().join("tapis.toml"),
-        "[privacy]\nlog_client_addresses = true\n",
-    )
-    .expect("config");
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--dns-listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("TAPIS_CONFIG")
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "tapis kept running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
-        .expect("read");
+    let (status, err) = server()
+        .config("[privacy]\nlog_client_addresses = true\n")
+        .run_to_exit(Duration::from_secs(20));
     assert!(!status.success());
     assert!(err.contains("log_client_addresses_reason"), "{err}");
 }
 
+#[test]
+fn an_unreadable_public_suffix_list_stops_the_start() {
+    let (status, err) = server()
+        .config("[due_process]\npublic_suffix_list = \"/nonexistent/public_suffix_list.dat\"\n")
+        .run_to_exit(Duration::from_secs(20));
+    assert!(!status.success());
+    assert!(
+        err.contains("cannot read the public suffix list /nonexistent/public_suffix_list.dat"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_says_which_public_suffix_list_is_in_use() {
+    let server = serve("", "2017-07-14T11:00:00+07:00");
+    let (s, h) = server.get("/healthz", ADMIN).await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(
+        h["public_suffix_list"],
+        json!({"source": "bundled: Debian publicsuffix 20230209.2326-1", "version": "2023-02-09"}),
+        "{h}"
+    );
+    drop(server);
+
+    // a configured file, with its version line
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("psl.dat");
+    std::fs::write(
+        &file,
+        "// VERSION: 2025-06-01_00-00-00_UTC\ncom\nio\ngithub.io\n",
+    )
+    .expect("write");
+    let server = serve(
+        &format!(
+            "[due_process]\npublic_suffix_list = \"{}\"\n",
+            file.display()
+        ),
+        "2017-07-14T11:00:00+07:00",
+    );
+    let (_, h) = server.get("/healthz", ADMIN).await;
+    assert_eq!(
+        h["public_suffix_list"],
+        json!({"source": file.display().to_string(), "version": "2025-06-01_00-00-00_UTC"}),
+        "{h}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_shape_the_blocking_path() {
-    let server = Server::start(
+    let server = serve(
         "[due_process]\non_missed_review = \"escalate\"\npopular_sites = [\"wikipedia.org\"]\n\
          [privacy]\nlog_client_addresses = true\nlog_client_addresses_reason = \"court order 12/2017 requires it for a month\"\n",
         "2017-07-14T11:00:00+07:00",
     );
-    let authority = server.authority().await;
-    let officer = server.token(&authority, "officer").await;
-    let approver = server.token(&authority, "approver").await;
+    let p = Parties::new(&server).await;
+    let officer = &p.officer;
 
     // a shared-hosting namespace and a popular site need authorisation;
     // one site under the shared namespace does not
@@ -82,7 +94,7 @@ async fn settings_shape_the_blocking_path() {
         let (s, o) = server
             .post(
                 "/api/v1/orders",
-                &officer,
+                officer,
                 order(name, "2017-07-20T11:30:00+07:00"),
             )
             .await;
@@ -93,7 +105,7 @@ async fn settings_shape_the_blocking_path() {
                     "/api/v1/orders/{}/due-process",
                     o["id"].as_str().expect("id")
                 ),
-                &officer,
+                officer,
             )
             .await;
         assert_eq!(
@@ -105,28 +117,15 @@ async fn settings_shape_the_blocking_path() {
 
     // an order whose review date passes without a review stays in force,
     // and the authoriser is told
-    let (_, o) = server
-        .post(
-            "/api/v1/orders",
-            &officer,
-            order("phish.example", "2017-07-15T11:30:00+07:00"),
-        )
+    let id = p
+        .approve(&server, order("phish.example", "2017-07-15T11:30:00+07:00"))
         .await;
-    let id = o["id"].as_str().expect("id").to_owned();
-    let (s, o) = server
-        .post(
-            &format!("/api/v1/orders/{id}/approve"),
-            &approver,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, 200, "{o}");
     server.advance(2 * 86_400).await;
-    let (_, o) = server.get(&format!("/api/v1/orders/{id}"), &officer).await;
+    let (_, o) = server.get(&format!("/api/v1/orders/{id}"), officer).await;
     assert_eq!(o["state"], "in_force", "escalated, not lapsed: {o}");
 
     // what the audit log holds (read from the database the server uses)
-    let url = format!("sqlite://{}", server.dir.path().join("tapis.db").display());
+    let url = format!("sqlite://{}", server.data_dir.join("tapis.db").display());
     let store = tapis_store::Store::open_with(
         &url,
         Arc::new(tapis_core::SystemClock),

@@ -4,35 +4,19 @@
 //! an order at its effective time after the NOTIFY and IXFR, and stops
 //! when the order is lifted.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use common::*;
+use serde_json::json;
 use tapis_dns::wire::{MessageBuilder, Name, Question, class, flags, rtype};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapis");
-const ADMIN: &str = "resolver-e2e-admin-token-0123456789";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    loop {
-        let t = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
-        let port = t.local_addr().expect("addr").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+/// How long any one change may take to reach the resolver.
+const WITHIN: Duration = Duration::from_secs(15);
 
 /// The RCODE the resolver gives for `name` (999: no answer).
 fn rcode(port: u16, name: &str) -> u16 {
@@ -61,19 +45,17 @@ fn rand_id() -> u16 {
         & 0xFFFF) as u16
 }
 
-fn wait_rcode(port: u16, name: &str, want: u16, within: Duration) -> Duration {
+fn wait_rcode(port: u16, name: &str, want: u16) -> Duration {
     let start = Instant::now();
-    loop {
+    wait_until(WITHIN, &format!("rcode {want} for {name}"), || {
         let got = rcode(port, name);
         if got == want {
-            return start.elapsed();
+            Ok(())
+        } else {
+            Err(format!("rcode {got}"))
         }
-        assert!(
-            start.elapsed() < within,
-            "{name}: still rcode {got} after {within:?}, wanted {want}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
+    start.elapsed()
 }
 
 fn metrics(addr: &str) -> String {
@@ -84,110 +66,28 @@ fn metrics(addr: &str) -> String {
     b
 }
 
-async fn call(
-    base: &str,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let s = resp.status().as_u16();
-    (s, resp.json().await.unwrap_or(Value::Null))
+/// The value of the metric line that starts with `prefix` (name and labels).
+fn metric(text: &str, prefix: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let dns_port = free_port();
+    let server = serve("", "2017-07-14T11:00:00+07:00");
+    let dns_port = server.dns_port;
     let resolver_port = free_port();
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--dns-listen",
-            &format!("127.0.0.1:{dns_port}"),
-            "--simulated-clock",
-            "2017-07-14T11:00:00+07:00",
-        ])
-        .env("TAPIS_BOOTSTRAP_TOKEN", ADMIN)
-        .env("TAPIS_LOG", "warn")
-        .env_remove("TAPIS_CONFIG")
-        .env_remove("TAPIS_RPZ_DNS_LISTEN")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start tapis");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("tapis printed its address")
-            .expect("line");
-        if let Some(rest) = line.strip_prefix("tapis listening on ") {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let _tapis = Proc(child);
-    let (get, post, put) = (
-        reqwest::Method::GET,
-        reqwest::Method::POST,
-        reqwest::Method::PUT,
-    );
-
-    let (_, me) = call(&base, get.clone(), "/api/v1/whoami", ADMIN, None).await;
-    let authority = me["party_id"].as_str().expect("id").to_owned();
-    let (_, isp) = call(
-        &base,
-        post.clone(),
-        "/api/v1/parties",
-        ADMIN,
-        Some(json!({"kind": "isp", "name": "NetCo"})),
-    )
-    .await;
-    let isp = isp["id"].as_str().expect("id").to_owned();
-    let mut tokens = Vec::new();
-    for (party, role) in [
-        (&authority, "officer"),
-        (&authority, "approver"),
-        (&isp, "isp_operator"),
-    ] {
-        let (s, v) = call(
-            &base,
-            post.clone(),
-            &format!("/api/v1/parties/{party}/tokens"),
-            ADMIN,
-            Some(json!({"role": role, "label": format!("{role} resolver e2e")})),
-        )
-        .await;
-        assert_eq!(s, 201, "{v}");
-        tokens.push(v["token"].as_str().expect("token").to_owned());
-    }
-    let (officer, approver, isp_token) = (&tokens[0], &tokens[1], &tokens[2]);
+    let p = Parties::new(&server).await;
 
     // the ISP registers its resolver (transfers and NOTIFY) and gets a key
     let resolver = format!("127.0.0.1:{resolver_port}");
-    let (s, r) = call(
-        &base,
-        put,
-        &format!("/api/v1/parties/{isp}/resolvers"),
-        isp_token,
-        Some(json!({"resolvers": [resolver], "notify": [resolver]})),
-    )
-    .await;
-    assert_eq!(s, 200, "{r}");
-    let key_name = r["tsig_key_name"].as_str().expect("key").to_owned();
-    let secret = r["tsig_secret"].as_str().expect("secret").to_owned();
+    let (key_name, secret) = p
+        .register(
+            &server,
+            json!({"resolvers": [resolver], "notify": [resolver]}),
+        )
+        .await;
 
     // the resolver, following rpz.tapis with that key; an upstream that
     // never answers (only policy answers matter here)
@@ -201,81 +101,73 @@ async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
         ),
     )
     .expect("config");
-    let mut rchild = Command::new(BIN)
-        .arg("--config")
-        .arg(rdir.path().join("resolver.toml"))
-        .arg("--data-dir")
-        .arg(rdir.path().join("data"))
-        .arg("resolver")
-        .env("TAPIS_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start resolver");
-    let mut rout = BufReader::new(rchild.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    rout.read_line(&mut line).expect("line");
-    let maddr = line
-        .split("http://")
-        .nth(1)
-        .expect("metrics addr")
-        .split('/')
-        .next()
-        .expect("m")
-        .to_owned();
-    let _resolver = Proc(rchild);
+    let (_resolver, maddr) = Proc::spawn_reading(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(rdir.path().join("resolver.toml"))
+            .arg("--data-dir")
+            .arg(rdir.path().join("data"))
+            .arg("resolver")
+            .env("TAPIS_LOG", "warn"),
+        "tapis resolver",
+        |line| {
+            // the first line says where the metrics are
+            Some(
+                line.split("http://")
+                    .nth(1)
+                    .expect("metrics addr")
+                    .split('/')
+                    .next()
+                    .expect("m")
+                    .to_owned(),
+            )
+        },
+    );
     // the empty zone is transferred (serial known) before anything is ordered
-    let start = Instant::now();
-    while !metrics(&maddr)
-        .contains("tapis_resolver_zone_updates_total{zone=\"rpz.tapis.\",kind=\"axfr\"} 1")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no AXFR from tapis serve:\n{}",
-            metrics(&maddr)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(Duration::from_secs(20), "an AXFR from tapis serve", || {
+        let m = metrics(&maddr);
+        if m.contains("tapis_resolver_zone_updates_total{zone=\"rpz.tapis.\",kind=\"axfr\"} 1") {
+            Ok(())
+        } else {
+            Err(m)
+        }
+    });
     assert_ne!(rcode(resolver_port, "judi.example"), 3);
 
     // an order effective at 11:30 (UTC+7), and one for a walled garden
     let mut ids = Vec::new();
     for (name, action) in [("judi.example", "nxdomain"), ("slot.example", "nxdomain")] {
-        let (s, o) = call(&base, post.clone(), "/api/v1/orders", officer, Some(json!({
-            "targets": [{"name": name, "include_subdomains": true}], "action": action, "category": "gambling",
-            "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
-            "effective_at": "2017-07-14T11:30:00+07:00", "expires_at": "2017-08-14T11:30:00+07:00", "review_at": "2017-08-10T11:30:00+07:00"}))).await;
-        assert_eq!(s, 201, "{o}");
-        let id = o["id"].as_str().expect("id").to_owned();
-        let (s, o) = call(
-            &base,
-            post.clone(),
-            &format!("/api/v1/orders/{id}/approve"),
-            approver,
-            Some(json!({})),
-        )
-        .await;
-        assert_eq!((s, o["state"].as_str()), (200, Some("scheduled")), "{o}");
-        ids.push(id);
+        let order = gambling_order(
+            name,
+            action,
+            "2017-07-14T11:30:00+07:00",
+            "2017-08-14T11:30:00+07:00",
+            "2017-08-10T11:30:00+07:00",
+        );
+        ids.push(p.approve(&server, order).await);
     }
-    // approved but not yet in force
-    std::thread::sleep(Duration::from_millis(300));
-    assert_ne!(rcode(resolver_port, "judi.example"), 3, "not before 11:30");
-    let (s, _) = call(
-        &base,
-        post.clone(),
-        "/api/v1/admin/clock/advance",
-        ADMIN,
-        Some(json!({"seconds": 30 * 60})),
-    )
-    .await;
-    assert_eq!(s, 200);
-    // min_refresh is 30 s: within 15 s only the NOTIFY can have done it
-    let took = wait_rcode(
-        resolver_port,
-        "www.judi.example",
-        3,
-        Duration::from_secs(15),
+    // approved but not yet in force: once tapis has nothing due and the
+    // resolver holds the serial the primary serves, the name still resolves
+    server.wait_quiet(WITHIN).await;
+    let serial = dns::soa_serial(dns_port, "rpz.tapis").expect("the primary's SOA");
+    wait_until(
+        WITHIN,
+        &format!("the resolver to hold serial {serial}"),
+        || {
+            let m = metrics(&maddr);
+            if metric(&m, "tapis_resolver_zone_serial{zone=\"rpz.tapis.\"} ")
+                == Some(u64::from(serial))
+            {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        },
     );
+    assert_ne!(rcode(resolver_port, "judi.example"), 3, "not before 11:30");
+    server.advance(30 * 60).await;
+    // min_refresh is 30 s: within 15 s only the NOTIFY can have done it
+    let took = wait_rcode(resolver_port, "www.judi.example", 3);
     assert_eq!(rcode(resolver_port, "judi.example"), 3);
     assert_eq!(rcode(resolver_port, "slot.example"), 3);
     assert_ne!(rcode(resolver_port, "fine.example"), 3, "no over-blocking");
@@ -284,7 +176,7 @@ async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
     // the answer explains itself: tapis published the order beside the
     // record (`_tapis` TXT) and the resolver turns it into an Extended DNS
     // Error (RFC 8914) naming the order and the public lookup; dig prints it
-    let dig = std::process::Command::new("dig")
+    let dig = Command::new(tool("dig"))
         .args([
             "@127.0.0.1",
             "-p",
@@ -295,7 +187,7 @@ async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
             "+time=3",
         ])
         .output()
-        .expect("dig (bind9-dnsutils, installed by .ci/run)");
+        .expect("run dig");
     let text = String::from_utf8_lossy(&dig.stdout);
     assert!(text.contains("status: NXDOMAIN"), "{text}");
     assert!(text.contains("EDE: 16 (Censored)"), "{text}");
@@ -306,25 +198,15 @@ async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
     );
 
     // lifted: no longer enforced
-    let (s, o) = call(
-        &base,
-        post.clone(),
-        &format!("/api/v1/orders/{}/lift", ids[1]),
-        officer,
-        Some(json!({"reason": "content removed"})),
-    )
-    .await;
-    assert_eq!((s, o["state"].as_str()), (200, Some("lifted")), "{o}");
-    wait_rcode(resolver_port, "slot.example", 2, Duration::from_secs(15));
+    p.lift(&server, &ids[1]).await;
+    wait_rcode(resolver_port, "slot.example", 2);
     assert_eq!(rcode(resolver_port, "judi.example"), 3);
     let m = metrics(&maddr);
-    let ixfr = m
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("tapis_resolver_zone_updates_total{zone=\"rpz.tapis.\",kind=\"ixfr\"} ")
-        })
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .expect("ixfr counter");
+    let ixfr = metric(
+        &m,
+        "tapis_resolver_zone_updates_total{zone=\"rpz.tapis.\",kind=\"ixfr\"} ",
+    )
+    .expect("ixfr counter");
     assert!(ixfr >= 2, "changes came by IXFR:\n{m}");
     assert!(
         m.contains("tapis_resolver_zone_updates_total{zone=\"rpz.tapis.\",kind=\"axfr\"} 1"),

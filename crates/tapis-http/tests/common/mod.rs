@@ -10,12 +10,15 @@ use tapis_core::{Clock, ManualClock, Timestamp};
 use tapis_http::{AppState, Limits};
 use tapis_store::testing::TestDb;
 use tapis_store::{Backend, Store};
+pub use tapis_testkit::Api;
 
+#[allow(unused_imports)]
 pub use tapis_store::testing::backends;
 
+/// The server under test; its API (`call`, `get`, `post`, `text`, …) is
+/// the test kit's [`Api`], reached through `Deref`.
 pub struct App {
-    pub base: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub admin: String,
     pub authority_id: String,
     pub store: Store,
@@ -59,8 +62,7 @@ pub async fn spawn_app_with(backend: Backend, limits: Limits) -> App {
         .expect("serve");
     });
     App {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        api: Api::new(format!("http://{addr}")),
         admin: boot.admin_secret,
         authority_id: boot.authority.id.to_string(),
         store,
@@ -71,66 +73,62 @@ pub async fn spawn_app_with(backend: Backend, limits: Limits) -> App {
     }
 }
 
+impl std::ops::Deref for App {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
 impl App {
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)
-                .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"))
-        };
-        (status, value)
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call("GET", path, Some(token), None).await
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call("POST", path, Some(token), Some(body)).await
-    }
-
     /// Create a party as admin and return its id.
     pub async fn party(&self, kind: &str, name: &str) -> String {
-        let (s, v) = self
-            .post(
-                "/api/v1/parties",
-                &self.admin,
-                json!({"kind": kind, "name": name}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        v["id"].as_str().expect("id").to_owned()
+        self.api.party(&self.admin, kind, name).await
     }
 
     /// Create a token as admin and return its secret.
     pub async fn token(&self, party: &str, role: &str) -> String {
-        let (s, v) = self
-            .post(
-                &format!("/api/v1/parties/{party}/tokens"),
-                &self.admin,
-                json!({"role": role, "label": format!("{role} test")}),
-            )
+        self.api.token(&self.admin, party, role).await
+    }
+
+    /// `method path` as `token` (with `body`) must fail with `status` and
+    /// the error `code`; returns the error body.
+    pub async fn expect_error(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        status: StatusCode,
+        code: &str,
+    ) -> Value {
+        let (s, v) = self.call(method, path, Some(token), body).await;
+        assert_error(s, &v, status, code);
+        v
+    }
+
+    /// `POST /api/v1/orders/{id}/approve` as `token`: the order must then
+    /// be in `state`; returns it.
+    pub async fn approve(&self, id: &str, token: &str, state: &str) -> Value {
+        let (s, o) = self
+            .post(&format!("/api/v1/orders/{id}/approve"), token, json!({}))
             .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        v["token"].as_str().expect("token").to_owned()
+        assert_eq!(
+            (s, o["state"].as_str()),
+            (StatusCode::OK, Some(state)),
+            "{o}"
+        );
+        o
+    }
+
+    /// `POST /api/v1/notices/{id}/acknowledge` (no signature) as `token`.
+    pub async fn acknowledge(&self, id: &str, token: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/notices/{id}/acknowledge"),
+            token,
+            json!({}),
+        )
+        .await
     }
 
     pub async fn stop(mut self) {

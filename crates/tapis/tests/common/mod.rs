@@ -1,173 +1,129 @@
-//! Shared by the tests that run the real `tapis serve`: start it on a
-//! simulated clock on free ports, call its API, make parties and tokens.
+//! Shared by the tests that run the real `tapis serve`: the test kit
+//! (`tapis-testkit`) with this crate's binary.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+
+pub use tapis_testkit::{
+    ADMIN, Api, Proc, Server, ServerBuilder, dns, free_port, tool, wait_until, wait_until_async,
+};
+
+/// The tapis binary Cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+
+/// `tapis serve` with `config` as its tapis.toml, on a simulated clock
+/// starting at `clock` (RFC 3339).
+pub fn serve(config: &str, clock: &str) -> Server {
+    Server::start(BIN, config, clock)
+}
+
+/// A builder for a `tapis serve` of this crate's binary.
+pub fn server() -> ServerBuilder {
+    Server::builder(BIN)
+}
+
+/// A path under this crate's `tests/fixtures`.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
 
 use serde_json::{Value, json};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_tapis");
-pub const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
-
-/// A child process killed when dropped.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The authority's officer and approver and an ISP with its operator: the
+/// parties of every blocking test.
+pub struct Parties {
+    pub authority: String,
+    pub officer: String,
+    pub approver: String,
+    pub isp: String,
+    pub isp_token: String,
 }
 
-/// A Debian tool's path, or a panic that says how to get it.
-pub fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!(
-        "{name} is not installed: run .ci/run (it installs the Debian packages the tests drive)"
-    );
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1.
-pub fn free_port() -> u16 {
-    loop {
-        let t = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
-        let port = t.local_addr().expect("addr").port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A running `tapis serve`.
-pub struct Server {
-    pub base: String,
-    pub dns_port: u16,
-    pub dir: tempfile::TempDir,
-    _proc: Proc,
-}
-
-impl Server {
-    /// Start `tapis serve` with `config` as its tapis.toml, on a simulated
-    /// clock starting at `clock` (RFC 3339).
-    pub fn start(config: &str, clock: &str) -> Server {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::write(dir.path().join("tapis.toml"), config).expect("config");
-        let dns_port = free_port();
-        let mut child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--dns-listen",
-                &format!("127.0.0.1:{dns_port}"),
-                "--simulated-clock",
-                clock,
-            ])
-            .env("TAPIS_BOOTSTRAP_TOKEN", ADMIN)
-            .env("TAPIS_LOG", "warn")
-            .env_remove("TAPIS_CONFIG")
-            .env_remove("TAPIS_RPZ_DNS_LISTEN")
-            .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start tapis");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("tapis printed its address")
-                .expect("line");
-            if let Some(rest) = line.strip_prefix("tapis listening on ") {
-                break rest.split_whitespace().next().expect("url").to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            base,
-            dns_port,
-            dir,
-            _proc: Proc(child),
+impl Parties {
+    pub async fn new(server: &Server) -> Parties {
+        let authority = server.authority().await;
+        let isp = server.party("isp", "NetCo").await;
+        Parties {
+            officer: server.token(&authority, "officer").await,
+            approver: server.token(&authority, "approver").await,
+            isp_token: server.token(&isp, "isp_operator").await,
+            authority,
+            isp,
         }
     }
 
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let s = resp.status().as_u16();
-        (s, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, token, None).await
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
-    /// The bootstrap authority's party id.
-    pub async fn authority(&self) -> String {
-        let (_, me) = self.get("/api/v1/whoami", ADMIN).await;
-        me["party_id"].as_str().expect("id").to_owned()
-    }
-
-    /// A new party of `kind`; returns its id.
-    pub async fn party(&self, kind: &str, name: &str) -> String {
-        let (s, p) = self
-            .post(
-                "/api/v1/parties",
-                ADMIN,
-                json!({"kind": kind, "name": name}),
+    /// The ISP registers its resolvers (`body`: `resolvers`, `notify`,
+    /// `allow_transfer_from`); returns the TSIG key name and secret.
+    pub async fn register(&self, server: &Server, body: Value) -> (String, String) {
+        let (s, r) = server
+            .put(
+                &format!("/api/v1/parties/{}/resolvers", self.isp),
+                &self.isp_token,
+                body,
             )
             .await;
-        assert_eq!(s, 201, "{p}");
-        p["id"].as_str().expect("id").to_owned()
+        assert_eq!(s, 200, "{r}");
+        (
+            r["tsig_key_name"].as_str().expect("key").to_owned(),
+            r["tsig_secret"].as_str().expect("secret").to_owned(),
+        )
     }
 
-    /// A token for `party` with `role`.
-    pub async fn token(&self, party: &str, role: &str) -> String {
-        let (s, v) = self
+    /// Proposes `order` as the officer and approves it: it must be
+    /// scheduled. Returns its id.
+    pub async fn approve(&self, server: &Server, order: Value) -> String {
+        let (s, o) = server.post("/api/v1/orders", &self.officer, order).await;
+        assert_eq!(s, 201, "{o}");
+        let id = o["id"].as_str().expect("id").to_owned();
+        let (s, o) = server
             .post(
-                &format!("/api/v1/parties/{party}/tokens"),
-                ADMIN,
-                json!({"role": role, "label": format!("{role} test")}),
+                &format!("/api/v1/orders/{id}/approve"),
+                &self.approver,
+                json!({}),
             )
             .await;
-        assert_eq!(s, 201, "{v}");
-        v["token"].as_str().expect("token").to_owned()
+        assert_eq!(
+            (s.as_u16(), o["state"].as_str()),
+            (200, Some("scheduled")),
+            "{o}"
+        );
+        id
     }
 
-    /// Move the simulated clock.
-    pub async fn advance(&self, seconds: u64) {
-        let (s, v) = self
+    /// Lifts order `id` as the officer.
+    pub async fn lift(&self, server: &Server, id: &str) {
+        let (s, o) = server
             .post(
-                "/api/v1/admin/clock/advance",
-                ADMIN,
-                json!({"seconds": seconds}),
+                &format!("/api/v1/orders/{id}/lift"),
+                &self.officer,
+                json!({"reason": "content removed"}),
             )
             .await;
-        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (s.as_u16(), o["state"].as_str()),
+            (200, Some("lifted")),
+            "{o}"
+        );
     }
 }
+
+/// A gambling order for `name` and its subdomains with `action`.
+pub fn gambling_order(
+    name: &str,
+    action: &str,
+    effective: &str,
+    expires: &str,
+    review: &str,
+) -> Value {
+    json!({
+        "targets": [{"name": name, "include_subdomains": true}], "action": action, "category": "gambling",
+        "legal_basis": {"reference": "Law 11/2008 art. 27(2)", "text": "Online gambling is unlawful."},
+        "effective_at": effective, "expires_at": expires, "review_at": review})
+}
+
+/// The zone a test resolver serves itself: every name under `example.`
+/// has one A record, 192.0.2.1.
+pub const EXAMPLE_ZONE: &str = "$TTL 60\n@ SOA ns.example. host.example. 1 60 60 600 60\n@ NS ns.example.\nns A 192.0.2.53\n@ A 192.0.2.1\n* A 192.0.2.1\n";
