@@ -16,12 +16,17 @@ use std::net::SocketAddr;
 use tapis_core::order::OrderAction;
 
 pub mod import;
+pub mod name;
 pub mod notify;
 pub mod probe;
+pub mod rpz;
+pub mod serial;
 pub mod server;
 pub mod source;
 pub mod tsig;
 pub mod wire;
+pub mod xfr;
+pub mod zonefile;
 
 pub use notify::{NotifyOptions, NotifyOutcome, send_notify, send_notify_with};
 pub use server::{Observation, Observed, Primary, PrimaryConfig, Reply, Transfer, Transport, bind};
@@ -40,6 +45,9 @@ pub enum Error {
     /// A NOTIFY was never answered.
     #[error("no answer to NOTIFY from {target} after {tries} tries")]
     NoAnswer { target: SocketAddr, tries: u32 },
+    /// A zone transfer or SOA query that failed (see [`xfr`]).
+    #[error("zone transfer: {0}")]
+    Transfer(String),
 }
 
 /// The label under the zone apex that holds explanations: for a policy

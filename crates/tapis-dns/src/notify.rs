@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use crate::server::ZoneData;
 use crate::tsig::{self, ResponseTsigError, TsigKey, unix_now};
 use crate::wire::{
-    Header, MessageBuilder, Question, Rcode, Rdata, Section, TsigRcode, class, flags, opcode, rtype,
+    Header, MessageBuilder, Question, Rcode, Section, TsigRcode, class, flags, opcode, rtype,
 };
 use crate::{Error, ZoneConfig};
 
@@ -102,15 +102,7 @@ pub async fn send_notify_with(
             qtype: rtype::SOA,
             qclass: class::IN,
         });
-        let soa = zone.soa(serial);
-        b.record(
-            Section::Answer,
-            &zone.name,
-            rtype::SOA,
-            class::IN,
-            zone.ttl,
-            Rdata::Soa(&soa),
-        );
+        zone.put_soa(&mut b, Section::Answer, serial);
         b.finish()
     };
     let started = Instant::now();

@@ -42,6 +42,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::serial::serial_lt;
 use crate::source::{Diff, Record, Snapshot, ZoneSource};
 use crate::tsig::{self, RequestAuth, Signer, TsigFailure, TsigKey, unix_now};
 use crate::wire::{
@@ -130,6 +131,20 @@ impl ZoneData {
             explain: Name::relative_to(crate::EXPLANATION_LABEL, &name("zone", &c.zone)?)
                 .map_err(|e| Error::Config(format!("zone {:?}: {e}", c.zone)))?,
         })
+    }
+
+    /// The zone's SOA record at `serial`, into `section` of `b`: the one
+    /// way the primary writes its SOA (answers, negative answers, the
+    /// frames of every transfer).
+    pub(crate) fn put_soa(&self, b: &mut MessageBuilder, section: Section, serial: u32) {
+        b.record(
+            section,
+            &self.name,
+            rtype::SOA,
+            class::IN,
+            self.ttl,
+            Rdata::Soa(&self.soa(serial)),
+        );
     }
 
     pub(crate) fn soa(&self, serial: u32) -> Soa {
@@ -564,15 +579,7 @@ impl<S: ZoneSource> Primary<S> {
                     self.emit(peer.ip(), key, Observed::SoaPoll { serial });
                 }
                 if q.qtype != rtype::NS {
-                    let soa = zone.soa(serial);
-                    b.record(
-                        Section::Answer,
-                        &zone.name,
-                        rtype::SOA,
-                        class::IN,
-                        zone.ttl,
-                        Rdata::Soa(&soa),
-                    );
+                    zone.put_soa(&mut b, Section::Answer, serial);
                 }
                 if q.qtype != rtype::SOA {
                     b.record(
@@ -594,15 +601,7 @@ impl<S: ZoneSource> Primary<S> {
                     return ctx.simple(Rcode::SERVFAIL);
                 };
                 let mut b = ctx.builder(Rcode::NOERROR, true);
-                let soa = zone.soa(serial);
-                b.record(
-                    Section::Authority,
-                    &zone.name,
-                    rtype::SOA,
-                    class::IN,
-                    zone.ttl,
-                    Rdata::Soa(&soa),
-                );
+                zone.put_soa(&mut b, Section::Authority, serial);
                 Reply::Message(ctx.finish(b, Rcode::NOERROR))
             }
         }
@@ -759,15 +758,7 @@ impl<S: ZoneSource> Primary<S> {
                 },
             );
             let mut b = ctx.builder(Rcode::NOERROR, true);
-            let soa = zone.soa(current);
-            b.record(
-                Section::Answer,
-                &zone.name,
-                rtype::SOA,
-                class::IN,
-                zone.ttl,
-                Rdata::Soa(&soa),
-            );
+            zone.put_soa(&mut b, Section::Answer, current);
             return Reply::Message(ctx.finish(b, Rcode::NOERROR));
         }
         let diffs = match self.inner.source.changes_since(client.serial).await {
@@ -780,15 +771,7 @@ impl<S: ZoneSource> Primary<S> {
         match diffs.map(|d| condense(client.serial, d)) {
             Some(Ok(None)) => {
                 let mut b = ctx.builder(Rcode::NOERROR, true);
-                let soa = zone.soa(current);
-                b.record(
-                    Section::Answer,
-                    &zone.name,
-                    rtype::SOA,
-                    class::IN,
-                    zone.ttl,
-                    Rdata::Soa(&soa),
-                );
+                zone.put_soa(&mut b, Section::Answer, current);
                 Reply::Message(ctx.finish(b, Rcode::NOERROR))
             }
             Some(Ok(Some((to, removed, added)))) => Reply::Transfer(Box::new(self.transfer(
@@ -845,11 +828,6 @@ async fn write_frame(stream: &mut TcpStream, m: &[u8], timeout: Duration) -> std
     tokio::time::timeout(timeout, stream.write_all(&frame))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))?
-}
-
-/// RFC 1982: whether `a` comes before `b`.
-pub fn serial_lt(a: u32, b: u32) -> bool {
-    a != b && b.wrapping_sub(a) < (1 << 31)
 }
 
 type Records = Vec<Record>;
@@ -1004,15 +982,7 @@ impl Transfer {
                     if wrote > 0 && b.len() + soa_max > self.budget {
                         break;
                     }
-                    let soa = zone.soa(*serial);
-                    b.record(
-                        Section::Answer,
-                        &zone.name,
-                        rtype::SOA,
-                        class::IN,
-                        zone.ttl,
-                        Rdata::Soa(&soa),
-                    );
+                    zone.put_soa(&mut b, Section::Answer, *serial);
                     self.part += 1;
                     wrote += 1;
                 }
@@ -1130,15 +1100,6 @@ fn txt_rdata(text: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn serial_arithmetic() {
-        assert!(serial_lt(1, 2));
-        assert!(!serial_lt(2, 1));
-        assert!(!serial_lt(5, 5));
-        assert!(serial_lt(u32::MAX, 0));
-        assert!(!serial_lt(0, u32::MAX));
-    }
 
     #[test]
     fn diffs_condense() {

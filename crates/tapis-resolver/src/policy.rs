@@ -17,7 +17,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use tapis_dns::name::{from_wire as name_from_wire, labels, parents, skip_name};
+use tapis_dns::rpz::CnamePolicy;
 use tapis_dns::wire::{Name, rtype};
+pub use tapis_dns::zonefile::ZoneRecord;
 
 use crate::Error;
 use crate::table::Table;
@@ -63,6 +66,31 @@ impl Action {
     pub fn index(self) -> usize {
         self as usize - 1
     }
+
+    /// The CNAME policy that selects this action.
+    pub fn policy(self) -> CnamePolicy {
+        match self {
+            Action::Nxdomain => CnamePolicy::Nxdomain,
+            Action::Nodata => CnamePolicy::Nodata,
+            Action::Passthru => CnamePolicy::Passthru,
+            Action::Drop => CnamePolicy::Drop,
+            Action::TcpOnly => CnamePolicy::TcpOnly,
+            Action::Local => CnamePolicy::Local,
+        }
+    }
+}
+
+impl From<CnamePolicy> for Action {
+    fn from(p: CnamePolicy) -> Action {
+        match p {
+            CnamePolicy::Nxdomain => Action::Nxdomain,
+            CnamePolicy::Nodata => Action::Nodata,
+            CnamePolicy::Passthru => Action::Passthru,
+            CnamePolicy::Drop => Action::Drop,
+            CnamePolicy::TcpOnly => Action::TcpOnly,
+            CnamePolicy::Local => Action::Local,
+        }
+    }
 }
 
 /// The EDE category a `_tapis` record names (RFC 8914 info codes).
@@ -78,16 +106,6 @@ pub enum Category {
 pub struct Reference {
     pub reference: Box<str>,
     pub category: Category,
-}
-
-/// One resource record of a policy zone, names uncompressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneRecord {
-    pub owner: Name,
-    pub rtype: u16,
-    pub class: u16,
-    pub ttl: u32,
-    pub rdata: Vec<u8>,
 }
 
 /// The zone's SOA, kept as wire data for negative answers.
@@ -126,20 +144,6 @@ impl ZoneSoa {
     }
 }
 
-/// Offset after an uncompressed name starting at `p`.
-pub(crate) fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
-    loop {
-        let l = usize::from(*b.get(p)?);
-        if l == 0 {
-            return Some(p + 1);
-        }
-        if l > 63 {
-            return None;
-        }
-        p += 1 + l;
-    }
-}
-
 /// Local data at one trigger.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalData {
@@ -168,10 +172,6 @@ pub struct Hit {
     offset: u32,
     wild: bool,
 }
-
-const SPECIAL_TCP: &[u8] = b"\x0crpz-tcp-only\x00";
-const SPECIAL_DROP: &[u8] = b"\x08rpz-drop\x00";
-const SPECIAL_PASS: &[u8] = b"\x0crpz-passthru\x00";
 
 impl PolicyZone {
     pub fn new(origin: &Name) -> PolicyZone {
@@ -246,13 +246,7 @@ impl PolicyZone {
             });
         }
         // Wildcards from the longest suffix (the parent) to the root.
-        let mut p = 0;
-        while let Some(&l) = qname.get(p) {
-            if l == 0 {
-                break;
-            }
-            p += 1 + usize::from(l);
-            let Some(suffix) = qname.get(p..) else { break };
+        for suffix in parents(qname) {
             if let Some((offset, d)) = self.table.get(suffix)
                 && let Some(action) = Action::from_u8(d.wild)
             {
@@ -287,7 +281,7 @@ impl PolicyZone {
             }
             return Ok(());
         }
-        let labels = labels(rel);
+        let labels: Vec<&[u8]> = labels(rel).collect();
         let last = labels.last().copied().unwrap_or(&[]);
         if last.eq_ignore_ascii_case(b"_tapis") {
             if rec.rtype == rtype::TXT {
@@ -412,7 +406,7 @@ impl PolicyZone {
             }
             return Ok(());
         }
-        let labels = labels(rel);
+        let labels: Vec<&[u8]> = labels(rel).collect();
         let last = labels.last().copied().unwrap_or(&[]);
         let push = |r: &mut Reload| {
             if r.adds.len() >= r.max_adds {
@@ -606,14 +600,7 @@ impl PolicyZone {
                 let Some(owner_name) = name_from_wire(&owner) else {
                     continue;
                 };
-                let target: Option<&[u8]> = match Action::from_u8(action) {
-                    Some(Action::Nxdomain) => Some(b"\x00"),
-                    Some(Action::Nodata) => Some(b"\x01*\x00"),
-                    Some(Action::Passthru) => Some(SPECIAL_PASS),
-                    Some(Action::Drop) => Some(SPECIAL_DROP),
-                    Some(Action::TcpOnly) => Some(SPECIAL_TCP),
-                    Some(Action::Local) | None => None,
-                };
+                let target = Action::from_u8(action).and_then(|a| a.policy().target());
                 if let Some(t) = target {
                     out(ZoneRecord {
                         owner: owner_name.clone(),
@@ -671,14 +658,9 @@ fn special_action(rec: &ZoneRecord) -> Option<Action> {
     if rec.rtype != rtype::CNAME {
         return None;
     }
-    let target = rec.rdata.to_ascii_lowercase();
-    match target.as_slice() {
-        b"\x00" => Some(Action::Nxdomain),
-        b"\x01*\x00" => Some(Action::Nodata),
-        t if t == SPECIAL_PASS => Some(Action::Passthru),
-        t if t == SPECIAL_DROP => Some(Action::Drop),
-        t if t == SPECIAL_TCP => Some(Action::TcpOnly),
-        _ => None,
+    match Action::from(CnamePolicy::of_target(&rec.rdata)) {
+        Action::Local => None,
+        special => Some(special),
     }
 }
 
@@ -703,30 +685,6 @@ impl Reload {
     pub fn changes(&self) -> usize {
         self.adds.len()
     }
-}
-
-/// A `Name` from uncompressed wire (via the message reader, which checks it).
-pub(crate) fn name_from_wire(wire: &[u8]) -> Option<Name> {
-    tapis_dns::wire::read_name(wire, 0)
-        .ok()
-        .filter(|(_, end)| *end == wire.len())
-        .map(|(n, _)| n)
-}
-
-fn labels(rel: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut p = 0;
-    while let Some(&l) = rel.get(p) {
-        if l == 0 {
-            break;
-        }
-        let Some(label) = rel.get(p + 1..p + 1 + usize::from(l)) else {
-            break;
-        };
-        out.push(label);
-        p += 1 + usize::from(l);
-    }
-    out
 }
 
 /// `ref=<reference> cat=<blocked|censored|filtered>` from TXT record data.
