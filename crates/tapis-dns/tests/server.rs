@@ -683,11 +683,22 @@ async fn the_primary_reports_what_secondaries_do() {
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        seen.try_recv().is_err(),
+    // Quiescence by a fact, not a pause: an SOA poll sent after the
+    // refusal was answered is the next observation, so nothing was
+    // reported for the refused transfer.
+    udp(s.addr, &query(8, ZONE, rtype::SOA, None))
+        .await
+        .expect("answer");
+    let next = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .expect("an observation in time")
+        .expect("channel open");
+    assert_eq!(
+        (next.key, next.event),
+        (None, Observed::SoaPoll { serial: 5 }),
         "a refused transfer is not observed"
     );
+    assert!(seen.try_recv().is_err(), "nothing else was observed");
 }
 
 /// TXT record data as the tests read it (`Rec::data` holds the bytes'

@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod common;
+
+use common::wait_for;
 use proptest::prelude::*;
 use tapis_dns::wire::{
     Header, Message, MessageBuilder, Name, Question, Rcode, class, flags, rtype,
@@ -56,11 +59,9 @@ fn env() -> &'static Env {
             ..Config::default()
         };
         let running = rt.block_on(tapis_resolver::start(cfg)).expect("start");
-        let start = std::time::Instant::now();
-        while running.policies().zone(0).is_none_or(|z| z.is_empty()) {
-            assert!(start.elapsed() < Duration::from_secs(10), "zone did not load");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(Duration::from_secs(10), "the zone to load", || {
+            running.policies().zone(0).is_some_and(|z| !z.is_empty())
+        });
         Env {
             _rt: rt,
             running,

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -76,9 +76,11 @@ fn a_million_name_reload_loses_no_query() {
     // version 2: one more name blocked, www.test among them
     let stop = Arc::new(AtomicBool::new(false));
     let switched = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(AtomicU64::new(0));
     let client = {
         let stop = stop.clone();
         let switched = switched.clone();
+        let asked = asked.clone();
         std::thread::spawn(move || {
             let mut sent = 0u64;
             let mut failures = Vec::new();
@@ -107,6 +109,7 @@ fn a_million_name_reload_loses_no_query() {
                     ),
                 };
                 sent += 1;
+                asked.store(sent, Ordering::SeqCst);
                 match udp(dns, &query(&name, rtype::A, false), Duration::from_secs(2)) {
                     Some(a) => {
                         let rcode = summary(&a).rcode;
@@ -120,7 +123,10 @@ fn a_million_name_reload_loses_no_query() {
             (sent, failures)
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
+    // the reload starts while the client is asking (a fact, not a pause)
+    wait_for(Duration::from_secs(60), "the client to be asking", || {
+        asked.load(Ordering::SeqCst) >= 50
+    });
     write_zone(&zfile, 2, "www.test CNAME .\n");
     let reload = Instant::now();
     wait_for(Duration::from_secs(300), "version 2 in force", || {
@@ -134,7 +140,11 @@ fn a_million_name_reload_loses_no_query() {
         "reload of 1 M names took {:?} (test build)",
         reload.elapsed()
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // and goes on asking once version 2 is in force
+    let at_switch = asked.load(Ordering::SeqCst);
+    wait_for(Duration::from_secs(60), "queries after the switch", || {
+        asked.load(Ordering::SeqCst) >= at_switch + 50
+    });
     stop.store(true, Ordering::SeqCst);
     let (sent, failures) = client.join().expect("client");
     eprintln!(
