@@ -1,6 +1,6 @@
 //! Interop with BIND 9 as the RPZ primary: `named` serves a copy of
-//! HaGeZi's Pro mini RPZ (a zone file nobody here wrote, 115,264 records)
-//! with TSIG; the resolver loads it by AXFR, enforces it, takes BIND's
+//! HaGeZi's Pro mini RPZ (a zone file nobody here wrote; its first 4,000
+//! records, kept in `tests/data`) with TSIG; the resolver loads it by AXFR, enforces it, takes BIND's
 //! NOTIFY after an edit and applies the change by IXFR
 //! (`ixfr-from-differences`), keeps a snapshot that a restart serves from
 //! while the primary is down, and refuses a transfer signed with a wrong
@@ -20,7 +20,12 @@ use tapis_dns::wire::rtype;
 use tapis_resolver::{Config, ZoneConfig};
 
 const SECRET: &str = "aW50ZXJvcC10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWI=";
-const HAGEZI: &str = "../../../shared/data/blocklists/hagezi-pro-mini.rpz";
+/// A third-party policy zone, trimmed and kept in the repository (see
+/// `data/README.md`).
+const HAGEZI: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/hagezi-pro-mini-4k.rpz"
+);
 
 struct Named(Child);
 
@@ -123,7 +128,7 @@ fn metric(text: &str, name: &str) -> f64 {
 
 #[test]
 fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
-    let original = std::fs::read_to_string(HAGEZI).expect("hagezi-pro-mini.rpz in ../shared/data");
+    let original = std::fs::read_to_string(HAGEZI).expect("tests/data/hagezi-pro-mini-4k.rpz");
     // the triggers the zone holds: one entry per name (`x` and `*.x` share)
     let names: HashSet<String> = original
         .lines()
@@ -270,7 +275,7 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
 
 #[test]
 fn a_wrong_tsig_secret_gets_no_zone() {
-    let original = std::fs::read_to_string(HAGEZI).expect("hagezi-pro-mini.rpz");
+    let original = std::fs::read_to_string(HAGEZI).expect("tests/data/hagezi-pro-mini-4k.rpz");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
