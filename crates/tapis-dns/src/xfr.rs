@@ -49,17 +49,29 @@ pub struct Request {
 /// serial we hold in an SOA in the authority section).
 pub fn request(origin: &Name, ask: Ask, key: Option<&TsigKey>) -> Request {
     let id: u16 = rand::random();
-    let mut b = MessageBuilder::new(id, 0);
-    let qtype = match ask {
-        Ask::Axfr => rtype::AXFR,
-        Ask::Ixfr(_) => rtype::IXFR,
+    let (qtype, serial) = match ask {
+        Ask::Axfr => (rtype::AXFR, None),
+        Ask::Ixfr(serial) => (rtype::IXFR, Some(serial)),
     };
+    let mut bytes = query(id, origin, qtype, serial);
+    let verifier = key.map(|k| tsig::sign_request(&mut bytes, k, unix_now()));
+    Request {
+        id,
+        bytes,
+        verifier,
+    }
+}
+
+/// An unsigned query for `name` and `qtype` with id `id`; `ixfr_serial`
+/// adds the SOA an IXFR request carries (only its serial is read).
+pub fn query(id: u16, name: &Name, qtype: u16, ixfr_serial: Option<u32>) -> Vec<u8> {
+    let mut b = MessageBuilder::new(id, 0);
     b.question(&Question {
-        name: origin.clone(),
+        name: name.clone(),
         qtype,
         qclass: class::IN,
     });
-    if let Ask::Ixfr(serial) = ask {
+    if let Some(serial) = ixfr_serial {
         let soa = Soa {
             mname: Name::root(),
             rname: Name::root(),
@@ -71,20 +83,14 @@ pub fn request(origin: &Name, ask: Ask, key: Option<&TsigKey>) -> Request {
         };
         b.record(
             Section::Authority,
-            origin,
+            name,
             rtype::SOA,
             class::IN,
             0,
             Rdata::Soa(&soa),
         );
     }
-    let mut bytes = b.finish();
-    let verifier = key.map(|k| tsig::sign_request(&mut bytes, k, unix_now()));
-    Request {
-        id,
-        bytes,
-        verifier,
-    }
+    b.finish()
 }
 
 /// The primary's SOA serial for `origin` (UDP, three tries with a growing

@@ -235,15 +235,7 @@ fn apply(copy: &mut BTreeMap<String, String>, recs: &[Rec]) {
 }
 
 async fn snapshot_map(zone: &MemoryZone) -> BTreeMap<String, String> {
-    zone.records()
-        .into_iter()
-        .map(|r| {
-            (
-                format!("{}.{ZONE}", r.owner),
-                r.action.rpz_target("block.tapis.example"),
-            )
-        })
-        .collect()
+    zone_cnames(zone)
 }
 
 #[tokio::test]

@@ -261,8 +261,9 @@ impl PolicyZone {
         None
     }
 
-    /// Adds (`add`) or deletes one record, as an AXFR or IXFR carries it.
-    pub fn apply(&mut self, rec: &ZoneRecord, add: bool) -> Result<(), Error> {
+    /// A record's owner in lower case and the length of its part below
+    /// the origin (0 at the apex); an error outside the zone.
+    fn relative(&self, rec: &ZoneRecord) -> Result<(Name, usize), Error> {
         let owner = rec.owner.to_lowercase();
         if !owner.ends_with(&self.origin) {
             return Err(Error::Policy(format!(
@@ -271,13 +272,21 @@ impl PolicyZone {
             )));
         }
         let rel_len = owner.wire().len() - self.origin.wire().len();
+        Ok((owner, rel_len))
+    }
+
+    fn read_soa(&self, rec: &ZoneRecord) -> Result<ZoneSoa, Error> {
+        ZoneSoa::from_rdata(rec.ttl, &rec.rdata)
+            .ok_or_else(|| Error::Policy(format!("unreadable SOA for {}", self.origin)))
+    }
+
+    /// Adds (`add`) or deletes one record, as an AXFR or IXFR carries it.
+    pub fn apply(&mut self, rec: &ZoneRecord, add: bool) -> Result<(), Error> {
+        let (owner, rel_len) = self.relative(rec)?;
         let rel = &owner.wire()[..rel_len];
         if rel.is_empty() {
             if rec.rtype == rtype::SOA && add {
-                self.soa =
-                    Some(ZoneSoa::from_rdata(rec.ttl, &rec.rdata).ok_or_else(|| {
-                        Error::Policy(format!("unreadable SOA for {}", self.origin))
-                    })?);
+                self.soa = Some(self.read_soa(rec)?);
             }
             return Ok(());
         }
@@ -389,20 +398,11 @@ impl PolicyZone {
     /// Notes one record of the new version: present here (marked seen) or
     /// to add.
     pub fn reload_record(&self, r: &mut Reload, rec: &ZoneRecord) -> Result<(), Error> {
-        let owner = rec.owner.to_lowercase();
-        if !owner.ends_with(&self.origin) {
-            return Err(Error::Policy(format!(
-                "record {} is not in the policy zone {}",
-                rec.owner, self.origin
-            )));
-        }
-        let rel = &owner.wire()[..owner.wire().len() - self.origin.wire().len()];
+        let (owner, rel_len) = self.relative(rec)?;
+        let rel = &owner.wire()[..rel_len];
         if rel.is_empty() {
             if rec.rtype == rtype::SOA {
-                r.soa =
-                    Some(ZoneSoa::from_rdata(rec.ttl, &rec.rdata).ok_or_else(|| {
-                        Error::Policy(format!("unreadable SOA for {}", self.origin))
-                    })?);
+                r.soa = Some(self.read_soa(rec)?);
             }
             return Ok(());
         }

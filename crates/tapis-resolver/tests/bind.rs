@@ -112,18 +112,38 @@ fn rcode(dns: SocketAddr, name: &str) -> u16 {
 }
 
 fn metrics(addr: SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET /metrics HTTP/1.1\r\n\r\n").expect("write");
-    let mut b = String::new();
-    s.read_to_string(&mut b).expect("read");
-    b
+    http_get(addr, "/metrics")
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+/// What both tests start from: a runtime, the upstream for `test.`, BIND
+/// serving `zone_text` as its primary, the address the resolver will
+/// listen on and its data directory.
+struct Env {
+    rt: tokio::runtime::Runtime,
+    upstream: Upstream,
+    bdir: tempfile::TempDir,
+    named: Named,
+    primary: SocketAddr,
+    listen: SocketAddr,
+    data: tempfile::TempDir,
+}
+
+fn env(zone_text: &str) -> Env {
+    let rt = runtime(2);
+    let upstream = rt.block_on(Upstream::start());
+    let bdir = tempfile::tempdir().expect("tmp");
+    std::fs::write(bdir.path().join("hagezi.rpz"), zone_text).expect("copy zone");
+    let (bind_port, dns_port) = (free_port(), free_port());
+    let named = start_named(bdir.path(), bind_port, dns_port);
+    Env {
+        rt,
+        upstream,
+        bdir,
+        named,
+        primary: ([127, 0, 0, 1], bind_port).into(),
+        listen: ([127, 0, 0, 1], dns_port).into(),
+        data: tempfile::tempdir().expect("tmp"),
+    }
 }
 
 #[test]
@@ -141,20 +161,15 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
                 .to_ascii_lowercase()
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    let upstream = rt.block_on(Upstream::start());
-    let bdir = tempfile::tempdir().expect("tmp");
-    std::fs::write(bdir.path().join("hagezi.rpz"), &original).expect("copy zone");
-    let bind_port = free_port();
-    let dns_port = free_port();
-    let named = start_named(bdir.path(), bind_port, dns_port);
-    let primary: SocketAddr = ([127, 0, 0, 1], bind_port).into();
-    let listen: SocketAddr = ([127, 0, 0, 1], dns_port).into();
-    let data = tempfile::tempdir().expect("tmp");
+    let Env {
+        rt,
+        upstream,
+        bdir,
+        named,
+        primary,
+        listen,
+        data,
+    } = env(&original);
 
     let running = rt
         .block_on(tapis_resolver::start(config(
@@ -276,20 +291,16 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
 #[test]
 fn a_wrong_tsig_secret_gets_no_zone() {
     let original = std::fs::read_to_string(HAGEZI).expect("tests/data/hagezi-pro-mini-4k.rpz");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    let upstream = rt.block_on(Upstream::start());
-    let bdir = tempfile::tempdir().expect("tmp");
-    std::fs::write(bdir.path().join("hagezi.rpz"), &original).expect("copy zone");
-    let bind_port = free_port();
-    let dns_port = free_port();
-    let _named = start_named(bdir.path(), bind_port, dns_port);
-    let primary: SocketAddr = ([127, 0, 0, 1], bind_port).into();
-    let listen: SocketAddr = ([127, 0, 0, 1], dns_port).into();
-    let data = tempfile::tempdir().expect("tmp");
+    // BIND and its directory live to the end of the test
+    let Env {
+        rt,
+        upstream,
+        bdir: _bdir,
+        named: _named,
+        primary,
+        listen,
+        data,
+    } = env(&original);
     let wrong = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
     let running = rt
         .block_on(tapis_resolver::start(config(

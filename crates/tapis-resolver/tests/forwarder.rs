@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use tapis_dns::wire::rtype;
-use tapis_resolver::{Config, ZoneConfig};
+use tapis_resolver::Config;
 
 const ZONE: &str = "$TTL 60
 @ SOA ns.rpz.local. admin.rpz.local. 7 60 60 600 45
@@ -30,20 +30,6 @@ local.test TXT \"blocked by order ORD-1\"
 blocked.test._tapis TXT \"ref=ORD-2026-0042 cat=censored\"
 ";
 
-fn zone_config(name: &str, file: &std::path::Path) -> ZoneConfig {
-    ZoneConfig {
-        name: name.into(),
-        primary: None,
-        file: Some(file.to_path_buf()),
-        tsig_key_name: None,
-        tsig_algorithm: "hmac-sha256".into(),
-        tsig_secret: None,
-        min_refresh_secs: 1,
-        max_refresh_secs: 60,
-        file_poll_secs: 1,
-    }
-}
-
 struct Setup {
     rt: tokio::runtime::Runtime,
     upstream: Upstream,
@@ -54,11 +40,7 @@ struct Setup {
 }
 
 fn setup(upstreams_before: Vec<SocketAddr>) -> Setup {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime(2);
     let dir = tempfile::tempdir().expect("tmp");
     let zfile = dir.path().join("policy.rpz");
     std::fs::write(&zfile, ZONE).expect("zone");
@@ -73,7 +55,7 @@ fn setup(upstreams_before: Vec<SocketAddr>) -> Setup {
         upstreams,
         upstream_timeout_ms: 400,
         lookup_url: Some("https://tapis.example/lookup".into()),
-        zones: vec![zone_config("rpz.local", &zfile)],
+        zones: vec![file_zone("rpz.local", &zfile, 60)],
         ..Config::default()
     };
     let running = rt
@@ -384,19 +366,4 @@ fn malformed_messages_get_formerr_or_nothing() {
     assert_eq!(a.rcode, 5);
     // still alive
     assert_eq!(ask(dns, "blocked.test", rtype::A, false).rcode, 3);
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("read");
-    body
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no metric {name}"))
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tapis_dns::wire::rtype;
-use tapis_resolver::{Config, ZoneConfig};
+use tapis_resolver::Config;
 
 const NAMES: usize = 1_000_000;
 
@@ -38,11 +38,7 @@ fn write_zone(path: &std::path::Path, serial: u32, extra: &str) {
 
 #[test]
 fn a_million_name_reload_loses_no_query() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = runtime(2);
     let upstream = rt.block_on(Upstream::start());
     let dir = tempfile::tempdir().expect("tmp");
     let zfile = dir.path().join("big.rpz");
@@ -52,17 +48,7 @@ fn a_million_name_reload_loses_no_query() {
         data_dir: dir.path().join("data"),
         threads: 1,
         upstreams: vec![upstream.addr],
-        zones: vec![ZoneConfig {
-            name: "rpz.big".into(),
-            primary: None,
-            file: Some(zfile.clone()),
-            tsig_key_name: None,
-            tsig_algorithm: "hmac-sha256".into(),
-            tsig_secret: None,
-            min_refresh_secs: 1,
-            max_refresh_secs: 1,
-            file_poll_secs: 1,
-        }],
+        zones: vec![file_zone("rpz.big", &zfile, 1)],
         ..Config::default()
     };
     let running = rt.block_on(tapis_resolver::start(cfg)).expect("start");

@@ -27,7 +27,7 @@ use super::{EDNS_UDP_SIZE, Observed, Primary, Reply, TRAILER_RESERVE, Transport}
 use crate::source::ZoneSource;
 use crate::tsig::{self, RequestAuth, Signer, TsigFailure, unix_now};
 use crate::wire::{
-    Header, Message, MessageBuilder, Question, Rcode, Rdata, Section, class, opcode, rtype,
+    Header, Message, MessageBuilder, Question, Rcode, Section, class, opcode, rtype,
 };
 
 /// Per-request state for building answers.
@@ -164,14 +164,7 @@ impl<S: ZoneSource> Primary<S> {
                     zone.put_soa(&mut b, Section::Answer, serial);
                 }
                 if q.qtype != rtype::SOA {
-                    b.record(
-                        Section::Answer,
-                        &zone.name,
-                        rtype::NS,
-                        class::IN,
-                        zone.ttl,
-                        Rdata::Ns(&zone.mname),
-                    );
+                    zone.put_ns(&mut b);
                 }
                 Reply::Message(ctx.finish(b, Rcode::NOERROR))
             }

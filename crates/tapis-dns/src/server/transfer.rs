@@ -320,14 +320,7 @@ impl Transfer {
                     if wrote > 0 && b.len() + soa_max > self.budget {
                         break;
                     }
-                    b.record(
-                        Section::Answer,
-                        &zone.name,
-                        rtype::NS,
-                        class::IN,
-                        zone.ttl,
-                        Rdata::Ns(&zone.mname),
-                    );
+                    zone.put_ns(&mut b);
                     self.part += 1;
                     wrote += 1;
                 }

@@ -65,6 +65,18 @@ impl ZoneData {
         );
     }
 
+    /// The zone's NS record (its primary), into the answer section of `b`.
+    pub(crate) fn put_ns(&self, b: &mut MessageBuilder) {
+        b.record(
+            Section::Answer,
+            &self.name,
+            rtype::NS,
+            class::IN,
+            self.ttl,
+            Rdata::Ns(&self.mname),
+        );
+    }
+
     pub(crate) fn soa(&self, serial: u32) -> Soa {
         Soa {
             mname: self.mname.clone(),

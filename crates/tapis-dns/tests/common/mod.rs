@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use tapis_core::order::OrderAction;
 use tapis_dns::tsig::{self, ResponseVerifier, TsigKey, unix_now};
-use tapis_dns::wire::{
-    Header, Message, MessageBuilder, Name, Question, Rcode, Rdata, Section, Soa, class, flags,
-    parse_name_rdata, rtype,
-};
+use tapis_dns::wire::{Header, Message, Name, Rcode, Soa, flags, parse_name_rdata, rtype};
 use tapis_dns::xfr::{Connection, Sequence};
 use tapis_dns::{MemoryZone, Primary, PrimaryConfig, ZoneConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,36 +83,28 @@ pub fn default_config() -> PrimaryConfig {
     c
 }
 
-/// A query message. `ixfr_serial` adds the client's SOA to the authority
-/// section.
+/// A query message (the transfer client's). `ixfr_serial` adds the
+/// client's SOA to the authority section.
 pub fn query(id: u16, name: &str, qtype: u16, ixfr_serial: Option<u32>) -> Vec<u8> {
-    let mut b = MessageBuilder::new(id, 0);
-    let name = Name::from_ascii(name).expect("name");
-    b.question(&Question {
-        name: name.clone(),
+    tapis_dns::xfr::query(
+        id,
+        &Name::from_ascii(name).expect("name"),
         qtype,
-        qclass: class::IN,
-    });
-    if let Some(serial) = ixfr_serial {
-        let soa = Soa {
-            mname: Name::from_ascii("ns.rpz.tapis.").expect("n"),
-            rname: Name::from_ascii("hostmaster.rpz.tapis.").expect("n"),
-            serial,
-            refresh: 0,
-            retry: 0,
-            expire: 0,
-            minimum: 0,
-        };
-        b.record(
-            Section::Authority,
-            &name,
-            rtype::SOA,
-            class::IN,
-            0,
-            Rdata::Soa(&soa),
-        );
-    }
-    b.finish()
+        ixfr_serial,
+    )
+}
+
+/// The zone's CNAMEs as a transfer should show them: (owner, target).
+pub fn zone_cnames<C: FromIterator<(String, String)>>(zone: &MemoryZone) -> C {
+    zone.records()
+        .into_iter()
+        .map(|r| {
+            (
+                format!("{}.{ZONE}", r.owner),
+                r.action.rpz_target("block.tapis.example"),
+            )
+        })
+        .collect()
 }
 
 /// Signs `msg` with `key` (time `now` unless given).
