@@ -146,7 +146,8 @@ pub fn explanation_text(reference: &str, kind: BlockKind) -> String {
 }
 
 /// Reads an explanation record's text: (reference, kind). Unknown fields
-/// are ignored; a missing or unknown `cat` is [`BlockKind::Blocked`].
+/// are ignored; `cat` is read in any case, and a missing or unknown one is
+/// [`BlockKind::Blocked`]. The resolver reads `_tapis` records with this.
 pub fn parse_explanation(text: &str) -> Option<(String, BlockKind)> {
     let mut reference = None;
     let mut kind = BlockKind::Blocked;
@@ -154,7 +155,7 @@ pub fn parse_explanation(text: &str) -> Option<(String, BlockKind)> {
         if let Some(r) = field.strip_prefix("ref=") {
             reference = Some(r.to_owned()).filter(|r| !r.is_empty());
         } else if let Some(c) = field.strip_prefix("cat=") {
-            kind = BlockKind::parse(c).unwrap_or(BlockKind::Blocked);
+            kind = BlockKind::parse(&c.to_ascii_lowercase()).unwrap_or(BlockKind::Blocked);
         }
     }
     Some((reference?, kind))
@@ -408,6 +409,10 @@ gone.example CNAME rpz-drop.
         assert_eq!(
             parse_explanation("ref=A cat=odd extra=1"),
             Some(("A".to_owned(), BlockKind::Blocked))
+        );
+        assert_eq!(
+            parse_explanation("cat=Filtered ref=B"),
+            Some(("B".to_owned(), BlockKind::Filtered))
         );
         assert_eq!(
             [BlockKind::Blocked, BlockKind::Censored, BlockKind::Filtered].map(BlockKind::ede_code),

@@ -93,13 +93,9 @@ impl From<CnamePolicy> for Action {
     }
 }
 
-/// The EDE category a `_tapis` record names (RFC 8914 info codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Category {
-    Blocked = 15,
-    Censored = 16,
-    Filtered = 17,
-}
+/// The EDE category a `_tapis` record names (RFC 8914 info codes): the
+/// toolkit's kind of block, read by its explanation reader.
+pub use tapis_dns::BlockKind as Category;
 
 /// An order reference and category, shared by every trigger that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -626,15 +622,7 @@ impl PolicyZone {
                     let mut meta = owner[..trigger_len].to_vec();
                     meta.extend_from_slice(b"\x06_tapis");
                     meta.extend_from_slice(self.origin.wire());
-                    let text = format!(
-                        "ref={} cat={}",
-                        r.reference,
-                        match r.category {
-                            Category::Blocked => "blocked",
-                            Category::Censored => "censored",
-                            Category::Filtered => "filtered",
-                        }
-                    );
+                    let text = format!("ref={} cat={}", r.reference, r.category.as_str());
                     if let (Some(meta), Ok(len)) = (name_from_wire(&meta), u8::try_from(text.len()))
                     {
                         let mut rd = vec![len];
@@ -687,7 +675,8 @@ impl Reload {
     }
 }
 
-/// `ref=<reference> cat=<blocked|censored|filtered>` from TXT record data.
+/// `ref=<reference> cat=<blocked|censored|filtered>` from TXT record data
+/// (its character-strings joined), read as tapis-dns reads explanations.
 fn parse_meta(txt: &[u8]) -> Option<Reference> {
     let mut text = String::new();
     let mut p = 0;
@@ -696,20 +685,7 @@ fn parse_meta(txt: &[u8]) -> Option<Reference> {
         text.push_str(std::str::from_utf8(s).ok()?);
         p += 1 + usize::from(l);
     }
-    let mut reference = None;
-    let mut category = Category::Blocked;
-    for token in text.split_ascii_whitespace() {
-        if let Some(r) = token.strip_prefix("ref=") {
-            reference = Some(r);
-        } else if let Some(c) = token.strip_prefix("cat=") {
-            category = match c.to_ascii_lowercase().as_str() {
-                "censored" => Category::Censored,
-                "filtered" => Category::Filtered,
-                _ => Category::Blocked,
-            };
-        }
-    }
-    let reference = reference.filter(|r| !r.is_empty())?;
+    let (reference, category) = tapis_dns::parse_explanation(&text)?;
     Some(Reference {
         reference: reference.into(),
         category,

@@ -171,7 +171,7 @@ impl Handler {
         self.metrics.policy_hit(zone_index, hit.action);
         let reference = zone.reference(hit.reference);
         let ede = (self.ede && q.edns.is_some()).then(|| Ede {
-            code: reference.map_or(15, |r| r.category as u16),
+            code: reference.map_or(15, |r| r.category.ede_code()),
             reference: reference.map(|r| &*r.reference),
             lookup_url: self.lookup_url.as_deref(),
             qname: q.qname_lower(),
@@ -247,7 +247,7 @@ impl Handler {
                     return PolicyStep::Done(Step::Chase(Box::new(Chase {
                         target,
                         ttl: *ttl,
-                        ede_code: reference.map_or(15, |r| r.category as u16),
+                        ede_code: reference.map_or(15, |r| r.category.ede_code()),
                         reference: reference.map(|r| r.reference.to_string()),
                     })));
                 }
