@@ -8,6 +8,13 @@
 //! It also serves the zone as a primary name server ([`Primary`]: SOA,
 //! AXFR and IXFR with TSIG, fed by a [`ZoneSource`]) and tells secondaries
 //! about changes ([`send_notify`]).
+//!
+//! And it is the DNS toolkit of the workspace, written once and used by
+//! the primary, `tapis import`, the filtering resolver and the replay:
+//! [`wire`] and [`tsig`] (why they are hand-written: README.md),
+//! [`zonefile`] (the reader and writer of the zone-file dialect), [`xfr`]
+//! (the zone-transfer client), [`serial`] (RFC 1982), [`name`] (walking
+//! wire names) and [`rpz`] (what a policy CNAME means).
 #![forbid(unsafe_code)]
 
 use std::fmt::Write;
@@ -29,6 +36,7 @@ pub mod xfr;
 pub mod zonefile;
 
 pub use notify::{NotifyOptions, NotifyOutcome, send_notify, send_notify_with};
+pub use serial::soa_serial;
 pub use server::{Observation, Observed, Primary, PrimaryConfig, Reply, Transfer, Transport, bind};
 pub use source::{Diff, MemoryZone, Record, SNAPSHOT_BATCH, Snapshot, ZoneSource};
 pub use tapis_core::isp::IpNet;
@@ -288,12 +296,6 @@ pub fn render_rpz<'a>(
         }
     }
     out
-}
-
-/// The 32-bit SOA serial for a zone version (serial arithmetic wraps; a
-/// zone would need four billion changes to get there).
-pub fn soa_serial(serial: i64) -> u32 {
-    (serial.rem_euclid(1 << 32)) as u32
 }
 
 /// One blocked domain a line (exceptions left out; `*.x` and `x` both
