@@ -1,9 +1,9 @@
 //! The RPZ primary: answers SOA queries and serves the zone by AXFR and
 //! IXFR (RFC 5936, RFC 1995) over UDP and TCP, from a [`ZoneSource`]. This
 //! file holds the server itself (configuration, sockets, connections, the
-//! observations it reports); [`answer`] decides what each query gets,
-//! [`transfer`] builds transfers message by message, and [`zone`] holds the
-//! zone's fixed names and its SOA.
+//! observations it reports); `answer.rs` decides what each query gets,
+//! `transfer.rs` builds transfers message by message, and `zone.rs` holds
+//! the zone's fixed names and its SOA.
 //!
 //! Sizes are bounded: UDP queries up to 4 KiB, TCP messages length-prefixed
 //! and 12 octets to 16 KiB (else the connection is closed), idle TCP
@@ -182,7 +182,7 @@ impl<S: ZoneSource> Primary<S> {
 
     /// Start reporting what secondaries do (SOA polls, transfers); the
     /// receiver should be read promptly: when it falls behind by
-    /// [`OBSERVATION_QUEUE`] observations, new ones are dropped. A second
+    /// `OBSERVATION_QUEUE` (4,096) observations, new ones are dropped. A second
     /// call replaces the first receiver.
     pub fn observe(&self) -> mpsc::Receiver<Observation> {
         let (tx, rx) = mpsc::channel(OBSERVATION_QUEUE);
