@@ -1,6 +1,7 @@
-//! Following policy zones: the transfer client (SOA check, IXFR with AXFR
-//! fallback, TSIG on every message), NOTIFY handling, zone files watched
-//! for changes, and local snapshots.
+//! Following policy zones: when to check the primary's SOA and transfer
+//! (IXFR with AXFR fallback, through tapis-dns's transfer client, TSIG on
+//! every message), where each transferred record goes, NOTIFY handling,
+//! zone files watched for changes, and local snapshots.
 //!
 //! One task per zone is the zone's only writer. A full transfer (or file
 //! load) builds a new [`PolicyZone`] aside and swaps it in; an IXFR's diffs
