@@ -93,6 +93,16 @@ pub fn query(id: u16, name: &Name, qtype: u16, ixfr_serial: Option<u32>) -> Vec<
     b.finish()
 }
 
+/// Any local address and port of `peer`'s family: where a UDP exchange
+/// with `peer` is sent from (the kernel picks a random port).
+pub fn any_local(peer: SocketAddr) -> SocketAddr {
+    if peer.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    }
+}
+
 /// The primary's SOA serial for `origin` (UDP, three tries with a growing
 /// wait; the answer must match our id and question and, when `key` is
 /// given, carry a valid TSIG).
@@ -110,11 +120,7 @@ pub async fn soa_serial(
     });
     let mut q = b.finish();
     let mut verifier = key.map(|k| tsig::sign_request(&mut q, k, unix_now()));
-    let local: SocketAddr = if primary.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let local = any_local(primary);
     let io = |what: String| move |e: std::io::Error| transfer_error(format!("{what}: {e}"));
     let sock = UdpSocket::bind(local)
         .await

@@ -92,17 +92,28 @@ fn zone(primary: SocketAddr, secret: &str) -> ZoneConfig {
     }
 }
 
-fn config(listen: SocketAddr, data: &Path, upstream: SocketAddr, z: ZoneConfig) -> Config {
-    Config {
+/// Starts the resolver on `listen`, following BIND at `primary` with the
+/// key secret `secret`, keeping its snapshot in `data`.
+fn start_resolver(
+    rt: &tokio::runtime::Runtime,
+    listen: SocketAddr,
+    data: &Path,
+    upstream: SocketAddr,
+    primary: SocketAddr,
+    secret: &str,
+) -> tapis_resolver::Running {
+    let config = Config {
         listen,
         metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
         data_dir: data.to_path_buf(),
         threads: 2,
         upstreams: vec![upstream],
         upstream_timeout_ms: 500,
-        zones: vec![z],
+        zones: vec![zone(primary, secret)],
         ..Config::default()
-    }
+    };
+    rt.block_on(tapis_resolver::start(config))
+        .expect("resolver starts")
 }
 
 fn rcode(dns: SocketAddr, name: &str) -> u16 {
@@ -171,14 +182,7 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
         data,
     } = env(&original);
 
-    let running = rt
-        .block_on(tapis_resolver::start(config(
-            listen,
-            data.path(),
-            upstream.addr,
-            zone(primary, SECRET),
-        )))
-        .expect("resolver");
+    let running = start_resolver(&rt, listen, data.path(), upstream.addr, primary, SECRET);
     let maddr = running.metrics_addr.expect("metrics");
     wait_for(Duration::from_secs(60), "the AXFR from BIND", || {
         rcode(listen, "smetrics.abbott") == 3
@@ -272,14 +276,7 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
         data.path().join("rpz.hagezi.rpz").exists(),
         "snapshot written"
     );
-    let running = rt
-        .block_on(tapis_resolver::start(config(
-            listen,
-            data.path(),
-            upstream.addr,
-            zone(primary, SECRET),
-        )))
-        .expect("restart");
+    let running = start_resolver(&rt, listen, data.path(), upstream.addr, primary, SECRET);
     wait_for(Duration::from_secs(30), "the snapshot to load", || {
         rcode(listen, "www.test") == 3
     });
@@ -302,14 +299,7 @@ fn a_wrong_tsig_secret_gets_no_zone() {
         data,
     } = env(&original);
     let wrong = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
-    let running = rt
-        .block_on(tapis_resolver::start(config(
-            listen,
-            data.path(),
-            upstream.addr,
-            zone(primary, wrong),
-        )))
-        .expect("resolver");
+    let running = start_resolver(&rt, listen, data.path(), upstream.addr, primary, wrong);
     let maddr = running.metrics_addr.expect("metrics");
     wait_for(Duration::from_secs(20), "a failed transfer", || {
         metric(
