@@ -11,6 +11,11 @@ use std::io::BufRead;
 use tapis_core::order::OrderAction;
 use tapis_core::target::DomainName;
 
+use crate::name;
+use crate::rpz::CnamePolicy;
+use crate::wire::{Name, rtype};
+use crate::zonefile::Reader;
+
 /// What a file yielded.
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -100,106 +105,96 @@ pub fn parse_domains(
 
 /// An RPZ zone file (draft-vixie-dnsop-dns-rpz): QNAME policy records
 /// `owner [ttl] [class] CNAME target`, owners relative to `$ORIGIN` (or the
-/// zone named in `origin`); SOA, NS and directives are skipped.
+/// zone named in `origin`); SOA and NS are skipped. The file is read by the
+/// zone-file reader the resolver uses ([`crate::zonefile::Reader`]), so
+/// both accept the same dialect (blank-owner continuation lines
+/// included); an entry it cannot read is a rejection on its first line.
 pub fn parse_rpz(
     reader: impl BufRead,
     origin: &str,
     mut progress: impl FnMut(usize),
 ) -> std::io::Result<Parsed> {
+    let zone = Name::from_ascii(&absolute(origin)).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("origin {origin:?}: {e}"),
+        )
+    })?;
     let mut out = Parsed::default();
-    let mut origin = absolute(origin);
-    let mut in_parens = false;
     let mut pending_wild: BTreeMap<(OrderAction, DomainName), usize> = BTreeMap::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line?;
-        progress(line.len() + 1);
-        let n = i + 1;
-        let text = strip_comment(&line);
-        if in_parens {
-            if text.contains(')') {
-                in_parens = false;
+    // TTLs do not matter to an import: never refuse a record for lacking one
+    let mut entries = Reader::new(reader, &zone).with_default_ttl(0);
+    let mut reported = 0;
+    while let Some(entry) = entries.next() {
+        progress(entries.bytes_read() - reported);
+        reported = entries.bytes_read();
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.io => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    e.to_string(),
+                ));
             }
-            continue;
-        }
-        if text.trim().is_empty() {
-            continue;
-        }
-        if text.contains('(') && !text.contains(')') {
-            in_parens = true;
-        }
-        let continuation = text.starts_with(char::is_whitespace);
-        let fields: Vec<&str> = text.split_whitespace().collect();
-        if let Some(directive) = fields.first().filter(|f| f.starts_with('$')) {
-            match (*directive, fields.get(1)) {
-                ("$ORIGIN", Some(o)) => origin = absolute(o),
-                ("$TTL" | "$ORIGIN", _) => {}
-                _ => out.reject(n, format!("unsupported directive {directive}")),
+            Err(e) => {
+                out.reject(e.line, e.message);
+                continue;
             }
-            continue;
-        }
-        let (owner, rest): (Option<&str>, &[&str]) = if continuation {
-            (None, &fields[..])
-        } else {
-            (fields.first().copied(), &fields[1..])
         };
-        // skip TTL and class, then the type
-        let mut rest = rest;
-        while let Some(f) = rest.first() {
-            if f.bytes().all(|b| b.is_ascii_digit()) || f.eq_ignore_ascii_case("IN") {
-                rest = &rest[1..];
-            } else {
-                break;
+        let (n, r) = (entry.line, &entry.record);
+        match r.rtype {
+            rtype::SOA | rtype::NS => continue,
+            rtype::CNAME => {}
+            t => {
+                out.reject(
+                    n,
+                    format!(
+                        "{} records are not QNAME policies tapis imports (only CNAME)",
+                        type_name(t)
+                    ),
+                );
+                continue;
             }
         }
-        let Some(rtype) = rest.first() else {
-            out.reject(n, "no record type");
-            continue;
+        let policy = CnamePolicy::of_target(&r.rdata);
+        // the draft reserves every `rpz-` target, known to tapis or not
+        let reserved = name::labels(&r.rdata)
+            .next()
+            .is_some_and(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"rpz-"));
+        let action = match policy.order_action() {
+            Some(a) if policy != CnamePolicy::Local || !reserved => a,
+            _ => {
+                out.reject(
+                    n,
+                    format!(
+                        "policy {} is not supported",
+                        name::to_text(&r.rdata).to_ascii_lowercase()
+                    ),
+                );
+                continue;
+            }
         };
-        if rtype.eq_ignore_ascii_case("SOA") || rtype.eq_ignore_ascii_case("NS") {
-            continue;
-        }
-        if !rtype.eq_ignore_ascii_case("CNAME") {
+        if !r.owner.ends_with(&entry.origin) {
             out.reject(
                 n,
-                format!("{rtype} records are not QNAME policies tapis imports (only CNAME)"),
+                format!(
+                    "{} is outside the zone {}",
+                    name::to_text(r.owner.wire()).to_ascii_lowercase(),
+                    name::to_text(entry.origin.wire()).to_ascii_lowercase()
+                ),
             );
             continue;
         }
-        let (Some(owner), Some(target)) = (owner, rest.get(1)) else {
-            out.reject(n, "a CNAME needs an owner and a target");
-            continue;
-        };
-        let action = match target.to_ascii_lowercase().as_str() {
-            "." => OrderAction::Nxdomain,
-            "*." => OrderAction::Nodata,
-            "rpz-passthru." => OrderAction::Passthru,
-            "rpz-drop." => OrderAction::Drop,
-            t if t.starts_with("rpz-") => {
-                out.reject(n, format!("policy {t} is not supported"));
-                continue;
-            }
-            _ => OrderAction::WalledGarden,
-        };
-        let owner = owner.to_ascii_lowercase();
-        let relative = if let Some(abs) = owner.strip_suffix('.') {
-            match abs
-                .strip_suffix(origin.trim_end_matches('.'))
-                .and_then(|r| r.strip_suffix('.'))
-            {
-                Some(r) => r.to_owned(),
-                None => {
-                    out.reject(n, format!("{owner} is outside the zone {origin}"));
-                    continue;
-                }
-            }
-        } else {
-            owner
-        };
+        let owner = r.owner.wire();
+        let mut rel = owner[..owner.len() - entry.origin.wire().len()].to_vec();
+        rel.push(0);
+        let relative = name::to_text(&rel).to_ascii_lowercase();
+        let relative = relative.trim_end_matches('.');
         let (bare, wild) = match relative.strip_prefix("*.") {
-            Some(b) => (b.to_owned(), true),
+            Some(b) => (b, true),
             None => (relative, false),
         };
-        match DomainName::parse(&bare) {
+        match DomainName::parse(bare) {
             Ok(d) => {
                 if wild {
                     let exact_known = out.targets.get(&action).is_some_and(|m| m.contains_key(&d));
@@ -218,9 +213,17 @@ pub fn parse_rpz(
     Ok(out)
 }
 
-fn strip_comment(line: &str) -> &str {
-    // `;` starts a comment (zone files have no quoted strings in CNAMEs)
-    line.split(';').next().unwrap_or("")
+/// A record type as zone files name it.
+fn type_name(t: u16) -> String {
+    match t {
+        rtype::A => "A".into(),
+        rtype::AAAA => "AAAA".into(),
+        rtype::TXT => "TXT".into(),
+        12 => "PTR".into(),
+        15 => "MX".into(),
+        39 => "DNAME".into(),
+        t => format!("TYPE{t}"),
+    }
 }
 
 fn absolute(name: &str) -> String {
@@ -258,6 +261,33 @@ mod tests {
         assert_eq!(p.duplicates, 1);
         let lines: Vec<usize> = p.rejected.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, [13, 14, 15], "{:?}", p.rejected);
+    }
+
+    #[test]
+    fn rpz_files_read_as_the_resolver_reads_them() {
+        // a blank owner continues the previous one (the resolver's reader
+        // always took these; the import's own reader used to reject them)
+        let zone = "$TTL 60\nwild.example CNAME .\n  IN TXT \"x\"\n*.wild.example CNAME .\n\
+            tcp.example CNAME rpz-tcp-only.\nodd.example CNAME rpz-odd.\n\
+            multi.example (\n 60 CNAME\n )\n$ORIGIN other.test.\nmoved.example CNAME .\n";
+        let p = parse_rpz(zone.as_bytes(), "rpz.tapis", |_| {}).expect("parse");
+        let nx = &p.targets[&OrderAction::Nxdomain];
+        assert_eq!(nx.len(), 2, "{nx:?}");
+        assert!(
+            nx.contains_key(&DomainName::parse("moved.example").expect("d")),
+            "owners are relative to the $ORIGIN in force"
+        );
+        let got: Vec<(usize, &str)> = p.rejected.iter().map(|(l, m)| (*l, m.as_str())).collect();
+        assert_eq!(
+            got.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            [3, 5, 6, 7],
+            "{got:?}"
+        );
+        assert!(got[0].1.starts_with("TXT records"), "{got:?}");
+        assert!(got[1].1.contains("rpz-tcp-only."), "{got:?}");
+        let mut bytes = 0;
+        parse_rpz(zone.as_bytes(), "rpz.tapis", |n| bytes += n).expect("parse");
+        assert_eq!(bytes, zone.len(), "progress counts every byte");
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! It also serves the zone as a primary name server ([`Primary`]: SOA,
 //! AXFR and IXFR with TSIG, fed by a [`ZoneSource`]) and tells secondaries
 //! about changes ([`send_notify`]).
+//!
+//! And it is the DNS toolkit of the workspace, written once and used by
+//! the primary, `tapis import`, the filtering resolver and the replay:
+//! [`wire`] and [`tsig`] (why they are hand-written: README.md),
+//! [`zonefile`] (the reader and writer of the zone-file dialect), [`xfr`]
+//! (the zone-transfer client), [`serial`] (RFC 1982), [`name`] (walking
+//! wire names) and [`rpz`] (what a policy CNAME means).
 #![forbid(unsafe_code)]
 
 use std::fmt::Write;
@@ -16,14 +23,20 @@ use std::net::SocketAddr;
 use tapis_core::order::OrderAction;
 
 pub mod import;
+pub mod name;
 pub mod notify;
 pub mod probe;
+pub mod rpz;
+pub mod serial;
 pub mod server;
 pub mod source;
 pub mod tsig;
 pub mod wire;
+pub mod xfr;
+pub mod zonefile;
 
 pub use notify::{NotifyOptions, NotifyOutcome, send_notify, send_notify_with};
+pub use serial::soa_serial;
 pub use server::{Observation, Observed, Primary, PrimaryConfig, Reply, Transfer, Transport, bind};
 pub use source::{Diff, MemoryZone, Record, SNAPSHOT_BATCH, Snapshot, ZoneSource};
 pub use tapis_core::isp::IpNet;
@@ -40,6 +53,9 @@ pub enum Error {
     /// A NOTIFY was never answered.
     #[error("no answer to NOTIFY from {target} after {tries} tries")]
     NoAnswer { target: SocketAddr, tries: u32 },
+    /// A zone transfer or SOA query that failed (see [`xfr`]).
+    #[error("zone transfer: {0}")]
+    Transfer(String),
 }
 
 /// The label under the zone apex that holds explanations: for a policy
@@ -138,7 +154,8 @@ pub fn explanation_text(reference: &str, kind: BlockKind) -> String {
 }
 
 /// Reads an explanation record's text: (reference, kind). Unknown fields
-/// are ignored; a missing or unknown `cat` is [`BlockKind::Blocked`].
+/// are ignored; `cat` is read in any case, and a missing or unknown one is
+/// [`BlockKind::Blocked`]. The resolver reads `_tapis` records with this.
 pub fn parse_explanation(text: &str) -> Option<(String, BlockKind)> {
     let mut reference = None;
     let mut kind = BlockKind::Blocked;
@@ -146,7 +163,7 @@ pub fn parse_explanation(text: &str) -> Option<(String, BlockKind)> {
         if let Some(r) = field.strip_prefix("ref=") {
             reference = Some(r.to_owned()).filter(|r| !r.is_empty());
         } else if let Some(c) = field.strip_prefix("cat=") {
-            kind = BlockKind::parse(c).unwrap_or(BlockKind::Blocked);
+            kind = BlockKind::parse(&c.to_ascii_lowercase()).unwrap_or(BlockKind::Blocked);
         }
     }
     Some((reference?, kind))
@@ -281,12 +298,6 @@ pub fn render_rpz<'a>(
     out
 }
 
-/// The 32-bit SOA serial for a zone version (serial arithmetic wraps; a
-/// zone would need four billion changes to get there).
-pub fn soa_serial(serial: i64) -> u32 {
-    (serial.rem_euclid(1 << 32)) as u32
-}
-
 /// One blocked domain a line (exceptions left out; `*.x` and `x` both
 /// become `x`), sorted and unique: the format ISPs already consume.
 pub fn render_domains<'a>(records: impl IntoIterator<Item = (&'a str, OrderAction)>) -> String {
@@ -400,6 +411,10 @@ gone.example CNAME rpz-drop.
         assert_eq!(
             parse_explanation("ref=A cat=odd extra=1"),
             Some(("A".to_owned(), BlockKind::Blocked))
+        );
+        assert_eq!(
+            parse_explanation("cat=Filtered ref=B"),
+            Some(("B".to_owned(), BlockKind::Filtered))
         );
         assert_eq!(
             [BlockKind::Blocked, BlockKind::Censored, BlockKind::Filtered].map(BlockKind::ede_code),

@@ -6,7 +6,7 @@
 //! an answer comes (a bounded number of tries). The answer's RCODE is
 //! reported; a signed answer is verified.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use crate::server::ZoneData;
 use crate::tsig::{self, ResponseTsigError, TsigKey, unix_now};
 use crate::wire::{
-    Header, MessageBuilder, Question, Rcode, Rdata, Section, TsigRcode, class, flags, opcode, rtype,
+    Header, MessageBuilder, Question, Rcode, Section, TsigRcode, class, flags, opcode, rtype,
 };
 use crate::{Error, ZoneConfig};
 
@@ -88,11 +88,9 @@ pub async fn send_notify_with(
     options: &NotifyOptions,
 ) -> Result<NotifyOutcome, Error> {
     let zone = ZoneData::new(config)?;
-    let source = options.source.unwrap_or(if target.is_ipv4() {
-        SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
-    } else {
-        SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
-    });
+    let source = options
+        .source
+        .unwrap_or_else(|| crate::xfr::any_local(target));
     let socket = UdpSocket::bind(source).await?;
     let id: u16 = rand::random();
     let unsigned = {
@@ -102,15 +100,7 @@ pub async fn send_notify_with(
             qtype: rtype::SOA,
             qclass: class::IN,
         });
-        let soa = zone.soa(serial);
-        b.record(
-            Section::Answer,
-            &zone.name,
-            rtype::SOA,
-            class::IN,
-            zone.ttl,
-            Rdata::Soa(&soa),
-        );
+        zone.put_soa(&mut b, Section::Answer, serial);
         b.finish()
     };
     let started = Instant::now();

@@ -259,15 +259,7 @@ fn dig_cnames(out: &str) -> BTreeSet<(String, String)> {
 }
 
 async fn our_cnames(zone: &MemoryZone) -> BTreeSet<(String, String)> {
-    zone.records()
-        .into_iter()
-        .map(|r| {
-            (
-                format!("{}.{ZONE}", r.owner),
-                r.action.rpz_target("block.tapis.example"),
-            )
-        })
-        .collect()
+    zone_cnames(zone)
 }
 
 /// The zone BIND follows; most records carry an explanation TXT (under

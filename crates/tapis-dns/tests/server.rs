@@ -156,8 +156,8 @@ async fn axfr_of_a_zone_that_needs_many_messages() {
     let zone = Arc::new(MemoryZone::new(42, records.clone()));
     let s = start(default_config(), zone).await;
     let started = Instant::now();
-    let (q, mut v) = signed(query(11, ZONE, rtype::AXFR, None), &key(), None);
-    let messages = transfer(s.addr, &q, Some(&mut v)).await;
+    let (q, v) = signed(query(11, ZONE, rtype::AXFR, None), &key(), None);
+    let messages = transfer(s.addr, &q, Some(v)).await;
     let elapsed = started.elapsed();
     println!(
         "AXFR of 20,000 names: {} messages in {elapsed:?}",
@@ -193,8 +193,8 @@ async fn axfr_of_a_zone_that_needs_many_messages() {
     let mut c = default_config();
     c.keys.push(k512.clone());
     let s2 = start(c, s.zone.clone()).await;
-    let (q, mut v) = signed(query(12, ZONE, rtype::AXFR, None), &k512, None);
-    let messages = transfer(s2.addr, &q, Some(&mut v)).await;
+    let (q, v) = signed(query(12, ZONE, rtype::AXFR, None), &k512, None);
+    let messages = transfer(s2.addr, &q, Some(v)).await;
     assert_eq!(all_answers(&messages).len(), 20_003);
 }
 
@@ -235,15 +235,7 @@ fn apply(copy: &mut BTreeMap<String, String>, recs: &[Rec]) {
 }
 
 async fn snapshot_map(zone: &MemoryZone) -> BTreeMap<String, String> {
-    zone.records()
-        .into_iter()
-        .map(|r| {
-            (
-                format!("{}.{ZONE}", r.owner),
-                r.action.rpz_target("block.tapis.example"),
-            )
-        })
-        .collect()
+    zone_cnames(zone)
 }
 
 #[tokio::test]
@@ -253,17 +245,17 @@ async fn ixfr_after_changes() {
     let k = key();
 
     // The client's copy at serial 1, by AXFR.
-    let (q, mut v) = signed(query(1, ZONE, rtype::AXFR, None), &k, None);
+    let (q, v) = signed(query(1, ZONE, rtype::AXFR, None), &k, None);
     let mut copy = BTreeMap::new();
     apply(
         &mut copy,
-        &all_answers(&transfer(s.addr, &q, Some(&mut v)).await),
+        &all_answers(&transfer(s.addr, &q, Some(v)).await),
     );
     assert_eq!(copy, snapshot_map(&zone).await);
 
     // Up to date: a single SOA.
-    let (q, mut v) = signed(query(2, ZONE, rtype::IXFR, Some(1)), &k, None);
-    let m = transfer(s.addr, &q, Some(&mut v)).await;
+    let (q, v) = signed(query(2, ZONE, rtype::IXFR, Some(1)), &k, None);
+    let m = transfer(s.addr, &q, Some(v)).await;
     assert_eq!(m.len(), 1);
     let recs = all_answers(&m);
     assert_eq!(recs.len(), 1);
@@ -294,8 +286,8 @@ async fn ixfr_after_changes() {
         ),
         3
     );
-    let (q, mut v) = signed(query(3, ZONE, rtype::IXFR, Some(1)), &k, None);
-    let m = transfer(s.addr, &q, Some(&mut v)).await;
+    let (q, v) = signed(query(3, ZONE, rtype::IXFR, Some(1)), &k, None);
+    let m = transfer(s.addr, &q, Some(v)).await;
     let recs = all_answers(&m);
     let serials: Vec<u32> = recs.iter().filter_map(Rec::soa_serial).collect();
     assert_eq!(serials, [3, 1, 3, 3], "condensed: one diff from 1 to 3");
@@ -323,8 +315,8 @@ async fn ixfr_after_changes() {
     for i in 0..4 {
         zone.apply([], [(format!("more{i}.example"), OrderAction::Nxdomain)]);
     }
-    let (q, mut v) = signed(query(5, ZONE, rtype::IXFR, Some(2)), &k, None);
-    let m = transfer(s.addr, &q, Some(&mut v)).await;
+    let (q, v) = signed(query(5, ZONE, rtype::IXFR, Some(2)), &k, None);
+    let m = transfer(s.addr, &q, Some(v)).await;
     let recs = all_answers(&m);
     assert_eq!(recs[1].rtype, rtype::NS, "AXFR-style");
     assert_eq!(
@@ -620,13 +612,13 @@ async fn the_primary_reports_what_secondaries_do() {
         .expect("answer");
     // a full transfer, then an IXFR from a secondary already current,
     // then a real IXFR after a change
-    let (q, mut v) = signed(query(3, ZONE, rtype::AXFR, None), &k, None);
-    transfer(s.addr, &q, Some(&mut v)).await;
-    let (q, mut v) = signed(query(4, ZONE, rtype::IXFR, Some(4)), &k, None);
-    transfer(s.addr, &q, Some(&mut v)).await;
+    let (q, v) = signed(query(3, ZONE, rtype::AXFR, None), &k, None);
+    transfer(s.addr, &q, Some(v)).await;
+    let (q, v) = signed(query(4, ZONE, rtype::IXFR, Some(4)), &k, None);
+    transfer(s.addr, &q, Some(v)).await;
     zone.apply([], [("new.example".to_owned(), OrderAction::Nxdomain)]);
-    let (q, mut v) = signed(query(5, ZONE, rtype::IXFR, Some(4)), &k, None);
-    transfer(s.addr, &q, Some(&mut v)).await;
+    let (q, v) = signed(query(5, ZONE, rtype::IXFR, Some(4)), &k, None);
+    transfer(s.addr, &q, Some(v)).await;
     // refused: no observation
     tcp(s.addr, &query(6, ZONE, rtype::AXFR, None))
         .await
@@ -683,11 +675,22 @@ async fn the_primary_reports_what_secondaries_do() {
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        seen.try_recv().is_err(),
+    // Quiescence by a fact, not a pause: an SOA poll sent after the
+    // refusal was answered is the next observation, so nothing was
+    // reported for the refused transfer.
+    udp(s.addr, &query(8, ZONE, rtype::SOA, None))
+        .await
+        .expect("answer");
+    let next = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .expect("an observation in time")
+        .expect("channel open");
+    assert_eq!(
+        (next.key, next.event),
+        (None, Observed::SoaPoll { serial: 5 }),
         "a refused transfer is not observed"
     );
+    assert!(seen.try_recv().is_err(), "nothing else was observed");
 }
 
 /// TXT record data as the tests read it (`Rec::data` holds the bytes'
@@ -711,8 +714,8 @@ async fn explanations_travel_with_their_records() {
     ));
     let s = start(default_config(), zone.clone()).await;
     let k = key();
-    let (q, mut v) = signed(query(1, ZONE, rtype::AXFR, None), &k, None);
-    let recs = all_answers(&transfer(s.addr, &q, Some(&mut v)).await);
+    let (q, v) = signed(query(1, ZONE, rtype::AXFR, None), &k, None);
+    let recs = all_answers(&transfer(s.addr, &q, Some(v)).await);
     let txts: Vec<(String, String)> = recs
         .iter()
         .filter(|r| r.rtype == rtype::TXT)
@@ -740,8 +743,8 @@ async fn explanations_travel_with_their_records() {
         [],
         [tapis_dns::Record::new("judi.example", OrderAction::Nxdomain).explained(why("ORD-2"))],
     );
-    let (q, mut v) = signed(query(2, ZONE, rtype::IXFR, Some(1)), &k, None);
-    let recs = all_answers(&transfer(s.addr, &q, Some(&mut v)).await);
+    let (q, v) = signed(query(2, ZONE, rtype::IXFR, Some(1)), &k, None);
+    let recs = all_answers(&transfer(s.addr, &q, Some(v)).await);
     let txts: Vec<&str> = recs
         .iter()
         .filter(|r| r.rtype == rtype::TXT)

@@ -9,8 +9,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tapis_dns::wire::{HEADER_LEN, Message, Rcode, flags, rtype};
 
@@ -69,6 +70,27 @@ pub struct Cache {
     shards: Vec<Mutex<Shard>>,
     limits: CacheLimits,
     hasher: SeededHash,
+    clock: CacheClock,
+}
+
+/// Where the cache reads the time: the monotonic clock plus an offset that
+/// only tests move ([`CacheClock::advance`]), so TTL countdown and expiry
+/// are tested without waiting on the real clock. Clones share the offset.
+#[derive(Debug, Clone, Default)]
+pub struct CacheClock {
+    offset_ms: Arc<AtomicU64>,
+}
+
+impl CacheClock {
+    pub fn now(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock (and every clone of it) forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
 }
 
 /// The cache key of a query: lowercase name, type, class.
@@ -94,7 +116,13 @@ impl Cache {
                 .collect(),
             limits,
             hasher: SeededHash(seed),
+            clock: CacheClock::default(),
         }
+    }
+
+    /// The clock entries age by (tests advance it).
+    pub fn clock(&self) -> &CacheClock {
+        &self.clock
     }
 
     fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
@@ -118,7 +146,7 @@ impl Cache {
     pub fn answer(&self, q: &Query<'_>, our_udp: u16, limit: usize, out: &mut Vec<u8>) -> bool {
         let mut kb = [0u8; 259];
         let k = key(q, &mut kb);
-        let now = Instant::now();
+        let now = self.clock.now();
         let shard = self.shard(k);
         {
             let mut s = shard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -171,12 +199,17 @@ impl Cache {
                 if s.bytes + size > per_shard {
                     // Free a tenth at once, so a full cache scans its
                     // entries once per many inserts, not on every insert.
-                    evict(&mut s, per_shard / 10 * 9 - size.min(per_shard / 10 * 9));
+                    let now = self.clock.now();
+                    evict(
+                        &mut s,
+                        per_shard / 10 * 9 - size.min(per_shard / 10 * 9),
+                        now,
+                    );
                 }
                 let e = Entry {
                     msg: prepared.msg.clone().into_boxed_slice(),
                     ttl_at: prepared.ttl_at.clone().into_boxed_slice(),
-                    stored: Instant::now(),
+                    stored: self.clock.now(),
                     ttl: prepared.ttl,
                 };
                 if let Some(old) = s.map.insert(k.into(), e) {
@@ -189,8 +222,7 @@ impl Cache {
     }
 }
 
-fn evict(s: &mut Shard, target: usize) {
-    let now = Instant::now();
+fn evict(s: &mut Shard, target: usize, now: Instant) {
     let mut freed = 0;
     s.map.retain(|k, e| {
         let keep = now.saturating_duration_since(e.stored).as_secs() < u64::from(e.ttl);
@@ -362,6 +394,31 @@ mod tests {
             .sum();
         assert!(bytes <= limits.max_bytes, "{bytes}");
         assert!(c.len() > 100, "{}", c.len());
+    }
+
+    #[test]
+    fn ttls_count_down_and_expire_on_the_cache_clock() {
+        let c = Cache::new(CacheLimits {
+            max_bytes: 1 << 20,
+            max_ttl: 3600,
+            max_negative_ttl: 60,
+        });
+        let (q, a) = answer(b"\x01a\x04test\x00", 300);
+        let q = Query::parse(&q).expect("query");
+        c.store(&q, &a).expect("stored");
+        let ttl = |out: &[u8]| {
+            let m = tapis_dns::wire::Message::parse(out).expect("answer");
+            m.answers[0].ttl
+        };
+        let mut out = Vec::new();
+        assert!(c.answer(&q, 1232, 512, &mut out));
+        assert_eq!(ttl(&out), 300);
+        c.clock().clone().advance(Duration::from_secs(2));
+        assert!(c.answer(&q, 1232, 512, &mut out));
+        assert_eq!(ttl(&out), 298, "counted down by the time it was held");
+        c.clock().advance(Duration::from_secs(298));
+        assert!(!c.answer(&q, 1232, 512, &mut out), "expired at its TTL");
+        assert!(c.is_empty(), "an expired entry is dropped when met");
     }
 
     #[test]

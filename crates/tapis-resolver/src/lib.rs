@@ -4,11 +4,12 @@
 //! upstreams.
 //!
 //! Map: [`policy`] (the RPZ engine over [`table`], a compact trigger table),
-//! [`zonefile`] (zone-file reader and writer, used for file zones and local
-//! snapshots), [`packet`] (query parsing and answer building, allocation-free
+//! [`packet`] (query parsing and answer building, allocation-free
 //! on the hot path), [`cache`], [`upstream`] (forwarding, health, failover),
-//! [`xfr`] (the transfer client and the zone follower), [`metrics`],
-//! [`config`] and [`server`] (sockets and wiring).
+//! [`xfr`] (the zone followers), [`metrics`], [`config`] and [`server`]
+//! (sockets and wiring). The DNS toolkit it builds on (wire format, TSIG,
+//! the zone-file reader and writer, the transfer client, serial arithmetic,
+//! name walking, the RPZ CNAME mapping) is `tapis-dns`'s.
 
 pub mod cache;
 pub mod config;
@@ -19,7 +20,6 @@ pub mod server;
 pub(crate) mod table;
 pub mod upstream;
 pub mod xfr;
-pub mod zonefile;
 
 pub use config::{Config, ZoneConfig};
 pub use server::{Running, start};
@@ -44,6 +44,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<tapis_dns::zonefile::LineError> for Error {
+    fn from(e: tapis_dns::zonefile::LineError) -> Error {
+        Error::Zone(e.to_string())
+    }
+}
+
+impl From<tapis_dns::Error> for Error {
+    fn from(e: tapis_dns::Error) -> Error {
+        match e {
+            tapis_dns::Error::Transfer(t) => Error::Transfer(t),
+            other => Error::Transfer(other.to_string()),
+        }
+    }
+}
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {

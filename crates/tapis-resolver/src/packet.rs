@@ -5,6 +5,7 @@
 //! Malformed queries get FORMERR when there is a header to answer, and are
 //! dropped otherwise; a response (QR set) is never answered.
 
+use tapis_dns::name::{labels, skip_compressed, skip_name};
 use tapis_dns::wire::{HEADER_LEN, Rcode, flags, opcode, rtype};
 
 /// EDNS0 as the client sent it.
@@ -34,7 +35,7 @@ impl std::fmt::Debug for Query<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Query")
             .field("id", &self.id)
-            .field("qname", &crate::zonefile::name_text(self.qname_lower()))
+            .field("qname", &tapis_dns::name::to_text(self.qname_lower()))
             .field("qtype", &self.qtype)
             .finish()
     }
@@ -138,7 +139,7 @@ impl<'a> Query<'a> {
         let mut edns = None;
         for _ in 0..ar {
             // owner name: any (compression allowed), then type/class/ttl/len
-            p = skip_wire_name(bytes, p).ok_or(Reject::Error(Rcode::FORMERR))?;
+            p = skip_compressed(bytes, p).ok_or(Reject::Error(Rcode::FORMERR))?;
             let f = bytes.get(p..p + 10).ok_or(Reject::Error(Rcode::FORMERR))?;
             let t = u16::from_be_bytes([f[0], f[1]]);
             let rdlen = usize::from(u16::from_be_bytes([f[8], f[9]]));
@@ -174,22 +175,6 @@ impl<'a> Query<'a> {
     }
 }
 
-/// Offset after a possibly compressed name at `p` (not followed).
-fn skip_wire_name(b: &[u8], mut p: usize) -> Option<usize> {
-    loop {
-        let l = *b.get(p)?;
-        match l & 0xC0 {
-            0 if l == 0 => return Some(p + 1),
-            0 => p += 1 + usize::from(l),
-            0xC0 => {
-                b.get(p + 1)?;
-                return Some(p + 2);
-            }
-            _ => return None,
-        }
-    }
-}
-
 /// The answer to a message that is not a usable query: header (with the
 /// question when it could be read), and the RCODE. `None`: say nothing.
 pub fn error_answer(bytes: &[u8], rcode: Rcode, out: &mut Vec<u8>) -> Option<()> {
@@ -205,26 +190,13 @@ pub fn error_answer(bytes: &[u8], rcode: Rcode, out: &mut Vec<u8>) -> Option<()>
     // echo a readable single question
     let qd = u16::from_be_bytes([bytes[4], bytes[5]]);
     if qd == 1
-        && let Some(end) = plain_name_end(bytes, HEADER_LEN)
+        && let Some(end) = skip_name(bytes, HEADER_LEN)
         && let Some(q) = bytes.get(HEADER_LEN..end + 4)
     {
         out.extend_from_slice(q);
         out[5] = 1;
     }
     Some(())
-}
-
-fn plain_name_end(b: &[u8], mut p: usize) -> Option<usize> {
-    loop {
-        let l = *b.get(p)?;
-        if l == 0 {
-            return Some(p + 1);
-        }
-        if l > 63 {
-            return None;
-        }
-        p += 1 + usize::from(l);
-    }
 }
 
 /// Writes an answer to `q` into `out`: header, the client's question, then
@@ -330,24 +302,17 @@ pub fn push_opt(out: &mut Vec<u8>, udp: u16, ede: Option<&Ede<'_>>, ext_rcode: u
 /// A name as text without the final dot, unusual bytes percent-encoded (it
 /// goes into a URL).
 fn push_name_text(out: &mut Vec<u8>, wire: &[u8]) {
-    let mut p = 0;
-    let mut first = true;
-    while let Some(&l) = wire.get(p) {
-        if l == 0 {
-            break;
-        }
-        if !first {
+    for (i, label) in labels(wire).enumerate() {
+        if i > 0 {
             out.push(b'.');
         }
-        first = false;
-        for &b in wire.get(p + 1..p + 1 + usize::from(l)).unwrap_or(&[]) {
+        for &b in label {
             if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
                 out.push(b);
             } else {
                 out.extend_from_slice(format!("%{b:02X}").as_bytes());
             }
         }
-        p += 1 + usize::from(l);
     }
 }
 

@@ -17,7 +17,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use tapis_dns::name::{from_wire as name_from_wire, labels, parents, skip_name};
+use tapis_dns::rpz::CnamePolicy;
 use tapis_dns::wire::{Name, rtype};
+pub use tapis_dns::zonefile::ZoneRecord;
 
 use crate::Error;
 use crate::table::Table;
@@ -63,31 +66,42 @@ impl Action {
     pub fn index(self) -> usize {
         self as usize - 1
     }
+
+    /// The CNAME policy that selects this action.
+    pub fn policy(self) -> CnamePolicy {
+        match self {
+            Action::Nxdomain => CnamePolicy::Nxdomain,
+            Action::Nodata => CnamePolicy::Nodata,
+            Action::Passthru => CnamePolicy::Passthru,
+            Action::Drop => CnamePolicy::Drop,
+            Action::TcpOnly => CnamePolicy::TcpOnly,
+            Action::Local => CnamePolicy::Local,
+        }
+    }
 }
 
-/// The EDE category a `_tapis` record names (RFC 8914 info codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Category {
-    Blocked = 15,
-    Censored = 16,
-    Filtered = 17,
+impl From<CnamePolicy> for Action {
+    fn from(p: CnamePolicy) -> Action {
+        match p {
+            CnamePolicy::Nxdomain => Action::Nxdomain,
+            CnamePolicy::Nodata => Action::Nodata,
+            CnamePolicy::Passthru => Action::Passthru,
+            CnamePolicy::Drop => Action::Drop,
+            CnamePolicy::TcpOnly => Action::TcpOnly,
+            CnamePolicy::Local => Action::Local,
+        }
+    }
 }
+
+/// The EDE category a `_tapis` record names (RFC 8914 info codes): the
+/// toolkit's kind of block, read by its explanation reader.
+pub use tapis_dns::BlockKind as Category;
 
 /// An order reference and category, shared by every trigger that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
     pub reference: Box<str>,
     pub category: Category,
-}
-
-/// One resource record of a policy zone, names uncompressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneRecord {
-    pub owner: Name,
-    pub rtype: u16,
-    pub class: u16,
-    pub ttl: u32,
-    pub rdata: Vec<u8>,
 }
 
 /// The zone's SOA, kept as wire data for negative answers.
@@ -126,20 +140,6 @@ impl ZoneSoa {
     }
 }
 
-/// Offset after an uncompressed name starting at `p`.
-pub(crate) fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
-    loop {
-        let l = usize::from(*b.get(p)?);
-        if l == 0 {
-            return Some(p + 1);
-        }
-        if l > 63 {
-            return None;
-        }
-        p += 1 + l;
-    }
-}
-
 /// Local data at one trigger.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalData {
@@ -168,10 +168,6 @@ pub struct Hit {
     offset: u32,
     wild: bool,
 }
-
-const SPECIAL_TCP: &[u8] = b"\x0crpz-tcp-only\x00";
-const SPECIAL_DROP: &[u8] = b"\x08rpz-drop\x00";
-const SPECIAL_PASS: &[u8] = b"\x0crpz-passthru\x00";
 
 impl PolicyZone {
     pub fn new(origin: &Name) -> PolicyZone {
@@ -246,13 +242,7 @@ impl PolicyZone {
             });
         }
         // Wildcards from the longest suffix (the parent) to the root.
-        let mut p = 0;
-        while let Some(&l) = qname.get(p) {
-            if l == 0 {
-                break;
-            }
-            p += 1 + usize::from(l);
-            let Some(suffix) = qname.get(p..) else { break };
+        for suffix in parents(qname) {
             if let Some((offset, d)) = self.table.get(suffix)
                 && let Some(action) = Action::from_u8(d.wild)
             {
@@ -267,8 +257,9 @@ impl PolicyZone {
         None
     }
 
-    /// Adds (`add`) or deletes one record, as an AXFR or IXFR carries it.
-    pub fn apply(&mut self, rec: &ZoneRecord, add: bool) -> Result<(), Error> {
+    /// A record's owner in lower case and the length of its part below
+    /// the origin (0 at the apex); an error outside the zone.
+    fn relative(&self, rec: &ZoneRecord) -> Result<(Name, usize), Error> {
         let owner = rec.owner.to_lowercase();
         if !owner.ends_with(&self.origin) {
             return Err(Error::Policy(format!(
@@ -277,17 +268,25 @@ impl PolicyZone {
             )));
         }
         let rel_len = owner.wire().len() - self.origin.wire().len();
+        Ok((owner, rel_len))
+    }
+
+    fn read_soa(&self, rec: &ZoneRecord) -> Result<ZoneSoa, Error> {
+        ZoneSoa::from_rdata(rec.ttl, &rec.rdata)
+            .ok_or_else(|| Error::Policy(format!("unreadable SOA for {}", self.origin)))
+    }
+
+    /// Adds (`add`) or deletes one record, as an AXFR or IXFR carries it.
+    pub fn apply(&mut self, rec: &ZoneRecord, add: bool) -> Result<(), Error> {
+        let (owner, rel_len) = self.relative(rec)?;
         let rel = &owner.wire()[..rel_len];
         if rel.is_empty() {
             if rec.rtype == rtype::SOA && add {
-                self.soa =
-                    Some(ZoneSoa::from_rdata(rec.ttl, &rec.rdata).ok_or_else(|| {
-                        Error::Policy(format!("unreadable SOA for {}", self.origin))
-                    })?);
+                self.soa = Some(self.read_soa(rec)?);
             }
             return Ok(());
         }
-        let labels = labels(rel);
+        let labels: Vec<&[u8]> = labels(rel).collect();
         let last = labels.last().copied().unwrap_or(&[]);
         if last.eq_ignore_ascii_case(b"_tapis") {
             if rec.rtype == rtype::TXT {
@@ -395,24 +394,15 @@ impl PolicyZone {
     /// Notes one record of the new version: present here (marked seen) or
     /// to add.
     pub fn reload_record(&self, r: &mut Reload, rec: &ZoneRecord) -> Result<(), Error> {
-        let owner = rec.owner.to_lowercase();
-        if !owner.ends_with(&self.origin) {
-            return Err(Error::Policy(format!(
-                "record {} is not in the policy zone {}",
-                rec.owner, self.origin
-            )));
-        }
-        let rel = &owner.wire()[..owner.wire().len() - self.origin.wire().len()];
+        let (owner, rel_len) = self.relative(rec)?;
+        let rel = &owner.wire()[..rel_len];
         if rel.is_empty() {
             if rec.rtype == rtype::SOA {
-                r.soa =
-                    Some(ZoneSoa::from_rdata(rec.ttl, &rec.rdata).ok_or_else(|| {
-                        Error::Policy(format!("unreadable SOA for {}", self.origin))
-                    })?);
+                r.soa = Some(self.read_soa(rec)?);
             }
             return Ok(());
         }
-        let labels = labels(rel);
+        let labels: Vec<&[u8]> = labels(rel).collect();
         let last = labels.last().copied().unwrap_or(&[]);
         let push = |r: &mut Reload| {
             if r.adds.len() >= r.max_adds {
@@ -606,14 +596,7 @@ impl PolicyZone {
                 let Some(owner_name) = name_from_wire(&owner) else {
                     continue;
                 };
-                let target: Option<&[u8]> = match Action::from_u8(action) {
-                    Some(Action::Nxdomain) => Some(b"\x00"),
-                    Some(Action::Nodata) => Some(b"\x01*\x00"),
-                    Some(Action::Passthru) => Some(SPECIAL_PASS),
-                    Some(Action::Drop) => Some(SPECIAL_DROP),
-                    Some(Action::TcpOnly) => Some(SPECIAL_TCP),
-                    Some(Action::Local) | None => None,
-                };
+                let target = Action::from_u8(action).and_then(|a| a.policy().target());
                 if let Some(t) = target {
                     out(ZoneRecord {
                         owner: owner_name.clone(),
@@ -639,15 +622,7 @@ impl PolicyZone {
                     let mut meta = owner[..trigger_len].to_vec();
                     meta.extend_from_slice(b"\x06_tapis");
                     meta.extend_from_slice(self.origin.wire());
-                    let text = format!(
-                        "ref={} cat={}",
-                        r.reference,
-                        match r.category {
-                            Category::Blocked => "blocked",
-                            Category::Censored => "censored",
-                            Category::Filtered => "filtered",
-                        }
-                    );
+                    let text = format!("ref={} cat={}", r.reference, r.category.as_str());
                     if let (Some(meta), Ok(len)) = (name_from_wire(&meta), u8::try_from(text.len()))
                     {
                         let mut rd = vec![len];
@@ -671,14 +646,9 @@ fn special_action(rec: &ZoneRecord) -> Option<Action> {
     if rec.rtype != rtype::CNAME {
         return None;
     }
-    let target = rec.rdata.to_ascii_lowercase();
-    match target.as_slice() {
-        b"\x00" => Some(Action::Nxdomain),
-        b"\x01*\x00" => Some(Action::Nodata),
-        t if t == SPECIAL_PASS => Some(Action::Passthru),
-        t if t == SPECIAL_DROP => Some(Action::Drop),
-        t if t == SPECIAL_TCP => Some(Action::TcpOnly),
-        _ => None,
+    match Action::from(CnamePolicy::of_target(&rec.rdata)) {
+        Action::Local => None,
+        special => Some(special),
     }
 }
 
@@ -705,31 +675,8 @@ impl Reload {
     }
 }
 
-/// A `Name` from uncompressed wire (via the message reader, which checks it).
-pub(crate) fn name_from_wire(wire: &[u8]) -> Option<Name> {
-    tapis_dns::wire::read_name(wire, 0)
-        .ok()
-        .filter(|(_, end)| *end == wire.len())
-        .map(|(n, _)| n)
-}
-
-fn labels(rel: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut p = 0;
-    while let Some(&l) = rel.get(p) {
-        if l == 0 {
-            break;
-        }
-        let Some(label) = rel.get(p + 1..p + 1 + usize::from(l)) else {
-            break;
-        };
-        out.push(label);
-        p += 1 + usize::from(l);
-    }
-    out
-}
-
-/// `ref=<reference> cat=<blocked|censored|filtered>` from TXT record data.
+/// `ref=<reference> cat=<blocked|censored|filtered>` from TXT record data
+/// (its character-strings joined), read as tapis-dns reads explanations.
 fn parse_meta(txt: &[u8]) -> Option<Reference> {
     let mut text = String::new();
     let mut p = 0;
@@ -738,20 +685,7 @@ fn parse_meta(txt: &[u8]) -> Option<Reference> {
         text.push_str(std::str::from_utf8(s).ok()?);
         p += 1 + usize::from(l);
     }
-    let mut reference = None;
-    let mut category = Category::Blocked;
-    for token in text.split_ascii_whitespace() {
-        if let Some(r) = token.strip_prefix("ref=") {
-            reference = Some(r);
-        } else if let Some(c) = token.strip_prefix("cat=") {
-            category = match c.to_ascii_lowercase().as_str() {
-                "censored" => Category::Censored,
-                "filtered" => Category::Filtered,
-                _ => Category::Blocked,
-            };
-        }
-    }
-    let reference = reference.filter(|r| !r.is_empty())?;
+    let (reference, category) = tapis_dns::parse_explanation(&text)?;
     Some(Reference {
         reference: reference.into(),
         category,

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
+use crate::Error;
 use crate::cache::{Cache, CacheLimits, answer_prepared};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -22,7 +23,6 @@ use crate::packet::{Answer, Ede, Query, Reject, badvers, error_answer};
 use crate::policy::{Action, Policies, Verdict};
 use crate::upstream::Upstreams;
 use crate::xfr::{Followed, Zones};
-use crate::{Error, zonefile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -83,7 +83,7 @@ impl Handler {
         if !self.query_log {
             return;
         }
-        let name = zonefile::name_text(q.qname_lower());
+        let name = tapis_dns::name::to_text(q.qname_lower());
         if self.log_ip {
             tracing::info!(target: "tapis_resolver::querylog", qname = %name, qtype = q.qtype, outcome, client = %src.ip());
         } else {
@@ -171,7 +171,7 @@ impl Handler {
         self.metrics.policy_hit(zone_index, hit.action);
         let reference = zone.reference(hit.reference);
         let ede = (self.ede && q.edns.is_some()).then(|| Ede {
-            code: reference.map_or(15, |r| r.category as u16),
+            code: reference.map_or(15, |r| r.category.ede_code()),
             reference: reference.map(|r| &*r.reference),
             lookup_url: self.lookup_url.as_deref(),
             qname: q.qname_lower(),
@@ -247,7 +247,7 @@ impl Handler {
                     return PolicyStep::Done(Step::Chase(Box::new(Chase {
                         target,
                         ttl: *ttl,
-                        ede_code: reference.map_or(15, |r| r.category as u16),
+                        ede_code: reference.map_or(15, |r| r.category.ede_code()),
                         reference: reference.map(|r| r.reference.to_string()),
                     })));
                 }
@@ -410,7 +410,7 @@ pub async fn start(cfg: Config) -> Result<Running, Error> {
     let mut followed = Vec::new();
     for (i, z) in cfg.zones.iter().enumerate() {
         let origin = z.origin()?;
-        zone_names.push(zonefile::name_text(origin.wire()));
+        zone_names.push(tapis_dns::name::to_text(origin.wire()));
         followed.push(Arc::new(Followed {
             index: i,
             origin,

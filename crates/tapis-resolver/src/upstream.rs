@@ -152,6 +152,26 @@ pub fn matches(answer: &[u8], id: u16, qname: &[u8], qtype: u16, qclass: u16) ->
     answer[HEADER_LEN..end].eq_ignore_ascii_case(qname) && u(end) == qtype && u(end + 2) == qclass
 }
 
+/// The question an exchange asks and expects answered.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    qname: &'a [u8],
+    qtype: u16,
+    qclass: u16,
+}
+
+impl Asked<'_> {
+    /// A fresh id and the query carrying it.
+    fn query(&self) -> (u16, Vec<u8>) {
+        let id: u16 = rand::random();
+        (id, build_query(id, self.qname, self.qtype, self.qclass))
+    }
+
+    fn answered_by(&self, answer: &[u8], id: u16) -> bool {
+        matches(answer, id, self.qname, self.qtype, self.qclass)
+    }
+}
+
 async fn exchange(
     addr: SocketAddr,
     qname: &[u8],
@@ -159,14 +179,13 @@ async fn exchange(
     qclass: u16,
     timeout: Duration,
 ) -> std::io::Result<Vec<u8>> {
-    let id: u16 = rand::random();
-    let query = build_query(id, qname, qtype, qclass);
-    let local: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    let asked = Asked {
+        qname,
+        qtype,
+        qclass,
     };
-    let sock = UdpSocket::bind(local).await?;
+    let (id, query) = asked.query();
+    let sock = UdpSocket::bind(tapis_dns::xfr::any_local(addr)).await?;
     sock.connect(addr).await?;
     sock.send(&query).await?;
     let deadline = tokio::time::Instant::now() + timeout;
@@ -184,19 +203,12 @@ async fn exchange(
             }
         };
         let answer = &buf[..n];
-        if !matches(answer, id, qname, qtype, qclass) {
+        if !asked.answered_by(answer, id) {
             continue;
         }
         if answer[2] & (flags::TC >> 8) as u8 != 0 {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            return tcp_exchange(
-                addr,
-                qname,
-                qtype,
-                qclass,
-                left.max(Duration::from_millis(500)),
-            )
-            .await;
+            return tcp_exchange(addr, asked, left.max(Duration::from_millis(500))).await;
         }
         buf.truncate(n);
         return Ok(buf);
@@ -205,13 +217,10 @@ async fn exchange(
 
 async fn tcp_exchange(
     addr: SocketAddr,
-    qname: &[u8],
-    qtype: u16,
-    qclass: u16,
+    asked: Asked<'_>,
     timeout: Duration,
 ) -> std::io::Result<Vec<u8>> {
-    let id: u16 = rand::random();
-    let query = build_query(id, qname, qtype, qclass);
+    let (id, query) = asked.query();
     let work = async {
         let mut s = TcpStream::connect(addr).await?;
         let mut framed = (query.len() as u16).to_be_bytes().to_vec();
@@ -222,7 +231,7 @@ async fn tcp_exchange(
             s.read_exact(&mut len).await?;
             let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
             s.read_exact(&mut answer).await?;
-            if matches(&answer, id, qname, qtype, qclass) {
+            if asked.answered_by(&answer, id) {
                 return Ok(answer);
             }
         }

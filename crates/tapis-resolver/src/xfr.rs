@@ -1,6 +1,7 @@
-//! Following policy zones: the transfer client (SOA check, IXFR with AXFR
-//! fallback, TSIG on every message), NOTIFY handling, zone files watched
-//! for changes, and local snapshots.
+//! Following policy zones: when to check the primary's SOA and transfer
+//! (IXFR with AXFR fallback, through tapis-dns's transfer client, TSIG on
+//! every message), where each transferred record goes, NOTIFY handling,
+//! zone files watched for changes, and local snapshots.
 //!
 //! One task per zone is the zone's only writer. A full transfer (or file
 //! load) builds a new [`PolicyZone`] aside and swaps it in; an IXFR's diffs
@@ -19,25 +20,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
 use tapis_dns::TsigKey;
-use tapis_dns::tsig::{self, RequestAuth, ResponseVerifier, unix_now};
-use tapis_dns::wire::{
-    HEADER_LEN, Message, MessageBuilder, Name, Question, Rcode, Rdata, Record, Section, Soa, class,
-    flags, opcode, read_name, rtype,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tapis_dns::serial::serial_gt;
+use tapis_dns::tsig::{self, RequestAuth, unix_now};
+use tapis_dns::wire::{Message, MessageBuilder, Name, Rcode, flags, opcode};
+use tapis_dns::xfr::{Ask, Connection, Kind, Sequence, Step, soa_serial, zone_record};
 use tokio::sync::{Notify, watch};
 
 use crate::Error;
 use crate::config::ZoneSource;
 use crate::metrics::Metrics;
 use crate::policy::{Policies, PolicyZone, Reload, ReloadPlan, ZoneRecord};
-use crate::zonefile;
-
-/// RFC 1982: is `a` after `b`?
-pub fn serial_gt(a: u32, b: u32) -> bool {
-    a != b && (a.wrapping_sub(b) as i32) > 0
-}
 
 /// One followed zone.
 pub struct Followed {
@@ -123,7 +115,7 @@ impl Zones {
     }
 
     fn snapshot_path(&self, origin: &Name) -> PathBuf {
-        let name = zonefile::name_text(origin.wire());
+        let name = tapis_dns::name::to_text(origin.wire());
         let name = name.trim_end_matches('.');
         let safe: String = name
             .chars()
@@ -434,7 +426,7 @@ fn diff_file(path: &Path, base: &PolicyZone) -> Result<Option<(ReloadPlan, Reloa
     let f = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let mut reload = base.reload_begin();
-    zonefile::parse(BufReader::with_capacity(1 << 16, f), base.origin(), |r| {
+    tapis_dns::zonefile::parse(BufReader::with_capacity(1 << 16, f), base.origin(), |r| {
         base.reload_record(&mut reload, &r)
     })?;
     if reload.overflowed() {
@@ -448,7 +440,7 @@ fn load_file(path: &Path, origin: &Name) -> Result<PolicyZone, Error> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
     let mut zone = PolicyZone::new(origin);
-    zonefile::parse(BufReader::with_capacity(1 << 16, f), origin, |r| {
+    tapis_dns::zonefile::parse(BufReader::with_capacity(1 << 16, f), origin, |r| {
         zone.apply(&r, true)
     })?;
     Ok(zone)
@@ -466,7 +458,7 @@ fn write_zone(zone: &PolicyZone, path: &Path) -> Result<(), Error> {
     let mut err = None;
     zone.for_each_record(|r| {
         if err.is_none()
-            && let Err(e) = zonefile::write_record(&mut w, &r)
+            && let Err(e) = tapis_dns::zonefile::write_record(&mut w, &r)
         {
             err = Some(e);
         }
@@ -482,90 +474,6 @@ fn write_zone(zone: &PolicyZone, path: &Path) -> Result<(), Error> {
     std::fs::rename(&tmp, path)
         .map_err(|e| Error::io(format!("cannot rename to {}", path.display()), e))?;
     Ok(())
-}
-
-fn signed(mut q: Vec<u8>, key: Option<&TsigKey>) -> (Vec<u8>, Option<ResponseVerifier>) {
-    let v = key.map(|k| tsig::sign_request(&mut q, k, unix_now()));
-    (q, v)
-}
-
-/// The primary's SOA serial (UDP, then TCP if truncated or unanswered).
-pub async fn soa_serial(
-    primary: SocketAddr,
-    origin: &Name,
-    key: Option<&TsigKey>,
-) -> Result<u32, Error> {
-    let id: u16 = rand::random();
-    let mut b = MessageBuilder::new(id, 0);
-    b.question(&Question {
-        name: origin.clone(),
-        qtype: rtype::SOA,
-        qclass: class::IN,
-    });
-    let (q, mut verifier) = signed(b.finish(), key);
-    let local: SocketAddr = if primary.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let sock = UdpSocket::bind(local)
-        .await
-        .map_err(|e| Error::io("cannot open a UDP socket", e))?;
-    sock.connect(primary)
-        .await
-        .map_err(|e| Error::io(format!("cannot reach {primary}"), e))?;
-    let mut buf = vec![0u8; 65535];
-    for attempt in 0..3u32 {
-        sock.send(&q)
-            .await
-            .map_err(|e| Error::io(format!("cannot send to {primary}"), e))?;
-        let wait = Duration::from_millis(700 << attempt);
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) => return Err(Error::io(format!("SOA query to {primary}"), e)),
-                Err(_) => break,
-            };
-            let answer = &buf[..n];
-            let Ok(m) = Message::parse(answer) else {
-                continue;
-            };
-            if m.header.id != id
-                || !m.header.is_response()
-                || m.questions
-                    .first()
-                    .is_none_or(|q| !q.name.eq_ignore_case(origin) || q.qtype != rtype::SOA)
-            {
-                continue;
-            }
-            if let Some(v) = verifier.as_mut() {
-                v.verify(answer, unix_now())
-                    .map_err(|e| Error::Transfer(format!("SOA answer from {primary}: {e}")))?;
-            }
-            if m.header.rcode() != Rcode::NOERROR {
-                return Err(Error::Transfer(format!(
-                    "{primary} answers {} for the SOA of {origin}",
-                    m.header.rcode()
-                )));
-            }
-            let soa = m
-                .answers
-                .iter()
-                .find(|r| r.rtype == rtype::SOA && r.name.eq_ignore_case(origin))
-                .ok_or_else(|| {
-                    Error::Transfer(format!(
-                        "{primary} has no SOA for {origin} (not authoritative?)"
-                    ))
-                })?;
-            let soa = Soa::parse(answer, soa.rdata.clone())
-                .map_err(|e| Error::Transfer(format!("bad SOA from {primary}: {e}")))?;
-            return Ok(soa.serial);
-        }
-    }
-    Err(Error::Transfer(format!(
-        "{primary} did not answer the SOA query for {origin}"
-    )))
 }
 
 /// What a transfer brought.
@@ -594,78 +502,22 @@ pub async fn transfer(
     ours: Option<u32>,
     base: Option<Arc<PolicyZone>>,
 ) -> Result<Transferred, Error> {
-    let id: u16 = rand::random();
-    let mut b = MessageBuilder::new(id, 0);
-    let qtype = if ours.is_some() {
-        rtype::IXFR
-    } else {
-        rtype::AXFR
-    };
-    b.question(&Question {
-        name: origin.clone(),
-        qtype,
-        qclass: class::IN,
-    });
-    if let Some(serial) = ours {
-        let soa = Soa {
-            mname: Name::root(),
-            rname: Name::root(),
-            serial,
-            refresh: 0,
-            retry: 0,
-            expire: 0,
-            minimum: 0,
-        };
-        b.record(
-            Section::Authority,
-            origin,
-            rtype::SOA,
-            class::IN,
-            0,
-            Rdata::Soa(&soa),
-        );
-    }
-    let (q, mut verifier) = signed(b.finish(), key);
+    let ask = ours.map_or(Ask::Axfr, Ask::Ixfr);
+    let what = format!(
+        "{} of {origin}",
+        if ours.is_some() { "IXFR" } else { "AXFR" }
+    );
     let work = async {
-        let mut s = TcpStream::connect(primary)
-            .await
-            .map_err(|e| Error::io(format!("cannot connect to {primary}"), e))?;
-        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(&q);
-        s.write_all(&framed)
-            .await
-            .map_err(|e| Error::io("cannot send the transfer request", e))?;
-        let mut reader = Stream::new(origin.clone(), ours, base);
-        let mut buf = Vec::with_capacity(65535);
+        let request = tapis_dns::xfr::request(origin, ask, key);
+        let mut conn = Connection::open(primary, request).await?;
+        let mut reader = Stream::new(origin, ours, base);
         loop {
-            let mut len = [0u8; 2];
-            s.read_exact(&mut len)
-                .await
-                .map_err(|e| Error::io(format!("transfer from {primary} ended early"), e))?;
-            buf.resize(usize::from(u16::from_be_bytes(len)), 0);
-            s.read_exact(&mut buf)
-                .await
-                .map_err(|e| Error::io(format!("transfer from {primary} ended early"), e))?;
-            if buf.len() < HEADER_LEN || u16::from_be_bytes([buf[0], buf[1]]) != id {
-                return Err(Error::Transfer(format!(
-                    "{primary} sent a message that does not answer our request"
-                )));
-            }
-            if let Some(v) = verifier.as_mut() {
-                v.verify(&buf, unix_now())
-                    .map_err(|e| Error::Transfer(format!("{primary}: {e}")))?;
-            }
-            let m = Message::parse(&buf)
+            let bytes = conn.next_answer(&what).await?;
+            let m = Message::parse(&bytes)
                 .map_err(|e| Error::Transfer(format!("{primary} sent a malformed message: {e}")))?;
-            let rcode = m.header.rcode();
-            if rcode != Rcode::NOERROR {
-                return Err(Error::Transfer(format!(
-                    "{primary} refused the {} of {origin}: {rcode}",
-                    if qtype == rtype::IXFR { "IXFR" } else { "AXFR" }
-                )));
-            }
             for r in &m.answers {
-                let rec = to_zone_record(&m, r)?;
+                let rec = zone_record(&m, r)
+                    .map_err(|e| Error::Transfer(format!("bad record data for {}: {e}", r.name)))?;
                 if reader.push(rec)? {
                     return reader.finish();
                 }
@@ -681,70 +533,18 @@ pub async fn transfer(
         })?
 }
 
-/// Record data with compressed names expanded.
-fn to_zone_record(m: &Message<'_>, r: &Record) -> Result<ZoneRecord, Error> {
-    let bad = |e| Error::Transfer(format!("bad record data for {}: {e}", r.name));
-    let raw = m.rdata(r);
-    let rdata = match r.rtype {
-        rtype::CNAME | rtype::NS | 12 | 39 => {
-            let (n, end) = read_name(m.bytes, r.rdata.start).map_err(bad)?;
-            if end != r.rdata.end {
-                return Err(Error::Transfer(format!("bad record data for {}", r.name)));
-            }
-            n.wire().to_vec()
-        }
-        rtype::SOA => {
-            let soa = Soa::parse(m.bytes, r.rdata.clone()).map_err(bad)?;
-            let mut d = soa.mname.wire().to_vec();
-            d.extend_from_slice(soa.rname.wire());
-            for v in [soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum] {
-                d.extend_from_slice(&v.to_be_bytes());
-            }
-            d
-        }
-        15 => {
-            let (n, end) = read_name(m.bytes, r.rdata.start + 2).map_err(bad)?;
-            if end != r.rdata.end {
-                return Err(Error::Transfer(format!("bad record data for {}", r.name)));
-            }
-            let mut d = raw.get(..2).unwrap_or(&[0, 0]).to_vec();
-            d.extend_from_slice(n.wire());
-            d
-        }
-        _ => raw.to_vec(),
-    };
-    Ok(ZoneRecord {
-        owner: r.name.clone(),
-        rtype: r.rtype,
-        class: r.class,
-        ttl: r.ttl,
-        rdata,
-    })
-}
-
-/// Reads an AXFR or IXFR answer stream record by record.
+/// Reads an AXFR or IXFR answer stream record by record: the toolkit's
+/// [`Sequence`] says where each record belongs; this puts it there.
 struct Stream {
+    sequence: Sequence,
+    /// The opening SOA, until the next record says what kind of transfer
+    /// this is.
+    opening: Option<ZoneRecord>,
+    sink: Option<Sink>,
+    ops: Vec<(ZoneRecord, bool)>,
     origin: Name,
-    ours: Option<u32>,
-    state: State,
-    /// The serial of the first SOA: the version being sent.
-    target: u32,
     /// The zone in force, when a full transfer should be applied as a diff.
     base: Option<Arc<PolicyZone>>,
-}
-
-enum State {
-    Start,
-    /// After the first SOA: the second record decides AXFR or IXFR.
-    Second(ZoneRecord),
-    Full(Sink),
-    /// IXFR: in deletions (true) or additions (false).
-    Incremental {
-        ops: Vec<(ZoneRecord, bool)>,
-        deleting: bool,
-        done: bool,
-    },
-    UpToDate,
 }
 
 /// Where a full transfer goes: a zone built aside, or a reload done as a
@@ -754,123 +554,67 @@ enum Sink {
     Diff(Reload),
 }
 
-fn soa_serial_of(r: &ZoneRecord) -> Option<u32> {
-    let t = r.rdata.get(r.rdata.len().checked_sub(20)?..)?;
-    Some(u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
-}
-
 impl Stream {
-    fn new(origin: Name, ours: Option<u32>, base: Option<Arc<PolicyZone>>) -> Stream {
+    fn new(origin: &Name, ours: Option<u32>, base: Option<Arc<PolicyZone>>) -> Stream {
         Stream {
-            origin,
-            ours,
-            state: State::Start,
-            target: 0,
+            sequence: Sequence::new(origin, ours),
+            opening: None,
+            sink: None,
+            ops: Vec::new(),
+            origin: origin.clone(),
             base,
         }
     }
-}
 
-fn sink_push(
-    sink: &mut Sink,
-    base: &Option<Arc<PolicyZone>>,
-    rec: &ZoneRecord,
-) -> Result<(), Error> {
-    match (sink, base) {
-        (Sink::Build(zone), _) => zone.apply(rec, true),
-        (Sink::Diff(reload), Some(base)) => base.reload_record(reload, rec),
-        (Sink::Diff(_), None) => Err(Error::Transfer("reload without a base".into())),
-    }
-}
-
-impl Stream {
-    fn new_sink(&self) -> Sink {
-        match &self.base {
+    /// Starts the full zone with the opening SOA.
+    fn start_zone(&mut self) -> Result<(), Error> {
+        self.sink = Some(match &self.base {
             Some(base) => Sink::Diff(base.reload_begin()),
             None => Sink::Build(Box::new(PolicyZone::new(&self.origin))),
+        });
+        match self.opening.take() {
+            Some(first) => self.put(&first),
+            None => Ok(()),
+        }
+    }
+
+    fn put(&mut self, rec: &ZoneRecord) -> Result<(), Error> {
+        match (&mut self.sink, &self.base) {
+            (Some(Sink::Build(zone)), _) => zone.apply(rec, true),
+            (Some(Sink::Diff(reload)), Some(base)) => base.reload_record(reload, rec),
+            _ => Err(Error::Transfer("reload without a base".into())),
         }
     }
 
     /// Feeds a record; true when the stream is complete.
     fn push(&mut self, rec: ZoneRecord) -> Result<bool, Error> {
-        let is_apex_soa = rec.rtype == rtype::SOA && rec.owner.eq_ignore_case(&self.origin);
-        match &mut self.state {
-            State::Start => {
-                if !is_apex_soa {
-                    return Err(Error::Transfer(
-                        "the transfer does not start with the zone's SOA".into(),
-                    ));
+        match self.sequence.push_record(&rec)? {
+            Step::Opening => self.opening = Some(rec),
+            Step::Zone => {
+                if self.sink.is_none() {
+                    self.start_zone()?;
                 }
-                self.target = soa_serial_of(&rec).unwrap_or(0);
-                if let Some(ours) = self.ours
-                    && !serial_gt(self.target, ours)
-                {
-                    self.state = State::UpToDate;
-                    return Ok(true);
-                }
-                // keep the SOA: an AXFR's first record, or an IXFR's
-                self.state = State::Second(rec);
-                Ok(false)
+                self.put(&rec)?;
             }
-            State::Second(first) => {
-                let first = first.clone();
-                if is_apex_soa && Some(soa_serial_of(&rec).unwrap_or(0)) == self.ours {
-                    // IXFR: this SOA opens the first deletion sequence
-                    self.state = State::Incremental {
-                        ops: Vec::new(),
-                        deleting: true,
-                        done: false,
-                    };
-                    return Ok(false);
+            Step::Delete => self.ops.push((rec, false)),
+            Step::Add => self.ops.push((rec, true)),
+            Step::Framing => {}
+            Step::End => {
+                // an AXFR of an empty zone: SOA, SOA
+                if self.sequence.complete() == Some(Kind::Full) && self.sink.is_none() {
+                    self.start_zone()?;
                 }
-                let mut sink = self.new_sink();
-                sink_push(&mut sink, &self.base, &first)?;
-                if is_apex_soa {
-                    // an AXFR of an empty zone: SOA, SOA
-                    self.state = State::Full(sink);
-                    return Ok(true);
-                }
-                sink_push(&mut sink, &self.base, &rec)?;
-                self.state = State::Full(sink);
-                Ok(false)
+                return Ok(true);
             }
-            State::Full(_) if is_apex_soa => Ok(true),
-            State::Full(sink) => {
-                sink_push(sink, &self.base, &rec)?;
-                Ok(false)
-            }
-            State::Incremental {
-                ops,
-                deleting,
-                done,
-            } => {
-                if is_apex_soa {
-                    let serial = soa_serial_of(&rec).unwrap_or(0);
-                    if *deleting {
-                        // end of deletions: this SOA starts the additions
-                        *deleting = false;
-                        ops.push((rec, true));
-                    } else if serial == self.target {
-                        // additions ended with the final SOA
-                        *done = true;
-                        return Ok(true);
-                    } else {
-                        *deleting = true;
-                    }
-                    return Ok(false);
-                }
-                ops.push((rec, !*deleting));
-                Ok(false)
-            }
-            State::UpToDate => Ok(true),
         }
+        Ok(false)
     }
 
     fn finish(self) -> Result<Transferred, Error> {
-        match self.state {
-            State::UpToDate => Ok(Transferred::UpToDate),
-            State::Full(Sink::Build(zone)) => Ok(Transferred::Full(zone)),
-            State::Full(Sink::Diff(reload)) => {
+        match (self.sequence.complete(), self.sink) {
+            (Some(Kind::UpToDate), _) => Ok(Transferred::UpToDate),
+            (Some(Kind::Full), Some(Sink::Build(zone))) => Ok(Transferred::Full(zone)),
+            (Some(Kind::Full), Some(Sink::Diff(reload))) => {
                 if reload.overflowed() {
                     return Ok(Transferred::TooMuch);
                 }
@@ -880,11 +624,9 @@ impl Stream {
                 let plan = base.reload_plan(&reload);
                 Ok(Transferred::Reload { plan, reload })
             }
-            State::Incremental {
-                ops, done: true, ..
-            } => Ok(Transferred::Diff {
-                ops,
-                serial: self.target,
+            (Some(Kind::Incremental), _) => Ok(Transferred::Diff {
+                ops: self.ops,
+                serial: self.sequence.serial(),
             }),
             _ => Err(Error::Transfer("the transfer ended in the middle".into())),
         }

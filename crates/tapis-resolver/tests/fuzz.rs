@@ -7,12 +7,15 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod common;
+
+use common::{file_zone, runtime, wait_for};
 use proptest::prelude::*;
 use tapis_dns::wire::{
     Header, Message, MessageBuilder, Name, Question, Rcode, class, flags, rtype,
 };
 use tapis_resolver::server::{Step, Transport};
-use tapis_resolver::{Config, Running, ZoneConfig};
+use tapis_resolver::{Config, Running};
 
 struct Env {
     _rt: tokio::runtime::Runtime,
@@ -23,11 +26,7 @@ struct Env {
 fn env() -> &'static Env {
     static E: OnceLock<Env> = OnceLock::new();
     E.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("rt");
+        let rt = runtime(1);
         let dir = tempfile::tempdir().expect("tmp");
         let f = dir.path().join("z.rpz");
         std::fs::write(
@@ -42,25 +41,13 @@ fn env() -> &'static Env {
             threads: 1,
             upstreams: vec!["127.0.0.1:9".parse().expect("a")],
             lookup_url: Some("https://x.example/l".into()),
-            zones: vec![ZoneConfig {
-                name: "rpz.fuzz".into(),
-                primary: None,
-                file: Some(f),
-                tsig_key_name: None,
-                tsig_algorithm: "hmac-sha256".into(),
-                tsig_secret: None,
-                min_refresh_secs: 1,
-                max_refresh_secs: 1,
-                file_poll_secs: 1,
-            }],
+            zones: vec![file_zone("rpz.fuzz", &f, 1)],
             ..Config::default()
         };
         let running = rt.block_on(tapis_resolver::start(cfg)).expect("start");
-        let start = std::time::Instant::now();
-        while running.policies().zone(0).is_none_or(|z| z.is_empty()) {
-            assert!(start.elapsed() < Duration::from_secs(10), "zone did not load");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(Duration::from_secs(10), "the zone to load", || {
+            running.policies().zone(0).is_some_and(|z| !z.is_empty())
+        });
         Env {
             _rt: rt,
             running,

@@ -3,8 +3,8 @@
 //! first zone wins, `_tapis` metadata, IXFR-style deletions.
 
 use tapis_dns::wire::{Name, rtype};
+use tapis_dns::zonefile;
 use tapis_resolver::policy::{Action, Category, Policies, PolicyZone, ZoneRecord};
-use tapis_resolver::zonefile;
 
 fn zone(origin: &str, text: &str) -> PolicyZone {
     let origin = Name::from_ascii(origin).expect("origin");

@@ -7,12 +7,12 @@ mod common;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use tapis_dns::wire::rtype;
-use tapis_resolver::{Config, ZoneConfig};
+use tapis_resolver::Config;
 
 const NAMES: usize = 1_000_000;
 
@@ -38,11 +38,7 @@ fn write_zone(path: &std::path::Path, serial: u32, extra: &str) {
 
 #[test]
 fn a_million_name_reload_loses_no_query() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
+    let rt = runtime(2);
     let upstream = rt.block_on(Upstream::start());
     let dir = tempfile::tempdir().expect("tmp");
     let zfile = dir.path().join("big.rpz");
@@ -52,17 +48,7 @@ fn a_million_name_reload_loses_no_query() {
         data_dir: dir.path().join("data"),
         threads: 1,
         upstreams: vec![upstream.addr],
-        zones: vec![ZoneConfig {
-            name: "rpz.big".into(),
-            primary: None,
-            file: Some(zfile.clone()),
-            tsig_key_name: None,
-            tsig_algorithm: "hmac-sha256".into(),
-            tsig_secret: None,
-            min_refresh_secs: 1,
-            max_refresh_secs: 1,
-            file_poll_secs: 1,
-        }],
+        zones: vec![file_zone("rpz.big", &zfile, 1)],
         ..Config::default()
     };
     let running = rt.block_on(tapis_resolver::start(cfg)).expect("start");
@@ -76,9 +62,11 @@ fn a_million_name_reload_loses_no_query() {
     // version 2: one more name blocked, www.test among them
     let stop = Arc::new(AtomicBool::new(false));
     let switched = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(AtomicU64::new(0));
     let client = {
         let stop = stop.clone();
         let switched = switched.clone();
+        let asked = asked.clone();
         std::thread::spawn(move || {
             let mut sent = 0u64;
             let mut failures = Vec::new();
@@ -107,6 +95,7 @@ fn a_million_name_reload_loses_no_query() {
                     ),
                 };
                 sent += 1;
+                asked.store(sent, Ordering::SeqCst);
                 match udp(dns, &query(&name, rtype::A, false), Duration::from_secs(2)) {
                     Some(a) => {
                         let rcode = summary(&a).rcode;
@@ -120,7 +109,10 @@ fn a_million_name_reload_loses_no_query() {
             (sent, failures)
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
+    // the reload starts while the client is asking (a fact, not a pause)
+    wait_for(Duration::from_secs(60), "the client to be asking", || {
+        asked.load(Ordering::SeqCst) >= 50
+    });
     write_zone(&zfile, 2, "www.test CNAME .\n");
     let reload = Instant::now();
     wait_for(Duration::from_secs(300), "version 2 in force", || {
@@ -134,7 +126,11 @@ fn a_million_name_reload_loses_no_query() {
         "reload of 1 M names took {:?} (test build)",
         reload.elapsed()
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // and goes on asking once version 2 is in force
+    let at_switch = asked.load(Ordering::SeqCst);
+    wait_for(Duration::from_secs(60), "queries after the switch", || {
+        asked.load(Ordering::SeqCst) >= at_switch + 50
+    });
     stop.store(true, Ordering::SeqCst);
     let (sent, failures) = client.join().expect("client");
     eprintln!(

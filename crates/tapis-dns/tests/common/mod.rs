@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use tapis_core::order::OrderAction;
 use tapis_dns::tsig::{self, ResponseVerifier, TsigKey, unix_now};
-use tapis_dns::wire::{
-    Header, Message, MessageBuilder, Name, Question, Rcode, Rdata, Section, Soa, class, flags,
-    parse_name_rdata, rtype,
-};
+use tapis_dns::wire::{Header, Message, Name, Rcode, Soa, flags, parse_name_rdata, rtype};
+use tapis_dns::xfr::{Connection, Sequence};
 use tapis_dns::{MemoryZone, Primary, PrimaryConfig, ZoneConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -85,36 +83,28 @@ pub fn default_config() -> PrimaryConfig {
     c
 }
 
-/// A query message. `ixfr_serial` adds the client's SOA to the authority
-/// section.
+/// A query message (the transfer client's). `ixfr_serial` adds the
+/// client's SOA to the authority section.
 pub fn query(id: u16, name: &str, qtype: u16, ixfr_serial: Option<u32>) -> Vec<u8> {
-    let mut b = MessageBuilder::new(id, 0);
-    let name = Name::from_ascii(name).expect("name");
-    b.question(&Question {
-        name: name.clone(),
+    tapis_dns::xfr::query(
+        id,
+        &Name::from_ascii(name).expect("name"),
         qtype,
-        qclass: class::IN,
-    });
-    if let Some(serial) = ixfr_serial {
-        let soa = Soa {
-            mname: Name::from_ascii("ns.rpz.tapis.").expect("n"),
-            rname: Name::from_ascii("hostmaster.rpz.tapis.").expect("n"),
-            serial,
-            refresh: 0,
-            retry: 0,
-            expire: 0,
-            minimum: 0,
-        };
-        b.record(
-            Section::Authority,
-            &name,
-            rtype::SOA,
-            class::IN,
-            0,
-            Rdata::Soa(&soa),
-        );
-    }
-    b.finish()
+        ixfr_serial,
+    )
+}
+
+/// The zone's CNAMEs as a transfer should show them: (owner, target).
+pub fn zone_cnames<C: FromIterator<(String, String)>>(zone: &MemoryZone) -> C {
+    zone.records()
+        .into_iter()
+        .map(|r| {
+            (
+                format!("{}.{ZONE}", r.owner),
+                r.action.rpz_target("block.tapis.example"),
+            )
+        })
+        .collect()
 }
 
 /// Signs `msg` with `key` (time `now` unless given).
@@ -225,59 +215,48 @@ pub fn tsig_of(bytes: &[u8]) -> Option<(tapis_dns::wire::TsigRcode, usize)> {
         .map(|t| (t.rdata.error, t.rdata.mac.len()))
 }
 
-/// Whether the records so far make a complete transfer (RFC 1995 / 5936
-/// end detection).
-pub fn transfer_complete(recs: &[Rec]) -> bool {
-    let Some(serial) = recs.first().and_then(Rec::soa_serial) else {
-        return false;
-    };
-    if recs.len() < 2 {
-        return false;
-    }
-    if recs[1].rtype != rtype::SOA {
-        return recs[1..].iter().any(|r| r.rtype == rtype::SOA);
-    }
-    // Incremental: (SOA from, deletions, SOA to, additions)* then SOA serial.
-    let mut i = 1;
-    loop {
-        match recs.get(i).and_then(Rec::soa_serial) {
-            Some(s) if s == serial => return i == recs.len() - 1,
-            Some(_) => {}
-            None => return false,
-        }
-        let Some(to) = recs[i + 1..].iter().position(|r| r.rtype == rtype::SOA) else {
-            return false;
-        };
-        let to = i + 1 + to;
-        let Some(next) = recs[to + 1..].iter().position(|r| r.rtype == rtype::SOA) else {
-            return false;
-        };
-        i = to + 1 + next;
-    }
-}
-
-/// Runs a transfer over TCP; returns the messages. Verifies every message
-/// with `verifier` when given.
+/// Runs a transfer over TCP with the crate's transfer client; returns the
+/// messages. Verifies every message with `verifier` when given (a message
+/// that does not verify fails the test). Reading stops at an error RCODE,
+/// at the end of the transfer as the client's [`Sequence`] sees it, when
+/// the server closes, or after 5 s without a message.
 pub async fn transfer(
     addr: SocketAddr,
     msg: &[u8],
-    mut verifier: Option<&mut ResponseVerifier>,
+    verifier: Option<ResponseVerifier>,
 ) -> Vec<Vec<u8>> {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    tcp_send(&mut s, msg).await;
-    let mut out = Vec::new();
-    let mut recs = Vec::new();
-    while let Some(m) = tcp_recv(&mut s).await {
-        if let Some(v) = verifier.as_deref_mut() {
-            v.verify(&m, unix_now())
-                .expect("each message's TSIG verifies");
+    let mut sequence = match Message::parse(msg) {
+        Ok(q) => {
+            let ours = q
+                .authority
+                .iter()
+                .find(|r| r.rtype == rtype::SOA)
+                .and_then(|r| Soa::parse(q.bytes, r.rdata.clone()).ok())
+                .map(|s| s.serial);
+            let zone = q.questions.first().map_or(Name::root(), |q| q.name.clone());
+            Sequence::new(&zone, ours)
         }
-        let h = header(&m);
+        Err(_) => Sequence::new(&Name::root(), None),
+    };
+    let mut conn = Connection::send(addr, msg, verifier)
+        .await
+        .expect("connect");
+    let mut out = Vec::new();
+    loop {
+        let m = match tokio::time::timeout(Duration::from_secs(5), conn.next_message()).await {
+            Ok(Ok(Some(m))) => m,
+            Ok(Ok(None)) | Err(_) => break,
+            Ok(Err(e)) => panic!("each message's TSIG verifies: {e}"),
+        };
         let single = rcode(&m) != Rcode::NOERROR;
-        recs.extend(answers(&m));
+        let parsed = Message::parse(&m).expect("answer parses");
+        for r in &parsed.answers {
+            let serial = Soa::parse(parsed.bytes, r.rdata.clone()).map_or(0, |s| s.serial);
+            // a stream that does not start with the SOA is read to its end
+            let _ = sequence.push(&r.name, r.rtype, serial);
+        }
         out.push(m);
-        let only_soa = out.len() == 1 && recs.len() == 1 && h.ancount == 1;
-        if single || only_soa || transfer_complete(&recs) {
+        if single || sequence.complete().is_some() {
             break;
         }
     }

@@ -326,3 +326,45 @@ pub fn wait_for(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A multi-threaded runtime for a test that drives the resolver from
+/// plain threads.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A policy zone read from `file` (polled every second).
+pub fn file_zone(name: &str, file: &Path, max_refresh_secs: u32) -> tapis_resolver::ZoneConfig {
+    tapis_resolver::ZoneConfig {
+        name: name.into(),
+        primary: None,
+        file: Some(file.to_path_buf()),
+        tsig_key_name: None,
+        tsig_algorithm: "hmac-sha256".into(),
+        tsig_secret: None,
+        min_refresh_secs: 1,
+        max_refresh_secs,
+        file_poll_secs: 1,
+    }
+}
+
+/// `GET path` on the metrics port; the whole response, head included.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read");
+    body
+}
+
+/// The value of the sample `name` (with its labels) in Prometheus text.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}

@@ -9,11 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tapis_dns::tsig::{TsigKey, unix_now};
-use tapis_dns::wire::{
-    Header, Message, MessageBuilder, Name, Question, Soa, class, flags, opcode, rtype,
-};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tapis_dns::tsig::TsigKey;
+use tapis_dns::wire::{Message, MessageBuilder, Name, Soa, flags, opcode, rtype};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 /// One event as a platform received it.
@@ -324,68 +322,47 @@ pub struct Zone {
 }
 
 /// AXFR `zone` from `primary`, signed with `key`; every message's TSIG is
-/// verified.
+/// verified (by the toolkit's transfer client, as the resolver reads it).
 pub async fn axfr(primary: SocketAddr, zone: &str, key: &TsigKey) -> anyhow::Result<Zone> {
+    use tapis_dns::xfr::{self, Ask, Connection, Sequence, Step};
     let zone_name = Name::from_ascii(zone).map_err(|e| anyhow::anyhow!("zone name: {e:?}"))?;
-    let id: u16 = rand::random();
-    let mut b = MessageBuilder::new(id, 0);
-    b.question(&Question {
-        name: zone_name.clone(),
-        qtype: rtype::AXFR,
-        qclass: class::IN,
-    });
-    let mut msg = b.finish();
-    let mut verifier = tapis_dns::tsig::sign_request(&mut msg, key, unix_now());
-    let mut conn = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(primary))
+    let request = xfr::request(&zone_name, Ask::Axfr, Some(key));
+    let conn = tokio::time::timeout(Duration::from_secs(5), Connection::open(primary, request))
         .await
         .map_err(|_| anyhow::anyhow!("connecting to the RPZ primary {primary} timed out"))??;
-    let mut framed = (msg.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&msg);
-    conn.write_all(&framed).await?;
+    let mut conn = conn.with_read_timeout(Duration::from_secs(5));
     let suffix = format!(".{}", zone.trim_end_matches('.')).to_ascii_lowercase();
-    let mut soas = 0;
-    let mut serial = 0;
+    let mut sequence = Sequence::new(&zone_name, None);
     let mut owners = std::collections::BTreeSet::new();
-    while soas < 2 {
-        let mut len = [0u8; 2];
-        tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut len))
-            .await
-            .map_err(|_| anyhow::anyhow!("the zone transfer stalled"))??;
-        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        conn.read_exact(&mut m).await?;
-        verifier
-            .verify(&m, unix_now())
-            .map_err(|e| anyhow::anyhow!("the transfer's TSIG does not verify: {e:?}"))?;
+    while sequence.complete().is_none() {
+        let m = conn.next_answer(&format!("AXFR of {zone}")).await?;
         let parsed = Message::parse(&m).map_err(|e| anyhow::anyhow!("bad DNS message: {e:?}"))?;
-        let rcode = Header::parse(&m).map(|h| h.rcode());
-        if rcode != Some(tapis_dns::wire::Rcode::NOERROR) {
-            anyhow::bail!("the primary refused the transfer: {:?}", rcode);
-        }
         if parsed.answers.is_empty() {
             anyhow::bail!("the primary sent an empty transfer message");
         }
         for r in &parsed.answers {
-            match r.rtype {
-                rtype::SOA => {
-                    soas += 1;
-                    if soas == 1 {
-                        serial = Soa::parse(parsed.bytes, r.rdata.clone())
-                            .map(|s| s.serial)
-                            .unwrap_or(0);
-                    }
+            let serial = if r.rtype == rtype::SOA {
+                Soa::parse(parsed.bytes, r.rdata.clone()).map_or(0, |s| s.serial)
+            } else {
+                0
+            };
+            let step = sequence.push(&r.name, r.rtype, serial)?;
+            if step == Step::End {
+                break;
+            }
+            if step == Step::Zone && r.rtype == rtype::CNAME {
+                let owner = r.name.to_string().to_ascii_lowercase();
+                let owner = owner.trim_end_matches('.');
+                if let Some(rel) = owner.strip_suffix(&suffix) {
+                    owners.insert(rel.to_owned());
                 }
-                rtype::CNAME => {
-                    let owner = r.name.to_string().to_ascii_lowercase();
-                    let owner = owner.trim_end_matches('.');
-                    if let Some(rel) = owner.strip_suffix(&suffix) {
-                        owners.insert(rel.to_owned());
-                    }
-                }
-                _ => {}
             }
         }
     }
-    Ok(Zone { serial, owners })
+    Ok(Zone {
+        serial: sequence.serial(),
+        owners,
+    })
 }
 
 impl Zone {

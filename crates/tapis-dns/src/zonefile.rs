@@ -1,138 +1,272 @@
 //! Zone files (RFC 1035 §5) as far as policy zones need them: `$TTL`,
-//! `$ORIGIN`, comments, parentheses, blank owners, `@`, relative names,
-//! escapes, and the types SOA, NS, CNAME, DNAME, PTR, MX, A, AAAA, TXT plus
-//! RFC 3597 generic data (`TYPE65 \# 3 abcdef`). The writer produces the
-//! same dialect, which is how the resolver snapshots a followed zone.
+//! `$ORIGIN`, comments, parentheses, blank owners (a line starting with
+//! white space continues the previous owner), `@`, relative names, escapes,
+//! and the types SOA, NS, CNAME, DNAME, PTR, MX, A, AAAA, TXT plus RFC 3597
+//! generic data (`TYPE65 \# 3 abcdef`). The writer produces the same
+//! dialect.
+//!
+//! One reader for every caller: the resolver loads file zones and its local
+//! snapshots through [`parse`] (the first bad entry fails the file), and
+//! `tapis import` walks the [`Reader`] itself, turning each bad entry into
+//! a line-numbered rejection and carrying on. A [`LineError`] always names
+//! the line the entry starts on.
 
+use std::fmt;
 use std::io::{BufRead, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use tapis_dns::wire::{Name, rtype};
+use crate::name::{from_wire as name_from_wire, skip_name, to_text as name_text};
+use crate::wire::{Name, rtype};
 
-use crate::Error;
-use crate::policy::{ZoneRecord, name_from_wire, skip_name};
+/// One resource record of a zone, names uncompressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneRecord {
+    pub owner: Name,
+    pub rtype: u16,
+    pub class: u16,
+    pub ttl: u32,
+    pub rdata: Vec<u8>,
+}
 
-/// Reads every record of a zone file with the given origin, calling `f`
-/// for each.
-pub fn parse(
-    reader: impl BufRead,
-    origin: &Name,
-    mut f: impl FnMut(ZoneRecord) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let mut origin = origin.clone();
-    let mut default_ttl: Option<u32> = None;
-    let mut last_owner: Option<Name> = None;
-    let mut pending = String::new();
-    let mut depth = 0i32;
-    let mut start_line = 0usize;
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Error::Zone(format!("line {}: {e}", n + 1)))?;
-        let stripped = strip_comment(&line);
-        if depth == 0 {
-            start_line = n + 1;
-            pending.clear();
-        } else {
-            pending.push(' ');
+/// An entry that cannot be read, with the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+    /// The file could not be read at all from here on (not a bad entry).
+    pub io: bool,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// One record read, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The line the entry starts on (1-based).
+    pub line: usize,
+    /// The `$ORIGIN` in force for it.
+    pub origin: Name,
+    pub record: ZoneRecord,
+}
+
+/// Reads a zone file entry by entry. After a bad entry it carries on with
+/// the next one (an I/O error or an unclosed `(` ends the file).
+pub struct Reader<R> {
+    lines: std::io::Lines<R>,
+    origin: Name,
+    default_ttl: Option<u32>,
+    last_owner: Option<Name>,
+    line: usize,
+    bytes: usize,
+    done: bool,
+}
+
+impl<R: BufRead> Reader<R> {
+    /// A reader of `reader` whose relative names are below `origin` until a
+    /// `$ORIGIN` says otherwise.
+    pub fn new(reader: R, origin: &Name) -> Reader<R> {
+        Reader {
+            lines: reader.lines(),
+            origin: origin.clone(),
+            default_ttl: None,
+            last_owner: None,
+            line: 0,
+            bytes: 0,
+            done: false,
         }
-        for c in stripped.chars() {
-            match c {
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                _ => {}
+    }
+
+    /// Use `ttl` for records without one before any `$TTL` (instead of
+    /// refusing them): for readers that do not keep TTLs.
+    pub fn with_default_ttl(mut self, ttl: u32) -> Reader<R> {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Bytes read so far (each line and its newline).
+    pub fn bytes_read(&self) -> usize {
+        self.bytes
+    }
+
+    /// The next logical entry's text (parentheses joined) and its first
+    /// line; `None` at the end.
+    fn next_entry(&mut self) -> Option<Result<(String, usize), LineError>> {
+        let mut pending = String::new();
+        let mut depth = 0i32;
+        let mut start_line = 0usize;
+        loop {
+            let Some(line) = self.lines.next() else {
+                self.done = true;
+                if depth != 0 {
+                    return Some(Err(LineError {
+                        line: start_line,
+                        message: "'(' is never closed".into(),
+                        io: false,
+                    }));
+                }
+                return None;
+            };
+            self.line += 1;
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(LineError {
+                        line: self.line,
+                        message: e.to_string(),
+                        io: true,
+                    }));
+                }
+            };
+            self.bytes += line.len() + 1;
+            let stripped = strip_comment(&line);
+            if depth == 0 {
+                start_line = self.line;
+            } else {
+                pending.push(' ');
+            }
+            for c in stripped.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+            }
+            pending.push_str(&stripped.replace(['(', ')'], " "));
+            if depth < 0 {
+                return Some(Err(LineError {
+                    line: self.line,
+                    message: "unbalanced ')'".into(),
+                    io: false,
+                }));
+            }
+            if depth == 0 && !pending.trim().is_empty() {
+                return Some(Ok((pending, start_line)));
+            }
+            if depth == 0 {
+                pending.clear();
             }
         }
-        pending.push_str(&stripped.replace(['(', ')'], " "));
-        if depth < 0 {
-            return Err(Error::Zone(format!("line {}: unbalanced ')'", n + 1)));
-        }
-        if depth > 0 {
-            continue;
-        }
-        let at = |e: String| Error::Zone(format!("line {start_line}: {e}"));
-        let entry = pending.clone();
-        if entry.trim().is_empty() {
-            continue;
-        }
-        let tokens = tokenize(&entry).map_err(at)?;
+    }
+
+    /// Reads one entry's text: `Ok(None)` for a directive.
+    fn entry(&mut self, entry: &str) -> Result<Option<ZoneRecord>, String> {
+        let tokens = tokenize(entry)?;
         let blank_owner = entry.starts_with([' ', '\t']);
         let mut t = tokens.iter().map(String::as_str).peekable();
         if !blank_owner && let Some(first) = t.peek().copied() {
-            {
-                if first.eq_ignore_ascii_case("$TTL") {
-                    t.next();
-                    default_ttl = Some(
-                        parse_ttl(t.next().ok_or_else(|| at("$TTL needs a value".into()))?)
-                            .map_err(at)?,
-                    );
-                    continue;
-                }
-                if first.eq_ignore_ascii_case("$ORIGIN") {
-                    t.next();
-                    let o = t.next().ok_or_else(|| at("$ORIGIN needs a name".into()))?;
-                    origin = parse_name(o, &origin).map_err(at)?;
-                    continue;
-                }
-                if first.starts_with('$') {
-                    return Err(at(format!("directive {first} is not supported")));
-                }
+            if first.eq_ignore_ascii_case("$TTL") {
+                t.next();
+                self.default_ttl = Some(parse_ttl(t.next().ok_or("$TTL needs a value")?)?);
+                return Ok(None);
+            }
+            if first.eq_ignore_ascii_case("$ORIGIN") {
+                t.next();
+                let o = t.next().ok_or("$ORIGIN needs a name")?;
+                self.origin = parse_name(o, &self.origin)?;
+                return Ok(None);
+            }
+            if first.starts_with('$') {
+                return Err(format!("directive {first} is not supported"));
             }
         }
         let owner = if blank_owner {
-            last_owner
+            self.last_owner
                 .clone()
-                .ok_or_else(|| at("a record without an owner comes first".into()))?
+                .ok_or("a record without an owner comes first")?
         } else {
-            let o = t.next().ok_or_else(|| at("missing owner".into()))?;
-            parse_name(o, &origin).map_err(at)?
+            let o = t.next().ok_or("missing owner")?;
+            parse_name(o, &self.origin)?
         };
-        last_owner = Some(owner.clone());
+        self.last_owner = Some(owner.clone());
         let mut ttl = None;
         let mut class = 1u16;
         let rtype_text = loop {
-            let tok = t.next().ok_or_else(|| at("missing record type".into()))?;
+            let tok = t.next().ok_or("missing record type")?;
             if tok.eq_ignore_ascii_case("IN") {
                 class = 1;
             } else if tok.eq_ignore_ascii_case("CH") || tok.eq_ignore_ascii_case("HS") {
-                return Err(at(format!("class {tok} is not supported")));
+                return Err(format!("class {tok} is not supported"));
             } else if ttl.is_none() && tok.starts_with(|c: char| c.is_ascii_digit()) {
-                ttl = Some(parse_ttl(tok).map_err(at)?);
+                ttl = Some(parse_ttl(tok)?);
             } else {
                 break tok;
             }
         };
-        let rt = parse_type(rtype_text).map_err(at)?;
+        let rt = parse_type(rtype_text)?;
         let rest: Vec<&str> = t.collect();
-        let rdata = parse_rdata(rt, &rest, &origin).map_err(at)?;
-        let ttl = match (ttl, default_ttl) {
+        let rdata = parse_rdata(rt, &rest, &self.origin)?;
+        let ttl = match (ttl, self.default_ttl) {
             (Some(t), _) | (None, Some(t)) => t,
-            (None, None) if rt == rtype::SOA => ZoneSoaMin::minimum(&rdata).unwrap_or(3600),
-            (None, None) => return Err(at("no TTL and no $TTL before it".into())),
+            (None, None) if rt == rtype::SOA => soa_minimum(&rdata).unwrap_or(3600),
+            (None, None) => return Err("no TTL and no $TTL before it".into()),
         };
-        if rt == rtype::SOA && default_ttl.is_none() {
-            default_ttl = Some(ttl);
+        if rt == rtype::SOA && self.default_ttl.is_none() {
+            self.default_ttl = Some(ttl);
         }
-        f(ZoneRecord {
+        Ok(Some(ZoneRecord {
             owner,
             rtype: rt,
             class,
             ttl,
             rdata,
-        })?;
+        }))
     }
-    if depth != 0 {
-        return Err(Error::Zone(format!(
-            "line {start_line}: '(' is never closed"
-        )));
+}
+
+impl<R: BufRead> Iterator for Reader<R> {
+    type Item = Result<Entry, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let (text, line) = match self.next_entry()? {
+                Ok(x) => x,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.entry(&text) {
+                Ok(Some(record)) => {
+                    return Some(Ok(Entry {
+                        line,
+                        origin: self.origin.clone(),
+                        record,
+                    }));
+                }
+                Ok(None) => {}
+                Err(message) => {
+                    return Some(Err(LineError {
+                        line,
+                        message,
+                        io: false,
+                    }));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Reads every record of a zone file with the given origin, calling `f`
+/// for each; the first bad entry stops the reading.
+pub fn parse<E: From<LineError>>(
+    reader: impl BufRead,
+    origin: &Name,
+    mut f: impl FnMut(ZoneRecord) -> Result<(), E>,
+) -> Result<(), E> {
+    for entry in Reader::new(reader, origin) {
+        f(entry?.record)?;
     }
     Ok(())
 }
 
-struct ZoneSoaMin;
-impl ZoneSoaMin {
-    fn minimum(rdata: &[u8]) -> Option<u32> {
-        let t = rdata.get(rdata.len().checked_sub(4)?..)?;
-        Some(u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
-    }
+fn soa_minimum(rdata: &[u8]) -> Option<u32> {
+    let t = rdata.get(rdata.len().checked_sub(4)?..)?;
+    Some(u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
 }
 
 fn strip_comment(line: &str) -> String {
@@ -422,33 +556,6 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// A name in presentation form, every unusual byte escaped as `\DDD`.
-pub fn name_text(wire: &[u8]) -> String {
-    let mut s = String::with_capacity(wire.len() + 1);
-    let mut p = 0;
-    while let Some(&l) = wire.get(p) {
-        if l == 0 {
-            break;
-        }
-        let Some(label) = wire.get(p + 1..p + 1 + usize::from(l)) else {
-            break;
-        };
-        for &b in label {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*' {
-                s.push(char::from(b));
-            } else {
-                s.push_str(&format!("\\{b:03}"));
-            }
-        }
-        s.push('.');
-        p += 1 + usize::from(l);
-    }
-    if s.is_empty() {
-        s.push('.');
-    }
-    s
-}
-
 /// Writes one record as a zone-file line.
 pub fn write_record(w: &mut impl Write, r: &ZoneRecord) -> std::io::Result<()> {
     let owner = name_text(r.owner.wire());
@@ -536,7 +643,7 @@ mod tests {
         let mut recs = Vec::new();
         parse(text.as_bytes(), &origin, |r| {
             recs.push(r);
-            Ok(())
+            Ok::<_, LineError>(())
         })
         .expect("parse");
         assert_eq!(recs.len(), 9);
@@ -554,7 +661,7 @@ mod tests {
         let mut again = Vec::new();
         parse(out.as_slice(), &origin, |r| {
             again.push(r);
-            Ok(())
+            Ok::<_, LineError>(())
         })
         .expect("reparse");
         assert_eq!(again, recs);
@@ -571,8 +678,30 @@ mod tests {
             ("$INCLUDE /etc/passwd\n", "line 1"),
             ("$TTL 60\nx BOGUS 1\n", "line 2"),
         ] {
-            let err = parse(text.as_bytes(), &origin, |_| Ok(())).expect_err(text);
+            let err = parse(text.as_bytes(), &origin, |_| Ok::<_, LineError>(())).expect_err(text);
             assert!(err.to_string().contains(want), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn the_reader_carries_on_after_a_bad_entry() {
+        let origin = Name::from_ascii("rpz.test").expect("origin");
+        let text = "$TTL 60\nx CNAME\ny CNAME .\n  TXT \"z\"\n$INCLUDE x\n$ORIGIN other.\nw CNAME rpz-drop.\n";
+        let got: Vec<Result<(usize, String), usize>> = Reader::new(text.as_bytes(), &origin)
+            .map(|e| {
+                e.map(|e| (e.line, e.record.owner.to_string()))
+                    .map_err(|e| e.line)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Err(2),
+                Ok((3, "y.rpz.test.".to_owned())),
+                Ok((4, "y.rpz.test.".to_owned())),
+                Err(5),
+                Ok((7, "w.other.".to_owned())),
+            ]
+        );
     }
 }
