@@ -252,8 +252,8 @@ async fn notice_deliveries(
 }
 
 /// Dead-lettered messages (admin, auditor).
-#[utoipa::path(get, path = "/api/v1/deliveries/dead", responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
-async fn dead_letters(state: S, Auth(p): Auth) -> ApiResult<Json<Vec<serde_json::Value>>> {
+#[utoipa::path(get, path = "/api/v1/deliveries/dead", responses((status = 200, body = Vec<tapis_store::DeadLetter>), (status = 403, body = ErrorBody)))]
+async fn dead_letters(state: S, Auth(p): Auth) -> ApiResult<Json<Vec<tapis_store::DeadLetter>>> {
     require(&p, Action::ReadDeadLetters)?;
     Ok(Json(state.store.dead_letters(200).await?))
 }

@@ -169,7 +169,7 @@ async fn failures_back_off_then_dead_letter() {
         );
         let dead = store.dead_letters(10).await.expect("dead");
         assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0]["attempts"], i64::from(max));
+        assert_eq!(dead[0].attempts, i64::from(max));
         store.close().await;
         db.cleanup().await;
     }

@@ -49,6 +49,21 @@ pub struct Delivery {
     pub state: String,
 }
 
+/// A message that ran out of attempts. Fields in alphabetical order, as
+/// the JSON has always had them.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeadLetter {
+    pub attempts: i64,
+    pub channel: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub id: String,
+    pub last_error: Option<String>,
+    pub notice_id: Option<String>,
+    pub party_id: String,
+}
+
 /// Put a platform-facing event on the stream and in the outbox: by webhook
 /// when the platform has one, else by email when it has addresses. Returns
 /// the event id.
@@ -349,7 +364,7 @@ impl Store {
     }
 
     /// Dead-lettered messages, newest first.
-    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<Value>> {
+    pub async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>> {
         let rows = sqlx::query(&format!(
             "SELECT id, channel, party_id, notice_id, event_id, event_type, attempts, last_error FROM outbox \
              WHERE state = 'dead' ORDER BY id DESC LIMIT {}",
@@ -359,16 +374,16 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(json!({
-                    "id": r.try_get::<String, _>("id")?,
-                    "channel": r.try_get::<String, _>("channel")?,
-                    "party_id": r.try_get::<String, _>("party_id")?,
-                    "notice_id": r.try_get::<Option<String>, _>("notice_id")?,
-                    "event_id": r.try_get::<String, _>("event_id")?,
-                    "event_type": r.try_get::<String, _>("event_type")?,
-                    "attempts": r.try_get::<i64, _>("attempts")?,
-                    "last_error": r.try_get::<Option<String>, _>("last_error")?,
-                }))
+                Ok(DeadLetter {
+                    attempts: r.try_get("attempts")?,
+                    channel: r.try_get("channel")?,
+                    event_id: r.try_get("event_id")?,
+                    event_type: r.try_get("event_type")?,
+                    id: r.try_get("id")?,
+                    last_error: r.try_get("last_error")?,
+                    notice_id: r.try_get("notice_id")?,
+                    party_id: r.try_get("party_id")?,
+                })
             })
             .collect()
     }
