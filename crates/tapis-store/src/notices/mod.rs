@@ -93,7 +93,11 @@ impl Store {
                     tapis_core::Error::invalid("platform_id", "no party has this id").into(),
                 );
             }
-            Some(row) if row.try_get::<String, _>("kind")? != "platform" => {
+            Some(row)
+                if tapis_core::party::PartyKind::parse(&row.try_get::<String, _>("kind")?)
+                    .map_err(Error::corrupt)?
+                    != tapis_core::party::PartyKind::Platform =>
+            {
                 return Err(tapis_core::Error::invalid(
                     "platform_id",
                     "this party is not a platform",
