@@ -17,6 +17,7 @@ use tapis_core::policy::SlaPolicy;
 use tapis_core::sign::Signer;
 use tapis_core::{Clock, Timestamp};
 
+use crate::secrets::SecretKey;
 use crate::{Error, Result};
 
 /// Which database a store runs on.
@@ -122,6 +123,9 @@ pub struct Options {
     pub retry: RetryPolicy,
     /// Which orders need an independent authorisation, lead times, sunsets.
     pub due_process: tapis_core::due_process::DueProcessPolicy,
+    /// The key that seals secrets at rest (webhook and TSIG secrets), kept
+    /// outside the database; none means they are stored in clear.
+    pub secrets: SecretKey,
 }
 
 impl Default for Options {
@@ -131,6 +135,7 @@ impl Default for Options {
             signer: None,
             retry: RetryPolicy::default(),
             due_process: Default::default(),
+            secrets: SecretKey::none(),
         }
     }
 }
@@ -140,6 +145,7 @@ pub(crate) struct Ctx {
     pub(crate) signer: Signer,
     pub(crate) retry: RetryPolicy,
     pub(crate) due_process: tapis_core::due_process::DueProcessPolicy,
+    pub(crate) secrets: SecretKey,
     /// Woken after a commit that put work in the outbox or on a stream.
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that appended platform events.
@@ -255,6 +261,7 @@ impl Store {
                 signer,
                 retry: options.retry,
                 due_process: options.due_process,
+                secrets: options.secrets,
                 wake: Arc::new(tokio::sync::Notify::new()),
                 events: tokio::sync::watch::channel(0).0,
             }),
@@ -272,6 +279,11 @@ impl Store {
 
     pub fn signer(&self) -> &Signer {
         &self.ctx.signer
+    }
+
+    /// The key that seals secrets at rest (none: they are in clear).
+    pub fn secrets(&self) -> &SecretKey {
+        &self.ctx.secrets
     }
 
     pub fn retry(&self) -> RetryPolicy {

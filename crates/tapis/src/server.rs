@@ -100,6 +100,8 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             ..Default::default()
         },
         due_process: settings.due_process_policy()?,
+        // the secrets key is loaded on branch h/cli (settings.secret_key())
+        ..Default::default()
     };
     let url = settings.database_url();
     let store = Store::open_with(&url, clock, options)
