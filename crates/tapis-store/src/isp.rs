@@ -12,7 +12,17 @@ use tapis_core::audit::Actor;
 use tapis_core::isp::{IpNet, Resolvers};
 use tapis_core::{PartyId, Timestamp, canonical};
 
+use crate::secrets::Place;
 use crate::{Error, Principal, Result, Store, audit};
+
+/// Where an ISP's TSIG secret is sealed: bound to its row.
+pub(crate) fn tsig_place(party: &str) -> Place<'_> {
+    Place {
+        table: "isp_resolvers",
+        column: "tsig_secret",
+        row: party,
+    }
+}
 
 /// An ISP's resolver settings as shown (the TSIG secret only at creation).
 #[derive(Debug, Clone, Serialize)]
@@ -223,7 +233,11 @@ impl Store {
             .bind(&notify)
             .bind(&allow)
             .bind(&key_name)
-            .bind(&secret)
+            .bind(
+                self.ctx
+                    .secrets
+                    .seal(tsig_place(&party.to_string()), &secret)?,
+            )
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
@@ -256,13 +270,18 @@ impl Store {
 
     /// Keys, allow list and NOTIFY targets of every ISP.
     pub async fn xfr_access(&self) -> Result<XfrAccess> {
-        let rows = sqlx::query("SELECT notify, allow_transfer_from, tsig_key_name, tsig_secret FROM isp_resolvers ORDER BY party_id")
+        let rows = sqlx::query("SELECT party_id, notify, allow_transfer_from, tsig_key_name, tsig_secret FROM isp_resolvers ORDER BY party_id")
             .fetch_all(&self.pool)
             .await?;
         let mut access = XfrAccess::default();
         for r in rows {
             let key: String = r.try_get("tsig_key_name")?;
-            access.keys.push((key.clone(), r.try_get("tsig_secret")?));
+            let party: String = r.try_get("party_id")?;
+            let secret = self
+                .ctx
+                .secrets
+                .open(tsig_place(&party), &r.try_get::<String, _>("tsig_secret")?)?;
+            access.keys.push((key.clone(), secret));
             let allow: Vec<String> =
                 serde_json::from_str(&r.try_get::<String, _>("allow_transfer_from")?)
                     .map_err(Error::corrupt)?;
