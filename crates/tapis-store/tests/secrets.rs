@@ -78,7 +78,7 @@ async fn webhook(store: &Store, by: &Principal, party: PartyId) -> String {
 }
 
 async fn tsig(store: &Store, by: &Principal, party: PartyId) -> String {
-    let r = Resolvers::parse(ResolversInput::default()).expect("resolvers");
+    let r = Resolvers::parse(ResolversInput::default(), &Default::default()).expect("resolvers");
     let (_, secret) = store
         .set_isp_resolvers(&by.actor(), party, r)
         .await

@@ -100,6 +100,10 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             ..Default::default()
         },
         due_process: settings.due_process_policy()?,
+        isp_rules: tapis_core::isp::IspRules {
+            allow_private: settings.channel.allow_private_targets,
+            ..Default::default()
+        },
         // the secrets key is loaded on branch h/cli (settings.secret_key())
         ..Default::default()
     };
