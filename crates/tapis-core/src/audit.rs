@@ -84,6 +84,79 @@ impl EventBody {
     }
 }
 
+/// A point of the chain: an event's sequence number and hash. tapis puts
+/// the head at the time into every signed receipt and decision, so anyone
+/// who kept one can later check that the chain still holds that event with
+/// that hash: a deleted tail or a rehashed past no longer does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Anchor {
+    /// The anchor of an empty chain.
+    pub fn genesis() -> Anchor {
+        Anchor {
+            seq: 0,
+            hash: hex::encode(GENESIS),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({"seq": self.seq, "hash": self.hash})
+    }
+
+    /// The anchor a signed payload carries in its `chain` field.
+    pub fn from_payload(payload: &Value) -> Result<Anchor> {
+        let chain = payload.get("chain").ok_or_else(|| {
+            crate::Error::invalid(
+                "chain",
+                "the document carries no chain head (issued before receipts were anchored)",
+            )
+        })?;
+        let seq = chain
+            .get("seq")
+            .and_then(Value::as_i64)
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| crate::Error::invalid("chain.seq", "not a sequence number"))?;
+        let hash = chain
+            .get("hash")
+            .and_then(Value::as_str)
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| crate::Error::invalid("chain.hash", "not a SHA-256 in hex"))?;
+        Ok(Anchor {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+
+    /// Whether the chain, as `stored` (the hash it holds at this anchor's
+    /// sequence, if it still has that event), still contains this point.
+    /// The chain's own links are checked by `Verifier`; given an intact
+    /// chain, one matching hash vouches for every event before it.
+    pub fn check(&self, stored: Option<&str>) -> std::result::Result<(), String> {
+        if self.seq == 0 {
+            return if self.hash == hex::encode(GENESIS) {
+                Ok(())
+            } else {
+                Err("sequence 0 is the genesis and has no other hash".into())
+            };
+        }
+        match stored {
+            None => Err(format!(
+                "the chain no longer has event {}: events were deleted",
+                self.seq
+            )),
+            Some(h) if h.eq_ignore_ascii_case(&self.hash) => Ok(()),
+            Some(h) => Err(format!(
+                "event {} has hash {h} but the signed document anchors {}: the log was rewritten",
+                self.seq, self.hash
+            )),
+        }
+    }
+}
+
 /// One stored event with its link fields, as read back for verification.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
@@ -231,5 +304,22 @@ mod tests {
             .expect("32");
         c[2].hash = hex::encode(c[2].body.chain_hash(&prev).expect("ok"));
         assert_eq!(verify(&c).map_err(|b| b.seq), Err(4));
+    }
+
+    #[test]
+    fn anchors_catch_a_deleted_tail_and_a_rehashed_past() {
+        let c = chain(5);
+        let a =
+            Anchor::from_payload(&json!({"chain": {"seq": 4, "hash": c[3].hash}})).expect("anchor");
+        assert_eq!(a.check(Some(&c[3].hash)), Ok(()));
+        assert!(a.check(None).expect_err("deleted").contains("deleted"));
+        assert!(
+            a.check(Some(&c[2].hash))
+                .expect_err("rewritten")
+                .contains("rewritten")
+        );
+        assert_eq!(Anchor::genesis().check(None), Ok(()));
+        assert!(Anchor::from_payload(&json!({})).is_err());
+        assert!(Anchor::from_payload(&json!({"chain": {"seq": 1, "hash": "zz"}})).is_err());
     }
 }

@@ -63,6 +63,7 @@ event_types! {
     RpzTransferred = "rpz.transferred",
     RpzNotifyAnswered = "rpz.notify_answered",
     IspResolversSet = "isp.resolvers_set",
+    SecretsSealed = "secrets.sealed",
     ReceiptIssued = "receipt.issued",
     ComplianceProbed = "compliance.probed",
     PrivacyClientAddressesLogged = "privacy.client_addresses_logged",

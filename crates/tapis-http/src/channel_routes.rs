@@ -165,7 +165,8 @@ struct StreamQuery {
 /// `Last-Event-ID`: resuming after an event confirms it, and a notice whose
 /// `notice.submitted` event is confirmed counts as delivered.
 #[utoipa::path(get, path = "/api/v1/stream", params(StreamQuery, ("Last-Event-ID" = Option<i64>, Header)),
-    responses((status = 200, content_type = "text/event-stream", description = "event stream"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/event-stream", description = "event stream"), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "this token already holds as many open streams as it may")))]
 async fn stream(
     state: S,
     Auth(p): Auth,
@@ -189,6 +190,21 @@ async fn stream(
                 })?,
         ),
     };
+    // A stream holds a task and a database poll for as long as it lives:
+    // a token gets a few, and the slot is freed when the stream is dropped.
+    let slot = state
+        .edge
+        .try_stream(&p.token_id.to_string())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "this token already has {} open event streams, the most it may hold: close one, or resume it with Last-Event-ID",
+                    state.edge.limits().streams_per_token
+                ),
+            )
+        })?;
     let after = header_id.or(q.last_event_id).unwrap_or(0);
     if after > 0 {
         state.store.confirm_stream(&p, after).await?;
@@ -197,8 +213,8 @@ async fn stream(
     let party = p.party_id;
     let rx = store.subscribe_events();
     let events = futures_util::stream::unfold(
-        (store, rx, after),
-        move |(store, mut rx, after)| async move {
+        (store, rx, after, slot),
+        move |(store, mut rx, after, slot)| async move {
             loop {
                 match store.platform_events(party, after, 100).await {
                     Ok(batch) if !batch.is_empty() => {
@@ -212,7 +228,7 @@ async fn stream(
                                     .data(e.payload.to_string()))
                             })
                             .collect();
-                        return Some((futures_util::stream::iter(out), (store, rx, next)));
+                        return Some((futures_util::stream::iter(out), (store, rx, next, slot)));
                     }
                     Ok(_) => {}
                     Err(e) => {

@@ -481,7 +481,10 @@ struct ResolversResponse {
 
 /// Register an ISP's resolvers (probed for compliance), NOTIFY targets and
 /// TSIG-less transfer addresses (admin, or the ISP itself). The first call
-/// creates the ISP's TSIG key and returns its secret once.
+/// creates the ISP's TSIG key and returns its secret once. Transfer
+/// addresses are single hosts, a few per ISP; no address may be loopback,
+/// private or special-purpose unless the server allows private targets;
+/// a refusal names the entry (`notify[1]`).
 #[utoipa::path(put, path = "/api/v1/parties/{id}/resolvers", params(("id" = String, Path)), request_body = tapis_core::isp::ResolversInput,
     responses((status = 200, body = ResolversResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_resolvers(
@@ -495,7 +498,11 @@ async fn put_resolvers(
     if p.party_kind == tapis_core::party::PartyKind::Isp && p.party_id != party {
         return Err(ApiError::not_found("party"));
     }
-    let r = tapis_core::isp::Resolvers::parse(body.value)?;
+    let rules = tapis_core::isp::IspRules {
+        allow_private: state.allow_private_targets,
+        ..state.store.isp_rules()
+    };
+    let r = tapis_core::isp::Resolvers::parse(body.value, &rules)?;
     let (resolvers, tsig_secret) = state.store.set_isp_resolvers(&p.actor(), party, r).await?;
     Ok(Json(ResolversResponse {
         resolvers,

@@ -274,9 +274,12 @@ async fn orders_story(backend: tapis_store::Backend) {
     );
 
     // the ISP registers its resolvers (and gets its TSIG key once), then
-    // acknowledges the serial its resolvers enforce
+    // acknowledges the serial its resolvers enforce (public addresses: the
+    // documentation ranges are special-purpose, refused unless the server
+    // allows private targets; one host, not a network, may transfer
+    // without TSIG)
     let (s, r) = app
-        .call("PUT", &format!("/api/v1/parties/{isp}/resolvers"), Some(&isp_token), Some(json!({"resolvers": ["192.0.2.53"], "notify": ["192.0.2.1:5301"], "allow_transfer_from": ["198.51.100.0/24"]})))
+        .call("PUT", &format!("/api/v1/parties/{isp}/resolvers"), Some(&isp_token), Some(json!({"resolvers": ["193.0.14.129"], "notify": ["193.0.14.129:5301"], "allow_transfer_from": ["193.0.14.129"]})))
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert!(
@@ -289,7 +292,7 @@ async fn orders_story(backend: tapis_store::Backend) {
             "PUT",
             &format!("/api/v1/parties/{isp}/resolvers"),
             Some(&isp_token),
-            Some(json!({"resolvers": ["192.0.2.53"]})),
+            Some(json!({"resolvers": ["193.0.14.129"]})),
         )
         .await;
     assert_eq!(
@@ -447,8 +450,8 @@ async fn orders_story(backend: tapis_store::Backend) {
     let n = app
         .store
         .record_sync(&[
-            ev("192.0.2.53", None, SyncKind::Poll { serial: 3 }),
-            ev("192.0.2.53", None, transfer(2, 3, false)),
+            ev("193.0.14.129", None, SyncKind::Poll { serial: 3 }),
+            ev("193.0.14.129", None, transfer(2, 3, false)),
             ev(
                 "192.0.2.1",
                 Some(&format!("{key}.")),
@@ -469,11 +472,11 @@ async fn orders_story(backend: tapis_store::Backend) {
         (Some("behind"), Some(2)),
         "a cut-off transfer is not held: {z}"
     );
-    assert_eq!(z["last_poll"]["peer"], "192.0.2.53", "{z}");
+    assert_eq!(z["last_poll"]["peer"], "193.0.14.129", "{z}");
     assert_eq!(z["last_transfer"]["complete"], false, "{z}");
     assert_eq!(z["last_notify"]["detail"], "NOERROR", "{z}");
     app.store
-        .record_sync(&[ev("192.0.2.53", None, transfer(2, 3, true))])
+        .record_sync(&[ev("193.0.14.129", None, transfer(2, 3, true))])
         .await
         .expect("record");
     let (_, c) = app.get("/api/v1/compliance", &officer).await;

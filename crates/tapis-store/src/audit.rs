@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tapis_core::EventType;
-use tapis_core::audit::{Actor, Break, EventBody, GENESIS, StoredEvent, Verifier};
+use tapis_core::audit::{Actor, Anchor, Break, EventBody, GENESIS, StoredEvent, Verifier};
 use tapis_core::{Timestamp, canonical};
 
 use crate::{AuditEvent, Error, Result, Store};
@@ -26,6 +26,21 @@ impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.first_break.is_none()
     }
+}
+
+/// The chain head inside the caller's write transaction (which holds the
+/// chain lock, so nothing is appended between reading it and signing it).
+pub(crate) async fn head(tx: &mut Transaction<'static, Any>) -> Result<Anchor> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        None => Anchor::genesis(),
+        Some(r) => Anchor {
+            seq: r.try_get("seq")?,
+            hash: r.try_get("hash")?,
+        },
+    })
 }
 
 /// Append one event inside the caller's write transaction.
@@ -149,6 +164,29 @@ impl Store {
         .bind(subject_id)
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The hash the chain holds for event `seq`, if it still has that event:
+    /// what a receipt's anchor is checked against.
+    pub async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT hash FROM audit_events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => None,
+            Some(r) => Some(r.try_get("hash")?),
+        })
+    }
+
+    /// Every event, oldest first. Only for tests that play an attacker who
+    /// rewrites the log and recomputes its hashes.
+    #[cfg(feature = "testing")]
+    pub async fn all_audit_events(&self) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_from_row).collect()
     }
 

@@ -126,6 +126,9 @@ pub struct Options {
     /// The key that seals secrets at rest (webhook and TSIG secrets), kept
     /// outside the database; none means they are stored in clear.
     pub secrets: SecretKey,
+    /// The bounds on ISPs' transfer, NOTIFY and probe addresses, applied
+    /// again when stored settings are loaded.
+    pub isp_rules: tapis_core::isp::IspRules,
 }
 
 impl Default for Options {
@@ -136,6 +139,7 @@ impl Default for Options {
             retry: RetryPolicy::default(),
             due_process: Default::default(),
             secrets: SecretKey::none(),
+            isp_rules: Default::default(),
         }
     }
 }
@@ -146,6 +150,7 @@ pub(crate) struct Ctx {
     pub(crate) retry: RetryPolicy,
     pub(crate) due_process: tapis_core::due_process::DueProcessPolicy,
     pub(crate) secrets: SecretKey,
+    pub(crate) isp_rules: tapis_core::isp::IspRules,
     /// Woken after a commit that put work in the outbox or on a stream.
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that appended platform events.
@@ -262,6 +267,7 @@ impl Store {
                 retry: options.retry,
                 due_process: options.due_process,
                 secrets: options.secrets,
+                isp_rules: options.isp_rules,
                 wake: Arc::new(tokio::sync::Notify::new()),
                 events: tokio::sync::watch::channel(0).0,
             }),
@@ -284,6 +290,11 @@ impl Store {
     /// The key that seals secrets at rest (none: they are in clear).
     pub fn secrets(&self) -> &SecretKey {
         &self.ctx.secrets
+    }
+
+    /// The bounds on ISPs' transfer, NOTIFY and probe addresses.
+    pub fn isp_rules(&self) -> tapis_core::isp::IspRules {
+        self.ctx.isp_rules
     }
 
     pub fn retry(&self) -> RetryPolicy {

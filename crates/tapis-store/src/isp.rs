@@ -12,7 +12,17 @@ use tapis_core::audit::Actor;
 use tapis_core::isp::{IpNet, Resolvers};
 use tapis_core::{PartyId, Timestamp, canonical};
 
+use crate::secrets::Place;
 use crate::{Error, Principal, Result, Store, audit};
+
+/// Where an ISP's TSIG secret is sealed: bound to its row.
+pub(crate) fn tsig_place(party: &str) -> Place<'_> {
+    Place {
+        table: "isp_resolvers",
+        column: "tsig_secret",
+        row: party,
+    }
+}
 
 /// An ISP's resolver settings as shown (the TSIG secret only at creation).
 #[derive(Debug, Clone, Serialize)]
@@ -223,7 +233,11 @@ impl Store {
             .bind(&notify)
             .bind(&allow)
             .bind(&key_name)
-            .bind(&secret)
+            .bind(
+                self.ctx
+                    .secrets
+                    .seal(tsig_place(&party.to_string()), &secret)?,
+            )
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
@@ -256,29 +270,53 @@ impl Store {
 
     /// Keys, allow list and NOTIFY targets of every ISP.
     pub async fn xfr_access(&self) -> Result<XfrAccess> {
-        let rows = sqlx::query("SELECT notify, allow_transfer_from, tsig_key_name, tsig_secret FROM isp_resolvers ORDER BY party_id")
+        let rows = sqlx::query("SELECT party_id, notify, allow_transfer_from, tsig_key_name, tsig_secret FROM isp_resolvers ORDER BY party_id")
             .fetch_all(&self.pool)
             .await?;
         let mut access = XfrAccess::default();
         for r in rows {
             let key: String = r.try_get("tsig_key_name")?;
-            access.keys.push((key.clone(), r.try_get("tsig_secret")?));
+            let party: String = r.try_get("party_id")?;
+            let secret = self
+                .ctx
+                .secrets
+                .open(tsig_place(&party), &r.try_get::<String, _>("tsig_secret")?)?;
+            access.keys.push((key.clone(), secret));
             let allow: Vec<String> =
                 serde_json::from_str(&r.try_get::<String, _>("allow_transfer_from")?)
                     .map_err(Error::corrupt)?;
-            for a in allow {
-                access
-                    .allow
-                    .push(IpNet::parse("allow_transfer_from", &a).map_err(Error::corrupt)?);
+            // settings stored before the rules (or under looser ones) stop
+            // counting: a wide network no longer gets unsigned transfers
+            let rules = self.ctx.isp_rules;
+            for (i, a) in allow.iter().enumerate() {
+                let net = IpNet::parse("allow_transfer_from", a).map_err(Error::corrupt)?;
+                let checked = if i < rules.max_transfer_hosts {
+                    rules.check_transfer_host("allow_transfer_from", &net)
+                } else {
+                    Err(tapis_core::Error::invalid(
+                        "allow_transfer_from",
+                        format!("beyond the first {}", rules.max_transfer_hosts),
+                    ))
+                };
+                match checked {
+                    Ok(()) => access.allow.push(net),
+                    Err(e) => {
+                        tracing::warn!(isp = %party, entry = %a, reason = %e, "ignoring a stored allow_transfer_from entry that the rules refuse")
+                    }
+                }
             }
             let notify: Vec<String> =
                 serde_json::from_str(&r.try_get::<String, _>("notify")?).map_err(Error::corrupt)?;
             for n in notify {
-                access.notify.push((
-                    n.parse()
-                        .map_err(|_| Error::corrupt(format!("notify target {n}")))?,
-                    key.clone(),
-                ));
+                let addr: std::net::SocketAddr = n
+                    .parse()
+                    .map_err(|_| Error::corrupt(format!("notify target {n}")))?;
+                match rules.check_target("notify", &addr) {
+                    Ok(()) => access.notify.push((addr, key.clone())),
+                    Err(e) => {
+                        tracing::warn!(isp = %party, target = %n, reason = %e, "ignoring a stored NOTIFY target that the rules refuse")
+                    }
+                }
             }
         }
         Ok(access)
@@ -402,9 +440,21 @@ impl Store {
             let list = |col: &str| -> Result<Vec<String>> {
                 serde_json::from_str(&r.try_get::<String, _>(col)?).map_err(Error::corrupt)
             };
+            // a network the rules refuse (stored before them) attributes
+            // nothing: evidence from anyone inside it is no ISP's
+            let rules = self.ctx.isp_rules;
             let mut nets = Vec::new();
-            for a in list("allow_transfer_from")? {
-                nets.push(IpNet::parse("allow_transfer_from", &a).map_err(Error::corrupt)?);
+            for a in list("allow_transfer_from")?
+                .iter()
+                .take(rules.max_transfer_hosts)
+            {
+                let net = IpNet::parse("allow_transfer_from", a).map_err(Error::corrupt)?;
+                if rules
+                    .check_transfer_host("allow_transfer_from", &net)
+                    .is_ok()
+                {
+                    nets.push(net);
+                }
             }
             let mut ips = Vec::new();
             for a in list("resolvers")?.iter().chain(list("notify")?.iter()) {
@@ -632,9 +682,22 @@ impl Store {
             .map(|r| {
                 let list: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("resolvers")?)
                     .map_err(Error::corrupt)?;
+                let party_id: String = r.try_get("party_id")?;
+                let rules = self.ctx.isp_rules;
+                let resolvers = list
+                    .iter()
+                    .filter_map(|a| a.parse().ok())
+                    .filter(|a| match rules.check_target("resolvers", a) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(isp = %party_id, resolver = %a, reason = %e, "not probing a stored resolver that the rules refuse");
+                            false
+                        }
+                    })
+                    .collect();
                 Ok(ProbeTarget {
-                    party_id: r.try_get("party_id")?,
-                    resolvers: list.iter().filter_map(|a| a.parse().ok()).collect(),
+                    party_id,
+                    resolvers,
                 })
             })
             .collect()

@@ -172,6 +172,101 @@ impl SecretKey {
     }
 }
 
+impl crate::Store {
+    /// A secret column as stored (sealed or not), for tests that look at
+    /// the database as a thief would.
+    #[cfg(feature = "testing")]
+    pub async fn raw_stored_secret(
+        &self,
+        table: &str,
+        column: &str,
+        party: &str,
+    ) -> Result<Option<String>> {
+        use sqlx::Row as _;
+        let row = sqlx::query(&format!(
+            "SELECT {column} AS v FROM {table} WHERE party_id = $1"
+        ))
+        .bind(party)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get("v")?,
+            None => None,
+        })
+    }
+
+    /// Seal every secret still stored in clear (written before a key was
+    /// configured): webhook secrets (current and previous) and TSIG
+    /// secrets. One transaction, one `secrets.sealed` audit event naming
+    /// how many were sealed and under which key id; nothing to seal, or no
+    /// key configured, changes nothing and records nothing. Returns how
+    /// many values were sealed. `tapis serve` may call it at start when a
+    /// key is set.
+    pub async fn reseal_secrets(&self) -> Result<u64> {
+        use sqlx::Row as _;
+        let keys = &self.ctx.secrets;
+        let Some(kid) = keys.kid() else {
+            return Ok(0);
+        };
+        let mut tx = self.write().await?;
+        let mut sealed = 0u64;
+        for column in ["secret", "previous_secret"] {
+            let rows = sqlx::query(&format!(
+                "SELECT party_id, {column} AS v FROM channels WHERE {column} IS NOT NULL"
+            ))
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in rows {
+                let party: String = r.try_get("party_id")?;
+                let value: String = r.try_get("v")?;
+                if SecretKey::is_sealed(&value) {
+                    continue;
+                }
+                let place = crate::channel::secret_place(column, &party);
+                sqlx::query(&format!(
+                    "UPDATE channels SET {column} = $1 WHERE party_id = $2"
+                ))
+                .bind(keys.seal(place, &value)?)
+                .bind(&party)
+                .execute(&mut *tx)
+                .await?;
+                sealed += 1;
+            }
+        }
+        let rows = sqlx::query("SELECT party_id, tsig_secret FROM isp_resolvers")
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in rows {
+            let party: String = r.try_get("party_id")?;
+            let value: String = r.try_get("tsig_secret")?;
+            if SecretKey::is_sealed(&value) {
+                continue;
+            }
+            sqlx::query("UPDATE isp_resolvers SET tsig_secret = $1 WHERE party_id = $2")
+                .bind(keys.seal(crate::isp::tsig_place(&party), &value)?)
+                .bind(&party)
+                .execute(&mut *tx)
+                .await?;
+            sealed += 1;
+        }
+        if sealed == 0 {
+            return Ok(0);
+        }
+        crate::audit::append(
+            &mut tx,
+            self.now(),
+            &tapis_core::audit::Actor::system("secrets"),
+            tapis_core::EventType::SecretsSealed,
+            ("setting", "secrets_key"),
+            serde_json::Value::Null,
+            serde_json::json!({"sealed": sealed, "kid": kid}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(sealed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ macro_rules! say {
     }};
 }
 
+mod anchor;
 mod db;
 mod files;
 mod offline;
@@ -167,10 +168,18 @@ Example:
   tapis token list --party Messenger";
 
 const AUDIT_HELP: &str = "\
-Exit status: 0 intact, 1 broken, 2 could not check.
+Exit status: 0 intact, 1 broken (or a document no longer anchored),
+2 could not check.
 
-Example:
-  tapis audit verify --database-url postgres://tapis@db/tapis";
+With --against, each receipt or decision (as the API returned it) must
+verify with tapis's published keys, and the chain must still hold the
+event it anchors (payload.chain: seq and hash). The chain alone can be
+rewritten by whoever writes the database; a receipt a platform kept
+cannot.
+
+Examples:
+  tapis audit verify --database-url postgres://tapis@db/tapis
+  tapis audit verify --against ack.json decision-1.json";
 
 const RECEIPT_HELP: &str = "\
 Exit status: 0 valid, 1 invalid, 2 could not check.
@@ -429,6 +438,14 @@ enum AuditCommand {
     Verify {
         #[command(flatten)]
         store: StoreArgs,
+        /// Receipts or decisions (JSON, as the API returned them) whose
+        /// anchored chain head must still be in the chain.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        against: Vec<PathBuf>,
+        /// tapis's public keys as GET /api/v1/keys returned them (default:
+        /// the keys published in the database).
+        #[arg(long, value_name = "FILE", requires = "against")]
+        keys: Option<PathBuf>,
     },
 }
 
@@ -445,7 +462,7 @@ impl Command {
                     | TokenCommand::List { store, .. },
             }
             | Command::Audit {
-                command: AuditCommand::Verify { store },
+                command: AuditCommand::Verify { store, .. },
             }
             | Command::Db {
                 command: DbCommand::Migrate { store } | DbCommand::Grants { store, .. },
@@ -544,8 +561,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 command: TokenCommand::List { party, .. },
             } => token_list(&settings, &party).await,
             Command::Audit {
-                command: AuditCommand::Verify { .. },
-            } => audit_verify(&settings).await,
+                command: AuditCommand::Verify { against, keys, .. },
+            } => {
+                if against.is_empty() {
+                    audit_verify(&settings).await
+                } else {
+                    anchor::audit_verify_against(&settings, &against, keys.as_deref()).await
+                }
+            }
             Command::Db {
                 command: DbCommand::Migrate { .. },
             } => db::migrate(&settings).await,

@@ -99,6 +99,10 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         },
         due_process,
         secrets: settings.secret_key()?,
+        isp_rules: tapis_core::isp::IspRules {
+            allow_private: settings.channel.allow_private_targets,
+            ..Default::default()
+        },
     };
     let url = settings.database_url();
     crate::cli::prepare_database(&url)?;

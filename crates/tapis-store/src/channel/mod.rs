@@ -10,6 +10,7 @@
 //! notice's timeline.
 
 use crate::notices::{load_notice, mark_delivered_tx, set_state};
+use crate::secrets::Place;
 use crate::{Error, Principal, Result, Store, audit};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -77,6 +78,16 @@ fn new_webhook_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     format!("whsec_{}", STANDARD.encode(bytes))
+}
+
+/// Where a channel's webhook secret is sealed: bound to its column and row,
+/// so a sealed value copied elsewhere does not open.
+pub(crate) fn secret_place<'a>(column: &'static str, party: &'a str) -> Place<'a> {
+    Place {
+        table: "channels",
+        column,
+        row: party,
+    }
 }
 
 fn channel_from_row(row: &AnyRow) -> Result<Channel> {
@@ -170,6 +181,11 @@ impl Store {
             None => false,
         };
         let new_secret = (ch.webhook_url.is_some() && !had_secret).then(new_webhook_secret);
+        let party_str = party.to_string();
+        let stored_secret = new_secret
+            .as_deref()
+            .map(|s| self.ctx.secrets.seal(secret_place("secret", &party_str), s))
+            .transpose()?;
         let now = self.now();
         let emails = canonical::to_string(&json!(ch.emails))?;
         if existing.is_some() {
@@ -179,7 +195,7 @@ impl Store {
             .bind(ch.webhook_url.clone())
             .bind(&emails)
             .bind(ch.public_key.clone())
-            .bind(new_secret.clone())
+            .bind(stored_secret.clone())
             .bind(now.unix_millis())
             .bind(party.to_string())
             .execute(&mut *tx)
@@ -192,7 +208,7 @@ impl Store {
             .bind(ch.webhook_url.clone())
             .bind(&emails)
             .bind(ch.public_key.clone())
-            .bind(new_secret.clone())
+            .bind(stored_secret)
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
@@ -238,11 +254,16 @@ impl Store {
         let now = self.now();
         let until = now.plus_secs(self.ctx.retry.secret_grace_secs);
         let secret = new_webhook_secret();
+        // the old secret moves column: open it where it was, seal it where
+        // it goes
+        let party_str = party.to_string();
+        let keys = &self.ctx.secrets;
+        let old = keys.open(secret_place("secret", &party_str), &old)?;
         sqlx::query(
             "UPDATE channels SET secret = $1, previous_secret = $2, previous_valid_until = $3, updated_at = $4 WHERE party_id = $5",
         )
-        .bind(&secret)
-        .bind(old)
+        .bind(keys.seal(secret_place("secret", &party_str), &secret)?)
+        .bind(keys.seal(secret_place("previous_secret", &party_str), &old)?)
         .bind(until.unix_millis())
         .bind(now.unix_millis())
         .bind(party.to_string())
@@ -287,13 +308,15 @@ impl Store {
         let (Some(url), Some(secret)) = (url, secret) else {
             return Ok(None);
         };
-        let mut secrets = vec![secret];
+        let party_str = party.to_string();
+        let keys = &self.ctx.secrets;
+        let mut secrets = vec![keys.open(secret_place("secret", &party_str), &secret)?];
         let prev: Option<String> = row.try_get("previous_secret")?;
         let until: Option<i64> = row.try_get("previous_valid_until")?;
         if let (Some(p), Some(u)) = (prev, until)
             && u > self.now().unix_millis()
         {
-            secrets.push(p);
+            secrets.push(keys.open(secret_place("previous_secret", &party_str), &p)?);
         }
         Ok(Some(WebhookTarget { url, secrets }))
     }

@@ -408,6 +408,9 @@ impl Store {
         }
         acknowledge_in(&mut tx, now, &by.actor(), &mut n).await?;
         let party_name = party_name(&mut tx, by.party_id).await?;
+        // the head right after the acknowledgement's own events: the
+        // platform's copy then pins the log up to here
+        let chain = audit::head(&mut tx).await?;
         let receipt = json!({
             "type": "tapis.receipt.v1",
             "notice_id": id.to_string(),
@@ -415,6 +418,7 @@ impl Store {
             "acknowledged_by": {"party_id": by.party_id.to_string(), "party_name": party_name, "token_label": by.label},
             "acknowledged_at": now.to_string(),
             "platform_signature": platform_sig,
+            "chain": chain.to_json(),
         });
         let sealed = self.ctx.signer.seal(receipt)?;
         sqlx::query("INSERT INTO receipts (id, notice_id, receipt, platform_signature, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -575,6 +579,7 @@ impl Store {
         settle(&mut tx, now, &actor, &mut n).await?;
         // the platform's proof that it acted, and when: signed by tapis
         let party_name = party_name(&mut tx, by.party_id).await?;
+        let chain = audit::head(&mut tx).await?;
         let sealed = self.ctx.signer.seal(json!({
             "type": "tapis.decision.v1",
             "notice_id": notice_id.to_string(),
@@ -585,6 +590,7 @@ impl Store {
             "reason": decision.reason,
             "decided_by": {"party_id": by.party_id.to_string(), "party_name": party_name, "token_label": by.label},
             "decided_at": now.to_string(),
+            "chain": chain.to_json(),
         }))?;
         sqlx::query(
             "INSERT INTO receipts (id, notice_id, receipt, created_at) VALUES ($1, $2, $3, $4)",
