@@ -259,6 +259,9 @@ pub struct LimitSettings {
     pub anonymous_burst: u32,
     /// Live event streams (SSE) open at once with one token.
     pub streams_per_token: usize,
+    /// Addresses (single hosts) one ISP may register to transfer the zone
+    /// without TSIG.
+    pub transfer_hosts_per_isp: usize,
 }
 
 impl Default for LimitSettings {
@@ -273,6 +276,7 @@ impl Default for LimitSettings {
             anonymous_per_minute: edge.anonymous_per_minute,
             anonymous_burst: edge.anonymous_burst,
             streams_per_token: edge.streams_per_token,
+            transfer_hosts_per_isp: tapis_core::isp::IspRules::default().max_transfer_hosts,
         }
     }
 }
@@ -287,6 +291,14 @@ impl LimitSettings {
             anonymous_per_minute: self.anonymous_per_minute,
             anonymous_burst: self.anonymous_burst,
             streams_per_token: self.streams_per_token,
+        }
+    }
+
+    /// The bounds on ISPs' transfer, NOTIFY and probe addresses.
+    pub fn isp_rules(&self, allow_private: bool) -> tapis_core::isp::IspRules {
+        tapis_core::isp::IspRules {
+            allow_private,
+            max_transfer_hosts: self.transfer_hosts_per_isp,
         }
     }
 
@@ -344,6 +356,13 @@ impl LimitSettings {
             1,
             1000,
             n(d.streams_per_token),
+        )?;
+        within(
+            "transfer_hosts_per_isp",
+            n(self.transfer_hosts_per_isp),
+            0,
+            64,
+            n(d.transfer_hosts_per_isp),
         )?;
         Ok(())
     }
@@ -491,6 +510,9 @@ impl Settings {
                 }
                 "TAPIS_LIMITS_STREAMS_PER_TOKEN" => {
                     s.limits.streams_per_token = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_LIMITS_TRANSFER_HOSTS_PER_ISP" => {
+                    s.limits.transfer_hosts_per_isp = v.parse().map_err(|_| bad("a number"))?
                 }
                 "TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS" => {
                     s.channel.allow_private_targets = v.parse().map_err(|_| bad("true or false"))?

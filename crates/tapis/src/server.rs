@@ -99,10 +99,9 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         },
         due_process,
         secrets: settings.secret_key()?,
-        isp_rules: tapis_core::isp::IspRules {
-            allow_private: settings.channel.allow_private_targets,
-            ..Default::default()
-        },
+        isp_rules: settings
+            .limits
+            .isp_rules(settings.channel.allow_private_targets),
     };
     let url = settings.database_url();
     crate::cli::prepare_database(&url)?;
@@ -110,7 +109,18 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         .await
         .map_err(|e| crate::cli::explain_open_error(&url, e))?;
     match store.secrets().kid() {
-        Some(kid) => tracing::info!(kid, "secrets at rest (webhook and TSIG secrets) are sealed"),
+        Some(kid) => {
+            // secrets written before the key was configured are sealed now
+            let sealed = store
+                .reseal_secrets()
+                .await
+                .context("cannot seal the secrets stored in clear")?;
+            tracing::info!(
+                kid,
+                sealed,
+                "secrets at rest (webhook and TSIG secrets) are sealed"
+            )
+        }
         None if opts.demo => {}
         None => tracing::warn!(
             "secrets at rest (webhook and TSIG secrets) are stored in clear: set secrets_key_file or TAPIS_SECRETS_KEY (make a key with `head -c 32 /dev/urandom | base64 > secrets.key; chmod 600 secrets.key`)"

@@ -109,6 +109,18 @@ fn edge_limits_come_from_file_and_env_and_are_bounded() {
     assert_eq!(e.anonymous_burst, 9, "the environment wins over the file");
     assert_eq!(e.streams_per_token, 2);
     assert_eq!(
+        Settings::default().limits.isp_rules(false),
+        tapis_core::isp::IspRules::default(),
+        "the ISP rules' defaults are core's"
+    );
+    let (s, _) = Settings::load(
+        None,
+        &env(&[("TAPIS_LIMITS_TRANSFER_HOSTS_PER_ISP", "2")]),
+        &Overrides::default(),
+    )
+    .expect("load");
+    assert_eq!(s.limits.isp_rules(true).max_transfer_hosts, 2);
+    assert_eq!(
         Settings::default().limits.edge(),
         tapis_http::edge::EdgeLimits::default(),
         "the defaults are the edge's"
@@ -144,6 +156,11 @@ fn edge_limits_come_from_file_and_env_and_are_bounded() {
             "TAPIS_LIMITS_STREAMS_PER_TOKEN",
             "0",
             "limits.streams_per_token",
+        ),
+        (
+            "TAPIS_LIMITS_TRANSFER_HOSTS_PER_ISP",
+            "65",
+            "limits.transfer_hosts_per_isp",
         ),
         (
             "TAPIS_LIMITS_STREAMS_PER_TOKEN",
