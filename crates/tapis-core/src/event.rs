@@ -27,6 +27,9 @@ macro_rules! event_types {
 event_types! {
     PartyCreated = "party.created",
     TokenCreated = "token.created",
+    InvitationCreated = "invitation.created",
+    InvitationAccepted = "invitation.accepted",
+    AuthoriserKeyEnrolled = "authoriser.key_enrolled",
     ChannelUpdated = "channel.updated",
     ChannelSecretRotated = "channel.secret_rotated",
     KeyPublished = "key.published",

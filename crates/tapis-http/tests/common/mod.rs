@@ -120,17 +120,47 @@ impl App {
         v["id"].as_str().expect("id").to_owned()
     }
 
-    /// Create a token as admin and return its secret.
+    /// A token for `role` at `party`, held by the person "`role` test":
+    /// the admin creates the authority's own; any other party's is
+    /// invited by the admin and redeemed by the party (the authority never
+    /// holds another party's credential).
     pub async fn token(&self, party: &str, role: &str) -> String {
+        let person = format!("{role} test");
+        if party == self.authority_id {
+            let (s, v) = self
+                .post(
+                    &format!("/api/v1/parties/{party}/tokens"),
+                    &self.admin,
+                    json!({"role": role, "label": format!("{role} test"), "person": person}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            return v["token"].as_str().expect("token").to_owned();
+        }
+        let code = self.invitation(party, role).await;
         let (s, v) = self
-            .post(
-                &format!("/api/v1/parties/{party}/tokens"),
-                &self.admin,
-                json!({"role": role, "label": format!("{role} test")}),
+            .call(
+                "POST",
+                &format!("/api/v1/invitations/{code}/accept"),
+                None,
+                Some(json!({"label": format!("{role} test"), "person": person})),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["token"].as_str().expect("token").to_owned()
+    }
+
+    /// An invitation code for `role` at `party`, created by the admin.
+    pub async fn invitation(&self, party: &str, role: &str) -> String {
+        let (s, v) = self
+            .post(
+                &format!("/api/v1/parties/{party}/invitations"),
+                &self.admin,
+                json!({"role": role}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["code"].as_str().expect("code").to_owned()
     }
 
     pub async fn stop(mut self) {

@@ -210,7 +210,9 @@ pub(super) async fn import(
             token_id: None,
             label,
             role: None,
+            person: None,
         },
+        person: None,
     };
     let created = store.create_orders(&proposer, orders).await?;
     for o in &created {
@@ -269,6 +271,7 @@ pub(super) async fn token_create(
         token_id: None,
         label: format!("tapis token create (OS user {user})"),
         role: None,
+        person: None,
     };
     let (info, secret) = store
         .create_token(&actor, party_id, role, label, None)
