@@ -34,6 +34,7 @@ macro_rules! say {
     }};
 }
 
+mod authoriser;
 mod offline;
 
 /// Print a line on stdout; a closed stdout ends the process quietly.
@@ -208,6 +209,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Enrol and list authorisers' signing keys (host-side only).
+    Authoriser {
+        #[command(subcommand)]
+        command: authoriser::AuthoriserCommand,
+    },
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -346,6 +352,7 @@ impl Command {
             Command::Import {
                 command: ImportCommand::Rpz { args, .. } | ImportCommand::Domains { args, .. },
             } => args.store.clone(),
+            Command::Authoriser { command } => command.store().clone(),
             Command::Replay(args) => StoreArgs {
                 config: args.config.clone(),
                 ..StoreArgs::default()
@@ -430,6 +437,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Audit {
                 command: AuditCommand::Verify { .. },
             } => audit_verify(&settings).await,
+            Command::Authoriser { command } => authoriser::run(&settings, command).await,
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),
         }
