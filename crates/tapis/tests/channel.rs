@@ -218,32 +218,69 @@ async fn setup(server: &Server, channel: Value) -> Setup {
         .await;
     assert_eq!(s, 201, "{p}");
     let platform = p["id"].as_str().expect("id").to_owned();
+    // only the platform sets its own signing key: the admin sets the rest
+    let mut by_admin = channel.clone();
+    if let Some(c) = by_admin.as_object_mut() {
+        c.remove("public_key");
+    }
     let (s, ch) = server
         .call(
             reqwest::Method::PUT,
             &format!("/api/v1/parties/{platform}/channel"),
             ADMIN,
-            Some(channel),
+            Some(by_admin),
         )
         .await;
     assert_eq!(s, 200, "{ch}");
-    let token = |party: String, role: &'static str| async move {
-        let (s, v) = server
-            .post(
-                &format!("/api/v1/parties/{party}/tokens"),
-                ADMIN,
-                json!({"role": role, "label": format!("{role} in test")}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        v["token"].as_str().expect("token").to_owned()
-    };
-    Setup {
-        officer: token(authority, "officer").await,
-        agent: token(platform.clone(), "platform_agent").await,
+    let officer_body =
+        json!({"role": "officer", "label": "officer in test", "person": "officer in test"});
+    let (s, officer) = server
+        .post(
+            &format!("/api/v1/parties/{authority}/tokens"),
+            ADMIN,
+            officer_body,
+        )
+        .await;
+    assert_eq!(s, 201, "{officer}");
+    // the platform's own token comes by invitation, redeemed by the platform
+    let (s, inv) = server
+        .post(
+            &format!("/api/v1/parties/{platform}/invitations"),
+            ADMIN,
+            json!({"role": "platform_agent"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{inv}");
+    let (s, agent) = server
+        .post(
+            &format!(
+                "/api/v1/invitations/{}/accept",
+                inv["code"].as_str().expect("code")
+            ),
+            ADMIN,
+            json!({"label": "platform_agent in test"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{agent}");
+    let token = |v: &Value| v["token"].as_str().expect("token").to_owned();
+    let setup = Setup {
+        officer: token(&officer),
+        agent: token(&agent),
         platform,
         secret: ch["webhook_secret"].as_str().map(str::to_owned),
+    };
+    if channel.get("public_key").is_some() {
+        let (s, v) = server
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/parties/{}/channel", setup.platform),
+                &setup.agent,
+                Some(channel),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
     }
+    setup
 }
 
 fn notice(platform: &str, n: usize) -> Value {

@@ -162,14 +162,26 @@ async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
         (&authority, "approver"),
         (&isp, "isp_operator"),
     ] {
-        let (s, v) = call(
-            &base,
-            post.clone(),
-            &format!("/api/v1/parties/{party}/tokens"),
-            ADMIN,
-            Some(json!({"role": role, "label": format!("{role} resolver e2e")})),
-        )
-        .await;
+        let body = json!({"role": role, "label": format!("{role} resolver e2e"), "person": role});
+        // the authority's own tokens by the admin, the ISP's by invitation
+        let path = if party == &authority {
+            format!("/api/v1/parties/{party}/tokens")
+        } else {
+            let (s, inv) = call(
+                &base,
+                post.clone(),
+                &format!("/api/v1/parties/{party}/invitations"),
+                ADMIN,
+                Some(json!({"role": role})),
+            )
+            .await;
+            assert_eq!(s, 201, "{inv}");
+            format!(
+                "/api/v1/invitations/{}/accept",
+                inv["code"].as_str().expect("code")
+            )
+        };
+        let (s, v) = call(&base, post.clone(), &path, ADMIN, Some(body)).await;
         assert_eq!(s, 201, "{v}");
         tokens.push(v["token"].as_str().expect("token").to_owned());
     }

@@ -319,21 +319,34 @@ impl Tapis {
         let isp = isp["id"].as_str().expect("id").to_owned();
         let token = |party: String, role: &'static str| {
             let base = base.clone();
+            let authority = authority.clone();
             async move {
-                let (s, v) = call(
-                    &base,
-                    "POST",
-                    &format!("/api/v1/parties/{party}/tokens"),
-                    ADMIN,
-                    Some(json!({"role": role, "label": format!("{role} e2e")})),
-                )
-                .await;
+                let body = json!({"role": role, "label": format!("{role} e2e"), "person": role});
+                // the authority's own tokens by the admin, the ISP's by invitation
+                let path = if party == authority {
+                    format!("/api/v1/parties/{party}/tokens")
+                } else {
+                    let (s, inv) = call(
+                        &base,
+                        "POST",
+                        &format!("/api/v1/parties/{party}/invitations"),
+                        ADMIN,
+                        Some(json!({"role": role})),
+                    )
+                    .await;
+                    assert_eq!(s, 201, "{inv}");
+                    format!(
+                        "/api/v1/invitations/{}/accept",
+                        inv["code"].as_str().expect("code")
+                    )
+                };
+                let (s, v) = call(&base, "POST", &path, ADMIN, Some(body)).await;
                 assert_eq!(s, 201, "{v}");
                 v["token"].as_str().expect("token").to_owned()
             }
         };
         let officer = token(authority.clone(), "officer").await;
-        let approver = token(authority, "approver").await;
+        let approver = token(authority.clone(), "approver").await;
         let isp_token = token(isp.clone(), "isp_operator").await;
         Tapis {
             _proc: proc,

@@ -146,15 +146,27 @@ impl Server {
         p["id"].as_str().expect("id").to_owned()
     }
 
-    /// A token for `party` with `role`.
+    /// A token for `party` with `role`, held by the person "`role` test":
+    /// the admin creates the authority's own; another party's is an
+    /// invitation the party redeems (the authority never holds it).
     pub async fn token(&self, party: &str, role: &str) -> String {
-        let (s, v) = self
-            .post(
-                &format!("/api/v1/parties/{party}/tokens"),
-                ADMIN,
-                json!({"role": role, "label": format!("{role} test")}),
-            )
-            .await;
+        let body = json!({"role": role, "label": format!("{role} test"), "person": format!("{role} test")});
+        let (s, v) = if party == self.authority().await {
+            self.post(&format!("/api/v1/parties/{party}/tokens"), ADMIN, body)
+                .await
+        } else {
+            let (s, inv) = self
+                .post(
+                    &format!("/api/v1/parties/{party}/invitations"),
+                    ADMIN,
+                    json!({"role": role}),
+                )
+                .await;
+            assert_eq!(s, 201, "{inv}");
+            let code = inv["code"].as_str().expect("code");
+            self.post(&format!("/api/v1/invitations/{code}/accept"), ADMIN, body)
+                .await
+        };
         assert_eq!(s, 201, "{v}");
         v["token"].as_str().expect("token").to_owned()
     }
