@@ -74,9 +74,13 @@ struct WhoAmI {
     party_kind: PartyKind,
     role: Role,
     label: String,
+    /// The person holding the token (normalised); absent for a machine
+    /// credential.
+    #[schema(value_type = Option<String>)]
+    person: Option<tapis_core::person::Person>,
 }
 
-/// The caller's identity: party, role and token label.
+/// The caller's identity: party, role, token label and person.
 #[utoipa::path(get, path = "/api/v1/whoami", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
 async fn whoami(Auth(p): Auth) -> Json<WhoAmI> {
     Json(WhoAmI {
@@ -85,6 +89,7 @@ async fn whoami(Auth(p): Auth) -> Json<WhoAmI> {
         party_kind: p.party_kind,
         role: p.role,
         label: p.label,
+        person: p.person,
     })
 }
 
