@@ -250,13 +250,46 @@ pub fn may_issue_token(
     })
 }
 
-/// May `issuer` create an invitation (a one-time enrolment code) for
-/// `role` at a party of kind `party_kind`? The authority's admin invites
-/// any party's first members; the code is handed over out of band and
-/// redeemed without a token by the party itself.
-pub fn may_invite(issuer: Role, party_kind: PartyKind, role: Role) -> Result<()> {
-    issuer.require(Action::ManageTokens)?;
-    fits(party_kind, role)
+/// May `issuer` (acting for `issuer_party`) create an invitation (a
+/// one-time enrolment code) for `role` at `party` (of kind `party_kind`)?
+/// The authority's admin invites the authority's people and any party's
+/// first members (see [`authority_may_invite`]); a party's own member
+/// invites further members of its own role to its own party. The code is
+/// handed over out of band and redeemed without a token.
+pub fn may_invite(
+    issuer: Role,
+    issuer_party: PartyId,
+    party: PartyId,
+    party_kind: PartyKind,
+    role: Role,
+) -> Result<()> {
+    let allowed = match issuer {
+        Role::Admin => {
+            fits(party_kind, role)?;
+            true
+        }
+        Role::PlatformAgent | Role::IspOperator | Role::Flagger | Role::Authoriser => {
+            party == issuer_party && role == issuer
+        }
+        Role::Officer | Role::Approver | Role::Auditor => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            role: issuer.as_str().to_owned(),
+            action: "invite members other than its own role's, for its own party".to_owned(),
+        })
+    }
+}
+
+/// The authority invites only a party's *first* members: once another
+/// party has a live token, its further members come through its own
+/// members, so an invitation the authority kept for itself cannot be
+/// added beside the party's real ones unnoticed. The authority's own
+/// parties it always may.
+pub fn authority_may_invite(issuer: Role, party_kind: PartyKind, has_live_members: bool) -> bool {
+    issuer != Role::Admin || party_kind == PartyKind::Authority || !has_live_members
 }
 
 /// A token's role must fit its party's kind: a platform cannot hold an
@@ -426,9 +459,34 @@ mod tests {
                 "{issuer:?} {kind:?} {role:?}"
             );
         }
-        assert!(may_invite(Role::Admin, Platform, Role::PlatformAgent).is_ok());
-        assert!(may_invite(Role::Admin, Platform, Role::Officer).is_err());
-        assert!(may_invite(Role::PlatformAgent, Platform, Role::PlatformAgent).is_err());
+        let inv = |issuer, ip, party, kind, role| may_invite(issuer, ip, party, kind, role).is_ok();
+        assert!(inv(
+            Role::Admin,
+            home,
+            platform,
+            Platform,
+            Role::PlatformAgent
+        ));
+        assert!(!inv(Role::Admin, home, platform, Platform, Role::Officer));
+        assert!(inv(
+            Role::PlatformAgent,
+            platform,
+            platform,
+            Platform,
+            Role::PlatformAgent
+        ));
+        assert!(!inv(
+            Role::PlatformAgent,
+            platform,
+            other,
+            Platform,
+            Role::PlatformAgent
+        ));
+        assert!(!inv(Role::Officer, home, home, Authority, Role::Officer));
+        assert!(authority_may_invite(Role::Admin, Platform, false));
+        assert!(!authority_may_invite(Role::Admin, Platform, true));
+        assert!(authority_may_invite(Role::Admin, Authority, true));
+        assert!(authority_may_invite(Role::PlatformAgent, Platform, true));
     }
 
     #[test]

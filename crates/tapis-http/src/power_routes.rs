@@ -56,10 +56,12 @@ struct InvitationCreated {
     code: String,
 }
 
-/// Invite a party's member (admin): a one-time code, valid seven days,
-/// that the party redeems itself for a token of its own.
+/// Invite a party's member: a one-time code, valid seven days, that the
+/// party redeems itself for a token of its own. The admin invites the
+/// authority's people and a party's first member (409 once the party has
+/// one); after that the party's own members invite, for their own role.
 #[utoipa::path(post, path = "/api/v1/parties/{id}/invitations", params(("id" = String, Path)), request_body = InvitationRequest,
-    responses((status = 201, body = InvitationCreated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = InvitationCreated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_invitation(
     state: S,
     Auth(p): Auth,

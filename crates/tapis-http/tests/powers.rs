@@ -324,15 +324,25 @@ async fn no_authority_role_holds_another_partys_credential(backend: tapis_store:
         )
         .await;
     assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
-    // nor can it invite anyone
+    // now that the platform has members, they invite the next ones, not
+    // the authority
+    let invite = format!("/api/v1/parties/{platform}/invitations");
+    let (s, v) = app
+        .post(&invite, &app.admin, json!({"role": "platform_agent"}))
+        .await;
+    assert_error(s, &v, StatusCode::CONFLICT, "conflict");
+    let (s, v) = app
+        .post(&invite, &agent, json!({"role": "platform_agent"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
     let (s, v) = app
         .post(
-            &format!("/api/v1/parties/{platform}/invitations"),
+            &format!("/api/v1/parties/{other}/invitations"),
             &agent,
             json!({"role": "platform_agent"}),
         )
         .await;
-    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
 
     // only the platform rotates its channel key
     let channel = format!("/api/v1/parties/{platform}/channel");

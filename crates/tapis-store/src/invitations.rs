@@ -1,9 +1,10 @@
 //! Invitations: one-time enrolment codes through which a party gets its
 //! credentials without the authority ever holding them.
 //!
-//! The authority's admin creates an invitation for a role at a party and
-//! hands the code over out of band; the party redeems it, without a
-//! token, for a token of its own. Only the code's SHA-256 is kept, a code
+//! The authority's admin creates an invitation for a role at a party with
+//! no member yet and hands the code over out of band; the party redeems
+//! it, without a token, for a token of its own, and its members invite the
+//! next ones. Only the code's SHA-256 is kept, a code
 //! works once, and it expires (after seven days). Creation and redemption
 //! are audit events, so a code the authority redeemed itself shows on the
 //! log as a second credential the party never asked for.
@@ -46,8 +47,10 @@ fn new_code() -> String {
 }
 
 impl Store {
-    /// Create an invitation for `role` at `party_id` (admin; the role must
-    /// fit the party's kind). Returns it and its code, shown this once.
+    /// Create an invitation for `role` at `party_id`: by the admin for the
+    /// authority's people and for a party's first member, by a party's
+    /// own member for its own party and role. Returns it and its code,
+    /// shown this once.
     pub async fn create_invitation(
         &self,
         by: &Principal,
@@ -56,7 +59,21 @@ impl Store {
     ) -> Result<(InvitationInfo, String)> {
         let mut tx = self.write().await?;
         let party = load_party(&mut tx, party_id).await?;
-        tapis_core::role::may_invite(by.role, party.kind, role)?;
+        tapis_core::role::may_invite(by.role, by.party_id, party.id, party.kind, role)?;
+        let live = sqlx::query(
+            "SELECT 1 AS x FROM tokens WHERE party_id = $1 AND revoked_at IS NULL LIMIT 1",
+        )
+        .bind(party_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if !tapis_core::role::authority_may_invite(by.role, party.kind, live) {
+            return Err(Error::Conflict(format!(
+                "this {} already has members: its own members invite the next ones \
+                 (POST /api/v1/parties/{{id}}/invitations with their token)",
+                party.kind.as_str()
+            )));
+        }
         let now = self.now();
         let code = new_code();
         let info = InvitationInfo {
