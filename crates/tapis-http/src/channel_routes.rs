@@ -329,6 +329,11 @@ async fn decide_escalation(
     }
     let decision = tapis_core::escalation::EscalationDecision::parse(&body.value.decision)?;
     let id = crate::extract::canonical_id(&id, EscalationId::parse, "escalation")?;
+    // a person decides, never a machine credential
+    tapis_core::person::require_person(
+        p.person.as_ref(),
+        tapis_core::person::PersonalAct::DecideEscalation,
+    )?;
     Ok(Json(
         state
             .store

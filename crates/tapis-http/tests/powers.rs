@@ -399,6 +399,14 @@ async fn four_eyes_compares_people(backend: tapis_store::Backend) {
     }
     let (s, o) = app.post(&approve, &other, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{o}");
+    // nor does a machine credential decide an escalation (a person gets
+    // as far as finding there is none)
+    let decide = "/api/v1/escalations/0190f5e2-8f3c-7b4e-9a1d-3c5e7f9b1d2a/decision";
+    let body = json!({"decision": "dismiss", "note": "no"});
+    let (s, v) = app.post(decide, &bot_approver, body.clone()).await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, v) = app.post(decide, &other, body).await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
     // the audit actor records the people
     let events = app.store.events_for("order", &id).await.expect("events");
     let proposed = events
