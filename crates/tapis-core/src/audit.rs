@@ -24,6 +24,9 @@ pub struct Actor {
     pub token_id: Option<String>,
     pub label: String,
     pub role: Option<String>,
+    /// The person behind the token (normalised), absent for machine
+    /// credentials and for tapis itself.
+    pub person: Option<String>,
 }
 
 impl Actor {
@@ -34,17 +37,24 @@ impl Actor {
             token_id: None,
             label: label.to_owned(),
             role: None,
+            person: None,
         }
     }
 
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "kind": self.kind,
             "party_id": self.party_id,
             "token_id": self.token_id,
             "label": self.label,
             "role": self.role,
-        })
+        });
+        // only when there is one, so events written before people were
+        // recorded keep the same shape
+        if let Some(p) = &self.person {
+            v["person"] = json!(p);
+        }
+        v
     }
 }
 

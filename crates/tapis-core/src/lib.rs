@@ -23,6 +23,7 @@ pub mod ladder;
 pub mod notice;
 pub mod order;
 pub mod party;
+pub mod person;
 pub mod policy;
 pub mod public_suffix;
 pub mod publication;

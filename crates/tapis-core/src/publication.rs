@@ -8,6 +8,7 @@
 //! records the outcome.
 
 use crate::due_process::{DueProcessPolicy, Sensitivity};
+use crate::order::OrderState;
 use crate::{Error, Result, Timestamp};
 
 /// Why an order is in the zone.
@@ -133,6 +134,53 @@ pub fn decide(
     ))
 }
 
+/// What an authoriser's decision does to an order now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionEffect {
+    /// Approved or scheduled and due: it goes in force now.
+    Activate,
+    /// Already in force: its publication is recorded as authorised and an
+    /// emergency lapse is cancelled.
+    Confirm,
+    /// In force and refused: it ends at once.
+    End,
+    /// Recorded; the compiler reads it when the order falls due.
+    Record,
+}
+
+/// A refusal of an order that needs no authorisation: it counts for
+/// nothing, and saying so is better than pretending it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoAuthorisationNeeded;
+
+/// What an authoriser's `decision` does to an order in `state` that
+/// `needs_authorisation` (its targets are sensitive) or is an `emergency`
+/// order, `due` when its effective time has come.
+///
+/// A refusal only counts where an authorisation is needed: an order that
+/// needs none and is no emergency stands on the authority's own
+/// four-eyes approval, and an authoriser cannot end or block it.
+pub fn decision_effect(
+    decision: AuthorisationDecision,
+    needs_authorisation: bool,
+    emergency: bool,
+    state: OrderState,
+    due: bool,
+) -> std::result::Result<DecisionEffect, NoAuthorisationNeeded> {
+    use AuthorisationDecision::*;
+    if decision == Refuse && !needs_authorisation && !emergency {
+        return Err(NoAuthorisationNeeded);
+    }
+    Ok(match (decision, state) {
+        (Authorise, OrderState::Approved | OrderState::Scheduled) if due => {
+            DecisionEffect::Activate
+        }
+        (Authorise, OrderState::InForce) => DecisionEffect::Confirm,
+        (Refuse, OrderState::InForce) => DecisionEffect::End,
+        _ => DecisionEffect::Record,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +239,46 @@ mod tests {
             panic!("withheld without authorisation");
         };
         assert!(why.starts_with("it needs an independent authorisation (co.id touches"));
+    }
+
+    #[test]
+    fn a_refusal_counts_only_where_authorisation_is_needed() {
+        use AuthorisationDecision::*;
+        use DecisionEffect::*;
+        use OrderState::*;
+        // table: (decision, needs, emergency, state, due, effect)
+        let table = [
+            (
+                Refuse,
+                false,
+                false,
+                InForce,
+                true,
+                Err(NoAuthorisationNeeded),
+            ),
+            (
+                Refuse,
+                false,
+                false,
+                Draft,
+                false,
+                Err(NoAuthorisationNeeded),
+            ),
+            (Refuse, true, false, InForce, true, Ok(End)),
+            (Refuse, false, true, InForce, true, Ok(End)),
+            (Refuse, true, false, Scheduled, false, Ok(Record)),
+            (Authorise, false, false, InForce, true, Ok(Confirm)),
+            (Authorise, true, false, Scheduled, true, Ok(Activate)),
+            (Authorise, true, false, Scheduled, false, Ok(Record)),
+            (Authorise, true, true, InForce, true, Ok(Confirm)),
+        ];
+        for (d, needs, emergency, state, due, want) in table {
+            assert_eq!(
+                decision_effect(d, needs, emergency, state, due),
+                want,
+                "{d:?} {needs} {emergency} {state:?} {due}"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::party::PartyKind;
 use crate::taxonomy::truncate;
-use crate::{Error, Result};
+use crate::{Error, PartyId, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,7 +171,8 @@ impl Role {
             ReadNotices => !matches!(self, IspOperator),
             AcknowledgeNotice | DecideItem | ReadInbox => self == PlatformAgent,
             VerifyAudit | ReadDeadLetters => matches!(self, Admin | Auditor),
-            // the authoriser registers the public key it signs with
+            // an authoriser keeps a channel to be told of orders; its signing
+            // key is enrolled on the host, never here (see `channel_key`)
             ManageChannel => matches!(self, Admin | PlatformAgent | Authoriser),
             ReadEscalations => self.reads_everything(),
             DecideEscalation => self == Approver,
@@ -200,6 +201,156 @@ impl Role {
                 action: action.as_str().to_owned(),
             })
         }
+    }
+}
+
+/// May a caller with role `issuer` (acting for `issuer_party`) create a
+/// token with `role` for `party` (of kind `party_kind`)?
+///
+/// Separation of powers: the authority's admin creates tokens for the
+/// authority's own people only. Every other party gets its first
+/// credential through a one-time invitation it redeems itself
+/// ([`may_invite`]), so no authority role ever holds a platform's, an
+/// ISP's, a flagger's or an authoriser's credential. After that, a
+/// party's own member creates further tokens of its own role for its own
+/// party (a platform agent more platform agents, an ISP operator more ISP
+/// operators, and so on), and nobody else's.
+pub fn may_issue_token(
+    issuer: Role,
+    issuer_party: PartyId,
+    party: PartyId,
+    party_kind: PartyKind,
+    role: Role,
+) -> Result<()> {
+    let allowed = match issuer {
+        Role::Admin => {
+            // a role that fits no party of this kind is a malformed request
+            fits(party_kind, role)?;
+            party_kind == PartyKind::Authority
+        }
+        Role::PlatformAgent | Role::IspOperator | Role::Flagger | Role::Authoriser => {
+            party == issuer_party && role == issuer
+        }
+        Role::Officer | Role::Approver | Role::Auditor => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(Error::Forbidden {
+        role: issuer.as_str().to_owned(),
+        action: if issuer == Role::Admin {
+            format!(
+                "create tokens for a {} party (the authority never holds another party's credential): \\
+                 create an invitation with POST /api/v1/parties/{{id}}/invitations and hand its code to the party",
+                party_kind.as_str()
+            )
+        } else {
+            "create tokens other than its own role's, for its own party".to_owned()
+        },
+    })
+}
+
+/// May `issuer` (acting for `issuer_party`) create an invitation (a
+/// one-time enrolment code) for `role` at `party` (of kind `party_kind`)?
+/// The authority's admin invites the authority's people and any party's
+/// first members (see [`authority_may_invite`]); a party's own member
+/// invites further members of its own role to its own party. The code is
+/// handed over out of band and redeemed without a token.
+pub fn may_invite(
+    issuer: Role,
+    issuer_party: PartyId,
+    party: PartyId,
+    party_kind: PartyKind,
+    role: Role,
+) -> Result<()> {
+    let allowed = match issuer {
+        Role::Admin => {
+            fits(party_kind, role)?;
+            true
+        }
+        Role::PlatformAgent | Role::IspOperator | Role::Flagger | Role::Authoriser => {
+            party == issuer_party && role == issuer
+        }
+        Role::Officer | Role::Approver | Role::Auditor => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            role: issuer.as_str().to_owned(),
+            action: "invite members other than its own role's, for its own party".to_owned(),
+        })
+    }
+}
+
+/// The authority invites only a party's *first* members: once another
+/// party has a live token, its further members come through its own
+/// members, so an invitation the authority kept for itself cannot be
+/// added beside the party's real ones unnoticed. The authority's own
+/// parties it always may.
+pub fn authority_may_invite(issuer: Role, party_kind: PartyKind, has_live_members: bool) -> bool {
+    issuer != Role::Admin || party_kind == PartyKind::Authority || !has_live_members
+}
+
+/// A token's role must fit its party's kind: a platform cannot hold an
+/// officer, and the authority can never hold an authoriser.
+pub fn fits(party_kind: PartyKind, role: Role) -> Result<()> {
+    if role.party_kind() == party_kind {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "role",
+        format!(
+            "a {} party cannot hold the {} role (it belongs to {} parties)",
+            party_kind.as_str(),
+            role.as_str(),
+            role.party_kind().as_str()
+        ),
+    ))
+}
+
+/// The signing key a party's channel keeps when `caller_party` (with
+/// role `caller`) sets `party`'s channel asking for `requested`, the
+/// current key being `current`.
+///
+/// Only a party itself rotates its own channel key: another caller (an
+/// admin changing a webhook) keeps the current key, and asking for a
+/// different one is refused. An authoriser's signing key is not a channel
+/// setting at all: it is enrolled on the host (`tapis authoriser enrol`),
+/// so the API refuses it whoever asks.
+pub fn channel_key(
+    caller: Role,
+    caller_party: PartyId,
+    party: PartyId,
+    party_kind: PartyKind,
+    current: Option<&str>,
+    requested: Option<&str>,
+) -> Result<Option<String>> {
+    let requested = requested.map(str::trim);
+    let current = current.map(str::trim);
+    if party_kind == PartyKind::Authoriser {
+        if requested.is_some() {
+            return Err(Error::invalid(
+                "public_key",
+                "an authoriser's signing key is enrolled on the tapis host, never through the API: \\
+                 the operator runs `tapis authoriser enrol --name NAME --public-key KEY` and the authoriser \\
+                 checks the fingerprint at GET /api/v1/authorisers",
+            ));
+        }
+        return Ok(current.map(str::to_owned));
+    }
+    if caller_party == party {
+        return Ok(requested.map(str::to_owned));
+    }
+    match requested {
+        None => Ok(current.map(str::to_owned)),
+        Some(k) if Some(k) == current => Ok(Some(k.to_owned())),
+        Some(_) => Err(Error::Forbidden {
+            role: caller.as_str().to_owned(),
+            action:
+                "set another party's channel signing key (only the party itself rotates its key)"
+                    .to_owned(),
+        }),
     }
 }
 
@@ -247,5 +398,139 @@ mod tests {
         for (role, action, allowed) in table {
             assert_eq!(role.may(action), allowed, "{role:?} {action:?}");
         }
+    }
+
+    #[test]
+    fn the_authority_issues_only_its_own_credentials() {
+        let home = PartyId::new();
+        let platform = PartyId::new();
+        let other = PartyId::new();
+        use PartyKind::*;
+        // table: (issuer, issuer's party, party, its kind, role, allowed)
+        let table = [
+            (Role::Admin, home, home, Authority, Role::Officer, true),
+            (
+                Role::Admin,
+                home,
+                platform,
+                Platform,
+                Role::PlatformAgent,
+                false,
+            ),
+            (
+                Role::Admin,
+                home,
+                other,
+                Authoriser,
+                Role::Authoriser,
+                false,
+            ),
+            (Role::Admin, home, home, Authority, Role::Authoriser, false),
+            (Role::Officer, home, home, Authority, Role::Officer, false),
+            (
+                Role::PlatformAgent,
+                platform,
+                platform,
+                Platform,
+                Role::PlatformAgent,
+                true,
+            ),
+            (
+                Role::PlatformAgent,
+                platform,
+                other,
+                Platform,
+                Role::PlatformAgent,
+                false,
+            ),
+            (
+                Role::IspOperator,
+                platform,
+                platform,
+                Platform,
+                Role::PlatformAgent,
+                false,
+            ),
+        ];
+        for (issuer, ip, party, kind, role, allowed) in table {
+            assert_eq!(
+                may_issue_token(issuer, ip, party, kind, role).is_ok(),
+                allowed,
+                "{issuer:?} {kind:?} {role:?}"
+            );
+        }
+        let inv = |issuer, ip, party, kind, role| may_invite(issuer, ip, party, kind, role).is_ok();
+        assert!(inv(
+            Role::Admin,
+            home,
+            platform,
+            Platform,
+            Role::PlatformAgent
+        ));
+        assert!(!inv(Role::Admin, home, platform, Platform, Role::Officer));
+        assert!(inv(
+            Role::PlatformAgent,
+            platform,
+            platform,
+            Platform,
+            Role::PlatformAgent
+        ));
+        assert!(!inv(
+            Role::PlatformAgent,
+            platform,
+            other,
+            Platform,
+            Role::PlatformAgent
+        ));
+        assert!(!inv(Role::Officer, home, home, Authority, Role::Officer));
+        assert!(authority_may_invite(Role::Admin, Platform, false));
+        assert!(!authority_may_invite(Role::Admin, Platform, true));
+        assert!(authority_may_invite(Role::Admin, Authority, true));
+        assert!(authority_may_invite(Role::PlatformAgent, Platform, true));
+    }
+
+    #[test]
+    fn only_a_party_rotates_its_own_channel_key() {
+        let home = PartyId::new();
+        let platform = PartyId::new();
+        let k = |r: Role, caller, party, kind, cur: Option<&str>, req: Option<&str>| {
+            channel_key(r, caller, party, kind, cur, req)
+        };
+        use PartyKind::*;
+        assert_eq!(
+            k(
+                Role::PlatformAgent,
+                platform,
+                platform,
+                Platform,
+                Some("a"),
+                Some("b")
+            ),
+            Ok(Some("b".into()))
+        );
+        // an admin setting a webhook keeps the platform's key
+        assert_eq!(
+            k(Role::Admin, home, platform, Platform, Some("a"), None),
+            Ok(Some("a".into()))
+        );
+        assert_eq!(
+            k(Role::Admin, home, platform, Platform, Some("a"), Some("a")),
+            Ok(Some("a".into()))
+        );
+        assert!(k(Role::Admin, home, platform, Platform, Some("a"), Some("b")).is_err());
+        assert!(k(Role::Admin, home, platform, Platform, None, Some("b")).is_err());
+        // nobody sets an authoriser's key through the API, not even itself
+        assert!(
+            k(
+                Role::Authoriser,
+                platform,
+                platform,
+                Authoriser,
+                None,
+                Some("b")
+            )
+            .is_err()
+        );
+        assert!(k(Role::Admin, home, platform, Authoriser, None, Some("b")).is_err());
     }
 }

@@ -77,7 +77,23 @@ async fn put_channel(
 ) -> ApiResult<Json<ChannelResponse>> {
     let party = parse_id("party id", &id, PartyId::parse)?;
     channel_scope(&p, party)?;
-    let ch = NewChannel::parse(body.value, state.allow_private_targets)?;
+    let mut ch = NewChannel::parse(body.value, state.allow_private_targets)?;
+    // separation of powers: only a party rotates its own signing key, and
+    // an authoriser's is enrolled on the host (core's `role::channel_key`)
+    let kind = state.store.get_party(party).await?.kind;
+    let current = state
+        .store
+        .get_channel(party)
+        .await?
+        .and_then(|c| c.public_key);
+    ch.public_key = tapis_core::role::channel_key(
+        p.role,
+        p.party_id,
+        party,
+        kind,
+        current.as_deref(),
+        ch.public_key.as_deref(),
+    )?;
     let (channel, webhook_secret) = state.store.set_channel(&p.actor(), party, ch).await?;
     Ok(Json(ChannelResponse {
         channel,
@@ -331,6 +347,11 @@ async fn decide_escalation(
     }
     let decision = tapis_core::escalation::EscalationDecision::parse(&body.value.decision)?;
     let id = crate::extract::canonical_id(&id, EscalationId::parse, "escalation")?;
+    // a person decides, never a machine credential
+    tapis_core::person::require_person(
+        p.person.as_ref(),
+        tapis_core::person::PersonalAct::DecideEscalation,
+    )?;
     Ok(Json(
         state
             .store

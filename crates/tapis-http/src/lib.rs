@@ -13,6 +13,7 @@ pub mod edge;
 mod error;
 mod extract;
 mod order_routes;
+mod power_routes;
 mod routes;
 
 use std::sync::Arc;
@@ -136,6 +137,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::router())
         .merge(channel_routes::router())
         .merge(order_routes::router())
+        .merge(power_routes::router())
         .split_for_parts()
 }
 

@@ -77,9 +77,13 @@ struct WhoAmI {
     party_kind: PartyKind,
     role: Role,
     label: String,
+    /// The person holding the token (normalised); absent for a machine
+    /// credential.
+    #[schema(value_type = Option<String>)]
+    person: Option<tapis_core::person::Person>,
 }
 
-/// The caller's identity: party, role and token label.
+/// The caller's identity: party, role, token label and person.
 #[utoipa::path(get, path = "/api/v1/whoami", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
 async fn whoami(Auth(p): Auth) -> Json<WhoAmI> {
     Json(WhoAmI {
@@ -88,6 +92,7 @@ async fn whoami(Auth(p): Auth) -> Json<WhoAmI> {
         party_kind: p.party_kind,
         role: p.role,
         label: p.label,
+        person: p.person,
     })
 }
 
@@ -152,8 +157,13 @@ struct TokenRequest {
     /// admin, officer, approver, auditor, flagger, platform_agent or isp_operator;
     /// it must fit the party's kind
     role: String,
-    /// Who or what holds the token, e.g. "J. Doe, duty officer" or "ingest bot".
+    /// What the token is for, e.g. "duty officer" or "ingest bot".
     label: String,
+    /// The person holding it ("J. Doe"); compared case- and
+    /// space-insensitively for four eyes. Absent: a machine credential,
+    /// which may not propose or approve.
+    #[serde(default)]
+    person: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -164,21 +174,30 @@ struct TokenCreated {
     token: String,
 }
 
-/// Create a token for a party (admin). The secret is in the response only.
+/// Create a token. The authority's admin creates tokens for the
+/// authority's own people; another party gets its first token through an
+/// invitation (`POST /api/v1/parties/{id}/invitations`), and its own
+/// member then creates further tokens of its own role for its own party.
+/// The secret is in the response only.
 #[utoipa::path(post, path = "/api/v1/parties/{id}/tokens", params(("id" = String, Path)), request_body = TokenRequest,
-    responses((status = 201, body = TokenCreated), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TokenCreated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_token(
     state: S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
     body: ApiJson<TokenRequest>,
 ) -> ApiResult<Response> {
-    require(&p, Action::ManageTokens)?;
     let id = parse_id("party id", &id, PartyId::parse)?;
     let role = Role::parse(&body.value.role)?;
+    let person = body
+        .value
+        .person
+        .as_deref()
+        .map(tapis_core::person::Person::parse)
+        .transpose()?;
     let (info, token) = state
         .store
-        .create_token(&p.actor(), id, role, &body.value.label, None)
+        .issue_token(&p, id, role, &body.value.label, person.as_ref())
         .await?;
     let mut resp = (StatusCode::CREATED, Json(TokenCreated { info, token })).into_response();
     resp.headers_mut().insert(

@@ -50,18 +50,19 @@ async fn due_process_story(backend: tapis_store::Backend) {
     let agent = app.token(&chat, "platform_agent").await;
     let other = app.party("platform", "Other").await;
     let other_agent = app.token(&other, "platform_agent").await;
-    let court = app.party("authoriser", "Administrative Court").await;
-    let judge = app.token(&court, "authoriser").await;
+    // the court's key is enrolled on the host (`tapis authoriser enrol`)
     let court_key = Signer::from_seed([9; 32]);
-    let (s, v) = app
-        .call(
-            "PUT",
-            &format!("/api/v1/parties/{court}/channel"),
-            Some(&judge),
-            Some(json!({"public_key": court_key.public_key_b64()})),
+    let enrolled = app
+        .store
+        .enrol_authoriser(
+            &tapis_core::audit::Actor::system("test host"),
+            "Administrative Court",
+            &court_key.public_key_b64(),
         )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+        .await
+        .expect("enrol");
+    let court = enrolled.party_id.to_string();
+    let judge = app.token(&court, "authoriser").await;
     // an authoriser token cannot be held by the authority
     let (s, _) = app
         .post(

@@ -106,6 +106,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_one_scheduler.sql"),
         postgres: include_str!("../migrations/postgres/0010_one_scheduler.sql"),
     },
+    Migration {
+        version: 11,
+        name: "separation_of_powers",
+        sqlite: include_str!("../migrations/sqlite/0011_separation_of_powers.sql"),
+        postgres: include_str!("../migrations/postgres/0011_separation_of_powers.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

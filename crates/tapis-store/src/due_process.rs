@@ -15,9 +15,11 @@ use sqlx::{Any, Row, Transaction};
 use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::due_process::{DueProcessPolicy, Sensitivity, authorisation_statement};
-use tapis_core::order::{OrderState, OrderTarget};
+use tapis_core::order::OrderTarget;
 use tapis_core::party::PartyKind;
-use tapis_core::publication::{self, AuthorisationDecision, Publication, ValidAuthorisation};
+use tapis_core::publication::{
+    self, AuthorisationDecision, DecisionEffect, Publication, ValidAuthorisation,
+};
 use tapis_core::role::{Action, Role};
 use tapis_core::target::DomainName;
 use tapis_core::{PartyId, Timestamp, canonical};
@@ -170,12 +172,15 @@ async fn order_emergency(tx: &mut Tx, id: &str) -> Result<bool> {
 }
 
 /// The latest authorisation decision that still holds for the order as it
-/// is: the signature verifies against the key it was made with, the key
-/// belongs to an authoriser party, and the content hash matches.
+/// is: the signature verifies against the key it was made with, that key
+/// was enrolled on the host for that authoriser party (`authoriser_keys`:
+/// a key written by any other path counts for nothing), and the content
+/// hash matches.
 async fn valid_decision(tx: &mut Tx, o: &Order) -> Result<Option<ValidAuthorisation>> {
     let rows = sqlx::query(
         "SELECT a.id, a.decision, a.reasons, a.order_sha256, a.public_key, a.signature, p.kind \
          FROM order_authorisations a JOIN parties p ON p.id = a.party_id \
+         JOIN authoriser_keys k ON k.party_id = a.party_id AND k.public_key = a.public_key \
          WHERE a.order_id = $1 ORDER BY a.created_at DESC, a.id DESC",
     )
     .bind(&o.id)
@@ -214,17 +219,14 @@ async fn valid_decision(tx: &mut Tx, o: &Order) -> Result<Option<ValidAuthorisat
     Ok(None)
 }
 
-/// The compiler's check: may order `o` enter the zone at `now`? The facts
-/// are gathered here; the precedence of bases is core's
-/// (`tapis_core::publication::decide`).
-pub(crate) async fn check_publication(
+/// Why order `o` needs an independent authorisation (empty: it does not),
+/// recomputed from its targets every time (a stored flag could have been
+/// written by anyone), streaming, stopping at the first reason.
+async fn sensitivity(
     tx: &mut Tx,
     policy: &DueProcessPolicy,
-    now: Timestamp,
     o: &Order,
-) -> Result<Publication> {
-    // recomputed from the targets every time (a stored flag could have
-    // been written by anyone), streaming, stopping at the first reason
+) -> Result<Vec<Sensitivity>> {
     let platforms = platform_domains(tx).await?;
     let index = tapis_core::due_process::SensitiveIndex::new(policy, &platforms);
     let mut reasons = Vec::new();
@@ -234,6 +236,19 @@ pub(crate) async fn check_publication(
         reasons.is_empty() && affected.is_empty()
     })
     .await?;
+    Ok(reasons)
+}
+
+/// The compiler's check: may order `o` enter the zone at `now`? The facts
+/// are gathered here; the precedence of bases is core's
+/// (`tapis_core::publication::decide`).
+pub(crate) async fn check_publication(
+    tx: &mut Tx,
+    policy: &DueProcessPolicy,
+    now: Timestamp,
+    o: &Order,
+) -> Result<Publication> {
+    let reasons = sensitivity(tx, policy, o).await?;
     // the authorisation costs a hash of every target: only when it matters
     let authorisation = if reasons.is_empty() {
         None
@@ -480,13 +495,15 @@ impl Store {
         Ok(yes)
     }
 
-    /// An authoriser's decision on an order, signed with the key its party
-    /// registered (`PUT /parties/{id}/channel`): Ed25519 over the RFC 8785
-    /// form of `{"type":"tapis.authorisation.v1","order_id","order_sha256",
-    /// "decision"}`. An authorised order whose time has come goes in force
-    /// at once; an emergency order becomes a regular one. A refusal takes
-    /// an emergency order out of the zone. Returns the order and tapis's
-    /// signed receipt.
+    /// An authoriser's decision on an order, signed with the key enrolled
+    /// for its party on the host (`tapis authoriser enrol`): Ed25519 over
+    /// the RFC 8785 form of `{"type":"tapis.authorisation.v1","order_id",
+    /// "order_sha256","decision"}`. An authorised order whose time has
+    /// come goes in force at once; an emergency order becomes a regular
+    /// one. A refusal ends an order in force, and counts only for orders
+    /// that need an authorisation or are emergencies (core's
+    /// `publication::decision_effect`): refusing any other order is a
+    /// conflict. Returns the order and tapis's signed receipt.
     pub async fn authorise_order(
         &self,
         by: &Principal,
@@ -503,9 +520,7 @@ impl Store {
             }
             .into());
         }
-        if decision != "authorise" && decision != "refuse" {
-            return Err(tapis_core::Error::invalid("decision", "use authorise or refuse").into());
-        }
+        let decided = AuthorisationDecision::parse(decision)?;
         let reasons = tapis_core::party::bounded_text("reasons", reasons, 1, 20_000)?;
         let mut tx = self.write().await?;
         let now = self.now();
@@ -518,13 +533,29 @@ impl Store {
             }
             .into());
         }
-        let key = crate::channel::load_channel(&mut tx, by.party_id)
+        let needs = !sensitivity(&mut tx, &self.ctx.due_process, &o)
             .await?
-            .and_then(|c| c.public_key)
+            .is_empty();
+        let effect = publication::decision_effect(
+            decided,
+            needs,
+            order_emergency(&mut tx, &o.id).await?,
+            o.state,
+            o.effective_at <= now,
+        )
+        .map_err(|_| {
+            Error::Conflict(
+                "this order needs no independent authorisation and is no emergency: a refusal would count for nothing"
+                    .into(),
+            )
+        })?;
+        let key = crate::authorisers::current_key(&mut tx, by.party_id)
+            .await?
             .ok_or_else(|| {
                 tapis_core::Error::invalid(
                     "signature",
-                    "register the authoriser's public key with PUT /api/v1/parties/{id}/channel first",
+                    "no signing key is enrolled for this authoriser: the tapis host operator enrols it with \
+                     `tapis authoriser enrol --name NAME --public-key KEY`",
                 )
             })?;
         let vk = tapis_core::sign::parse_public_key("public_key", &key)?;
@@ -576,15 +607,13 @@ impl Store {
         .await?;
         let actor = Actor::system("scheduler");
         let mut changed = false;
-        match (decision, o.state) {
-            ("authorise", OrderState::Approved | OrderState::Scheduled)
-                if o.effective_at <= now =>
-            {
+        match effect {
+            DecisionEffect::Activate => {
                 changed = crate::orders::activate_in(self, &mut tx, now, &actor, &mut o)
                     .await?
                     .is_some();
             }
-            ("authorise", OrderState::InForce) => {
+            DecisionEffect::Confirm => {
                 let p = check_publication(&mut tx, &self.ctx.due_process, now, &o).await?;
                 record_publication(&mut tx, now, &o, &p).await?;
                 crate::jobs::cancel(
@@ -594,7 +623,7 @@ impl Store {
                 )
                 .await?;
             }
-            ("refuse", OrderState::InForce) => {
+            DecisionEffect::End => {
                 crate::orders::end_in(
                     &mut tx,
                     now,
@@ -606,7 +635,7 @@ impl Store {
                 .await?;
                 changed = true;
             }
-            _ => {}
+            DecisionEffect::Record => {}
         }
         let o = crate::orders::load_order_in(&mut tx, id).await?;
         tx.commit().await?;

@@ -9,11 +9,13 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod authorisers;
 mod channel;
 mod db;
 mod due_process;
 mod error;
 pub mod grants;
+mod invitations;
 mod isp;
 mod jobs;
 mod model;
@@ -27,10 +29,12 @@ pub mod testing;
 mod tokens;
 
 pub use audit::VerifyReport;
+pub use authorisers::{AuthoriserKey, fingerprint};
 pub use channel::*;
 pub use db::{Backend, Options, RetryPolicy, Store, redact_url};
 pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
 pub use error::{Error, Result};
+pub use invitations::{INVITATION_LIFETIME_MS, InvitationInfo};
 pub use isp::*;
 pub use jobs::{Fired, JobsFired};
 pub use model::*;

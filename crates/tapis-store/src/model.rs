@@ -32,6 +32,9 @@ pub struct Principal {
     pub party_kind: PartyKind,
     pub role: Role,
     pub label: String,
+    /// The person holding the token; `None` for a machine credential,
+    /// which may not propose or approve.
+    pub person: Option<tapis_core::person::Person>,
 }
 
 impl Principal {
@@ -42,6 +45,7 @@ impl Principal {
             token_id: Some(self.token_id.to_string()),
             label: self.label.clone(),
             role: Some(self.role.as_str().to_owned()),
+            person: self.person.as_ref().map(|p| p.as_str().to_owned()),
         }
     }
 }
@@ -56,6 +60,9 @@ pub struct TokenInfo {
     pub party_id: PartyId,
     pub role: Role,
     pub label: String,
+    /// The person holding it (normalised); absent for a machine credential.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub person: Option<tapis_core::person::Person>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::party::{NewParty, PartyKind};
+use tapis_core::person::Person;
 use tapis_core::role::Role;
 use tapis_core::{PartyId, Timestamp, TokenId, canonical};
 
@@ -126,6 +127,7 @@ impl Store {
             &authority,
             Role::Admin,
             "bootstrap admin",
+            Some(&Person::parse("operator")?),
             &hash_secret(&admin_secret),
         )
         .await?;
@@ -137,7 +139,7 @@ impl Store {
     }
 }
 
-async fn insert_party(
+pub(crate) async fn insert_party(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     now: Timestamp,
     actor: &Actor,

@@ -12,6 +12,7 @@ use sqlx::Row;
 use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::party::{PartyKind, bounded_text};
+use tapis_core::person::Person;
 use tapis_core::role::Role;
 use tapis_core::{PartyId, Timestamp, TokenId};
 
@@ -38,19 +39,10 @@ pub(crate) async fn insert_token(
     party: &Party,
     role: Role,
     label: &str,
+    person: Option<&Person>,
     secret_hash: &str,
 ) -> Result<TokenInfo> {
-    if role.party_kind() != party.kind {
-        return Err(Error::Domain(tapis_core::Error::invalid(
-            "role",
-            format!(
-                "a {} party cannot hold the {} role (it belongs to {} parties)",
-                party.kind.as_str(),
-                role.as_str(),
-                role.party_kind().as_str()
-            ),
-        )));
-    }
+    tapis_core::role::fits(party.kind, role)?;
     let dup = sqlx::query("SELECT id FROM tokens WHERE secret_hash = $1")
         .bind(secret_hash)
         .fetch_optional(&mut **tx)
@@ -61,7 +53,7 @@ pub(crate) async fn insert_token(
         ));
     }
     sqlx::query(
-        "INSERT INTO tokens (id, party_id, role, label, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO tokens (id, party_id, role, label, secret_hash, created_at, person) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id.to_string())
     .bind(party.id.to_string())
@@ -69,6 +61,7 @@ pub(crate) async fn insert_token(
     .bind(label)
     .bind(secret_hash)
     .bind(now.unix_millis())
+    .bind(person.map(|p| p.as_str().to_owned()))
     .execute(&mut **tx)
     .await?;
     // The event names the token, never its secret or hash.
@@ -79,7 +72,7 @@ pub(crate) async fn insert_token(
         EventType::TokenCreated,
         ("party", &party.id.to_string()),
         Value::Null,
-        json!({"token_id": id.to_string(), "role": role.as_str(), "label": label}),
+        json!({"token_id": id.to_string(), "role": role.as_str(), "label": label, "person": person}),
     )
     .await?;
     Ok(TokenInfo {
@@ -87,12 +80,30 @@ pub(crate) async fn insert_token(
         party_id: party.id,
         role,
         label: label.to_owned(),
+        person: person.cloned(),
         created_at: now,
     })
 }
 
+pub(crate) async fn load_party(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    party_id: PartyId,
+) -> Result<Party> {
+    let row = sqlx::query(
+        "SELECT id, kind, name, contacts, domains, handles, created_at FROM parties WHERE id = $1",
+    )
+    .bind(party_id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("party"))?;
+    crate::parties::party_from_row(&row)
+}
+
 impl Store {
-    /// Create a token for `party_id` and return its secret (shown once).
+    /// Create a machine token (no person) for `party_id` and return its
+    /// secret (shown once). A host-side step (`tapis token create`): the
+    /// API goes through [`Store::issue_token`], which keeps the rule of who
+    /// may issue what.
     pub async fn create_token(
         &self,
         actor: &Actor,
@@ -101,15 +112,24 @@ impl Store {
         label: &str,
         secret: Option<&str>,
     ) -> Result<(TokenInfo, String)> {
+        self.create_token_with(actor, party_id, role, label, None, secret)
+            .await
+    }
+
+    /// [`Store::create_token`] for a named person.
+    pub async fn create_token_with(
+        &self,
+        actor: &Actor,
+        party_id: PartyId,
+        role: Role,
+        label: &str,
+        person: Option<&Person>,
+        secret: Option<&str>,
+    ) -> Result<(TokenInfo, String)> {
         let label = bounded_text("label", label, 1, 200)?;
         let secret = secret.map(str::to_owned).unwrap_or_else(new_secret);
         let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT id, kind, name, contacts, domains, handles, created_at FROM parties WHERE id = $1")
-            .bind(party_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound("party"))?;
-        let party = crate::parties::party_from_row(&row)?;
+        let party = load_party(&mut tx, party_id).await?;
         let info = insert_token(
             &mut tx,
             self.now(),
@@ -118,6 +138,44 @@ impl Store {
             &party,
             role,
             &label,
+            person,
+            &hash_secret(&secret),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((info, secret))
+    }
+
+    /// A token created through the API by `by`: the authority's admin
+    /// for the authority's own people, or a party's own member for its
+    /// own party (`tapis_core::role::may_issue_token`). Returns the
+    /// secret (shown once).
+    pub async fn issue_token(
+        &self,
+        by: &Principal,
+        party_id: PartyId,
+        role: Role,
+        label: &str,
+        person: Option<&Person>,
+    ) -> Result<(TokenInfo, String)> {
+        let label = bounded_text("label", label, 1, 200)?;
+        let secret = new_secret();
+        let mut tx = self.write().await?;
+        let party = load_party(&mut tx, party_id).await?;
+        // another party's record is a 404 to a non-authority caller
+        if !by.role.reads_everything() && party.id != by.party_id {
+            return Err(Error::NotFound("party"));
+        }
+        tapis_core::role::may_issue_token(by.role, by.party_id, party.id, party.kind, role)?;
+        let info = insert_token(
+            &mut tx,
+            self.now(),
+            &by.actor(),
+            TokenId::new(),
+            &party,
+            role,
+            &label,
+            person,
             &hash_secret(&secret),
         )
         .await?;
@@ -128,7 +186,7 @@ impl Store {
     /// The principal a secret authenticates, if it is a live token.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>> {
         let row = sqlx::query(
-            "SELECT t.id, t.party_id, t.role, t.label, p.kind FROM tokens t \
+            "SELECT t.id, t.party_id, t.role, t.label, t.person, p.kind FROM tokens t \
              JOIN parties p ON p.id = t.party_id \
              WHERE t.secret_hash = $1 AND t.revoked_at IS NULL",
         )
@@ -143,6 +201,11 @@ impl Store {
             party_kind: PartyKind::parse(&get("kind")?).map_err(Error::corrupt)?,
             role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
             label: get("label")?,
+            person: row
+                .try_get::<Option<String>, _>("person")?
+                .map(|p| Person::from_stored(&p))
+                .transpose()
+                .map_err(Error::corrupt)?,
         }))
     }
 
@@ -153,7 +216,7 @@ impl Store {
     pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<TokenInfo> {
         let mut tx = self.write().await?;
         let row = sqlx::query(
-            "SELECT id, party_id, role, label, created_at, revoked_at FROM tokens WHERE id = $1",
+            "SELECT id, party_id, role, label, person, created_at, revoked_at FROM tokens WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -190,7 +253,7 @@ impl Store {
         party_id: PartyId,
     ) -> Result<Vec<(TokenInfo, Option<Timestamp>)>> {
         let rows = sqlx::query(
-            "SELECT id, party_id, role, label, created_at, revoked_at FROM tokens \
+            "SELECT id, party_id, role, label, person, created_at, revoked_at FROM tokens \
              WHERE party_id = $1 ORDER BY created_at, id",
         )
         .bind(party_id.to_string())
@@ -214,6 +277,11 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<(TokenInfo, Option<Timestam
             party_id: PartyId::parse(&get("party_id")?).map_err(Error::corrupt)?,
             role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
             label: get("label")?,
+            person: row
+                .try_get::<Option<String>, _>("person")?
+                .map(|p| Person::from_stored(&p))
+                .transpose()
+                .map_err(Error::corrupt)?,
             created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
         },
         revoked_at.map(Timestamp::from_unix_millis),

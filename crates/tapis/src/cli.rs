@@ -35,6 +35,7 @@ macro_rules! say {
 }
 
 mod anchor;
+mod authoriser;
 mod db;
 mod files;
 mod offline;
@@ -277,6 +278,11 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Enrol and list authorisers' signing keys (host-side only).
+    Authoriser {
+        #[command(subcommand)]
+        command: authoriser::AuthoriserCommand,
+    },
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -473,6 +479,7 @@ impl Command {
             Command::Import {
                 command: ImportCommand::Rpz { args, .. } | ImportCommand::Domains { args, .. },
             } => args.store.clone(),
+            Command::Authoriser { command } => command.store().clone(),
             Command::Replay(args) => StoreArgs {
                 config: args.config.clone(),
                 ..StoreArgs::default()
@@ -575,6 +582,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Db {
                 command: DbCommand::Grants { app_role, .. },
             } => db::grants(&settings, &app_role),
+            Command::Authoriser { command } => authoriser::run(&settings, command).await,
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),
         }

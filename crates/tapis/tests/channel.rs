@@ -114,20 +114,37 @@ async fn setup(server: &Server, channel: Value) -> Setup {
             json!({"kind": "platform", "name": "Messenger", "domains": ["messenger.example"]}),
         )
         .await;
+    // only the platform sets its own signing key: the admin sets the rest
+    let mut by_admin = channel.clone();
+    if let Some(c) = by_admin.as_object_mut() {
+        c.remove("public_key");
+    }
     let (s, ch) = server
         .put(
             &format!("/api/v1/parties/{platform}/channel"),
             ADMIN,
-            channel,
+            by_admin,
         )
         .await;
     assert_eq!(s, 200, "{ch}");
-    Setup {
+    // the platform's own token comes by invitation (the kit's `token`)
+    let setup = Setup {
         officer: server.token(&authority, "officer").await,
         agent: server.token(&platform, "platform_agent").await,
         platform,
         secret: ch["webhook_secret"].as_str().map(str::to_owned),
+    };
+    if channel.get("public_key").is_some() {
+        let (s, v) = server
+            .put(
+                &format!("/api/v1/parties/{}/channel", setup.platform),
+                &setup.agent,
+                channel,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
     }
+    setup
 }
 
 fn notice(platform: &str, n: usize) -> Value {

@@ -86,7 +86,10 @@ impl App {
         self.api.party(&self.admin, kind, name).await
     }
 
-    /// Create a token as admin and return its secret.
+    /// A token for `role` at `party`, held by the person "`role` test":
+    /// the admin creates the authority's own; any other party's is
+    /// invited by the admin and redeemed by the party (the authority never
+    /// holds another party's credential).
     pub async fn token(&self, party: &str, role: &str) -> String {
         self.api.token(&self.admin, party, role).await
     }
@@ -129,6 +132,19 @@ impl App {
             json!({}),
         )
         .await
+    }
+
+    /// An invitation code for `role` at `party`, created by the admin.
+    pub async fn invitation(&self, party: &str, role: &str) -> String {
+        let (s, v) = self
+            .post(
+                &format!("/api/v1/parties/{party}/invitations"),
+                &self.admin,
+                json!({"role": role}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["code"].as_str().expect("code").to_owned()
     }
 
     pub async fn stop(mut self) {

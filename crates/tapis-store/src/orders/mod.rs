@@ -370,6 +370,8 @@ pub struct Proposer {
     pub token_id: String,
     pub label: String,
     pub actor: Actor,
+    /// The person proposing; `None` for a local command (an import).
+    pub person: Option<tapis_core::person::Person>,
 }
 
 /// Rows of targets per INSERT: few round trips, well under every
@@ -405,8 +407,8 @@ async fn insert_order(
     sqlx::query(
         "INSERT INTO orders (id, state, action, category, legal_basis_reference, legal_basis_text, explanation, effective_at, \
          expires_at, review_at, notices, escalation_id, target_count, proposer_party_id, proposer_token_id, proposer_label, created_at, updated_at, \
-         emergency, needs_authorisation) \
-         VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)",
+         emergency, needs_authorisation, proposer_person) \
+         VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18, $19)",
     )
     .bind(&id)
     .bind(new.action.as_str())
@@ -426,6 +428,7 @@ async fn insert_order(
     .bind(now.unix_millis())
     .bind(i64::from(new.emergency))
     .bind(canonical::to_string(&json!(reasons))?)
+    .bind(by.person.as_ref().map(|p| p.as_str().to_owned()))
     .execute(&mut **tx)
     .await?;
     for chunk in new.targets.chunks(TARGET_CHUNK) {
@@ -495,11 +498,16 @@ impl Store {
     /// Propose an order (a draft; nothing changes in DNS until it is approved
     /// and in force).
     pub async fn create_order(&self, by: &Principal, new: NewOrder) -> Result<Order> {
+        let person = tapis_core::person::require_person(
+            by.person.as_ref(),
+            tapis_core::person::PersonalAct::ProposeOrder,
+        )?;
         let proposer = Proposer {
             party_id: by.party_id.to_string(),
             token_id: by.token_id.to_string(),
             label: by.label.clone(),
             actor: by.actor(),
+            person: Some(person.clone()),
         };
         let mut orders = self.create_orders(&proposer, vec![new]).await?;
         orders.pop().ok_or(Error::NotFound("order"))
@@ -538,20 +546,28 @@ impl Store {
         rows.iter().map(order_from_row).collect()
     }
 
-    /// Approve an order. Four eyes: the approver is never the proposer.
+    /// Approve an order. Four eyes: the approver is never the person who
+    /// proposed it, whatever tokens either used (core's
+    /// `person::four_eyes`), and a machine credential never approves.
     /// An order whose time has come goes in force at once; otherwise it is
     /// scheduled. Expiry and review are scheduled either way.
     pub async fn approve_order(&self, by: &Principal, id: &str) -> Result<Order> {
         let mut tx = self.write().await?;
         let (mut o, proposer) = load_order(&mut tx, id).await?;
-        if proposer == by.token_id.to_string() || o.proposer_label == by.label {
-            return Err(tapis_core::Error::Forbidden {
-                role: by.role.as_str().to_owned(),
-                action: "approve an order they proposed (four eyes: a second person must approve)"
-                    .into(),
-            }
-            .into());
-        }
+        let proposer_person = sqlx::query("SELECT proposer_person FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<Option<String>, _>("proposer_person")?
+            .map(|p| tapis_core::person::Person::from_stored(&p))
+            .transpose()
+            .map_err(Error::corrupt)?;
+        tapis_core::person::four_eyes(
+            proposer_person.as_ref(),
+            &proposer,
+            by.person.as_ref(),
+            &by.token_id.to_string(),
+        )?;
         let now = self.now();
         if o.expires_at <= now {
             return Err(tapis_core::Error::invalid(
@@ -569,6 +585,10 @@ impl Store {
             &[
                 Col::Text("approver_token_id", Some(by.token_id.to_string())),
                 Col::Text("approver_label", Some(by.label.clone())),
+                Col::Text(
+                    "approver_person",
+                    by.person.as_ref().map(|p| p.as_str().to_owned()),
+                ),
                 Col::Int("approved_at", now.unix_millis()),
             ],
         )

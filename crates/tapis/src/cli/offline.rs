@@ -211,7 +211,9 @@ pub(super) async fn import(
             token_id: None,
             label,
             role: None,
+            person: None,
         },
+        person: None,
     };
     let created = store.create_orders(&proposer, orders).await?;
     for o in &created {
@@ -291,6 +293,7 @@ fn cli_actor(command: &str) -> Actor {
         token_id: None,
         label: format!("{command} (OS user {user})"),
         role: None,
+        person: None,
     }
 }
 

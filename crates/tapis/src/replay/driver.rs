@@ -43,6 +43,10 @@ pub struct Target {
     pub zone: String,
     /// The SMTP sink the server sends email to, if the replay runs it.
     pub smtp: Option<Arc<SmtpSink>>,
+    /// The server's database, when it runs in-process: what the replay
+    /// does as the host operator (enrolling authorisers' keys, which the
+    /// API refuses to do). `None` with `--against`.
+    pub host: Option<tapis_store::Store>,
 }
 
 impl Target {
@@ -59,6 +63,7 @@ impl Target {
             dns: Some(running.dns),
             zone,
             smtp: Some(smtp),
+            host: Some(running.store.clone()),
         })
     }
 }

@@ -176,6 +176,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 dns,
                 zone: "rpz.tapis.".into(),
                 smtp,
+                host: None,
             };
             (Driver::new(&sc, target, print).run().await, url.clone())
         }

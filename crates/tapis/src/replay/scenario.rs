@@ -133,6 +133,10 @@ pub struct TokenDef {
     pub role: String,
     #[serde(default)]
     pub label: Option<String>,
+    /// The person holding it (four eyes compares people); default: the
+    /// label, else the id.
+    #[serde(default)]
+    pub person: Option<String>,
 }
 
 /// The historical record a case is compared with.

@@ -311,7 +311,7 @@ impl Driver<'_> {
     pub(super) async fn authorise_order(&mut self, a: &AuthoriseOrder) -> anyhow::Result<()> {
         let id = self.order(&a.order)?.to_owned();
         let token = self.token(&a.by)?.to_owned();
-        let key = self.authoriser_key(&a.by, &token).await?;
+        let key = self.authoriser_key(&a.by).await?;
         let decision = a.decision.clone().unwrap_or_else(|| "authorise".into());
         let dp = self
             .t
@@ -356,13 +356,11 @@ impl Driver<'_> {
     }
 
     /// The signing key of the party behind scenario token `by`, derived
-    /// from the party's name and registered on its channel if it is not
-    /// there yet.
-    async fn authoriser_key(
-        &self,
-        by: &str,
-        token: &str,
-    ) -> anyhow::Result<tapis_core::sign::Signer> {
+    /// from the party's id. Authorisers' keys are enrolled on the host,
+    /// never through the API: in-process the replay enrols it in the
+    /// server's database on first use, as `tapis authoriser enrol` would;
+    /// against a running server it must already be enrolled there.
+    async fn authoriser_key(&self, by: &str) -> anyhow::Result<tapis_core::sign::Signer> {
         let party = self
             .sc
             .tokens
@@ -370,20 +368,34 @@ impl Driver<'_> {
             .find(|t| t.id == by)
             .map(|t| t.party.clone())
             .ok_or_else(|| anyhow!("token {by:?} is not the scenario's"))?;
-        let party_id = &self.parties[&party];
+        let name = self
+            .sc
+            .parties
+            .iter()
+            .find(|p| p.id == party)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
         let seed: [u8; 32] = Sha256::digest(format!("tapis-replay-authoriser:{party}")).into();
         let key = tapis_core::sign::Signer::from_seed(seed);
-        let path = format!("/api/v1/parties/{party_id}/channel");
-        let channel = self
-            .t
-            .api
-            .get(&path, Some(token))
-            .await
-            .unwrap_or(Value::Null);
-        if channel["public_key"].as_str() != Some(key.public_key_b64().as_str()) {
-            self.t
-                .api
-                .put(&path, token, json!({"public_key": key.public_key_b64()}))
+        let b64 = key.public_key_b64();
+        let enrolled = self.t.api.get("/api/v1/authorisers", None).await?;
+        let current =
+            enrolled.as_array().into_iter().flatten().any(|k| {
+                k["public_key"].as_str() == Some(b64.as_str()) && k["retired_at"].is_null()
+            });
+        if !current {
+            let Some(store) = &self.t.host else {
+                bail!(
+                    "the key of authoriser {name:?} is not enrolled on that server: on its host run \
+                     `tapis authoriser enrol --name {name:?} --public-key {b64}`"
+                );
+            };
+            store
+                .enrol_authoriser(
+                    &tapis_core::audit::Actor::system("replay (host operator)"),
+                    &name,
+                    &b64,
+                )
                 .await?;
         }
         Ok(key)

@@ -1,13 +1,14 @@
 //! Before the first step: check the token is an admin's, register the
 //! scenario's parties (the first authority is the server's own), start a
 //! webhook receiver for each platform that has one and an ISP secondary
-//! for each ISP that asks for it, and create the scenario's tokens.
+//! for each ISP that asks for it, and create the scenario's tokens (the
+//! authority's through the admin, every other party's by invitation).
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use tapis_dns::tsig::TsigKey;
 
-use super::super::scenario::PartyDef;
+use super::super::scenario::{PartyDef, TokenDef};
 use super::super::sinks::{Secondary, Webhook};
 use super::{Driver, Isp, count};
 
@@ -41,21 +42,11 @@ impl Driver<'_> {
             self.parties.insert(p.id.clone(), id);
         }
         for t in self.sc.tokens.clone() {
-            let party = &self.parties[&t.party];
-            let made = self
-                .t
-                .api
-                .post(
-                    &format!("/api/v1/parties/{party}/tokens"),
-                    &self.t.admin_token,
-                    json!({"role": t.role, "label": t.label.clone().unwrap_or_else(|| t.id.clone())}),
-                )
+            let secret = self
+                .create_token(&t)
                 .await
                 .with_context(|| format!("cannot create token {:?}", t.id))?;
-            self.tokens.insert(
-                t.id.clone(),
-                made["token"].as_str().unwrap_or_default().to_owned(),
-            );
+            self.tokens.insert(t.id.clone(), secret);
         }
         let text = format!(
             "set up {} and {}; the replay receives {} and acts as {}",
@@ -66,6 +57,51 @@ impl Driver<'_> {
         );
         self.entry("action", text);
         Ok(())
+    }
+
+    /// A scenario token's secret. The admin creates the authority's own
+    /// people's tokens; any other party's is an invitation the replay
+    /// redeems as that party (the authority never holds it).
+    async fn create_token(&self, t: &TokenDef) -> anyhow::Result<String> {
+        let party = &self.parties[&t.party];
+        let label = t.label.clone().unwrap_or_else(|| t.id.clone());
+        let person = t.person.clone().unwrap_or_else(|| label.clone());
+        let authority = self
+            .sc
+            .parties
+            .iter()
+            .any(|p| p.id == t.party && p.kind == "authority");
+        let made = if authority {
+            self.t
+                .api
+                .post(
+                    &format!("/api/v1/parties/{party}/tokens"),
+                    &self.t.admin_token,
+                    json!({"role": t.role, "label": label, "person": person}),
+                )
+                .await?
+        } else {
+            let invited = self
+                .t
+                .api
+                .post(
+                    &format!("/api/v1/parties/{party}/invitations"),
+                    &self.t.admin_token,
+                    json!({"role": t.role}),
+                )
+                .await?;
+            let code = invited["code"].as_str().unwrap_or_default();
+            self.t
+                .api
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/invitations/{code}/accept"),
+                    None,
+                    Some(json!({"role": t.role, "label": label, "person": person})),
+                )
+                .await?
+        };
+        Ok(made["token"].as_str().unwrap_or_default().to_owned())
     }
 
     /// Register a party other than the server's own authority; its id.

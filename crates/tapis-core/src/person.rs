@@ -1,0 +1,146 @@
+//! People behind credentials, and the four-eyes rule over them.
+//!
+//! Every token belongs to a named person or is a machine credential (no
+//! person). Four eyes is about people, not credentials: one person holding
+//! an officer token and an approver token is still one person, so the rule
+//! compares the normalised person named on each token, never token ids or
+//! free-text labels. A machine credential may neither propose nor approve
+//! anything that needs a second person.
+
+use serde::{Deserialize, Serialize};
+
+use crate::party::bounded_text;
+use crate::{Error, Result};
+
+/// A person's name, normalised so that spellings of one name compare
+/// equal: trimmed, case-folded (Unicode lowercase) and with runs of inner
+/// whitespace collapsed to one space ("J.  Doe" and "j. doe" are one person).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Person(String);
+
+impl Person {
+    pub fn parse(raw: &str) -> Result<Person> {
+        let text = bounded_text("person", raw, 1, 200)?;
+        if text.contains(['\n', '\r', '\t']) {
+            // collapsed below anyway, but a name on several lines is a mistake
+            return Err(Error::invalid("person", "a name is one line"));
+        }
+        let folded = text.to_lowercase();
+        Ok(Person(
+            folded.split_whitespace().collect::<Vec<_>>().join(" "),
+        ))
+    }
+
+    /// Rebuild from a stored, already normalised value.
+    pub fn from_stored(s: &str) -> Result<Person> {
+        let p = Person::parse(s)?;
+        if p.0 != s {
+            return Err(Error::invalid("person", "stored person is not normalised"));
+        }
+        Ok(p)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Acts that a person must do and a machine credential may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalAct {
+    ProposeOrder,
+    ApproveOrder,
+    DecideEscalation,
+}
+
+impl PersonalAct {
+    fn as_str(self) -> &'static str {
+        match self {
+            PersonalAct::ProposeOrder => "propose blocking orders",
+            PersonalAct::ApproveOrder => "approve blocking orders",
+            PersonalAct::DecideEscalation => "decide escalations",
+        }
+    }
+}
+
+/// A machine credential (no person) may not do `act`.
+pub fn require_person(person: Option<&Person>, act: PersonalAct) -> Result<&Person> {
+    person.ok_or_else(|| Error::Forbidden {
+        role: "a machine credential (a token without a person)".into(),
+        action: format!(
+            "{} (only a named person may; create a token with \"person\")",
+            act.as_str()
+        ),
+    })
+}
+
+/// Four eyes: may `approver` approve what `proposer` proposed? The same
+/// person never may, whatever tokens either used; a machine credential
+/// never approves. A proposal made before people were recorded (`None`)
+/// is compared by token id only.
+pub fn four_eyes(
+    proposer: Option<&Person>,
+    proposer_token: &str,
+    approver: Option<&Person>,
+    approver_token: &str,
+) -> Result<()> {
+    let approver = require_person(approver, PersonalAct::ApproveOrder)?;
+    let same = proposer_token == approver_token || proposer == Some(approver);
+    if same {
+        return Err(Error::Forbidden {
+            role: format!("the person {approver:?}"),
+            action: "approve what they proposed (four eyes: a second person must approve)".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Person {
+        Person::parse(s).expect("person")
+    }
+
+    #[test]
+    fn spellings_of_one_name_are_one_person() {
+        assert_eq!(p("J. Doe"), p("  j.   doe "));
+        assert_eq!(p("ÉLODIE Martin"), p("élodie martin"));
+        assert_ne!(p("J. Doe"), p("J. Doe (approver hat)"));
+        assert_eq!(p("J. Doe").as_str(), "j. doe");
+        assert!(Person::parse("   ").is_err());
+        assert!(Person::parse("a\nb").is_err());
+        assert!(Person::from_stored("J. Doe").is_err());
+        assert_eq!(Person::from_stored("j. doe"), Ok(p("J. Doe")));
+    }
+
+    #[test]
+    fn four_eyes_compares_people() {
+        let doe = p("J. Doe");
+        let roe = p("R. Roe");
+        // table: (proposer, proposer token, approver, approver token, allowed)
+        let table = [
+            (Some(&doe), "t1", Some(&roe), "t2", true),
+            (Some(&doe), "t1", Some(&p("j. doe")), "t2", false),
+            (Some(&doe), "t1", Some(&doe), "t1", false),
+            (Some(&doe), "t1", None, "t2", false),
+            (None, "t1", Some(&roe), "t2", true),
+            (None, "t1", Some(&roe), "t1", false),
+        ];
+        for (proposer, pt, approver, at, allowed) in table {
+            assert_eq!(
+                four_eyes(proposer, pt, approver, at).is_ok(),
+                allowed,
+                "{proposer:?} {pt} {approver:?} {at}"
+            );
+        }
+    }
+}
