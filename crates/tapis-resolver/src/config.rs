@@ -9,12 +9,18 @@ use tapis_dns::TsigKey;
 use tapis_dns::wire::Name;
 
 use crate::Error;
+use crate::access::{self, Cidr};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// UDP and TCP address to answer queries on.
     pub listen: SocketAddr,
+    /// Client networks allowed to query (CIDR); others are answered
+    /// REFUSED. Default: loopback and the private, shared (CGN),
+    /// unique-local and link-local ranges ([`access::PRIVATE`]), never the
+    /// whole Internet.
+    pub allow_query: Vec<Cidr>,
     /// Prometheus metrics (`GET /metrics`); none when unset.
     pub metrics_listen: Option<SocketAddr>,
     /// Where followed zones are persisted so a restart does not start empty.
@@ -52,6 +58,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: ([127, 0, 0, 1], 5353).into(),
+            allow_query: access::networks(&access::PRIVATE),
             metrics_listen: None,
             data_dir: PathBuf::from("tapis-resolver-data"),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -184,6 +191,11 @@ impl Config {
         }
         if self.threads == 0 {
             return Err(Error::Config("threads must be at least 1".into()));
+        }
+        if self.allow_query.is_empty() {
+            return Err(Error::Config(
+                "allow_query is empty: no one could ask; list the client networks (e.g. [\"192.0.2.0/24\"])".into(),
+            ));
         }
         if self.max_udp_size < 512 {
             return Err(Error::Config("max_udp_size must be at least 512".into()));

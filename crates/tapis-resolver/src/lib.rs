@@ -3,7 +3,7 @@
 //! and enforces their QNAME triggers before answering from its cache or its
 //! upstreams.
 //!
-//! Map: [`policy`] (the RPZ engine over [`table`], a compact trigger table),
+//! Map: [`access`] (client networks: `allow_query`), [`policy`] (the RPZ engine over [`table`], a compact trigger table),
 //! [`packet`] (query parsing and answer building, allocation-free
 //! on the hot path), [`cache`], [`upstream`] (forwarding, health, failover),
 //! [`xfr`] (the zone followers), [`metrics`], [`config`] and [`server`]
@@ -11,6 +11,7 @@
 //! the zone-file reader and writer, the transfer client, serial arithmetic,
 //! name walking, the RPZ CNAME mapping) is `tapis-dns`'s.
 
+pub mod access;
 pub mod cache;
 pub mod config;
 pub mod metrics;

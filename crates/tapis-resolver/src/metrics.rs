@@ -54,6 +54,8 @@ pub struct Metrics {
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
     pub servfail: AtomicU64,
+    /// Queries from clients outside `allow_query`.
+    pub refused_clients: AtomicU64,
     hits: Vec<[AtomicU64; 6]>,
     zone_names: Vec<String>,
     pub zones: Vec<ZoneStats>,
@@ -72,6 +74,7 @@ impl Metrics {
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             servfail: AtomicU64::new(0),
+            refused_clients: AtomicU64::new(0),
             hits: zone_names.iter().map(|_| Default::default()).collect(),
             zones: zone_names.iter().map(|_| ZoneStats::default()).collect(),
             zone_names,
@@ -147,6 +150,11 @@ impl Metrics {
                 "tapis_resolver_servfail_total",
                 "SERVFAIL answers (no upstream answered).",
                 &self.servfail,
+            ),
+            (
+                "tapis_resolver_refused_clients_total",
+                "Queries refused because the client is outside allow_query.",
+                &self.refused_clients,
             ),
         ] {
             head(&mut s, name, "counter", help);

@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
 use crate::Error;
+use crate::access::{self, Cidr};
 use crate::cache::{Cache, CacheLimits, answer_prepared};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -64,6 +65,8 @@ pub struct Handler {
     pub upstreams: Upstreams,
     pub metrics: Arc<Metrics>,
     pub zones: Arc<Zones>,
+    /// Client networks that may query (`allow_query`).
+    allow_query: Box<[Cidr]>,
     our_udp: u16,
     ede: bool,
     lookup_url: Option<String>,
@@ -93,7 +96,22 @@ impl Handler {
 
     /// The fast path: policy, then cache. Never panics on any input.
     pub fn handle(&self, bytes: &[u8], src: SocketAddr, t: Transport, out: &mut Vec<u8>) -> Step {
-        let q = match Query::parse(bytes) {
+        let parsed = Query::parse(bytes);
+        // A client outside allow_query is refused, on UDP as on TCP: a
+        // REFUSED is no larger than the query (no amplification) and tells
+        // a misconfigured client at once, where silence would make it
+        // retry; over UDP the rate limiter bounds how many are sent. A
+        // NOTIFY is judged by its zone (it must come from the primary).
+        if !matches!(parsed, Err(Reject::Notify | Reject::Drop))
+            && !access::any_contains(&self.allow_query, src.ip())
+        {
+            self.metrics.refused_clients.fetch_add(1, Relaxed);
+            return match error_answer(bytes, Rcode::REFUSED, out) {
+                Some(()) => Step::Reply,
+                None => Step::Drop,
+            };
+        }
+        let q = match parsed {
             Ok(q) => q,
             Err(Reject::Drop) => {
                 self.metrics.dropped.fetch_add(1, Relaxed);
@@ -451,6 +469,7 @@ pub async fn start(cfg: Config) -> Result<Running, Error> {
         ),
         metrics: metrics.clone(),
         zones: zones.clone(),
+        allow_query: cfg.allow_query.clone().into_boxed_slice(),
         our_udp: cfg.max_udp_size,
         ede: cfg.ede,
         lookup_url: cfg.lookup_url.clone(),
