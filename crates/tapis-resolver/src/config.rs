@@ -30,6 +30,13 @@ pub struct Config {
     /// Upstream resolvers, tried in order.
     pub upstreams: Vec<SocketAddr>,
     pub upstream_timeout_ms: u64,
+    /// At most this many upstream queries in flight (each holds a socket);
+    /// a miss beyond it is answered SERVFAIL at once. Identical questions
+    /// share one query.
+    pub max_upstream_queries: usize,
+    /// At most this many TCP client connections open at once; more are
+    /// closed as soon as they are accepted.
+    pub max_tcp_clients: usize,
     /// Seconds between checks of an upstream marked down.
     pub health_interval_secs: u64,
     /// Cache budget in bytes (answers plus keys, approximately).
@@ -64,6 +71,8 @@ impl Default for Config {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             upstreams: Vec::new(),
             upstream_timeout_ms: 1500,
+            max_upstream_queries: 1024,
+            max_tcp_clients: 1024,
             health_interval_secs: 5,
             cache_bytes: 64 << 20,
             max_ttl: 86_400,
@@ -191,6 +200,14 @@ impl Config {
         }
         if self.threads == 0 {
             return Err(Error::Config("threads must be at least 1".into()));
+        }
+        if self.max_upstream_queries == 0 {
+            return Err(Error::Config(
+                "max_upstream_queries must be at least 1".into(),
+            ));
+        }
+        if self.max_tcp_clients == 0 {
+            return Err(Error::Config("max_tcp_clients must be at least 1".into()));
         }
         if self.allow_query.is_empty() {
             return Err(Error::Config(

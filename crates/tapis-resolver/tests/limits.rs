@@ -10,11 +10,14 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::*;
-use tapis_dns::wire::rtype;
+use tapis_dns::wire::{Message, MessageBuilder, Rdata, Section, class, flags, rtype};
 use tapis_resolver::Config;
 
 const ZONE: &str = "$TTL 60
@@ -143,5 +146,172 @@ fn the_default_allow_query_is_loopback_and_private_ranges_only() {
     assert!(
         empty.check().is_err(),
         "an empty allow_query answers no one"
+    );
+}
+
+/// An upstream for the flood: `never-*` is never answered, `slow-*` after
+/// a second, anything else at once (one A record); counts queries by name.
+struct SlowUpstream {
+    addr: SocketAddr,
+    asked: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+async fn slow_upstream() -> SlowUpstream {
+    let sock = Arc::new(
+        tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+    );
+    let addr = sock.local_addr().expect("addr");
+    let asked = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    let counts = asked.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, src)) = sock.recv_from(&mut buf).await else {
+                continue;
+            };
+            let Ok(m) = Message::parse(&buf[..n]) else {
+                continue;
+            };
+            let Some(question) = m.questions.first().cloned() else {
+                continue;
+            };
+            let name = question.name.to_string().to_ascii_lowercase();
+            *counts
+                .lock()
+                .expect("counts")
+                .entry(name.clone())
+                .or_default() += 1;
+            if name.starts_with("never-") {
+                continue;
+            }
+            let mut b = MessageBuilder::new(m.header.id, flags::QR | flags::AA);
+            b.question(&question);
+            b.record(
+                Section::Answer,
+                &question.name,
+                rtype::A,
+                class::IN,
+                300,
+                Rdata::Raw(&[192, 0, 2, 1]),
+            );
+            let a = b.finish();
+            let sock = sock.clone();
+            let delay = if name.starts_with("slow-") { 1000 } else { 0 };
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                let _ = sock.send_to(&a, src).await;
+            });
+        }
+    });
+    SlowUpstream { addr, asked }
+}
+
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Asks until an answer comes (a burst may fill the resolver's receive
+/// queue), at most `tries` times.
+fn ask_during(dns: SocketAddr, name: &str, tries: usize) -> Summary {
+    for _ in 0..tries {
+        if let Some(a) = udp(
+            dns,
+            &query(name, rtype::A, false),
+            Duration::from_millis(700),
+        ) {
+            return summary(&a);
+        }
+    }
+    panic!("no answer for {name} in {tries} tries");
+}
+
+#[test]
+fn a_slow_upstream_under_a_random_name_flood_keeps_files_bounded_and_answers_flowing() {
+    const CAP: usize = 200;
+    // the upstream on its own runtime, kept to the end of the test
+    let upstream_rt = runtime(1);
+    let up = upstream_rt.block_on(slow_upstream());
+    let s = setup(Some(up.addr), |c| {
+        c.max_upstream_queries = CAP;
+        c.upstream_timeout_ms = 2000;
+    });
+
+    // a cached name
+    let a = ask_during(s.dns, "cached.test", 1);
+    assert_eq!((a.rcode, a.answers.len()), (0, 1));
+
+    // 100 concurrent identical questions: one upstream query, 100 answers
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(4)))
+        .expect("t");
+    for i in 0..100u16 {
+        let mut q = query("slow-same.test", rtype::A, false);
+        q[..2].copy_from_slice(&i.to_be_bytes());
+        sock.send_to(&q, s.dns).expect("send");
+    }
+    let mut buf = [0u8; 4096];
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < 100 {
+        let (n, _) = sock.recv_from(&mut buf).expect("all 100 answered");
+        let a = summary(&buf[..n]);
+        assert_eq!((a.rcode, a.answers.len()), (0, 1), "coalesced answer");
+        assert_eq!(a.answers[0].0, "slow-same.test.");
+        ids.insert(u16::from_be_bytes([buf[0], buf[1]]));
+    }
+    assert_eq!(up.asked.lock().expect("c")["slow-same.test."], 1);
+    let m = http_get(s.metrics, "/metrics");
+    assert!(
+        metric(&m, "tapis_resolver_upstream_coalesced_total") >= 99.0,
+        "{m}"
+    );
+
+    // the flood: 20,000 random names the upstream never answers
+    let base = open_files();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut max = 0;
+            while !stop.load(Ordering::SeqCst) {
+                max = max.max(open_files());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            max
+        })
+    };
+    let flood = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let started = Instant::now();
+    for i in 0..20_000u32 {
+        let name = format!("never-{i}-{}.test", rand::random::<u32>());
+        let _ = flood.send_to(&query(&name, rtype::A, false), s.dns);
+        if i == 10_000 {
+            // during the flood, policy and cache answers keep coming
+            assert_eq!(ask_during(s.dns, "blocked.test", 5).rcode, 3);
+            let a = ask_during(s.dns, "cached.test", 5);
+            assert_eq!((a.rcode, a.answers[0].3.clone()), (0, vec![192, 0, 2, 1]));
+        }
+    }
+    assert_eq!(ask_during(s.dns, "blocked.test", 5).rcode, 3);
+    let a = ask_during(s.dns, "cached.test", 5);
+    assert_eq!((a.rcode, a.answers[0].3.clone()), (0, vec![192, 0, 2, 1]));
+    // the flights time out after 2 s: watch the whole of it
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(started.elapsed()));
+    stop.store(true, Ordering::SeqCst);
+    let max = sampler.join().expect("sampler");
+    eprintln!("open files: {base} before the flood, at most {max} during it");
+    assert!(
+        max <= base + CAP + 64,
+        "{max} open files during the flood ({base} before, cap {CAP})"
+    );
+    let m = http_get(s.metrics, "/metrics");
+    assert!(
+        metric(&m, "tapis_resolver_upstream_over_cap_total") > 0.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "tapis_resolver_upstream_in_flight") <= CAP as f64,
+        "{m}"
     );
 }
