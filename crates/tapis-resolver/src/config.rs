@@ -21,6 +21,18 @@ pub struct Config {
     /// unique-local and link-local ranges ([`access::PRIVATE`]), never the
     /// whole Internet.
     pub allow_query: Vec<Cidr>,
+    /// UDP answers per second per client prefix (`rrl.rs`); 0: no limit.
+    pub rate_limit: u32,
+    /// Past the limit, every `rate_limit_slip`-th query is answered empty
+    /// with TC (the client retries over TCP); the rest are dropped. 0:
+    /// drop all.
+    pub rate_limit_slip: u32,
+    /// The client prefix lengths the limit counts by.
+    pub rate_limit_ipv4_prefix: u8,
+    pub rate_limit_ipv6_prefix: u8,
+    /// Clients the limit leaves alone (default: loopback, which cannot be
+    /// forged from the network).
+    pub rate_limit_exempt: Vec<Cidr>,
     /// Prometheus metrics (`GET /metrics`); none when unset.
     pub metrics_listen: Option<SocketAddr>,
     /// Where followed zones are persisted so a restart does not start empty.
@@ -66,6 +78,11 @@ impl Default for Config {
         Config {
             listen: ([127, 0, 0, 1], 5353).into(),
             allow_query: access::networks(&access::PRIVATE),
+            rate_limit: 100,
+            rate_limit_slip: 2,
+            rate_limit_ipv4_prefix: 24,
+            rate_limit_ipv6_prefix: 56,
+            rate_limit_exempt: access::networks(&access::LOOPBACK),
             metrics_listen: None,
             data_dir: PathBuf::from("tapis-resolver-data"),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -208,6 +225,16 @@ impl Config {
         }
         if self.max_tcp_clients == 0 {
             return Err(Error::Config("max_tcp_clients must be at least 1".into()));
+        }
+        if self.rate_limit > 60_000 {
+            return Err(Error::Config(
+                "rate_limit is at most 60000 answers per second (0 turns it off)".into(),
+            ));
+        }
+        if self.rate_limit_ipv4_prefix > 32 || self.rate_limit_ipv6_prefix > 128 {
+            return Err(Error::Config(
+                "rate_limit_ipv4_prefix is at most 32, rate_limit_ipv6_prefix at most 128".into(),
+            ));
         }
         if self.allow_query.is_empty() {
             return Err(Error::Config(

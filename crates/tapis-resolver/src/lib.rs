@@ -8,7 +8,7 @@
 //! on the hot path), [`cache`], [`flight`] (the cap on upstream queries in flight, identical
 //! questions coalesced), [`upstream`] (forwarding, health, failover),
 //! [`xfr`] (the zone followers), [`metrics`], [`config`] and [`server`]
-//! (sockets and wiring). The DNS toolkit it builds on (wire format, TSIG,
+//! (sockets and wiring), [`rrl`] (response-rate limiting over UDP). The DNS toolkit it builds on (wire format, TSIG,
 //! the zone-file reader and writer, the transfer client, serial arithmetic,
 //! name walking, the RPZ CNAME mapping) is `tapis-dns`'s.
 
@@ -19,6 +19,7 @@ pub mod flight;
 pub mod metrics;
 pub mod packet;
 pub mod policy;
+pub mod rrl;
 pub mod server;
 pub(crate) mod table;
 pub mod upstream;

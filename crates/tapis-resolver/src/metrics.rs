@@ -66,6 +66,9 @@ pub struct Metrics {
     pub upstream_over_cap: AtomicU64,
     /// TCP connections closed at once because max_tcp_clients were open.
     pub tcp_refused: AtomicU64,
+    /// UDP queries over the rate limit, dropped / answered with TC.
+    pub rrl_dropped: AtomicU64,
+    pub rrl_slipped: AtomicU64,
     hits: Vec<[AtomicU64; 6]>,
     zone_names: Vec<String>,
     pub zones: Vec<ZoneStats>,
@@ -90,6 +93,8 @@ impl Metrics {
             upstream_coalesced: AtomicU64::new(0),
             upstream_over_cap: AtomicU64::new(0),
             tcp_refused: AtomicU64::new(0),
+            rrl_dropped: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
             hits: zone_names.iter().map(|_| Default::default()).collect(),
             zones: zone_names.iter().map(|_| ZoneStats::default()).collect(),
             zone_names,
@@ -185,6 +190,16 @@ impl Metrics {
                 "tapis_resolver_tcp_refused_total",
                 "TCP connections closed at once because max_tcp_clients were open.",
                 &self.tcp_refused,
+            ),
+            (
+                "tapis_resolver_rate_limited_dropped_total",
+                "UDP queries over the per-prefix rate limit, dropped.",
+                &self.rrl_dropped,
+            ),
+            (
+                "tapis_resolver_rate_limited_slipped_total",
+                "UDP queries over the per-prefix rate limit, answered empty with TC.",
+                &self.rrl_slipped,
             ),
         ] {
             head(&mut s, name, "counter", help);

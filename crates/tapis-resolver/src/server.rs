@@ -23,6 +23,7 @@ use crate::flight::{Flights, Outcome, Ticket};
 use crate::metrics::Metrics;
 use crate::packet::{Answer, Ede, Query, Reject, badvers, error_answer};
 use crate::policy::{Action, Policies, Verdict};
+use crate::rrl::{Rate, RateLimiter, RateLimits};
 use crate::upstream::Upstreams;
 use crate::xfr::{Followed, Zones};
 
@@ -71,6 +72,8 @@ pub struct Handler {
     pub flights: Flights,
     /// Client networks that may query (`allow_query`).
     allow_query: Box<[Cidr]>,
+    /// Answers per client prefix over UDP.
+    pub rate: RateLimiter,
     our_udp: u16,
     ede: bool,
     lookup_url: Option<String>,
@@ -382,6 +385,17 @@ impl Handler {
         }
     }
 
+    /// The answer to a query over the rate limit that slips: no records,
+    /// TC set, so a real client asks again over TCP. False: say nothing.
+    pub fn slip(&self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
+        let Ok(q) = Query::parse(bytes) else {
+            return false;
+        };
+        Answer::start(out, &q, Rcode::NOERROR).finish(&q, self.our_udp, None, usize::MAX);
+        crate::packet::truncate(out, &q, self.our_udp);
+        true
+    }
+
     fn servfail(&self, q: &Query<'_>, limit: usize, out: &mut Vec<u8>) {
         self.metrics.servfail.fetch_add(1, Relaxed);
         Answer::start(out, q, Rcode::SERVFAIL).finish(q, self.our_udp, None, limit);
@@ -536,6 +550,13 @@ pub async fn start(cfg: Config) -> Result<Running, Error> {
         zones: zones.clone(),
         flights: Flights::new(cfg.max_upstream_queries, metrics.clone()),
         allow_query: cfg.allow_query.clone().into_boxed_slice(),
+        rate: RateLimiter::new(RateLimits {
+            rate: cfg.rate_limit,
+            slip: cfg.rate_limit_slip,
+            ipv4_prefix: cfg.rate_limit_ipv4_prefix,
+            ipv6_prefix: cfg.rate_limit_ipv6_prefix,
+            exempt: cfg.rate_limit_exempt.clone(),
+        }),
         our_udp: cfg.max_udp_size,
         ede: cfg.ede,
         lookup_url: cfg.lookup_url.clone(),
@@ -705,6 +726,21 @@ fn udp_loop(
             }
         };
         handler.metrics.queries_udp.fetch_add(1, Relaxed);
+        // counted on arrival: a query over the limit costs no lookup
+        match handler.rate.check(src.ip()) {
+            Rate::Send => {}
+            Rate::Drop => {
+                handler.metrics.rrl_dropped.fetch_add(1, Relaxed);
+                continue;
+            }
+            Rate::Slip => {
+                handler.metrics.rrl_slipped.fetch_add(1, Relaxed);
+                if handler.slip(&buf[..n], &mut out) {
+                    let _ = sock.send_to(&out, src);
+                }
+                continue;
+            }
+        }
         match handler.handle(&buf[..n], src, Transport::Udp, &mut out) {
             Step::Reply => {
                 let _ = sock.send_to(&out, src);

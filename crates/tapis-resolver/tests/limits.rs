@@ -315,3 +315,58 @@ fn a_slow_upstream_under_a_random_name_flood_keeps_files_bounded_and_answers_flo
         "{m}"
     );
 }
+
+#[test]
+fn a_burst_from_one_prefix_is_dropped_or_slipped_and_others_are_answered() {
+    const RATE: usize = 10;
+    let s = setup(None, |c| {
+        c.rate_limit = RATE as u32;
+        c.rate_limit_slip = 2;
+        c.rate_limit_exempt = vec![];
+    });
+    // 200 queries at once from 127.0.0.2
+    let sock = UdpSocket::bind("127.0.0.2:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(800)))
+        .expect("t");
+    for i in 0..200u16 {
+        let mut q = query("blocked.test", rtype::A, true);
+        q[..2].copy_from_slice(&i.to_be_bytes());
+        sock.send_to(&q, s.dns).expect("send");
+    }
+    let (mut answered, mut slipped) = (0, 0);
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let a = summary(&buf[..n]);
+        if a.tc {
+            assert!(a.answers.is_empty() && a.authority_types.is_empty());
+            slipped += 1;
+        } else {
+            assert_eq!(a.rcode, 3);
+            answered += 1;
+        }
+    }
+    eprintln!("of 200: {answered} answered, {slipped} slipped with TC");
+    // a second boundary may fall inside the burst: at most two budgets
+    assert!((RATE..=2 * RATE).contains(&answered), "{answered} answered");
+    assert!(slipped >= 50, "{slipped} slipped");
+    assert!(answered + slipped < 150, "most of the excess is dropped");
+    // TCP is not limited
+    let q = query("blocked.test", rtype::A, true);
+    let a = summary(&s.rt.block_on(tcp_from(ip("127.0.0.2"), s.dns, &q)));
+    assert_eq!((a.rcode, a.tc), (3, false));
+    // another prefix is answered normally
+    for _ in 0..RATE {
+        let a = udp_from(ip("127.0.1.1"), s.dns, &q, Duration::from_secs(2)).expect("answer");
+        let a = summary(&a);
+        assert_eq!((a.rcode, a.tc), (3, false));
+    }
+    let m = http_get(s.metrics, "/metrics");
+    assert!(
+        metric(&m, "tapis_resolver_rate_limited_dropped_total") >= 50.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "tapis_resolver_rate_limited_slipped_total"),
+        slipped as f64
+    );
+}
