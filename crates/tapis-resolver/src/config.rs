@@ -269,6 +269,14 @@ listen = "127.0.0.1:53"
 metrics_listen = "127.0.0.1:9153"
 upstreams = ["127.0.0.1:5301", "[::1]:53"]
 lookup_url = "https://tapis.example/block"
+allow_query = ["192.0.2.0/24", "2001:db8::/32"]
+max_upstream_queries = 512
+max_tcp_clients = 256
+rate_limit = 50
+rate_limit_slip = 3
+rate_limit_ipv4_prefix = 32
+rate_limit_ipv6_prefix = 64
+rate_limit_exempt = ["192.0.2.53"]
 [[zone]]
 name = "rpz.tapis."
 primary = "127.0.0.1:5300"
@@ -282,6 +290,25 @@ file = "/etc/tapis/local.rpz"
         .expect("config");
         c.check().expect("valid");
         assert_eq!(c.zones.len(), 2);
+        assert_eq!(c.allow_query.len(), 2);
+        assert_eq!((c.max_upstream_queries, c.max_tcp_clients), (512, 256));
+        assert_eq!((c.rate_limit, c.rate_limit_slip), (50, 3));
+        assert_eq!(
+            (c.rate_limit_ipv4_prefix, c.rate_limit_ipv6_prefix),
+            (32, 64)
+        );
+        assert_eq!(c.rate_limit_exempt[0].to_string(), "192.0.2.53/32");
+        for bad in [
+            "max_upstream_queries = 0",
+            "max_tcp_clients = 0",
+            "rate_limit = 70000",
+            "rate_limit_ipv4_prefix = 33",
+            "allow_query = []",
+        ] {
+            let c = Config::from_toml(&format!("upstreams = [\"127.0.0.1:53\"]\n{bad}\n"))
+                .expect("parses");
+            assert!(c.check().is_err(), "{bad}");
+        }
         assert!(!format!("{c:?}").contains("c2VjcmV0"));
         assert!(Config::from_toml("listen = \"127.0.0.1:53\"\nbogus = 1\n").is_err());
         let both = Config::from_toml(

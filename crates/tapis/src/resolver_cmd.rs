@@ -31,6 +31,14 @@ use tapis_resolver::{Config, ZoneConfig};
 /// fe80::/10). Listening on a public address without listing your own
 /// clients' networks would make an open resolver: an amplifier for anyone.
 ///
+/// Limits: at most --max-upstream-queries (1024) upstream queries in
+/// flight, identical questions sharing one, a miss over the cap answered
+/// SERVFAIL at once (policy and cache answers are unaffected); at most
+/// --max-tcp-clients (1024) TCP connections; over UDP at most --rate-limit
+/// (100) answers per second per client /24 (IPv6: /56), past which queries
+/// are dropped except every second one, answered empty with TC so a real
+/// client retries over TCP (loopback is exempt; 0 turns it off).
+///
 /// --config FILE is the resolver's own TOML file (not tapis.toml); flags
 /// override it. Example:
 ///
@@ -47,7 +55,10 @@ use tapis_resolver::{Config, ZoneConfig};
 ///
 /// Other keys: data_dir, threads, upstream_timeout_ms, cache_bytes,
 /// max_ttl, max_negative_ttl, max_udp_size, ede, query_log,
-/// query_log_client_ip, health_interval_secs; per zone: file,
+/// query_log_client_ip, health_interval_secs, max_upstream_queries,
+/// max_tcp_clients, rate_limit, rate_limit_slip (2; 0: drop all),
+/// rate_limit_ipv4_prefix (24), rate_limit_ipv6_prefix (56),
+/// rate_limit_exempt (CIDR list; default loopback); per zone: file,
 /// tsig_algorithm, min_refresh_secs, max_refresh_secs, file_poll_secs.
 /// Logs go to stderr (TAPIS_LOG sets the filter, default info). The query
 /// log is off by default and never records client addresses unless
@@ -70,6 +81,17 @@ pub struct ResolverArgs {
     /// file's allow_query. Default: loopback and private ranges only.
     #[arg(long = "allow-query", value_name = "CIDR")]
     allow_query: Vec<tapis_resolver::access::Cidr>,
+    /// Upstream queries in flight at most (default 1024); a cache miss
+    /// beyond it is answered SERVFAIL at once.
+    #[arg(long, value_name = "N")]
+    max_upstream_queries: Option<usize>,
+    /// TCP client connections open at most (default 1024).
+    #[arg(long, value_name = "N")]
+    max_tcp_clients: Option<usize>,
+    /// UDP answers per second per client /24 or /56 (default 100; 0: no
+    /// limit); past it queries are dropped or answered with TC.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
     /// Upstream resolver, repeatable, tried in order (replaces the file's list).
     #[arg(long = "upstream", value_name = "ADDR")]
     upstreams: Vec<SocketAddr>,
@@ -192,6 +214,15 @@ fn settings(
     if !a.allow_query.is_empty() {
         cfg.allow_query = a.allow_query;
     }
+    if let Some(n) = a.max_upstream_queries {
+        cfg.max_upstream_queries = n;
+    }
+    if let Some(n) = a.max_tcp_clients {
+        cfg.max_tcp_clients = n;
+    }
+    if let Some(n) = a.rate_limit {
+        cfg.rate_limit = n;
+    }
     if !a.upstreams.is_empty() {
         cfg.upstreams = a.upstreams;
     }
@@ -281,6 +312,10 @@ mod tests {
             "isp.:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
             "--allow-query",
             "192.0.2.0/24",
+            "--max-upstream-queries",
+            "64",
+            "--rate-limit",
+            "0",
         ])
         .expect("args");
         let c = settings(Some(f), Some(dir.path().join("d")), t.a).expect("settings");
@@ -292,6 +327,8 @@ mod tests {
         assert_eq!(c.threads, 3);
         let allowed: Vec<String> = c.allow_query.iter().map(|n| n.to_string()).collect();
         assert_eq!(allowed, ["192.0.2.0/24"]);
+        assert_eq!((c.max_upstream_queries, c.max_tcp_clients), (64, 1024));
+        assert_eq!(c.rate_limit, 0);
         assert_eq!(c.zones.len(), 2);
         assert_eq!(c.zones[1].tsig_key_name.as_deref(), Some("isp."));
         assert_eq!(c.data_dir, dir.path().join("d"));

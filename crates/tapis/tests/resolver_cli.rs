@@ -48,6 +48,10 @@ fn help_explains_the_resolver() {
         "Extended DNS Error",
         "allow_query",
         "--allow-query",
+        "--max-upstream-queries",
+        "--max-tcp-clients",
+        "--rate-limit",
+        "rate_limit_slip",
     ] {
         assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
     }
