@@ -9,12 +9,30 @@ use tapis_dns::TsigKey;
 use tapis_dns::wire::Name;
 
 use crate::Error;
+use crate::access::{self, Cidr};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// UDP and TCP address to answer queries on.
     pub listen: SocketAddr,
+    /// Client networks allowed to query (CIDR); others are answered
+    /// REFUSED. Default: loopback and the private, shared (CGN),
+    /// unique-local and link-local ranges ([`access::PRIVATE`]), never the
+    /// whole Internet.
+    pub allow_query: Vec<Cidr>,
+    /// UDP answers per second per client prefix (`rrl.rs`); 0: no limit.
+    pub rate_limit: u32,
+    /// Past the limit, every `rate_limit_slip`-th query is answered empty
+    /// with TC (the client retries over TCP); the rest are dropped. 0:
+    /// drop all.
+    pub rate_limit_slip: u32,
+    /// The client prefix lengths the limit counts by.
+    pub rate_limit_ipv4_prefix: u8,
+    pub rate_limit_ipv6_prefix: u8,
+    /// Clients the limit leaves alone (default: loopback, which cannot be
+    /// forged from the network).
+    pub rate_limit_exempt: Vec<Cidr>,
     /// Prometheus metrics (`GET /metrics`); none when unset.
     pub metrics_listen: Option<SocketAddr>,
     /// Where followed zones are persisted so a restart does not start empty.
@@ -24,6 +42,13 @@ pub struct Config {
     /// Upstream resolvers, tried in order.
     pub upstreams: Vec<SocketAddr>,
     pub upstream_timeout_ms: u64,
+    /// At most this many upstream queries in flight (each holds a socket);
+    /// a miss beyond it is answered SERVFAIL at once. Identical questions
+    /// share one query.
+    pub max_upstream_queries: usize,
+    /// At most this many TCP client connections open at once; more are
+    /// closed as soon as they are accepted.
+    pub max_tcp_clients: usize,
     /// Seconds between checks of an upstream marked down.
     pub health_interval_secs: u64,
     /// Cache budget in bytes (answers plus keys, approximately).
@@ -52,11 +77,19 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: ([127, 0, 0, 1], 5353).into(),
+            allow_query: access::networks(&access::PRIVATE),
+            rate_limit: 100,
+            rate_limit_slip: 2,
+            rate_limit_ipv4_prefix: 24,
+            rate_limit_ipv6_prefix: 56,
+            rate_limit_exempt: access::networks(&access::LOOPBACK),
             metrics_listen: None,
             data_dir: PathBuf::from("tapis-resolver-data"),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             upstreams: Vec::new(),
             upstream_timeout_ms: 1500,
+            max_upstream_queries: 1024,
+            max_tcp_clients: 1024,
             health_interval_secs: 5,
             cache_bytes: 64 << 20,
             max_ttl: 86_400,
@@ -185,6 +218,29 @@ impl Config {
         if self.threads == 0 {
             return Err(Error::Config("threads must be at least 1".into()));
         }
+        if self.max_upstream_queries == 0 {
+            return Err(Error::Config(
+                "max_upstream_queries must be at least 1".into(),
+            ));
+        }
+        if self.max_tcp_clients == 0 {
+            return Err(Error::Config("max_tcp_clients must be at least 1".into()));
+        }
+        if self.rate_limit > 60_000 {
+            return Err(Error::Config(
+                "rate_limit is at most 60000 answers per second (0 turns it off)".into(),
+            ));
+        }
+        if self.rate_limit_ipv4_prefix > 32 || self.rate_limit_ipv6_prefix > 128 {
+            return Err(Error::Config(
+                "rate_limit_ipv4_prefix is at most 32, rate_limit_ipv6_prefix at most 128".into(),
+            ));
+        }
+        if self.allow_query.is_empty() {
+            return Err(Error::Config(
+                "allow_query is empty: no one could ask; list the client networks (e.g. [\"192.0.2.0/24\"])".into(),
+            ));
+        }
         if self.max_udp_size < 512 {
             return Err(Error::Config("max_udp_size must be at least 512".into()));
         }
@@ -213,6 +269,14 @@ listen = "127.0.0.1:53"
 metrics_listen = "127.0.0.1:9153"
 upstreams = ["127.0.0.1:5301", "[::1]:53"]
 lookup_url = "https://tapis.example/block"
+allow_query = ["192.0.2.0/24", "2001:db8::/32"]
+max_upstream_queries = 512
+max_tcp_clients = 256
+rate_limit = 50
+rate_limit_slip = 3
+rate_limit_ipv4_prefix = 32
+rate_limit_ipv6_prefix = 64
+rate_limit_exempt = ["192.0.2.53"]
 [[zone]]
 name = "rpz.tapis."
 primary = "127.0.0.1:5300"
@@ -226,6 +290,25 @@ file = "/etc/tapis/local.rpz"
         .expect("config");
         c.check().expect("valid");
         assert_eq!(c.zones.len(), 2);
+        assert_eq!(c.allow_query.len(), 2);
+        assert_eq!((c.max_upstream_queries, c.max_tcp_clients), (512, 256));
+        assert_eq!((c.rate_limit, c.rate_limit_slip), (50, 3));
+        assert_eq!(
+            (c.rate_limit_ipv4_prefix, c.rate_limit_ipv6_prefix),
+            (32, 64)
+        );
+        assert_eq!(c.rate_limit_exempt[0].to_string(), "192.0.2.53/32");
+        for bad in [
+            "max_upstream_queries = 0",
+            "max_tcp_clients = 0",
+            "rate_limit = 70000",
+            "rate_limit_ipv4_prefix = 33",
+            "allow_query = []",
+        ] {
+            let c = Config::from_toml(&format!("upstreams = [\"127.0.0.1:53\"]\n{bad}\n"))
+                .expect("parses");
+            assert!(c.check().is_err(), "{bad}");
+        }
         assert!(!format!("{c:?}").contains("c2VjcmV0"));
         assert!(Config::from_toml("listen = \"127.0.0.1:53\"\nbogus = 1\n").is_err());
         let both = Config::from_toml(

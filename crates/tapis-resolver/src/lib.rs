@@ -3,19 +3,23 @@
 //! and enforces their QNAME triggers before answering from its cache or its
 //! upstreams.
 //!
-//! Map: [`policy`] (the RPZ engine over [`table`], a compact trigger table),
+//! Map: [`access`] (client networks: `allow_query`), [`policy`] (the RPZ engine over [`table`], a compact trigger table),
 //! [`packet`] (query parsing and answer building, allocation-free
-//! on the hot path), [`cache`], [`upstream`] (forwarding, health, failover),
+//! on the hot path), [`cache`], [`flight`] (the cap on upstream queries in flight, identical
+//! questions coalesced), [`upstream`] (forwarding, health, failover),
 //! [`xfr`] (the zone followers), [`metrics`], [`config`] and [`server`]
-//! (sockets and wiring). The DNS toolkit it builds on (wire format, TSIG,
+//! (sockets and wiring), [`rrl`] (response-rate limiting over UDP). The DNS toolkit it builds on (wire format, TSIG,
 //! the zone-file reader and writer, the transfer client, serial arithmetic,
 //! name walking, the RPZ CNAME mapping) is `tapis-dns`'s.
 
+pub mod access;
 pub mod cache;
 pub mod config;
+pub mod flight;
 pub mod metrics;
 pub mod packet;
 pub mod policy;
+pub mod rrl;
 pub mod server;
 pub(crate) mod table;
 pub mod upstream;

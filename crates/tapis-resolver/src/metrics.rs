@@ -54,6 +54,21 @@ pub struct Metrics {
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
     pub servfail: AtomicU64,
+    /// Queries from clients outside `allow_query`.
+    pub refused_clients: AtomicU64,
+    /// Upstream exchanges in flight now (gauge; `flight.rs`).
+    pub upstream_in_flight: AtomicU64,
+    /// Clients waiting on another's exchange now (gauge).
+    pub upstream_waiting: AtomicU64,
+    /// Misses that joined an exchange already asking their question.
+    pub upstream_coalesced: AtomicU64,
+    /// Misses answered SERVFAIL because the in-flight cap was reached.
+    pub upstream_over_cap: AtomicU64,
+    /// TCP connections closed at once because max_tcp_clients were open.
+    pub tcp_refused: AtomicU64,
+    /// UDP queries over the rate limit, dropped / answered with TC.
+    pub rrl_dropped: AtomicU64,
+    pub rrl_slipped: AtomicU64,
     hits: Vec<[AtomicU64; 6]>,
     zone_names: Vec<String>,
     pub zones: Vec<ZoneStats>,
@@ -72,6 +87,14 @@ impl Metrics {
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             servfail: AtomicU64::new(0),
+            refused_clients: AtomicU64::new(0),
+            upstream_in_flight: AtomicU64::new(0),
+            upstream_waiting: AtomicU64::new(0),
+            upstream_coalesced: AtomicU64::new(0),
+            upstream_over_cap: AtomicU64::new(0),
+            tcp_refused: AtomicU64::new(0),
+            rrl_dropped: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
             hits: zone_names.iter().map(|_| Default::default()).collect(),
             zones: zone_names.iter().map(|_| ZoneStats::default()).collect(),
             zone_names,
@@ -148,8 +171,53 @@ impl Metrics {
                 "SERVFAIL answers (no upstream answered).",
                 &self.servfail,
             ),
+            (
+                "tapis_resolver_refused_clients_total",
+                "Queries refused because the client is outside allow_query.",
+                &self.refused_clients,
+            ),
+            (
+                "tapis_resolver_upstream_coalesced_total",
+                "Cache misses that waited on an upstream query already asking the same question.",
+                &self.upstream_coalesced,
+            ),
+            (
+                "tapis_resolver_upstream_over_cap_total",
+                "Cache misses answered SERVFAIL at once because the in-flight cap was reached.",
+                &self.upstream_over_cap,
+            ),
+            (
+                "tapis_resolver_tcp_refused_total",
+                "TCP connections closed at once because max_tcp_clients were open.",
+                &self.tcp_refused,
+            ),
+            (
+                "tapis_resolver_rate_limited_dropped_total",
+                "UDP queries over the per-prefix rate limit, dropped.",
+                &self.rrl_dropped,
+            ),
+            (
+                "tapis_resolver_rate_limited_slipped_total",
+                "UDP queries over the per-prefix rate limit, answered empty with TC.",
+                &self.rrl_slipped,
+            ),
         ] {
             head(&mut s, name, "counter", help);
+            sample(&mut s, name, &[], v.load(Relaxed));
+        }
+        for (name, help, v) in [
+            (
+                "tapis_resolver_upstream_in_flight",
+                "Upstream queries in flight (at most max_upstream_queries).",
+                &self.upstream_in_flight,
+            ),
+            (
+                "tapis_resolver_upstream_waiting",
+                "Clients waiting on an upstream query for the same question.",
+                &self.upstream_waiting,
+            ),
+        ] {
+            head(&mut s, name, "gauge", help);
             sample(&mut s, name, &[], v.load(Relaxed));
         }
         let hits = self.cache_hits.load(Relaxed) as f64;

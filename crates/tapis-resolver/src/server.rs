@@ -16,11 +16,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
 use crate::Error;
+use crate::access::{self, Cidr};
 use crate::cache::{Cache, CacheLimits, answer_prepared};
 use crate::config::Config;
+use crate::flight::{Flights, Outcome, Ticket};
 use crate::metrics::Metrics;
 use crate::packet::{Answer, Ede, Query, Reject, badvers, error_answer};
 use crate::policy::{Action, Policies, Verdict};
+use crate::rrl::{Rate, RateLimiter, RateLimits};
 use crate::upstream::Upstreams;
 use crate::xfr::{Followed, Zones};
 
@@ -37,8 +40,9 @@ pub enum Step {
     Reply,
     /// Say nothing.
     Drop,
-    /// Ask an upstream ([`Handler::resolve`]).
-    Forward,
+    /// Ask an upstream ([`Handler::resolve`]), or wait for the query
+    /// already asking this question: a place in its flight.
+    Forward(Ticket),
     /// Local data CNAME (a walled garden): answer with it and the target's
     /// resolution.
     Chase(Box<Chase>),
@@ -64,6 +68,12 @@ pub struct Handler {
     pub upstreams: Upstreams,
     pub metrics: Arc<Metrics>,
     pub zones: Arc<Zones>,
+    /// Upstream queries in flight (capped, coalesced).
+    pub flights: Flights,
+    /// Client networks that may query (`allow_query`).
+    allow_query: Box<[Cidr]>,
+    /// Answers per client prefix over UDP.
+    pub rate: RateLimiter,
     our_udp: u16,
     ede: bool,
     lookup_url: Option<String>,
@@ -93,7 +103,22 @@ impl Handler {
 
     /// The fast path: policy, then cache. Never panics on any input.
     pub fn handle(&self, bytes: &[u8], src: SocketAddr, t: Transport, out: &mut Vec<u8>) -> Step {
-        let q = match Query::parse(bytes) {
+        let parsed = Query::parse(bytes);
+        // A client outside allow_query is refused, on UDP as on TCP: a
+        // REFUSED is no larger than the query (no amplification) and tells
+        // a misconfigured client at once, where silence would make it
+        // retry; over UDP the rate limiter bounds how many are sent. A
+        // NOTIFY is judged by its zone (it must come from the primary).
+        if !matches!(parsed, Err(Reject::Notify | Reject::Drop))
+            && !access::any_contains(&self.allow_query, src.ip())
+        {
+            self.metrics.refused_clients.fetch_add(1, Relaxed);
+            return match error_answer(bytes, Rcode::REFUSED, out) {
+                Some(()) => Step::Reply,
+                None => Step::Drop,
+            };
+        }
+        let q = match parsed {
             Ok(q) => q,
             Err(Reject::Drop) => {
                 self.metrics.dropped.fetch_add(1, Relaxed);
@@ -153,7 +178,16 @@ impl Handler {
             return Step::Reply;
         }
         self.metrics.cache_misses.fetch_add(1, Relaxed);
-        Step::Forward
+        let mut kb = [0u8; 259];
+        match self.flights.join(crate::cache::key(&q, &mut kb)) {
+            Some(ticket) => Step::Forward(ticket),
+            None => {
+                // over the cap: fail this one now rather than queue it
+                self.servfail(&q, limit, out);
+                self.log(&q, src, "over-cap");
+                Step::Reply
+            }
+        }
     }
 
     fn policy_answer(
@@ -269,39 +303,97 @@ impl Handler {
         let q = Query::parse(bytes).ok()?;
         let limit = self.limit(&q, t);
         let mut out = Vec::with_capacity(512);
-        match step {
+        let ticket = match step {
             Step::Chase(c) => {
                 self.chase(&q, &c, limit, &mut out).await;
                 return Some(out);
             }
-            Step::Forward => {}
+            Step::Forward(ticket) => ticket,
             Step::Reply | Step::Drop => return None,
-        }
-        match self
-            .upstreams
-            .query(q.qname_wire(), q.qtype, q.qclass)
-            .await
-        {
+        };
+        match self.fly(&q, ticket).await {
             // Every upstream refused: to our client that is a failure to
             // resolve, not a refusal by us.
-            Ok(answer) if answer[3] & 0xF == Rcode::REFUSED.0 as u8 => {
+            Outcome::Answer(answer) if answer[3] & 0xF == Rcode::REFUSED.0 as u8 => {
                 self.servfail(&q, limit, &mut out);
                 self.log(&q, src, "servfail");
             }
-            Ok(answer) => match self.cache.store(&q, &answer) {
-                Some(p) => {
-                    answer_prepared(&p, &q, self.our_udp, limit, &mut out);
+            Outcome::Answer(answer) => {
+                if self.answer_from(&q, &answer, self.our_udp, limit, &mut out) {
                     self.log(&q, src, "forwarded");
+                } else {
+                    self.servfail(&q, limit, &mut out);
                 }
-                None => self.servfail(&q, limit, &mut out),
-            },
-            Err(e) => {
-                tracing::debug!(error = %e, "no upstream answer");
+            }
+            Outcome::Failed | Outcome::Pending => {
                 self.servfail(&q, limit, &mut out);
                 self.log(&q, src, "servfail");
             }
         }
         Some(out)
+    }
+
+    /// The upstream's answer to `q`'s question: asked by this task when it
+    /// leads the flight (and stored in the cache before the others wake),
+    /// or awaited from the task that does.
+    async fn fly(&self, q: &Query<'_>, ticket: Ticket) -> Outcome {
+        let lead = match ticket {
+            Ticket::Wait(w) => return w.outcome().await,
+            Ticket::Lead(lead) => lead,
+        };
+        let outcome = match self
+            .upstreams
+            .query(q.qname_wire(), q.qtype, q.qclass)
+            .await
+        {
+            Ok(answer) => {
+                if answer[3] & 0xF != Rcode::REFUSED.0 as u8 {
+                    let _ = self.cache.store(q, &answer);
+                }
+                Outcome::Answer(answer.into())
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no upstream answer");
+                Outcome::Failed
+            }
+        };
+        lead.finish(outcome.clone());
+        outcome
+    }
+
+    /// Writes the answer to `q` from an upstream answer to its question:
+    /// from the cache where the flight's leader stored it (with `q`'s id
+    /// and question), or prepared afresh when it was not cacheable. False
+    /// when the upstream answer is unusable.
+    fn answer_from(
+        &self,
+        q: &Query<'_>,
+        answer: &[u8],
+        udp: u16,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if self.cache.answer(q, udp, limit, out) {
+            return true;
+        }
+        match self.cache.store(q, answer) {
+            Some(p) => {
+                answer_prepared(&p, q, udp, limit, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The answer to a query over the rate limit that slips: no records,
+    /// TC set, so a real client asks again over TCP. False: say nothing.
+    pub fn slip(&self, bytes: &[u8], out: &mut Vec<u8>) -> bool {
+        let Ok(q) = Query::parse(bytes) else {
+            return false;
+        };
+        Answer::start(out, &q, Rcode::NOERROR).finish(&q, self.our_udp, None, usize::MAX);
+        crate::packet::truncate(out, &q, self.our_udp);
+        true
     }
 
     fn servfail(&self, q: &Query<'_>, limit: usize, out: &mut Vec<u8>) {
@@ -320,11 +412,16 @@ impl Handler {
         if let Ok(tquery) = Query::parse(&tq) {
             if self.cache.answer(&tquery, 65535, 65535, &mut target_answer) {
                 ok = true;
-            } else if let Ok(a) = self.upstreams.query(&c.target, q.qtype, q.qclass).await
-                && let Some(p) = self.cache.store(&tquery, &a)
-            {
-                answer_prepared(&p, &tquery, 65535, 65535, &mut target_answer);
-                ok = true;
+            } else {
+                // the target's upstream query counts against the cap and
+                // joins any flight for the same question
+                let mut kb = [0u8; 259];
+                let ticket = self.flights.join(crate::cache::key(&tquery, &mut kb));
+                if let Some(ticket) = ticket
+                    && let Outcome::Answer(a) = self.fly(&tquery, ticket).await
+                {
+                    ok = self.answer_from(&tquery, &a, 65535, 65535, &mut target_answer);
+                }
             }
         }
         let parsed = if ok {
@@ -451,6 +548,15 @@ pub async fn start(cfg: Config) -> Result<Running, Error> {
         ),
         metrics: metrics.clone(),
         zones: zones.clone(),
+        flights: Flights::new(cfg.max_upstream_queries, metrics.clone()),
+        allow_query: cfg.allow_query.clone().into_boxed_slice(),
+        rate: RateLimiter::new(RateLimits {
+            rate: cfg.rate_limit,
+            slip: cfg.rate_limit_slip,
+            ipv4_prefix: cfg.rate_limit_ipv4_prefix,
+            ipv6_prefix: cfg.rate_limit_ipv6_prefix,
+            exempt: cfg.rate_limit_exempt.clone(),
+        }),
         our_udp: cfg.max_udp_size,
         ede: cfg.ede,
         lookup_url: cfg.lookup_url.clone(),
@@ -481,6 +587,7 @@ pub async fn start(cfg: Config) -> Result<Running, Error> {
     tasks.push(tokio::spawn(tcp_loop(
         tcp,
         handler.clone(),
+        cfg.max_tcp_clients,
         shutdown_rx.clone(),
     )));
     tasks.extend(zones.spawn(shutdown_rx.clone()));
@@ -509,6 +616,7 @@ pub async fn start(cfg: Config) -> Result<Running, Error> {
             shutdown_rx.clone(),
         )));
     }
+    warn_if_files_run_short(cfg.max_upstream_queries + cfg.max_tcp_clients + 64);
     tracing::info!(%udp_addr, %tcp_addr, metrics = ?metrics_addr, zones = zone_names.len(), upstreams = cfg.upstreams.len(), "resolver listening");
     Ok(Running {
         udp_addr,
@@ -541,6 +649,29 @@ impl Running {
             }
         })
         .await;
+    }
+}
+
+/// Warns when the open-file limit (soft, from `/proc/self/limits`) is
+/// below what the caps allow: the caps would then not be what stops a
+/// flood, EMFILE would.
+fn warn_if_files_run_short(needed: usize) {
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<usize>().ok())
+        });
+    if let Some(limit) = limit
+        && limit < needed
+    {
+        tracing::warn!(
+            limit,
+            needed,
+            "the open-file limit is below max_upstream_queries + max_tcp_clients + 64: raise it (ulimit -n, LimitNOFILE=) or lower the caps"
+        );
     }
 }
 
@@ -595,6 +726,21 @@ fn udp_loop(
             }
         };
         handler.metrics.queries_udp.fetch_add(1, Relaxed);
+        // counted on arrival: a query over the limit costs no lookup
+        match handler.rate.check(src.ip()) {
+            Rate::Send => {}
+            Rate::Drop => {
+                handler.metrics.rrl_dropped.fetch_add(1, Relaxed);
+                continue;
+            }
+            Rate::Slip => {
+                handler.metrics.rrl_slipped.fetch_add(1, Relaxed);
+                if handler.slip(&buf[..n], &mut out) {
+                    let _ = sock.send_to(&out, src);
+                }
+                continue;
+            }
+        }
         match handler.handle(&buf[..n], src, Transport::Udp, &mut out) {
             Step::Reply => {
                 let _ = sock.send_to(&out, src);
@@ -613,14 +759,32 @@ fn udp_loop(
     }
 }
 
-async fn tcp_loop(l: TcpListener, handler: Arc<Handler>, mut shutdown: watch::Receiver<bool>) {
+async fn tcp_loop(
+    l: TcpListener,
+    handler: Arc<Handler>,
+    max_clients: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // each connection holds a file descriptor: a fixed number of them, so
+    // TCP clients cannot run the process out of files either
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         tokio::select! {
             r = l.accept() => match r {
                 Ok((s, src)) => {
+                    if open.load(Relaxed) >= max_clients {
+                        handler.metrics.tcp_refused.fetch_add(1, Relaxed);
+                        drop(s);
+                        continue;
+                    }
+                    open.fetch_add(1, Relaxed);
                     let h = handler.clone();
                     let sd = shutdown.clone();
-                    tokio::spawn(async move { tcp_conn(s, src, h, sd).await });
+                    let open = open.clone();
+                    tokio::spawn(async move {
+                        tcp_conn(s, src, h, sd).await;
+                        open.fetch_sub(1, Relaxed);
+                    });
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "tcp accept");

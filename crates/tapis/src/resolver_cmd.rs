@@ -25,10 +25,25 @@ use tapis_resolver::{Config, ZoneConfig};
 /// down. Blocked answers carry an Extended DNS Error (RFC 8914) naming the
 /// order when the zone says which.
 ///
+/// Only clients in allow_query may ask (others are answered REFUSED); by
+/// default that is loopback and the private ranges (127.0.0.0/8, ::1,
+/// 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7,
+/// fe80::/10). Listening on a public address without listing your own
+/// clients' networks would make an open resolver: an amplifier for anyone.
+///
+/// Limits: at most --max-upstream-queries (1024) upstream queries in
+/// flight, identical questions sharing one, a miss over the cap answered
+/// SERVFAIL at once (policy and cache answers are unaffected); at most
+/// --max-tcp-clients (1024) TCP connections; over UDP at most --rate-limit
+/// (100) answers per second per client /24 (IPv6: /56), past which queries
+/// are dropped except every second one, answered empty with TC so a real
+/// client retries over TCP (loopback is exempt; 0 turns it off).
+///
 /// --config FILE is the resolver's own TOML file (not tapis.toml); flags
 /// override it. Example:
 ///
 ///   listen = "0.0.0.0:53"
+///   allow_query = ["198.51.100.0/22", "2001:db8:42::/48", "10.0.0.0/8"]
 ///   upstreams = ["192.0.2.53:53", "198.51.100.53:53"]
 ///   metrics_listen = "127.0.0.1:9153"
 ///   lookup_url = "https://tapis.example/block"
@@ -40,7 +55,10 @@ use tapis_resolver::{Config, ZoneConfig};
 ///
 /// Other keys: data_dir, threads, upstream_timeout_ms, cache_bytes,
 /// max_ttl, max_negative_ttl, max_udp_size, ede, query_log,
-/// query_log_client_ip, health_interval_secs; per zone: file,
+/// query_log_client_ip, health_interval_secs, max_upstream_queries,
+/// max_tcp_clients, rate_limit, rate_limit_slip (2; 0: drop all),
+/// rate_limit_ipv4_prefix (24), rate_limit_ipv6_prefix (56),
+/// rate_limit_exempt (CIDR list; default loopback); per zone: file,
 /// tsig_algorithm, min_refresh_secs, max_refresh_secs, file_poll_secs.
 /// Logs go to stderr (TAPIS_LOG sets the filter, default info). The query
 /// log is off by default and never records client addresses unless
@@ -59,6 +77,21 @@ pub struct ResolverArgs {
     /// Address to answer DNS on, UDP and TCP (default 127.0.0.1:5353).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// A client network allowed to query (CIDR), repeatable; replaces the
+    /// file's allow_query. Default: loopback and private ranges only.
+    #[arg(long = "allow-query", value_name = "CIDR")]
+    allow_query: Vec<tapis_resolver::access::Cidr>,
+    /// Upstream queries in flight at most (default 1024); a cache miss
+    /// beyond it is answered SERVFAIL at once.
+    #[arg(long, value_name = "N")]
+    max_upstream_queries: Option<usize>,
+    /// TCP client connections open at most (default 1024).
+    #[arg(long, value_name = "N")]
+    max_tcp_clients: Option<usize>,
+    /// UDP answers per second per client /24 or /56 (default 100; 0: no
+    /// limit); past it queries are dropped or answered with TC.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
     /// Upstream resolver, repeatable, tried in order (replaces the file's list).
     #[arg(long = "upstream", value_name = "ADDR")]
     upstreams: Vec<SocketAddr>,
@@ -105,6 +138,7 @@ Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start
 
 Example, following tapis's RPZ primary with the key tapis issued your ISP:
   TAPIS_RESOLVER_TSIG=isp-netco.:BASE64SECRET tapis resolver --listen 0.0.0.0:53 \\
+      --allow-query 198.51.100.0/22 --allow-query 2001:db8:42::/48 \\
       --upstream 192.0.2.53:53 --zone rpz.tapis.=203.0.113.10:5300 --data-dir /var/lib/tapis-resolver";
 
 impl ResolverArgs {
@@ -176,6 +210,18 @@ fn settings(
     };
     if let Some(l) = a.listen {
         cfg.listen = l;
+    }
+    if !a.allow_query.is_empty() {
+        cfg.allow_query = a.allow_query;
+    }
+    if let Some(n) = a.max_upstream_queries {
+        cfg.max_upstream_queries = n;
+    }
+    if let Some(n) = a.max_tcp_clients {
+        cfg.max_tcp_clients = n;
+    }
+    if let Some(n) = a.rate_limit {
+        cfg.rate_limit = n;
     }
     if !a.upstreams.is_empty() {
         cfg.upstreams = a.upstreams;
@@ -264,6 +310,12 @@ mod tests {
             "b.rpz=127.0.0.1:5300",
             "--tsig",
             "isp.:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+            "--allow-query",
+            "192.0.2.0/24",
+            "--max-upstream-queries",
+            "64",
+            "--rate-limit",
+            "0",
         ])
         .expect("args");
         let c = settings(Some(f), Some(dir.path().join("d")), t.a).expect("settings");
@@ -273,6 +325,10 @@ mod tests {
             vec!["127.0.0.1:2".parse::<SocketAddr>().expect("a")]
         );
         assert_eq!(c.threads, 3);
+        let allowed: Vec<String> = c.allow_query.iter().map(|n| n.to_string()).collect();
+        assert_eq!(allowed, ["192.0.2.0/24"]);
+        assert_eq!((c.max_upstream_queries, c.max_tcp_clients), (64, 1024));
+        assert_eq!(c.rate_limit, 0);
         assert_eq!(c.zones.len(), 2);
         assert_eq!(c.zones[1].tsig_key_name.as_deref(), Some("isp."));
         assert_eq!(c.data_dir, dir.path().join("d"));

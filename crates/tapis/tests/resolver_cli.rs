@@ -46,8 +46,26 @@ fn help_explains_the_resolver() {
         "IXFR",
         "--query-log-client-ip",
         "Extended DNS Error",
+        "allow_query",
+        "--allow-query",
+        "--max-upstream-queries",
+        "--max-tcp-clients",
+        "--rate-limit",
+        "rate_limit_slip",
     ] {
         assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+    // The examples never advertise an open resolver: a public listen
+    // address only with the clients' networks beside it.
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.contains("0.0.0.0:53") {
+            let near = lines[i..(i + 2).min(lines.len())].join("\n");
+            assert!(
+                near.contains("allow_query") || near.contains("--allow-query"),
+                "a public listen address without allow_query in --help:\n{near}"
+            );
+        }
     }
     let out = Command::new(BIN)
         .args(["resolver", "--zone", "x"])

@@ -368,3 +368,42 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
 }
+
+/// Sends over UDP from a socket bound to `local` (any 127/8 address works
+/// on Linux loopback, so a test can play several clients); the answer, or
+/// None after `wait`.
+pub fn udp_from(
+    local: std::net::IpAddr,
+    server: SocketAddr,
+    msg: &[u8],
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let s = UdpSocket::bind((local, 0)).expect("bind");
+    s.set_read_timeout(Some(wait)).expect("timeout");
+    s.send_to(msg, server).expect("send");
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (n, _) = s.recv_from(&mut buf).ok()?;
+        if buf[..2] == msg[..2] {
+            return Some(buf[..n].to_vec());
+        }
+    }
+}
+
+/// One query over TCP from a socket bound to `local`; the answer.
+pub async fn tcp_from(local: std::net::IpAddr, server: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let s = tokio::net::TcpSocket::new_v4().expect("socket");
+    s.bind((local, 0).into()).expect("bind");
+    let mut s = s.connect(server).await.expect("connect");
+    let mut f = (msg.len() as u16).to_be_bytes().to_vec();
+    f.extend_from_slice(msg);
+    s.write_all(&f).await.expect("write");
+    let mut len = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut len))
+        .await
+        .expect("answer in time")
+        .expect("len");
+    let mut a = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut a).await.expect("answer");
+    a
+}
