@@ -122,6 +122,15 @@ pub async fn start(
     zone: ZoneConfig,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    // the compiler keeps owners short enough for a zone name this long
+    let zone_wire = zone.zone.trim_end_matches('.').len() + 2;
+    if zone_wire > tapis_store::ZONE_NAME_BUDGET {
+        anyhow::bail!(
+            "rpz.zone_name {:?} is too long: at most {} octets on the wire",
+            zone.zone,
+            tapis_store::ZONE_NAME_BUDGET
+        );
+    }
     let (udp, tcp) = tapis_dns::bind(listen).await.map_err(|e| {
         anyhow::anyhow!("cannot listen for DNS on {listen}: {e} (try --dns-listen 127.0.0.1:0)")
     })?;

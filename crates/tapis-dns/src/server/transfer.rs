@@ -345,7 +345,12 @@ impl Transfer {
                         self.index = 0;
                         continue;
                     };
-                    let name = match Name::relative_to(&r.owner, &zone.name) {
+                    // never a trigger, whatever the source holds
+                    let checked = crate::check_owner_wire(&r.owner, zone.name.wire().len())
+                        .and_then(|()| {
+                            Name::relative_to(&r.owner, &zone.name).map_err(|e| e.to_string())
+                        });
+                    let name = match checked {
                         Ok(n) => n,
                         Err(e) => {
                             warn!(owner = %r.owner.escape_debug(), error = %e, "record left out of the transfer");

@@ -1,0 +1,159 @@
+//! Targets are names, never triggers, and only what cannot be spoofed is
+//! compliance evidence — tried against the real `tapis serve`:
+//! - an order whose target is an RPZ trigger (`…rpz-client-ip`,
+//!   `…rpz-ip`, `…rpz-nsdname`) or sits in the `_tapis` explanation
+//!   subtree is refused with 422 naming the target, and the zone file an
+//!   ordinary order exports loads in Unbound, blocking that name and
+//!   nothing else;
+//! - one unsigned UDP IXFR datagram (whose source address anyone can
+//!   forge) does not make an ISP `in_sync`.
+//!
+//! Needs `unbound` and `dig` (scripts/setup installs them).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+const CLOCK: &str = "2017-07-14T11:00:00+07:00";
+
+fn order(targets: &[&str]) -> serde_json::Value {
+    let mut o = gambling_order(
+        "placeholder.example",
+        "nxdomain",
+        "2017-07-14T11:30:00+07:00",
+        "2017-08-14T11:30:00+07:00",
+        "2017-08-10T11:30:00+07:00",
+    );
+    o["targets"] = targets
+        .iter()
+        .map(|t| json!({"name": t, "include_subdomains": true}))
+        .collect();
+    o
+}
+
+#[tokio::test]
+async fn trigger_targets_are_refused_and_the_exported_zone_loads_in_unbound() {
+    let server = serve("", CLOCK);
+    let p = Parties::new(&server).await;
+    for hostile in [
+        "32.1.0.0.127.rpz-client-ip",
+        "1.0.0.0.0.rpz-ip",
+        "com.rpz-nsdname",
+        "victim.example._tapis",
+    ] {
+        let (s, body) = server
+            .post(
+                "/api/v1/orders",
+                &p.officer,
+                order(&["fine.example", hostile]),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 422, "{hostile}: {body}");
+        let text = body.to_string();
+        assert!(text.contains("targets[1]"), "{hostile}: {text}");
+    }
+    let (s, list) = server.get("/api/v1/orders", &p.officer).await;
+    assert_eq!(s.as_u16(), 200, "{list}");
+    assert!(
+        !list.to_string().contains("rpz-"),
+        "nothing was stored: {list}"
+    );
+
+    // an ordinary order, in force, exported and loaded by Unbound
+    p.approve(&server, order(&["judi.example"])).await;
+    server.advance(30 * 60).await;
+    let rpz = wait_until_async(
+        Duration::from_secs(20),
+        "the exported zone to hold the order",
+        || async {
+            let (_, text, _) = server
+                .text("/api/v1/blocklist.rpz", &p.isp_token, None)
+                .await;
+            if text.contains("judi.example CNAME") {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("rpz.zone"), &rpz).expect("zone");
+    std::fs::write(dir.path().join("example.zone"), EXAMPLE_ZONE).expect("zone");
+    let port = free_port();
+    let conf = dir.path().join("unbound.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"server:
+    chroot: ""
+    username: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    interface: 127.0.0.1@{port}
+    port: {port}
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "respip iterator"
+    do-not-query-localhost: no
+auth-zone:
+    name: "example."
+    zonefile: "{d}/example.zone"
+    for-upstream: yes
+    for-downstream: no
+    fallback-enabled: no
+rpz:
+    name: "rpz.tapis."
+    zonefile: "{d}/rpz.zone"
+"#
+        ),
+    )
+    .expect("conf");
+    let check = Command::new(tool("unbound-checkconf"))
+        .arg(&conf)
+        .output()
+        .expect("unbound-checkconf");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let log = dir.path().join("unbound.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let child = Command::new(tool("unbound"))
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().expect("log")))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("start unbound");
+    let _unbound = Proc(child);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until(
+        Duration::from_secs(20),
+        "Unbound to answer from the exported zone",
+        || {
+            let blocked = dns::status(port, "www.judi.example");
+            let open = dns::addresses(port, "canary.example");
+            if blocked == "NXDOMAIN" && open == "192.0.2.1" {
+                Ok(())
+            } else {
+                Err(format!("{blocked} / {open:?}\n{}", log_text()))
+            }
+        },
+    );
+    assert_eq!(dns::status(port, "judi.example"), "NXDOMAIN");
+    assert!(!log_text().contains("error"), "{}", log_text());
+}
