@@ -1,7 +1,14 @@
-//! The primary's trust boundaries, tried as an attacker would: targets
-//! that are RPZ triggers rather than names never reach a zone file or a
-//! transfer (and what does reach one loads in BIND's `named-checkzone`
-//! with exactly the names accepted as policy owners).
+//! The primary's trust boundaries, tried as an attacker would:
+//! - targets that are RPZ triggers rather than names never reach a zone
+//!   file or a transfer (and what does reach one loads in BIND's
+//!   `named-checkzone` with exactly the names accepted as policy owners);
+//! - idle TCP connections from strangers cannot lock out a TSIG-signed or
+//!   allow-listed transfer, and connections that send nothing, or send a
+//!   message too slowly, are closed;
+//! - a signed request is accepted once: its replay gets BADTIME.
+//!
+//! On Linux all of 127/8 reaches the loopback interface, so "another
+//! address" is 127.0.0.2, 127.0.0.3, ….
 
 mod common;
 
@@ -10,10 +17,15 @@ use std::sync::Arc;
 
 use common::*;
 use proptest::prelude::*;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 use tapis_core::order::{OrderAction, check_blockable};
 use tapis_core::target::DomainName;
-use tapis_dns::MemoryZone;
-use tapis_dns::wire::rtype;
+
+use tapis_dns::wire::{Rcode, TsigRcode, rtype};
+use tapis_dns::{IpNet, MemoryZone, PrimaryConfig};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 /// What the API refuses (core's rule) and a row from elsewhere could still
 /// hold: each a trigger on clients, answers or name servers, or a name in
@@ -228,4 +240,204 @@ proptest! {
             );
         }
     }
+}
+
+fn local(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
+/// A TCP connection to `addr` from `source` (any port); `None` if the
+/// connection is refused.
+async fn connect_from(source: IpAddr, addr: SocketAddr) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .expect("bind source");
+    socket.connect(addr).await.ok()
+}
+
+/// Whether the server has closed `conn` (EOF or reset) within `wait`.
+async fn closed(conn: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 1];
+    matches!(
+        tokio::time::timeout(wait, conn.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// How many of `conns` the server keeps open.
+async fn still_open(conns: &mut [TcpStream]) -> usize {
+    // let the server accept (and refuse) what is queued
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut n = 0;
+    for c in conns.iter_mut() {
+        if !closed(c, Duration::from_millis(5)).await {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Opens `per` idle connections from each of `sources`.
+async fn hold(
+    sources: impl IntoIterator<Item = u8>,
+    per: usize,
+    addr: SocketAddr,
+) -> Vec<TcpStream> {
+    let mut v = Vec::new();
+    for s in sources {
+        for _ in 0..per {
+            if let Some(c) = connect_from(local(s), addr).await {
+                v.push(c);
+            }
+        }
+    }
+    v
+}
+
+/// A signed AXFR from `source`: the number of CNAMEs received, `None` if
+/// the connection was refused or closed without an answer.
+async fn signed_axfr_from(source: IpAddr, addr: SocketAddr) -> Option<usize> {
+    // a fresh id each time: the same bytes signed in the same second
+    // would be a replay
+    static ID: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(100);
+    let id = ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (q, _) = signed(query(id, ZONE, rtype::AXFR, None), &key(), None);
+    axfr_from(source, addr, &q).await
+}
+
+async fn axfr_from(source: IpAddr, addr: SocketAddr, q: &[u8]) -> Option<usize> {
+    let mut conn = connect_from(source, addr).await?;
+    tcp_send(&mut conn, q).await;
+    let mut cnames = 0;
+    let mut soas = 0;
+    while soas < 2 {
+        let m = tcp_recv(&mut conn).await?;
+        if rcode(&m) != Rcode::NOERROR {
+            return None;
+        }
+        for r in answers(&m) {
+            match r.rtype {
+                rtype::SOA => soas += 1,
+                rtype::CNAME => cnames += 1,
+                _ => {}
+            }
+        }
+    }
+    Some(cnames)
+}
+
+#[tokio::test]
+async fn idle_strangers_do_not_lock_out_signed_or_allowed_transfers() {
+    let zone = Arc::new(MemoryZone::new(5, zone_records(200)));
+    let server = start(default_config(), zone).await;
+    let addr = server.addr;
+
+    // one stranger holding 256 idle connections gets 8
+    let mut attack = hold([2], 256, addr).await;
+    assert_eq!(still_open(&mut attack).await, 8);
+    assert_eq!(
+        signed_axfr_from(local(1), addr).await,
+        Some(200),
+        "a signed AXFR from another address goes through"
+    );
+
+    // strangers at 32 more addresses fill what strangers may share (256 −
+    // 32 reserved) and no more
+    attack.extend(hold(3..=34, 8, addr).await);
+    assert_eq!(still_open(&mut attack).await, 224);
+    let mut stranger = connect_from(local(99), addr).await.expect("connect");
+    assert!(
+        closed(&mut stranger, Duration::from_secs(2)).await,
+        "an unsigned stranger finds no room"
+    );
+    // a peer that proved its key (127.0.0.1, above) uses the reserve
+    assert_eq!(signed_axfr_from(local(1), addr).await, Some(200));
+    // a new key holder: refused until it signs a request (a secondary
+    // polls the SOA, signed, before it transfers), then let in
+    let newcomer = local(77);
+    assert_eq!(signed_axfr_from(newcomer, addr).await, None);
+    let udp = UdpSocket::bind(SocketAddr::new(newcomer, 0))
+        .await
+        .expect("bind");
+    let (q, _) = signed(query(12, ZONE, rtype::SOA, None), &key(), None);
+    udp.send_to(&q, addr).await.expect("send");
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), udp.recv_from(&mut buf))
+        .await
+        .expect("answered")
+        .expect("recv");
+    assert_eq!(rcode(&buf[..n]), Rcode::NOERROR);
+    assert_eq!(signed_axfr_from(newcomer, addr).await, Some(200));
+    // an allow-listed address transfers unsigned
+    server.primary.set_access(
+        vec![key()],
+        vec![IpNet::parse("allow", "127.0.0.88/32").expect("net")],
+    );
+    assert_eq!(
+        axfr_from(local(88), addr, &query(13, ZONE, rtype::AXFR, None)).await,
+        Some(200)
+    );
+    drop(attack);
+}
+
+#[tokio::test]
+async fn silent_and_slow_connections_are_closed() {
+    let mut config: PrimaryConfig = default_config();
+    config.tcp_idle_timeout = Duration::from_millis(800);
+    config.tcp_message_timeout = Duration::from_millis(300);
+    let server = start(config, Arc::new(MemoryZone::new(5, zone_records(5)))).await;
+
+    // sends nothing: closed after the idle timeout
+    let mut silent = connect_from(local(1), server.addr).await.expect("connect");
+    let t = Instant::now();
+    assert!(closed(&mut silent, Duration::from_secs(3)).await);
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(700), "{waited:?}");
+
+    // a message dribbled an octet at a time, each within the idle timeout:
+    // closed once the message deadline passes
+    let mut slow = connect_from(local(1), server.addr).await.expect("connect");
+    let msg = query(3, ZONE, rtype::SOA, None);
+    let mut frame = (msg.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&msg);
+    let t = Instant::now();
+    let mut cut = None;
+    for b in frame {
+        use tokio::io::AsyncWriteExt;
+        if slow.write_all(&[b]).await.is_err()
+            || closed(&mut slow, Duration::from_millis(100)).await
+        {
+            cut = Some(t.elapsed());
+            break;
+        }
+    }
+    let cut = cut.expect("closed before the whole message arrived");
+    assert!(
+        cut >= Duration::from_millis(250) && cut < Duration::from_millis(800),
+        "{cut:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_request_is_accepted_once() {
+    let server = start(
+        default_config(),
+        Arc::new(MemoryZone::new(5, zone_records(20))),
+    )
+    .await;
+    let (q, _) = signed(query(21, ZONE, rtype::SOA, None), &key(), None);
+    let first = udp(server.addr, &q).await.expect("answer");
+    assert_eq!(rcode(&first), Rcode::NOERROR);
+    assert!(tsig_of(&first).is_some_and(|(e, _)| e == TsigRcode::NOERROR));
+    let again = udp(server.addr, &q).await.expect("answer");
+    assert_eq!(rcode(&again), Rcode::NOTAUTH);
+    assert_eq!(tsig_of(&again).map(|(e, _)| e), Some(TsigRcode::BADTIME));
+
+    // a captured AXFR request, replayed from elsewhere, transfers nothing
+    let (q, _) = signed(query(22, ZONE, rtype::AXFR, None), &key(), None);
+    assert_eq!(axfr_from(local(1), server.addr, &q).await, Some(20));
+    assert_eq!(axfr_from(local(66), server.addr, &q).await, None);
+    // signed afresh, it is a new request
+    assert_eq!(signed_axfr_from(local(66), server.addr).await, Some(20));
 }

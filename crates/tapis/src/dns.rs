@@ -114,14 +114,19 @@ impl ZoneSource for StoreZone {
     }
 }
 
-/// Start the primary on `listen` and the task that refreshes its keys and
-/// sends NOTIFY. Returns the bound address.
+/// Start the primary on `rpz.dns_listen`, within `rpz`'s TCP limits, and
+/// the task that refreshes its keys and sends NOTIFY (to private or
+/// special-purpose addresses only when `allow_private_targets`). Returns
+/// the bound address.
 pub async fn start(
     store: Store,
-    listen: SocketAddr,
     zone: ZoneConfig,
+    rpz: &crate::config::RpzSettings,
+    allow_private_targets: bool,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listen = rpz.dns_listen;
+    let _ = allow_private_targets; // the NOTIFY sender's, next
     // the compiler keeps owners short enough for a zone name this long
     let zone_wire = zone.zone.trim_end_matches('.').len() + 2;
     if zone_wire > tapis_store::ZONE_NAME_BUDGET {
@@ -135,8 +140,14 @@ pub async fn start(
         anyhow::anyhow!("cannot listen for DNS on {listen}: {e} (try --dns-listen 127.0.0.1:0)")
     })?;
     let addr = udp.local_addr()?;
+    let mut config = PrimaryConfig::new(zone.clone());
+    config.tcp_max_connections = rpz.tcp_max_connections;
+    config.tcp_reserved_connections = rpz.tcp_reserved_connections;
+    config.tcp_connections_per_address = rpz.tcp_connections_per_address;
+    config.tcp_idle_timeout = Duration::from_secs(rpz.tcp_idle_timeout_secs);
+    config.tcp_message_timeout = Duration::from_secs(rpz.tcp_message_timeout_secs);
     let primary = Primary::new(
-        PrimaryConfig::new(zone.clone()),
+        config,
         StoreZone {
             store: store.clone(),
             zone: zone.clone(),

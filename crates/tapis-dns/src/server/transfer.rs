@@ -26,19 +26,12 @@ impl<S: ZoneSource> Primary<S> {
         if ctx.signer.is_some() {
             return true;
         }
-        let ip = peer.ip().to_canonical();
-        let allowed = {
-            let access = self
-                .inner
-                .access
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            access.1.iter().any(|n| n.contains(ip))
-        };
-        if allowed {
+        if self.allow_listed(peer.ip()) {
             return true;
         }
-        warn!(%peer, kind, "unsigned transfer request from an address not allowed; refused");
+        if let Some(held) = self.quiet("transfer-refused") {
+            warn!(%peer, kind, held, "unsigned transfer request from an address not allowed; refused");
+        }
         false
     }
 
