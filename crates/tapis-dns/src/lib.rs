@@ -50,6 +50,10 @@ pub enum Error {
     Config(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A NOTIFY target on a private or special-purpose address, while
+    /// those are not allowed.
+    #[error("{0} is a private or special-purpose address: not sent (allow_private_targets is off)")]
+    PrivateTarget(SocketAddr),
     /// A NOTIFY was never answered.
     #[error("no answer to NOTIFY from {target} after {tries} tries")]
     NoAnswer { target: SocketAddr, tries: u32 },

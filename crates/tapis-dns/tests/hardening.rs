@@ -5,7 +5,9 @@
 //! - idle TCP connections from strangers cannot lock out a TSIG-signed or
 //!   allow-listed transfer, and connections that send nothing, or send a
 //!   message too slowly, are closed;
-//! - a signed request is accepted once: its replay gets BADTIME.
+//! - a signed request is accepted once: its replay gets BADTIME;
+//! - NOTIFY is never sent to a private or special-purpose address (the
+//!   cloud metadata service, loopback, …) unless that is allowed.
 //!
 //! On Linux all of 127/8 reaches the loopback interface, so "another
 //! address" is 127.0.0.2, 127.0.0.3, ….
@@ -440,4 +442,45 @@ async fn a_signed_request_is_accepted_once() {
     assert_eq!(axfr_from(local(66), server.addr, &q).await, None);
     // signed afresh, it is a new request
     assert_eq!(signed_axfr_from(local(66), server.addr).await, Some(20));
+}
+
+#[tokio::test]
+async fn notify_is_not_sent_to_private_addresses_unless_allowed() {
+    let listener = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let target = listener.local_addr().expect("addr");
+    let metadata: SocketAddr = "169.254.169.254:80".parse().expect("addr");
+    for to in [
+        target,
+        metadata,
+        "[::ffff:10.0.0.1]:53".parse().expect("addr"),
+    ] {
+        let t = Instant::now();
+        let r = tapis_dns::send_notify(to, &zone_config(), 3, Some(&key())).await;
+        assert!(
+            matches!(r, Err(tapis_dns::Error::PrivateTarget(a)) if a == to),
+            "{to}: {r:?}"
+        );
+        assert!(t.elapsed() < Duration::from_millis(100), "no tries: {to}");
+    }
+    let mut buf = [0u8; 512];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), listener.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "nothing reached the loopback target"
+    );
+    // allowed (a test, or secondaries on the operator's own network): sent
+    let options = tapis_dns::NotifyOptions {
+        tries: 1,
+        first_timeout: Duration::from_millis(100),
+        allow_private_targets: true,
+        ..Default::default()
+    };
+    let r = tapis_dns::send_notify_with(target, &zone_config(), 3, None, &options).await;
+    assert!(matches!(r, Err(tapis_dns::Error::NoAnswer { .. })), "{r:?}");
+    let (n, _) = tokio::time::timeout(Duration::from_secs(1), listener.recv_from(&mut buf))
+        .await
+        .expect("the NOTIFY arrived")
+        .expect("recv");
+    assert!(n > 12);
 }

@@ -30,7 +30,8 @@ fn wait_status(bind_port: u16, name: &str, want: &str) -> Duration {
 async fn bind_enforces_orders_at_their_time_and_drops_them_at_expiry() {
     // probe the ISP's resolver every second; fine.example must stay clear
     let server = serve(
-        "[compliance]\nprobe_interval_secs = 1\nsample = 10\ncanaries = [\"fine.example\"]\n",
+        // the secondary is on loopback: NOTIFY goes there only when allowed
+        "[compliance]\nprobe_interval_secs = 1\nsample = 10\ncanaries = [\"fine.example\"]\n[channel]\nallow_private_targets = true\n",
         "2017-07-14T11:00:00+07:00",
     );
     let dns_port = server.dns_port;

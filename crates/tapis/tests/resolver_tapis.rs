@@ -75,7 +75,11 @@ fn metric(text: &str, prefix: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resolver_follows_tapis_serve_and_enforces_orders() {
-    let server = serve("", "2017-07-14T11:00:00+07:00");
+    // the resolver is on loopback: NOTIFY goes there only when allowed
+    let server = serve(
+        "[channel]\nallow_private_targets = true\n",
+        "2017-07-14T11:00:00+07:00",
+    );
     let dns_port = server.dns_port;
     let resolver_port = free_port();
     let p = Parties::new(&server).await;
