@@ -6,6 +6,8 @@
 //!   allow-listed transfer, and connections that send nothing, or send a
 //!   message too slowly, are closed;
 //! - a signed request is accepted once: its replay gets BADTIME;
+//! - only TCP or TSIG-signed exchanges are evidence of what a secondary
+//!   holds (an unsigned UDP IXFR is answered, not believed);
 //! - NOTIFY is never sent to a private or special-purpose address (the
 //!   cloud metadata service, loopback, …) unless that is allowed.
 //!
@@ -25,7 +27,7 @@ use tapis_core::order::{OrderAction, check_blockable};
 use tapis_core::target::DomainName;
 
 use tapis_dns::wire::{Rcode, TsigRcode, rtype};
-use tapis_dns::{IpNet, MemoryZone, PrimaryConfig};
+use tapis_dns::{IpNet, MemoryZone, Observed, PrimaryConfig, Transport};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
@@ -483,4 +485,64 @@ async fn notify_is_not_sent_to_private_addresses_unless_allowed() {
         .expect("the NOTIFY arrived")
         .expect("recv");
     assert!(n > 12);
+}
+
+#[tokio::test]
+async fn only_tcp_or_signed_exchanges_are_evidence() {
+    let mut config = default_config();
+    config.allow_unsigned_transfer = vec![IpNet::parse("allow", "127.0.0.1/32").expect("net")];
+    let server = start(config, Arc::new(MemoryZone::new(4, zone_records(20)))).await;
+    let mut seen = server.primary.observe();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .expect("an observation in time")
+            .expect("open")
+    };
+    let up_to_date = Observed::Transfer {
+        kind: "IXFR",
+        from: Some(4),
+        serial: 4,
+        complete: true,
+    };
+
+    // one unsigned UDP datagram (its source could be forged): answered,
+    // reported as what it is, and not evidence
+    let a = udp(server.addr, &query(31, ZONE, rtype::IXFR, Some(4)))
+        .await
+        .expect("answer");
+    assert_eq!(rcode(&a), Rcode::NOERROR);
+    let o = next().await;
+    assert_eq!(
+        (o.transport, o.signed, &o.event),
+        (Transport::Udp, false, &up_to_date)
+    );
+    assert!(!o.is_evidence());
+    // an unsigned UDP SOA poll: not evidence either (only the latest poll)
+    udp(server.addr, &query(32, ZONE, rtype::SOA, None))
+        .await
+        .expect("answer");
+    let o = next().await;
+    assert!(matches!(o.event, Observed::SoaPoll { serial: 4 }) && !o.is_evidence());
+
+    // signed over UDP: evidence (the key proves who asked)
+    let (q, _) = signed(query(33, ZONE, rtype::IXFR, Some(4)), &key(), None);
+    udp(server.addr, &q).await.expect("answer");
+    let o = next().await;
+    assert_eq!(
+        (o.transport, o.signed, &o.event),
+        (Transport::Udp, true, &up_to_date)
+    );
+    assert!(o.is_evidence());
+
+    // unsigned over TCP from the allow list: evidence (the handshake
+    // proves the address)
+    let messages = transfer(server.addr, &query(34, ZONE, rtype::IXFR, Some(4)), None).await;
+    assert_eq!(messages.len(), 1);
+    let o = next().await;
+    assert_eq!(
+        (o.transport, o.signed, &o.event),
+        (Transport::Tcp, false, &up_to_date)
+    );
+    assert!(o.is_evidence());
 }

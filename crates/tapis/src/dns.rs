@@ -241,7 +241,9 @@ async fn refresh<S: ZoneSource>(store: &Store, primary: &Primary<S>) -> NotifyTa
 
 /// Record what the primary sees secondaries do (and NOTIFY answers, sent
 /// on the returned channel) in the store, in batches: the evidence ISP
-/// compliance starts from.
+/// compliance starts from. A transfer counts only when it came over TCP or
+/// was TSIG-signed ([`tapis_dns::Observation::is_evidence`]); one unsigned
+/// UDP datagram could come from anyone.
 fn spawn_evidence_writer(
     store: Store,
     mut observed: mpsc::Receiver<tapis_dns::Observation>,
@@ -250,6 +252,12 @@ fn spawn_evidence_writer(
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some(o) = observed.recv().await {
+            // only what cannot be forged counts as a transfer (a poll over
+            // unsigned UDP stays what it is: the latest poll)
+            if matches!(o.event, tapis_dns::Observed::Transfer { .. }) && !o.is_evidence() {
+                tracing::debug!(peer = %o.peer, "unsigned UDP transfer request: answered, not evidence");
+                continue;
+            }
             let kind = match o.event {
                 tapis_dns::Observed::SoaPoll { serial } => SyncKind::Poll {
                     serial: i64::from(serial),

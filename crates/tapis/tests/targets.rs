@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -156,4 +157,98 @@ rpz:
     );
     assert_eq!(dns::status(port, "judi.example"), "NXDOMAIN");
     assert!(!log_text().contains("error"), "{}", log_text());
+}
+
+/// An IXFR request from a secondary that holds `serial`.
+fn ixfr(id: u16, serial: u32) -> Vec<u8> {
+    let zone = tapis_dns::wire::Name::from_ascii("rpz.tapis.").expect("name");
+    tapis_dns::xfr::query(id, &zone, tapis_dns::wire::rtype::IXFR, Some(serial))
+}
+
+#[tokio::test]
+async fn one_unsigned_udp_ixfr_is_not_compliance_evidence() {
+    // the secondary is on loopback and transfers unsigned by the allow list
+    let server = serve("[channel]\nallow_private_targets = true\n", CLOCK);
+    let p = Parties::new(&server).await;
+    p.register(
+        &server,
+        json!({"resolvers": [], "notify": [], "allow_transfer_from": ["127.0.0.1"]}),
+    )
+    .await;
+    p.approve(&server, order(&["judi.example"])).await;
+    server.advance(30 * 60).await;
+    let port = server.dns_port;
+    let serial = wait_until(Duration::from_secs(20), "the order in the zone", || {
+        dns::soa_serial(port, "rpz.tapis.").filter(|s| *s >= 1)
+    });
+    let zone_sync = || async {
+        let (s, c) = server.get("/api/v1/compliance", &p.officer).await;
+        assert_eq!(s.as_u16(), 200, "{c}");
+        c[0]["zone_sync"].clone()
+    };
+    // the poll count, as the API says it ("3 polls")
+    let polls = |z: &serde_json::Value| -> i64 {
+        z["last_poll"]["detail"]
+            .as_str()
+            .and_then(|d| d.split(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = wait_until_async(Duration::from_secs(20), "the poll recorded", || async {
+        let z = zone_sync().await;
+        if polls(&z) > 0 {
+            Ok(z)
+        } else {
+            Err(z.to_string())
+        }
+    })
+    .await;
+
+    // "I hold the current serial", in one unsigned datagram whose source
+    // anyone can forge: answered, but not evidence
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    udp.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    udp.send_to(&ixfr(41, serial), ("127.0.0.1", port))
+        .expect("send");
+    let mut buf = [0u8; 4096];
+    let (n, _) = udp.recv_from(&mut buf).expect("answered");
+    assert!(n > 12);
+    // a poll after it: once it is recorded, the IXFR before it was seen
+    dns::soa_serial(port, "rpz.tapis.").expect("SOA");
+    let after = wait_until_async(
+        Duration::from_secs(20),
+        "the next poll recorded",
+        || async {
+            let z = zone_sync().await;
+            if polls(&z) > polls(&before) {
+                Ok(z)
+            } else {
+                Err(z.to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(after["status"], "never", "{after}");
+    assert!(after["last_transfer"].is_null(), "{after}");
+
+    // the same over TCP (the handshake proves the address): in sync
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let q = ixfr(42, serial);
+    let mut frame = (q.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&q);
+    tcp.write_all(&frame).expect("send");
+    let mut len = [0u8; 2];
+    tcp.read_exact(&mut len).expect("answer");
+    let z = wait_until_async(Duration::from_secs(20), "in sync by TCP", || async {
+        let z = zone_sync().await;
+        if z["status"] == "in_sync" {
+            Ok(z)
+        } else {
+            Err(z.to_string())
+        }
+    })
+    .await;
+    assert_eq!(z["held_serial"].as_i64(), Some(i64::from(serial)), "{z}");
 }

@@ -201,7 +201,7 @@ impl<S: ZoneSource> Primary<S> {
                 let mut b = ctx.builder(Rcode::NOERROR, true);
                 if q.qtype == rtype::SOA {
                     let key = ctx.key_name();
-                    self.emit(peer.ip(), key, Observed::SoaPoll { serial });
+                    self.emit(peer.ip(), key, ctx.transport, Observed::SoaPoll { serial });
                 }
                 if q.qtype != rtype::NS {
                     zone.put_soa(&mut b, Section::Answer, serial);

@@ -126,7 +126,24 @@ pub struct Observation {
     pub peer: IpAddr,
     /// The TSIG key that signed the request (without the trailing dot).
     pub key: Option<String>,
+    /// How the request came.
+    pub transport: Transport,
+    /// Whether its TSIG verified (`key` is then set).
+    pub signed: bool,
     pub event: Observed,
+}
+
+impl Observation {
+    /// Whether this can count as evidence of what a secondary holds: the
+    /// request came over TCP (whose handshake proves the peer's address)
+    /// or carried a TSIG that verified (which proves the key). One
+    /// unsigned UDP datagram can carry any source address, so it is
+    /// answered but proves nothing: an unsigned UDP IXFR is not a
+    /// transfer to record, and an unsigned UDP SOA poll is only the latest
+    /// poll.
+    pub fn is_evidence(&self) -> bool {
+        self.signed || self.transport == Transport::Tcp
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +260,7 @@ impl<S: ZoneSource> Primary<S> {
         rx
     }
 
-    fn emit(&self, peer: IpAddr, key: Option<String>, event: Observed) {
+    fn emit(&self, peer: IpAddr, key: Option<String>, transport: Transport, event: Observed) {
         let guard = self
             .inner
             .observer
@@ -252,7 +269,9 @@ impl<S: ZoneSource> Primary<S> {
         if let Some(tx) = guard.as_ref() {
             let observation = Observation {
                 peer: peer.to_canonical(),
+                signed: key.is_some(),
                 key,
+                transport,
                 event,
             };
             if tx.try_send(observation).is_err() {
@@ -425,7 +444,7 @@ impl<S: ZoneSource> Primary<S> {
                     while let Some(m) = t.next_message().await {
                         if let Err(e) = write_frame(&mut stream, &m, idle).await {
                             warn!(%peer, error = %e, "transfer aborted");
-                            self.emit(peer.ip(), t.key_name(), t.observed(false));
+                            self.emit(peer.ip(), t.key_name(), Transport::Tcp, t.observed(false));
                             return;
                         }
                         // Building messages is CPU work: let other tasks run.
@@ -433,7 +452,7 @@ impl<S: ZoneSource> Primary<S> {
                     }
                     if let Some(e) = &t.failed {
                         warn!(%peer, error = %e, "zone source failed during a transfer; aborted");
-                        self.emit(peer.ip(), t.key_name(), t.observed(false));
+                        self.emit(peer.ip(), t.key_name(), Transport::Tcp, t.observed(false));
                         return;
                     }
                     info!(
@@ -446,7 +465,7 @@ impl<S: ZoneSource> Primary<S> {
                         ms = started.elapsed().as_millis() as u64,
                         "zone transfer sent"
                     );
-                    self.emit(peer.ip(), t.key_name(), t.observed(true));
+                    self.emit(peer.ip(), t.key_name(), Transport::Tcp, t.observed(true));
                 }
             }
         }

@@ -123,6 +123,7 @@ impl<S: ZoneSource> Primary<S> {
             self.emit(
                 peer.ip(),
                 key,
+                ctx.transport,
                 Observed::Transfer {
                     kind: "IXFR",
                     from: Some(client.serial),
