@@ -6,7 +6,8 @@
 //!   ordinary order exports loads in Unbound, blocking that name and
 //!   nothing else;
 //! - one unsigned UDP IXFR datagram (whose source address anyone can
-//!   forge) does not make an ISP `in_sync`.
+//!   forge) does not make an ISP `in_sync`;
+//! - a burst of forged TSIG packets makes one log line, not one each.
 //!
 //! Needs `unbound` and `dig` (scripts/setup installs them).
 
@@ -251,4 +252,49 @@ async fn one_unsigned_udp_ixfr_is_not_compliance_evidence() {
     })
     .await;
     assert_eq!(z["held_serial"].as_i64(), Some(i64::from(serial)), "{z}");
+}
+
+#[test]
+fn a_burst_of_forged_packets_logs_one_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let dns_port = free_port();
+    let mut child = server()
+        .command(dir.path(), dns_port)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tapis serve");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let proc = Proc(child);
+    wait_until(Duration::from_secs(20), "the primary to answer", || {
+        dns::soa_serial(dns_port, "rpz.tapis.")
+    });
+
+    // 300 requests signed with a key the primary does not know (BADKEY),
+    // as fast as they go
+    let stranger =
+        tapis_dns::TsigKey::new("nobody.", "hmac-sha256", "c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
+            .expect("key");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    udp.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let zone = tapis_dns::wire::Name::from_ascii("rpz.tapis.").expect("name");
+    let mut buf = [0u8; 4096];
+    for id in 0..300u16 {
+        let mut q = tapis_dns::xfr::query(id, &zone, tapis_dns::wire::rtype::SOA, None);
+        tapis_dns::tsig::sign_request(&mut q, &stranger, tapis_dns::tsig::unix_now());
+        udp.send_to(&q, ("127.0.0.1", dns_port)).expect("send");
+        // each answered NOTAUTH (BADKEY)
+        let (n, _) = udp.recv_from(&mut buf).expect("answered");
+        assert_eq!(buf[3] & 0x0f, 9, "NOTAUTH");
+        assert!(n > 12);
+    }
+    drop(proc);
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).expect("read stderr");
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("TSIG check failed"))
+        .count();
+    assert_eq!(lines, 1, "{log}");
 }
