@@ -95,9 +95,9 @@ pub fn parse_domains(
             Some(b) => (b, true),
             None => (name, false),
         };
-        match DomainName::parse(bare) {
+        match blockable(bare) {
             Ok(d) => out.add(action, d, subdomains || wild),
-            Err(e) => out.reject(n, e.to_string()),
+            Err(e) => out.reject(n, e),
         }
     }
     Ok(out)
@@ -194,7 +194,7 @@ pub fn parse_rpz(
             Some(b) => (b, true),
             None => (relative, false),
         };
-        match DomainName::parse(bare) {
+        match blockable(bare) {
             Ok(d) => {
                 if wild {
                     let exact_known = out.targets.get(&action).is_some_and(|m| m.contains_key(&d));
@@ -206,11 +206,21 @@ pub fn parse_rpz(
                 }
                 out.add(action, d, wild);
             }
-            Err(e) => out.reject(n, e.to_string()),
+            Err(e) => out.reject(n, e),
         }
     }
     out.widened = pending_wild.len();
     Ok(out)
+}
+
+/// A name an order may target: parsed as orders parse it, and refused when
+/// it would be an RPZ trigger (`rpz-` labels) or reach into the `_tapis`
+/// explanation subtree rather than name a domain (core's
+/// `check_blockable`, the rule `NewOrder::parse` applies to the API).
+fn blockable(text: &str) -> Result<DomainName, String> {
+    let d = DomainName::parse(text).map_err(|e| e.to_string())?;
+    tapis_core::order::check_blockable(&d).map_err(|e| e.to_string())?;
+    Ok(d)
 }
 
 /// A record type as zone files name it.
@@ -306,5 +316,32 @@ mod tests {
             p.rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
             [6, 7]
         );
+    }
+
+    /// An RPZ trigger or the explanation subtree is not a name: each is a
+    /// line-numbered rejection, in lists and in zone files alike.
+    #[test]
+    fn triggers_are_rejected_with_their_line() {
+        let list = "ok.example\n32.1.0.0.127.rpz-client-ip\n0.0.0.0 1.0.0.0.0.rpz-ip\n*.com.rpz-nsdname\n\
+            victim.example._tapis\nns.rpz-nsip\nRPZ-Odd.example\nfine-rpz.example\n";
+        let p =
+            parse_domains(list.as_bytes(), OrderAction::Nxdomain, false, |_| {}).expect("parse");
+        let lines: Vec<usize> = p.rejected.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7], "{:?}", p.rejected);
+        assert!(
+            p.rejected[0].1.contains("rpz-client-ip"),
+            "{:?}",
+            p.rejected
+        );
+        assert!(p.rejected[3].1.contains("_tapis"), "{:?}", p.rejected);
+        assert_eq!(p.names(), 2, "ok.example and fine-rpz.example");
+
+        let zone = "$TTL 60\nok.example CNAME .\n32.1.0.0.127.rpz-client-ip CNAME .\n\
+            1.0.0.0.0.rpz-ip CNAME .\ncom.rpz-nsdname CNAME .\n*.victim.example._tapis CNAME .\n\
+            x.rpz-nsip.example CNAME .\n";
+        let p = parse_rpz(zone.as_bytes(), "rpz.tapis", |_| {}).expect("parse");
+        let lines: Vec<usize> = p.rejected.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [3, 4, 5, 6, 7], "{:?}", p.rejected);
+        assert_eq!(p.names(), 1);
     }
 }

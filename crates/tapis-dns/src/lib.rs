@@ -50,6 +50,10 @@ pub enum Error {
     Config(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A NOTIFY target on a private or special-purpose address, while
+    /// those are not allowed.
+    #[error("{0} is a private or special-purpose address: not sent (allow_private_targets is off)")]
+    PrivateTarget(SocketAddr),
     /// A NOTIFY was never answered.
     #[error("no answer to NOTIFY from {target} after {tries} tries")]
     NoAnswer { target: SocketAddr, tries: u32 },
@@ -255,15 +259,61 @@ impl Default for ZoneConfig {
     }
 }
 
+/// Whether `owner` (`name` or `*.name`, relative to the zone) may be
+/// written into the policy zone `zone`: it must be a name an order may
+/// target, as core parses it (lowercase A-labels) and as
+/// `tapis_core::order::check_blockable` allows it (no `rpz-` trigger
+/// label, nothing under `_tapis`), and its explanation owner
+/// `<owner>._tapis.<zone>` must fit in 255 octets. The store's compiler
+/// keeps such owners out of the zone; the writers here refuse them again,
+/// so a row that reached the database some other way still cannot turn
+/// into a trigger on client or answer addresses, or break the zone.
+pub fn check_owner(owner: &str, zone: &str) -> Result<(), String> {
+    check_owner_wire(owner, wire_len(&absolute(zone)))
+}
+
+/// [`check_owner`] for a zone whose name is `zone_wire` octets on the wire.
+pub(crate) fn check_owner_wire(owner: &str, zone_wire: usize) -> Result<(), String> {
+    let bare = owner.strip_prefix("*.").unwrap_or(owner);
+    let name = tapis_core::target::DomainName::parse(bare).map_err(|e| e.to_string())?;
+    if name.as_str() != bare {
+        return Err(format!(
+            "{owner:?} is not written as the store writes names"
+        ));
+    }
+    tapis_core::order::check_blockable(&name).map_err(|e| e.to_string())?;
+    // `<owner>.` + `_tapis.` + the zone, as wire octets
+    let explained = owner.len() + 1 + 1 + EXPLANATION_LABEL.len() + zone_wire;
+    if explained > 255 {
+        return Err(format!(
+            "{owner:?} is too long: its explanation name would be {explained} octets (at most 255)"
+        ));
+    }
+    Ok(())
+}
+
+/// Octets of an absolute name (`a.b.`) on the wire.
+fn wire_len(absolute: &str) -> usize {
+    if absolute == "." {
+        1
+    } else {
+        absolute.len() + 1
+    }
+}
+
 /// The zone file: `$TTL`, SOA, NS, then one CNAME per owner, sorted, each
 /// followed by its explanation TXT when it has one. Owner names are
 /// relative to the zone (`example.com` becomes `example.com.rpz.tapis.`).
+/// An owner [`check_owner`] refuses is left out (and counted in a comment
+/// at the end), whatever its source says.
 pub fn render_rpz<'a>(
     config: &ZoneConfig,
     serial: i64,
     records: impl IntoIterator<Item = (&'a str, OrderAction, Option<&'a str>)>,
 ) -> String {
     let zone = absolute(&config.zone);
+    let zone_wire = wire_len(&zone);
+    let mut refused = 0usize;
     let mut out = String::with_capacity(4096);
     let _ = writeln!(out, "; tapis response policy zone, serial {serial}");
     let _ = writeln!(out, "$ORIGIN {zone}");
@@ -281,6 +331,11 @@ pub fn render_rpz<'a>(
     );
     let _ = writeln!(out, "@ NS {}", absolute(&config.mname));
     for (owner, action, explanation) in records {
+        if let Err(e) = check_owner_wire(owner, zone_wire) {
+            tracing::warn!(owner = %owner.escape_debug(), error = %e, "owner left out of the zone file");
+            refused += 1;
+            continue;
+        }
         let _ = writeln!(
             out,
             "{owner} CNAME {}",
@@ -294,6 +349,12 @@ pub fn render_rpz<'a>(
                 .collect();
             let _ = writeln!(out, "{owner}.{EXPLANATION_LABEL} TXT \"{text}\"");
         }
+    }
+    if refused > 0 {
+        let _ = writeln!(
+            out,
+            "; {refused} owner(s) left out: not names a policy zone may carry"
+        );
     }
     out
 }

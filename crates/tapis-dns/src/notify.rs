@@ -5,6 +5,13 @@
 //! TSIG key is given, and is retried over UDP with a doubling timeout until
 //! an answer comes (a bounded number of tries). The answer's RCODE is
 //! reported; a signed answer is verified.
+//!
+//! A target on a private or special-purpose address (core's
+//! `is_private_ip`: loopback, RFC 1918, link-local such as the cloud
+//! metadata service 169.254.169.254, and the rest of the IANA registries)
+//! is refused at send time unless `allow_private_targets` is set, whatever
+//! the database holds: registration checks the same rule, this is the
+//! last line.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -31,6 +38,9 @@ pub struct NotifyOptions {
     /// Send from this address (a secondary accepts NOTIFY from its
     /// primary's address). Default: any address, any port.
     pub source: Option<SocketAddr>,
+    /// Send to private and special-purpose addresses too (a test, or
+    /// secondaries on the operator's own network). Default: no.
+    pub allow_private_targets: bool,
 }
 
 impl Default for NotifyOptions {
@@ -40,6 +50,7 @@ impl Default for NotifyOptions {
             first_timeout: Duration::from_secs(1),
             max_timeout: Duration::from_secs(8),
             source: None,
+            allow_private_targets: false,
         }
     }
 }
@@ -69,7 +80,7 @@ impl NotifyOutcome {
 }
 
 /// Sends a NOTIFY for the zone at `serial` to `target` with the default
-/// options.
+/// options (so never to a private or special-purpose address).
 pub async fn send_notify(
     target: SocketAddr,
     config: &ZoneConfig,
@@ -87,6 +98,9 @@ pub async fn send_notify_with(
     key: Option<&TsigKey>,
     options: &NotifyOptions,
 ) -> Result<NotifyOutcome, Error> {
+    if !options.allow_private_targets && tapis_core::channel::is_private_ip(target.ip()) {
+        return Err(Error::PrivateTarget(target));
+    }
     let zone = ZoneData::new(config)?;
     let source = options
         .source

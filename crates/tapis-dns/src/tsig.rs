@@ -449,6 +449,7 @@ pub fn verify_request(
         key: key.clone(),
         prior: tsig.rdata.mac.clone(),
         first: true,
+        request_valid_until: tsig.rdata.time_signed + u64::from(tsig.rdata.fudge.min(FUDGE)),
     };
     let fudge = u64::from(tsig.rdata.fudge.min(FUDGE));
     if now.abs_diff(tsig.rdata.time_signed) > fudge {
@@ -468,6 +469,9 @@ pub struct Signer {
     key: TsigKey,
     prior: Vec<u8>,
     first: bool,
+    /// The last second the request's time check accepts (its time signed
+    /// plus the fudge): until then, a replay of its MAC would pass.
+    request_valid_until: u64,
 }
 
 impl fmt::Debug for Signer {
@@ -483,6 +487,27 @@ impl Signer {
     /// The key the request was signed with.
     pub fn key(&self) -> &TsigKey {
         &self.key
+    }
+
+    /// The request's MAC (before any answer is signed) and the last second
+    /// its time check accepts: what a replay cache remembers.
+    pub fn request_mac(&self) -> Option<(&[u8], u64)> {
+        self.first
+            .then_some((self.prior.as_slice(), self.request_valid_until))
+    }
+
+    /// The request was a replay: refuse it as a time failure (NOTAUTH,
+    /// BADTIME, signed, with the server's time), since a MAC already used
+    /// is a signature whose time is no longer acceptable.
+    pub fn replayed(self, msg: &Message<'_>, now: u64) -> Box<TsigFailure> {
+        match find_tsig(msg) {
+            Ok(Some(request)) => Box::new(TsigFailure::BadTime {
+                signer: self,
+                request,
+                now,
+            }),
+            _ => Box::new(TsigFailure::FormErr),
+        }
     }
 
     /// Signs a finished message (no TSIG in it yet) at time `now` and

@@ -132,6 +132,17 @@ pub struct RpzSettings {
     /// `filtered` (RFC 8914). Unlisted categories are `censored`: an order
     /// is an external legal requirement.
     pub block_kinds: std::collections::BTreeMap<String, tapis_dns::BlockKind>,
+    /// TCP connections the primary holds open at once (all peers).
+    pub tcp_max_connections: usize,
+    /// Of those, kept for allow-listed peers and those that recently sent
+    /// a TSIG-signed request; unsigned strangers share the rest.
+    pub tcp_reserved_connections: usize,
+    /// TCP connections from one address (an IPv6 /64 counts as one).
+    pub tcp_connections_per_address: usize,
+    /// A TCP connection that sends nothing for this long is closed.
+    pub tcp_idle_timeout_secs: u64,
+    /// A TCP message must arrive whole within this of its first octet.
+    pub tcp_message_timeout_secs: u64,
 }
 
 impl Default for RpzSettings {
@@ -142,6 +153,11 @@ impl Default for RpzSettings {
             dns_listen: SocketAddr::from(([127, 0, 0, 1], 5300)),
             explanations: true,
             block_kinds: Default::default(),
+            tcp_max_connections: 256,
+            tcp_reserved_connections: 32,
+            tcp_connections_per_address: 8,
+            tcp_idle_timeout_secs: 10,
+            tcp_message_timeout_secs: 5,
         }
     }
 }
@@ -526,6 +542,23 @@ impl Settings {
                         .parse()
                         .map_err(|_| bad("an address like 127.0.0.1:5300"))?
                 }
+                "TAPIS_RPZ_TCP_MAX_CONNECTIONS" => {
+                    s.rpz.tcp_max_connections = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_RPZ_TCP_RESERVED_CONNECTIONS" => {
+                    s.rpz.tcp_reserved_connections = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_RPZ_TCP_CONNECTIONS_PER_ADDRESS" => {
+                    s.rpz.tcp_connections_per_address = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_RPZ_TCP_IDLE_TIMEOUT_SECS" => {
+                    s.rpz.tcp_idle_timeout_secs =
+                        v.parse().map_err(|_| bad("a number of seconds"))?
+                }
+                "TAPIS_RPZ_TCP_MESSAGE_TIMEOUT_SECS" => {
+                    s.rpz.tcp_message_timeout_secs =
+                        v.parse().map_err(|_| bad("a number of seconds"))?
+                }
                 "TAPIS_SLA_POLICY_FILE" => s.sla.policy_file = Some(PathBuf::from(v)),
                 "TAPIS_SECRETS_KEY_FILE" => s.secrets_key_file = Some(PathBuf::from(v)),
                 // the value is a secret: never put it in a message
@@ -598,6 +631,18 @@ impl Settings {
             {
                 bail!("{key} must be a domain name, e.g. rpz.tapis.");
             }
+        }
+        let r = &self.rpz;
+        if !(1..=65_536).contains(&r.tcp_max_connections)
+            || r.tcp_reserved_connections >= r.tcp_max_connections
+            || r.tcp_connections_per_address == 0
+            || !(1..=3600).contains(&r.tcp_idle_timeout_secs)
+            || !(1..=3600).contains(&r.tcp_message_timeout_secs)
+        {
+            bail!(
+                "rpz: tcp_max_connections must be 1 to 65536, tcp_reserved_connections less than it, \
+                 tcp_connections_per_address at least 1, and the TCP timeouts 1 to 3600 seconds"
+            );
         }
         if self.privacy.log_client_addresses
             && self.privacy.log_client_addresses_reason.trim().len() < 10

@@ -114,20 +114,39 @@ impl ZoneSource for StoreZone {
     }
 }
 
-/// Start the primary on `listen` and the task that refreshes its keys and
-/// sends NOTIFY. Returns the bound address.
+/// Start the primary on `rpz.dns_listen`, within `rpz`'s TCP limits, and
+/// the task that refreshes its keys and sends NOTIFY (to private or
+/// special-purpose addresses only when `allow_private_targets`). Returns
+/// the bound address.
 pub async fn start(
     store: Store,
-    listen: SocketAddr,
     zone: ZoneConfig,
+    rpz: &crate::config::RpzSettings,
+    allow_private_targets: bool,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listen = rpz.dns_listen;
+    // the compiler keeps owners short enough for a zone name this long
+    let zone_wire = zone.zone.trim_end_matches('.').len() + 2;
+    if zone_wire > tapis_store::ZONE_NAME_BUDGET {
+        anyhow::bail!(
+            "rpz.zone_name {:?} is too long: at most {} octets on the wire",
+            zone.zone,
+            tapis_store::ZONE_NAME_BUDGET
+        );
+    }
     let (udp, tcp) = tapis_dns::bind(listen).await.map_err(|e| {
         anyhow::anyhow!("cannot listen for DNS on {listen}: {e} (try --dns-listen 127.0.0.1:0)")
     })?;
     let addr = udp.local_addr()?;
+    let mut config = PrimaryConfig::new(zone.clone());
+    config.tcp_max_connections = rpz.tcp_max_connections;
+    config.tcp_reserved_connections = rpz.tcp_reserved_connections;
+    config.tcp_connections_per_address = rpz.tcp_connections_per_address;
+    config.tcp_idle_timeout = Duration::from_secs(rpz.tcp_idle_timeout_secs);
+    config.tcp_message_timeout = Duration::from_secs(rpz.tcp_message_timeout_secs);
     let primary = Primary::new(
-        PrimaryConfig::new(zone.clone()),
+        config,
         StoreZone {
             store: store.clone(),
             zone: zone.clone(),
@@ -156,7 +175,7 @@ pub async fn start(
             }
             match store.rpz_serial().await {
                 Ok(serial) if serial > 0 && notified != Some(serial) => {
-                    notify_all(&zone, serial, &targets, &evidence);
+                    notify_all(&zone, serial, &targets, &evidence, allow_private_targets);
                     notified = Some(serial);
                 }
                 Ok(_) => {}
@@ -222,7 +241,9 @@ async fn refresh<S: ZoneSource>(store: &Store, primary: &Primary<S>) -> NotifyTa
 
 /// Record what the primary sees secondaries do (and NOTIFY answers, sent
 /// on the returned channel) in the store, in batches: the evidence ISP
-/// compliance starts from.
+/// compliance starts from. A transfer counts only when it came over TCP or
+/// was TSIG-signed ([`tapis_dns::Observation::is_evidence`]); one unsigned
+/// UDP datagram could come from anyone.
 fn spawn_evidence_writer(
     store: Store,
     mut observed: mpsc::Receiver<tapis_dns::Observation>,
@@ -231,6 +252,12 @@ fn spawn_evidence_writer(
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some(o) = observed.recv().await {
+            // only what cannot be forged counts as a transfer (a poll over
+            // unsigned UDP stays what it is: the latest poll)
+            if matches!(o.event, tapis_dns::Observed::Transfer { .. }) && !o.is_evidence() {
+                tracing::debug!(peer = %o.peer, "unsigned UDP transfer request: answered, not evidence");
+                continue;
+            }
             let kind = match o.event {
                 tapis_dns::Observed::SoaPoll { serial } => SyncKind::Poll {
                     serial: i64::from(serial),
@@ -270,14 +297,22 @@ fn spawn_evidence_writer(
 }
 
 /// NOTIFY every registered secondary, signed with its ISP's key; each
-/// answer (or silence) is evidence.
+/// answer (or silence) is evidence. A target on a private or
+/// special-purpose address is skipped (and said so) unless
+/// `allow_private_targets`: the sender refuses it anyway, whatever reached
+/// the database.
 fn notify_all(
     zone: &ZoneConfig,
     serial: i64,
     targets: &[(std::net::SocketAddr, Option<TsigKey>)],
     evidence: &mpsc::Sender<SyncEvidence>,
+    allow_private_targets: bool,
 ) {
     for (addr, key) in targets.iter().cloned() {
+        if !allow_private_targets && tapis_core::channel::is_private_ip(addr.ip()) {
+            tracing::warn!(%addr, "NOTIFY not sent: a private or special-purpose address (channel.allow_private_targets is off)");
+            continue;
+        }
         let zone = zone.clone();
         let evidence = evidence.clone();
         tokio::spawn(async move {
@@ -285,7 +320,7 @@ fn notify_all(
             let key_name = key
                 .as_ref()
                 .map(|k| k.name().to_string().trim_end_matches('.').to_owned());
-            let outcome = notify_once(addr, &zone, soa, key).await;
+            let outcome = notify_once(addr, &zone, soa, key, allow_private_targets).await;
             let (answered, detail) = match &outcome {
                 Ok(rcode) => (true, rcode.clone()),
                 Err(e) => (false, e.clone()),
@@ -312,8 +347,13 @@ async fn notify_once(
     zone: &ZoneConfig,
     soa: u32,
     key: Option<TsigKey>,
+    allow_private_targets: bool,
 ) -> Result<String, String> {
-    match tapis_dns::send_notify(addr, zone, soa, key.as_ref()).await {
+    let options = tapis_dns::NotifyOptions {
+        allow_private_targets,
+        ..Default::default()
+    };
+    match tapis_dns::send_notify_with(addr, zone, soa, key.as_ref(), &options).await {
         // a secondary without TSIG (e.g. Unbound, allow-listed for
         // transfers) rejects a signed NOTIFY with FORMERR or a TSIG error:
         // tell it again, unsigned
@@ -323,7 +363,7 @@ async fn notify_once(
                     || o.rcode == tapis_dns::wire::Rcode::NOTIMP
                     || o.tsig_error.is_some()) =>
         {
-            match tapis_dns::send_notify(addr, zone, soa, None).await {
+            match tapis_dns::send_notify_with(addr, zone, soa, None, &options).await {
                 Ok(o) => {
                     tracing::info!(%addr, serial = soa, rcode = ?o.rcode, "NOTIFY answered (unsigned: the secondary has no TSIG)");
                     Ok(format!("{:?} (unsigned)", o.rcode))
@@ -438,4 +478,40 @@ pub fn spawn_prober(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the database says, NOTIFY goes to a private or
+    /// special-purpose address only when the operator allows it.
+    #[tokio::test]
+    async fn notify_skips_private_targets_unless_allowed() {
+        let listener = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let target = listener.local_addr().expect("addr");
+        let targets: NotifyTargets = vec![
+            (target, None),
+            ("169.254.169.254:80".parse().expect("addr"), None),
+        ];
+        let (tx, mut rx) = mpsc::channel(8);
+        notify_all(&ZoneConfig::default(), 5, &targets, &tx, false);
+        let mut buf = [0u8; 512];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), listener.recv_from(&mut buf))
+                .await
+                .is_err(),
+            "nothing sent"
+        );
+        assert!(rx.try_recv().is_err(), "and no evidence recorded");
+
+        notify_all(&ZoneConfig::default(), 5, &targets[..1], &tx, true);
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), listener.recv_from(&mut buf))
+            .await
+            .expect("sent when allowed")
+            .expect("recv");
+        assert!(n > 12);
+    }
 }

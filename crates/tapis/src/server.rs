@@ -221,8 +221,9 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     };
     let (dns_addr, dns_task) = crate::dns::start(
         store.clone(),
-        settings.rpz.dns_listen,
         zone.clone(),
+        &settings.rpz,
+        settings.channel.allow_private_targets,
         stop_rx.clone(),
     )
     .await?;

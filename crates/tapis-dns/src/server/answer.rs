@@ -16,8 +16,11 @@
 //! Transfers (AXFR, IXFR on either transport) need a valid TSIG, or an
 //! unsigned request from an address on the allow-list; otherwise REFUSED.
 //! A TSIG that fails gets NOTAUTH with BADKEY/BADSIG/BADTRUNC (unsigned) or
-//! BADTIME (signed), on any query. Answers to signed requests are signed,
-//! each message of a transfer chained to the previous one.
+//! BADTIME (signed), on any query; so does a signed request whose MAC was
+//! already accepted (a replay: BADTIME, because a used signature is one
+//! whose time is no longer acceptable, and the key holder re-signs on
+//! seeing it). Answers to signed requests are signed, each message of a
+//! transfer chained to the previous one.
 
 use std::net::SocketAddr;
 
@@ -90,11 +93,22 @@ impl<S: ZoneSource> Primary<S> {
     /// The answer to one message from `peer`. Never panics, whatever the
     /// bytes.
     pub async fn respond(&self, query: &[u8], peer: SocketAddr, transport: Transport) -> Reply {
+        self.respond_classified(query, peer, transport).await.0
+    }
+
+    /// [`Primary::respond`], and whether the request carried a TSIG that
+    /// verified (first use of its MAC): what makes a peer entitled.
+    pub(super) async fn respond_classified(
+        &self,
+        query: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> (Reply, bool) {
         let Some(header) = Header::parse(query) else {
-            return Reply::Drop;
+            return (Reply::Drop, false);
         };
         if header.is_response() {
-            return Reply::Drop;
+            return (Reply::Drop, false);
         }
         let msg = match Message::parse(query) {
             Ok(m) => m,
@@ -102,7 +116,7 @@ impl<S: ZoneSource> Primary<S> {
                 debug!(%peer, error = %e, "malformed query");
                 let b =
                     MessageBuilder::new(header.id, header.response_flags(Rcode::FORMERR, false));
-                return Reply::Message(b.finish());
+                return (Reply::Message(b.finish()), false);
             }
         };
         let question = (msg.questions.len() == 1).then(|| msg.questions[0].clone());
@@ -114,11 +128,40 @@ impl<S: ZoneSource> Primary<S> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             tsig::verify_request(&msg, &access.0, unix_now())
         };
+        let now = unix_now();
         let signer = match verified {
-            Ok(RequestAuth::Signed(s)) => Some(s),
+            Ok(RequestAuth::Signed(s)) => {
+                let fresh = s
+                    .request_mac()
+                    .is_none_or(|(mac, until)| self.inner.replay.first_use(mac, until, now));
+                if !fresh {
+                    let failure = s.replayed(&msg, now);
+                    return (self.tsig_failed(header, question, failure, peer), false);
+                }
+                self.inner.signers.remember(peer.ip());
+                Some(s)
+            }
             Ok(RequestAuth::Unsigned) => None,
-            Err(failure) => return self.tsig_failed(header, question, failure, peer),
+            Err(failure) => return (self.tsig_failed(header, question, failure, peer), false),
         };
+        let signed = signer.is_some();
+        (
+            self.dispatch(header, question, signer, &msg, peer, transport)
+                .await,
+            signed,
+        )
+    }
+
+    /// The answer to a message whose TSIG (if any) has been checked.
+    async fn dispatch(
+        &self,
+        header: Header,
+        question: Option<Question>,
+        signer: Option<Signer>,
+        msg: &Message<'_>,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Reply {
         let mut ctx = Ctx {
             header,
             question,
@@ -126,7 +169,7 @@ impl<S: ZoneSource> Primary<S> {
             edns: None,
             transport,
         };
-        match edns(&msg) {
+        match edns(msg) {
             Err(()) => return ctx.simple(Rcode::FORMERR),
             Ok(Some((version, size))) => {
                 ctx.edns = Some(size);
@@ -150,7 +193,7 @@ impl<S: ZoneSource> Primary<S> {
         }
         match q.qtype {
             rtype::AXFR => self.axfr(ctx, peer).await,
-            rtype::IXFR => self.ixfr(ctx, &msg, peer).await,
+            rtype::IXFR => self.ixfr(ctx, msg, peer).await,
             rtype::SOA | rtype::NS | rtype::ANY => {
                 let Some(serial) = self.serial().await else {
                     return ctx.simple(Rcode::SERVFAIL);
@@ -158,7 +201,7 @@ impl<S: ZoneSource> Primary<S> {
                 let mut b = ctx.builder(Rcode::NOERROR, true);
                 if q.qtype == rtype::SOA {
                     let key = ctx.key_name();
-                    self.emit(peer.ip(), key, Observed::SoaPoll { serial });
+                    self.emit(peer.ip(), key, ctx.transport, Observed::SoaPoll { serial });
                 }
                 if q.qtype != rtype::NS {
                     zone.put_soa(&mut b, Section::Answer, serial);
@@ -189,12 +232,16 @@ impl<S: ZoneSource> Primary<S> {
         failure: Box<TsigFailure>,
         peer: SocketAddr,
     ) -> Reply {
-        warn!(
-            %peer,
-            error = %failure.error(),
-            key = ?failure.key_name().map(|k| k.to_string()),
-            "TSIG check failed"
-        );
+        // a stranger can send these as fast as it likes: one line per 10 s
+        if let Some(held) = self.quiet("tsig") {
+            warn!(
+                %peer,
+                error = %failure.error(),
+                key = ?failure.key_name().map(|k| k.to_string()),
+                held,
+                "TSIG check failed (held: like warnings not logged in the last 10 s)"
+            );
+        }
         let rcode = if matches!(*failure, TsigFailure::FormErr) {
             Rcode::FORMERR
         } else {

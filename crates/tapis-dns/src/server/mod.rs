@@ -6,12 +6,22 @@
 //! the zone's fixed names and its SOA.
 //!
 //! Sizes are bounded: UDP queries up to 4 KiB, TCP messages length-prefixed
-//! and 12 octets to 16 KiB (else the connection is closed), idle TCP
-//! connections closed after `tcp_idle_timeout`, at most
-//! `tcp_max_connections` at once; transfer messages stay under
-//! `transfer_message_size` (16 KiB by default).
+//! and 12 octets to 16 KiB (else the connection is closed); transfer
+//! messages stay under `transfer_message_size` (16 KiB by default).
+//!
+//! What a stranger can hold is bounded too (`limits.rs`): at most
+//! `tcp_max_connections` TCP connections (256), `tcp_connections_per_address`
+//! from one address or IPv6 /64 (8), and `tcp_reserved_connections` (32)
+//! of the total kept for entitled peers (allow-listed, or recently proved
+//! a TSIG key); a connection that sends nothing for `tcp_idle_timeout`
+//! (10 s) is closed, and so is one whose message does not arrive whole
+//! within `tcp_message_timeout` (5 s) of its first octet. A TSIG MAC is
+//! accepted once (a replay within the fudge window gets BADTIME), and
+//! warnings about bad or refused packets are at most one per kind every
+//! 10 s, with a count of those held back.
 
 mod answer;
+mod limits;
 mod transfer;
 mod zone;
 
@@ -55,8 +65,21 @@ pub struct PrimaryConfig {
     /// Addresses allowed to transfer without TSIG (for resolvers that
     /// cannot sign, e.g. Unbound). Empty by default.
     pub allow_unsigned_transfer: Vec<IpNet>,
+    /// A TCP connection that sends nothing for this long is closed (before
+    /// its first message and between messages). Default 10 s.
     pub tcp_idle_timeout: Duration,
+    /// Once a TCP message's first octet arrives, the rest must arrive
+    /// within this (and within the idle timeout). Default 5 s.
+    pub tcp_message_timeout: Duration,
+    /// TCP connections open at once, all peers together. Default 256.
     pub tcp_max_connections: usize,
+    /// Of `tcp_max_connections`, kept for entitled peers: addresses on the
+    /// allow list, and those that sent a verified TSIG request in the last
+    /// hour. Everyone else shares the rest. Default 32.
+    pub tcp_reserved_connections: usize,
+    /// TCP connections from one address (an IPv6 /64 counts as one).
+    /// Default 8.
+    pub tcp_connections_per_address: usize,
     /// Upper bound on one transfer message (at most 65,535).
     pub transfer_message_size: usize,
 }
@@ -67,8 +90,11 @@ impl PrimaryConfig {
             zone,
             keys: Vec::new(),
             allow_unsigned_transfer: Vec::new(),
-            tcp_idle_timeout: Duration::from_secs(30),
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_message_timeout: Duration::from_secs(5),
             tcp_max_connections: 256,
+            tcp_reserved_connections: 32,
+            tcp_connections_per_address: 8,
             transfer_message_size: 16 * 1024,
         }
     }
@@ -100,7 +126,24 @@ pub struct Observation {
     pub peer: IpAddr,
     /// The TSIG key that signed the request (without the trailing dot).
     pub key: Option<String>,
+    /// How the request came.
+    pub transport: Transport,
+    /// Whether its TSIG verified (`key` is then set).
+    pub signed: bool,
     pub event: Observed,
+}
+
+impl Observation {
+    /// Whether this can count as evidence of what a secondary holds: the
+    /// request came over TCP (whose handshake proves the peer's address)
+    /// or carried a TSIG that verified (which proves the key). One
+    /// unsigned UDP datagram can carry any source address, so it is
+    /// answered but proves nothing: an unsigned UDP IXFR is not a
+    /// transfer to record, and an unsigned UDP SOA poll is only the latest
+    /// poll.
+    pub fn is_evidence(&self) -> bool {
+        self.signed || self.transport == Transport::Tcp
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +189,10 @@ struct Inner<S> {
     zone: Arc<ZoneData>,
     source: S,
     observer: std::sync::Mutex<Option<mpsc::Sender<Observation>>>,
+    slots: limits::Slots,
+    signers: limits::Signers,
+    replay: limits::ReplayCache,
+    quiet: limits::Quiet,
 }
 
 impl<S: ZoneSource> Primary<S> {
@@ -154,6 +201,21 @@ impl<S: ZoneSource> Primary<S> {
         if !(1024..=65_535).contains(&config.transfer_message_size) {
             return Err(Error::Config(
                 "transfer_message_size must be between 1024 and 65535".into(),
+            ));
+        }
+        if config.tcp_max_connections == 0
+            || config.tcp_connections_per_address == 0
+            || config.tcp_reserved_connections >= config.tcp_max_connections
+        {
+            return Err(Error::Config(
+                "TCP limits: tcp_max_connections and tcp_connections_per_address must be at least 1, \
+                 and tcp_reserved_connections less than tcp_max_connections"
+                    .into(),
+            ));
+        }
+        if config.tcp_idle_timeout.is_zero() || config.tcp_message_timeout.is_zero() {
+            return Err(Error::Config(
+                "TCP timeouts must be longer than zero".into(),
             ));
         }
         let access =
@@ -165,6 +227,10 @@ impl<S: ZoneSource> Primary<S> {
                 zone,
                 source,
                 observer: std::sync::Mutex::new(None),
+                slots: Default::default(),
+                signers: Default::default(),
+                replay: Default::default(),
+                quiet: Default::default(),
             }),
         })
     }
@@ -194,7 +260,7 @@ impl<S: ZoneSource> Primary<S> {
         rx
     }
 
-    fn emit(&self, peer: IpAddr, key: Option<String>, event: Observed) {
+    fn emit(&self, peer: IpAddr, key: Option<String>, transport: Transport, event: Observed) {
         let guard = self
             .inner
             .observer
@@ -203,7 +269,9 @@ impl<S: ZoneSource> Primary<S> {
         if let Some(tx) = guard.as_ref() {
             let observation = Observation {
                 peer: peer.to_canonical(),
+                signed: key.is_some(),
                 key,
+                transport,
                 event,
             };
             if tx.try_send(observation).is_err() {
@@ -266,39 +334,72 @@ impl<S: ZoneSource> Primary<S> {
         }
     }
 
-    /// Accepts TCP connections on `listener`, forever.
+    /// Whether `ip` is on the unsigned-transfer allow list.
+    pub(super) fn allow_listed(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let access = self
+            .inner
+            .access
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        access.1.iter().any(|n| n.contains(ip))
+    }
+
+    /// Whether a warning of `kind` may be logged now (at most one every
+    /// 10 s per kind): `Some(n)` with the number held back since the last.
+    pub(super) fn quiet(&self, kind: &'static str) -> Option<u64> {
+        self.inner.quiet.allow(kind)
+    }
+
+    /// Accepts TCP connections on `listener`, forever, within the limits.
     pub async fn serve_tcp(&self, listener: TcpListener) -> Result<(), Error> {
-        let permits = Arc::new(Semaphore::new(self.inner.config.tcp_max_connections));
+        let c = &self.inner.config;
+        let limits = limits::SlotLimits {
+            max: c.tcp_max_connections,
+            reserved: c.tcp_reserved_connections,
+            per_address: c.tcp_connections_per_address,
+        };
         let mut tasks = JoinSet::new();
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,
                 Err(e) => {
-                    warn!(error = %e, "TCP accept failed");
+                    if let Some(held) = self.quiet("accept") {
+                        warn!(error = %e, held, "TCP accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                warn!(%peer, "too many TCP connections; closing");
-                drop(stream);
-                continue;
+            let ip = peer.ip();
+            let entitled = self.allow_listed(ip) || self.inner.signers.knows(ip);
+            let slot = match self.inner.slots.admit(ip, entitled, limits) {
+                Ok(s) => s,
+                Err(why) => {
+                    if let Some(held) = self.quiet("tcp-refused") {
+                        warn!(%peer, held, "{}; closing", why.as_str());
+                    }
+                    drop(stream);
+                    continue;
+                }
             };
             let this = self.clone();
             tasks.spawn(async move {
-                this.connection(stream, peer).await;
-                drop(permit);
+                this.connection(stream, peer, slot).await;
             });
             while tasks.try_join_next().is_some() {}
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream, peer: SocketAddr) {
+    async fn connection(&self, mut stream: TcpStream, peer: SocketAddr, mut slot: limits::Slot) {
         let _ = stream.set_nodelay(true);
         let idle = self.inner.config.tcp_idle_timeout;
+        let whole = self.inner.config.tcp_message_timeout.min(idle);
+        let mut first = true;
         loop {
+            // nothing sent for `idle`: closed
             let mut len = [0u8; 2];
-            match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+            match tokio::time::timeout(idle, stream.read_exact(&mut len[..1])).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
@@ -306,17 +407,32 @@ impl<S: ZoneSource> Primary<S> {
                     return;
                 }
             }
+            // the rest of the message within `whole` of its first octet
+            let deadline = tokio::time::Instant::now() + whole;
+            match tokio::time::timeout_at(deadline, stream.read_exact(&mut len[1..])).await {
+                Ok(Ok(_)) => {}
+                _ => return,
+            }
             let len = usize::from(u16::from_be_bytes(len));
             if !(HEADER_LEN..=MAX_TCP_QUERY).contains(&len) {
                 debug!(%peer, len, "TCP message length out of bounds; closing");
                 return;
             }
             let mut query = vec![0u8; len];
-            match tokio::time::timeout(idle, stream.read_exact(&mut query)).await {
+            match tokio::time::timeout_at(deadline, stream.read_exact(&mut query)).await {
                 Ok(Ok(_)) => {}
-                _ => return,
+                _ => {
+                    debug!(%peer, "TCP message not received in time; closing");
+                    return;
+                }
             }
-            match self.respond(&query, peer, Transport::Tcp).await {
+            let (reply, signed) = self.respond_classified(&query, peer, Transport::Tcp).await;
+            // the first message decides the connection's class
+            if first && signed {
+                slot.entitle();
+            }
+            first = false;
+            match reply {
                 Reply::Drop => {}
                 Reply::Message(m) => {
                     if write_frame(&mut stream, &m, idle).await.is_err() {
@@ -328,7 +444,7 @@ impl<S: ZoneSource> Primary<S> {
                     while let Some(m) = t.next_message().await {
                         if let Err(e) = write_frame(&mut stream, &m, idle).await {
                             warn!(%peer, error = %e, "transfer aborted");
-                            self.emit(peer.ip(), t.key_name(), t.observed(false));
+                            self.emit(peer.ip(), t.key_name(), Transport::Tcp, t.observed(false));
                             return;
                         }
                         // Building messages is CPU work: let other tasks run.
@@ -336,7 +452,7 @@ impl<S: ZoneSource> Primary<S> {
                     }
                     if let Some(e) = &t.failed {
                         warn!(%peer, error = %e, "zone source failed during a transfer; aborted");
-                        self.emit(peer.ip(), t.key_name(), t.observed(false));
+                        self.emit(peer.ip(), t.key_name(), Transport::Tcp, t.observed(false));
                         return;
                     }
                     info!(
@@ -349,7 +465,7 @@ impl<S: ZoneSource> Primary<S> {
                         ms = started.elapsed().as_millis() as u64,
                         "zone transfer sent"
                     );
-                    self.emit(peer.ip(), t.key_name(), t.observed(true));
+                    self.emit(peer.ip(), t.key_name(), Transport::Tcp, t.observed(true));
                 }
             }
         }

@@ -26,19 +26,12 @@ impl<S: ZoneSource> Primary<S> {
         if ctx.signer.is_some() {
             return true;
         }
-        let ip = peer.ip().to_canonical();
-        let allowed = {
-            let access = self
-                .inner
-                .access
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            access.1.iter().any(|n| n.contains(ip))
-        };
-        if allowed {
+        if self.allow_listed(peer.ip()) {
             return true;
         }
-        warn!(%peer, kind, "unsigned transfer request from an address not allowed; refused");
+        if let Some(held) = self.quiet("transfer-refused") {
+            warn!(%peer, kind, held, "unsigned transfer request from an address not allowed; refused");
+        }
         false
     }
 
@@ -130,6 +123,7 @@ impl<S: ZoneSource> Primary<S> {
             self.emit(
                 peer.ip(),
                 key,
+                ctx.transport,
                 Observed::Transfer {
                     kind: "IXFR",
                     from: Some(client.serial),
@@ -345,7 +339,12 @@ impl Transfer {
                         self.index = 0;
                         continue;
                     };
-                    let name = match Name::relative_to(&r.owner, &zone.name) {
+                    // never a trigger, whatever the source holds
+                    let checked = crate::check_owner_wire(&r.owner, zone.name.wire().len())
+                        .and_then(|()| {
+                            Name::relative_to(&r.owner, &zone.name).map_err(|e| e.to_string())
+                        });
+                    let name = match checked {
                         Ok(n) => n,
                         Err(e) => {
                             warn!(owner = %r.owner.escape_debug(), error = %e, "record left out of the transfer");

@@ -134,10 +134,54 @@ pub(crate) fn rank_sql(col: &str) -> String {
     sql
 }
 
+/// Room kept for the zone's own name, in wire octets (`rpz.tapis.` is 11):
+/// the compiler does not know the zone's name, so it keeps every owner
+/// short enough for any zone name up to this long. The primary refuses to
+/// start with a longer one.
+pub const ZONE_NAME_BUDGET: usize = 64;
+
+/// The longest target name the compiler puts in the zone (181 octets):
+/// `*.<name>._tapis.<zone>`, the longest name a target makes (its
+/// explanation under a wildcard), must fit in 255 wire octets with a zone
+/// name of [`ZONE_NAME_BUDGET`]. Core accepts names up to 253 octets;
+/// longer ones than this are left out of the zone rather than break it.
+pub const MAX_ZONE_TARGET_LEN: usize = 255 - ZONE_NAME_BUDGET - "*.".len() - "._tapis".len() - 1;
+
+/// Whether a target name may become a zone owner: core's
+/// [`check_blockable`](tapis_core::order::check_blockable) (no label
+/// beginning `rpz-`, none equal to `_tapis`) and [`MAX_ZONE_TARGET_LEN`],
+/// as the SQL the compiler runs (`col` is the column holding the name).
+/// The API already refuses such targets; this keeps a row that reached
+/// the database some other way out of the zone, where it would be a
+/// trigger on client or answer addresses, or break the zone for
+/// secondaries. [`compilable`] is the same rule in Rust; a test holds them
+/// equal on both backends.
+pub(crate) fn blockable_sql(col: &str) -> String {
+    let l = format!("LOWER({col})");
+    format!(
+        "(LENGTH({col}) <= {MAX_ZONE_TARGET_LEN} AND {l} NOT LIKE 'rpz-%' AND {l} NOT LIKE '%.rpz-%' \
+         AND {l} <> '_tapis' AND {l} NOT LIKE '\\_tapis.%' ESCAPE '\\' \
+         AND {l} NOT LIKE '%.\\_tapis' ESCAPE '\\' AND {l} NOT LIKE '%.\\_tapis.%' ESCAPE '\\')"
+    )
+}
+
+/// [`blockable_sql`] in Rust: whether `name` (as the store keeps target
+/// names) may become a zone owner.
+pub fn compilable(name: &str) -> bool {
+    name.len() <= MAX_ZONE_TARGET_LEN
+        && tapis_core::target::DomainName::parse(name)
+            .is_ok_and(|d| tapis_core::order::check_blockable(&d).is_ok())
+}
+
 /// The owner names of order `$1`: every target, and `*.target` for those
-/// with subdomains.
-pub(crate) const OWNERS: &str = "(SELECT name AS owner FROM order_targets WHERE order_id = $1 \
-    UNION ALL SELECT '*.' || name AS owner FROM order_targets WHERE order_id = $1 AND include_subdomains = 1)";
+/// with subdomains — only targets [`blockable_sql`] lets through.
+pub(crate) fn owners_sql() -> String {
+    let ok = blockable_sql("name");
+    format!(
+        "(SELECT name AS owner FROM order_targets WHERE order_id = $1 AND {ok} \
+         UNION ALL SELECT '*.' || name AS owner FROM order_targets WHERE order_id = $1 AND include_subdomains = 1 AND {ok})"
+    )
+}
 
 /// Whether an in-force order still covers `rpz_records.owner`.
 pub(crate) const COVERED: &str = "EXISTS (SELECT 1 FROM order_targets t JOIN orders o ON o.id = t.order_id \
@@ -203,12 +247,30 @@ pub(crate) async fn activate_zone(
     o: &Order,
 ) -> Result<i64> {
     let (last, serial) = next_serial(tx).await?;
+    let left_out: Vec<String> = sqlx::query(&format!(
+        "SELECT name FROM order_targets WHERE order_id = $1 AND NOT {} ORDER BY name LIMIT 20",
+        blockable_sql("name")
+    ))
+    .bind(&o.id)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("name"))
+    .collect::<std::result::Result<_, _>>()?;
+    if !left_out.is_empty() {
+        tracing::warn!(
+            order = %o.id,
+            names = ?left_out,
+            "targets left out of the zone: not names an RPZ may carry (rpz- trigger labels, _tapis, or too long)"
+        );
+    }
+    let owners = owners_sql();
     let rank = i64::from(o.action.rank());
     let r_rank = rank_sql("r.action");
     let base = seq_base(tx, serial).await?;
     let dels = sqlx::query(&format!(
         "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'del', r.owner, r.action, r.order_id \
-         FROM rpz_records r JOIN {OWNERS} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
+         FROM rpz_records r JOIN {owners} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
     ))
     .bind(&o.id)
     .bind(serial)
@@ -220,7 +282,7 @@ pub(crate) async fn activate_zone(
     let base = seq_base(tx, serial).await?;
     let adds_over = sqlx::query(&format!(
         "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY r.owner), 'add', r.owner, $5, $1 \
-         FROM rpz_records r JOIN {OWNERS} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
+         FROM rpz_records r JOIN {owners} ow ON ow.owner = r.owner WHERE {r_rank} > $4"
     ))
     .bind(&o.id)
     .bind(serial)
@@ -231,7 +293,7 @@ pub(crate) async fn activate_zone(
     .await?
     .rows_affected() as i64;
     sqlx::query(&format!(
-        "UPDATE rpz_records SET action = $2, order_id = $1 WHERE owner IN (SELECT owner FROM {OWNERS} ow) AND {} > $3",
+        "UPDATE rpz_records SET action = $2, order_id = $1 WHERE owner IN (SELECT owner FROM {owners} ow) AND {} > $3",
         rank_sql("action")
     ))
     .bind(&o.id)
@@ -242,7 +304,7 @@ pub(crate) async fn activate_zone(
     let base = seq_base(tx, serial).await?;
     let adds_new = sqlx::query(&format!(
         "INSERT INTO rpz_journal (serial, seq, op, owner, action, order_id) SELECT $2, $3 + ROW_NUMBER() OVER (ORDER BY ow.owner), 'add', ow.owner, $4, $1 \
-         FROM {OWNERS} ow WHERE NOT EXISTS (SELECT 1 FROM rpz_records r WHERE r.owner = ow.owner)"
+         FROM {owners} ow WHERE NOT EXISTS (SELECT 1 FROM rpz_records r WHERE r.owner = ow.owner)"
     ))
     .bind(&o.id)
     .bind(serial)
@@ -252,7 +314,7 @@ pub(crate) async fn activate_zone(
     .await?
     .rows_affected() as i64;
     sqlx::query(&format!(
-        "INSERT INTO rpz_records (owner, action, order_id) SELECT ow.owner, $2, $1 FROM {OWNERS} ow \
+        "INSERT INTO rpz_records (owner, action, order_id) SELECT ow.owner, $2, $1 FROM {owners} ow \
          WHERE NOT EXISTS (SELECT 1 FROM rpz_records r WHERE r.owner = ow.owner)"
     ))
     .bind(&o.id)
@@ -400,6 +462,121 @@ mod tests {
             assert_eq!(
                 Some(first.as_str()),
                 effective_action(OrderAction::ALL).map(OrderAction::as_str)
+            );
+            store.close().await;
+            db.cleanup().await;
+        }
+    }
+
+    /// The SQL the compiler filters targets with says what core's rule
+    /// (and the length bound) says, on each database.
+    #[tokio::test]
+    pub(crate) async fn sql_blockable_is_cores_rule() {
+        let long = |n: usize| format!("{}.example", "a".repeat(n - ".example".len()));
+        let names = [
+            "ok.example".to_owned(),
+            "fine-rpz.example".into(),
+            "rpzx.example".into(),
+            "xrpz-a.example".into(),
+            "tapis.example".into(),
+            "_tapis_.example".into(),
+            "x_tapis.example".into(),
+            "_dmarc.example".into(),
+            "32.1.0.0.127.rpz-client-ip".into(),
+            "1.0.0.0.0.rpz-ip".into(),
+            "com.rpz-nsdname".into(),
+            "ns.rpz-nsip".into(),
+            "rpz-drop.example".into(),
+            "a.RPZ-IP.example".into(),
+            "victim.example._tapis".into(),
+            "_tapis.example".into(),
+            "a._tapis.example".into(),
+            "a._TAPIS.example".into(),
+            long(63).replace("aaaa", "a.aa"),
+            long(super::MAX_ZONE_TARGET_LEN).replace("aaaa", "a.aa"),
+            long(super::MAX_ZONE_TARGET_LEN + 1).replace("aaaa", "a.aa"),
+        ];
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            let store = db.open(Arc::new(tapis_core::SystemClock)).await;
+            for name in &names {
+                let row = sqlx::query(&format!(
+                    "SELECT CASE WHEN {} THEN 1 ELSE 0 END AS ok",
+                    super::blockable_sql("CAST($1 AS TEXT)")
+                ))
+                .bind(name)
+                .fetch_one(&store.pool)
+                .await
+                .expect("predicate");
+                let ok: i64 = row.try_get("ok").expect("ok");
+                assert_eq!(ok == 1, super::compilable(name), "{backend:?} {name}");
+            }
+            store.close().await;
+            db.cleanup().await;
+        }
+    }
+
+    /// An order whose targets reached the database without the API's
+    /// check (`32.1.0.0.127.rpz-client-ip` would answer NXDOMAIN to every
+    /// query from 127.0.0.1) puts only its real names in the zone.
+    #[tokio::test]
+    pub(crate) async fn triggers_in_the_database_never_reach_the_zone() {
+        use tapis_core::Timestamp;
+        use tapis_core::audit::Actor;
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            let store = db.open(Arc::new(tapis_core::SystemClock)).await;
+            let boot = store
+                .bootstrap("Ministry", None)
+                .await
+                .expect("bootstrap")
+                .expect("first");
+            let now = Timestamp::parse("t", "2026-12-01T00:00:00Z").expect("time");
+            let mut tx = store.write().await.expect("tx");
+            sqlx::query(
+                "INSERT INTO orders (id, state, action, category, legal_basis_reference, legal_basis_text, \
+                 effective_at, expires_at, review_at, notices, target_count, proposer_party_id, proposer_token_id, \
+                 proposer_label, created_at, updated_at) VALUES ('ord-x', 'in_force', 'nxdomain', 'gambling', 'r', 't', \
+                 0, 9999999999999, 9999999999999, '[]', 5, $1, 'tok', 'x', 0, 0)",
+            )
+            .bind(boot.authority.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .expect("order");
+            for name in [
+                "ok.example",
+                "32.1.0.0.127.rpz-client-ip",
+                "1.0.0.0.0.rpz-ip",
+                "com.rpz-nsdname",
+                "victim.example._tapis",
+            ] {
+                sqlx::query("INSERT INTO order_targets (order_id, name, include_subdomains) VALUES ('ord-x', $1, 1)")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("target");
+            }
+            let o = crate::orders::load_order_in(&mut tx, "ord-x")
+                .await
+                .expect("load");
+            let changes = super::activate_zone(&mut tx, now, &Actor::system("test"), &o)
+                .await
+                .expect("activate");
+            tx.commit().await.expect("commit");
+            assert_eq!(changes, 2, "{backend:?}");
+            let (_, records) = store.rpz_records().await.expect("zone");
+            let owners: Vec<&str> = records.iter().map(|r| r.owner.as_str()).collect();
+            assert_eq!(owners, ["*.ok.example", "ok.example"], "{backend:?}");
+            let journal = store
+                .rpz_journal_since(0)
+                .await
+                .expect("journal")
+                .expect("whole");
+            assert!(
+                journal
+                    .iter()
+                    .all(|(_, _, r)| r.owner.ends_with("ok.example")),
+                "{backend:?} {journal:?}"
             );
             store.close().await;
             db.cleanup().await;
