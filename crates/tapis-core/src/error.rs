@@ -14,9 +14,10 @@ pub enum Error {
         state: String,
         action: String,
     },
-    /// A role may not perform an action.
-    #[error("role {role} may not {action}")]
-    Forbidden { role: String, action: String },
+    /// Someone may not perform an action; `who` names them as the
+    /// message should ("role platform_agent", "the person Siti Rahma").
+    #[error("{who} may not {action}")]
+    Forbidden { who: String, action: String },
 }
 
 impl Error {

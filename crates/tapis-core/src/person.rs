@@ -73,7 +73,7 @@ impl PersonalAct {
 /// A machine credential (no person) may not do `act`.
 pub fn require_person(person: Option<&Person>, act: PersonalAct) -> Result<&Person> {
     person.ok_or_else(|| Error::Forbidden {
-        role: "a machine credential (a token without a person)".into(),
+        who: "a machine credential (a token without a person)".into(),
         action: format!(
             "{} (only a named person may; create a token with \"person\")",
             act.as_str()
@@ -95,7 +95,7 @@ pub fn four_eyes(
     let same = proposer_token == approver_token || proposer == Some(approver);
     if same {
         return Err(Error::Forbidden {
-            role: format!("the person {approver:?}"),
+            who: format!("the person {approver}"),
             action: "approve what they proposed (four eyes: a second person must approve)".into(),
         });
     }
@@ -141,6 +141,32 @@ mod tests {
                 allowed,
                 "{proposer:?} {pt} {approver:?} {at}"
             );
+        }
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        let siti = p("Siti Rahma");
+        let e = four_eyes(Some(&siti), "t1", Some(&siti), "t2").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the person siti rahma may not approve what they proposed (four eyes: a second person must approve)"
+        );
+        let e = require_person(None, PersonalAct::DecideEscalation).unwrap_err();
+        assert!(e.to_string().starts_with("a machine credential (a token without a person) may not decide escalations"), "{e}");
+        let e = crate::role::may_issue_token(
+            crate::role::Role::Admin,
+            crate::PartyId::new(),
+            crate::PartyId::new(),
+            crate::party::PartyKind::Platform,
+            crate::role::Role::PlatformAgent,
+        );
+        if let Err(e) = e {
+            let m = e.to_string();
+            assert!(m.starts_with("role admin may not create tokens for a platform party"), "{m}");
+            assert!(!m.contains('\\') && !m.contains("  "), "{m}");
+        } else {
+            panic!("the authority's admin may not mint a platform's token");
         }
     }
 }

@@ -197,7 +197,7 @@ impl Role {
             Ok(())
         } else {
             Err(Error::Forbidden {
-                role: self.as_str().to_owned(),
+                who: format!("role {}", self.as_str()),
                 action: action.as_str().to_owned(),
             })
         }
@@ -237,10 +237,10 @@ pub fn may_issue_token(
         return Ok(());
     }
     Err(Error::Forbidden {
-        role: issuer.as_str().to_owned(),
+        who: format!("role {}", issuer.as_str()),
         action: if issuer == Role::Admin {
             format!(
-                "create tokens for a {} party (the authority never holds another party's credential): \\
+                "create tokens for a {} party (the authority never holds another party's credential): \
                  create an invitation with POST /api/v1/parties/{{id}}/invitations and hand its code to the party",
                 party_kind.as_str()
             )
@@ -277,7 +277,7 @@ pub fn may_invite(
         Ok(())
     } else {
         Err(Error::Forbidden {
-            role: issuer.as_str().to_owned(),
+            who: format!("role {}", issuer.as_str()),
             action: "invite members other than its own role's, for its own party".to_owned(),
         })
     }
@@ -332,8 +332,8 @@ pub fn channel_key(
         if requested.is_some() {
             return Err(Error::invalid(
                 "public_key",
-                "an authoriser's signing key is enrolled on the tapis host, never through the API: \\
-                 the operator runs `tapis authoriser enrol --name NAME --public-key KEY` and the authoriser \\
+                "an authoriser's signing key is enrolled on the tapis host, never through the API: \
+                 the operator runs `tapis authoriser enrol --name NAME --public-key KEY` and the authoriser \
                  checks the fingerprint at GET /api/v1/authorisers",
             ));
         }
@@ -346,7 +346,7 @@ pub fn channel_key(
         None => Ok(current.map(str::to_owned)),
         Some(k) if Some(k) == current => Ok(Some(k.to_owned())),
         Some(_) => Err(Error::Forbidden {
-            role: caller.as_str().to_owned(),
+            who: format!("role {}", caller.as_str()),
             action:
                 "set another party's channel signing key (only the party itself rotates its key)"
                     .to_owned(),

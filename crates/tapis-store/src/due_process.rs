@@ -515,7 +515,7 @@ impl Store {
         by.role.require(Action::AuthoriseOrder)?;
         if by.party_kind != PartyKind::Authoriser || by.role != Role::Authoriser {
             return Err(tapis_core::Error::Forbidden {
-                role: by.role.as_str().to_owned(),
+                who: format!("role {}", by.role.as_str()),
                 action: Action::AuthoriseOrder.as_str().to_owned(),
             }
             .into());
