@@ -170,6 +170,7 @@ impl Store {
             &label,
             person,
             &hash_secret(&secret),
+            None,
         )
         .await?;
         let spent = sqlx::query(
