@@ -316,7 +316,11 @@ impl Store {
                         Error::Open(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
-                let busy_ms = options.timeouts.sqlite_busy.as_millis().min(i32::MAX as u128);
+                let busy_ms = options
+                    .timeouts
+                    .sqlite_busy
+                    .as_millis()
+                    .min(i32::MAX as u128);
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(options.timeouts.acquire)
@@ -597,7 +601,9 @@ impl Store {
         let deadline = self.ctx.timeouts.write_deadline(self.backend);
         let locked = tokio::time::timeout(deadline, self.begin_locked()).await;
         let waited = started.elapsed();
-        self.ctx.lock_waits.observe(waited, matches!(locked, Ok(Ok(_))));
+        self.ctx
+            .lock_waits
+            .observe(waited, matches!(locked, Ok(Ok(_))));
         match locked {
             Ok(r) => r,
             Err(_) => Err(Error::Unavailable {
@@ -641,7 +647,12 @@ impl Store {
                         Ok(tx) => tx.rollback().await,
                         Err(e) => Err(e),
                     };
-                    let busy = self.ctx.timeouts.sqlite_busy.as_millis().min(i32::MAX as u128);
+                    let busy = self
+                        .ctx
+                        .timeouts
+                        .sqlite_busy
+                        .as_millis()
+                        .min(i32::MAX as u128);
                     conn.execute(format!("PRAGMA busy_timeout = {busy}").as_str())
                         .await?;
                     r?;

@@ -24,10 +24,7 @@ pub enum Error {
     /// The database could not do the work now (a deadline passed, a lock
     /// was held too long): retry shortly.
     #[error("database unavailable: {detail}")]
-    Unavailable {
-        why: Unavailability,
-        detail: String,
-    },
+    Unavailable { why: Unavailability, detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -147,11 +144,19 @@ mod tests {
                 Some(U::Unreachable),
             ),
             ("57P02", "crash shutdown", Some(U::Unreachable)),
-            ("57P03", "the database system is not accepting connections", Some(U::Unreachable)),
+            (
+                "57P03",
+                "the database system is not accepting connections",
+                Some(U::Unreachable),
+            ),
             ("25P03", "idle-in-transaction timeout", Some(U::Unreachable)),
             ("53300", "too many connections", Some(U::Unreachable)),
             ("55P03", "could not obtain lock", Some(U::LockTimeout)),
-            ("57014", "canceling statement due to lock timeout", Some(U::LockTimeout)),
+            (
+                "57014",
+                "canceling statement due to lock timeout",
+                Some(U::LockTimeout),
+            ),
             (
                 "57014",
                 "canceling statement due to statement timeout",

@@ -225,13 +225,12 @@ impl Store {
             let lag_secs = if serial >= zone_serial {
                 0.0
             } else {
-                let first_newer: Option<i64> = sqlx::query(
-                    "SELECT MIN(created_at) AS t FROM rpz_serials WHERE serial > $1",
-                )
-                .bind(serial)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("t")?;
+                let first_newer: Option<i64> =
+                    sqlx::query("SELECT MIN(created_at) AS t FROM rpz_serials WHERE serial > $1")
+                        .bind(serial)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .try_get("t")?;
                 age_secs(now, first_newer)
             };
             isps.push(IspSync {

@@ -592,7 +592,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
     prepare_database(&url)?;
-    Store::open_with(&url, Arc::new(SystemClock), tapis_store::Options::default())
+    let options = tapis_store::Options {
+        timeouts: settings.database.timeouts(),
+        ..Default::default()
+    };
+    Store::open_with(&url, Arc::new(SystemClock), options)
         .await
         .map_err(|e| explain_open_error(&url, e))
 }
