@@ -103,24 +103,34 @@ pub struct Ready {
     (status = 503, body = Ready, description = "not ready: `reasons` says why",
         headers(("Retry-After" = u32, description = "seconds before asking again")))))]
 async fn readyz(State(state): State<AppState>) -> Response {
-    let ready = {
-        let mut cached = state.ready_cache.0.lock().await;
-        match &*cached {
-            Some((at, r)) if at.elapsed() < READY_CACHE => r.clone(),
-            _ => {
-                let r = check(&state).await;
-                *cached = Some((Instant::now(), r.clone()));
-                r
-            }
-        }
-    };
-    if ready.reasons.is_empty() {
+    let ready = current(&state).await;
+    if ready.is_ready() {
         return (StatusCode::OK, Json(ready)).into_response();
     }
     let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(ready)).into_response();
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
+}
+
+/// The readiness answer: the last one if fresh, else a new check (one at a
+/// time).
+pub(crate) async fn current(state: &AppState) -> Ready {
+    let mut cached = state.ready_cache.0.lock().await;
+    match &*cached {
+        Some((at, r)) if at.elapsed() < READY_CACHE => r.clone(),
+        _ => {
+            let r = check(state).await;
+            *cached = Some((Instant::now(), r.clone()));
+            r
+        }
+    }
+}
+
+impl Ready {
+    pub(crate) fn is_ready(&self) -> bool {
+        self.reasons.is_empty()
+    }
 }
 
 async fn check(state: &AppState) -> Ready {

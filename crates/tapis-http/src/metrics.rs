@@ -135,6 +135,12 @@ async fn render(state: &AppState) -> String {
     let store = &state.store;
     let mut reg = Registry::with_prefix("tapis");
 
+    let ready = crate::health::current(state).await;
+    reg.register(
+        "ready",
+        "Whether this process can write now, as GET /readyz says (1) or not (0)",
+        ConstGauge::new(i64::from(ready.is_ready())),
+    );
     let snapshot = store.ops_snapshot().await;
     reg.register(
         "database_up",

@@ -241,6 +241,18 @@ async fn metrics_on(backend: tapis_store::Backend) {
         .await;
     assert_eq!(s, 200, "{v}");
 
+    // an ISP with resolvers, so that its sync lag is a series
+    let isp = server.party("isp", "NetCo").await;
+    let isp_token = server.token(&isp, "isp_operator").await;
+    let (s, v) = server
+        .put(
+            &format!("/api/v1/parties/{isp}/resolvers"),
+            &isp_token,
+            json!({"resolvers": [], "notify": [], "allow_transfer_from": ["127.0.0.1"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
     // strangers are refused
     let (s, body) = scrape(&server, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
@@ -354,6 +366,31 @@ async fn metrics_on(backend: tapis_store::Backend) {
         )
         .is_some()
     );
+    assert_eq!(
+        value(&samples, "tapis_isp_serial", Some(("isp", isp.as_str()))),
+        Some(0.0),
+        "{text}"
+    );
+    // every tapis metric the alert rules use is served (the delivery
+    // workers' own come from their stats source)
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations/alerts.yml"),
+    )
+    .expect("docs/operations/alerts.yml");
+    let used: BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.len() > 6 && w.starts_with("tapis_") && !w.starts_with("tapis_delivery_"))
+        .collect();
+    assert!(used.len() >= 10, "{used:?}");
+    for name in used {
+        assert!(
+            types.contains_key(name)
+                || ["_bucket", "_total"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s).is_some_and(|f| types.contains_key(f))),
+            "alerts.yml uses {name}, which /metrics does not serve:\n{text}"
+        );
+    }
     drop(server);
 
     // an allowed network needs no token; others still do
