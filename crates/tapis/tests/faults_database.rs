@@ -141,16 +141,28 @@ fn assert_unavailable(a: &Answer, what: &str) {
 }
 
 fn audit_verifies(db_url: &str) {
-    let out = Command::new(BIN)
-        .args(["--database-url", db_url, "audit", "verify"])
-        .env_remove("TAPIS_CONFIG")
-        .output()
-        .expect("run tapis audit verify");
-    let said = String::from_utf8_lossy(&out.stdout);
+    let mut child = Proc(
+        Command::new(BIN)
+            .args(["--database-url", db_url, "audit", "verify"])
+            .env_remove("TAPIS_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tapis audit verify"),
+    );
+    // bounded: a verify that waits for a lock is a failure, not a hang
+    let status = wait_until(PATIENCE, "tapis audit verify to finish", || {
+        child.0.try_wait().expect("wait")
+    });
+    let mut said = String::new();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().expect("stdout"), &mut said)
+        .expect("read");
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+        .expect("read");
     assert!(
-        out.status.success() && said.contains("audit chain intact"),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
+        status.success() && said.contains("audit chain intact"),
+        "{said}{err}"
     );
 }
 
@@ -236,6 +248,10 @@ async fn held_chain_lock(backend: Backend) {
     for _ in 0..3 {
         let a = submit(&server, &s).await;
         assert_unavailable(&a, "a write while the chain lock is held");
+        eprintln!(
+            "{backend:?}: lock held: a write answered 503 after {:?}",
+            a.took
+        );
         assert!(
             a.took < Duration::from_secs(5),
             "{backend:?}: a write answered 503 after {:?}",
