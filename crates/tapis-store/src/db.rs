@@ -164,25 +164,29 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
-    /// The session settings tapis puts on every PostgreSQL connection.
-    fn postgres_session_sql(&self, set_application_name: bool) -> String {
+    /// The session settings tapis puts on every PostgreSQL connection: the
+    /// timeouts (which must take) and the keepalives (best effort: a
+    /// server on a platform without `TCP_USER_TIMEOUT` refuses that one).
+    fn postgres_session_sql(&self, set_application_name: bool) -> (String, String) {
         let ms = |d: Duration| d.as_millis().min(i32::MAX as u128);
-        let idle = self.keepalive_idle.as_secs().clamp(1, 7200);
-        let interval = (idle / 3).max(1);
-        let mut sql = format!(
+        let mut timeouts = format!(
             "SET statement_timeout = {}; SET lock_timeout = {}; \
-             SET idle_in_transaction_session_timeout = {}; \
-             SET tcp_keepalives_idle = {idle}; SET tcp_keepalives_interval = {interval}; \
-             SET tcp_keepalives_count = 3; SET tcp_user_timeout = {};",
+             SET idle_in_transaction_session_timeout = {};",
             ms(self.statement),
             ms(self.lock),
             ms(self.idle_in_transaction),
-            (idle + 3 * interval) * 1000,
         );
         if set_application_name {
-            sql.push_str(" SET application_name = 'tapis';");
+            timeouts.push_str(" SET application_name = 'tapis';");
         }
-        sql
+        let idle = self.keepalive_idle.as_secs().clamp(1, 7200);
+        let interval = (idle / 3).max(1);
+        let keepalives = format!(
+            "SET tcp_keepalives_idle = {idle}; SET tcp_keepalives_interval = {interval}; \
+             SET tcp_keepalives_count = 3; SET tcp_user_timeout = {};",
+            (idle + 3 * interval) * 1000
+        );
+        (timeouts, keepalives)
     }
 
     /// How long `Store::write` may take to get the chain lock, pool wait
@@ -344,11 +348,10 @@ impl Store {
                 // every session gets tapis's timeouts and keepalives, and
                 // is named `tapis` in pg_stat_activity unless the URL names
                 // it otherwise
-                let session = Arc::<str>::from(
-                    options
-                        .timeouts
-                        .postgres_session_sql(!url.contains("application_name=")),
-                );
+                let (timeouts, keepalives) = options
+                    .timeouts
+                    .postgres_session_sql(!url.contains("application_name="));
+                let session: Arc<(String, String)> = Arc::new((timeouts, keepalives));
                 AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(options.timeouts.acquire)
@@ -357,7 +360,10 @@ impl Store {
                         Box::pin(async move {
                             // no arguments: the simple query protocol, which
                             // runs several statements in one round trip
-                            conn.execute(&*session).await?;
+                            conn.execute(session.0.as_str()).await?;
+                            if let Err(e) = conn.execute(session.1.as_str()).await {
+                                tracing::warn!(error = %e, "the database refused TCP keepalive settings; relying on idle_in_transaction_session_timeout");
+                            }
                             Ok(())
                         })
                     })
@@ -691,6 +697,22 @@ impl Store {
     /// The pool's largest size.
     pub fn pool_max(&self) -> u32 {
         self.pool.options().get_max_connections()
+    }
+
+    /// A session setting as one of the pool's connections has it
+    /// (`SHOW name` on PostgreSQL, `PRAGMA name` on SQLite). For tests.
+    #[cfg(feature = "testing")]
+    pub async fn session_setting(&self, name: &str) -> Result<String> {
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        let sql = match self.backend {
+            Backend::Postgres => format!("SHOW {name}"),
+            Backend::Sqlite => format!("PRAGMA {name}"),
+        };
+        let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
+        Ok(match self.backend {
+            Backend::Postgres => row.try_get::<String, _>(0)?,
+            Backend::Sqlite => row.try_get::<i64, _>(0)?.to_string(),
+        })
     }
 
     /// Run raw SQL outside the application's rules. Only for tests that
