@@ -699,6 +699,13 @@ impl Store {
         self.pool.options().get_max_connections()
     }
 
+    /// Begin a write transaction (holding the audit chain's lock) and
+    /// hand it over, for tests that play a writer that stalls.
+    #[cfg(feature = "testing")]
+    pub async fn begin_write_for_test(&self) -> Result<Transaction<'static, Any>> {
+        self.write().await
+    }
+
     /// A session setting as one of the pool's connections has it
     /// (`SHOW name` on PostgreSQL, `PRAGMA name` on SQLite). For tests.
     #[cfg(feature = "testing")]

@@ -54,3 +54,47 @@ async fn sessions_carry_the_configured_timeouts() {
         db.cleanup().await;
     }
 }
+
+/// The stuck session: a writer takes the chain lock and then goes
+/// silent inside its transaction (a frozen process, a cut connection).
+/// PostgreSQL ends that session after `idle_in_transaction_session_timeout`
+/// and its lock goes with it, so another process can write again; the
+/// stalled writer's transaction cannot commit.
+#[tokio::test]
+async fn a_writer_idle_in_transaction_loses_the_chain_lock() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let open = |idle_ms: u64| {
+        Store::open_with(
+            &db.url,
+            Arc::new(SystemClock),
+            Options {
+                timeouts: Timeouts {
+                    idle_in_transaction: Duration::from_millis(idle_ms),
+                    ..Timeouts::default()
+                },
+                ..Options::default()
+            },
+        )
+    };
+    let stalled = open(300).await.expect("open");
+    let other = open(300).await.expect("open");
+    let tx = stalled.begin_write_for_test().await.expect("take the lock");
+    // the other process waits for the lock only until the server ends the
+    // stalled session (its own lock timeout is 10 s)
+    let took = other
+        .check_writable(Duration::from_secs(5))
+        .await
+        .expect("the lock is released by the server");
+    eprintln!("the chain lock came back {took:?} after the writer stalled (idle timeout 300 ms)");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        tx.commit().await.is_err(),
+        "the stalled writer's session was ended"
+    );
+    stalled.close().await;
+    other.close().await;
+    db.cleanup().await;
+}
