@@ -197,7 +197,11 @@ async fn render(state: &AppState) -> String {
                     .get_or_create(&vec![("state", state.clone())])
                     .set(*n as f64);
             }
-            reg.register("notices", "Notices by state", notices);
+            reg.register(
+                "notices",
+                "Notices not yet closed or withdrawn, by state",
+                notices,
+            );
             reg.register(
                 "notices_overdue",
                 "Open notices past their deadline",

@@ -111,7 +111,7 @@ pub struct OpsSnapshot {
     pub due_jobs: i64,
     /// Now minus the oldest due job's due time, in seconds (0: none due).
     pub scheduler_lag_secs: f64,
-    /// Notices by state.
+    /// Notices not closed or withdrawn, by state.
     pub notices: Vec<(String, i64)>,
     /// Open notices past their deadline.
     pub overdue_notices: i64,
@@ -174,24 +174,31 @@ impl Store {
         let due_jobs: i64 = r.try_get("n")?;
         let scheduler_lag_secs = age_secs(now, r.try_get("oldest")?);
 
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM notices GROUP BY state")
-            .fetch_all(&mut *conn)
-            .await?;
+        // open notices and drafts only: closed ones only ever accumulate,
+        // and counting them would scan the whole history on every scrape
+        let live = tapis_core::notice::NoticeState::ALL
+            .iter()
+            .filter(|s| !s.is_terminal())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT state, COUNT(*) AS n FROM notices WHERE state IN ({live}) GROUP BY state"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
         let mut notices = Vec::with_capacity(rows.len());
         for r in &rows {
             notices.push((r.try_get("state")?, r.try_get("n")?));
         }
-        let open: Vec<&str> = tapis_core::notice::NoticeState::ALL
+        let open = tapis_core::notice::NoticeState::ALL
             .iter()
             .filter(|s| s.is_open())
-            .map(|s| s.as_str())
-            .collect();
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         let overdue_notices: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM notices WHERE state IN ({}) AND due_at < $1",
-            open.iter()
-                .map(|s| format!("'{s}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT COUNT(*) AS n FROM notices WHERE state IN ({open}) AND due_at < $1"
         ))
         .bind(now)
         .fetch_one(&mut *conn)
