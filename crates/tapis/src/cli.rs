@@ -142,6 +142,14 @@ the database, from secrets_key_file (mode 0600) or TAPIS_SECRETS_KEY. Make one:
   chmod 600 /etc/tapis/secrets.key
 Without it they are stored in clear and tapis serve says so at start.
 
+Health: GET /healthz is 200 while the process is alive (no database needed);
+GET /readyz is 200 only if this process can write now (the audit chain's lock
+taken and released within 2 s, scheduler and delivery loops running), else
+503 with the reasons. Database faults answer 503 with Retry-After, bounded by
+[database] statement/lock/idle-in-transaction/acquire timeouts (30 s, 10 s,
+5 s, 5 s). GET /metrics (Prometheus text) needs an admin or auditor token, or
+an address in metrics.allow_from.
+
 Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
 
 Examples:
