@@ -112,6 +112,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_separation_of_powers.sql"),
         postgres: include_str!("../migrations/postgres/0011_separation_of_powers.sql"),
     },
+    Migration {
+        version: 12,
+        name: "ownership_lease",
+        sqlite: include_str!("../migrations/sqlite/0012_ownership_lease.sql"),
+        postgres: include_str!("../migrations/postgres/0012_ownership_lease.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
@@ -161,6 +167,8 @@ pub(crate) struct Ctx {
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that appended platform events.
     pub(crate) events: tokio::sync::watch::Sender<u64>,
+    /// Ownership lease and shared simulated clock (`lease.rs`).
+    pub(crate) runtime: crate::lease::Runtime,
 }
 
 /// The store. Cheap to clone; clones share the pool, the clock, the policy
@@ -276,6 +284,7 @@ impl Store {
                 isp_rules: options.isp_rules,
                 wake: Arc::new(tokio::sync::Notify::new()),
                 events: tokio::sync::watch::channel(0).0,
+                runtime: Default::default(),
             }),
         };
         store.migrate().await?;
@@ -429,17 +438,21 @@ impl Store {
     /// `BEGIN IMMEDIATE` takes the database write lock up front, so a
     /// transaction never fails half-way on a lock upgrade.
     pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>> {
-        match self.backend {
-            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
                     .bind(AUDIT_CHAIN_LOCK)
                     .fetch_one(&mut *tx)
                     .await?;
-                Ok(tx)
+                tx
             }
-        }
+        };
+        // a simulated clock shared by several processes: catch up under
+        // the lock, so audit times never run backwards (shared_clock.rs)
+        self.follow_shared_clock_in(&mut tx).await?;
+        Ok(tx)
     }
 
     /// Run raw SQL outside the application's rules. Only for tests that
