@@ -211,33 +211,41 @@ impl Lease {
         }
     }
 
+    /// One attempt to take or renew the lease; returns whether this
+    /// process owns it now.
+    pub async fn renew_once(&self, store: &Store) -> bool {
+        let cfg = &self.inner.config;
+        let ttl_ms = i64::try_from(cfg.ttl.as_millis()).unwrap_or(i64::MAX);
+        let sent = Instant::now();
+        // a renewal that takes longer than the interval is not trusted
+        let attempt = tokio::time::timeout(
+            cfg.renew.max(Duration::from_millis(100)),
+            store.acquire_lease(&self.inner.name, &cfg.holder, ttl_ms),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(Some(token))) => self.set(Some(token), Some(sent + cfg.ttl)),
+            Ok(Ok(None)) => self.set(None, None),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot renew the ownership lease");
+                // keep what we had: it lapses by time if this lasts
+            }
+            Err(_) => tracing::warn!("renewing the ownership lease timed out"),
+        }
+        self.is_owner()
+    }
+
     /// Hold the lease (or wait to take it) until `shutdown` turns true,
     /// then give it up so another process takes over at once. `store`
     /// should have connections of its own ([`Store::with_own_pool`]), so
     /// that load elsewhere cannot delay a renewal.
     pub async fn run(self, store: Store, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let cfg = self.inner.config.clone();
-        let ttl_ms = i64::try_from(cfg.ttl.as_millis()).unwrap_or(i64::MAX);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let sent = Instant::now();
-            // a renewal that takes longer than the interval is not trusted
-            let attempt = tokio::time::timeout(
-                cfg.renew.max(Duration::from_millis(100)),
-                store.acquire_lease(&self.inner.name, &cfg.holder, ttl_ms),
-            )
-            .await;
-            match attempt {
-                Ok(Ok(Some(token))) => self.set(Some(token), Some(sent + cfg.ttl)),
-                Ok(Ok(None)) => self.set(None, None),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "cannot renew the ownership lease");
-                    // keep what we had: it lapses by time if this lasts
-                }
-                Err(_) => tracing::warn!("renewing the ownership lease timed out"),
-            }
+            self.renew_once(&store).await;
             tokio::select! {
                 _ = tokio::time::sleep(cfg.renew) => {}
                 _ = shutdown.changed() => {}
