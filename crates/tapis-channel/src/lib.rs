@@ -60,6 +60,13 @@ pub fn spawn_scheduler(
             if *shutdown.borrow() {
                 break;
             }
+            // every process reads the shared simulated time (the owner
+            // also does in each pass), so its answers follow the others'
+            if store.clock_is_shared()
+                && let Err(e) = store.follow_shared_clock().await
+            {
+                tracing::warn!(error = %e, "cannot read the shared simulated clock");
+            }
             let owner = scheduler.is_owner();
             if owner && let Err(e) = scheduler.run_once().await {
                 tracing::error!(error = %e, "scheduler step failed");

@@ -409,6 +409,9 @@ mod tests {
 
     use tapis_core::SystemClock;
 
+    use sqlx::Row;
+
+    use super::{Fence, OWNER_LEASE};
     use crate::Store;
     use crate::testing::{TestDb, backends};
 
@@ -439,6 +442,63 @@ mod tests {
             assert!(row.expires_in_ms > 50_000, "{row:?}");
             store.release_lease("t", "b").await.expect("release");
             assert_eq!(store.acquire_lease("t", "a", 60_000).await.expect("a"), Some(3));
+            db.cleanup().await;
+        }
+    }
+
+    /// An owner frozen past its lease wakes up with a stale fence: its
+    /// dispatcher fires nothing and the due job stays pending for the new
+    /// owner; the new owner's fence checks.
+    #[tokio::test]
+    async fn a_stale_fence_fires_nothing() {
+        use tapis_core::job::JobKind;
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            let store = Store::open(&db.url, Arc::new(SystemClock))
+                .await
+                .expect("open");
+            let old = store
+                .acquire_lease(OWNER_LEASE, "frozen", 60_000)
+                .await
+                .expect("a")
+                .expect("taken");
+            let mut tx = store.write().await.expect("tx");
+            crate::jobs::schedule(&mut tx, JobKind::OrderExpire, "o1", store.now())
+                .await
+                .expect("schedule");
+            tx.commit().await.expect("commit");
+            // the lease runs out while "frozen" sleeps; another takes it
+            store.acquire_lease(OWNER_LEASE, "frozen", -1).await.expect("lapse");
+            let new = store
+                .acquire_lease(OWNER_LEASE, "awake", 60_000)
+                .await
+                .expect("b")
+                .expect("taken over");
+            assert_eq!(new, old + 1);
+            let stale = Fence {
+                holder: "frozen".into(),
+                token: old,
+            };
+            let pass = store
+                .fire_due_jobs_fenced(10, Some(&stale))
+                .await
+                .expect("fenced pass");
+            assert!(pass.lost_lease, "{backend:?}: {pass:?}");
+            assert!(pass.fired.is_empty());
+            let pending: i64 = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'pending'")
+                .fetch_one(&store.pool)
+                .await
+                .expect("count")
+                .get("n");
+            assert_eq!(pending, 1, "{backend:?}: the job waits for the new owner");
+            let mut tx = store.write().await.expect("tx");
+            let current = Fence {
+                holder: "awake".into(),
+                token: new,
+            };
+            assert!(store.check_fence(&mut tx, &current).await.expect("check"));
+            assert!(!store.check_fence(&mut tx, &stale).await.expect("check"));
+            drop(tx);
             db.cleanup().await;
         }
     }
