@@ -162,7 +162,9 @@ impl SimulatedTime {
             self.clock.advance_millis(ms);
             // persist first: a restart resumes from here, not from the start
             let now = tapis_core::Clock::now(&self.clock);
-            store.set_runtime_value(SIMULATED_NOW, &now.to_string()).await?;
+            store
+                .set_runtime_value(SIMULATED_NOW, &now.to_string())
+                .await?;
         }
         let started = std::time::Instant::now();
         // bounded: every pass either fires something or stops

@@ -129,6 +129,9 @@ pub struct LeaseRow {
     /// Milliseconds until it expires by the database's clock (negative:
     /// expired, and free to take).
     pub expires_in_ms: i64,
+    /// When it expires, by the database's clock (moves at each renewal).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: tapis_core::Timestamp,
 }
 
 /// Who owns the scheduler, NOTIFY and probes, for health and metrics.
@@ -325,7 +328,7 @@ impl Store {
     /// The lease row named `name`.
     pub async fn lease_row(&self, name: &str) -> Result<Option<LeaseRow>> {
         let row = sqlx::query(&format!(
-            "SELECT holder, token, expires_at - {} AS left_ms FROM leases WHERE name = $1",
+            "SELECT holder, token, expires_at, expires_at - {} AS left_ms FROM leases WHERE name = $1",
             db_now_ms(self.backend)
         ))
         .bind(name)
@@ -336,6 +339,7 @@ impl Store {
                 holder: r.try_get("holder")?,
                 token: r.try_get("token")?,
                 expires_in_ms: r.try_get("left_ms")?,
+                expires_at: tapis_core::Timestamp::from_unix_millis(r.try_get("expires_at")?),
             })
         })
         .transpose()
@@ -345,7 +349,12 @@ impl Store {
     /// clock) in one statement: renewed if `holder` has it, taken (token
     /// incremented) if it has expired. Returns the fencing token, or
     /// `None` while another holder's lease runs.
-    pub async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<Option<i64>> {
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<i64>> {
         let now = db_now_ms(self.backend);
         let row = sqlx::query(&format!(
             "INSERT INTO leases (name, holder, token, acquired_at, expires_at) \
@@ -426,7 +435,10 @@ mod tests {
                 .expect("open");
             let a = store.acquire_lease("t", "a", 60_000).await.expect("a");
             assert_eq!(a, Some(1), "{backend:?}: first holder");
-            assert_eq!(store.acquire_lease("t", "b", 60_000).await.expect("b"), None);
+            assert_eq!(
+                store.acquire_lease("t", "b", 60_000).await.expect("b"),
+                None
+            );
             assert_eq!(
                 store.acquire_lease("t", "a", 60_000).await.expect("renew"),
                 Some(1),
@@ -436,12 +448,18 @@ mod tests {
             store.acquire_lease("t", "a", -1).await.expect("expire");
             let b = store.acquire_lease("t", "b", 60_000).await.expect("b");
             assert_eq!(b, Some(2), "{backend:?}: a takeover increments the token");
-            assert_eq!(store.acquire_lease("t", "a", 60_000).await.expect("a"), None);
+            assert_eq!(
+                store.acquire_lease("t", "a", 60_000).await.expect("a"),
+                None
+            );
             let row = store.lease_row("t").await.expect("row").expect("some");
             assert_eq!((row.holder.as_str(), row.token), ("b", 2));
             assert!(row.expires_in_ms > 50_000, "{row:?}");
             store.release_lease("t", "b").await.expect("release");
-            assert_eq!(store.acquire_lease("t", "a", 60_000).await.expect("a"), Some(3));
+            assert_eq!(
+                store.acquire_lease("t", "a", 60_000).await.expect("a"),
+                Some(3)
+            );
             db.cleanup().await;
         }
     }
@@ -468,7 +486,10 @@ mod tests {
                 .expect("schedule");
             tx.commit().await.expect("commit");
             // the lease runs out while "frozen" sleeps; another takes it
-            store.acquire_lease(OWNER_LEASE, "frozen", -1).await.expect("lapse");
+            store
+                .acquire_lease(OWNER_LEASE, "frozen", -1)
+                .await
+                .expect("lapse");
             let new = store
                 .acquire_lease(OWNER_LEASE, "awake", 60_000)
                 .await
@@ -485,11 +506,12 @@ mod tests {
                 .expect("fenced pass");
             assert!(pass.lost_lease, "{backend:?}: {pass:?}");
             assert!(pass.fired.is_empty());
-            let pending: i64 = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'pending'")
-                .fetch_one(&store.pool)
-                .await
-                .expect("count")
-                .get("n");
+            let pending: i64 =
+                sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state = 'pending'")
+                    .fetch_one(&store.pool)
+                    .await
+                    .expect("count")
+                    .get("n");
             assert_eq!(pending, 1, "{backend:?}: the job waits for the new owner");
             let mut tx = store.write().await.expect("tx");
             let current = Fence {
