@@ -142,6 +142,12 @@ the database, from secrets_key_file (mode 0600) or TAPIS_SECRETS_KEY. Make one:
   chmod 600 /etc/tapis/secrets.key
 Without it they are stored in clear and tapis serve says so at start.
 
+Several processes (PostgreSQL only): run any number on one database. All serve
+the API and zone transfers and deliver webhooks; one owns the scheduler, NOTIFY
+and probes by a lease (ownership.lease_ms, default 5000) and another takes over
+within seconds if it stops renewing. Give them one signing key with
+signing_key_file (or each makes its own; all are published).
+
 Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
 
 Examples:
