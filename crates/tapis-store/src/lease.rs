@@ -11,7 +11,7 @@
 //! may take it only once it has expired, and every takeover increments
 //! `token`. The owner's job-firing transactions check, under the chain
 //! lock, that the row still carries its holder and token and has not
-//! expired ([`Store::check_fence`]): a frozen owner that wakes up finds its
+//! expired (`Store::check_fence`): a frozen owner that wakes up finds its
 //! token gone and commits nothing, and a new owner's writes queue behind
 //! any transaction the old one still has open on the chain lock, so owner
 //! work is never interleaved. Actions outside the database (NOTIFY) ask
@@ -79,6 +79,27 @@ pub fn default_holder() -> String {
     let mut tag = [0u8; 3];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut tag);
     format!("{host}:{}:{}", std::process::id(), hex::encode(tag))
+}
+
+/// Whether `holder` (`host:pid:tag`) names a process of this host
+/// (`me`'s host) that no longer exists, by `/proc` (Linux; elsewhere it
+/// never says so).
+fn holder_is_dead_here(holder: &str, me: &str) -> bool {
+    let host_pid = |h: &str| {
+        let mut parts = h.rsplitn(3, ':');
+        let _tag = parts.next()?;
+        let pid: u32 = parts.next()?.parse().ok()?;
+        Some((parts.next()?.to_owned(), pid))
+    };
+    match (host_pid(holder), host_pid(me)) {
+        (Some((host, pid)), Some((my_host, my_pid))) => {
+            host == my_host
+                && pid != my_pid
+                && std::path::Path::new("/proc/self").exists()
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
 }
 
 /// The owner's proof, checked inside its write transactions.
@@ -211,6 +232,38 @@ impl Lease {
                 "this process no longer owns the scheduler, NOTIFY and probes"
             ),
             _ => {}
+        }
+    }
+
+    /// At start-up: take the lease at once, without waiting for it to
+    /// expire, if its holder is a process of this host that no longer
+    /// exists (a crash, `kill -9`, then a restart). Returns whether it did.
+    /// Only a hint of death is needed, not a proof: should the holder be
+    /// alive after all (another PID namespace with our host name), it loses
+    /// the lease as on any takeover, and its fencing token stops it.
+    pub async fn reclaim_from_dead(&self, store: &Store) -> bool {
+        let Ok(Some(row)) = store.lease_row(&self.inner.name).await else {
+            return false;
+        };
+        if row.expires_in_ms <= 0 || !holder_is_dead_here(&row.holder, self.holder()) {
+            return false;
+        }
+        let ttl_ms = i64::try_from(self.inner.config.ttl.as_millis()).unwrap_or(i64::MAX);
+        let sent = Instant::now();
+        match store
+            .take_lease_from(&self.inner.name, &row.holder, self.holder(), ttl_ms)
+            .await
+        {
+            Ok(Some(token)) => {
+                tracing::info!(dead = %row.holder, "took over the lease of a process that no longer runs");
+                self.set(Some(token), Some(sent + self.inner.config.ttl));
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take over a dead process's lease");
+                false
+            }
         }
     }
 
@@ -375,6 +428,29 @@ impl Store {
         Ok(row.map(|r| r.try_get("token")).transpose()?)
     }
 
+    /// Take the lease from `from` (whatever its expiry), incrementing the
+    /// token; `None` if `from` no longer holds it.
+    pub async fn take_lease_from(
+        &self,
+        name: &str,
+        from: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<i64>> {
+        let now = db_now_ms(self.backend);
+        let row = sqlx::query(&format!(
+            "UPDATE leases SET holder = $3, token = token + 1, acquired_at = {now}, expires_at = {now} + $4 \
+             WHERE name = $1 AND holder = $2 RETURNING token"
+        ))
+        .bind(name)
+        .bind(from)
+        .bind(holder)
+        .bind(ttl_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("token")).transpose()?)
+    }
+
     /// Give the lease up (a clean stop), so another process takes it at
     /// its next attempt instead of waiting for the expiry.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
@@ -389,26 +465,27 @@ impl Store {
         Ok(())
     }
 
-    /// Inside a write transaction: whether `fence` is still the lease's
-    /// current, unexpired holder and token. On PostgreSQL the check locks
-    /// the lease row until the transaction ends, so no takeover commits
-    /// while the owner's transaction is open.
+    /// Inside a write transaction (holding the chain lock): whether
+    /// `fence` is still the lease's current, unexpired holder and token.
+    /// A plain read, not a row lock: a takeover need not wait for the
+    /// owner's transaction (nor a renewal queue behind a long one), because
+    /// whatever the new owner fires takes the chain lock and so comes after
+    /// the old owner's last, checked transaction has ended.
     pub(crate) async fn check_fence(
         &self,
         tx: &mut Transaction<'static, Any>,
         fence: &Fence,
     ) -> Result<bool> {
-        let n = sqlx::query(&format!(
-            "UPDATE leases SET token = token WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > {}",
+        let row = sqlx::query(&format!(
+            "SELECT 1 AS ok FROM leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > {}",
             db_now_ms(self.backend)
         ))
         .bind(OWNER_LEASE)
         .bind(&fence.holder)
         .bind(fence.token)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(row.is_some())
     }
 }
 
@@ -462,6 +539,24 @@ mod tests {
             );
             db.cleanup().await;
         }
+    }
+
+    #[test]
+    fn a_holder_is_dead_only_on_this_host_and_without_its_process() {
+        let me = format!("h:{}:aa", std::process::id());
+        assert!(
+            super::holder_is_dead_here("h:4194999:bb", &me),
+            "no such pid"
+        );
+        assert!(
+            !super::holder_is_dead_here("other:4194999:bb", &me),
+            "another host"
+        );
+        assert!(!super::holder_is_dead_here(&me, &me), "itself");
+        assert!(!super::holder_is_dead_here("h:1:bb", &me), "pid 1 runs");
+        assert!(!super::holder_is_dead_here("garbage", &me));
+        let h = super::default_holder();
+        assert_eq!(h.rsplitn(3, ':').count(), 3, "{h}");
     }
 
     /// An owner frozen past its lease wakes up with a stale fence: its

@@ -296,9 +296,10 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     })
 }
 
-/// Take part in ownership (`tapis_store::lease`): one attempt now, so a
-/// lone process owns the scheduler before it serves; the returned lease is
-/// then kept by its own task. A SQLite database is for one process: a
+/// Take part in ownership (`tapis_store::lease`): one attempt now (taking
+/// over at once from a crashed process of this host), so a lone process
+/// owns the scheduler before it serves; the returned lease is then kept by
+/// its own task. A SQLite database is for one process: a
 /// lease held by another at start is said loudly.
 async fn start_ownership(store: &Store, settings: &Settings) -> anyhow::Result<tapis_store::Lease> {
     let lease = store.use_lease(tapis_store::Lease::new(tapis_store::LeaseConfig {
@@ -306,7 +307,7 @@ async fn start_ownership(store: &Store, settings: &Settings) -> anyhow::Result<t
         ttl: std::time::Duration::from_millis(settings.ownership.lease_ms),
         renew: std::time::Duration::from_millis(settings.ownership.renew_ms),
     }));
-    if lease.renew_once(store).await {
+    if lease.reclaim_from_dead(store).await || lease.renew_once(store).await {
         return Ok(lease);
     }
     let holder = store
