@@ -145,7 +145,12 @@ async fn assert_fired_once_and_times_forward(url: &str) {
         .filter(|e| e.actor.to_string().contains("scheduler"))
     {
         *seen
-            .entry((e.action.clone(), e.subject_id.clone()))
+            // the zone's events share one subject: a serial is theirs
+            .entry((
+                e.action.clone(),
+                e.subject_id.clone(),
+                e.after["serial"].clone(),
+            ))
             .or_insert(0) += 1;
     }
     assert!(!seen.is_empty(), "the scheduler fired something");
@@ -306,9 +311,26 @@ async fn owner_frozen_by_sigstop_hands_over() {
         "woken, A must not act as owner: {oa}"
     );
     assert_eq!(oa["lease"]["holder"], ownership(&b).await["this_process"]);
-    // it serves and delivers as any process does, from the same serial
+    // it serves and delivers as any process does, from the same serial;
+    // an order it takes falls due on B, the owner, once
     ids.push(submit(&a, &officer, &platform, 9).await);
+    let after = p
+        .approve(&a, order_at("casino-after.example", now_plus(2000)))
+        .await;
+    let late_after = activation_lateness(&a, &p.officer, &after, Duration::from_secs(10)).await;
+    assert!((0..1000).contains(&late_after), "{late_after} ms late");
     receiver.wait_for(&ids).await;
+    let serial_b = wait_until_async(
+        Duration::from_secs(5),
+        "B's serial to move again",
+        || async {
+            match dns::soa_serial(b.dns_port, "rpz.tapis.") {
+                Some(s) if s != serial_b => Ok(s),
+                s => Err(format!("{s:?}")),
+            }
+        },
+    )
+    .await;
     let serial_a = dns::soa_serial(a.dns_port, "rpz.tapis.");
     assert_eq!(serial_a, Some(serial_b), "serials diverged");
     assert_eq!(ownership(&b).await["is_owner"], true);
@@ -319,11 +341,13 @@ async fn owner_frozen_by_sigstop_hands_over() {
         .all_audit_events()
         .await
         .expect("events");
-    let in_force = events
-        .iter()
-        .filter(|e| e.action == "order.in_force" && e.subject_id == order)
-        .count();
-    assert_eq!(in_force, 1, "the order was activated once");
+    for id in [&order, &after] {
+        let in_force = events
+            .iter()
+            .filter(|e| e.action == "order.in_force" && &e.subject_id == id)
+            .count();
+        assert_eq!(in_force, 1, "order {id} was activated once");
+    }
     drop((a, b));
     db.cleanup().await;
 }
