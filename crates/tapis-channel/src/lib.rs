@@ -60,6 +60,7 @@ pub fn spawn_scheduler(
             if *shutdown.borrow() {
                 break;
             }
+            store.note_scheduler_alive();
             // every process reads the shared simulated time (the owner
             // also does in each pass), so its answers follow the others'
             if store.clock_is_shared()

@@ -324,6 +324,8 @@ pub(crate) struct Runtime {
     pub(crate) lease: OnceLock<Lease>,
     /// The simulated clock, when it is shared through the database.
     pub(crate) shared_clock: OnceLock<tapis_core::ManualClock>,
+    /// When the scheduler's loop last went round (for health checks).
+    pub(crate) scheduler_alive: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Store {
@@ -349,6 +351,25 @@ impl Store {
     /// [`Store::ownership`] report it. Only the first call counts.
     pub fn use_lease(&self, lease: Lease) -> Lease {
         self.ctx.runtime.lease.get_or_init(|| lease).clone()
+    }
+
+    /// Said by the scheduler's loop at every round, owner or not.
+    pub fn note_scheduler_alive(&self) {
+        if let Ok(mut t) = self.ctx.runtime.scheduler_alive.lock() {
+            *t = Some(Instant::now());
+        }
+    }
+
+    /// How long ago the scheduler's loop last went round in this process
+    /// (`None` before its first round): a readiness check may call it
+    /// stuck when this exceeds a few poll intervals.
+    pub fn scheduler_last_alive(&self) -> Option<Duration> {
+        self.ctx
+            .runtime
+            .scheduler_alive
+            .lock()
+            .ok()
+            .and_then(|t| t.map(|t| t.elapsed()))
     }
 
     /// This process's lease, if ownership is in use.

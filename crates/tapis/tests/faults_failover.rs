@@ -523,3 +523,25 @@ impl Receiver {
         .await
     }
 }
+
+/// A shared signing key that does not exist stops the start (each process
+/// would otherwise make its own), and so does a lease shorter than three
+/// renewals; both say what to do.
+#[test]
+fn ownership_and_shared_key_settings_are_checked() {
+    let (status, err) = server()
+        .env("TAPIS_SIGNING_KEY_FILE", "/nonexistent/signing.key")
+        .run_to_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("signing_key_file /nonexistent/signing.key does not exist")
+            && err.contains("openssl rand -hex 32"),
+        "{err}"
+    );
+    let (status, err) = server()
+        .env("TAPIS_OWNERSHIP_LEASE_MS", "1000")
+        .env("TAPIS_OWNERSHIP_RENEW_MS", "500")
+        .run_to_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("lease_ms at least 3 × renew_ms"), "{err}");
+}
