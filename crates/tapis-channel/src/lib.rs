@@ -42,9 +42,6 @@ pub fn spawn(
     })
 }
 
-/// How long the scheduler gathers commits that woke it before its pass.
-const COMMIT_COALESCE: Duration = Duration::from_millis(50);
-
 /// The scheduler's task: fires due jobs while this process owns the lease
 /// (or always, without one). Sleeps until the next job falls due, a commit
 /// in this process, a change of ownership or `poll` (work scheduled by
@@ -96,20 +93,11 @@ pub fn spawn_scheduler(
                     std::future::pending::<()>().await
                 }
             };
-            let by_commit = tokio::select! {
-                _ = events.changed() => true,
-                _ = ownership_changed => false,
-                _ = tokio::time::sleep(wait) => false,
-                _ = shutdown.changed() => false,
-            };
-            if by_commit {
-                // a burst of commits (hundreds of submissions a second)
-                // makes one pass, not one each: timers falling due are
-                // met by the sleep above, not by this
-                tokio::select! {
-                    _ = tokio::time::sleep(COMMIT_COALESCE) => {}
-                    _ = shutdown.changed() => {}
-                }
+            tokio::select! {
+                _ = events.changed() => {}
+                _ = ownership_changed => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
             }
         }
         tracing::info!("scheduler stopped");
