@@ -69,12 +69,16 @@ pub fn spawn_scheduler(
                 tracing::warn!(error = %e, "cannot read the shared simulated clock");
             }
             let owner = scheduler.is_owner();
+            let mut failed = false;
             if owner && let Err(e) = scheduler.run_once().await {
                 tracing::error!(error = %e, "scheduler step failed");
+                failed = true;
             }
             let mut wait = poll;
             // on the real clock, wake exactly when the next job falls due
-            if owner && !store.clock_is_shared() {
+            // (after a failure, at the poll: a job that cannot fire must
+            // not spin the loop)
+            if owner && !failed && !store.clock_is_shared() {
                 match store.next_job_due().await {
                     Ok(Some(due)) => {
                         let ms = due.unix_millis().saturating_sub(store.now().unix_millis());
