@@ -1,9 +1,13 @@
 //! The scheduler: drives the store's one job dispatcher
-//! (`Store::fire_due_jobs`) until nothing more is due. Every timed thing —
-//! a notice's delivery timeout and ladder steps, an order's activation,
-//! expiry, review and emergency lapse — is a job there; what each does is
-//! decided in core (`tapis_core::ladder`, `tapis_core::job`). See
-//! `tapis-store`'s `jobs` module for the exactly-once argument.
+//! (`Store::fire_due_jobs_fenced`) until nothing more is due. Every timed
+//! thing — a notice's delivery timeout and ladder steps, an order's
+//! activation, expiry, review and emergency lapse — is a job there; what
+//! each does is decided in core (`tapis_core::ladder`, `tapis_core::job`).
+//! See `tapis-store`'s `jobs` module for the exactly-once argument.
+//!
+//! When the store has an ownership lease (`tapis_store::lease`), only its
+//! owner fires jobs, and every firing transaction carries the owner's
+//! fencing token: a process that lost the lease fires nothing.
 
 use tapis_core::job::JobKind;
 use tapis_store::Store;
@@ -19,6 +23,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// A scheduler over `store` (give it a store with connections of its
+    /// own, `Store::with_own_pool`, so other load cannot starve it).
     pub fn new(store: Store) -> Self {
         Scheduler { store }
     }
@@ -27,13 +33,30 @@ impl Scheduler {
         &self.store
     }
 
+    /// Whether this process fires jobs now (it owns the lease, or there
+    /// is no lease).
+    pub fn is_owner(&self) -> bool {
+        self.store.is_owner()
+    }
+
     /// Fire everything due now; returns how many jobs were looked at
-    /// (fired, or found moot and cancelled).
+    /// (fired, or found moot and cancelled). Fires nothing, and returns 0,
+    /// in a process that does not own the lease.
     pub async fn run_once(&self) -> crate::Result<usize> {
+        let fence = match self.store.lease() {
+            Some(lease) => match lease.fence() {
+                Some(f) => Some(f),
+                None => return Ok(0),
+            },
+            None => None,
+        };
         let mut total = 0;
         loop {
-            let pass = self.store.fire_due_jobs(BATCH).await?;
-            total += pass.seen;
+            let pass = self
+                .store
+                .fire_due_jobs_fenced(BATCH, fence.as_ref())
+                .await?;
+            total += pass.fired.len();
             for f in &pass.fired {
                 match f.kind {
                     JobKind::Notice(step) => {
@@ -42,6 +65,11 @@ impl Scheduler {
                     kind => tracing::info!(order = %f.subject_id, %kind, "order job fired"),
                 }
             }
+            if pass.lost_lease {
+                tracing::warn!("the ownership lease passed to another process: no job fired");
+                return Ok(total);
+            }
+            total += pass.seen - pass.fired.len();
             if pass.seen < BATCH as usize {
                 return Ok(total);
             }

@@ -125,6 +125,11 @@ impl ManualClock {
         self.0.store(t.0, Ordering::SeqCst);
     }
 
+    /// Move forward to `t`, never back (several tasks may race to it).
+    pub fn advance_to(&self, t: Timestamp) {
+        self.0.fetch_max(t.0, Ordering::SeqCst);
+    }
+
     pub fn advance_millis(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }

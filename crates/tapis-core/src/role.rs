@@ -51,6 +51,8 @@ pub enum Action {
     ReadDeadLetters,
     /// Move a simulated clock (demonstration and test servers only).
     ControlClock,
+    /// Read how the server runs (which process owns the scheduler).
+    ReadOperations,
     ProposeOrder,
     ApproveOrder,
     LiftOrder,
@@ -87,6 +89,7 @@ impl Action {
             Action::DecideEscalation => "decide escalations",
             Action::ReadDeadLetters => "read dead-lettered deliveries",
             Action::ControlClock => "move the simulated clock",
+            Action::ReadOperations => "read the server's operational status",
             Action::ProposeOrder => "propose blocking orders",
             Action::ApproveOrder => "approve blocking orders",
             Action::LiftOrder => "lift blocking orders",
@@ -170,7 +173,7 @@ impl Role {
             SubmitNotice | WithdrawNotice => self == Officer,
             ReadNotices => !matches!(self, IspOperator),
             AcknowledgeNotice | DecideItem | ReadInbox => self == PlatformAgent,
-            VerifyAudit | ReadDeadLetters => matches!(self, Admin | Auditor),
+            VerifyAudit | ReadDeadLetters | ReadOperations => matches!(self, Admin | Auditor),
             // an authoriser keeps a channel to be told of orders; its signing
             // key is enrolled on the host, never here (see `channel_key`)
             ManageChannel => matches!(self, Admin | PlatformAgent | Authoriser),

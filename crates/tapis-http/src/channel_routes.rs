@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decide_escalation))
         .routes(routes!(advance_clock))
         .routes(routes!(clock_status))
+        .routes(routes!(ownership))
 }
 
 fn require(p: &tapis_store::Principal, action: Action) -> ApiResult<()> {
@@ -438,4 +439,22 @@ async fn clock_status(state: S, Auth(p): Auth) -> ApiResult<Json<ClockStatus>> {
         now: state.store.now().to_string(),
         work: state.store.due_work().await?,
     }))
+}
+
+/// Which process owns the scheduler, NOTIFY and compliance probes when
+/// several `tapis serve` share one database (admin, auditor): this
+/// process's name on the lease, whether it owns it, and the lease row
+/// (holder, fencing token, time left by the database's clock).
+#[utoipa::path(get, path = "/api/v1/admin/ownership",
+    responses((status = 200, body = tapis_store::Ownership), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn ownership(state: S, Auth(p): Auth) -> ApiResult<Json<tapis_store::Ownership>> {
+    require(&p, Action::ReadOperations)?;
+    match state.store.ownership().await? {
+        Some(o) => Ok(Json(o)),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_lease",
+            "this server takes no part in ownership (it was started without a lease)",
+        )),
+    }
 }

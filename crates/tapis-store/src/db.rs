@@ -115,6 +115,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0011_separation_of_powers.sql"),
     },
     Migration {
+        version: 12,
+        name: "ownership_lease",
+        sqlite: include_str!("../migrations/sqlite/0012_ownership_lease.sql"),
+        postgres: include_str!("../migrations/postgres/0012_ownership_lease.sql"),
+    },
+    Migration {
         version: 15,
         name: "token_lifetimes",
         sqlite: include_str!("../migrations/sqlite/0015_token_lifetimes.sql"),
@@ -257,6 +263,8 @@ pub(crate) struct Ctx {
     pub(crate) liveness: Liveness,
     /// How long write transactions waited for the chain lock.
     pub(crate) lock_waits: LockWaits,
+    /// Ownership lease and shared simulated clock (`lease.rs`).
+    pub(crate) runtime: crate::lease::Runtime,
 }
 
 /// The store. Cheap to clone; clones share the pool, the clock, the policy
@@ -400,6 +408,7 @@ impl Store {
                 timeouts: options.timeouts,
                 liveness: Liveness::default(),
                 lock_waits: LockWaits::default(),
+                runtime: Default::default(),
             }),
         };
         store.migrate().await?;
@@ -629,17 +638,21 @@ impl Store {
     }
 
     async fn begin_locked(&self) -> Result<Transaction<'static, Any>> {
-        match self.backend {
-            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
                     .bind(AUDIT_CHAIN_LOCK)
                     .fetch_one(&mut *tx)
                     .await?;
-                Ok(tx)
+                tx
             }
-        }
+        };
+        // a simulated clock shared by several processes: catch up under
+        // the lock, so audit times never run backwards (shared_clock.rs)
+        self.follow_shared_clock_in(&mut tx).await?;
+        Ok(tx)
     }
 
     /// Whether this process can write now: take the audit chain's lock

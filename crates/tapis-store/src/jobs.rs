@@ -48,6 +48,9 @@ pub struct JobsFired {
     /// Jobs looked at (acted, found moot and cancelled, or taken by
     /// another dispatcher): fewer than the limit means none are left due.
     pub seen: usize,
+    /// The pass stopped because this process's fencing token is no longer
+    /// the lease's: another process owns the scheduler now.
+    pub lost_lease: bool,
 }
 
 /// Schedule a job. Whether an existing one moves is the kind's rule
@@ -101,6 +104,21 @@ impl Store {
     /// Fire up to `limit` due jobs, oldest due first, in transactions of a
     /// few jobs each (see the module's exactly-once argument).
     pub async fn fire_due_jobs(&self, limit: u32) -> Result<JobsFired> {
+        self.fire_due_jobs_fenced(limit, None).await
+    }
+
+    /// [`Store::fire_due_jobs`] as the owner holding `fence`: every
+    /// transaction checks, under the chain lock and before it claims a job,
+    /// that the fence is still the lease's (`lease.rs`), and commits
+    /// nothing otherwise. A process frozen while it owned the lease that
+    /// wakes up after another took over fires nothing.
+    pub async fn fire_due_jobs_fenced(
+        &self,
+        limit: u32,
+        fence: Option<&crate::lease::Fence>,
+    ) -> Result<JobsFired> {
+        // a shared simulated clock: see the time other processes set
+        self.follow_shared_clock().await?;
         let now = self.now();
         let rows = sqlx::query(&format!(
             "SELECT id, kind, subject_id FROM jobs WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT {}",
@@ -123,9 +141,13 @@ impl Store {
         let mut out = JobsFired {
             fired: Vec::new(),
             seen: due.len(),
+            lost_lease: false,
         };
         for chunk in due.chunks(CHUNK) {
-            self.fire_chunk(now, chunk, &mut out.fired).await?;
+            if !self.fire_chunk(now, chunk, fence, &mut out.fired).await? {
+                out.lost_lease = true;
+                break;
+            }
         }
         if !out.fired.is_empty() {
             self.signal();
@@ -133,13 +155,22 @@ impl Store {
         Ok(out)
     }
 
+    /// Fire one chunk in one transaction; false (and nothing committed)
+    /// if `fence` no longer holds.
     async fn fire_chunk(
         &self,
         now: Timestamp,
         chunk: &[Due],
+        fence: Option<&crate::lease::Fence>,
         fired: &mut Vec<Fired>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.write().await?;
+        if let Some(fence) = fence
+            && !self.check_fence(&mut tx, fence).await?
+        {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let actor = Actor::system("scheduler");
         // the chunk's notices in one query (loaded under the write lock,
         // so they are current; each job sees the previous one's changes)
@@ -192,7 +223,18 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// When the earliest pending job falls due (for a scheduler that
+    /// sleeps until then).
+    pub async fn next_job_due(&self) -> Result<Option<Timestamp>> {
+        let row = sqlx::query("SELECT MIN(due_at) AS due FROM jobs WHERE state = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row
+            .try_get::<Option<i64>, _>("due")?
+            .map(Timestamp::from_unix_millis))
     }
 
     /// Apply one order job. Returns whether it acted.

@@ -197,6 +197,11 @@ impl Server {
         &self.api.base
     }
 
+    /// The server's process id (to freeze it with SIGSTOP, say).
+    pub fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
     /// SIGKILL, as a crash would: no graceful shutdown.
     pub fn kill9(self) {
         drop(self);

@@ -150,6 +150,11 @@ taken and released within 2 s, scheduler and delivery loops running), else
 [database] statement/lock/idle-in-transaction/acquire timeouts (30 s, 10 s,
 5 s, 5 s). GET /metrics (Prometheus text) needs an admin or auditor token, or
 an address in metrics.allow_from.
+Several processes (PostgreSQL only): run any number on one database. All serve
+the API and zone transfers and deliver webhooks; one owns the scheduler, NOTIFY
+and probes by a lease (ownership.lease_ms, default 5000) and another takes over
+within seconds if it stops renewing. Give them one signing key with
+signing_key_file (or each makes its own; all are published).
 
 Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
 

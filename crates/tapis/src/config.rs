@@ -33,6 +33,10 @@ pub struct Settings {
     /// (never from the config file, which is often readable by others).
     #[serde(skip)]
     pub secrets_key: SecretText,
+    /// The signing key (64 hex digits, mode 0600). Unset: `signing-key` in
+    /// `data_dir`, created on first start. Several processes sharing one
+    /// database may point this at one shared key file, which must exist.
+    pub signing_key_file: Option<PathBuf>,
     pub limits: LimitSettings,
     pub channel: ChannelSettings,
     pub smtp: SmtpSettings,
@@ -44,6 +48,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub health: HealthSettings,
     pub metrics: MetricsSettings,
+    pub ownership: OwnershipSettings,
 }
 
 /// Timeouts on every database session and on the connection pool: a stuck
@@ -169,6 +174,31 @@ impl MetricsSettings {
                     .map_err(|e| anyhow::anyhow!("{e} (e.g. 127.0.0.1/32 or 10.0.5.0/24)"))
             })
             .collect()
+    }
+}
+
+/// Which process owns the scheduler, NOTIFY and probes when several share
+/// one database: a lease in the database that the owner renews.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OwnershipSettings {
+    /// How long a renewal holds the lease (ms): a frozen, crashed or cut
+    /// off owner loses it at most this long after its last renewal.
+    pub lease_ms: u64,
+    /// How often the owner renews and the others try to take over (ms).
+    pub renew_ms: u64,
+    /// Database connections of the scheduler's own (besides the shared
+    /// pool), so that HTTP and delivery load cannot starve it.
+    pub scheduler_connections: u32,
+}
+
+impl Default for OwnershipSettings {
+    fn default() -> Self {
+        OwnershipSettings {
+            lease_ms: 5000,
+            renew_ms: 1000,
+            scheduler_connections: 2,
+        }
     }
 }
 
@@ -524,6 +554,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             secrets_key_file: None,
             secrets_key: SecretText::default(),
+            signing_key_file: None,
             limits: LimitSettings::default(),
             channel: ChannelSettings::default(),
             smtp: SmtpSettings::default(),
@@ -535,6 +566,7 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             health: HealthSettings::default(),
             metrics: MetricsSettings::default(),
+            ownership: OwnershipSettings::default(),
         }
     }
 }
@@ -560,6 +592,8 @@ impl std::fmt::Debug for Settings {
             .field("database", &self.database)
             .field("health", &self.health)
             .field("metrics", &self.metrics)
+            .field("signing_key_file", &self.signing_key_file)
+            .field("ownership", &self.ownership)
             .finish()
     }
 }
@@ -735,6 +769,16 @@ impl Settings {
                 }
                 "TAPIS_SLA_POLICY_FILE" => s.sla.policy_file = Some(PathBuf::from(v)),
                 "TAPIS_SECRETS_KEY_FILE" => s.secrets_key_file = Some(PathBuf::from(v)),
+                "TAPIS_SIGNING_KEY_FILE" => s.signing_key_file = Some(PathBuf::from(v)),
+                "TAPIS_OWNERSHIP_LEASE_MS" => {
+                    s.ownership.lease_ms = v.parse().map_err(|_| bad("milliseconds"))?
+                }
+                "TAPIS_OWNERSHIP_RENEW_MS" => {
+                    s.ownership.renew_ms = v.parse().map_err(|_| bad("milliseconds"))?
+                }
+                "TAPIS_OWNERSHIP_SCHEDULER_CONNECTIONS" => {
+                    s.ownership.scheduler_connections = v.parse().map_err(|_| bad("a number"))?
+                }
                 // the value is a secret: never put it in a message
                 "TAPIS_SECRETS_KEY" => s.secrets_key = SecretText(Some(v.to_owned())),
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
@@ -772,6 +816,15 @@ impl Settings {
             bail!("limits.max_items must be between 1 and 100000");
         }
         self.limits.check()?;
+        let o = &self.ownership;
+        if !(50..=60_000).contains(&o.renew_ms)
+            || !(3 * o.renew_ms..=600_000).contains(&o.lease_ms)
+            || !(1..=16).contains(&o.scheduler_connections)
+        {
+            bail!(
+                "ownership: renew_ms must be 50..60000, lease_ms at least 3 × renew_ms (and at most 600000), scheduler_connections 1..16"
+            );
+        }
         let u = &self.database_url;
         if tapis_core::policy::SlaPolicy::preset(&self.sla.preset).is_none() {
             bail!("sla.preset must be default or eu-tco");

@@ -1,6 +1,8 @@
 //! Wiring of the RPZ primary: a [`ZoneSource`] over the store, the TSIG
 //! keys and allow list kept in step with ISP registrations, and NOTIFY to
-//! every ISP's registered secondaries whenever the serial changes.
+//! every ISP's registered secondaries whenever the serial changes. Every
+//! process serves transfers from the one serial in the database; only the
+//! owner of the lease (`tapis_store::lease`) sends NOTIFY and probes.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -173,13 +175,24 @@ pub async fn start(
             if *shutdown.borrow() {
                 break;
             }
-            match store.rpz_serial().await {
-                Ok(serial) if serial > 0 && notified != Some(serial) => {
-                    notify_all(&zone, serial, &targets, &evidence, allow_private_targets);
-                    notified = Some(serial);
+            // NOTIFY is the owner's (one sender for all processes); a new
+            // owner notifies the current serial once, whatever the last
+            // one sent (a bump during the handover is not lost)
+            if !store.is_owner() {
+                notified = None;
+            } else {
+                match store.rpz_serial().await {
+                    Ok(serial) if serial > 0 && notified != Some(serial) => {
+                        // asked again just before sending: a process frozen
+                        // between the two finds its lease lapsed on waking
+                        if store.is_owner() {
+                            notify_all(&zone, serial, &targets, &evidence, allow_private_targets);
+                            notified = Some(serial);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the zone serial"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read the zone serial"),
             }
             tokio::select! {
                 _ = events.changed() => {}
@@ -412,6 +425,10 @@ pub fn spawn_prober(
             }
             if *shutdown.borrow() {
                 break;
+            }
+            // probes are the owner's: N processes must not probe N times
+            if !store.is_owner() {
+                continue;
             }
             let targets = match store.probe_targets().await {
                 Ok(t) => t,

@@ -79,7 +79,16 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         Some(m) => Arc::new(m.clone()),
         None => Arc::new(SystemClock),
     };
-    let signer = crate::cli::load_signing_key(&settings.data_dir.join("signing-key"))?;
+    let signer = match &settings.signing_key_file {
+        // several processes may share one key: it must exist, never be made
+        // here (each process would make its own)
+        Some(path) if !path.exists() => anyhow::bail!(
+            "signing_key_file {} does not exist: make it once with `openssl rand -hex 32 > {0}; chmod 600 {0}` and give every process the same file",
+            path.display()
+        ),
+        Some(path) => crate::cli::load_signing_key(path)?,
+        None => crate::cli::load_signing_key(&settings.data_dir.join("signing-key"))?,
+    };
     let due_process = settings.due_process_policy()?;
     let public_suffix_list = due_process.public_suffixes.origin().clone();
     tracing::info!(
@@ -129,18 +138,11 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     }
     let mut simulated_now = None;
     if let Some(m) = &manual {
-        // a restarted simulation resumes where it was, never before START
-        if let Some(saved) = store.runtime_value(tapis_channel::SIMULATED_NOW).await?
-            && let Ok(t) = Timestamp::parse("simulated_now", &saved)
-            && t > store.now()
-        {
-            m.set(t);
-        }
-        store
-            .set_runtime_value(tapis_channel::SIMULATED_NOW, &store.now().to_string())
-            .await?;
-        simulated_now = Some(store.now());
+        // one time for every process on the database; a restarted
+        // simulation resumes where it was, never before START
+        simulated_now = Some(store.share_simulated_clock(m.clone()).await?);
     }
+    let lease = start_ownership(&store, settings).await?;
     let bootstrap_token = opts.bootstrap_token.as_deref().map(str::trim);
     if let Some(t) = bootstrap_token
         && t.len() < 24
@@ -207,12 +209,17 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     // `/readyz` fails if either loop stops beating
     store.liveness().expect("scheduler");
     store.liveness().expect("delivery");
-    let mut tasks = vec![tapis_channel::spawn(
-        store.clone(),
-        delivery.clone(),
-        std::time::Duration::from_millis(settings.channel.poll_ms.max(50)),
-        stop_rx.clone(),
-    )];
+    let poll = std::time::Duration::from_millis(settings.channel.poll_ms.max(50));
+    // the scheduler gets its own task and connections: nothing else can
+    // stall a timer; delivery runs in a task of its own
+    let scheduler = tapis_channel::Scheduler::new(
+        store.with_own_pool(settings.ownership.scheduler_connections),
+    );
+    let mut tasks = vec![
+        tokio::spawn(lease.run(store.with_own_pool(1), stop_rx.clone())),
+        tapis_channel::spawn_scheduler(scheduler.clone(), poll, stop_rx.clone()),
+        tapis_channel::spawn_delivery(store.clone(), delivery.clone(), poll, stop_rx.clone()),
+    ];
     tasks.extend(
         crate::cli::remove_admin_token_once_used(
             store.clone(),
@@ -284,7 +291,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     if let Some(m) = manual {
         state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
             clock: m,
-            scheduler: tapis_channel::Scheduler::new(store.clone()),
+            scheduler,
             delivery,
         })));
     }
@@ -302,6 +309,39 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         tasks,
         http_task,
     })
+}
+
+/// Take part in ownership (`tapis_store::lease`): one attempt now (taking
+/// over at once from a crashed process of this host), so a lone process
+/// owns the scheduler before it serves; the returned lease is then kept by
+/// its own task. A SQLite database is for one process: a
+/// lease held by another at start is said loudly.
+async fn start_ownership(store: &Store, settings: &Settings) -> anyhow::Result<tapis_store::Lease> {
+    let lease = store.use_lease(tapis_store::Lease::new(tapis_store::LeaseConfig {
+        holder: tapis_store::lease::default_holder(),
+        ttl: std::time::Duration::from_millis(settings.ownership.lease_ms),
+        renew: std::time::Duration::from_millis(settings.ownership.renew_ms),
+    }));
+    if lease.reclaim_from_dead(store).await || lease.renew_once(store).await {
+        return Ok(lease);
+    }
+    let holder = store
+        .lease_row(tapis_store::lease::OWNER_LEASE)
+        .await?
+        .map(|r| r.holder)
+        .unwrap_or_default();
+    match store.backend() {
+        tapis_store::Backend::Sqlite => tracing::warn!(
+            %holder,
+            "another process owns this SQLite database's scheduler: SQLite is for one tapis serve at a time (use PostgreSQL for several); if no other process runs, this is a previous run's lease and it lapses within ownership.lease_ms"
+        ),
+        tapis_store::Backend::Postgres => tracing::info!(
+            %holder,
+            this_process = lease.holder(),
+            "another process owns the scheduler, NOTIFY and probes; this one serves and takes over if that one stops renewing"
+        ),
+    }
+    Ok(lease)
 }
 
 struct SimControl(tapis_channel::SimulatedTime);
