@@ -25,7 +25,7 @@ use tapis_core::target::DomainName;
 use tapis_core::{PartyId, Timestamp, canonical};
 
 use crate::orders::Order;
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{Error, Principal, Result, Store, audit::Event};
 
 pub(crate) type Tx = Transaction<'static, Any>;
 
@@ -591,19 +591,16 @@ impl Store {
         .bind(now.unix_millis())
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::order(
             if decision == "authorise" {
                 EventType::OrderAuthorised
             } else {
                 EventType::OrderAuthorisationRefused
             },
-            ("order", id),
-            Value::Null,
+            id,
             json!({"authorisation_id": auth_id, "order_sha256": sha, "reasons": reasons}),
         )
+        .append(&mut tx, now, &by.actor())
         .await?;
         let actor = Actor::system("scheduler");
         let mut changed = false;
@@ -688,15 +685,12 @@ impl Store {
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::order(
             EventType::OrderPlatformResponded,
-            ("order", id),
-            Value::Null,
+            id,
             json!({"response_id": rid, "kind": kind, "text": text}),
         )
+        .append(&mut tx, now, &by.actor())
         .await?;
         tell_authorisers(
             &mut tx,

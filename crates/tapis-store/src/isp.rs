@@ -13,7 +13,7 @@ use tapis_core::isp::{IpNet, Resolvers};
 use tapis_core::{PartyId, Timestamp, canonical};
 
 use crate::secrets::Place;
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{Error, Principal, Result, Store, audit::Event};
 
 /// Where an ISP's TSIG secret is sealed: bound to its row.
 pub(crate) fn tsig_place(party: &str) -> Place<'_> {
@@ -243,16 +243,10 @@ impl Store {
             .await?;
             Some(secret)
         };
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            EventType::IspResolversSet,
-            ("party", &party.to_string()),
-            Value::Null,
-            json!({"resolvers": strings(&r.resolvers), "notify": strings(&r.notify), "allow_transfer_from": strings(&r.allow_transfer_from), "key_created": secret.is_some()}),
-        )
-        .await?;
+        let after = json!({"resolvers": strings(&r.resolvers), "notify": strings(&r.notify), "allow_transfer_from": strings(&r.allow_transfer_from), "key_created": secret.is_some()});
+        Event::party(EventType::IspResolversSet, party, after)
+            .append(&mut tx, now, actor)
+            .await?;
         let view = load(&mut tx, party)
             .await?
             .ok_or(Error::NotFound("resolvers"))?;
@@ -342,15 +336,12 @@ impl Store {
             .bind(&by.label)
             .execute(&mut *tx)
             .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::party(
             EventType::RpzAcknowledged,
-            ("party", &by.party_id.to_string()),
-            Value::Null,
+            by.party_id,
             json!({"serial": serial, "current": current}),
         )
+        .append(&mut tx, now, &by.actor())
         .await?;
         tx.commit().await?;
         self.compliance()
@@ -556,16 +547,10 @@ impl Store {
             } else {
                 EventType::RpzTransferred
             };
-            audit::append(
-                &mut tx,
-                now,
-                &Actor::system("rpz-primary"),
-                event,
-                ("party", &party),
-                Value::Null,
-                json!({"peer": peer.to_canonical().to_string(), "kind": kind, "from_serial": from, "serial": serial, "complete": complete, "detail": detail}),
-            )
-            .await?;
+            let after = json!({"peer": peer.to_canonical().to_string(), "kind": kind, "from_serial": from, "serial": serial, "complete": complete, "detail": detail});
+            Event::party(event, &party, after)
+                .append(&mut tx, now, &Actor::system("rpz-primary"))
+                .await?;
         }
         tx.commit().await?;
         Ok(matched)
@@ -758,16 +743,10 @@ impl Store {
         .bind(canonical::to_string(&detail)?)
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &Actor::system("prober"),
-            EventType::ComplianceProbed,
-            ("party", party_id),
-            Value::Null,
-            json!({"resolver": resolver, "serial": serial, "enforced": counts[0], "not_enforced": counts[1], "overblocked": counts[2], "unreachable": counts[3]}),
-        )
-        .await?;
+        let after = json!({"resolver": resolver, "serial": serial, "enforced": counts[0], "not_enforced": counts[1], "overblocked": counts[2], "unreachable": counts[3]});
+        Event::party(EventType::ComplianceProbed, party_id, after)
+            .append(&mut tx, now, &Actor::system("prober"))
+            .await?;
         tx.commit().await?;
         Ok(())
     }

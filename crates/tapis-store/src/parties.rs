@@ -11,7 +11,7 @@ use tapis_core::role::Role;
 use tapis_core::{PartyId, Timestamp, TokenId, canonical};
 
 use crate::tokens::{hash_secret, insert_token};
-use crate::{Error, Party, Result, Store, audit};
+use crate::{Error, Party, Result, Store, audit::Event};
 
 const COLUMNS: &str = "id, kind, name, contacts, domains, handles, created_at";
 
@@ -180,15 +180,8 @@ pub(crate) async fn insert_party(
     .bind(now.unix_millis())
     .execute(&mut **tx)
     .await?;
-    audit::append(
-        tx,
-        now,
-        actor,
-        EventType::PartyCreated,
-        ("party", &party.id.to_string()),
-        Value::Null,
-        party_json(&party),
-    )
-    .await?;
+    Event::party(EventType::PartyCreated, party.id, party_json(&party))
+        .append(tx, now, actor)
+        .await?;
     Ok(party)
 }

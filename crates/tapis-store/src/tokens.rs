@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use tapis_core::EventType;
@@ -16,7 +16,7 @@ use tapis_core::person::Person;
 use tapis_core::role::Role;
 use tapis_core::{PartyId, Timestamp, TokenId};
 
-use crate::{Error, Party, Principal, Result, Store, TokenInfo, audit};
+use crate::{Error, Party, Principal, Result, Store, TokenInfo, audit::Event};
 
 /// A fresh token secret.
 pub fn new_secret() -> String {
@@ -65,16 +65,10 @@ pub(crate) async fn insert_token(
     .execute(&mut **tx)
     .await?;
     // The event names the token, never its secret or hash.
-    audit::append(
-        tx,
-        now,
-        actor,
-        EventType::TokenCreated,
-        ("party", &party.id.to_string()),
-        Value::Null,
-        json!({"token_id": id.to_string(), "role": role.as_str(), "label": label, "person": person}),
-    )
-    .await?;
+    let after = json!({"token_id": id.to_string(), "role": role.as_str(), "label": label, "person": person});
+    Event::party(EventType::TokenCreated, party.id, after)
+        .append(tx, now, actor)
+        .await?;
     Ok(TokenInfo {
         id,
         party_id: party.id,
@@ -232,15 +226,12 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
+        Event::party(
             EventType::TokenRevoked,
-            ("party", &info.party_id.to_string()),
-            Value::Null,
+            info.party_id,
             json!({"token_id": id.to_string(), "role": info.role.as_str(), "label": info.label}),
         )
+        .append(&mut tx, now, actor)
         .await?;
         tx.commit().await?;
         Ok(info)

@@ -11,7 +11,10 @@
 
 use crate::notices::{load_notice, mark_delivered_tx, set_state};
 use crate::secrets::Place;
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{
+    Error, Principal, Result, Store,
+    audit::{self, Event},
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
@@ -213,16 +216,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            EventType::ChannelUpdated,
-            ("party", &party.to_string()),
-            Value::Null,
-            json!({"webhook_url": ch.webhook_url, "emails": ch.emails, "public_key": ch.public_key, "secret_created": new_secret.is_some()}),
-        )
-        .await?;
+        let after = json!({"webhook_url": ch.webhook_url, "emails": ch.emails, "public_key": ch.public_key, "secret_created": new_secret.is_some()});
+        Event::party(EventType::ChannelUpdated, party, after)
+            .append(&mut tx, now, actor)
+            .await?;
         let channel = load_channel(&mut tx, party)
             .await?
             .ok_or(Error::NotFound("channel"))?;
@@ -269,15 +266,12 @@ impl Store {
         .bind(party.to_string())
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
+        Event::party(
             EventType::ChannelSecretRotated,
-            ("party", &party.to_string()),
-            Value::Null,
+            party,
             json!({"previous_valid_until": until.to_string()}),
         )
+        .append(&mut tx, now, actor)
         .await?;
         let channel = load_channel(&mut tx, party)
             .await?

@@ -4,7 +4,10 @@
 //! subject: `zone` (the RPZ compiler and the zone's readers), `views`
 //! (blast radius, lookup) and `jobs` (the timed steps).
 
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{
+    Error, Principal, Result, Store,
+    audit::{self, Event},
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
@@ -236,15 +239,13 @@ async fn activate(
     let next = o.state.on(OrderEvent::Activate)?;
     let publication = crate::due_process::check_publication(tx, policy, now, o).await?;
     if let Publication::Refused(why) = &publication {
-        audit::append(
-            tx,
-            now,
-            actor,
+        Event::order(
             EventType::OrderPublicationWithheld,
-            ("order", &o.id),
-            json!({"state": o.state}),
+            &o.id,
             json!({"state": o.state, "reason": why}),
         )
+        .before(json!({"state": o.state}))
+        .append(tx, now, actor)
         .await?;
         return Ok(None);
     }
@@ -266,15 +267,13 @@ async fn activate(
     o.state = next;
     let changes = activate_zone(tx, now, actor, o).await?;
     tell_isps(tx, now, o, EventType::OrderInForce).await?;
-    audit::append(
-        tx,
-        now,
-        actor,
+    Event::order(
         EventType::OrderInForce,
-        ("order", &o.id),
-        json!({"state": "scheduled"}),
+        &o.id,
         json!({"state": next, "zone_changes": changes}),
     )
+    .before(json!({"state": "scheduled"}))
+    .append(tx, now, actor)
     .await?;
     o.activated_at = Some(now);
     Ok(Some(changes))
@@ -349,15 +348,13 @@ async fn end(
     } else {
         EventType::OrderExpired
     };
-    audit::append(
-        tx,
-        now,
-        actor,
+    Event::order(
         action,
-        ("order", &o.id),
-        json!({"state": before}),
+        &o.id,
         json!({"state": next, "reason": reason, "zone_changes": changes}),
     )
+    .before(json!({"state": before}))
+    .append(tx, now, actor)
     .await?;
     Ok(changes)
 }
@@ -458,16 +455,9 @@ async fn insert_order(
     event["targets_sha256"] = json!(tapis_core::sign::content_hash(&json!(names))?);
     event["needs_authorisation"] = json!(reasons);
     event["platforms"] = json!(affected);
-    audit::append(
-        tx,
-        now,
-        &by.actor,
-        EventType::OrderProposed,
-        ("order", &id),
-        Value::Null,
-        event,
-    )
-    .await?;
+    Event::order(EventType::OrderProposed, &id, event)
+        .append(tx, now, &by.actor)
+        .await?;
     if !affected.is_empty() {
         crate::due_process::tell_platforms(
             tx,
@@ -594,15 +584,13 @@ impl Store {
         )
         .await?;
         o.state = next;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::order(
             EventType::OrderApproved,
-            ("order", id),
-            json!({"state": "draft"}),
+            id,
             json!({"state": next, "approver": by.label}),
         )
+        .before(json!({"state": "draft"}))
+        .append(&mut tx, now, &by.actor())
         .await?;
         crate::jobs::schedule(&mut tx, JobKind::OrderExpire, id, o.expires_at).await?;
         crate::jobs::schedule(&mut tx, JobKind::OrderReview, id, o.review_at).await?;
@@ -673,16 +661,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         crate::jobs::cancel(&mut tx, id, Some(JobKind::OrderReview)).await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
-            EventType::OrderReviewed,
-            ("order", id),
-            Value::Null,
-            json!({"note": note}),
-        )
-        .await?;
+        Event::order(EventType::OrderReviewed, id, json!({"note": note}))
+            .append(&mut tx, now, &by.actor())
+            .await?;
         let (o, _) = load_order(&mut tx, id).await?;
         tx.commit().await?;
         Ok(o)
