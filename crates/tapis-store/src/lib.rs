@@ -40,5 +40,6 @@ pub use jobs::{Fired, JobsFired};
 pub use model::*;
 pub use notices::acknowledgement_statement;
 pub use orders::*;
+pub use parties::Bootstrapped;
 pub use schedule::DueWork;
 pub use tokens::{hash_secret, new_secret};

@@ -450,16 +450,7 @@ async fn concurrent_writers_keep_one_chain() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let store = db.open(Arc::new(tapis_core::SystemClock)).await;
-        let boot = store
-            .bootstrap("Ministry", None)
-            .await
-            .expect("boot")
-            .expect("first");
-        let admin = store
-            .authenticate(&boot.admin_secret)
-            .await
-            .expect("auth")
-            .expect("admin");
+        let (_, admin) = tapis_store::testing::bootstrap(&store).await;
         let mut tasks = Vec::new();
         for i in 0..16 {
             let store = store.clone();
