@@ -621,7 +621,7 @@ impl Store {
                 .await?;
             }
             DecisionEffect::End => {
-                crate::orders::end_in(
+                crate::orders::end(
                     &mut tx,
                     now,
                     &actor,

@@ -183,12 +183,7 @@ impl Store {
         r: Resolvers,
     ) -> Result<(IspResolvers, Option<String>)> {
         let mut tx = self.write().await?;
-        let kind: String = sqlx::query("SELECT kind FROM parties WHERE id = $1")
-            .bind(party.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound("party"))?
-            .try_get("kind")?;
+        let kind = crate::parties::kind_of(&mut tx, party).await?;
         if kind != "isp" {
             return Err(
                 tapis_core::Error::invalid("party", "only an ISP registers resolvers").into(),
@@ -569,25 +564,19 @@ impl Store {
             })
         };
         let cols = "peer, kind, from_serial, serial, complete, detail, at";
-        let last = |cond: &'static str| {
-            format!(
+        // the latest entry of the sync log that meets `cond`
+        let last = |cond: &'static str| async move {
+            let sql = format!(
                 "SELECT {cols} FROM rpz_sync_log WHERE party_id = $1 AND {cond} ORDER BY id DESC LIMIT 1"
-            )
+            );
+            let row = sqlx::query(&sql)
+                .bind(party)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(event).transpose()
         };
-        let last_transfer = sqlx::query(&last("kind <> 'NOTIFY'"))
-            .bind(party)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(event)
-            .transpose()?;
-        let last_notify = sqlx::query(&last("kind = 'NOTIFY'"))
-            .bind(party)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(event)
-            .transpose()?;
+        let last_transfer = last("kind <> 'NOTIFY'").await?;
+        let last_notify = last("kind = 'NOTIFY'").await?;
         let last_poll =
             sqlx::query("SELECT peer, serial, polls, at FROM rpz_polls WHERE party_id = $1")
                 .bind(party)

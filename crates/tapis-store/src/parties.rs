@@ -30,6 +30,20 @@ pub(crate) fn party_from_row(row: &AnyRow) -> Result<Party> {
     })
 }
 
+/// The kind of party `party` (as stored), inside the caller's
+/// transaction; a party that does not exist is `NotFound("party")`.
+pub(crate) async fn kind_of(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    party: PartyId,
+) -> Result<String> {
+    Ok(sqlx::query("SELECT kind FROM parties WHERE id = $1")
+        .bind(party.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("party"))?
+        .try_get("kind")?)
+}
+
 pub(crate) fn party_json(p: &Party) -> Value {
     json!({
         "id": p.id.to_string(),

@@ -9,6 +9,7 @@ use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::party::{PartyKind, bounded_text};
@@ -120,24 +121,9 @@ impl Store {
         person: Option<&Person>,
         secret: Option<&str>,
     ) -> Result<(TokenInfo, String)> {
-        let label = bounded_text("label", label, 1, 200)?;
         let secret = secret.map(str::to_owned).unwrap_or_else(new_secret);
-        let mut tx = self.write().await?;
-        let party = load_party(&mut tx, party_id).await?;
-        let info = insert_token(
-            &mut tx,
-            self.now(),
-            actor,
-            TokenId::new(),
-            &party,
-            role,
-            &label,
-            person,
-            &hash_secret(&secret),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((info, secret))
+        let spec = (party_id, role, label, person);
+        self.new_token(actor, spec, secret, |_| Ok(())).await
     }
 
     /// A token created through the API by `by`: the authority's admin
@@ -152,25 +138,44 @@ impl Store {
         label: &str,
         person: Option<&Person>,
     ) -> Result<(TokenInfo, String)> {
+        let spec = (party_id, role, label, person);
+        self.new_token(&by.actor(), spec, new_secret(), |party| {
+            // another party's record is a 404 to a non-authority caller
+            if !by.role.reads_everything() && party.id != by.party_id {
+                return Err(Error::NotFound("party"));
+            }
+            tapis_core::role::may_issue_token(by.role, by.party_id, party.id, party.kind, role)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A token (party, role, label, person) with `secret`, in one write
+    /// transaction: the label is checked, the party loaded and `may`
+    /// asked about it before anything is written. Returns the secret.
+    async fn new_token(
+        &self,
+        actor: &Actor,
+        (party_id, role, label, person): (PartyId, Role, &str, Option<&Person>),
+        secret: String,
+        may: impl FnOnce(&Party) -> Result<()>,
+    ) -> Result<(TokenInfo, String)> {
         let label = bounded_text("label", label, 1, 200)?;
-        let secret = new_secret();
         let mut tx = self.write().await?;
         let party = load_party(&mut tx, party_id).await?;
-        // another party's record is a 404 to a non-authority caller
-        if !by.role.reads_everything() && party.id != by.party_id {
-            return Err(Error::NotFound("party"));
-        }
-        tapis_core::role::may_issue_token(by.role, by.party_id, party.id, party.kind, role)?;
+        may(&party)?;
+        let hash = hash_secret(&secret);
+        let id = TokenId::new();
         let info = insert_token(
             &mut tx,
             self.now(),
-            &by.actor(),
-            TokenId::new(),
+            actor,
+            id,
             &party,
             role,
             &label,
             person,
-            &hash_secret(&secret),
+            &hash,
         )
         .await?;
         tx.commit().await?;
@@ -188,18 +193,13 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let get = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
         Ok(Some(Principal {
-            token_id: TokenId::parse(&get("id")?).map_err(Error::corrupt)?,
-            party_id: PartyId::parse(&get("party_id")?).map_err(Error::corrupt)?,
-            party_kind: PartyKind::parse(&get("kind")?).map_err(Error::corrupt)?,
-            role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
-            label: get("label")?,
-            person: row
-                .try_get::<Option<String>, _>("person")?
-                .map(|p| Person::from_stored(&p))
-                .transpose()
-                .map_err(Error::corrupt)?,
+            token_id: parsed(&row, "id", TokenId::parse)?,
+            party_id: parsed(&row, "party_id", PartyId::parse)?,
+            party_kind: parsed(&row, "kind", PartyKind::parse)?,
+            role: parsed(&row, "role", Role::parse)?,
+            label: row.try_get("label")?,
+            person: person(&row)?,
         }))
     }
 
@@ -259,20 +259,33 @@ impl Store {
     }
 }
 
-fn token_from_row(row: &sqlx::any::AnyRow) -> Result<(TokenInfo, Option<Timestamp>)> {
-    let get = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+/// Column `col` read by one of core's parsers: text that does not parse
+/// is a corrupt row.
+fn parsed<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<T> {
+    parse(&row.try_get::<String, _>(col)?).map_err(Error::corrupt)
+}
+
+/// The token's `person` column, if it names one.
+fn person(row: &AnyRow) -> Result<Option<Person>> {
+    row.try_get::<Option<String>, _>("person")?
+        .map(|p| Person::from_stored(&p))
+        .transpose()
+        .map_err(Error::corrupt)
+}
+
+fn token_from_row(row: &AnyRow) -> Result<(TokenInfo, Option<Timestamp>)> {
     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
     Ok((
         TokenInfo {
-            id: TokenId::parse(&get("id")?).map_err(Error::corrupt)?,
-            party_id: PartyId::parse(&get("party_id")?).map_err(Error::corrupt)?,
-            role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
-            label: get("label")?,
-            person: row
-                .try_get::<Option<String>, _>("person")?
-                .map(|p| Person::from_stored(&p))
-                .transpose()
-                .map_err(Error::corrupt)?,
+            id: parsed(row, "id", TokenId::parse)?,
+            party_id: parsed(row, "party_id", PartyId::parse)?,
+            role: parsed(row, "role", Role::parse)?,
+            label: row.try_get("label")?,
+            person: person(row)?,
             created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
         },
         revoked_at.map(Timestamp::from_unix_millis),

@@ -290,20 +290,11 @@ pub(crate) async fn activate_in(
     activate(tx, &store.ctx.due_process, now, actor, o).await
 }
 
-/// [`end`] for the due-process module.
-pub(crate) async fn end_in(
-    tx: &mut Tx,
-    now: Timestamp,
-    actor: &Actor,
-    o: &mut Order,
-    event: OrderEvent,
-    reason: &str,
-) -> Result<i64> {
-    end(tx, now, actor, o, event, reason).await
-}
+/// [`end`] under the name the jobs module calls it by.
+pub(crate) use end as end_in;
 
 /// End an order (expired, lapsed or lifted) inside `tx`.
-async fn end(
+pub(crate) async fn end(
     tx: &mut Tx,
     now: Timestamp,
     actor: &Actor,
@@ -611,10 +602,7 @@ impl Store {
             o.state = next;
             crate::jobs::schedule(&mut tx, JobKind::OrderActivate, id, o.effective_at).await?;
         }
-        let (o, _) = load_order(&mut tx, id).await?;
-        tx.commit().await?;
-        self.signal();
-        Ok(o)
+        self.commit_order(tx, id).await
     }
 
     /// Lift an order before its expiry, with a reason for the record.
@@ -631,10 +619,7 @@ impl Store {
             &reason,
         )
         .await?;
-        let (o, _) = load_order(&mut tx, id).await?;
-        tx.commit().await?;
-        self.signal();
-        Ok(o)
+        self.commit_order(tx, id).await
     }
 
     /// Record the periodic review: the order stays in force to its expiry.
@@ -666,6 +651,15 @@ impl Store {
             .await?;
         let (o, _) = load_order(&mut tx, id).await?;
         tx.commit().await?;
+        Ok(o)
+    }
+
+    /// Commit a change to order `id` and wake the workers (the zone may
+    /// have changed); returns the order as committed.
+    async fn commit_order(&self, mut tx: Tx, id: &str) -> Result<Order> {
+        let (o, _) = load_order(&mut tx, id).await?;
+        tx.commit().await?;
+        self.signal();
         Ok(o)
     }
 }
