@@ -15,7 +15,7 @@ use tapis_core::Clock;
 use tapis_http::edge::{Edge, EdgeLimits};
 use tapis_http::{AppState, Limits};
 use tapis_store::Backend;
-use tapis_store::testing::{START, TestDb, bootstrap, clock_at};
+use tapis_store::testing::{START, TestDb, clock_at, first_start};
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -27,7 +27,7 @@ struct Server {
 async fn start(limits: EdgeLimits) -> Server {
     let db = TestDb::new(Backend::Sqlite).await;
     let store = db.open(Arc::new(clock_at(START)) as Arc<dyn Clock>).await;
-    let (boot, _) = bootstrap(&store).await;
+    let boot = first_start(&store).await;
     let mut state = AppState::new(store, Limits::default());
     state.edge = Edge::new(limits);
     let serving = common::serve_state(state).await;

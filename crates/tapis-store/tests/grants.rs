@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use sqlx::Connection;
-use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party, principal};
+use tapis_store::testing::{START, TestDb, backends, clock_at, first_start, party, principal};
 use tapis_store::{Backend, Store, grants};
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn the_app_role_cannot_rewrite_the_log() {
     let clock = clock_at(START);
     // The owner (the test's admin role) migrates and bootstraps.
     let owner = db.open(Arc::new(clock.clone())).await;
-    let (boot, _) = bootstrap(&owner).await;
+    let boot = first_start(&owner).await;
     owner.close().await;
 
     let role = format!("tapis_app_{}", uuid::Uuid::now_v7().simple());

@@ -13,7 +13,7 @@ use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
 use tapis_core::{ManualClock, PartyId, Timestamp};
 use tapis_store::testing::{TestDb, backends};
-use tapis_store::{Backend, Error, NoticeFilter, Principal, Store};
+use tapis_store::{Backend, Created, Error, NoticeFilter, Principal, Store};
 
 fn notice_input(platform: PartyId, values: &[&str]) -> NoticeInput {
     NoticeInput {
@@ -47,6 +47,18 @@ fn notice_input(platform: PartyId, values: &[&str]) -> NoticeInput {
 fn parse(store: &Store, input: NoticeInput) -> NewNotice {
     NewNotice::parse(input, &Taxonomy::bundled(), Limits::default(), store.now())
         .expect("valid notice")
+}
+
+/// Submits `input` as `officer` under the idempotency key and body
+/// fingerprint `key`.
+async fn submit(
+    store: &Store,
+    officer: &Principal,
+    input: &NoticeInput,
+    key: (&str, &str),
+) -> tapis_store::Result<Created> {
+    let new = parse(store, input.clone());
+    store.create_notice(officer, new, Some(key)).await
 }
 
 async fn party(store: &Store, admin: &Principal, kind: &str, name: &str) -> PartyId {
@@ -153,12 +165,7 @@ async fn story(backend: Backend) {
         platform,
         &["@Radical_One", "@radical_two", "https://t.me/radical_three"],
     );
-    let first = store
-        .create_notice(
-            &officer,
-            parse(&store, input.clone()),
-            Some(("key-1", "fp-1")),
-        )
+    let first = submit(&store, &officer, &input, ("key-1", "fp-1"))
         .await
         .expect("create");
     assert!(first.created);
@@ -170,24 +177,13 @@ async fn story(backend: Backend) {
         n.signed_document.is_some() && n.document_sha256.is_some(),
         "submission signs the notice"
     );
-    let again = store
-        .create_notice(
-            &officer,
-            parse(&store, input.clone()),
-            Some(("key-1", "fp-1")),
-        )
+    let again = submit(&store, &officer, &input, ("key-1", "fp-1"))
         .await
         .expect("repeat");
     assert!(!again.created);
     assert_eq!(again.notice.id, n.id);
     assert!(matches!(
-        store
-            .create_notice(
-                &officer,
-                parse(&store, input.clone()),
-                Some(("key-1", "fp-2"))
-            )
-            .await,
+        submit(&store, &officer, &input, ("key-1", "fp-2")).await,
         Err(Error::Conflict(_))
     ));
     // a notice to a party that is not a platform is refused
