@@ -147,12 +147,12 @@ mod tests {
     #[test]
     fn refusals_read_as_sentences() {
         let siti = p("Siti Rahma");
-        let e = four_eyes(Some(&siti), "t1", Some(&siti), "t2").unwrap_err();
+        let e = four_eyes(Some(&siti), "t1", Some(&siti), "t2").expect_err("one person");
         assert_eq!(
             e.to_string(),
             "the person siti rahma may not approve what they proposed (four eyes: a second person must approve)"
         );
-        let e = require_person(None, PersonalAct::DecideEscalation).unwrap_err();
+        let e = require_person(None, PersonalAct::DecideEscalation).expect_err("a machine");
         assert!(
             e.to_string().starts_with(
                 "a machine credential (a token without a person) may not decide escalations"

@@ -283,6 +283,59 @@ pub fn may_invite(
     }
 }
 
+/// May `by` (acting for `by_party`) list or revoke the tokens of `party`?
+/// A party's own members manage their party's tokens — so a platform can
+/// see every credential that acts for it, including one the authority may
+/// have redeemed from an invitation, and revoke it. The authority's admin
+/// manages any party's tokens: revoking is how a stolen credential is
+/// stopped, it grants nothing, and every revocation is on the log. The
+/// authority's other roles manage none (a token may always revoke itself).
+pub fn may_manage_tokens(by: Role, by_party: PartyId, party: PartyId) -> Result<()> {
+    let allowed = match by {
+        Role::Admin => true,
+        Role::PlatformAgent | Role::IspOperator | Role::Flagger | Role::Authoriser => {
+            party == by_party
+        }
+        Role::Officer | Role::Approver | Role::Auditor => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::Forbidden {
+            who: format!("role {}", by.as_str()),
+            action: "list or revoke tokens other than its own party's".to_owned(),
+        })
+    }
+}
+
+/// The longest a token may be made to live: a credential meant to expire
+/// should not be set to outlive the people who hold it.
+pub const MAX_TOKEN_LIFETIME_MS: i64 = 5 * 366 * 24 * 3600 * 1000;
+
+/// A token's expiry, if asked for, must lie ahead of `now` and within
+/// [`MAX_TOKEN_LIFETIME_MS`].
+pub fn check_token_expiry(
+    now: crate::Timestamp,
+    expires_at: Option<crate::Timestamp>,
+) -> Result<Option<crate::Timestamp>> {
+    let Some(at) = expires_at else {
+        return Ok(None);
+    };
+    if at.unix_millis() <= now.unix_millis() {
+        return Err(Error::invalid(
+            "expires_at",
+            format!("must be after now ({now}); a token that is already expired is useless"),
+        ));
+    }
+    if at.unix_millis() - now.unix_millis() > MAX_TOKEN_LIFETIME_MS {
+        return Err(Error::invalid(
+            "expires_at",
+            "must be within five years; leave it out for a token that lives until revoked",
+        ));
+    }
+    Ok(Some(at))
+}
+
 /// The authority invites only a party's *first* members: once another
 /// party has a live token, its further members come through its own
 /// members, so an invitation the authority kept for itself cannot be

@@ -34,7 +34,7 @@ impl FromRequestParts<AppState> for Auth {
             })?;
         let principal = state.store.authenticate(secret).await?.ok_or_else(|| {
             ApiError::unauthorized(
-                "the token is not valid (revoked, mistyped or from another server)",
+                "the token is not valid (revoked, expired, mistyped or from another server)",
             )
         })?;
         tracing::Span::current().record("party", tracing::field::display(principal.party_id));

@@ -2,16 +2,17 @@
 //! invites a party's first members; the party redeems the code itself, so
 //! the authority never holds its credential) and the public list of
 //! authorisers' enrolled keys with their fingerprints (keys are enrolled
-//! on the host, never through this API).
+//! on the host, never through this API); a party's list of tokens and
+//! their revocation (a party sees every credential that acts for it).
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tapis_core::PartyId;
 use tapis_core::person::Person;
 use tapis_core::role::Role;
-use tapis_store::{AuthoriserKey, InvitationInfo, TokenInfo};
+use tapis_core::{PartyId, TokenId};
+use tapis_store::{AuthoriserKey, InvitationInfo, TokenInfo, TokenRecord};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,6 +28,39 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_invitation))
         .routes(routes!(accept_invitation))
         .routes(routes!(authorisers))
+        .routes(routes!(list_tokens))
+        .routes(routes!(revoke_token))
+}
+
+/// A party's tokens, oldest first: who holds each, its role, when it was
+/// created, first used, when it expires and whether it was revoked. Never
+/// a secret. A party's own members see its list — so a platform sees any
+/// credential acting for it, one redeemed by someone else included — and
+/// the authority's admin sees every party's.
+#[utoipa::path(get, path = "/api/v1/parties/{id}/tokens", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<TokenRecord>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_tokens(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Vec<TokenRecord>>> {
+    let id = parse_id("party id", &id, PartyId::parse)?;
+    Ok(Json(state.store.list_tokens_by(&p, id).await?))
+}
+
+/// Revoke a token: it authenticates nothing from now on (audited as
+/// `token.revoked`). Any token may revoke itself; a party's own members
+/// revoke its tokens; the authority's admin may revoke any token (to stop
+/// a stolen credential — it grants nothing). Revoking twice is a 409.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", params(("id" = String, Path)),
+    responses((status = 200, body = TokenInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn revoke_token(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<TokenInfo>> {
+    let id = parse_id("token id", &id, TokenId::parse)?;
+    Ok(Json(state.store.revoke_token_by(&p, id).await?))
 }
 
 /// Secrets in a response are never cached.

@@ -164,6 +164,10 @@ struct TokenRequest {
     /// which may not propose or approve.
     #[serde(default)]
     person: Option<String>,
+    /// When it stops working (RFC 3339, within five years); absent: it
+    /// lives until revoked.
+    #[serde(default)]
+    expires_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -195,9 +199,15 @@ async fn create_token(
         .as_deref()
         .map(tapis_core::person::Person::parse)
         .transpose()?;
+    let expires_at = body
+        .value
+        .expires_at
+        .as_deref()
+        .map(|s| tapis_core::Timestamp::parse("expires_at", s))
+        .transpose()?;
     let (info, token) = state
         .store
-        .issue_token(&p, id, role, &body.value.label, person.as_ref())
+        .issue_token(&p, id, role, &body.value.label, person.as_ref(), expires_at)
         .await?;
     let mut resp = (StatusCode::CREATED, Json(TokenCreated { info, token })).into_response();
     resp.headers_mut().insert(

@@ -112,6 +112,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_separation_of_powers.sql"),
         postgres: include_str!("../migrations/postgres/0011_separation_of_powers.sql"),
     },
+    Migration {
+        version: 15,
+        name: "token_lifetimes",
+        sqlite: include_str!("../migrations/sqlite/0015_token_lifetimes.sql"),
+        postgres: include_str!("../migrations/postgres/0015_token_lifetimes.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

@@ -164,6 +164,7 @@ impl Store {
             &label,
             person,
             &hash_secret(&secret),
+            None,
         )
         .await?;
         let spent = sqlx::query(

@@ -65,6 +65,24 @@ pub struct TokenInfo {
     pub person: Option<tapis_core::person::Person>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    /// When it stops working, if it was made to expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A token as its party's list shows it: never the secret or its hash.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenRecord {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// When it first authenticated a request; absent if never.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub first_used_at: Option<Timestamp>,
+    /// When it was revoked; absent while live.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -143,6 +143,7 @@ impl Store {
             "bootstrap admin",
             Some(&Person::parse("operator")?),
             &hash_secret(&admin_secret),
+            None,
         )
         .await?;
         tx.commit().await?;

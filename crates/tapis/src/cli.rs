@@ -42,7 +42,8 @@ mod offline;
 
 pub(crate) use db::explain_open_error;
 pub(crate) use files::{
-    check_key_file, ensure_private_dir, load_signing_key, prepare_database, write_secret,
+    check_key_file, ensure_private_dir, load_signing_key, prepare_database,
+    remove_admin_token_once_used, write_secret,
 };
 
 /// Print a line on stdout; a closed stdout ends the process quietly.
@@ -316,6 +317,15 @@ enum TokenCommand {
         /// Who or what holds it, e.g. "J. Doe, duty officer".
         #[arg(long, default_value = "created with tapis token create")]
         label: String,
+        /// The person holding it ("Siti Rahma"); four eyes compares people.
+        /// Without it the token is a machine credential, which may not
+        /// propose, approve or decide escalations.
+        #[arg(long)]
+        person: Option<String>,
+        /// When it stops working (RFC 3339, e.g. 2027-06-30T17:00:00+07:00,
+        /// within five years). Without it, it works until revoked.
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
     },
     /// Revoke a token: it stops working at once (a running server checks
     /// every request against the database). Audited as token.revoked.
@@ -326,8 +336,9 @@ enum TokenCommand {
         /// The token's id (from `tapis token list`), not its secret.
         id: String,
     },
-    /// List a party's tokens: id, role, label, when created, and whether
-    /// revoked. Secrets are never shown (only their hash is stored).
+    /// List a party's tokens: id, role, state (live, live until, expired,
+    /// revoked), when created and first used, label and person. Secrets are
+    /// never shown (only their hash is stored).
     #[command(after_help = TOKEN_LIST_HELP)]
     List {
         #[command(flatten)]
@@ -558,9 +569,24 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Token {
                 command:
                     TokenCommand::Create {
-                        party, role, label, ..
+                        party,
+                        role,
+                        label,
+                        person,
+                        expires_at,
+                        ..
                     },
-            } => token_create(&settings, &party, &role, &label).await,
+            } => {
+                token_create(
+                    &settings,
+                    &party,
+                    &role,
+                    &label,
+                    person.as_deref(),
+                    expires_at.as_deref(),
+                )
+                .await
+            }
             Command::Token {
                 command: TokenCommand::Revoke { id, .. },
             } => token_revoke(&settings, &id).await,

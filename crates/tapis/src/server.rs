@@ -209,6 +209,15 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         std::time::Duration::from_millis(settings.channel.poll_ms.max(50)),
         stop_rx.clone(),
     )];
+    tasks.extend(
+        crate::cli::remove_admin_token_once_used(
+            store.clone(),
+            settings.data_dir.join("admin-token"),
+            std::time::Duration::from_secs(2),
+            stop_rx.clone(),
+        )
+        .await,
+    );
     let zone = tapis_dns::ZoneConfig {
         zone: settings.rpz.zone_name.clone(),
         block_page_host: settings.rpz.block_page_host.clone(),

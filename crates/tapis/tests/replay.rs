@@ -142,6 +142,10 @@ fn the_2017_timeline_as_printed(stdout: &str) {
     settings.add_filter(r"tapis-[0-9a-f]{16}", "[kid]");
     // NOTIFY latency is real time, measured on this machine
     settings.add_filter(r"\d+\.\d ms", "[real-time ms]");
+    // each zone transfer by an ISP's secondary is an audit event, and the
+    // secondaries refresh on real time as well as on NOTIFY, so the count
+    // varies by a few between runs (the replay itself checks "intact")
+    settings.add_filter(r"intact, \d+ events", "intact, [n] events");
     settings.bind(|| insta::assert_snapshot!("the_2017_case_timeline", stdout));
 }
 

@@ -188,6 +188,60 @@ pub(crate) fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first admin token's file does its job once: as soon as that token
+/// has authenticated a request (or is revoked or expired), the file is
+/// removed, so a copy of the data directory or a later reader of the disk
+/// does not get a working admin credential. Checked now (a restart after
+/// its use removes it before serving), then every `every` (one indexed
+/// query) until it is used; nothing to watch when there is no file.
+pub(crate) async fn remove_admin_token_once_used(
+    store: tapis_store::Store,
+    file: std::path::PathBuf,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let secret = std::fs::read_to_string(&file).ok()?.trim().to_owned();
+    if remove_if_used(&store, &file, &secret).await {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+            if remove_if_used(&store, &file, &secret).await {
+                return;
+            }
+        }
+    }))
+}
+
+/// Removes `file` if the token it holds was used; true when done watching.
+async fn remove_if_used(store: &tapis_store::Store, file: &Path, secret: &str) -> bool {
+    match store.token_used(secret).await {
+        Ok(true) => {
+            match std::fs::remove_file(file) {
+                Ok(()) => tracing::info!(
+                    path = %file.display(),
+                    "removed the first admin token's file: the token has been used (it still works; keep it yourself, or better, give each administrator a token of their own with a person and revoke this one)"
+                ),
+                Err(e) => tracing::warn!(
+                    path = %file.display(),
+                    error = %e,
+                    "the first admin token has been used but its file cannot be removed: remove it yourself"
+                ),
+            }
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot check the first admin token's use");
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

@@ -246,13 +246,27 @@ pub(super) async fn token_create(
     party: &str,
     role: &str,
     label: &str,
+    person: Option<&str>,
+    expires_at: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let role = Role::parse(role)?;
+    let person = person.map(tapis_core::person::Person::parse).transpose()?;
+    let expires_at = expires_at
+        .map(|s| tapis_core::Timestamp::parse("--expires-at", s))
+        .transpose()?;
     let store = open(settings).await?;
     let party_id = party_by_id_or_name(&store, party).await?;
     let actor = cli_actor("tapis token create");
     let (info, secret) = store
-        .create_token(&actor, party_id, role, label, None)
+        .create_token_with(
+            &actor,
+            party_id,
+            role,
+            label,
+            person.as_ref(),
+            expires_at,
+            None,
+        )
         .await?;
     eprintln!(
         "created token {} ({}) for party {}",
@@ -325,18 +339,28 @@ pub(super) async fn token_list(settings: &Settings, party: &str) -> anyhow::Resu
         Err(e) => Err(e),
     };
     store.close().await;
-    for (t, revoked_at) in tokens? {
-        let state = match revoked_at {
-            Some(at) => format!("revoked {at}"),
-            None => "live".to_owned(),
+    let now = tapis_core::Clock::now(&tapis_core::SystemClock);
+    for r in tokens? {
+        let t = &r.info;
+        let state = match (r.revoked_at, t.expires_at) {
+            (Some(at), _) => format!("revoked {at}"),
+            (None, Some(at)) if at <= now => format!("expired {at}"),
+            (None, Some(at)) => format!("live until {at}"),
+            (None, None) => "live".to_owned(),
+        };
+        let used = match r.first_used_at {
+            Some(at) => format!("first used {at}"),
+            None => "never used".to_owned(),
         };
         say!(
-            "{}\t{}\t{}\tcreated {}\t{:?}",
+            "{}\t{}\t{}\tcreated {}\t{}\t{:?}\t{}",
             t.id,
             t.role.as_str(),
             state,
             t.created_at,
-            t.label
+            used,
+            t.label,
+            t.person.as_ref().map_or("(machine)", |p| p.as_str())
         );
     }
     Ok(ExitCode::SUCCESS)
