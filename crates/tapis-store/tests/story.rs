@@ -49,6 +49,12 @@ fn parse(store: &Store, input: NoticeInput) -> NewNotice {
         .expect("valid notice")
 }
 
+/// The signing keys the store publishes: (kid, public key).
+async fn published_keys(store: &Store) -> Vec<(String, String)> {
+    let keys = store.public_keys().await.expect("keys");
+    keys.into_iter().map(|k| (k.kid, k.public_key)).collect()
+}
+
 /// Submits `input` as `officer` under the idempotency key and body
 /// fingerprint `key`.
 async fn submit(
@@ -243,13 +249,7 @@ async fn story(backend: Backend) {
     clock.advance_millis(60_000);
     let (acked, receipt) = store.acknowledge(&agent, n.id, None).await.expect("ack");
     assert_eq!(receipt["payload"]["notice_id"], n.id.to_string());
-    let keys: Vec<(String, String)> = store
-        .public_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .map(|k| (k.kid, k.public_key))
-        .collect();
+    let keys = published_keys(&store).await;
     tapis_core::sign::open_envelope(&receipt, &keys)
         .expect("the receipt verifies with a published key");
     assert_eq!(acked.state, NoticeState::Acknowledged);
@@ -269,10 +269,11 @@ async fn story(backend: Backend) {
         })
         .expect("decision")
     };
-    store
-        .decide_item(&agent, n.id, n.items[0].id, decide("removed", None))
-        .await
-        .expect("decide 0");
+    // item `i` of the notice, decided by its platform's agent
+    let (items, notice_id, by, st) = (&n.items, n.id, &agent, &store);
+    let decide_item =
+        move |i: usize, d, r| st.decide_item(by, notice_id, items[i].id, decide(d, r));
+    decide_item(0, "removed", None).await.expect("decide 0");
     let n2_now = store.get_notice(n2.id).await.expect("n2");
     assert_eq!(
         n2_now.items[0].state,
@@ -282,52 +283,24 @@ async fn story(backend: Backend) {
     assert_eq!(n2_now.state, NoticeState::Delivered);
     assert!(
         matches!(
-            store
-                .decide_item(
-                    &agent,
-                    n.id,
-                    n.items[0].id,
-                    decide("rejected", Some("changed my mind"))
-                )
-                .await,
+            decide_item(0, "rejected", Some("changed my mind")).await,
             Err(Error::Domain(_))
         ),
         "a final decision is final"
     );
-    let after_dispute = store
-        .decide_item(
-            &agent,
-            n.id,
-            n.items[1].id,
-            decide("disputed", Some("this is news reporting")),
-        )
+    let after_dispute = decide_item(1, "disputed", Some("this is news reporting"))
         .await
         .expect("dispute");
     assert_eq!(after_dispute.0.state, NoticeState::Disputed);
-    store
-        .decide_item(
-            &agent,
-            n.id,
-            n.items[1].id,
-            decide("geo_blocked", Some("blocked in ID")),
-        )
+    decide_item(1, "geo_blocked", Some("blocked in ID"))
         .await
         .expect("decide 1");
-    let closed = store
-        .decide_item(&agent, n.id, n.items[2].id, decide("not_found", None))
-        .await
-        .expect("decide 2");
+    let closed = decide_item(2, "not_found", None).await.expect("decide 2");
     let (closed, decision_receipt) = closed;
     assert_eq!(closed.state, NoticeState::Closed);
     assert_eq!(decision_receipt["payload"]["type"], "tapis.decision.v1");
     assert_eq!(decision_receipt["payload"]["decision"], "not_found");
-    let keys: Vec<(String, String)> = store
-        .public_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .map(|k| (k.kid, k.public_key))
-        .collect();
+    let keys = published_keys(&store).await;
     tapis_core::sign::open_envelope(&decision_receipt, &keys).expect("the decision is signed");
     assert!(closed.closed_at.is_some());
 
