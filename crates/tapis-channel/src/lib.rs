@@ -42,6 +42,8 @@ pub fn spawn(
             if let Err(e) = scheduler.run_once().await {
                 tracing::error!(error = %e, "scheduler step failed");
             }
+            store.liveness().beat("scheduler");
+            store.liveness().beat("delivery");
             match delivery.run_once().await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}

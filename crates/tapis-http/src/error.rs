@@ -13,12 +13,16 @@
 //! | 415 | `unsupported_media_type` | body is not `application/json` |
 //! | 422 | `invalid`, `invalid_body` | readable but wrong: unknown or missing fields, bad values |
 //! | 500 | `internal` | a bug; details go to the log, never to the client |
-//! | 503 | `unavailable` | the database cannot be reached |
+//! | 503 | `unavailable` | the database cannot do it now (unreachable, a lock or statement timed out, a clash rolled back): retry after `Retry-After` seconds |
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+/// Seconds a client should wait after a 503 (every database timeout is a
+/// few seconds, so by then the fault has been seen or has passed).
+const UNAVAILABLE_RETRY_AFTER: &str = "1";
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -66,6 +70,17 @@ impl ApiError {
         )
     }
 
+    /// 503: the database cannot do it now; `Retry-After` says when to try
+    /// again.
+    pub fn unavailable(why: Option<tapis_store::Unavailability>) -> Self {
+        let why = why.map_or("the database is unavailable", |w| w.describe());
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{why}; retry in {UNAVAILABLE_RETRY_AFTER} s"),
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -90,6 +105,12 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"tapis\""),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER),
             );
         }
         resp
@@ -128,12 +149,8 @@ impl From<tapis_store::Error> for ApiError {
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             E::Domain(d) => d.into(),
             e if e.is_unavailable() => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the database is unavailable; retry shortly",
-                )
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::unavailable(e.unavailability())
             }
             other => {
                 tracing::error!(error = %other, "store error");

@@ -12,6 +12,8 @@ mod channel_routes;
 pub mod edge;
 mod error;
 mod extract;
+pub mod health;
+pub mod metrics;
 mod order_routes;
 mod power_routes;
 mod routes;
@@ -80,6 +82,13 @@ pub struct AppState {
     pub edge: Arc<edge::Edge>,
     /// The public suffix list due process uses: said in `/healthz`.
     pub public_suffix_list: tapis_core::due_process::ListOrigin,
+    /// What `/readyz` demands, and its last answer.
+    pub readiness: health::Readiness,
+    pub ready_cache: Arc<health::ReadyCache>,
+    /// Who may read `/metrics` and which sources add to it.
+    pub metrics: metrics::MetricsConfig,
+    /// Responses by status class (for `/metrics`).
+    pub responses: Arc<metrics::ResponseCounts>,
 }
 
 impl AppState {
@@ -96,6 +105,10 @@ impl AppState {
             edge: edge::Edge::new(edge::EdgeLimits::default()),
             // the store's default policy knows top-level domains only
             public_suffix_list: Default::default(),
+            readiness: Default::default(),
+            ready_cache: Default::default(),
+            metrics: Default::default(),
+            responses: Default::default(),
         }
     }
 }
@@ -134,6 +147,8 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))
         .routes(utoipa_axum::routes!(block_page::block))
+        .merge(health::router())
+        .merge(metrics::router())
         .merge(routes::router())
         .merge(channel_routes::router())
         .merge(order_routes::router())
@@ -173,6 +188,7 @@ pub fn app(state: AppState) -> Router {
             tracing::error!("a handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_responses))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), party = tracing::field::Empty)

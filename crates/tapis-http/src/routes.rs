@@ -23,7 +23,6 @@ type S = axum::extract::State<AppState>;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(healthz))
         .routes(routes!(create_party, list_parties))
         .routes(routes!(get_party))
         .routes(routes!(create_token))
@@ -41,31 +40,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn require(p: &Principal, action: Action) -> ApiResult<()> {
     Ok(p.role.require(action)?)
-}
-
-#[derive(Serialize, ToSchema)]
-struct Health {
-    status: &'static str,
-    database: &'static str,
-    /// A demonstration server (`tapis serve --demo`): fictional data on a
-    /// temporary database.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    demo: bool,
-    /// Which public suffix list due process uses (source and date).
-    public_suffix_list: tapis_core::due_process::ListOrigin,
-}
-
-/// Liveness and database reachability.
-#[utoipa::path(get, path = "/healthz", security(()), responses(
-    (status = 200, body = Health), (status = 503, body = ErrorBody)))]
-async fn healthz(state: S) -> ApiResult<Json<Health>> {
-    state.store.ping().await?;
-    Ok(Json(Health {
-        status: "ok",
-        database: state.store.backend().name(),
-        demo: state.demo,
-        public_suffix_list: state.public_suffix_list.clone(),
-    }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -17,6 +17,8 @@ use tapis_core::policy::SlaPolicy;
 use tapis_core::sign::Signer;
 use tapis_core::{Clock, Timestamp};
 
+use crate::liveness::Liveness;
+use crate::metrics::LockWaits;
 use crate::secrets::SecretKey;
 use crate::{Error, Result};
 
@@ -123,9 +125,89 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
 /// it, so audit events get gap-free sequence numbers and each links to the
 /// one before, even with several `tapis serve` processes on one database.
-const AUDIT_CHAIN_LOCK: i64 = 0x7461_7069_735f_6175; // "tapis_au"
+pub const AUDIT_CHAIN_LOCK: i64 = 0x7461_7069_735f_6175; // "tapis_au"
 
 pub use tapis_core::delivery::RetryPolicy;
+
+/// Bounds on every database session and on the pool, so that a stuck
+/// session, a held lock or an outage turns into a prompt, retryable error
+/// (HTTP 503) instead of a request that hangs. A zero PostgreSQL timeout
+/// turns that timeout off (not recommended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// PostgreSQL `statement_timeout`: the longest one statement may run.
+    pub statement: Duration,
+    /// PostgreSQL `lock_timeout`: the longest a statement waits for a lock,
+    /// the audit chain's advisory lock included.
+    pub lock: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout`: a session that
+    /// sits in an open transaction this long is ended by the server, which
+    /// releases every lock it held (the chain lock of a client that
+    /// vanished mid-transaction).
+    pub idle_in_transaction: Duration,
+    /// The longest a request waits for a pooled connection.
+    pub acquire: Duration,
+    /// SQLite `busy_timeout`: the longest a writer waits for the database
+    /// write lock (SQLite's chain lock).
+    pub sqlite_busy: Duration,
+    /// PostgreSQL server-side TCP keepalives (`tcp_keepalives_idle`, then
+    /// probes every `idle / 3` seconds, 3 probes; `tcp_user_timeout` is the
+    /// same total): how soon the server notices a client that vanished.
+    pub keepalive_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            statement: Duration::from_secs(30),
+            lock: Duration::from_secs(10),
+            idle_in_transaction: Duration::from_secs(5),
+            acquire: Duration::from_secs(5),
+            sqlite_busy: Duration::from_secs(10),
+            keepalive_idle: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The session settings tapis puts on every PostgreSQL connection: the
+    /// timeouts (which must take) and the keepalives (best effort: a
+    /// server on a platform without `TCP_USER_TIMEOUT` refuses that one).
+    fn postgres_session_sql(&self, set_application_name: bool) -> (String, String) {
+        let ms = |d: Duration| d.as_millis().min(i32::MAX as u128);
+        let mut timeouts = format!(
+            "SET statement_timeout = {}; SET lock_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {};",
+            ms(self.statement),
+            ms(self.lock),
+            ms(self.idle_in_transaction),
+        );
+        if set_application_name {
+            timeouts.push_str(" SET application_name = 'tapis';");
+        }
+        let idle = self.keepalive_idle.as_secs().clamp(1, 7200);
+        let interval = (idle / 3).max(1);
+        let keepalives = format!(
+            "SET tcp_keepalives_idle = {idle}; SET tcp_keepalives_interval = {interval}; \
+             SET tcp_keepalives_count = 3; SET tcp_user_timeout = {};",
+            (idle + 3 * interval) * 1000
+        );
+        (timeouts, keepalives)
+    }
+
+    /// How long `Store::write` may take to get the chain lock, pool wait
+    /// included, before it gives up on its own: the server's lock timeout
+    /// normally answers first; this bounds a connection whose server went
+    /// silent (a cut network) too.
+    fn write_deadline(&self, backend: Backend) -> Duration {
+        let lock = match backend {
+            Backend::Postgres if self.lock.is_zero() => self.statement,
+            Backend::Postgres => self.lock,
+            Backend::Sqlite => self.sqlite_busy,
+        };
+        self.acquire + lock + Duration::from_secs(2)
+    }
+}
 
 /// What a store is opened with besides its URL.
 pub struct Options {
@@ -141,6 +223,8 @@ pub struct Options {
     /// The bounds on ISPs' transfer, NOTIFY and probe addresses, applied
     /// again when stored settings are loaded.
     pub isp_rules: tapis_core::isp::IspRules,
+    /// Session and pool timeouts.
+    pub timeouts: Timeouts,
 }
 
 impl Default for Options {
@@ -152,6 +236,7 @@ impl Default for Options {
             due_process: Default::default(),
             secrets: SecretKey::none(),
             isp_rules: Default::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -167,6 +252,11 @@ pub(crate) struct Ctx {
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that appended platform events.
     pub(crate) events: tokio::sync::watch::Sender<u64>,
+    pub(crate) timeouts: Timeouts,
+    /// This process's loops' heartbeats (for readiness).
+    pub(crate) liveness: Liveness,
+    /// How long write transactions waited for the chain lock.
+    pub(crate) lock_waits: LockWaits,
 }
 
 /// The store. Cheap to clone; clones share the pool, the clock, the policy
@@ -236,10 +326,15 @@ impl Store {
                         Error::Open(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
+                let busy_ms = options
+                    .timeouts
+                    .sqlite_busy
+                    .as_millis()
+                    .min(i32::MAX as u128);
                 AnyPoolOptions::new()
                     .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .after_connect(|conn, _| {
+                    .acquire_timeout(options.timeouts.acquire)
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
                             // WAL lets readers run beside the single writer;
                             // NORMAL sync is durable across application
@@ -247,7 +342,8 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
+                                .await?;
                             Ok(())
                         })
                     })
@@ -255,9 +351,28 @@ impl Store {
                     .await
             }
             Backend::Postgres => {
+                // every session gets tapis's timeouts and keepalives, and
+                // is named `tapis` in pg_stat_activity unless the URL names
+                // it otherwise
+                let (timeouts, keepalives) = options
+                    .timeouts
+                    .postgres_session_sql(!url.contains("application_name="));
+                let session: Arc<(String, String)> = Arc::new((timeouts, keepalives));
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(options.timeouts.acquire)
+                    .after_connect(move |conn, _| {
+                        let session = session.clone();
+                        Box::pin(async move {
+                            // no arguments: the simple query protocol, which
+                            // runs several statements in one round trip
+                            conn.execute(session.0.as_str()).await?;
+                            if let Err(e) = conn.execute(session.1.as_str()).await {
+                                tracing::warn!(error = %e, "the database refused TCP keepalive settings; relying on idle_in_transaction_session_timeout");
+                            }
+                            Ok(())
+                        })
+                    })
                     .connect(url)
                     .await
             }
@@ -282,6 +397,9 @@ impl Store {
                 isp_rules: options.isp_rules,
                 wake: Arc::new(tokio::sync::Notify::new()),
                 events: tokio::sync::watch::channel(0).0,
+                timeouts: options.timeouts,
+                liveness: Liveness::default(),
+                lock_waits: LockWaits::default(),
             }),
         };
         store.migrate().await?;
@@ -338,6 +456,16 @@ impl Store {
         self.backend
     }
 
+    /// The session and pool timeouts this store was opened with.
+    pub fn timeouts(&self) -> Timeouts {
+        self.ctx.timeouts
+    }
+
+    /// This process's loops' heartbeats, shared by every clone.
+    pub fn liveness(&self) -> &Liveness {
+        &self.ctx.liveness
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -346,8 +474,47 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Whether every migration is applied as shipped, read without the
+    /// chain lock (any error: not known to be, and `migrate` decides).
+    async fn migrations_current(&self) -> bool {
+        let Ok(rows) = sqlx::query("SELECT version, checksum FROM schema_migrations")
+            .fetch_all(&self.pool)
+            .await
+        else {
+            return false;
+        };
+        let mut done = std::collections::HashMap::new();
+        for row in &rows {
+            let (Ok(v), Ok(c)) = (
+                row.try_get::<i64, _>("version"),
+                row.try_get::<String, _>("checksum"),
+            ) else {
+                return false;
+            };
+            done.insert(v, c);
+        }
+        done.len() == MIGRATIONS.len()
+            && MIGRATIONS.iter().all(|m| {
+                let sql = match self.backend {
+                    Backend::Sqlite => m.sqlite,
+                    Backend::Postgres => m.postgres,
+                };
+                done.get(&m.version) == Some(&hex::encode(Sha256::digest(sql.as_bytes())))
+            })
+    }
+
     async fn migrate(&self) -> Result<()> {
+        // An up-to-date database needs no chain lock: commands that only
+        // read (`tapis audit verify`) then start even while a writer holds
+        // the lock.
+        if self.migrations_current().await {
+            return Ok(());
+        }
         let mut tx = self.write().await?;
+        if self.backend == Backend::Postgres {
+            // a migration may rightly run longer than any request
+            tx.execute("SET LOCAL statement_timeout = 0").await?;
+        }
         // Only create the table when it is missing: a least-privileged
         // application role (see `grants`) may not create anything, and
         // PostgreSQL checks that right even for CREATE … IF NOT EXISTS.
@@ -434,7 +601,34 @@ impl Store {
     /// Begin a write transaction holding the audit chain's lock. On SQLite
     /// `BEGIN IMMEDIATE` takes the database write lock up front, so a
     /// transaction never fails half-way on a lock upgrade.
+    ///
+    /// The wait is bounded: by the pool's acquire timeout, the server's
+    /// `lock_timeout` (SQLite: `busy_timeout`) and, should the server go
+    /// silent, a deadline of our own; each ends in an error that
+    /// `Error::is_unavailable` recognises. How long the lock took is
+    /// recorded (`lock_waits`). Hold the transaction only for its own
+    /// statements: no network calls, no waiting on other tasks.
     pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>> {
+        let started = std::time::Instant::now();
+        let deadline = self.ctx.timeouts.write_deadline(self.backend);
+        let locked = tokio::time::timeout(deadline, self.begin_locked()).await;
+        let waited = started.elapsed();
+        self.ctx
+            .lock_waits
+            .observe(waited, matches!(locked, Ok(Ok(_))));
+        match locked {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable {
+                why: crate::error::Unavailability::LockTimeout,
+                detail: format!(
+                    "the audit chain's lock was not obtained within {} ms",
+                    deadline.as_millis()
+                ),
+            }),
+        }
+    }
+
+    async fn begin_locked(&self) -> Result<Transaction<'static, Any>> {
         match self.backend {
             Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {
@@ -446,6 +640,92 @@ impl Store {
                 Ok(tx)
             }
         }
+    }
+
+    /// Whether this process can write now: take the audit chain's lock
+    /// (SQLite: the write lock) and release it, within `deadline`. Returns
+    /// how long it took; the error says why not.
+    pub async fn check_writable(&self, deadline: Duration) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        let ms = deadline.as_millis().clamp(1, i32::MAX as u128);
+        let attempt = async {
+            let mut conn = self.pool.acquire().await?;
+            match self.backend {
+                Backend::Sqlite => {
+                    conn.execute(format!("PRAGMA busy_timeout = {ms}").as_str())
+                        .await?;
+                    let r = match sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await
+                    {
+                        Ok(tx) => tx.rollback().await,
+                        Err(e) => Err(e),
+                    };
+                    let busy = self
+                        .ctx
+                        .timeouts
+                        .sqlite_busy
+                        .as_millis()
+                        .min(i32::MAX as u128);
+                    conn.execute(format!("PRAGMA busy_timeout = {busy}").as_str())
+                        .await?;
+                    r?;
+                }
+                Backend::Postgres => {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    tx.execute(format!("SET LOCAL lock_timeout = {ms}").as_str())
+                        .await?;
+                    sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
+                        .bind(AUDIT_CHAIN_LOCK)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                }
+            }
+            Ok::<_, Error>(())
+        };
+        match tokio::time::timeout(deadline + Duration::from_millis(500), attempt).await {
+            Ok(Ok(())) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Unavailable {
+                why: crate::error::Unavailability::LockTimeout,
+                detail: format!(
+                    "the audit chain's lock was not obtained within {} ms",
+                    deadline.as_millis()
+                ),
+            }),
+        }
+    }
+
+    /// The pool's connections now: (open, idle).
+    pub fn pool_state(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// The pool's largest size.
+    pub fn pool_max(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
+    /// Begin a write transaction (holding the audit chain's lock) and
+    /// hand it over, for tests that play a writer that stalls.
+    #[cfg(feature = "testing")]
+    pub async fn begin_write_for_test(&self) -> Result<Transaction<'static, Any>> {
+        self.write().await
+    }
+
+    /// A session setting as one of the pool's connections has it
+    /// (`SHOW name` on PostgreSQL, `PRAGMA name` on SQLite). For tests.
+    #[cfg(feature = "testing")]
+    pub async fn session_setting(&self, name: &str) -> Result<String> {
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        let sql = match self.backend {
+            Backend::Postgres => format!("SHOW {name}"),
+            Backend::Sqlite => format!("PRAGMA {name}"),
+        };
+        let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
+        Ok(match self.backend {
+            Backend::Postgres => row.try_get::<String, _>(0)?,
+            Backend::Sqlite => row.try_get::<i64, _>(0)?.to_string(),
+        })
     }
 
     /// Run raw SQL outside the application's rules. Only for tests that

@@ -143,6 +143,14 @@ the database, from secrets_key_file (mode 0600) or TAPIS_SECRETS_KEY. Make one:
   chmod 600 /etc/tapis/secrets.key
 Without it they are stored in clear and tapis serve says so at start.
 
+Health: GET /healthz is 200 while the process is alive (no database needed);
+GET /readyz is 200 only if this process can write now (the audit chain's lock
+taken and released within 2 s, scheduler and delivery loops running), else
+503 with the reasons. Database faults answer 503 with Retry-After, bounded by
+[database] statement/lock/idle-in-transaction/acquire timeouts (30 s, 10 s,
+5 s, 5 s). GET /metrics (Prometheus text) needs an admin or auditor token, or
+an address in metrics.allow_from.
+
 Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 2 when it cannot start.
 
 Examples:
@@ -618,7 +626,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url();
     prepare_database(&url)?;
-    Store::open_with(&url, Arc::new(SystemClock), tapis_store::Options::default())
+    let options = tapis_store::Options {
+        timeouts: settings.database.timeouts(),
+        ..Default::default()
+    };
+    Store::open_with(&url, Arc::new(SystemClock), options)
         .await
         .map_err(|e| explain_open_error(&url, e))
 }

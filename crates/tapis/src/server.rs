@@ -102,6 +102,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         isp_rules: settings
             .limits
             .isp_rules(settings.channel.allow_private_targets),
+        timeouts: settings.database.timeouts(),
     };
     let url = settings.database_url();
     crate::cli::prepare_database(&url)?;
@@ -203,6 +204,9 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         .map_err(|e| anyhow::anyhow!(e))?,
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // `/readyz` fails if either loop stops beating
+    store.liveness().expect("scheduler");
+    store.liveness().expect("delivery");
     let mut tasks = vec![tapis_channel::spawn(
         store.clone(),
         delivery.clone(),
@@ -275,6 +279,8 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     state.zone = zone;
     state.demo = opts.demo;
     state.public_suffix_list = public_suffix_list;
+    state.readiness = settings.health.readiness();
+    state.metrics.allow_from = settings.metrics.allow_from()?;
     if let Some(m) = manual {
         state.clock_control = Some(Arc::new(SimControl(tapis_channel::SimulatedTime {
             clock: m,
