@@ -190,3 +190,20 @@ rpz:
 {rpz}"#
     )
 }
+
+/// A platform `name` with the domain `domain` whose webhook points at a
+/// port nothing listens on, so every delivery to it fails; returns its id.
+pub async fn platform_with_dead_webhook(server: &Server, name: &str, domain: &str) -> String {
+    let body = json!({"kind": "platform", "name": name, "domains": [domain]});
+    let platform = server.party_with(ADMIN, body).await;
+    let hook = format!("http://127.0.0.1:{}/hook", free_port());
+    let (s, v) = server
+        .put(
+            &format!("/api/v1/parties/{platform}/channel"),
+            ADMIN,
+            json!({"webhook_url": hook}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    platform
+}
