@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +21,7 @@ use common::*;
 use tapis_core::order::OrderAction;
 use tapis_dns::wire::{MessageBuilder, Name, Question, Rcode, TsigRcode, class, flags, rtype};
 use tapis_dns::{Diff, MemoryZone, Primary, Record, ZoneSource};
+use tapis_testkit::tool;
 use tokio::process::{Child, Command};
 
 /// Counts what BIND asks the source for (AXFR vs IXFR).
@@ -45,23 +45,6 @@ impl ZoneSource for Counting {
         self.changes.fetch_add(1, Ordering::SeqCst);
         self.zone.changes_since(serial).await
     }
-}
-
-fn tool(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-    ]) {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "`{name}` not found: these tests need BIND 9 (Debian packages bind9, bind9-utils, \
-         bind9-dnsutils); run .ci/run, which installs them"
-    );
 }
 
 struct Primaried {

@@ -636,36 +636,23 @@ async fn the_primary_reports_what_secondaries_do() {
         got.push(o);
     }
     let local: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    // a signed, complete transfer: kind, serial asked from, serial sent
+    let signed_transfer = |kind, from, serial| {
+        let complete = true;
+        let event = Observed::Transfer {
+            kind,
+            from,
+            serial,
+            complete,
+        };
+        (key_name.clone(), event)
+    };
     let want = [
         (key_name.clone(), Observed::SoaPoll { serial: 4 }),
         (None, Observed::SoaPoll { serial: 4 }),
-        (
-            key_name.clone(),
-            Observed::Transfer {
-                kind: "AXFR",
-                from: None,
-                serial: 4,
-                complete: true,
-            },
-        ),
-        (
-            key_name.clone(),
-            Observed::Transfer {
-                kind: "IXFR",
-                from: Some(4),
-                serial: 4,
-                complete: true,
-            },
-        ),
-        (
-            key_name.clone(),
-            Observed::Transfer {
-                kind: "IXFR",
-                from: Some(4),
-                serial: 5,
-                complete: true,
-            },
-        ),
+        signed_transfer("AXFR", None, 4),
+        signed_transfer("IXFR", Some(4), 4),
+        signed_transfer("IXFR", Some(4), 5),
     ];
     // (a transfer is reported after its last message is written, so the
     // next request can overtake it: compare as sets)

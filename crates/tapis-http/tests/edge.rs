@@ -4,51 +4,38 @@
 //! per address with a 429 that says when to come back — while a caller
 //! with a token, and other addresses, are served.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tapis_core::{Clock, ManualClock, Timestamp};
+use tapis_core::Clock;
 use tapis_http::edge::{Edge, EdgeLimits};
 use tapis_http::{AppState, Limits};
 use tapis_store::Backend;
-use tapis_store::testing::TestDb;
+use tapis_store::testing::{START, TestDb, clock_at, first_start};
 
 struct Server {
     addr: std::net::SocketAddr,
     admin: String,
     _db: TestDb,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _serving: common::Serving,
 }
 
 async fn start(limits: EdgeLimits) -> Server {
     let db = TestDb::new(Backend::Sqlite).await;
-    let clock = ManualClock::new(Timestamp::parse("t", "2026-01-01T00:00:00Z").expect("t"));
-    let store = db.open(Arc::new(clock) as Arc<dyn Clock>).await;
-    let boot = store
-        .bootstrap("Ministry", None)
-        .await
-        .expect("bootstrap")
-        .expect("first");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let store = db.open(Arc::new(clock_at(START)) as Arc<dyn Clock>).await;
+    let boot = first_start(&store).await;
     let mut state = AppState::new(store, Limits::default());
     state.edge = Edge::new(limits);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = tapis_http::serve(listener, state, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let serving = common::serve_state(state).await;
     Server {
-        addr,
+        addr: serving.addr,
         admin: boot.admin_secret,
         _db: db,
-        _stop: tx,
+        _serving: serving,
     }
 }
 

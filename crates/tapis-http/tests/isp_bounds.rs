@@ -4,64 +4,32 @@
 //! private targets), each refusal a 422 naming the entry; and settings
 //! stored before these rules stop counting when the primary loads them.
 
+mod common;
+
 use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tapis_core::party::{NewParty, PartyInput};
+use tapis_core::Clock;
 use tapis_core::role::Role;
-use tapis_core::{Clock, ManualClock, Timestamp};
 use tapis_http::{AppState, Limits};
 use tapis_store::Backend;
-use tapis_store::testing::{TestDb, backends};
+use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party};
 
 async fn story(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let clock = ManualClock::new(Timestamp::parse("t", "2026-01-01T00:00:00Z").expect("t"));
-    let store = db.open(Arc::new(clock) as Arc<dyn Clock>).await;
-    let boot = store
-        .bootstrap("Ministry", None)
-        .await
-        .expect("bootstrap")
-        .expect("first");
-    let admin = store
-        .authenticate(&boot.admin_secret)
-        .await
-        .expect("auth")
-        .expect("admin");
-    let isp = store
-        .create_party(
-            &admin.actor(),
-            NewParty::parse(PartyInput {
-                kind: "isp".into(),
-                name: "Net".into(),
-                contacts: vec![],
-                domains: vec![],
-                handles: vec![],
-            })
-            .expect("party"),
-        )
-        .await
-        .expect("create party")
-        .id;
+    let store = db.open(Arc::new(clock_at(START)) as Arc<dyn Clock>).await;
+    let (_, admin) = bootstrap(&store).await;
+    let isp = party(&store, &admin, "isp", "Net").await.id;
     let (_, token) = store
         .create_token(&admin.actor(), isp, Role::IspOperator, "noc", None)
         .await
         .expect("token");
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
     let state = AppState::new(store.clone(), Limits::default());
     assert!(!state.allow_private_targets, "the default refuses them");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = tapis_http::serve(listener, state, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let serving = common::serve_state(state).await;
+    let base = serving.base.clone();
     let client = reqwest::Client::new();
     let put = |body: Value| {
         client
@@ -161,8 +129,7 @@ async fn story(backend: Backend) {
         vec!["193.0.14.129:53".parse().expect("addr")]
     );
 
-    let _ = tx.send(());
-    let _ = server.await;
+    serving.stop().await;
     store.close().await;
     db.cleanup().await;
 }

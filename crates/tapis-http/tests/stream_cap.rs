@@ -2,47 +2,25 @@
 //! `streams_per_token` open streams, one more is answered 429 with what to
 //! do, and a stream that closes frees its slot. On every backend.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use tapis_core::party::{NewParty, PartyInput};
+use tapis_core::Clock;
 use tapis_core::role::Role;
-use tapis_core::{Clock, ManualClock, Timestamp};
 use tapis_http::edge::{Edge, EdgeLimits};
 use tapis_http::{AppState, Limits};
 use tapis_store::Backend;
-use tapis_store::testing::{TestDb, backends};
+use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party};
 
 async fn story(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let clock = ManualClock::new(Timestamp::parse("t", "2026-01-01T00:00:00Z").expect("t"));
-    let store = db.open(Arc::new(clock) as Arc<dyn Clock>).await;
-    let boot = store
-        .bootstrap("Ministry", None)
-        .await
-        .expect("bootstrap")
-        .expect("first");
-    let admin = store
-        .authenticate(&boot.admin_secret)
-        .await
-        .expect("auth")
-        .expect("admin");
-    let platform = store
-        .create_party(
-            &admin.actor(),
-            NewParty::parse(PartyInput {
-                kind: "platform".into(),
-                name: "Messenger".into(),
-                contacts: vec![],
-                domains: vec![],
-                handles: vec![],
-            })
-            .expect("party"),
-        )
-        .await
-        .expect("create party");
+    let store = db.open(Arc::new(clock_at(START)) as Arc<dyn Clock>).await;
+    let (_, admin) = bootstrap(&store).await;
+    let platform = party(&store, &admin, "platform", "Messenger").await;
     let agent = |label: &'static str| {
         let store = store.clone();
         let actor = admin.actor();
@@ -56,22 +34,13 @@ async fn story(backend: Backend) {
     };
     let (one, two) = (agent("first").await, agent("second").await);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
     let mut state = AppState::new(store.clone(), Limits::default());
     state.edge = Edge::new(EdgeLimits {
         streams_per_token: 2,
         ..EdgeLimits::default()
     });
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = tapis_http::serve(listener, state, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let serving = common::serve_state(state).await;
+    let base = serving.base.clone();
 
     let client = reqwest::Client::new();
     let open = |token: String| {
@@ -110,8 +79,7 @@ async fn story(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     drop((again, b, d));
-    let _ = tx.send(());
-    let _ = server.await;
+    serving.stop().await;
     store.close().await;
     db.cleanup().await;
 }

@@ -1,6 +1,6 @@
 //! Interop with BIND 9 as the RPZ primary: `named` serves a copy of
-//! HaGeZi's Pro mini RPZ (a zone file nobody here wrote; its first 4,000
-//! records, kept in `tests/data`) with TSIG; the resolver loads it by AXFR, enforces it, takes BIND's
+//! HaGeZi's Pro mini RPZ (a zone file nobody here wrote; the test kit's
+//! excerpt, `tapis_testkit::data("blocklists/hagezi-pro-mini.rpz")`) with TSIG; the resolver loads it by AXFR, enforces it, takes BIND's
 //! NOTIFY after an edit and applies the change by IXFR
 //! (`ixfr-from-differences`), keeps a snapshot that a restart serves from
 //! while the primary is down, and refuses a transfer signed with a wrong
@@ -12,7 +12,7 @@ mod common;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -20,23 +20,14 @@ use tapis_dns::wire::rtype;
 use tapis_resolver::{Config, ZoneConfig};
 
 const SECRET: &str = "aW50ZXJvcC10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWI=";
-/// A third-party policy zone, trimmed and kept in the repository (see
-/// `data/README.md`).
-const HAGEZI: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/hagezi-pro-mini-4k.rpz"
-);
-
-struct Named(Child);
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A third-party policy zone: the test kit's excerpt (its source and
+/// licence are in the kit's `data/blocklists/README.md`).
+fn hagezi() -> String {
+    let path = tapis_testkit::data("blocklists/hagezi-pro-mini.rpz");
+    std::fs::read_to_string(&path).expect("the kit's hagezi-pro-mini.rpz")
 }
 
-fn start_named(dir: &Path, port: u16, notify_port: u16) -> Named {
+fn start_named(dir: &Path, port: u16, notify_port: u16) -> Proc {
     let d = dir.display();
     let conf = format!(
         r#"options {{
@@ -62,7 +53,7 @@ zone "rpz.hagezi" {{ type primary; file "hagezi.rpz"; allow-transfer {{ key "res
         .stderr(Stdio::from(log))
         .spawn()
         .expect("start named");
-    let named = Named(child);
+    let named = Proc(child);
     let start = Instant::now();
     loop {
         let log = std::fs::read_to_string(dir.join("named.log")).unwrap_or_default();
@@ -133,7 +124,7 @@ struct Env {
     rt: tokio::runtime::Runtime,
     upstream: Upstream,
     bdir: tempfile::TempDir,
-    named: Named,
+    named: Proc,
     primary: SocketAddr,
     listen: SocketAddr,
     data: tempfile::TempDir,
@@ -159,7 +150,7 @@ fn env(zone_text: &str) -> Env {
 
 #[test]
 fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
-    let original = std::fs::read_to_string(HAGEZI).expect("tests/data/hagezi-pro-mini-4k.rpz");
+    let original = hagezi();
     // the triggers the zone holds: one entry per name (`x` and `*.x` share)
     let names: HashSet<String> = original
         .lines()
@@ -189,8 +180,8 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
     });
     // exact and wildcard triggers of the third-party zone
     assert_eq!(rcode(listen, "www.smetrics.abbott"), 3);
-    assert_eq!(rcode(listen, "analytics.zenfy.ac"), 3);
-    assert_eq!(rcode(listen, "a.b.analytics.zenfy.ac"), 3);
+    assert_eq!(rcode(listen, "commissionkings.ag"), 3);
+    assert_eq!(rcode(listen, "a.b.commissionkings.ag"), 3);
     // not in the zone: forwarded (the upstream serves test.)
     assert_eq!(rcode(listen, "www.test"), 0);
     let m = metrics(maddr);
@@ -243,7 +234,7 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
     );
     assert_eq!((a.rcode, a.answers.len()), (0, 0), "NODATA");
     assert_eq!(
-        rcode(listen, "analytics.zenfy.ac"),
+        rcode(listen, "commissionkings.ag"),
         3,
         "untouched triggers stay"
     );
@@ -280,14 +271,14 @@ fn follows_bind_by_axfr_then_ixfr_and_restarts_from_its_snapshot() {
     wait_for(Duration::from_secs(30), "the snapshot to load", || {
         rcode(listen, "www.test") == 3
     });
-    assert_eq!(rcode(listen, "analytics.zenfy.ac"), 3);
+    assert_eq!(rcode(listen, "commissionkings.ag"), 3);
     assert_ne!(rcode(listen, "smetrics.abbott"), 3);
     rt.block_on(running.shutdown());
 }
 
 #[test]
 fn a_wrong_tsig_secret_gets_no_zone() {
-    let original = std::fs::read_to_string(HAGEZI).expect("tests/data/hagezi-pro-mini-4k.rpz");
+    let original = hagezi();
     // BIND and its directory live to the end of the test
     let Env {
         rt,

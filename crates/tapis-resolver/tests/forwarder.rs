@@ -58,11 +58,7 @@ fn setup(upstreams_before: Vec<SocketAddr>) -> Setup {
         zones: vec![file_zone("rpz.local", &zfile, 60)],
         ..Config::default()
     };
-    let running = rt
-        .block_on(tapis_resolver::start(cfg))
-        .expect("resolver starts");
-    let dns = running.udp_addr;
-    let metrics = running.metrics_addr.expect("metrics");
+    let (running, dns, metrics) = start_resolver(&rt, cfg);
     wait_for(Duration::from_secs(10), "the policy zone to load", || {
         udp(
             dns,

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tapis_dns::wire::{Message, MessageBuilder, Rdata, Section, class, flags, rtype};
+use tapis_dns::wire::{Message, rtype};
 use tapis_resolver::Config;
 
 const ZONE: &str = "$TTL 60
@@ -69,11 +69,7 @@ fn setup(upstream: Option<SocketAddr>, f: impl FnOnce(&mut Config)) -> Setup {
         ..Config::default()
     };
     f(&mut cfg);
-    let running = rt
-        .block_on(tapis_resolver::start(cfg))
-        .expect("resolver starts");
-    let dns = running.udp_addr;
-    let metrics = running.metrics_addr.expect("metrics");
+    let (running, dns, metrics) = start_resolver(&rt, cfg);
     wait_for(Duration::from_secs(10), "the policy zone to load", || {
         running.policies().zone(0).is_some_and(|z| !z.is_empty())
     });
@@ -186,17 +182,7 @@ async fn slow_upstream() -> SlowUpstream {
             if name.starts_with("never-") {
                 continue;
             }
-            let mut b = MessageBuilder::new(m.header.id, flags::QR | flags::AA);
-            b.question(&question);
-            b.record(
-                Section::Answer,
-                &question.name,
-                rtype::A,
-                class::IN,
-                300,
-                Rdata::Raw(&[192, 0, 2, 1]),
-            );
-            let a = b.finish();
+            let a = a_answer(m.header.id, &question, &[192, 0, 2, 1]);
             let sock = sock.clone();
             let delay = if name.starts_with("slow-") { 1000 } else { 0 };
             tokio::spawn(async move {

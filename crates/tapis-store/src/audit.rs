@@ -98,6 +98,70 @@ pub(crate) async fn append(
     Ok(seq)
 }
 
+/// One audit event said once: what happened, to which subject, and the
+/// state before (`null` unless given) and after. Call sites build it with
+/// the subject's constructor and write it with [`Event::append`], which is
+/// [`append`] with the arguments gathered, so the event's contents and hash
+/// are exactly what the long form would have written.
+#[must_use = "an event does nothing until appended"]
+pub(crate) struct Event {
+    action: EventType,
+    subject_type: &'static str,
+    subject_id: String,
+    before: Value,
+    after: Value,
+}
+
+impl Event {
+    /// An event about any subject (`subject_type` is "setting", "key", …).
+    pub(crate) fn about(
+        action: EventType,
+        subject_type: &'static str,
+        subject_id: impl std::fmt::Display,
+        after: Value,
+    ) -> Self {
+        Self {
+            action,
+            subject_type,
+            subject_id: subject_id.to_string(),
+            before: Value::Null,
+            after,
+        }
+    }
+
+    /// An event about a party.
+    pub(crate) fn party(action: EventType, id: impl std::fmt::Display, after: Value) -> Self {
+        Self::about(action, "party", id, after)
+    }
+
+    /// An event about a notice.
+    pub(crate) fn notice(action: EventType, id: impl std::fmt::Display, after: Value) -> Self {
+        Self::about(action, "notice", id, after)
+    }
+
+    /// An event about an order.
+    pub(crate) fn order(action: EventType, id: impl std::fmt::Display, after: Value) -> Self {
+        Self::about(action, "order", id, after)
+    }
+
+    /// The subject's state before the change.
+    pub(crate) fn before(mut self, before: Value) -> Self {
+        self.before = before;
+        self
+    }
+
+    /// Append it inside the caller's write transaction (see [`append`]).
+    pub(crate) async fn append(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        at: Timestamp,
+        actor: &Actor,
+    ) -> Result<i64> {
+        let subject = (self.subject_type, self.subject_id.as_str());
+        append(tx, at, actor, self.action, subject, self.before, self.after).await
+    }
+}
+
 const COLUMNS: &str =
     "seq, at, actor, action, subject_type, subject_id, before, after, prev_hash, hash";
 

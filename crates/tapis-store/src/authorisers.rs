@@ -19,7 +19,7 @@ use tapis_core::audit::Actor;
 use tapis_core::party::{NewParty, PartyInput, PartyKind};
 use tapis_core::{EventType, PartyId, Timestamp};
 
-use crate::{Error, Result, Store, audit};
+use crate::{Error, Result, Store, audit::Event};
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -154,19 +154,17 @@ impl Store {
         .bind(now.unix_millis())
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
+        Event::party(
             EventType::AuthoriserKeyEnrolled,
-            ("party", &party.to_string()),
-            if retired.is_empty() {
-                Value::Null
-            } else {
-                json!({"fingerprints": retired})
-            },
+            party,
             json!({"public_key": key, "fingerprint": fp}),
         )
+        .before(if retired.is_empty() {
+            Value::Null
+        } else {
+            json!({"fingerprints": retired})
+        })
+        .append(&mut tx, now, actor)
         .await?;
         let k = self.authoriser_key_in(&mut tx, party, &key).await?;
         tx.commit().await?;

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tapis_core::EventType;
 use tapis_core::audit::Actor;
@@ -25,7 +26,7 @@ use tapis_core::target::DomainName;
 use tapis_core::{PartyId, Timestamp, canonical};
 
 use crate::orders::Order;
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{Error, Principal, Result, Store, audit::Event};
 
 pub(crate) type Tx = Transaction<'static, Any>;
 
@@ -400,6 +401,43 @@ fn ts(r: &sqlx::any::AnyRow, c: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_unix_millis(r.try_get(c)?))
 }
 
+/// The rows `sql` selects for order `id` (its one parameter), each read
+/// by `read`.
+async fn rows_for_order<T>(
+    tx: &mut Tx,
+    sql: &str,
+    id: &str,
+    read: fn(&AnyRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let rows = sqlx::query(sql).bind(id).fetch_all(&mut **tx).await?;
+    rows.iter().map(read).collect()
+}
+
+fn authorisation_from_row(r: &AnyRow) -> Result<AuthorisationView> {
+    let receipt: String = r.try_get("receipt")?;
+    Ok(AuthorisationView {
+        id: r.try_get("id")?,
+        party_id: r.try_get("party_id")?,
+        token_label: r.try_get("token_label")?,
+        decision: r.try_get("decision")?,
+        reasons: r.try_get("reasons")?,
+        order_sha256: r.try_get("order_sha256")?,
+        receipt: serde_json::from_str(&receipt).map_err(Error::corrupt)?,
+        created_at: ts(r, "created_at")?,
+    })
+}
+
+fn response_from_row(r: &AnyRow) -> Result<ResponseView> {
+    Ok(ResponseView {
+        id: r.try_get("id")?,
+        party_id: r.try_get("party_id")?,
+        token_label: r.try_get("token_label")?,
+        kind: r.try_get("kind")?,
+        text: r.try_get("text")?,
+        created_at: ts(r, "created_at")?,
+    })
+}
+
 impl Store {
     /// An order's due-process record: why it needs authorisation, the
     /// platforms told, authorisations, responses, publication.
@@ -422,38 +460,20 @@ impl Store {
         .iter()
         .map(|r| r.try_get("party_id"))
         .collect::<std::result::Result<_, _>>()?;
-        let mut authorisations = Vec::new();
-        for r in sqlx::query("SELECT id, party_id, token_label, decision, reasons, order_sha256, receipt, created_at FROM order_authorisations WHERE order_id = $1 ORDER BY created_at, id")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            authorisations.push(AuthorisationView {
-                id: r.try_get("id")?,
-                party_id: r.try_get("party_id")?,
-                token_label: r.try_get("token_label")?,
-                decision: r.try_get("decision")?,
-                reasons: r.try_get("reasons")?,
-                order_sha256: r.try_get("order_sha256")?,
-                receipt: serde_json::from_str(&r.try_get::<String, _>("receipt")?).map_err(Error::corrupt)?,
-                created_at: ts(&r, "created_at")?,
-            });
-        }
-        let mut responses = Vec::new();
-        for r in sqlx::query("SELECT id, party_id, token_label, kind, text, created_at FROM order_responses WHERE order_id = $1 ORDER BY created_at, id")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            responses.push(ResponseView {
-                id: r.try_get("id")?,
-                party_id: r.try_get("party_id")?,
-                token_label: r.try_get("token_label")?,
-                kind: r.try_get("kind")?,
-                text: r.try_get("text")?,
-                created_at: ts(&r, "created_at")?,
-            });
-        }
+        let authorisations = rows_for_order(
+            &mut tx,
+            "SELECT id, party_id, token_label, decision, reasons, order_sha256, receipt, created_at FROM order_authorisations WHERE order_id = $1 ORDER BY created_at, id",
+            id,
+            authorisation_from_row,
+        )
+        .await?;
+        let responses = rows_for_order(
+            &mut tx,
+            "SELECT id, party_id, token_label, kind, text, created_at FROM order_responses WHERE order_id = $1 ORDER BY created_at, id",
+            id,
+            response_from_row,
+        )
+        .await?;
         let publication = sqlx::query("SELECT basis, authorisation_id, until, published_at FROM order_publications WHERE order_id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -591,19 +611,16 @@ impl Store {
         .bind(now.unix_millis())
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::order(
             if decision == "authorise" {
                 EventType::OrderAuthorised
             } else {
                 EventType::OrderAuthorisationRefused
             },
-            ("order", id),
-            Value::Null,
+            id,
             json!({"authorisation_id": auth_id, "order_sha256": sha, "reasons": reasons}),
         )
+        .append(&mut tx, now, &by.actor())
         .await?;
         let actor = Actor::system("scheduler");
         let mut changed = false;
@@ -624,7 +641,7 @@ impl Store {
                 .await?;
             }
             DecisionEffect::End => {
-                crate::orders::end_in(
+                crate::orders::end(
                     &mut tx,
                     now,
                     &actor,
@@ -688,15 +705,12 @@ impl Store {
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::order(
             EventType::OrderPlatformResponded,
-            ("order", id),
-            Value::Null,
+            id,
             json!({"response_id": rid, "kind": kind, "text": text}),
         )
+        .append(&mut tx, now, &by.actor())
         .await?;
         tell_authorisers(
             &mut tx,

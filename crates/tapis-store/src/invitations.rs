@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Row;
 use tapis_core::EventType;
 use tapis_core::audit::Actor;
@@ -23,7 +23,7 @@ use tapis_core::role::Role;
 use tapis_core::{PartyId, Timestamp, TokenId};
 
 use crate::tokens::{hash_secret, insert_token, load_party, new_secret};
-use crate::{Error, Principal, Result, Store, TokenInfo, audit};
+use crate::{Error, Principal, Result, Store, TokenInfo, audit::Event};
 
 /// How long an invitation code can be redeemed.
 pub const INVITATION_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -93,16 +93,10 @@ impl Store {
         .bind(info.expires_at.unix_millis())
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
-            EventType::InvitationCreated,
-            ("party", &party_id.to_string()),
-            Value::Null,
-            json!({"invitation_id": info.id, "role": role.as_str(), "expires_at": info.expires_at.to_string()}),
-        )
-        .await?;
+        let after = json!({"invitation_id": info.id, "role": role.as_str(), "expires_at": info.expires_at.to_string()});
+        Event::party(EventType::InvitationCreated, party_id, after)
+            .append(&mut tx, now, &by.actor())
+            .await?;
         tx.commit().await?;
         Ok((info, code))
     }
@@ -186,15 +180,12 @@ impl Store {
                 "this invitation was already used: ask the authority for a new one".into(),
             ));
         }
-        audit::append(
-            &mut tx,
-            now,
-            &actor,
+        Event::party(
             EventType::InvitationAccepted,
-            ("party", &party_id.to_string()),
-            Value::Null,
+            party_id,
             json!({"invitation_id": id, "token_id": token_id.to_string()}),
         )
+        .append(&mut tx, now, &actor)
         .await?;
         tx.commit().await?;
         Ok((info, secret))

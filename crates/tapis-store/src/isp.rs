@@ -13,7 +13,7 @@ use tapis_core::isp::{IpNet, Resolvers};
 use tapis_core::{PartyId, Timestamp, canonical};
 
 use crate::secrets::Place;
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{Error, Principal, Result, Store, audit::Event};
 
 /// Where an ISP's TSIG secret is sealed: bound to its row.
 pub(crate) fn tsig_place(party: &str) -> Place<'_> {
@@ -183,12 +183,7 @@ impl Store {
         r: Resolvers,
     ) -> Result<(IspResolvers, Option<String>)> {
         let mut tx = self.write().await?;
-        let kind: String = sqlx::query("SELECT kind FROM parties WHERE id = $1")
-            .bind(party.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound("party"))?
-            .try_get("kind")?;
+        let kind = crate::parties::kind_of(&mut tx, party).await?;
         if kind != "isp" {
             return Err(
                 tapis_core::Error::invalid("party", "only an ISP registers resolvers").into(),
@@ -243,16 +238,10 @@ impl Store {
             .await?;
             Some(secret)
         };
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            EventType::IspResolversSet,
-            ("party", &party.to_string()),
-            Value::Null,
-            json!({"resolvers": strings(&r.resolvers), "notify": strings(&r.notify), "allow_transfer_from": strings(&r.allow_transfer_from), "key_created": secret.is_some()}),
-        )
-        .await?;
+        let after = json!({"resolvers": strings(&r.resolvers), "notify": strings(&r.notify), "allow_transfer_from": strings(&r.allow_transfer_from), "key_created": secret.is_some()});
+        Event::party(EventType::IspResolversSet, party, after)
+            .append(&mut tx, now, actor)
+            .await?;
         let view = load(&mut tx, party)
             .await?
             .ok_or(Error::NotFound("resolvers"))?;
@@ -342,15 +331,12 @@ impl Store {
             .bind(&by.label)
             .execute(&mut *tx)
             .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::party(
             EventType::RpzAcknowledged,
-            ("party", &by.party_id.to_string()),
-            Value::Null,
+            by.party_id,
             json!({"serial": serial, "current": current}),
         )
+        .append(&mut tx, now, &by.actor())
         .await?;
         tx.commit().await?;
         self.compliance()
@@ -556,16 +542,10 @@ impl Store {
             } else {
                 EventType::RpzTransferred
             };
-            audit::append(
-                &mut tx,
-                now,
-                &Actor::system("rpz-primary"),
-                event,
-                ("party", &party),
-                Value::Null,
-                json!({"peer": peer.to_canonical().to_string(), "kind": kind, "from_serial": from, "serial": serial, "complete": complete, "detail": detail}),
-            )
-            .await?;
+            let after = json!({"peer": peer.to_canonical().to_string(), "kind": kind, "from_serial": from, "serial": serial, "complete": complete, "detail": detail});
+            Event::party(event, &party, after)
+                .append(&mut tx, now, &Actor::system("rpz-primary"))
+                .await?;
         }
         tx.commit().await?;
         Ok(matched)
@@ -584,25 +564,19 @@ impl Store {
             })
         };
         let cols = "peer, kind, from_serial, serial, complete, detail, at";
-        let last = |cond: &'static str| {
-            format!(
+        // the latest entry of the sync log that meets `cond`
+        let last = |cond: &'static str| async move {
+            let sql = format!(
                 "SELECT {cols} FROM rpz_sync_log WHERE party_id = $1 AND {cond} ORDER BY id DESC LIMIT 1"
-            )
+            );
+            let row = sqlx::query(&sql)
+                .bind(party)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(event).transpose()
         };
-        let last_transfer = sqlx::query(&last("kind <> 'NOTIFY'"))
-            .bind(party)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(event)
-            .transpose()?;
-        let last_notify = sqlx::query(&last("kind = 'NOTIFY'"))
-            .bind(party)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(event)
-            .transpose()?;
+        let last_transfer = last("kind <> 'NOTIFY'").await?;
+        let last_notify = last("kind = 'NOTIFY'").await?;
         let last_poll =
             sqlx::query("SELECT peer, serial, polls, at FROM rpz_polls WHERE party_id = $1")
                 .bind(party)
@@ -758,16 +732,10 @@ impl Store {
         .bind(canonical::to_string(&detail)?)
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &Actor::system("prober"),
-            EventType::ComplianceProbed,
-            ("party", party_id),
-            Value::Null,
-            json!({"resolver": resolver, "serial": serial, "enforced": counts[0], "not_enforced": counts[1], "overblocked": counts[2], "unreachable": counts[3]}),
-        )
-        .await?;
+        let after = json!({"resolver": resolver, "serial": serial, "enforced": counts[0], "not_enforced": counts[1], "overblocked": counts[2], "unreachable": counts[3]});
+        Event::party(EventType::ComplianceProbed, party_id, after)
+            .append(&mut tx, now, &Actor::system("prober"))
+            .await?;
         tx.commit().await?;
         Ok(())
     }

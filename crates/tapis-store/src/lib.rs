@@ -45,6 +45,7 @@ pub use lease::{Fence, Lease, LeaseConfig, LeaseRow, Ownership};
 pub use model::*;
 pub use notices::acknowledgement_statement;
 pub use orders::*;
+pub use parties::Bootstrapped;
 pub use schedule::DueWork;
 pub use shared_clock::SIMULATED_NOW;
 pub use tokens::{hash_secret, new_secret};

@@ -11,7 +11,7 @@ use tapis_core::role::Role;
 use tapis_core::{PartyId, Timestamp, TokenId, canonical};
 
 use crate::tokens::{hash_secret, insert_token};
-use crate::{Error, Party, Result, Store, audit};
+use crate::{Error, Party, Result, Store, audit::Event};
 
 const COLUMNS: &str = "id, kind, name, contacts, domains, handles, created_at";
 
@@ -28,6 +28,20 @@ pub(crate) fn party_from_row(row: &AnyRow) -> Result<Party> {
         handles: serde_json::from_str(&json("handles")?).map_err(Error::corrupt)?,
         created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
     })
+}
+
+/// The kind of party `party` (as stored), inside the caller's
+/// transaction; a party that does not exist is `NotFound("party")`.
+pub(crate) async fn kind_of(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    party: PartyId,
+) -> Result<String> {
+    Ok(sqlx::query("SELECT kind FROM parties WHERE id = $1")
+        .bind(party.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("party"))?
+        .try_get("kind")?)
 }
 
 pub(crate) fn party_json(p: &Party) -> Value {
@@ -181,15 +195,8 @@ pub(crate) async fn insert_party(
     .bind(now.unix_millis())
     .execute(&mut **tx)
     .await?;
-    audit::append(
-        tx,
-        now,
-        actor,
-        EventType::PartyCreated,
-        ("party", &party.id.to_string()),
-        Value::Null,
-        party_json(&party),
-    )
-    .await?;
+    Event::party(EventType::PartyCreated, party.id, party_json(&party))
+        .append(tx, now, actor)
+        .await?;
     Ok(party)
 }

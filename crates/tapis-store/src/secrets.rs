@@ -19,6 +19,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
+use crate::audit::Event;
 use crate::{Error, Result};
 
 const PREFIX: &str = "tapis-sealed:v1:";
@@ -252,14 +253,16 @@ impl crate::Store {
         if sealed == 0 {
             return Ok(0);
         }
-        crate::audit::append(
+        Event::about(
+            tapis_core::EventType::SecretsSealed,
+            "setting",
+            "secrets_key",
+            serde_json::json!({"sealed": sealed, "kid": kid}),
+        )
+        .append(
             &mut tx,
             self.now(),
             &tapis_core::audit::Actor::system("secrets"),
-            tapis_core::EventType::SecretsSealed,
-            ("setting", "secrets_key"),
-            serde_json::Value::Null,
-            serde_json::json!({"sealed": sealed, "kid": kid}),
         )
         .await?;
         tx.commit().await?;

@@ -9,9 +9,11 @@
 use std::sync::Arc;
 
 use sqlx::Connection;
-use tapis_core::Clock;
+use tapis_core::channel::{ChannelInput, NewChannel};
+use tapis_core::party::{NewParty, PartyInput};
+use tapis_core::{Clock, ManualClock, PartyId, Timestamp};
 
-use crate::{Backend, Store};
+use crate::{Backend, Bootstrapped, Party, Principal, Store};
 
 /// Backends this test run must cover.
 pub fn backends() -> Vec<Backend> {
@@ -90,4 +92,71 @@ impl TestDb {
                 .await;
         }
     }
+}
+
+/// The moment most store tests start at: 2026-01-01T00:00:00Z.
+pub const START: &str = "2026-01-01T00:00:00Z";
+
+/// A manual clock standing at `rfc3339`.
+pub fn clock_at(rfc3339: &str) -> ManualClock {
+    ManualClock::new(Timestamp::parse("t", rfc3339).expect("test clock time"))
+}
+
+/// The first start of an empty store: the authority, its admin's secret
+/// and the admin's principal.
+pub async fn bootstrap(store: &Store) -> (Bootstrapped, Principal) {
+    let boot = first_start(store).await;
+    let admin = principal(store, &boot.admin_secret).await;
+    (boot, admin)
+}
+
+/// The first start of an empty store, the authority "Ministry" and its
+/// admin token, without using the token.
+pub async fn first_start(store: &Store) -> Bootstrapped {
+    store
+        .bootstrap("Ministry", None)
+        .await
+        .expect("bootstrap")
+        .expect("first start")
+}
+
+/// The principal a live token's secret authenticates.
+pub async fn principal(store: &Store, secret: &str) -> Principal {
+    store
+        .authenticate(secret)
+        .await
+        .expect("auth")
+        .expect("a live token")
+}
+
+/// A party of `kind` named `name`, with no contacts, domains or handles,
+/// created by `by`.
+pub async fn party(store: &Store, by: &Principal, kind: &str, name: &str) -> Party {
+    let input = PartyInput {
+        kind: kind.into(),
+        name: name.into(),
+        contacts: vec![],
+        domains: vec![],
+        handles: vec![],
+    };
+    let new = NewParty::parse(input).expect("party");
+    store
+        .create_party(&by.actor(), new)
+        .await
+        .expect("create party")
+}
+
+/// Gives `party` a webhook channel at `https://hooks.example/x`; returns
+/// the webhook secret it is issued.
+pub async fn webhook(store: &Store, by: &Principal, party: PartyId) -> String {
+    let input = ChannelInput {
+        webhook_url: Some("https://hooks.example/x".into()),
+        ..Default::default()
+    };
+    let ch = NewChannel::parse(input, false).expect("channel");
+    let (_, secret) = store
+        .set_channel(&by.actor(), party, ch)
+        .await
+        .expect("set channel");
+    secret.expect("a new webhook gets a secret")
 }

@@ -6,9 +6,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use tapis_core::EventType;
 use tapis_core::audit::Actor;
 use tapis_core::party::{PartyKind, bounded_text};
@@ -16,7 +17,7 @@ use tapis_core::person::Person;
 use tapis_core::role::Role;
 use tapis_core::{PartyId, Timestamp, TokenId};
 
-use crate::{Error, Party, Principal, Result, Store, TokenInfo, TokenRecord, audit};
+use crate::{Error, Party, Principal, Result, Store, TokenInfo, TokenRecord, audit::Event};
 
 /// A fresh token secret.
 pub fn new_secret() -> String {
@@ -72,16 +73,9 @@ pub(crate) async fn insert_token(
         after["expires_at"] = json!(at.to_string());
     }
     // The event names the token, never its secret or hash.
-    audit::append(
-        tx,
-        now,
-        actor,
-        EventType::TokenCreated,
-        ("party", &party.id.to_string()),
-        Value::Null,
-        after,
-    )
-    .await?;
+    Event::party(EventType::TokenCreated, party.id, after)
+        .append(tx, now, actor)
+        .await?;
     Ok(TokenInfo {
         id,
         party_id: party.id,
@@ -136,25 +130,9 @@ impl Store {
         expires_at: Option<Timestamp>,
         secret: Option<&str>,
     ) -> Result<(TokenInfo, String)> {
-        let label = bounded_text("label", label, 1, 200)?;
         let secret = secret.map(str::to_owned).unwrap_or_else(new_secret);
-        let mut tx = self.write().await?;
-        let party = load_party(&mut tx, party_id).await?;
-        let info = insert_token(
-            &mut tx,
-            self.now(),
-            actor,
-            TokenId::new(),
-            &party,
-            role,
-            &label,
-            person,
-            &hash_secret(&secret),
-            expires_at,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((info, secret))
+        let spec = (party_id, role, label, person, expires_at);
+        self.new_token(actor, spec, secret, |_| Ok(())).await
     }
 
     /// A token created through the API by `by`: the authority's admin
@@ -170,26 +148,35 @@ impl Store {
         person: Option<&Person>,
         expires_at: Option<Timestamp>,
     ) -> Result<(TokenInfo, String)> {
+        let spec = (party_id, role, label, person, expires_at);
+        self.new_token(&by.actor(), spec, new_secret(), |party| {
+            // another party's record is a 404 to a non-authority caller
+            if !by.role.reads_everything() && party.id != by.party_id {
+                return Err(Error::NotFound("party"));
+            }
+            tapis_core::role::may_issue_token(by.role, by.party_id, party.id, party.kind, role)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A token (party, role, label, person, expiry) with `secret`, in one
+    /// write transaction: the label is checked, the party loaded and `may`
+    /// asked about it before anything is written. Returns the secret.
+    async fn new_token(
+        &self,
+        actor: &Actor,
+        (party_id, role, label, person, expires_at): TokenSpec<'_>,
+        secret: String,
+        may: impl FnOnce(&Party) -> Result<()>,
+    ) -> Result<(TokenInfo, String)> {
         let label = bounded_text("label", label, 1, 200)?;
-        let secret = new_secret();
         let mut tx = self.write().await?;
         let party = load_party(&mut tx, party_id).await?;
-        // another party's record is a 404 to a non-authority caller
-        if !by.role.reads_everything() && party.id != by.party_id {
-            return Err(Error::NotFound("party"));
-        }
-        tapis_core::role::may_issue_token(by.role, by.party_id, party.id, party.kind, role)?;
+        may(&party)?;
+        let (now, id, hash) = (self.now(), TokenId::new(), hash_secret(&secret));
         let info = insert_token(
-            &mut tx,
-            self.now(),
-            &by.actor(),
-            TokenId::new(),
-            &party,
-            role,
-            &label,
-            person,
-            &hash_secret(&secret),
-            expires_at,
+            &mut tx, now, actor, id, &party, role, &label, person, &hash, expires_at,
         )
         .await?;
         tx.commit().await?;
@@ -230,18 +217,13 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let get = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
         let principal = Principal {
-            token_id: TokenId::parse(&get("id")?).map_err(Error::corrupt)?,
-            party_id: PartyId::parse(&get("party_id")?).map_err(Error::corrupt)?,
-            party_kind: PartyKind::parse(&get("kind")?).map_err(Error::corrupt)?,
-            role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
-            label: get("label")?,
-            person: row
-                .try_get::<Option<String>, _>("person")?
-                .map(|p| Person::from_stored(&p))
-                .transpose()
-                .map_err(Error::corrupt)?,
+            token_id: parsed(&row, "id", TokenId::parse)?,
+            party_id: parsed(&row, "party_id", PartyId::parse)?,
+            party_kind: parsed(&row, "kind", PartyKind::parse)?,
+            role: parsed(&row, "role", Role::parse)?,
+            label: row.try_get("label")?,
+            person: person(&row)?,
         };
         Ok(Some((principal, row.try_get("first_used_at")?)))
     }
@@ -309,16 +291,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let info = record.info;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            EventType::TokenRevoked,
-            ("party", &info.party_id.to_string()),
-            Value::Null,
-            json!({"token_id": id.to_string(), "role": info.role.as_str(), "label": info.label}),
-        )
-        .await?;
+        let after =
+            json!({"token_id": id.to_string(), "role": info.role.as_str(), "label": info.label});
+        Event::party(EventType::TokenRevoked, info.party_id, after)
+            .append(&mut tx, now, actor)
+            .await?;
         tx.commit().await?;
         Ok(info)
     }
@@ -360,8 +337,34 @@ impl Store {
 const TOKEN_COLUMNS: &str =
     "id, party_id, role, label, person, created_at, expires_at, first_used_at, revoked_at";
 
-fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
-    let get = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+/// Column `col` read by one of core's parsers: text that does not parse
+/// is a corrupt row.
+fn parsed<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<T> {
+    parse(&row.try_get::<String, _>(col)?).map_err(Error::corrupt)
+}
+
+/// The token's `person` column, if it names one.
+fn person(row: &AnyRow) -> Result<Option<Person>> {
+    row.try_get::<Option<String>, _>("person")?
+        .map(|p| Person::from_stored(&p))
+        .transpose()
+        .map_err(Error::corrupt)
+}
+
+/// What a new token is: its party, role, label, person and expiry.
+type TokenSpec<'a> = (
+    PartyId,
+    Role,
+    &'a str,
+    Option<&'a Person>,
+    Option<Timestamp>,
+);
+
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord> {
     let at = |c: &str| -> Result<Option<Timestamp>> {
         Ok(row
             .try_get::<Option<i64>, _>(c)?
@@ -369,15 +372,11 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
     };
     Ok(TokenRecord {
         info: TokenInfo {
-            id: TokenId::parse(&get("id")?).map_err(Error::corrupt)?,
-            party_id: PartyId::parse(&get("party_id")?).map_err(Error::corrupt)?,
-            role: Role::parse(&get("role")?).map_err(Error::corrupt)?,
-            label: get("label")?,
-            person: row
-                .try_get::<Option<String>, _>("person")?
-                .map(|p| Person::from_stored(&p))
-                .transpose()
-                .map_err(Error::corrupt)?,
+            id: parsed(row, "id", TokenId::parse)?,
+            party_id: parsed(row, "party_id", PartyId::parse)?,
+            role: parsed(row, "role", Role::parse)?,
+            label: row.try_get("label")?,
+            person: person(row)?,
             created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
             expires_at: at("expires_at")?,
         },

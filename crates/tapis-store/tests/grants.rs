@@ -7,9 +7,7 @@
 use std::sync::Arc;
 
 use sqlx::Connection;
-use tapis_core::party::{NewParty, PartyInput};
-use tapis_core::{ManualClock, Timestamp};
-use tapis_store::testing::{TestDb, backends};
+use tapis_store::testing::{START, TestDb, backends, clock_at, first_start, party, principal};
 use tapis_store::{Backend, Store, grants};
 
 #[tokio::test]
@@ -18,14 +16,10 @@ async fn the_app_role_cannot_rewrite_the_log() {
         return;
     }
     let db = TestDb::new(Backend::Postgres).await;
-    let clock = ManualClock::new(Timestamp::parse("t", "2026-01-01T00:00:00Z").expect("t"));
+    let clock = clock_at(START);
     // The owner (the test's admin role) migrates and bootstraps.
     let owner = db.open(Arc::new(clock.clone())).await;
-    let boot = owner
-        .bootstrap("Ministry", None)
-        .await
-        .expect("boot")
-        .expect("first");
+    let boot = first_start(&owner).await;
     owner.close().await;
 
     let role = format!("tapis_app_{}", uuid::Uuid::now_v7().simple());
@@ -50,24 +44,9 @@ async fn the_app_role_cannot_rewrite_the_log() {
     let app = Store::open(&app_url, Arc::new(clock.clone()))
         .await
         .expect("the app role opens a migrated store without creating anything");
-    let admin_principal = app
-        .authenticate(&boot.admin_secret)
-        .await
-        .expect("auth")
-        .expect("admin");
-    app.create_party(
-        &admin_principal.actor(),
-        NewParty::parse(PartyInput {
-            kind: "platform".into(),
-            name: "P".into(),
-            contacts: vec![],
-            domains: vec![],
-            handles: vec![],
-        })
-        .expect("p"),
-    )
-    .await
-    .expect("the app role writes and appends to the log");
+    // the application role writes and appends to the log
+    let admin_principal = principal(&app, &boot.admin_secret).await;
+    party(&app, &admin_principal, "platform", "P").await;
     assert!(app.verify_audit().await.expect("verify").ok());
     app.close().await;
 

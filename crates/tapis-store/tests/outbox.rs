@@ -5,65 +5,27 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tapis_core::channel::{ChannelInput, NewChannel};
+use tapis_core::ManualClock;
 use tapis_core::notice::{ItemInput, LegalBasisInput, Limits, NewNotice, NoticeInput};
-use tapis_core::party::{NewParty, PartyInput};
 use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
-use tapis_core::{ManualClock, Timestamp};
-use tapis_store::testing::{TestDb, backends};
+use tapis_store::testing::{
+    START, TestDb, backends, bootstrap, clock_at, party, principal, webhook,
+};
 use tapis_store::{Attempt, Backend, Store};
 
 async fn seeded(backend: Backend, notices: usize) -> (TestDb, Store, ManualClock) {
     let db = TestDb::new(backend).await;
-    let clock = ManualClock::new(Timestamp::parse("t", "2026-01-01T00:00:00Z").expect("t"));
+    let clock = clock_at(START);
     let store = db.open(Arc::new(clock.clone())).await;
-    let boot = store
-        .bootstrap("Ministry", None)
-        .await
-        .expect("boot")
-        .expect("first");
-    let admin = store
-        .authenticate(&boot.admin_secret)
-        .await
-        .expect("auth")
-        .expect("admin");
-    let platform = store
-        .create_party(
-            &admin.actor(),
-            NewParty::parse(PartyInput {
-                kind: "platform".into(),
-                name: "P".into(),
-                contacts: vec![],
-                domains: vec![],
-                handles: vec![],
-            })
-            .expect("p"),
-        )
-        .await
-        .expect("party");
-    let ch = NewChannel::parse(
-        ChannelInput {
-            webhook_url: Some("https://hooks.example/x".into()),
-            ..Default::default()
-        },
-        false,
-    )
-    .expect("channel");
-    let (_, secret) = store
-        .set_channel(&admin.actor(), platform.id, ch)
-        .await
-        .expect("set channel");
-    assert!(secret.is_some());
+    let (boot, admin) = bootstrap(&store).await;
+    let platform = party(&store, &admin, "platform", "P").await;
+    webhook(&store, &admin, platform.id).await;
     let (_, officer) = store
         .create_token(&admin.actor(), boot.authority.id, Role::Officer, "o", None)
         .await
         .expect("token");
-    let officer = store
-        .authenticate(&officer)
-        .await
-        .expect("auth")
-        .expect("officer");
+    let officer = principal(&store, &officer).await;
     for i in 0..notices {
         let input = NoticeInput {
             platform_id: platform.id.to_string(),

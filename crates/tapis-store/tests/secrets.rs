@@ -6,18 +6,14 @@
 
 use std::sync::Arc;
 
-use tapis_core::channel::{ChannelInput, NewChannel};
 use tapis_core::isp::{Resolvers, ResolversInput};
-use tapis_core::party::{NewParty, PartyInput};
-use tapis_core::{ManualClock, PartyId, Timestamp};
+use tapis_core::{ManualClock, PartyId};
 use tapis_store::secrets::SecretKey;
-use tapis_store::testing::{TestDb, backends};
+use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party, webhook};
 use tapis_store::{Backend, Options, Principal, Store};
 
 fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(
-        Timestamp::parse("t", "2026-01-01T00:00:00Z").expect("t"),
-    ))
+    Arc::new(clock_at(START))
 }
 
 async fn open(db: &TestDb, secrets: SecretKey) -> Store {
@@ -31,50 +27,6 @@ async fn open(db: &TestDb, secrets: SecretKey) -> Store {
     )
     .await
     .expect("open")
-}
-
-async fn admin(store: &Store) -> Principal {
-    let boot = store.bootstrap("Ministry", None).await.expect("boot");
-    let secret = boot.expect("first start").admin_secret;
-    store
-        .authenticate(&secret)
-        .await
-        .expect("auth")
-        .expect("admin")
-}
-
-async fn party(store: &Store, by: &Principal, kind: &str, name: &str) -> PartyId {
-    store
-        .create_party(
-            &by.actor(),
-            NewParty::parse(PartyInput {
-                kind: kind.into(),
-                name: name.into(),
-                contacts: vec![],
-                domains: vec![],
-                handles: vec![],
-            })
-            .expect("party"),
-        )
-        .await
-        .expect("create party")
-        .id
-}
-
-async fn webhook(store: &Store, by: &Principal, party: PartyId) -> String {
-    let ch = NewChannel::parse(
-        ChannelInput {
-            webhook_url: Some("https://hooks.example/x".into()),
-            ..Default::default()
-        },
-        false,
-    )
-    .expect("channel");
-    let (_, secret) = store
-        .set_channel(&by.actor(), party, ch)
-        .await
-        .expect("set channel");
-    secret.expect("a new webhook gets a secret")
 }
 
 async fn tsig(store: &Store, by: &Principal, party: PartyId) -> String {
@@ -92,8 +44,8 @@ async fn story(backend: Backend) {
 
     // before a key is configured: plaintext, as on today's deployments
     let plain = open(&db, SecretKey::none()).await;
-    let boss = admin(&plain).await;
-    let old_platform = party(&plain, &boss, "platform", "Old").await;
+    let (_, boss) = bootstrap(&plain).await;
+    let old_platform = party(&plain, &boss, "platform", "Old").await.id;
     let old_secret = webhook(&plain, &boss, old_platform).await;
     let stored = plain
         .raw_stored_secret("channels", "secret", &old_platform.to_string())
@@ -105,9 +57,9 @@ async fn story(backend: Backend) {
 
     // with the key
     let store = open(&db, key.clone()).await;
-    let platform = party(&store, &boss, "platform", "Messenger").await;
-    let other = party(&store, &boss, "platform", "Other").await;
-    let isp = party(&store, &boss, "isp", "Net").await;
+    let platform = party(&store, &boss, "platform", "Messenger").await.id;
+    let other = party(&store, &boss, "platform", "Other").await.id;
+    let isp = party(&store, &boss, "isp", "Net").await.id;
     let secret = webhook(&store, &boss, platform).await;
     let _ = webhook(&store, &boss, other).await;
     let tsig_secret = tsig(&store, &boss, isp).await;

@@ -13,7 +13,7 @@ use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
 use tapis_core::{ManualClock, PartyId, Timestamp};
 use tapis_store::testing::{TestDb, backends};
-use tapis_store::{Backend, Error, NoticeFilter, Principal, Store};
+use tapis_store::{Backend, Created, Error, NoticeFilter, Principal, Store};
 
 fn notice_input(platform: PartyId, values: &[&str]) -> NoticeInput {
     NoticeInput {
@@ -47,6 +47,24 @@ fn notice_input(platform: PartyId, values: &[&str]) -> NoticeInput {
 fn parse(store: &Store, input: NoticeInput) -> NewNotice {
     NewNotice::parse(input, &Taxonomy::bundled(), Limits::default(), store.now())
         .expect("valid notice")
+}
+
+/// The signing keys the store publishes: (kid, public key).
+async fn published_keys(store: &Store) -> Vec<(String, String)> {
+    let keys = store.public_keys().await.expect("keys");
+    keys.into_iter().map(|k| (k.kid, k.public_key)).collect()
+}
+
+/// Submits `input` as `officer` under the idempotency key and body
+/// fingerprint `key`.
+async fn submit(
+    store: &Store,
+    officer: &Principal,
+    input: &NoticeInput,
+    key: (&str, &str),
+) -> tapis_store::Result<Created> {
+    let new = parse(store, input.clone());
+    store.create_notice(officer, new, Some(key)).await
 }
 
 async fn party(store: &Store, admin: &Principal, kind: &str, name: &str) -> PartyId {
@@ -153,12 +171,7 @@ async fn story(backend: Backend) {
         platform,
         &["@Radical_One", "@radical_two", "https://t.me/radical_three"],
     );
-    let first = store
-        .create_notice(
-            &officer,
-            parse(&store, input.clone()),
-            Some(("key-1", "fp-1")),
-        )
+    let first = submit(&store, &officer, &input, ("key-1", "fp-1"))
         .await
         .expect("create");
     assert!(first.created);
@@ -170,24 +183,13 @@ async fn story(backend: Backend) {
         n.signed_document.is_some() && n.document_sha256.is_some(),
         "submission signs the notice"
     );
-    let again = store
-        .create_notice(
-            &officer,
-            parse(&store, input.clone()),
-            Some(("key-1", "fp-1")),
-        )
+    let again = submit(&store, &officer, &input, ("key-1", "fp-1"))
         .await
         .expect("repeat");
     assert!(!again.created);
     assert_eq!(again.notice.id, n.id);
     assert!(matches!(
-        store
-            .create_notice(
-                &officer,
-                parse(&store, input.clone()),
-                Some(("key-1", "fp-2"))
-            )
-            .await,
+        submit(&store, &officer, &input, ("key-1", "fp-2")).await,
         Err(Error::Conflict(_))
     ));
     // a notice to a party that is not a platform is refused
@@ -247,13 +249,7 @@ async fn story(backend: Backend) {
     clock.advance_millis(60_000);
     let (acked, receipt) = store.acknowledge(&agent, n.id, None).await.expect("ack");
     assert_eq!(receipt["payload"]["notice_id"], n.id.to_string());
-    let keys: Vec<(String, String)> = store
-        .public_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .map(|k| (k.kid, k.public_key))
-        .collect();
+    let keys = published_keys(&store).await;
     tapis_core::sign::open_envelope(&receipt, &keys)
         .expect("the receipt verifies with a published key");
     assert_eq!(acked.state, NoticeState::Acknowledged);
@@ -273,10 +269,11 @@ async fn story(backend: Backend) {
         })
         .expect("decision")
     };
-    store
-        .decide_item(&agent, n.id, n.items[0].id, decide("removed", None))
-        .await
-        .expect("decide 0");
+    // item `i` of the notice, decided by its platform's agent
+    let (items, notice_id, by, st) = (&n.items, n.id, &agent, &store);
+    let decide_item =
+        move |i: usize, d, r| st.decide_item(by, notice_id, items[i].id, decide(d, r));
+    decide_item(0, "removed", None).await.expect("decide 0");
     let n2_now = store.get_notice(n2.id).await.expect("n2");
     assert_eq!(
         n2_now.items[0].state,
@@ -286,52 +283,24 @@ async fn story(backend: Backend) {
     assert_eq!(n2_now.state, NoticeState::Delivered);
     assert!(
         matches!(
-            store
-                .decide_item(
-                    &agent,
-                    n.id,
-                    n.items[0].id,
-                    decide("rejected", Some("changed my mind"))
-                )
-                .await,
+            decide_item(0, "rejected", Some("changed my mind")).await,
             Err(Error::Domain(_))
         ),
         "a final decision is final"
     );
-    let after_dispute = store
-        .decide_item(
-            &agent,
-            n.id,
-            n.items[1].id,
-            decide("disputed", Some("this is news reporting")),
-        )
+    let after_dispute = decide_item(1, "disputed", Some("this is news reporting"))
         .await
         .expect("dispute");
     assert_eq!(after_dispute.0.state, NoticeState::Disputed);
-    store
-        .decide_item(
-            &agent,
-            n.id,
-            n.items[1].id,
-            decide("geo_blocked", Some("blocked in ID")),
-        )
+    decide_item(1, "geo_blocked", Some("blocked in ID"))
         .await
         .expect("decide 1");
-    let closed = store
-        .decide_item(&agent, n.id, n.items[2].id, decide("not_found", None))
-        .await
-        .expect("decide 2");
+    let closed = decide_item(2, "not_found", None).await.expect("decide 2");
     let (closed, decision_receipt) = closed;
     assert_eq!(closed.state, NoticeState::Closed);
     assert_eq!(decision_receipt["payload"]["type"], "tapis.decision.v1");
     assert_eq!(decision_receipt["payload"]["decision"], "not_found");
-    let keys: Vec<(String, String)> = store
-        .public_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .map(|k| (k.kid, k.public_key))
-        .collect();
+    let keys = published_keys(&store).await;
     tapis_core::sign::open_envelope(&decision_receipt, &keys).expect("the decision is signed");
     assert!(closed.closed_at.is_some());
 
@@ -450,16 +419,7 @@ async fn concurrent_writers_keep_one_chain() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let store = db.open(Arc::new(tapis_core::SystemClock)).await;
-        let boot = store
-            .bootstrap("Ministry", None)
-            .await
-            .expect("boot")
-            .expect("first");
-        let admin = store
-            .authenticate(&boot.admin_secret)
-            .await
-            .expect("auth")
-            .expect("admin");
+        let (_, admin) = tapis_store::testing::bootstrap(&store).await;
         let mut tasks = Vec::new();
         for i in 0..16 {
             let store = store.clone();

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -14,27 +14,9 @@ use tapis_core::audit::{EventBody, GENESIS};
 use tapis_store::Backend;
 use tapis_store::testing::{TestDb, backends};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+mod common;
 
-fn tapis(data: &Path, url: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0");
-    c.arg("--data-dir").arg(data).arg("--database-url").arg(url);
-    c.env_remove("TAPIS_CONFIG")
-        .env_remove("TAPIS_BOOTSTRAP_TOKEN")
-        .current_dir(data);
-    c
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Proc, cli as tapis};
 
 fn serve(data: &Path, url: &str) -> (Proc, String) {
     let mut child = tapis(data, url)
@@ -67,13 +49,7 @@ fn text(out: &Output) -> String {
 }
 
 fn token(data: &Path, url: &str, party: &str, role: &str) -> String {
-    let out = run(
-        data,
-        url,
-        &[
-            "token", "create", "--party", party, "--role", role, "--label", role,
-        ],
-    );
+    let out = common::token_create(tapis(data, url), party, role, Some(role));
     assert!(out.status.success(), "{}", text(&out));
     String::from_utf8(out.stdout)
         .expect("utf8")

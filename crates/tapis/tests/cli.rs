@@ -11,18 +11,12 @@ use serde_json::{Value, json};
 use tapis_store::Backend;
 use tapis_store::testing::{TestDb, backends};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+mod common;
 
-fn tapis(data: &Path, url: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0");
-    c.arg("--data-dir").arg(data).arg("--database-url").arg(url);
-    // keep the test hermetic: no config from the environment or cwd
-    c.env_remove("TAPIS_CONFIG")
-        .env_remove("TAPIS_BOOTSTRAP_TOKEN")
-        .current_dir(data);
-    c
-}
+use common::BIN;
+
+// hermetic: no config from the environment or cwd
+use common::cli as tapis;
 
 /// Start `tapis serve` on a free port and return it with its base URL.
 fn serve(data: &Path, url: &str) -> (Child, String) {
@@ -110,19 +104,8 @@ async fn story(backend: Backend) {
     assert_eq!(resp.status(), 201);
 
     // the CLI creates a token for the platform, by name
-    let out = tapis(data, &db.url)
-        .args([
-            "token",
-            "create",
-            "--party",
-            "Messenger",
-            "--role",
-            "platform_agent",
-            "--label",
-            "ops bot",
-        ])
-        .output()
-        .expect("token create");
+    let cmd = tapis(data, &db.url);
+    let out = common::token_create(cmd, "Messenger", "platform_agent", Some("ops bot"));
     assert!(
         out.status.success(),
         "{}",
@@ -146,17 +129,7 @@ async fn story(backend: Backend) {
     assert_eq!(me["label"], "ops bot");
 
     // a role that does not fit the party is refused with a clear message
-    let out = tapis(data, &db.url)
-        .args([
-            "token",
-            "create",
-            "--party",
-            "Messenger",
-            "--role",
-            "officer",
-        ])
-        .output()
-        .expect("token create");
+    let out = common::token_create(tapis(data, &db.url), "Messenger", "officer", None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot hold the officer role"));
 

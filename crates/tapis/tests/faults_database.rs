@@ -34,20 +34,7 @@ struct Setup {
 
 async fn setup(server: &Server) -> Setup {
     let authority = server.authority().await;
-    let platform = server
-        .party_with(
-            ADMIN,
-            json!({"kind": "platform", "name": "Messenger", "domains": ["messenger.example"]}),
-        )
-        .await;
-    let (s, v) = server
-        .put(
-            &format!("/api/v1/parties/{platform}/channel"),
-            ADMIN,
-            json!({"webhook_url": format!("http://127.0.0.1:{}/hook", free_port())}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let platform = platform_with_dead_webhook(server, "Messenger", "messenger.example").await;
     Setup {
         officer: server.token(&authority, "officer").await,
         platform,

@@ -15,7 +15,9 @@ use tapis_core::SystemClock;
 use tapis_store::testing::{TestDb, backends};
 use tapis_store::{Backend, Options, Store};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapis");
+mod common;
+
+use common::BIN;
 
 /// `tapis` with the data directory and database given, and nothing read
 /// from the environment or the working directory.
@@ -509,19 +511,8 @@ async fn tokens_are_listed_and_revoked_from_the_command_line() {
             .await
             .expect("json");
         let party_id = party["id"].as_str().expect("id").to_owned();
-        let out = tapis(data, &db.url)
-            .args([
-                "token",
-                "create",
-                "--party",
-                "Messenger",
-                "--role",
-                "platform_agent",
-                "--label",
-                "ops bot",
-            ])
-            .output()
-            .expect("token create");
+        let cmd = tapis(data, &db.url);
+        let out = common::token_create(cmd, "Messenger", "platform_agent", Some("ops bot"));
         assert!(out.status.success(), "{}", text(&out));
         let secret = String::from_utf8(out.stdout)
             .expect("utf8")

@@ -26,21 +26,26 @@ fn tapis(db: &str, args: &[&str]) -> Output {
         .expect("run tapis")
 }
 
+/// `tapis import WHAT FILE --category CATEGORY --legal-basis BASIS`, then
+/// `extra`.
+fn import(
+    db: &str,
+    what: &str,
+    file: &Path,
+    category: &str,
+    basis: &str,
+    extra: &[&str],
+) -> Output {
+    let file = file.to_str().expect("path");
+    let mut args = vec!["import", what, file, "--category", category];
+    args.extend(["--legal-basis", basis]);
+    args.extend(extra);
+    tapis(db, &args)
+}
+
 /// `tapis import domains FILE --category CATEGORY --legal-basis x`.
 fn import_domains(db: &str, file: &Path, category: &str) -> Output {
-    let file = file.to_str().expect("path");
-    tapis(
-        db,
-        &[
-            "import",
-            "domains",
-            file,
-            "--category",
-            category,
-            "--legal-basis",
-            "x",
-        ],
-    )
+    import(db, "domains", file, category, "x", &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,18 +55,8 @@ async fn imports_real_lists_as_draft_orders() {
     store.bootstrap("Ministry", None).await.expect("boot");
 
     let rpz = list("hagezi-pro-mini.rpz");
-    let out = tapis(
-        &db.url,
-        &[
-            "import",
-            "rpz",
-            rpz.to_str().expect("path"),
-            "--category",
-            "other",
-            "--legal-basis",
-            "Ministerial regulation 5/2020",
-        ],
-    );
+    let basis = "Ministerial regulation 5/2020";
+    let out = import(&db.url, "rpz", &rpz, "other", basis, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -74,18 +69,15 @@ async fn imports_real_lists_as_draft_orders() {
     );
 
     let gambling = list("gambling-indonesia.txt");
-    let out = tapis(
+    let basis = "Law 11/2008 art. 27(2)";
+    let subdomains = ["--include-subdomains"];
+    let out = import(
         &db.url,
-        &[
-            "import",
-            "domains",
-            gambling.to_str().expect("path"),
-            "--category",
-            "gambling",
-            "--legal-basis",
-            "Law 11/2008 art. 27(2)",
-            "--include-subdomains",
-        ],
+        "domains",
+        &gambling,
+        "gambling",
+        basis,
+        &subdomains,
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");

@@ -225,21 +225,8 @@ async fn metrics_on(backend: tapis_store::Backend) {
     let authority = server.authority().await;
     let officer = server.token(&authority, "officer").await;
     let auditor = server.token(&authority, "auditor").await;
-    let platform = server
-        .party_with(
-            ADMIN,
-            json!({"kind": "platform", "name": "Down Platform", "domains": ["down.example"]}),
-        )
-        .await;
-    // its receiver is down: nothing listens on this port
-    let (s, v) = server
-        .put(
-            &format!("/api/v1/parties/{platform}/channel"),
-            ADMIN,
-            json!({"webhook_url": format!("http://127.0.0.1:{}/hook", free_port())}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    // its receiver is down: nothing listens on its webhook's port
+    let platform = platform_with_dead_webhook(&server, "Down Platform", "down.example").await;
 
     // an ISP with resolvers, so that its sync lag is a series
     let isp = server.party("isp", "NetCo").await;

@@ -391,46 +391,23 @@ async fn unbound_case(trigger: UnboundTrigger) {
     let d = dir.path().display().to_string();
     std::fs::write(dir.path().join("example.zone"), EXAMPLE_ZONE).expect("zone");
     let conf = dir.path().join("unbound.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            r#"server:
-    chroot: ""
-    username: ""
-    directory: "{d}"
-    pidfile: "{d}/unbound.pid"
-    do-daemonize: no
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    interface: 127.0.0.1@{port}
-    port: {port}
-    do-ip6: no
-    access-control: 127.0.0.0/8 allow
-    module-config: "respip iterator"
-    do-not-query-localhost: no
-remote-control:
+    let remote_control = format!(
+        r#"remote-control:
     control-enable: yes
     control-interface: "{d}/control.sock"
     control-use-cert: no
-auth-zone:
-    name: "example."
-    zonefile: "{d}/example.zone"
-    for-upstream: yes
-    for-downstream: no
-    fallback-enabled: no
-rpz:
-    name: "rpz.tapis."
-    primary: 127.0.0.1@{dns}
+"#
+    );
+    let rpz = format!(
+        r#"    primary: 127.0.0.1@{dns}
     allow-notify: 127.0.0.1
     zonefile: "{d}/rpz.zone"
     rpz-log: yes
     rpz-log-name: "tapis"
 "#,
-            dns = tapis.dns_port()
-        ),
-    )
-    .expect("conf");
+        dns = tapis.dns_port()
+    );
+    std::fs::write(&conf, unbound_conf(&d, port, &remote_control, &rpz)).expect("conf");
     let mut cmd = Command::new(&bin);
     cmd.arg("-d").arg("-c").arg(&conf);
     let mut unbound = Resolver::start("Unbound", port, dir, &mut cmd);

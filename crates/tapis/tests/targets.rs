@@ -89,37 +89,8 @@ async fn trigger_targets_are_refused_and_the_exported_zone_loads_in_unbound() {
     std::fs::write(dir.path().join("example.zone"), EXAMPLE_ZONE).expect("zone");
     let port = free_port();
     let conf = dir.path().join("unbound.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            r#"server:
-    chroot: ""
-    username: ""
-    directory: "{d}"
-    pidfile: "{d}/unbound.pid"
-    do-daemonize: no
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    interface: 127.0.0.1@{port}
-    port: {port}
-    do-ip6: no
-    access-control: 127.0.0.0/8 allow
-    module-config: "respip iterator"
-    do-not-query-localhost: no
-auth-zone:
-    name: "example."
-    zonefile: "{d}/example.zone"
-    for-upstream: yes
-    for-downstream: no
-    fallback-enabled: no
-rpz:
-    name: "rpz.tapis."
-    zonefile: "{d}/rpz.zone"
-"#
-        ),
-    )
-    .expect("conf");
+    let rpz = format!("    zonefile: \"{d}/rpz.zone\"\n");
+    std::fs::write(&conf, unbound_conf(&d, port, "", &rpz)).expect("conf");
     let check = Command::new(tool("unbound-checkconf"))
         .arg(&conf)
         .output()

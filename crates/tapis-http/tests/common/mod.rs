@@ -24,8 +24,7 @@ pub struct App {
     pub store: Store,
     pub clock: ManualClock,
     db: Option<TestDb>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    serving: Option<Serving>,
 }
 
 pub async fn spawn_app(backend: Backend) -> App {
@@ -48,12 +47,34 @@ pub async fn spawn_app_with(backend: Backend, limits: Limits) -> App {
         .await
         .expect("bootstrap")
         .expect("first start");
+    let serving = serve_state(AppState::new(store.clone(), limits)).await;
+    App {
+        api: Api::new(serving.base.clone()),
+        admin: boot.admin_secret,
+        authority_id: boot.authority.id.to_string(),
+        store,
+        clock,
+        db: Some(db),
+        serving: Some(serving),
+    }
+}
+
+/// `tapis_http::serve` of `state` on a real socket (port 0) until stopped
+/// (or dropped).
+pub struct Serving {
+    pub addr: std::net::SocketAddr,
+    /// `http://` and the address.
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn serve_state(state: AppState) -> Serving {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(store.clone(), limits);
     let server = tokio::spawn(async move {
         tapis_http::serve(listener, state, async move {
             let _ = rx.await;
@@ -61,15 +82,23 @@ pub async fn spawn_app_with(backend: Backend, limits: Limits) -> App {
         .await
         .expect("serve");
     });
-    App {
-        api: Api::new(format!("http://{addr}")),
-        admin: boot.admin_secret,
-        authority_id: boot.authority.id.to_string(),
-        store,
-        clock,
-        db: Some(db),
+    Serving {
+        addr,
+        base: format!("http://{addr}"),
         stop: Some(tx),
         server: Some(server),
+    }
+}
+
+impl Serving {
+    /// Shut the server down and wait for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let _ = s.await;
+        }
     }
 }
 
@@ -148,11 +177,8 @@ impl App {
     }
 
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(s) = self.server.take() {
-            let _ = s.await;
+        if let Some(serving) = self.serving.take() {
+            serving.stop().await;
         }
         self.store.close().await;
         if let Some(db) = self.db.take() {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,26 +14,8 @@ use tapis_dns::wire::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A UDP+TCP port free for both.
-pub fn free_port() -> u16 {
-    loop {
-        let t = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
-        let port = t.local_addr().expect("addr").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-pub fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed: run .ci/run (it installs bind9 and bind9-utils)");
-}
+#[allow(unused_imports)]
+pub use tapis_testkit::{Proc, free_port, tool};
 
 /// The test zone's records: name → (type, rdata).
 pub struct Upstream {
@@ -193,22 +175,43 @@ impl Upstream {
 
 fn forged(q: &[u8], name: &str) -> Vec<u8> {
     let m = Message::parse(q).expect("query");
-    let mut b = MessageBuilder::new(m.header.id, flags::QR | flags::AA);
     let question = Question {
         name: Name::from_ascii(name).expect("n"),
         qtype: m.questions[0].qtype,
         qclass: class::IN,
     };
-    b.question(&question);
+    a_answer(m.header.id, &question, &[6, 6, 6, 6])
+}
+
+/// An authoritative answer (id `id`) to `question`: one A record, `addr`,
+/// with a TTL of 300.
+pub fn a_answer(id: u16, question: &Question, addr: &[u8; 4]) -> Vec<u8> {
+    let mut b = MessageBuilder::new(id, flags::QR | flags::AA);
+    b.question(question);
+    let data = Rdata::Raw(addr);
     b.record(
         Section::Answer,
         &question.name,
         rtype::A,
         class::IN,
         300,
-        Rdata::Raw(&[6, 6, 6, 6]),
+        data,
     );
     b.finish()
+}
+
+/// Starts the resolver with `cfg` on `rt`; returns it with its DNS (UDP)
+/// and metrics addresses.
+pub fn start_resolver(
+    rt: &tokio::runtime::Runtime,
+    cfg: tapis_resolver::Config,
+) -> (tapis_resolver::Running, SocketAddr, SocketAddr) {
+    let running = rt
+        .block_on(tapis_resolver::start(cfg))
+        .expect("resolver starts");
+    let dns = running.udp_addr;
+    let metrics = running.metrics_addr.expect("metrics");
+    (running, dns, metrics)
 }
 
 /// A query message.

@@ -67,15 +67,13 @@ pub(crate) async fn escalate(
         .execute(&mut **tx)
         .await?;
     let data = json!({"notice_id": id, "escalation_id": esc_id, "reason": reason, "pending_items": pending});
-    audit::append(
-        tx,
-        now,
-        actor,
+    Event::notice(
         EventType::NoticeEscalated,
-        ("notice", &id),
-        json!({"state": n.state}),
+        &id,
         json!({"state": next, "escalation_id": esc_id, "reason": reason, "pending_items": pending}),
     )
+    .before(json!({"state": n.state}))
+    .append(tx, now, actor)
     .await?;
     enqueue(
         tx,
@@ -145,15 +143,13 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::notice(
             EventType::EscalationDecided,
-            ("notice", &esc.notice_id.to_string()),
-            json!({"escalation_id": id, "state": esc.state}),
+            esc.notice_id,
             json!({"escalation_id": id, "state": next, "decision": decision, "note": note}),
         )
+        .before(json!({"escalation_id": id, "state": esc.state}))
+        .append(&mut tx, now, &by.actor())
         .await?;
         let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
             .bind(id.to_string())

@@ -33,16 +33,10 @@ impl Store {
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
-            audit::append(
-                &mut tx,
-                now,
-                &Actor::system("signing"),
-                EventType::KeyPublished,
-                ("key", signer.kid()),
-                Value::Null,
-                json!({"kid": signer.kid(), "alg": tapis_core::sign::ALG, "public_key": signer.public_key_b64()}),
-            )
-            .await?;
+            let after = json!({"kid": signer.kid(), "alg": tapis_core::sign::ALG, "public_key": signer.public_key_b64()});
+            Event::about(EventType::KeyPublished, "key", signer.kid(), after)
+                .append(&mut tx, now, &Actor::system("signing"))
+                .await?;
         }
         tx.commit().await?;
         Ok(())

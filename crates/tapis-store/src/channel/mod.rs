@@ -11,7 +11,10 @@
 
 use crate::notices::{load_notice, mark_delivered_tx, set_state};
 use crate::secrets::Place;
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{
+    Error, Principal, Result, Store,
+    audit::{self, Event},
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
@@ -147,6 +150,15 @@ pub(crate) async fn load_channel(tx: &mut Tx, party: PartyId) -> Result<Option<C
     row.as_ref().map(channel_from_row).transpose()
 }
 
+/// Commit a change to `party`'s channel; returns the channel as committed.
+async fn commit_channel(mut tx: Tx, party: PartyId) -> Result<Channel> {
+    let channel = load_channel(&mut tx, party)
+        .await?
+        .ok_or(Error::NotFound("channel"))?;
+    tx.commit().await?;
+    Ok(channel)
+}
+
 impl Store {
     /// Set a platform's channel. Creates its webhook secret when a webhook
     /// is first set and returns it (the only time it is shown).
@@ -157,12 +169,7 @@ impl Store {
         ch: NewChannel,
     ) -> Result<(Channel, Option<String>)> {
         let mut tx = self.write().await?;
-        let kind: String = sqlx::query("SELECT kind FROM parties WHERE id = $1")
-            .bind(party.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound("party"))?
-            .try_get("kind")?;
+        let kind = crate::parties::kind_of(&mut tx, party).await?;
         if kind != "platform" && kind != "isp" && kind != "authoriser" {
             return Err(tapis_core::Error::invalid(
                 "party",
@@ -213,21 +220,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            EventType::ChannelUpdated,
-            ("party", &party.to_string()),
-            Value::Null,
-            json!({"webhook_url": ch.webhook_url, "emails": ch.emails, "public_key": ch.public_key, "secret_created": new_secret.is_some()}),
-        )
-        .await?;
-        let channel = load_channel(&mut tx, party)
-            .await?
-            .ok_or(Error::NotFound("channel"))?;
-        tx.commit().await?;
-        Ok((channel, new_secret))
+        let after = json!({"webhook_url": ch.webhook_url, "emails": ch.emails, "public_key": ch.public_key, "secret_created": new_secret.is_some()});
+        Event::party(EventType::ChannelUpdated, party, after)
+            .append(&mut tx, now, actor)
+            .await?;
+        Ok((commit_channel(tx, party).await?, new_secret))
     }
 
     /// Replace the webhook secret; the old one stays valid for the grace
@@ -269,21 +266,14 @@ impl Store {
         .bind(party.to_string())
         .execute(&mut *tx)
         .await?;
-        audit::append(
-            &mut tx,
-            now,
-            actor,
+        Event::party(
             EventType::ChannelSecretRotated,
-            ("party", &party.to_string()),
-            Value::Null,
+            party,
             json!({"previous_valid_until": until.to_string()}),
         )
+        .append(&mut tx, now, actor)
         .await?;
-        let channel = load_channel(&mut tx, party)
-            .await?
-            .ok_or(Error::NotFound("channel"))?;
-        tx.commit().await?;
-        Ok((channel, secret))
+        Ok((commit_channel(tx, party).await?, secret))
     }
 
     pub async fn get_channel(&self, party: PartyId) -> Result<Option<Channel>> {

@@ -32,16 +32,9 @@ pub(crate) async fn fire_step(
                 "notice_id": id, "step": step.as_str(), "level": level,
                 "due_at": n.due_at.map(|t| t.to_string()), "pending_items": pending,
             });
-            audit::append(
-                tx,
-                now,
-                actor,
-                step.event_type(),
-                ("notice", &id),
-                Value::Null,
-                data.clone(),
-            )
-            .await?;
+            Event::notice(step.event_type(), &id, data.clone())
+                .append(tx, now, actor)
+                .await?;
             enqueue(tx, now, n.platform_id, Some(n.id), step.event_type(), data).await?;
             Ok(true)
         }

@@ -31,16 +31,10 @@ pub(crate) async fn apply_decision(
     if let Some(src) = via_duplicate {
         after["decided_via_duplicate"] = json!(src.to_string());
     }
-    audit::append(
-        tx,
-        now,
-        actor,
-        EventType::ItemDecided,
-        ("notice", &n.id.to_string()),
-        json!({"item_id": item.id.to_string(), "state": item.state}),
-        after,
-    )
-    .await?;
+    Event::notice(EventType::ItemDecided, n.id, after)
+        .before(json!({"item_id": item.id.to_string(), "state": item.state}))
+        .append(tx, now, actor)
+        .await?;
     Ok(())
 }
 
@@ -61,16 +55,10 @@ pub(crate) async fn settle(
         } else {
             EventType::NoticeDisputed
         };
-        audit::append(
-            tx,
-            now,
-            actor,
-            action,
-            ("notice", &n.id.to_string()),
-            json!({"state": n.state}),
-            json!({"state": next}),
-        )
-        .await?;
+        Event::notice(action, n.id, json!({"state": next}))
+            .before(json!({"state": n.state}))
+            .append(tx, now, actor)
+            .await?;
         n.state = next;
         if next == NoticeState::Closed {
             n.closed_at = Some(now);
@@ -140,15 +128,13 @@ pub(crate) async fn mark_delivered_tx(
         )
         .await?;
     }
-    audit::append(
-        tx,
-        now,
-        actor,
+    Event::notice(
         EventType::NoticeDelivered,
-        ("notice", &n.id.to_string()),
-        json!({"state": n.state}),
+        n.id,
         json!({"state": next, "via": via, "due_at": due.to_string(), "sla_version": sla.version}),
     )
+    .before(json!({"state": n.state}))
+    .append(tx, now, actor)
     .await?;
     n.state = next;
     n.delivered_at = Some(now);
@@ -203,16 +189,10 @@ pub(crate) async fn acknowledge_in(
 ) -> Result<()> {
     let next = n.state.on(NoticeEvent::Acknowledge)?;
     set_state(tx, now, n, next, Some("acknowledged_at")).await?;
-    audit::append(
-        tx,
-        now,
-        actor,
-        EventType::NoticeAcknowledged,
-        ("notice", &n.id.to_string()),
-        json!({"state": n.state}),
-        json!({"state": next}),
-    )
-    .await?;
+    Event::notice(EventType::NoticeAcknowledged, n.id, json!({"state": next}))
+        .before(json!({"state": n.state}))
+        .append(tx, now, actor)
+        .await?;
     n.state = next;
     n.acknowledged_at = Some(now);
     Ok(())

@@ -5,7 +5,9 @@
 use crate::db::Ctx;
 use crate::{
     Created, DuplicateRef, Error, EvidenceView, Item, LegalBasisView, Notice, NoticeFilter,
-    Principal, Result, Store, audit, channel,
+    Principal, Result, Store,
+    audit::{self, Event},
+    channel,
 };
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
@@ -192,16 +194,9 @@ impl Store {
         } else {
             EventType::NoticeSubmitted
         };
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
-            action,
-            ("notice", &id.to_string()),
-            Value::Null,
-            notice_json(&notice)?,
-        )
-        .await?;
+        Event::notice(action, id, notice_json(&notice)?)
+            .append(&mut tx, now, &by.actor())
+            .await?;
         tx.commit().await?;
         self.signal();
         Ok(Created {
@@ -229,16 +224,10 @@ impl Store {
         .await?;
         let mut n = load_notice(&mut tx, id).await?;
         on_submitted(&mut tx, &self.ctx, now, &mut n).await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
-            EventType::NoticeSubmitted,
-            ("notice", &id.to_string()),
-            json!({"state": NoticeState::Draft}),
-            notice_json(&n)?,
-        )
-        .await?;
+        Event::notice(EventType::NoticeSubmitted, id, notice_json(&n)?)
+            .before(json!({"state": NoticeState::Draft}))
+            .append(&mut tx, now, &by.actor())
+            .await?;
         tx.commit().await?;
         self.signal();
         Ok(n)
@@ -429,16 +418,10 @@ impl Store {
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
-            EventType::ReceiptIssued,
-            ("notice", &id.to_string()),
-            Value::Null,
-            json!({"receipt_sha256": tapis_core::sign::content_hash(&sealed["payload"])?, "kid": sealed["kid"], "platform_signed": platform_signature.is_some()}),
-        )
-        .await?;
+        let after = json!({"receipt_sha256": tapis_core::sign::content_hash(&sealed["payload"])?, "kid": sealed["kid"], "platform_signed": platform_signature.is_some()});
+        Event::notice(EventType::ReceiptIssued, id, after)
+            .append(&mut tx, now, &by.actor())
+            .await?;
         tx.commit().await?;
         Ok((n, sealed))
     }
@@ -466,15 +449,13 @@ impl Store {
             )
             .await?;
         }
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::notice(
             EventType::NoticeWithdrawn,
-            ("notice", &id.to_string()),
-            json!({"state": n.state}),
+            id,
             json!({"state": next, "reason": reason}),
         )
+        .before(json!({"state": n.state}))
+        .append(&mut tx, now, &by.actor())
         .await?;
         n.state = next;
         tx.commit().await?;

@@ -4,7 +4,10 @@
 //! subject: `zone` (the RPZ compiler and the zone's readers), `views`
 //! (blast radius, lookup) and `jobs` (the timed steps).
 
-use crate::{Error, Principal, Result, Store, audit};
+use crate::{
+    Error, Principal, Result, Store,
+    audit::{self, Event},
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
@@ -236,15 +239,13 @@ async fn activate(
     let next = o.state.on(OrderEvent::Activate)?;
     let publication = crate::due_process::check_publication(tx, policy, now, o).await?;
     if let Publication::Refused(why) = &publication {
-        audit::append(
-            tx,
-            now,
-            actor,
+        Event::order(
             EventType::OrderPublicationWithheld,
-            ("order", &o.id),
-            json!({"state": o.state}),
+            &o.id,
             json!({"state": o.state, "reason": why}),
         )
+        .before(json!({"state": o.state}))
+        .append(tx, now, actor)
         .await?;
         return Ok(None);
     }
@@ -266,15 +267,13 @@ async fn activate(
     o.state = next;
     let changes = activate_zone(tx, now, actor, o).await?;
     tell_isps(tx, now, o, EventType::OrderInForce).await?;
-    audit::append(
-        tx,
-        now,
-        actor,
+    Event::order(
         EventType::OrderInForce,
-        ("order", &o.id),
-        json!({"state": "scheduled"}),
+        &o.id,
         json!({"state": next, "zone_changes": changes}),
     )
+    .before(json!({"state": "scheduled"}))
+    .append(tx, now, actor)
     .await?;
     o.activated_at = Some(now);
     Ok(Some(changes))
@@ -291,20 +290,11 @@ pub(crate) async fn activate_in(
     activate(tx, &store.ctx.due_process, now, actor, o).await
 }
 
-/// [`end`] for the due-process module.
-pub(crate) async fn end_in(
-    tx: &mut Tx,
-    now: Timestamp,
-    actor: &Actor,
-    o: &mut Order,
-    event: OrderEvent,
-    reason: &str,
-) -> Result<i64> {
-    end(tx, now, actor, o, event, reason).await
-}
+/// [`end`] under the name the jobs module calls it by.
+pub(crate) use end as end_in;
 
 /// End an order (expired, lapsed or lifted) inside `tx`.
-async fn end(
+pub(crate) async fn end(
     tx: &mut Tx,
     now: Timestamp,
     actor: &Actor,
@@ -349,15 +339,13 @@ async fn end(
     } else {
         EventType::OrderExpired
     };
-    audit::append(
-        tx,
-        now,
-        actor,
+    Event::order(
         action,
-        ("order", &o.id),
-        json!({"state": before}),
+        &o.id,
         json!({"state": next, "reason": reason, "zone_changes": changes}),
     )
+    .before(json!({"state": before}))
+    .append(tx, now, actor)
     .await?;
     Ok(changes)
 }
@@ -458,16 +446,9 @@ async fn insert_order(
     event["targets_sha256"] = json!(tapis_core::sign::content_hash(&json!(names))?);
     event["needs_authorisation"] = json!(reasons);
     event["platforms"] = json!(affected);
-    audit::append(
-        tx,
-        now,
-        &by.actor,
-        EventType::OrderProposed,
-        ("order", &id),
-        Value::Null,
-        event,
-    )
-    .await?;
+    Event::order(EventType::OrderProposed, &id, event)
+        .append(tx, now, &by.actor)
+        .await?;
     if !affected.is_empty() {
         crate::due_process::tell_platforms(
             tx,
@@ -594,15 +575,13 @@ impl Store {
         )
         .await?;
         o.state = next;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
+        Event::order(
             EventType::OrderApproved,
-            ("order", id),
-            json!({"state": "draft"}),
+            id,
             json!({"state": next, "approver": by.label}),
         )
+        .before(json!({"state": "draft"}))
+        .append(&mut tx, now, &by.actor())
         .await?;
         crate::jobs::schedule(&mut tx, JobKind::OrderExpire, id, o.expires_at).await?;
         crate::jobs::schedule(&mut tx, JobKind::OrderReview, id, o.review_at).await?;
@@ -623,10 +602,7 @@ impl Store {
             o.state = next;
             crate::jobs::schedule(&mut tx, JobKind::OrderActivate, id, o.effective_at).await?;
         }
-        let (o, _) = load_order(&mut tx, id).await?;
-        tx.commit().await?;
-        self.signal();
-        Ok(o)
+        self.commit_order(tx, id).await
     }
 
     /// Lift an order before its expiry, with a reason for the record.
@@ -643,10 +619,7 @@ impl Store {
             &reason,
         )
         .await?;
-        let (o, _) = load_order(&mut tx, id).await?;
-        tx.commit().await?;
-        self.signal();
-        Ok(o)
+        self.commit_order(tx, id).await
     }
 
     /// Record the periodic review: the order stays in force to its expiry.
@@ -673,18 +646,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         crate::jobs::cancel(&mut tx, id, Some(JobKind::OrderReview)).await?;
-        audit::append(
-            &mut tx,
-            now,
-            &by.actor(),
-            EventType::OrderReviewed,
-            ("order", id),
-            Value::Null,
-            json!({"note": note}),
-        )
-        .await?;
+        Event::order(EventType::OrderReviewed, id, json!({"note": note}))
+            .append(&mut tx, now, &by.actor())
+            .await?;
         let (o, _) = load_order(&mut tx, id).await?;
         tx.commit().await?;
+        Ok(o)
+    }
+
+    /// Commit a change to order `id` and wake the workers (the zone may
+    /// have changed); returns the order as committed.
+    async fn commit_order(&self, mut tx: Tx, id: &str) -> Result<Order> {
+        let (o, _) = load_order(&mut tx, id).await?;
+        tx.commit().await?;
+        self.signal();
         Ok(o)
     }
 }

@@ -23,6 +23,34 @@ pub fn server() -> ServerBuilder {
     Server::builder(BIN)
 }
 
+/// The `tapis` CLI on the data directory `data` and the database `url`,
+/// run in `data`, kept hermetic: no configuration from the environment or
+/// the working directory, and the RPZ DNS server on a port of its own.
+pub fn cli(data: &Path, url: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.env("TAPIS_RPZ_DNS_LISTEN", "127.0.0.1:0");
+    c.arg("--data-dir").arg(data).arg("--database-url").arg(url);
+    c.env_remove("TAPIS_CONFIG")
+        .env_remove("TAPIS_BOOTSTRAP_TOKEN")
+        .current_dir(data);
+    c
+}
+
+/// `cmd token create --party <party> --role <role>` (and `--label
+/// <label>` if given), run to its end.
+pub fn token_create(
+    mut cmd: std::process::Command,
+    party: &str,
+    role: &str,
+    label: Option<&str>,
+) -> std::process::Output {
+    cmd.args(["token", "create", "--party", party, "--role", role]);
+    if let Some(label) = label {
+        cmd.args(["--label", label]);
+    }
+    cmd.output().expect("token create")
+}
+
 /// A path under this crate's `tests/fixtures`.
 pub fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -127,3 +155,55 @@ pub fn gambling_order(
 /// The zone a test resolver serves itself: every name under `example.`
 /// has one A record, 192.0.2.1.
 pub const EXAMPLE_ZONE: &str = "$TTL 60\n@ SOA ns.example. host.example. 1 60 60 600 60\n@ NS ns.example.\nns A 192.0.2.53\n@ A 192.0.2.1\n* A 192.0.2.1\n";
+
+/// An Unbound configuration for the tests, in directory `d`, listening on
+/// 127.0.0.1 port `port`: the `server:` section (in the foreground, no
+/// chroot or syslog, queries from 127.0.0.0/8, RPZ through `respip`), then
+/// `sections` as they are (e.g. `remote-control:`), then `example.` served
+/// to itself from `{d}/example.zone` (see [`EXAMPLE_ZONE`]), then an `rpz:`
+/// section for `rpz.tapis.` with the lines `rpz`.
+pub fn unbound_conf(d: &str, port: u16, sections: &str, rpz: &str) -> String {
+    format!(
+        r#"server:
+    chroot: ""
+    username: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    interface: 127.0.0.1@{port}
+    port: {port}
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "respip iterator"
+    do-not-query-localhost: no
+{sections}auth-zone:
+    name: "example."
+    zonefile: "{d}/example.zone"
+    for-upstream: yes
+    for-downstream: no
+    fallback-enabled: no
+rpz:
+    name: "rpz.tapis."
+{rpz}"#
+    )
+}
+
+/// A platform `name` with the domain `domain` whose webhook points at a
+/// port nothing listens on, so every delivery to it fails; returns its id.
+pub async fn platform_with_dead_webhook(server: &Server, name: &str, domain: &str) -> String {
+    let body = json!({"kind": "platform", "name": name, "domains": [domain]});
+    let platform = server.party_with(ADMIN, body).await;
+    let hook = format!("http://127.0.0.1:{}/hook", free_port());
+    let (s, v) = server
+        .put(
+            &format!("/api/v1/parties/{platform}/channel"),
+            ADMIN,
+            json!({"webhook_url": hook}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    platform
+}
