@@ -59,6 +59,12 @@ pub trait ClockControl: Send + Sync {
     >;
 }
 
+/// Push-back on new notices: `Some(retry_after)` while delivery cannot
+/// keep up (implemented by the binary's wiring from delivery's backlog).
+pub trait Admission: Send + Sync {
+    fn retry_after(&self) -> Option<std::time::Duration>;
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -80,6 +86,8 @@ pub struct AppState {
     pub edge: Arc<edge::Edge>,
     /// The public suffix list due process uses: said in `/healthz`.
     pub public_suffix_list: tapis_core::due_process::ListOrigin,
+    /// Push-back on notice submissions (429 with `Retry-After`); none: never.
+    pub admission: Option<Arc<dyn Admission>>,
 }
 
 impl AppState {
@@ -96,6 +104,7 @@ impl AppState {
             edge: edge::Edge::new(edge::EdgeLimits::default()),
             // the store's default policy knows top-level domains only
             public_suffix_list: Default::default(),
+            admission: None,
         }
     }
 }

@@ -135,6 +135,10 @@ pub struct Options {
     /// The bounds on ISPs' transfer, NOTIFY and probe addresses, applied
     /// again when stored settings are loaded.
     pub isp_rules: tapis_core::isp::IspRules,
+    /// This process's stable identity (the data directory's `instance-id`):
+    /// outbox leases are taken in its name, so a restarted process takes
+    /// its own leases back at once. None: a fresh identity per open.
+    pub instance_id: Option<String>,
 }
 
 impl Default for Options {
@@ -146,6 +150,7 @@ impl Default for Options {
             due_process: Default::default(),
             secrets: SecretKey::none(),
             isp_rules: Default::default(),
+            instance_id: None,
         }
     }
 }
@@ -157,6 +162,7 @@ pub(crate) struct Ctx {
     pub(crate) due_process: tapis_core::due_process::DueProcessPolicy,
     pub(crate) secrets: SecretKey,
     pub(crate) isp_rules: tapis_core::isp::IspRules,
+    pub(crate) instance_id: String,
     /// Woken after a commit that put work in the outbox or on a stream.
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that appended platform events.
@@ -274,6 +280,9 @@ impl Store {
                 due_process: options.due_process,
                 secrets: options.secrets,
                 isp_rules: options.isp_rules,
+                instance_id: options
+                    .instance_id
+                    .unwrap_or_else(|| format!("worker-{}", uuid::Uuid::now_v7().simple())),
                 wake: Arc::new(tokio::sync::Notify::new()),
                 events: tokio::sync::watch::channel(0).0,
             }),
@@ -301,6 +310,11 @@ impl Store {
     /// The bounds on ISPs' transfer, NOTIFY and probe addresses.
     pub fn isp_rules(&self) -> tapis_core::isp::IspRules {
         self.ctx.isp_rules
+    }
+
+    /// The identity outbox leases are taken in (see `Options::instance_id`).
+    pub fn instance_id(&self) -> &str {
+        &self.ctx.instance_id
     }
 
     pub fn retry(&self) -> RetryPolicy {
