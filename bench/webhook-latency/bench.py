@@ -663,7 +663,7 @@ def run_backend(args, receiver: Receiver, backend: str, binary: Path, workroot: 
             raise RuntimeError(f"no webhook_secret in the channel response: {ch}")
         receiver.set_secret(secret)
         officer = admin("POST", f"/api/v1/parties/{who['party_id']}/tokens",
-                        {"role": "officer", "label": "bench officer"})["token"]
+                        {"role": "officer", "label": "bench officer", "person": "bench officer"})["token"]
         run_tag = secrets.token_hex(4)
 
         def make_target(phase: str) -> Target:
