@@ -53,7 +53,10 @@ impl Healthy {
                             .and_then(|h| h.to_str().ok())
                             .unwrap_or_default()
                             .to_owned(),
-                        notice_id: v["data"]["notice_id"].as_str().unwrap_or_default().to_owned(),
+                        notice_id: v["data"]["notice_id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
                         event_type: v["type"].as_str().unwrap_or_default().to_owned(),
                         at,
                     });
