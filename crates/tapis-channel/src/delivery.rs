@@ -35,6 +35,11 @@ use crate::Error;
 
 /// Messages claimed per pass, over all destinations.
 const CLAIM: u32 = 256;
+/// A destination's queue holds up to this many times its slots: claims
+/// come in batches (one claim transaction feeds many sends) while the
+/// queue stays bounded. Queued messages keep their leases renewed, and an
+/// open breaker empties the queue at once (rejected, to the retry schedule).
+const QUEUE_PER_SLOT: usize = 8;
 /// Latencies kept per destination for the recent percentiles.
 const RECENT: usize = 512;
 /// Upper bounds (ms) of the latency histogram's buckets; one more bucket
@@ -466,14 +471,17 @@ impl Inner {
         }
         self.maintain().await;
         let concurrency = self.config.concurrency.max(1);
+        // a destination with every slot taken and work queued gets nothing
+        // more until a slot frees
         let busy: Vec<(OutboxChannel, PartyId)> = lock(&self.dests)
             .iter()
-            .filter(|(_, d)| d.in_flight + d.queue.len() >= concurrency)
+            .filter(|(_, d)| d.in_flight >= concurrency && !d.queue.is_empty())
             .map(|(k, _)| (k.channel, k.party_id))
             .collect();
+        let per_destination = u32::try_from(concurrency * QUEUE_PER_SLOT).unwrap_or(u32::MAX);
         let claimed = self
             .store
-            .claim_fair(&self.owner, concurrency as u32, CLAIM, &busy)
+            .claim_fair(&self.owner, per_destination, CLAIM, &busy)
             .await?;
         let n = claimed.len();
         let mut waits = Vec::new();
