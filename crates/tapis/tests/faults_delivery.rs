@@ -11,6 +11,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,21 +30,27 @@ struct Arrival {
     at: Instant,
 }
 
-/// A platform's endpoint that answers 204 after `delay`, recording every
-/// webhook.
+/// A platform's endpoint that answers 204 after a delay (that the test
+/// may change), recording every webhook.
 struct Healthy {
     url: String,
     got: Arc<Mutex<Vec<Arrival>>>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Healthy {
     async fn start(delay: Duration) -> Healthy {
         let got: Arc<Mutex<Vec<Arrival>>> = Arc::default();
         let log = got.clone();
+        let delay_ms = Arc::new(AtomicU64::new(
+            u64::try_from(delay.as_millis()).expect("delay"),
+        ));
+        let wait = delay_ms.clone();
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let log = log.clone();
+                let delay = Duration::from_millis(wait.load(Ordering::SeqCst));
                 async move {
                     let at = Instant::now();
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -70,7 +77,14 @@ impl Healthy {
             .expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Healthy { url, got }
+        Healthy { url, got, delay_ms }
+    }
+
+    fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(
+            u64::try_from(delay.as_millis()).expect("delay"),
+            Ordering::SeqCst,
+        );
     }
 
     fn arrivals(&self) -> Vec<Arrival> {
@@ -268,16 +282,29 @@ async fn a_hanging_platform_delays_only_itself_and_its_breaker_opens() {
 async fn kill_mid_burst(backend: tapis_store::Backend) {
     let db = TestDb::new(backend).await;
     let dir = tempfile::tempdir().expect("tmp");
-    // a slow receiver, so that the kill lands while messages are in flight
-    let receiver = Healthy::start(Duration::from_millis(250)).await;
+    // a slow receiver (4 webhooks/s), so that the kill lands while most
+    // of the burst is still to be sent, with messages in flight
+    let receiver = Healthy::start(Duration::from_secs(1)).await;
     let server = start(dir.path(), &db, &[]);
     let authority = server.authority().await;
     let officer = server.token(&authority, "officer").await;
     let p = platform(&server, "Messenger", &receiver.url).await;
 
+    // the burst: 80 notices, 8 submitted at a time
     let mut acknowledged = Vec::new();
-    for i in 0..80 {
-        acknowledged.push(submit(&server, &officer, &p, i).await);
+    for chunk in (0..80).collect::<Vec<usize>>().chunks(8) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (api, officer, p) = (server.api.clone(), officer.clone(), p.clone());
+            set.spawn(async move {
+                let (s, n) = api.post("/api/v1/notices", &officer, notice(&p, i)).await;
+                assert_eq!(s, 201, "{n}");
+                n["id"].as_str().expect("id").to_owned()
+            });
+        }
+        while let Some(id) = set.join_next().await {
+            acknowledged.push(id.expect("submit"));
+        }
     }
     wait_until_async(
         Duration::from_secs(20),
@@ -288,10 +315,11 @@ async fn kill_mid_burst(backend: tapis_store::Backend) {
     server.kill9();
     let before = receiver.arrivals().len();
     assert!(
-        before < acknowledged.len(),
+        before + 10 <= acknowledged.len(),
         "the kill should land mid-burst ({before} delivered)"
     );
 
+    receiver.set_delay(Duration::from_millis(20));
     let restarted_at = Instant::now();
     let server = start(dir.path(), &db, &[]);
     let all: HashSet<String> = acknowledged.iter().cloned().collect();
@@ -315,8 +343,7 @@ async fn kill_mid_burst(backend: tapis_store::Backend) {
     .await;
     let resumed = restarted_at.elapsed();
     // with the data directory's instance id the restarted process takes
-    // its own leases back at once (they used to wait out 60 s); the rest
-    // is at most 80 messages at 250 ms each, 4 at a time
+    // its own leases back at once (they used to wait out 60 s)
     assert!(
         resumed < Duration::from_secs(8),
         "{backend:?}: delivery took {resumed:?} after the restart to finish"
