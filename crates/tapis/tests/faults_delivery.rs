@@ -3,7 +3,9 @@
 //! delay another platform's webhooks, and its circuit breaker opens; a
 //! `tapis serve` killed with SIGKILL in the middle of a burst resumes
 //! delivery within seconds of its restart, every acknowledged notice
-//! delivered at least once under one stable `webhook-id`.
+//! delivered at least once under one stable `webhook-id`; a backlog to a
+//! slow but healthy platform makes new notices wait (429 with
+//! `Retry-After`) until it drains.
 //!
 //! The receivers are in-process: a TCP listener that accepts and never
 //! answers, and a small axum server that records each webhook's arrival.
@@ -387,5 +389,81 @@ async fn kill_mid_burst(backend: tapis_store::Backend) {
 async fn sigkill_mid_burst_resumes_within_seconds_with_stable_webhook_ids() {
     for b in backends() {
         kill_mid_burst(b).await;
+    }
+}
+
+async fn push_back(backend: tapis_store::Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    // a slow but healthy platform, one message at a time: the backlog grows
+    let receiver = Healthy::start(Duration::from_millis(500)).await;
+    let server = start(
+        dir.path(),
+        &db,
+        &[
+            ("TAPIS_CHANNEL_MAX_BACKLOG", "10"),
+            ("TAPIS_CHANNEL_CONCURRENCY_PER_DESTINATION", "1"),
+        ],
+    );
+    let authority = server.authority().await;
+    let officer = server.token(&authority, "officer").await;
+    let p = platform(&server, "Slow", &receiver.url).await;
+    let post = |i: usize| {
+        server
+            .api
+            .client
+            .post(format!("{}/api/v1/notices", server.base()))
+            .bearer_auth(&officer)
+            .json(&notice(&p, i))
+            .send()
+    };
+    let mut accepted = 0;
+    let refused = wait_until_async(
+        Duration::from_secs(20),
+        "a 429 once the backlog passes 10",
+        || {
+            accepted += 1;
+            let r = post(accepted);
+            async move {
+                let r = r.await.expect("post");
+                match r.status().as_u16() {
+                    201 => Err("201".to_owned()),
+                    429 => Ok(r),
+                    other => panic!("unexpected {other}: {:?}", r.text().await),
+                }
+            }
+        },
+    )
+    .await;
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert!(accepted > 10, "{backend:?}: refused after only {accepted}");
+
+    // once the platform keeps up again, submissions are accepted
+    receiver.set_delay(Duration::ZERO);
+    wait_until_async(
+        Duration::from_secs(20),
+        "submissions accepted again",
+        || {
+            let r = post(1000);
+            async move { (r.await.expect("post").status().as_u16() == 201).then_some(()) }
+        },
+    )
+    .await;
+    drop(server);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_growing_backlog_pushes_back_with_429_and_retry_after() {
+    for b in backends() {
+        push_back(b).await;
     }
 }
