@@ -310,6 +310,9 @@ class Tapis:
         env.update({
             "TAPIS_BOOTSTRAP_TOKEN": self.admin,
             "TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS": "true",
+            # the load generator's threads each keep a connection from
+            # 127.0.0.1, above the default per-address cap of 64
+            "TAPIS_LIMITS_CONNECTIONS_PER_ADDRESS": "1024",
             "TAPIS_LOG": "warn",
             "TAPIS_DATA_DIR": str(self.data_dir),
         })

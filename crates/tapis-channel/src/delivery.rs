@@ -94,7 +94,7 @@ impl Default for DeliveryConfig {
             response_timeout: Duration::from_secs(10),
             concurrency: 4,
             breaker: BreakerPolicy::default(),
-            max_backlog: 2000,
+            max_backlog: 1000,
             group_commit_window: Duration::from_millis(2),
             group_commit_max: 256,
         }

@@ -221,7 +221,7 @@ impl Default for ChannelSettings {
             breaker_open_secs: 5,
             breaker_max_open_secs: 300,
             lease_secs: 15,
-            max_backlog: 2000,
+            max_backlog: 1000,
             group_commit_ms: 2,
         }
     }
