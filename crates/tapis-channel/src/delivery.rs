@@ -265,8 +265,6 @@ struct Inner {
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     config: DeliveryConfig,
     owner: String,
-    /// The breaker's time scale.
-    started: Instant,
     dests: Mutex<HashMap<Destination, Dest>>,
     /// Messages leased in our name and not yet settled: their leases are
     /// renewed while they are sent.
@@ -354,7 +352,6 @@ impl Delivery {
                 smtp,
                 config,
                 owner,
-                started: Instant::now(),
                 dests: Mutex::new(HashMap::new()),
                 held: Mutex::new(HashSet::new()),
                 pending: Mutex::new(Vec::new()),
@@ -446,8 +443,10 @@ impl Delivery {
 }
 
 impl Inner {
-    fn mono_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// The breaker's time: the store's clock, like the retry schedule it
+    /// works with (on a simulated clock, an hour's outage is an hour).
+    fn breaker_ms(&self) -> u64 {
+        u64::try_from(self.store.now().unix_millis()).unwrap_or(0)
     }
 
     async fn dispatch(
@@ -581,7 +580,7 @@ impl Inner {
             let admit = {
                 let mut dests = lock(&self.dests);
                 let d = dests.entry(dest).or_default();
-                let (admit, next) = d.breaker.admit(self.mono_ms());
+                let (admit, next) = d.breaker.admit(self.breaker_ms());
                 d.breaker = next;
                 if admit == Admit::Reject {
                     d.rejected += 1;
@@ -613,7 +612,7 @@ impl Inner {
                         &self.config.breaker,
                         attempt.ok,
                         admit == Admit::Probe,
-                        self.mono_ms(),
+                        self.breaker_ms(),
                     );
                     match (before, d.breaker) {
                         (Breaker::Open { .. }, Breaker::Open { .. }) => {}

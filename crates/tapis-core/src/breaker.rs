@@ -4,8 +4,9 @@
 //! email fallback) without tying up workers, then let one probe through to
 //! see whether it is back. [`Breaker::admit`] says whether a message may be
 //! attempted now; [`Breaker::record`] moves the state on an attempt's
-//! result. Pure: the caller passes the time (milliseconds on any monotonic
-//! scale) and keeps the state.
+//! result. Pure: the caller passes the time (milliseconds of the store's
+//! clock, the same time the retry schedule runs on, so a simulated outage
+//! of an hour is an hour to the breaker too) and keeps the state.
 
 /// When a breaker opens and how long it stays open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
