@@ -153,12 +153,7 @@ mod tests {
             "the person siti rahma may not approve what they proposed (four eyes: a second person must approve)"
         );
         let e = require_person(None, PersonalAct::DecideEscalation).unwrap_err();
-        assert!(
-            e.to_string().starts_with(
-                "a machine credential (a token without a person) may not decide escalations"
-            ),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("a machine credential (a token without a person) may not decide escalations"), "{e}");
         let e = crate::role::may_issue_token(
             crate::role::Role::Admin,
             crate::PartyId::new(),
@@ -168,10 +163,7 @@ mod tests {
         );
         if let Err(e) = e {
             let m = e.to_string();
-            assert!(
-                m.starts_with("role admin may not create tokens for a platform party"),
-                "{m}"
-            );
+            assert!(m.starts_with("role admin may not create tokens for a platform party"), "{m}");
             assert!(!m.contains('\\') && !m.contains("  "), "{m}");
         } else {
             panic!("the authority's admin may not mint a platform's token");
