@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -274,7 +274,12 @@ struct Inner {
     commits: Mutex<(u64, u64)>,
     /// Told after each group commit.
     settled: tokio::sync::Notify,
-    reclaimed: AtomicBool,
+    /// Set once this instance's old leases are taken back; every claim
+    /// waits for it, so none is undone by the reclaim.
+    reclaimed: tokio::sync::OnceCell<()>,
+    /// Claims under way whose messages are not in `held` yet: `run_once`
+    /// waits for them too.
+    claiming: AtomicUsize,
     last_renew: Mutex<Instant>,
     last_backlog: Mutex<Option<Instant>>,
 }
@@ -358,7 +363,8 @@ impl Delivery {
                 commit_lock: tokio::sync::Mutex::new(()),
                 commits: Mutex::new((0, 0)),
                 settled: tokio::sync::Notify::new(),
-                reclaimed: AtomicBool::new(false),
+                reclaimed: tokio::sync::OnceCell::new(),
+                claiming: AtomicUsize::new(0),
                 last_renew: Mutex::new(Instant::now()),
                 last_backlog: Mutex::new(None),
             }),
@@ -389,7 +395,9 @@ impl Delivery {
             + self.inner.config.connect_timeout
             + self.inner.config.response_timeout
             + Duration::from_secs(1);
-        while !lock(&self.inner.held).is_empty() && Instant::now() < bound {
+        while (!lock(&self.inner.held).is_empty() || self.inner.claiming.load(Ordering::SeqCst) > 0)
+            && Instant::now() < bound
+        {
             tokio::select! {
                 _ = self.inner.settled.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
@@ -453,21 +461,20 @@ impl Inner {
         self: &Arc<Self>,
         track: bool,
     ) -> crate::Result<(usize, Vec<tokio::sync::oneshot::Receiver<()>>)> {
-        if !self.reclaimed.swap(true, Ordering::SeqCst) {
-            // a restart under the same identity: what the dead process was
-            // sending is due again now, not when its leases run out
-            match self.store.reclaim_leases(&self.owner).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    messages = n,
-                    "took back the outbox leases this instance held before it stopped"
-                ),
-                Err(e) => {
-                    self.reclaimed.store(false, Ordering::SeqCst);
-                    return Err(e.into());
+        // a restart under the same identity: what the dead process was
+        // sending is due again now, not when its leases run out
+        self.reclaimed
+            .get_or_try_init(|| async {
+                let n = self.store.reclaim_leases(&self.owner).await?;
+                if n > 0 {
+                    tracing::info!(
+                        messages = n,
+                        "took back the outbox leases this instance held before it stopped"
+                    );
                 }
-            }
-        }
+                Ok::<(), tapis_store::Error>(())
+            })
+            .await?;
         self.maintain().await;
         let concurrency = self.config.concurrency.max(1);
         // a destination with every slot taken and work queued gets nothing
@@ -478,14 +485,23 @@ impl Inner {
             .map(|(k, _)| (k.channel, k.party_id))
             .collect();
         let per_destination = u32::try_from(concurrency * QUEUE_PER_SLOT).unwrap_or(u32::MAX);
+        self.claiming.fetch_add(1, Ordering::SeqCst);
         let claimed = self
             .store
             .claim_fair(&self.owner, per_destination, CLAIM, &busy)
-            .await?;
+            .await;
+        let claimed = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                self.claiming.fetch_sub(1, Ordering::SeqCst);
+                return Err(e.into());
+            }
+        };
+        lock(&self.held).extend(claimed.iter().map(|m| m.id.clone()));
+        self.claiming.fetch_sub(1, Ordering::SeqCst);
         let n = claimed.len();
         let mut waits = Vec::new();
         for msg in claimed {
-            lock(&self.held).insert(msg.id.clone());
             let done = if track {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 waits.push(rx);
