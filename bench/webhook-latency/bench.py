@@ -310,6 +310,9 @@ class Tapis:
         env.update({
             "TAPIS_BOOTSTRAP_TOKEN": self.admin,
             "TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS": "true",
+            # the load generator's threads each keep a connection from
+            # 127.0.0.1, above the default per-address cap of 64
+            "TAPIS_LIMITS_CONNECTIONS_PER_ADDRESS": "1024",
             "TAPIS_LOG": "warn",
             "TAPIS_DATA_DIR": str(self.data_dir),
         })
@@ -663,7 +666,7 @@ def run_backend(args, receiver: Receiver, backend: str, binary: Path, workroot: 
             raise RuntimeError(f"no webhook_secret in the channel response: {ch}")
         receiver.set_secret(secret)
         officer = admin("POST", f"/api/v1/parties/{who['party_id']}/tokens",
-                        {"role": "officer", "label": "bench officer"})["token"]
+                        {"role": "officer", "label": "bench officer", "person": "bench officer"})["token"]
         run_tag = secrets.token_hex(4)
 
         def make_target(phase: str) -> Target:

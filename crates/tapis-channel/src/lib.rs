@@ -17,7 +17,10 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use delivery::{Delivery, DeliveryConfig, SmtpConfig};
+pub use delivery::{
+    Delivery, DeliveryConfig, DeliveryStats, Destination, DestinationStats, LATENCY_BUCKETS_MS,
+    SmtpConfig,
+};
 pub use error::{Error, Result};
 pub use scheduler::Scheduler;
 use tapis_core::{ManualClock, Timestamp};
@@ -125,7 +128,9 @@ pub fn spawn_delivery(
                 break;
             }
             store.liveness().beat("delivery");
-            match delivery.run_once().await {
+            // starts sends and returns: a slow destination cannot hold the
+            // loop; their group commits wake it again
+            match delivery.dispatch().await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "delivery step failed"),

@@ -51,7 +51,9 @@ pub struct RetryPolicy {
     pub base_secs: i64,
     /// Longest delay between attempts.
     pub cap_secs: i64,
-    /// How long a worker holds a claimed message (real time).
+    /// How long a worker holds a claimed message (real time); a live
+    /// worker renews it while a send is in flight, so a dead process's
+    /// messages are taken over within this.
     pub lease_secs: i64,
     /// How long the previous webhook secret stays valid after a rotation.
     pub secret_grace_secs: i64,
@@ -63,7 +65,7 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             base_secs: 5,
             cap_secs: 3600,
-            lease_secs: 60,
+            lease_secs: 15,
             secret_grace_secs: 86_400,
         }
     }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod breaker;
 pub mod canonical;
 pub mod channel;
 mod clock;

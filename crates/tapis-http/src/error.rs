@@ -12,6 +12,7 @@
 //! | 413 | `payload_too_large` | body over the limit |
 //! | 415 | `unsupported_media_type` | body is not `application/json` |
 //! | 422 | `invalid`, `invalid_body` | readable but wrong: unknown or missing fields, bad values |
+//! | 429 | `overloaded` | delivery is behind: submit again after `Retry-After` seconds |
 //! | 500 | `internal` | a bug; details go to the log, never to the client |
 //! | 503 | `unavailable` | the database cannot do it now (unreachable, a lock or statement timed out, a clash rolled back): retry after `Retry-After` seconds |
 
@@ -88,6 +89,21 @@ impl ApiError {
             "internal error; it has been logged",
         )
     }
+}
+
+/// 429 `overloaded` with `Retry-After`: delivery cannot keep up, so new
+/// notices wait instead of queueing behind a growing backlog.
+pub fn overloaded(retry_after: std::time::Duration) -> Response {
+    let secs = retry_after.as_secs().max(1);
+    let mut resp = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "overloaded",
+        format!("delivery is behind; submit again in {secs} s (Retry-After)"),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 impl IntoResponse for ApiError {

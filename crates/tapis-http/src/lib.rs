@@ -61,6 +61,12 @@ pub trait ClockControl: Send + Sync {
     >;
 }
 
+/// Push-back on new notices: `Some(retry_after)` while delivery cannot
+/// keep up (implemented by the binary's wiring from delivery's backlog).
+pub trait Admission: Send + Sync {
+    fn retry_after(&self) -> Option<std::time::Duration>;
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -89,6 +95,8 @@ pub struct AppState {
     pub metrics: metrics::MetricsConfig,
     /// Responses by status class (for `/metrics`).
     pub responses: Arc<metrics::ResponseCounts>,
+    /// Push-back on notice submissions (429 with `Retry-After`); none: never.
+    pub admission: Option<Arc<dyn Admission>>,
 }
 
 impl AppState {
@@ -109,6 +117,7 @@ impl AppState {
             ready_cache: Default::default(),
             metrics: Default::default(),
             responses: Default::default(),
+            admission: None,
         }
     }
 }

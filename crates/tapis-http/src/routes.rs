@@ -202,14 +202,18 @@ async fn create_token(
 #[utoipa::path(post, path = "/api/v1/notices", request_body = NoticeInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe; up to 200 printable characters")),
     responses((status = 201, body = Notice), (status = 200, body = Notice, description = "idempotent repeat"),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "delivery is behind: submit again after Retry-After seconds")))]
 async fn create_notice(
     state: S,
     Auth(p): Auth,
     headers: HeaderMap,
     body: ApiJson<NoticeInput>,
-) -> ApiResult<(StatusCode, Json<Notice>)> {
+) -> ApiResult<Response> {
     require(&p, Action::SubmitNotice)?;
+    if let Some(after) = pushback(&state) {
+        return Ok(after);
+    }
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -251,7 +255,14 @@ async fn create_notice(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(created.notice)))
+    Ok((status, Json(created.notice)).into_response())
+}
+
+/// 429 while delivery is behind (drafts are not pushed back: they send
+/// nothing).
+fn pushback(state: &AppState) -> Option<Response> {
+    let after = state.admission.as_ref()?.retry_after()?;
+    Some(crate::error::overloaded(after))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -356,15 +367,19 @@ async fn get_notice(
 
 /// Submit a draft (its issuer's officer).
 #[utoipa::path(post, path = "/api/v1/notices/{id}/submit", params(("id" = String, Path)), responses(
-    (status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 200, body = Notice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "delivery is behind: submit again after Retry-After seconds")))]
 async fn submit_notice(
     state: S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Notice>> {
+) -> ApiResult<Response> {
     require(&p, Action::SubmitNotice)?;
     let id = parse_id("notice id", &id, NoticeId::parse)?;
-    Ok(Json(state.store.submit_draft(&p, id).await?))
+    if let Some(after) = pushback(&state) {
+        return Ok(after);
+    }
+    Ok(Json(state.store.submit_draft(&p, id).await?).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -231,6 +231,10 @@ pub struct Options {
     pub isp_rules: tapis_core::isp::IspRules,
     /// Session and pool timeouts.
     pub timeouts: Timeouts,
+    /// This process's stable identity (the data directory's `instance-id`):
+    /// outbox leases are taken in its name, so a restarted process takes
+    /// its own leases back at once. None: a fresh identity per open.
+    pub instance_id: Option<String>,
 }
 
 impl Default for Options {
@@ -243,6 +247,7 @@ impl Default for Options {
             secrets: SecretKey::none(),
             isp_rules: Default::default(),
             timeouts: Timeouts::default(),
+            instance_id: None,
         }
     }
 }
@@ -254,6 +259,7 @@ pub(crate) struct Ctx {
     pub(crate) due_process: tapis_core::due_process::DueProcessPolicy,
     pub(crate) secrets: SecretKey,
     pub(crate) isp_rules: tapis_core::isp::IspRules,
+    pub(crate) instance_id: String,
     /// Woken after a commit that put work in the outbox or on a stream.
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that appended platform events.
@@ -403,6 +409,9 @@ impl Store {
                 due_process: options.due_process,
                 secrets: options.secrets,
                 isp_rules: options.isp_rules,
+                instance_id: options
+                    .instance_id
+                    .unwrap_or_else(|| format!("worker-{}", uuid::Uuid::now_v7().simple())),
                 wake: Arc::new(tokio::sync::Notify::new()),
                 events: tokio::sync::watch::channel(0).0,
                 timeouts: options.timeouts,
@@ -434,6 +443,11 @@ impl Store {
     /// The bounds on ISPs' transfer, NOTIFY and probe addresses.
     pub fn isp_rules(&self) -> tapis_core::isp::IspRules {
         self.ctx.isp_rules
+    }
+
+    /// The identity outbox leases are taken in (see `Options::instance_id`).
+    pub fn instance_id(&self) -> &str {
+        &self.ctx.instance_id
     }
 
     pub fn retry(&self) -> RetryPolicy {

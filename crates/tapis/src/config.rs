@@ -339,6 +339,28 @@ pub struct ChannelSettings {
     pub backoff_cap_secs: i64,
     /// How long an old webhook secret stays valid after a rotation, seconds.
     pub secret_grace_secs: i64,
+    /// Messages in flight at once per destination (a platform's webhook, a
+    /// party's email); more wait in that destination's own queue.
+    pub concurrency_per_destination: usize,
+    /// How long a webhook or SMTP connection may take to open (ms).
+    pub connect_timeout_ms: u64,
+    /// How long a receiver may take to answer once connected (ms).
+    pub response_timeout_ms: u64,
+    /// Consecutive failures or timeouts that open a destination's circuit
+    /// breaker (its messages then take the retry schedule unattempted).
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before one probe; doubles after each
+    /// failed probe up to `breaker_max_open_secs`.
+    pub breaker_open_secs: u64,
+    pub breaker_max_open_secs: u64,
+    /// How long a claimed message is leased (real seconds); renewed while
+    /// it is sent, so a crashed process's messages resume within this.
+    pub lease_secs: i64,
+    /// Notice submissions answer 429 with Retry-After while this many
+    /// messages to healthy destinations are due and unsent; 0: never.
+    pub max_backlog: u64,
+    /// How long a group commit of delivery results waits for more (ms).
+    pub group_commit_ms: u64,
 }
 
 impl Default for ChannelSettings {
@@ -351,6 +373,15 @@ impl Default for ChannelSettings {
             backoff_base_secs: 5,
             backoff_cap_secs: 3600,
             secret_grace_secs: 86_400,
+            concurrency_per_destination: 4,
+            connect_timeout_ms: 3000,
+            response_timeout_ms: 10_000,
+            breaker_failures: 5,
+            breaker_open_secs: 5,
+            breaker_max_open_secs: 300,
+            lease_secs: 15,
+            max_backlog: 1000,
+            group_commit_ms: 2,
         }
     }
 }
@@ -703,6 +734,34 @@ impl Settings {
                     s.channel.allow_private_targets = v.parse().map_err(|_| bad("true or false"))?
                 }
                 "TAPIS_CHANNEL_PUBLIC_URL" => s.channel.public_url = v.to_owned(),
+                "TAPIS_CHANNEL_CONCURRENCY_PER_DESTINATION" => {
+                    s.channel.concurrency_per_destination =
+                        v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_CHANNEL_CONNECT_TIMEOUT_MS" => {
+                    s.channel.connect_timeout_ms = v.parse().map_err(|_| bad("milliseconds"))?
+                }
+                "TAPIS_CHANNEL_RESPONSE_TIMEOUT_MS" => {
+                    s.channel.response_timeout_ms = v.parse().map_err(|_| bad("milliseconds"))?
+                }
+                "TAPIS_CHANNEL_BREAKER_FAILURES" => {
+                    s.channel.breaker_failures = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_CHANNEL_BREAKER_OPEN_SECS" => {
+                    s.channel.breaker_open_secs = v.parse().map_err(|_| bad("seconds"))?
+                }
+                "TAPIS_CHANNEL_BREAKER_MAX_OPEN_SECS" => {
+                    s.channel.breaker_max_open_secs = v.parse().map_err(|_| bad("seconds"))?
+                }
+                "TAPIS_CHANNEL_LEASE_SECS" => {
+                    s.channel.lease_secs = v.parse().map_err(|_| bad("seconds"))?
+                }
+                "TAPIS_CHANNEL_MAX_BACKLOG" => {
+                    s.channel.max_backlog = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_CHANNEL_GROUP_COMMIT_MS" => {
+                    s.channel.group_commit_ms = v.parse().map_err(|_| bad("milliseconds"))?
+                }
                 "TAPIS_SMTP_URL" => s.smtp.url = v.to_owned(),
                 "TAPIS_SMTP_FROM" => s.smtp.from = v.to_owned(),
                 "TAPIS_SLA_PRESET" => s.sla.preset = v.to_owned(),
@@ -835,6 +894,20 @@ impl Settings {
         {
             bail!(
                 "channel: max_attempts must be at least 1 and 0 < backoff_base_secs <= backoff_cap_secs"
+            );
+        }
+        let c = &self.channel;
+        if !(1..=256).contains(&c.concurrency_per_destination)
+            || c.connect_timeout_ms == 0
+            || c.response_timeout_ms == 0
+            || c.breaker_failures == 0
+            || c.breaker_open_secs == 0
+            || c.breaker_max_open_secs < c.breaker_open_secs
+            || c.lease_secs < 3
+            || c.group_commit_ms > 1000
+        {
+            bail!(
+                "channel: concurrency_per_destination must be 1 to 256, the timeouts, breaker_failures and breaker_open_secs at least 1, breaker_max_open_secs >= breaker_open_secs, lease_secs at least 3 and group_commit_ms at most 1000"
             );
         }
         let smtp_ok = ["smtp://", "smtps://"]

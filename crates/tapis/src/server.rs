@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tapis_core::{Clock, ManualClock, SystemClock, Timestamp};
@@ -104,7 +105,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             base_secs: settings.channel.backoff_base_secs,
             cap_secs: settings.channel.backoff_cap_secs,
             secret_grace_secs: settings.channel.secret_grace_secs,
-            ..Default::default()
+            lease_secs: settings.channel.lease_secs,
         },
         due_process,
         secrets: settings.secret_key()?,
@@ -112,6 +113,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             .limits
             .isp_rules(settings.channel.allow_private_targets),
         timeouts: settings.database.timeouts(),
+        instance_id: Some(instance_id(&settings.data_dir)?),
     };
     let url = settings.database_url();
     crate::cli::prepare_database(&url)?;
@@ -200,6 +202,16 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
                     from: settings.smtp.from.clone(),
                 }),
                 public_url,
+                connect_timeout: Duration::from_millis(settings.channel.connect_timeout_ms),
+                response_timeout: Duration::from_millis(settings.channel.response_timeout_ms),
+                concurrency: settings.channel.concurrency_per_destination,
+                breaker: tapis_core::breaker::BreakerPolicy {
+                    failure_threshold: settings.channel.breaker_failures,
+                    open_millis: settings.channel.breaker_open_secs.saturating_mul(1000),
+                    max_open_millis: settings.channel.breaker_max_open_secs.saturating_mul(1000),
+                },
+                max_backlog: settings.channel.max_backlog,
+                group_commit_window: Duration::from_millis(settings.channel.group_commit_ms),
                 ..Default::default()
             },
         )
@@ -284,6 +296,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         state.log_client_addresses = true;
     }
     state.zone = zone;
+    state.admission = Some(Arc::new(Pushback(delivery.clone())));
     state.demo = opts.demo;
     state.public_suffix_list = public_suffix_list;
     state.readiness = settings.health.readiness();
@@ -342,6 +355,45 @@ async fn start_ownership(store: &Store, settings: &Settings) -> anyhow::Result<t
         ),
     }
     Ok(lease)
+}
+
+/// This process's stable identity, kept in the data directory's
+/// `instance-id` (created at first start, owner-only): outbox leases are
+/// taken in its name, so after a crash the restarted process takes back at
+/// once what it was sending. Two processes must not share a data directory.
+fn instance_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim();
+            anyhow::ensure!(
+                !id.is_empty()
+                    && id.len() <= 64
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                "{} is not an instance id (up to 64 letters, digits and '-'); delete it and a new one is made",
+                path.display()
+            );
+            Ok(id.to_owned())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+            let id = format!("tapis-{}", hex::encode(bytes));
+            crate::cli::write_secret(&path, &id)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Push-back on notice submissions, from delivery's backlog.
+struct Pushback(Arc<tapis_channel::Delivery>);
+
+impl tapis_http::Admission for Pushback {
+    fn retry_after(&self) -> Option<Duration> {
+        self.0.pushback()
+    }
 }
 
 struct SimControl(tapis_channel::SimulatedTime);

@@ -4,6 +4,14 @@
 //! to — delivered, retried with backoff, dead-lettered with an email
 //! fallback — is core's decision (`tapis_core::delivery::outcome`); this
 //! module records the attempt on the notice's timeline and applies it.
+//!
+//! Workers claim fairly (a bounded number per destination, skipping the
+//! destinations that are already busy) and settle many attempts in one
+//! write transaction (`complete_deliveries`: group commit), so the audit
+//! chain's lock is taken once per batch, never across a network call.
+//! Leases are in the name of a stable instance identity: a restarted
+//! process takes its own back at once (`reclaim_leases`), a live one
+//! renews those it is still sending (`renew_leases`).
 
 use super::*;
 
@@ -194,142 +202,158 @@ impl Store {
                     .await?
             }
         };
-        rows.iter()
-            .map(|row| {
-                let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
-                Ok(Claimed {
-                    id: s("id")?,
-                    channel: OutboxChannel::parse(&s("channel")?).map_err(Error::corrupt)?,
-                    party_id: PartyId::parse(&s("party_id")?).map_err(Error::corrupt)?,
-                    notice_id: row
-                        .try_get::<Option<String>, _>("notice_id")?
-                        .map(|n| NoticeId::parse(&n).map_err(Error::corrupt))
-                        .transpose()?,
-                    event_id: s("event_id")?,
-                    event_type: s("event_type")?.parse().map_err(Error::corrupt)?,
-                    payload: s("payload")?,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-                    lease_owner: owner.to_owned(),
-                })
-            })
-            .collect()
+        rows.iter().map(|row| claimed_row(row, owner)).collect()
     }
 
     /// Record an attempt: delivered, retried later with backoff, or
     /// dead-lettered (a dead webhook falls back to email). The attempt is on
     /// the notice's timeline; a 2xx webhook for a new notice is delivery.
     pub async fn complete_delivery(&self, msg: &Claimed, attempt: Attempt) -> Result<()> {
+        self.complete_deliveries(&[(msg.clone(), attempt)]).await
+    }
+
+    /// Record many attempts in one write transaction (group commit): the
+    /// chain lock and the durable commit are paid once for the batch. An
+    /// attempt whose lease was lost (another worker took the message over)
+    /// or that is already settled is skipped. All or nothing: on an error
+    /// none is recorded (the caller may retry them one by one).
+    pub async fn complete_deliveries(&self, batch: &[(Claimed, Attempt)]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.write().await?;
-        let owned = sqlx::query("SELECT state FROM outbox WHERE id = $1 AND lease_owner = $2")
-            .bind(&msg.id)
-            .bind(&msg.lease_owner)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match owned {
-            Some(row) if row.try_get::<String, _>("state")? == "pending" => {}
-            // another worker took over (our lease lapsed) or it is settled
-            _ => return Ok(()),
-        }
         let now = self.now();
-        let n = msg.attempts + 1;
-        let actor = Actor::system("delivery");
-        if let Some(notice) = msg.notice_id {
-            audit::append(
-                &mut tx,
-                now,
-                &actor,
-                EventType::DeliveryAttempt,
-                ("notice", &notice.to_string()),
-                Value::Null,
-                json!({
-                    "event_id": msg.event_id, "event_type": msg.event_type, "channel": msg.channel,
-                    "attempt": n, "ok": attempt.ok, "status": attempt.status,
-                    "latency_ms": attempt.latency_ms, "error": attempt.error,
-                }),
-            )
-            .await?;
-        }
-        let facts = AttemptFacts {
-            channel: msg.channel,
-            event_type: msg.event_type,
-            ok: attempt.ok,
-            attempt: n,
-            jitter: rand::Rng::random_range(&mut rand::rng(), -1.0..=1.0),
-        };
-        match delivery::outcome(&self.ctx.retry, facts) {
-            DeliveryOutcome::Delivered { notice_delivered } => {
-                sqlx::query("UPDATE outbox SET state = 'delivered', attempts = $1, delivered_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $3")
-                    .bind(i64::from(n))
-                    .bind(now.unix_millis())
-                    .bind(&msg.id)
-                    .execute(&mut *tx)
-                    .await?;
-                if notice_delivered && let Some(id) = msg.notice_id {
-                    let mut notice = load_notice(&mut tx, id).await?;
-                    if notice.state == NoticeState::Submitted {
-                        mark_delivered_tx(
-                            &mut tx,
-                            &self.ctx,
-                            now,
-                            &actor,
-                            &mut notice,
-                            "webhook 2xx",
-                        )
-                        .await?;
-                    }
-                }
-            }
-            DeliveryOutcome::DeadLetter { email_fallback } => {
-                sqlx::query("UPDATE outbox SET state = 'dead', attempts = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $3")
-                    .bind(i64::from(n))
-                    .bind(attempt.error.clone())
-                    .bind(&msg.id)
-                    .execute(&mut *tx)
-                    .await?;
-                let mut fallback = None;
-                if email_fallback {
-                    let (_, emails) = routes(&mut tx, msg.party_id).await?;
-                    if !emails.is_empty() {
-                        insert_outbox(
-                            &mut tx,
-                            now,
-                            OutboxChannel::Email.as_str(),
-                            msg.party_id,
-                            msg.notice_id,
-                            &msg.event_id,
-                            msg.event_type.as_str(),
-                            &msg.payload,
-                        )
-                        .await?;
-                        fallback = Some(OutboxChannel::Email.as_str());
-                    }
-                }
-                if let Some(notice) = msg.notice_id {
-                    audit::append(
-                        &mut tx,
-                        now,
-                        &actor,
-                        EventType::DeliveryDeadLettered,
-                        ("notice", &notice.to_string()),
-                        Value::Null,
-                        json!({"event_id": msg.event_id, "channel": msg.channel, "attempts": n, "fallback": fallback}),
-                    )
-                    .await?;
-                }
-            }
-            DeliveryOutcome::Retry { after_millis } => {
-                sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, last_error = $3 WHERE id = $4")
-                    .bind(i64::from(n))
-                    .bind(now.plus_millis(after_millis).unix_millis())
-                    .bind(attempt.error.clone())
-                    .bind(&msg.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        for (msg, attempt) in batch {
+            apply_attempt(self, &mut tx, now, msg, attempt).await?;
         }
         tx.commit().await?;
         self.signal();
         Ok(())
+    }
+
+    /// Give back every lease held in `owner`'s name (a restarted process,
+    /// at start-up: whatever it was sending when it died is due again at
+    /// once instead of when the lease runs out). Returns how many.
+    pub async fn reclaim_leases(&self, owner: &str) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND state = 'pending'",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Extend `owner`'s leases on `ids` (messages still being sent) by a
+    /// lease's length from now. Returns how many were still held.
+    pub async fn renew_leases(&self, owner: &str, ids: &[String]) -> Result<u64> {
+        let until = wall_ms() + self.ctx.retry.lease_secs * 1000;
+        let mut n = 0;
+        for chunk in ids.chunks(200) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "UPDATE outbox SET lease_until = $1 WHERE lease_owner = $2 AND state = 'pending' AND id IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(until).bind(owner);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            n += q.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
+    /// Claim due messages fairly: at most `per_destination` for each
+    /// destination (channel and party), oldest first, `limit` in all,
+    /// leaving out the destinations in `busy` (they have no free slot).
+    /// Like [`Store::claim_outbox`], safe with several processes.
+    pub async fn claim_fair(
+        &self,
+        owner: &str,
+        per_destination: u32,
+        limit: u32,
+        busy: &[(OutboxChannel, PartyId)],
+    ) -> Result<Vec<Claimed>> {
+        let now = self.now().unix_millis();
+        let wall = wall_ms();
+        let lease_until = wall + self.ctx.retry.lease_secs * 1000;
+        let exclude = if busy.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..busy.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(
+                " AND (channel || '|' || party_id) NOT IN ({})",
+                marks.join(", ")
+            )
+        };
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER \
+                 (PARTITION BY channel, party_id ORDER BY next_attempt_at, id) AS rn FROM outbox \
+                 WHERE state = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $4){exclude}) due \
+               WHERE rn <= {} ORDER BY next_attempt_at, id LIMIT {}) \
+             AND state = 'pending' AND (lease_until IS NULL OR lease_until < $4) \
+             RETURNING id, channel, party_id, notice_id, event_id, event_type, payload, attempts, next_attempt_at",
+            per_destination.clamp(1, 1000),
+            limit.clamp(1, 5000)
+        );
+        let keys: Vec<String> = busy.iter().map(|(c, p)| format!("{c}|{p}")).collect();
+        let query = || {
+            let mut q = sqlx::query(&sql)
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(wall);
+            for k in &keys {
+                q = q.bind(k.as_str());
+            }
+            q
+        };
+        let rows = match self.backend {
+            crate::Backend::Sqlite => {
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = query().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows
+            }
+            crate::Backend::Postgres => query().fetch_all(&self.pool).await?,
+        };
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64, _>("next_attempt_at")?,
+                    claimed_row(row, owner)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        Ok(claimed.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// Due messages by destination: how many, and since when the oldest is
+    /// due (messages being sent included). Cheap: the `outbox_due` index.
+    pub async fn outbox_backlog(&self) -> Result<Vec<Backlog>> {
+        let rows = sqlx::query(
+            "SELECT channel, party_id, COUNT(*) AS n, MIN(next_attempt_at) AS oldest FROM outbox \
+             WHERE state = 'pending' AND next_attempt_at <= $1 GROUP BY channel, party_id",
+        )
+        .bind(self.now().unix_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Backlog {
+                    channel: OutboxChannel::parse(&r.try_get::<String, _>("channel")?)
+                        .map_err(Error::corrupt)?,
+                    party_id: PartyId::parse(&r.try_get::<String, _>("party_id")?)
+                        .map_err(Error::corrupt)?,
+                    due: u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                    oldest_due: Timestamp::from_unix_millis(r.try_get::<i64, _>("oldest")?),
+                })
+            })
+            .collect()
     }
 
     /// Outbox messages of a notice (for the API's delivery view).
@@ -387,4 +411,141 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Record one attempt and apply its outcome inside `tx`.
+async fn apply_attempt(
+    store: &Store,
+    tx: &mut Tx,
+    now: Timestamp,
+    msg: &Claimed,
+    attempt: &Attempt,
+) -> Result<()> {
+    let owned = sqlx::query("SELECT state FROM outbox WHERE id = $1 AND lease_owner = $2")
+        .bind(&msg.id)
+        .bind(&msg.lease_owner)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match owned {
+        Some(row) if row.try_get::<String, _>("state")? == "pending" => {}
+        // another worker took over (our lease lapsed) or it is settled
+        _ => return Ok(()),
+    }
+    let n = msg.attempts + 1;
+    let actor = Actor::system("delivery");
+    if let Some(notice) = msg.notice_id {
+        audit::append(
+            tx,
+            now,
+            &actor,
+            EventType::DeliveryAttempt,
+            ("notice", &notice.to_string()),
+            Value::Null,
+            json!({
+                "event_id": msg.event_id, "event_type": msg.event_type, "channel": msg.channel,
+                "attempt": n, "ok": attempt.ok, "status": attempt.status,
+                "latency_ms": attempt.latency_ms, "error": attempt.error,
+            }),
+        )
+        .await?;
+    }
+    let facts = AttemptFacts {
+        channel: msg.channel,
+        event_type: msg.event_type,
+        ok: attempt.ok,
+        attempt: n,
+        jitter: rand::Rng::random_range(&mut rand::rng(), -1.0..=1.0),
+    };
+    match delivery::outcome(&store.ctx.retry, facts) {
+        DeliveryOutcome::Delivered { notice_delivered } => {
+            sqlx::query("UPDATE outbox SET state = 'delivered', attempts = $1, delivered_at = $2, lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $3")
+                .bind(i64::from(n))
+                .bind(now.unix_millis())
+                .bind(&msg.id)
+                .execute(&mut **tx)
+                .await?;
+            if notice_delivered && let Some(id) = msg.notice_id {
+                let mut notice = load_notice(tx, id).await?;
+                if notice.state == NoticeState::Submitted {
+                    mark_delivered_tx(tx, &store.ctx, now, &actor, &mut notice, "webhook 2xx")
+                        .await?;
+                }
+            }
+        }
+        DeliveryOutcome::DeadLetter { email_fallback } => {
+            sqlx::query("UPDATE outbox SET state = 'dead', attempts = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $3")
+                .bind(i64::from(n))
+                .bind(attempt.error.clone())
+                .bind(&msg.id)
+                .execute(&mut **tx)
+                .await?;
+            let mut fallback = None;
+            if email_fallback {
+                let (_, emails) = routes(tx, msg.party_id).await?;
+                if !emails.is_empty() {
+                    insert_outbox(
+                        tx,
+                        now,
+                        OutboxChannel::Email.as_str(),
+                        msg.party_id,
+                        msg.notice_id,
+                        &msg.event_id,
+                        msg.event_type.as_str(),
+                        &msg.payload,
+                    )
+                    .await?;
+                    fallback = Some(OutboxChannel::Email.as_str());
+                }
+            }
+            if let Some(notice) = msg.notice_id {
+                audit::append(
+                    tx,
+                    now,
+                    &actor,
+                    EventType::DeliveryDeadLettered,
+                    ("notice", &notice.to_string()),
+                    Value::Null,
+                    json!({"event_id": msg.event_id, "channel": msg.channel, "attempts": n, "fallback": fallback}),
+                )
+                .await?;
+            }
+        }
+        DeliveryOutcome::Retry { after_millis } => {
+            sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, last_error = $3 WHERE id = $4")
+                .bind(i64::from(n))
+                .bind(now.plus_millis(after_millis).unix_millis())
+                .bind(attempt.error.clone())
+                .bind(&msg.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn claimed_row(row: &AnyRow, owner: &str) -> Result<Claimed> {
+    let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
+    Ok(Claimed {
+        id: s("id")?,
+        channel: OutboxChannel::parse(&s("channel")?).map_err(Error::corrupt)?,
+        party_id: PartyId::parse(&s("party_id")?).map_err(Error::corrupt)?,
+        notice_id: row
+            .try_get::<Option<String>, _>("notice_id")?
+            .map(|n| NoticeId::parse(&n).map_err(Error::corrupt))
+            .transpose()?,
+        event_id: s("event_id")?,
+        event_type: s("event_type")?.parse().map_err(Error::corrupt)?,
+        payload: s("payload")?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        lease_owner: owner.to_owned(),
+    })
+}
+
+/// Due messages of one destination.
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    pub channel: OutboxChannel,
+    pub party_id: PartyId,
+    pub due: u64,
+    pub oldest_due: Timestamp,
 }
