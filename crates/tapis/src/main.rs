@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod delivery_metrics;
 mod demo;
 mod dns;
 mod replay;

@@ -297,6 +297,10 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     }
     state.zone = zone;
     state.admission = Some(Arc::new(Pushback(delivery.clone())));
+    state
+        .metrics
+        .sources
+        .push(crate::delivery_metrics::source(delivery.clone()));
     state.demo = opts.demo;
     state.public_suffix_list = public_suffix_list;
     state.readiness = settings.health.readiness();
