@@ -16,7 +16,6 @@
 //! swapped between the check and the connection).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -25,13 +24,16 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
+use tapis_core::PartyId;
 use tapis_core::breaker::{Admit, Breaker, BreakerPolicy};
-use tapis_core::channel::{is_private_host, is_private_ip};
+use tapis_core::channel::is_private_host;
 use tapis_core::delivery::OutboxChannel;
-use tapis_core::{EventType, PartyId};
 use tapis_store::{Attempt, Claimed, Store};
 
 use crate::Error;
+
+mod message;
+use message::{PublicOnly, describe, summary};
 
 /// Messages claimed per pass, over all destinations.
 const CLAIM: u32 = 256;
@@ -282,30 +284,6 @@ struct Inner {
     claiming: AtomicUsize,
     last_renew: Mutex<Instant>,
     last_backlog: Mutex<Option<Instant>>,
-}
-
-/// A resolver that drops loopback and private addresses.
-struct PublicOnly;
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|a| !is_private_ip(a.ip()))
-                .collect();
-            if public.is_empty() {
-                return Err(format!(
-                    "{host} resolves only to loopback or private addresses; refused"
-                )
-                .into());
-            }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
 }
 
 /// Lock a mutex whose data stays consistent even if a holder panicked
@@ -862,75 +840,4 @@ impl Inner {
             .map(|r| Some(r.code().into()))
             .map_err(|e| (None, format!("SMTP: {e}")))
     }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-/// Subject and plain-text body for an event.
-fn summary(payload: &Value, event_type: EventType, public_url: &str) -> (String, String) {
-    let data = payload.get("data").cloned().unwrap_or(Value::Null);
-    let id = data.get("notice_id").and_then(Value::as_str).unwrap_or("?");
-    let link = format!("{}/api/v1/notices/{id}", public_url.trim_end_matches('/'));
-    let notice = data.pointer("/notice/payload");
-    let mut text = String::new();
-    let subject = match event_type {
-        EventType::NoticeSubmitted => {
-            let category = notice
-                .and_then(|n| n.get("category"))
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            let urgency = notice
-                .and_then(|n| n.get("urgency"))
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            text.push_str(&format!("A takedown notice was sent to you through tapis.\n\nNotice: {id}\nCategory: {category}\nUrgency: {urgency}\n"));
-            if let Some(lb) = notice.and_then(|n| n.get("legal_basis")) {
-                text.push_str(&format!(
-                    "Legal basis: {}\n",
-                    lb.get("reference").and_then(Value::as_str).unwrap_or("?")
-                ));
-            }
-            if let Some(e) = notice
-                .and_then(|n| n.get("explanation"))
-                .and_then(Value::as_str)
-            {
-                text.push_str(&format!("\n{e}\n"));
-            }
-            if let Some(items) = notice
-                .and_then(|n| n.get("items"))
-                .and_then(Value::as_array)
-            {
-                text.push_str(&format!("\nItems ({}):\n", items.len()));
-                for i in items {
-                    text.push_str(&format!(
-                        "  - {} {}\n",
-                        i.get("kind").and_then(Value::as_str).unwrap_or("?"),
-                        i.get("value").and_then(Value::as_str).unwrap_or("?")
-                    ));
-                }
-            }
-            format!("[tapis] takedown notice {id} ({category}, {urgency})")
-        }
-        other => {
-            text.push_str(&format!("Event {other} for notice {id}.\n"));
-            if let Some(due) = data.get("due_at").and_then(Value::as_str) {
-                text.push_str(&format!("Deadline: {due}\n"));
-            }
-            format!("[tapis] {other} for notice {id}")
-        }
-    };
-    text.push_str(&format!(
-        "\nThe signed notice is attached (notice-*.signed.json); verify it with tapis's public keys at {}/api/v1/keys.\nAct on it and acknowledge it at {link}\n\nThis email is a fallback: the webhook could not be used. Fetching the notice through the API records delivery.\n",
-        public_url.trim_end_matches('/')
-    ));
-    (subject, text)
 }
