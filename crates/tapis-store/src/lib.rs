@@ -8,6 +8,7 @@
 //! applies them and records the result.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod audit;
 mod authorisers;
 mod channel;
@@ -28,6 +29,10 @@ pub mod secrets;
 pub mod testing;
 mod tokens;
 
+pub use accounts::{
+    AccountInfo, LINK_LIFETIME_MS, MAX_FAILED_SIGNINS, Session, SessionPolicy, SignIn,
+    check_password, hash_password, lockout_for, parse_login,
+};
 pub use audit::VerifyReport;
 pub use authorisers::{AuthoriserKey, fingerprint};
 pub use channel::*;
