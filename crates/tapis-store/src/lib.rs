@@ -24,6 +24,7 @@ mod notices;
 mod orders;
 mod parties;
 mod schedule;
+mod stats;
 pub mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -46,4 +47,5 @@ pub use model::*;
 pub use notices::acknowledgement_statement;
 pub use orders::*;
 pub use schedule::DueWork;
+pub use stats::{DashboardCounts, PlatformFigures, Transparency, quantile};
 pub use tokens::{hash_secret, new_secret};
