@@ -85,7 +85,7 @@ fn verify_password(hash: &str, password: &str) -> bool {
 /// is what makes a password strong).
 pub fn check_password(password: &str) -> Result<()> {
     let n = password.chars().count();
-    if n < MIN_PASSWORD_CHARS || n > 1024 {
+    if !(MIN_PASSWORD_CHARS..=1024).contains(&n) {
         return Err(tapis_core::Error::invalid(
             "password",
             format!("a password is {MIN_PASSWORD_CHARS} to 1024 characters"),
@@ -228,6 +228,7 @@ fn account_actor(account: &AccountInfo) -> Actor {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+#[allow(clippy::too_many_arguments)]
 async fn insert_account(
     tx: &mut Tx,
     now: Timestamp,

@@ -24,8 +24,8 @@ mod notices;
 mod orders;
 mod parties;
 mod schedule;
-mod stats;
 pub mod secrets;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;

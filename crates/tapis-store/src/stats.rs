@@ -69,9 +69,10 @@ impl Store {
     pub async fn dashboard_counts(&self) -> Result<DashboardCounts> {
         let now = self.now().unix_millis();
         let mut c = DashboardCounts::default();
-        for r in sqlx::query("SELECT state, COUNT(*) AS n FROM notices GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
-            .await?
+        for r in
+            sqlx::query("SELECT state, COUNT(*) AS n FROM notices GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?
         {
             c.by_state.push((r.try_get("state")?, r.try_get("n")?));
         }
@@ -87,20 +88,23 @@ impl Store {
             "SELECT COUNT(*) AS n FROM notices WHERE state IN {OPEN} AND due_at >= $1 AND due_at < $1 + 3600000"
         ))
         .await?;
-        c.escalations_open = sqlx::query("SELECT COUNT(*) AS n FROM escalations WHERE state = 'open'")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        c.escalations_open =
+            sqlx::query("SELECT COUNT(*) AS n FROM escalations WHERE state = 'open'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
         c.orders_ending_soon = one(
             "SELECT COUNT(*) AS n FROM orders WHERE state = 'in_force' AND expires_at < $1 + 604800000"
                 .to_owned(),
         )
         .await?;
-        for r in sqlx::query("SELECT state, COUNT(*) AS n FROM orders GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
-            .await?
+        for r in
+            sqlx::query("SELECT state, COUNT(*) AS n FROM orders GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?
         {
-            c.orders_by_state.push((r.try_get("state")?, r.try_get("n")?));
+            c.orders_by_state
+                .push((r.try_get("state")?, r.try_get("n")?));
         }
         Ok(c)
     }
@@ -123,10 +127,12 @@ impl Store {
             let month = created.to_string().get(..7).unwrap_or("?").to_owned();
             *t.by_month.entry(month).or_default() += 1;
             let id: String = r.try_get("platform_id")?;
-            let f = platforms.entry(id.clone()).or_insert_with(|| PlatformFigures {
-                platform_id: id,
-                ..Default::default()
-            });
+            let f = platforms
+                .entry(id.clone())
+                .or_insert_with(|| PlatformFigures {
+                    platform_id: id,
+                    ..Default::default()
+                });
             f.name = r.try_get("name")?;
             f.notices += 1;
             let delivered: Option<i64> = r.try_get("delivered_at")?;
