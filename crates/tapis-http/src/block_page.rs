@@ -74,7 +74,20 @@ pub fn render(l: &Lookup) -> String {
     )
 }
 
-async fn page_for(state: &AppState, name: &DomainName) -> Response {
+/// The page for a lookup: the web interface's (bilingual) when mounted,
+/// else the built-in one.
+fn render_for(state: &AppState, l: &Lookup, headers: &axum::http::HeaderMap) -> String {
+    match &state.block_page {
+        Some(r) => r(l, headers),
+        None => render(l),
+    }
+}
+
+async fn page_for(
+    state: &AppState,
+    name: &DomainName,
+    headers: &axum::http::HeaderMap,
+) -> Response {
     match state.store.lookup(name).await {
         Ok(l) => {
             let status = if l.blocked {
@@ -87,7 +100,7 @@ async fn page_for(state: &AppState, name: &DomainName) -> Response {
             (
                 status,
                 [(header::CACHE_CONTROL, "no-store")],
-                Html(render(&l)),
+                Html(render_for(state, &l, headers)),
             )
                 .into_response()
         }
@@ -108,9 +121,13 @@ pub struct BlockQuery {
     (status = 200, content_type = "text/html", body = String, description = "the name is not blocked"),
     (status = 403, content_type = "text/html", body = String, description = "the name is blocked: the page says by which order"),
     (status = 422, content_type = "text/html", body = String, description = "not a domain name")))]
-pub async fn block(State(state): State<AppState>, Query(q): Query<BlockQuery>) -> Response {
+pub async fn block(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<BlockQuery>,
+) -> Response {
     match DomainName::parse(&q.name) {
-        Ok(name) => page_for(&state, &name).await,
+        Ok(name) => page_for(&state, &name, &headers).await,
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Html(format!("<p>{}</p>", escape(&e.to_string()))),
@@ -150,7 +167,11 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
     }
     // the API never pays for this check
     let path = req.uri().path();
-    if path.starts_with("/api/") || path == "/healthz" || path == "/block" {
+    if path.starts_with("/api/")
+        || path == "/healthz"
+        || path == "/block"
+        || path.starts_with("/assets/")
+    {
         return next.run(req).await;
     }
     let host = req
@@ -176,13 +197,14 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
     let Some(name) = name else {
         return next.run(req).await;
     };
+    let headers = req.headers().clone();
     if let Ok(l) = state.store.lookup(&name).await
         && l.blocked
     {
         return (
             StatusCode::FORBIDDEN,
             [(header::CACHE_CONTROL, "no-store")],
-            Html(render(&l)),
+            Html(render_for(&state, &l, &headers)),
         )
             .into_response();
     }
@@ -191,7 +213,7 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
         // A browser here for a name that is not (or no longer) blocked:
         // a resolver still caching an old walled-garden answer sends it.
         // Say so, rather than answer with an API error.
-        return page_for(&state, &name).await;
+        return page_for(&state, &name, &headers).await;
     }
     resp
 }

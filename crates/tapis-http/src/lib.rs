@@ -80,7 +80,18 @@ pub struct AppState {
     pub edge: Arc<edge::Edge>,
     /// The public suffix list due process uses: said in `/healthz`.
     pub public_suffix_list: tapis_core::due_process::ListOrigin,
+    /// The web interface (`tapis-web`): answers every path outside
+    /// `/api/` that no API route takes. Without it, those are JSON 404s.
+    pub web: Option<Router>,
+    /// Renders the block page (the web interface's, bilingual); without
+    /// it, the built-in English page.
+    pub block_page: Option<BlockPageRenderer>,
 }
+
+/// Renders the block page for a lookup, given the request's headers (for
+/// its language).
+pub type BlockPageRenderer =
+    Arc<dyn Fn(&tapis_store::Lookup, &axum::http::HeaderMap) -> String + Send + Sync>;
 
 impl AppState {
     pub fn new(store: Store, limits: Limits) -> Self {
@@ -96,6 +107,8 @@ impl AppState {
             edge: edge::Edge::new(edge::EdgeLimits::default()),
             // the store's default policy knows top-level domains only
             public_suffix_list: Default::default(),
+            web: None,
+            block_page: None,
         }
     }
 }
@@ -161,8 +174,19 @@ async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
 pub fn app(state: AppState) -> Router {
     let (router, _) = parts();
     let body_limit = state.limits.max_body_bytes;
+    let web = state.web.clone();
     router
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/openapi.json") })
+        .fallback(move |req: axum::extract::Request| async move {
+            use axum::response::IntoResponse;
+            match web {
+                // browser paths go to the web interface; the API's stay JSON
+                Some(web) if !req.uri().path().starts_with("/api/") => {
+                    tower::ServiceExt::oneshot(web, req).await.into_response()
+                }
+                _ => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/openapi.json")
+                    .into_response(),
+            }
+        })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })

@@ -41,6 +41,52 @@ pub struct Settings {
     pub compliance: ComplianceSettings,
     pub due_process: DueProcessSettings,
     pub privacy: PrivacySettings,
+    pub web: WebSettings,
+}
+
+/// The web interface for people.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// The zone pages show times in, as an offset from UTC (`+07:00`);
+    /// the UTC instant is always in the time's tooltip.
+    pub time_zone: String,
+    /// The zone's short name shown beside times.
+    pub zone_label: String,
+    /// A signed-in session unused this long ends.
+    pub session_idle_minutes: u32,
+    /// A session ends this long after sign-in, used or not.
+    pub session_max_hours: u32,
+    /// Mark cookies `Secure`; unset: on when `channel.public_url` is https.
+    pub secure_cookies: Option<bool>,
+    /// Failed sign-ins from one address in 15 minutes before it must wait.
+    pub failures_per_address: u32,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            time_zone: "+07:00".into(),
+            zone_label: "WIB".into(),
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            secure_cookies: None,
+            failures_per_address: 20,
+        }
+    }
+}
+
+impl WebSettings {
+    /// The offset `time_zone` names.
+    pub fn offset(&self) -> anyhow::Result<time::UtcOffset> {
+        let fmt = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+        time::UtcOffset::parse(self.time_zone.trim(), &fmt).map_err(|_| {
+            anyhow::anyhow!(
+                "web.time_zone must be an offset like +07:00, not {:?}",
+                self.time_zone
+            )
+        })
+    }
 }
 
 /// Due process on the blocking path.
@@ -403,6 +449,7 @@ impl Default for Settings {
             compliance: ComplianceSettings::default(),
             due_process: DueProcessSettings::default(),
             privacy: PrivacySettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -563,6 +610,21 @@ impl Settings {
                 "TAPIS_SECRETS_KEY_FILE" => s.secrets_key_file = Some(PathBuf::from(v)),
                 // the value is a secret: never put it in a message
                 "TAPIS_SECRETS_KEY" => s.secrets_key = SecretText(Some(v.to_owned())),
+                "TAPIS_WEB_TIME_ZONE" => s.web.time_zone = v.to_owned(),
+                "TAPIS_WEB_ZONE_LABEL" => s.web.zone_label = v.to_owned(),
+                "TAPIS_WEB_SESSION_IDLE_MINUTES" => {
+                    s.web.session_idle_minutes =
+                        v.parse().map_err(|_| bad("a number of minutes"))?
+                }
+                "TAPIS_WEB_SESSION_MAX_HOURS" => {
+                    s.web.session_max_hours = v.parse().map_err(|_| bad("a number of hours"))?
+                }
+                "TAPIS_WEB_SECURE_COOKIES" => {
+                    s.web.secure_cookies = Some(v.parse().map_err(|_| bad("true or false"))?)
+                }
+                "TAPIS_WEB_FAILURES_PER_ADDRESS" => {
+                    s.web.failures_per_address = v.parse().map_err(|_| bad("a number"))?
+                }
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
                 k => warnings.push(format!("ignoring unknown environment variable {k}")),
             }
@@ -649,6 +711,17 @@ impl Settings {
         {
             bail!(
                 "privacy.log_client_addresses needs privacy.log_client_addresses_reason: say why (it is written to the audit log)"
+            );
+        }
+        self.web.offset()?;
+        if !(1..=1440).contains(&self.web.session_idle_minutes)
+            || !(1..=720).contains(&self.web.session_max_hours)
+            || self.web.failures_per_address == 0
+            || self.web.zone_label.trim().is_empty()
+        {
+            bail!(
+                "web: session_idle_minutes must be 1 to 1440, session_max_hours 1 to 720, \
+                 failures_per_address at least 1, and zone_label not empty"
             );
         }
         if !(1..=100).contains(&self.compliance.sample) || self.compliance.canaries.len() > 20 {
