@@ -34,6 +34,7 @@ macro_rules! say {
     }};
 }
 
+mod account;
 mod anchor;
 mod authoriser;
 mod db;
@@ -279,6 +280,12 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// People's accounts for the web interface (host-side: the first
+    /// admin's, and one-time links for forgotten passwords).
+    Account {
+        #[command(subcommand)]
+        command: account::AccountCommand,
+    },
     /// Enrol and list authorisers' signing keys (host-side only).
     Authoriser {
         #[command(subcommand)]
@@ -491,6 +498,7 @@ impl Command {
                 command: ImportCommand::Rpz { args, .. } | ImportCommand::Domains { args, .. },
             } => args.store.clone(),
             Command::Authoriser { command } => command.store().clone(),
+            Command::Account { command } => command.store().clone(),
             Command::Replay(args) => StoreArgs {
                 config: args.config.clone(),
                 ..StoreArgs::default()
@@ -609,6 +617,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 command: DbCommand::Grants { app_role, .. },
             } => db::grants(&settings, &app_role),
             Command::Authoriser { command } => authoriser::run(&settings, command).await,
+            Command::Account { command } => account::run(&settings, command).await,
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),
         }
