@@ -255,7 +255,26 @@ async fn insert_account(
             "that login is taken: choose another".into(),
         ));
     }
+    // An account is backed by a token row of the same id, whose secret is
+    // thrown away: records that name who acted (a notice's issuer, an
+    // order's proposer) reference tokens, so a person in a browser is
+    // named the way a token holder is, and revoking that token (the
+    // party's own members may) ends the account's sessions.
     let id = TokenId::new();
+    let secret = crate::tokens::new_secret();
+    crate::tokens::insert_token(
+        tx,
+        now,
+        actor,
+        id,
+        &party,
+        roles[0],
+        &format!("web account {login}"),
+        Some(person),
+        &hash_secret(&secret),
+        None,
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO accounts (id, party_id, login, person, roles, password_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -550,7 +569,8 @@ impl Store {
         policy: SessionPolicy,
     ) -> Result<SignIn> {
         let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN parties p ON p.id = a.party_id WHERE a.login = $1"
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN parties p ON p.id = a.party_id \
+             JOIN tokens t ON t.id = a.id WHERE a.login = $1 AND t.revoked_at IS NULL"
         ))
         .bind(login.trim().to_lowercase())
         .fetch_optional(&self.pool)
@@ -662,7 +682,8 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS}, s.role AS session_role, s.csrf, s.created_at AS s_created, s.last_seen_at \
              FROM web_sessions s JOIN accounts a ON a.id = s.account_id JOIN parties p ON p.id = a.party_id \
-             WHERE s.id_hash = $1 AND s.ended_at IS NULL AND a.disabled_at IS NULL"
+             JOIN tokens t ON t.id = a.id \
+             WHERE s.id_hash = $1 AND s.ended_at IS NULL AND a.disabled_at IS NULL AND t.revoked_at IS NULL"
         ))
         .bind(hash_secret(secret))
         .fetch_optional(&self.pool)

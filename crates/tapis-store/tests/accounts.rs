@@ -240,6 +240,28 @@ async fn story(backend: Backend) {
             .is_err()
     );
 
+    // the account is backed by a token of its own id: revoking it (as the
+    // party's members may) ends its sessions and its sign-ins
+    let SignIn::Ok(secret, s) = store
+        .sign_in("dewi@chat", "a long enough secret", POLICY)
+        .await
+        .expect("s")
+    else {
+        panic!("sign in")
+    };
+    store
+        .revoke_token_by(&s.principal, s.principal.token_id)
+        .await
+        .expect("revoke");
+    assert!(store.session(&secret, POLICY).await.expect("s").is_none());
+    assert!(matches!(
+        store
+            .sign_in("dewi@chat", "a long enough secret", POLICY)
+            .await
+            .expect("s"),
+        SignIn::Refused
+    ));
+
     // every change is on the log, and the chain verifies
     let events = store.all_audit_events().await.expect("events");
     for name in [

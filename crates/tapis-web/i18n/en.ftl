@@ -53,6 +53,7 @@ block-since = In force since
 block-expires = Expires
 block-wrong-title = Think this is wrong?
 block-wrong-text = You can ask for a review of this order. Quote the order number above. The transparency report lists every order in force with its legal basis and dates.
+block-api = for programs:
 block-serial = Policy zone serial { $serial }
 
 signin-title = Sign in

@@ -53,6 +53,7 @@ block-since = Berlaku sejak
 block-expires = Berakhir
 block-wrong-title = Menurut Anda ini keliru?
 block-wrong-text = Anda dapat meminta peninjauan atas perintah ini. Sebutkan nomor perintah di atas. Laporan transparansi memuat setiap perintah yang berlaku beserta dasar hukum dan tanggalnya.
+block-api = untuk program:
 block-serial = Nomor seri zona kebijakan { $serial }
 
 signin-title = Masuk

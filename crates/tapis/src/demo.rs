@@ -146,7 +146,11 @@ async fn demo_accounts(
             .collect::<String>();
         for role in roles {
             let login = format!("{}@{}", role.as_str().replace('_', "-"), slug);
-            let person = Person::parse(&format!("{} {}", role.as_str().replace('_', " "), party.name))?;
+            let person = Person::parse(&format!(
+                "{} {}",
+                role.as_str().replace('_', " "),
+                party.name
+            ))?;
             store
                 .create_account(&actor, party.id, &login, &person, &[*role], Some(&password))
                 .await?;

@@ -33,6 +33,10 @@ pub fn explain(lang: Lang, cfg: &WebConfig, l: &Lookup) -> Markup {
             }
             h2 { (lang.t("block-wrong-title")) }
             p { (lang.t("block-wrong-text")) }
+            p {
+                a href={ "/lookup?name=" (crate::session::url_encode(&l.name)) } { (lang.t("nav-lookup")) }
+                " · " (lang.t("block-api")) " " code { "/api/v1/lookup?name=" (l.name) }
+            }
         },
         _ => html! {
             p.lead { (lang.tf("block-not-blocked", &[("name", &l.name)])) }
