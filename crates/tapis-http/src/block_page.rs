@@ -193,10 +193,20 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
     let name = host
         .filter(|h| h.parse::<std::net::IpAddr>().is_err())
         .and_then(|h| DomainName::parse(&h).ok())
-        .filter(|n| n.as_str() != state.zone.block_page_host.trim_end_matches('.'));
+        .filter(|n| n.as_str() != state.zone.block_page_host.trim_end_matches('.'))
+        // tapis's own name (from `channel.public_url`) and single-label
+        // names (`localhost`) are the web interface's, not a blocked site's
+        .filter(|n| n.as_str().contains('.'))
+        .filter(|n| state.public_host.as_deref() != Some(n.as_str()));
     let Some(name) = name else {
         return next.run(req).await;
     };
+    if state.web.is_some() {
+        // Any other name here came by a walled-garden answer (perhaps a
+        // stale one, cached after a lift): it gets the block page, blocked
+        // or not, never the web interface.
+        return page_for(&state, &name, req.headers()).await;
+    }
     let headers = req.headers().clone();
     if let Ok(l) = state.store.lookup(&name).await
         && l.blocked

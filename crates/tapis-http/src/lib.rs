@@ -86,6 +86,9 @@ pub struct AppState {
     /// Renders the block page (the web interface's, bilingual); without
     /// it, the built-in English page.
     pub block_page: Option<BlockPageRenderer>,
+    /// tapis's own host name (from `channel.public_url`): requests for it
+    /// go to the web interface; other names get the block page.
+    pub public_host: Option<String>,
 }
 
 /// Renders the block page for a lookup, given the request's headers (for
@@ -109,6 +112,7 @@ impl AppState {
             public_suffix_list: Default::default(),
             web: None,
             block_page: None,
+            public_host: None,
         }
     }
 }

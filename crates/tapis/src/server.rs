@@ -285,6 +285,9 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     let web = web_state(&store, &settings, &state, opts.demo)?;
     state.block_page = Some(tapis_web::render_block_page(web.config.clone()));
     state.web = Some(tapis_web::router(web));
+    state.public_host = url::Url::parse(&settings.channel.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_end_matches('.').to_lowercase()));
     let mut stop = stop_rx;
     let http_task = tokio::spawn(tapis_http::serve(listener, state, async move {
         let _ = stop.wait_for(|s| *s).await;
