@@ -282,7 +282,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             delivery,
         })));
     }
-    let web = web_state(&store, &settings, &state, opts.demo)?;
+    let web = web_state(&store, settings, &state, opts.demo)?;
     state.block_page = Some(tapis_web::render_block_page(web.config.clone()));
     state.web = Some(tapis_web::router(web));
     state.public_host = url::Url::parse(&settings.channel.public_url)
