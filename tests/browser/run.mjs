@@ -128,7 +128,7 @@ try {
     await visit(page, '/lookup?name=example.com', 'lookup', lang);
     await visit(page, '/lookup?name=not_a..name', 'lookup-invalid', lang);
     const b = await page.goto(`${BASE}/block?name=example.com`);
-    await audit(page, 'block', lang, null);
+    await audit(page, 'block', lang, b);
     check(b.status() === 200, `block page (${lang}) answers 200 for a name not blocked`);
     await visit(page, '/no/such/page', 'not-found', lang, 404);
     await visit(page, '/signin', 'signin', lang);
@@ -141,6 +141,12 @@ try {
     check(!overflow, `landing (${lang}) fits a phone-width screen`);
     await phone.screenshot({ path: `${SCREENS}/landing-phone-${lang}.png`, fullPage: true });
     await phone.context().close();
+  }
+
+  // ---- the API keeps answering JSON, even for a path it does not know
+  {
+    const r = await fetch(`${BASE}/api/v1/no-such-route`);
+    check(r.status === 404 && (r.headers.get('content-type') || '').startsWith('application/json'), `an unknown API path is a JSON 404: ${r.status} ${r.headers.get('content-type')}`);
   }
 
   // ---- the language switch is remembered
@@ -188,6 +194,19 @@ try {
   {
     const page = await newPage('en');
     await signIn(page, OFFICER);
+    // first, the idempotency key: the same form sent twice (a double
+    // click) makes one notice
+    await page.goto(`${BASE}/notices/new`);
+    await page.locator('#legal_ref').fill('Law 11/2008 art. 40(2b)');
+    await page.locator('#legal_text').fill('twice');
+    await page.locator('#explanation').fill('sent twice');
+    await page.locator('#item_value_0').fill('https://twice.example/');
+    const fields = await page.evaluate(() => Object.fromEntries(new FormData(document.querySelector('form.stack'))));
+    const first = await page.request.post(`${BASE}/notices/new`, { form: fields, maxRedirects: 0 });
+    const second = await page.request.post(`${BASE}/notices/new`, { form: fields, maxRedirects: 0 });
+    check(first.status() === 303 && /^\/notices\/[0-9a-f-]{36}$/.test(first.headers().location || '')
+      && first.headers().location === second.headers().location,
+      `the same form twice makes one notice: ${first.status()} ${first.headers().location} / ${second.status()} ${second.headers().location}`);
     await page.goto(`${BASE}/notices/new`);
     await page.locator('#legal_ref').fill('x');
     await page.locator('#legal_text').fill('x');

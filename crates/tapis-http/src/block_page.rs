@@ -74,13 +74,44 @@ pub fn render(l: &Lookup) -> String {
     )
 }
 
-/// The page for a lookup: the web interface's (bilingual) when mounted,
+/// The page for a lookup, never cached (orders end): the web interface's
+/// (bilingual, with the web interface's security headers: its stylesheet
+/// is a file, so scripts and inline styles can be refused) when mounted,
 /// else the built-in one.
-fn render_for(state: &AppState, l: &Lookup, headers: &axum::http::HeaderMap) -> String {
-    match &state.block_page {
-        Some(r) => r(l, headers),
-        None => render(l),
-    }
+fn respond(
+    state: &AppState,
+    status: StatusCode,
+    l: &Lookup,
+    headers: &axum::http::HeaderMap,
+) -> Response {
+    let mut resp = match &state.block_page {
+        Some(r) => {
+            let mut resp = (status, Html(r(l, headers))).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static(
+                    "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                     form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            );
+            h.insert(
+                header::X_FRAME_OPTIONS,
+                header::HeaderValue::from_static("DENY"),
+            );
+            h.insert(
+                header::REFERRER_POLICY,
+                header::HeaderValue::from_static("no-referrer"),
+            );
+            resp
+        }
+        None => (status, Html(render(l))).into_response(),
+    };
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 async fn page_for(
@@ -96,13 +127,8 @@ async fn page_for(
                 StatusCode::OK
             };
             // 403 tells clients and crawlers the block is deliberate; the
-            // page explains it. Never cached: orders end.
-            (
-                status,
-                [(header::CACHE_CONTROL, "no-store")],
-                Html(render_for(state, &l, headers)),
-            )
-                .into_response()
+            // page explains it
+            respond(state, status, &l, headers)
         }
         Err(e) => crate::error::ApiError::from(e).into_response(),
     }
@@ -211,12 +237,7 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
     if let Ok(l) = state.store.lookup(&name).await
         && l.blocked
     {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(render_for(&state, &l, &headers)),
-        )
-            .into_response();
+        return respond(&state, StatusCode::FORBIDDEN, &l, &headers);
     }
     let resp = next.run(req).await;
     if resp.status() == StatusCode::NOT_FOUND {
