@@ -219,6 +219,19 @@ try {
     // and without any token, from outside (no cookie can ride along: SameSite=Strict)
     const outside = await fetch(`${BASE}/signout`, { method: 'POST', body: 'csrf=', headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
     check(outside.status === 303 || outside.status === 403, `a cross-site POST does nothing: ${outside.status}`);
+    // an account with two roles switches between them
+    await page.goto(`${BASE}/notices`);
+    check(await page.locator('#role-switch').count() === 1, `the role switch is shown on ${page.url()}: ${(await page.textContent('header')).slice(0, 300)}`);
+    await page.locator('#role-switch').selectOption('approver');
+    await Promise.all([page.waitForNavigation(), page.locator('form[action="/role"] button').click()]);
+    check(new URL(page.url()).pathname === '/dashboard', `switching role leads to the role's home: ${page.url()}`);
+    check(await page.locator('header a[href="/notices/new"]').count() === 0, 'an approver has no composer link');
+    const composer = await page.goto(`${BASE}/notices/new`);
+    check(composer.status() === 403, `an approver may not compose notices: ${composer.status()}`);
+    await audit(page, 'forbidden', 'en', composer);
+    await page.goto(`${BASE}/dashboard`);
+    await page.locator('#role-switch').selectOption('officer');
+    await Promise.all([page.waitForNavigation(), page.locator('form[action="/role"] button').click()]);
     await page.context().close();
   }
 

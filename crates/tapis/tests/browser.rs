@@ -51,9 +51,8 @@ async fn people_use_the_web_interface_in_a_real_browser() {
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(&server.data_dir)
-        .args([
-            "account", "create", "--party", &authority, "--role", "officer",
-        ])
+        .args(["account", "create", "--party", &authority])
+        .args(["--role", "officer", "--role", "approver"])
         .args(["--person", "Siti Rahma", "--login", "siti"])
         .output()
         .expect("run tapis account create");
