@@ -229,6 +229,7 @@ try {
     const composer = await page.goto(`${BASE}/notices/new`);
     check(composer.status() === 403, `an approver may not compose notices: ${composer.status()}`);
     await audit(page, 'forbidden', 'en', composer);
+    check(await page.locator('header nav a[href="/dashboard"]').count() === 1, 'an error page keeps the signed-in navigation');
     await page.goto(`${BASE}/dashboard`);
     await page.locator('#role-switch').selectOption('officer');
     await Promise.all([page.waitForNavigation(), page.locator('form[action="/role"] button').click()]);

@@ -94,24 +94,91 @@ impl WebError {
     }
 }
 
+/// What an error page said, kept on the response so [`with_navigation`]
+/// can show it again inside the signed-in shell.
+#[derive(Clone)]
+struct Shown {
+    title: &'static str,
+    detail: String,
+}
+
+fn error_body(lang: Lang, title: &'static str, detail: &str) -> maud::Markup {
+    html! {
+        h1 { (lang.t(title)) }
+        p.lead { (detail) }
+        p { a href="/" { (lang.t("error-home")) } }
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         if let Some(to) = self.redirect {
             return Redirect::to(&to).into_response();
         }
         let lang = self.lang;
-        let body = html! {
-            h1 { (lang.t(self.title)) }
-            p.lead { (self.detail) }
-            p { a href="/" { (lang.t("error-home")) } }
-        };
-        (
+        let mut resp = (
             self.status,
             [(header::CACHE_CONTROL, "no-store")],
-            layout::bare(lang, lang.t(self.title), body),
+            layout::bare(
+                lang,
+                lang.t(self.title),
+                error_body(lang, self.title, &self.detail),
+            ),
         )
-            .into_response()
+            .into_response();
+        resp.extensions_mut().insert(Shown {
+            title: self.title,
+            detail: self.detail,
+        });
+        resp
     }
+}
+
+/// Error pages for a signed-in person keep the navigation (the session is
+/// looked up again only when a page failed).
+pub async fn with_navigation(
+    axum::extract::State(state): axum::extract::State<crate::WebState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (uri, headers) = (req.uri().clone(), req.headers().clone());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .cloned();
+    let resp = next.run(req).await;
+    let Some(shown) = resp.extensions().get::<Shown>().cloned() else {
+        return resp;
+    };
+    let mut again = axum::http::Request::builder().uri(uri);
+    if let Some(h) = again.headers_mut() {
+        *h = headers;
+    }
+    let Ok(again) = again.body(()) else {
+        return resp;
+    };
+    let (mut parts, ()) = again.into_parts();
+    if let Some(p) = peer {
+        parts.extensions.insert(p);
+    }
+    let Ok(cx) = <crate::session::Ctx as axum::extract::FromRequestParts<crate::WebState>>::from_request_parts(&mut parts, &state).await
+    else {
+        return resp;
+    };
+    if cx.session.is_none() {
+        return resp;
+    }
+    let status = resp.status();
+    let (mut head, _) = resp.into_parts();
+    let page = layout::page(
+        &cx,
+        cx.t(shown.title),
+        error_body(cx.lang, shown.title, &shown.detail),
+    );
+    head.headers.remove(header::CONTENT_LENGTH);
+    let mut out = Response::from_parts(head, axum::body::Body::from(page.0));
+    *out.status_mut() = status;
+    out
 }
 
 /// Any browser path nothing answers.

@@ -124,6 +124,10 @@ pub fn router(state: WebState) -> Router {
         .route("/notices/{id}", get(pages::notices::detail))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::with_navigation,
+        ))
         .layer(axum::middleware::from_fn(assets::security_headers))
         .with_state(state)
 }
