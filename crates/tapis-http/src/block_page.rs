@@ -74,7 +74,51 @@ pub fn render(l: &Lookup) -> String {
     )
 }
 
-async fn page_for(state: &AppState, name: &DomainName) -> Response {
+/// The page for a lookup, never cached (orders end): the web interface's
+/// (bilingual, with the web interface's security headers: its stylesheet
+/// is a file, so scripts and inline styles can be refused) when mounted,
+/// else the built-in one.
+fn respond(
+    state: &AppState,
+    status: StatusCode,
+    l: &Lookup,
+    headers: &axum::http::HeaderMap,
+) -> Response {
+    let mut resp = match &state.block_page {
+        Some(r) => {
+            let mut resp = (status, Html(r(l, headers))).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static(
+                    "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                     form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            );
+            h.insert(
+                header::X_FRAME_OPTIONS,
+                header::HeaderValue::from_static("DENY"),
+            );
+            h.insert(
+                header::REFERRER_POLICY,
+                header::HeaderValue::from_static("no-referrer"),
+            );
+            resp
+        }
+        None => (status, Html(render(l))).into_response(),
+    };
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
+async fn page_for(
+    state: &AppState,
+    name: &DomainName,
+    headers: &axum::http::HeaderMap,
+) -> Response {
     match state.store.lookup(name).await {
         Ok(l) => {
             let status = if l.blocked {
@@ -83,13 +127,8 @@ async fn page_for(state: &AppState, name: &DomainName) -> Response {
                 StatusCode::OK
             };
             // 403 tells clients and crawlers the block is deliberate; the
-            // page explains it. Never cached: orders end.
-            (
-                status,
-                [(header::CACHE_CONTROL, "no-store")],
-                Html(render(&l)),
-            )
-                .into_response()
+            // page explains it
+            respond(state, status, &l, headers)
         }
         Err(e) => crate::error::ApiError::from(e).into_response(),
     }
@@ -108,9 +147,13 @@ pub struct BlockQuery {
     (status = 200, content_type = "text/html", body = String, description = "the name is not blocked"),
     (status = 403, content_type = "text/html", body = String, description = "the name is blocked: the page says by which order"),
     (status = 422, content_type = "text/html", body = String, description = "not a domain name")))]
-pub async fn block(State(state): State<AppState>, Query(q): Query<BlockQuery>) -> Response {
+pub async fn block(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<BlockQuery>,
+) -> Response {
     match DomainName::parse(&q.name) {
-        Ok(name) => page_for(&state, &name).await,
+        Ok(name) => page_for(&state, &name, &headers).await,
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Html(format!("<p>{}</p>", escape(&e.to_string()))),
@@ -150,7 +193,11 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
     }
     // the API never pays for this check
     let path = req.uri().path();
-    if path.starts_with("/api/") || path == "/healthz" || path == "/block" {
+    if path.starts_with("/api/")
+        || path == "/healthz"
+        || path == "/block"
+        || path.starts_with("/assets/")
+    {
         return next.run(req).await;
     }
     let host = req
@@ -172,26 +219,32 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
     let name = host
         .filter(|h| h.parse::<std::net::IpAddr>().is_err())
         .and_then(|h| DomainName::parse(&h).ok())
-        .filter(|n| n.as_str() != state.zone.block_page_host.trim_end_matches('.'));
+        .filter(|n| n.as_str() != state.zone.block_page_host.trim_end_matches('.'))
+        // tapis's own name (from `channel.public_url`) and single-label
+        // names (`localhost`) are the web interface's, not a blocked site's
+        .filter(|n| n.as_str().contains('.'))
+        .filter(|n| state.public_host.as_deref() != Some(n.as_str()));
     let Some(name) = name else {
         return next.run(req).await;
     };
+    if state.web.is_some() {
+        // Any other name here came by a walled-garden answer (perhaps a
+        // stale one, cached after a lift): it gets the block page, blocked
+        // or not, never the web interface.
+        return page_for(&state, &name, req.headers()).await;
+    }
+    let headers = req.headers().clone();
     if let Ok(l) = state.store.lookup(&name).await
         && l.blocked
     {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(render(&l)),
-        )
-            .into_response();
+        return respond(&state, StatusCode::FORBIDDEN, &l, &headers);
     }
     let resp = next.run(req).await;
     if resp.status() == StatusCode::NOT_FOUND {
         // A browser here for a name that is not (or no longer) blocked:
         // a resolver still caching an old walled-garden answer sends it.
         // Say so, rather than answer with an API error.
-        return page_for(&state, &name).await;
+        return page_for(&state, &name, &headers).await;
     }
     resp
 }

@@ -227,15 +227,32 @@ impl Drop for StreamSlot {
     }
 }
 
+/// Whether the request carries a web session cookie (`tapis_session`, or
+/// `__Host-tapis_session` behind https).
+fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .any(|(name, value)| {
+            matches!(name, "tapis_session" | "__Host-tapis_session") && !value.is_empty()
+        })
+}
+
 /// Middleware: a request without credentials spends from its address's
 /// bucket, and an empty bucket answers 429 with `Retry-After`. Requests
-/// with a bearer token are limited by what their role may do instead.
+/// with a bearer token, or a web session cookie (people at one office
+/// share an address), are limited by what their role may do instead; a
+/// made-up credential gets no further than a 401 or the sign-in page.
 pub(crate) async fn limit_anonymous(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let anonymous = !request.headers().contains_key(header::AUTHORIZATION);
+    let anonymous = !request.headers().contains_key(header::AUTHORIZATION)
+        && !has_session_cookie(request.headers());
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -261,6 +278,21 @@ pub(crate) async fn limit_anonymous(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_session_cookie_is_a_credential_at_the_edge() {
+        let h = |v: &str| {
+            let mut m = axum::http::HeaderMap::new();
+            m.insert(header::COOKIE, v.parse().expect("cookie"));
+            m
+        };
+        assert!(has_session_cookie(&h("lang=id; tapis_session=abc")));
+        assert!(has_session_cookie(&h("__Host-tapis_session=abc")));
+        assert!(!has_session_cookie(&h("tapis_session=")));
+        assert!(!has_session_cookie(&h("lang=id; not_tapis_session=abc")));
+        assert!(!has_session_cookie(&axum::http::HeaderMap::new()));
+    }
+
     use super::*;
 
     fn limits() -> EdgeLimits {

@@ -97,7 +97,21 @@ pub struct AppState {
     pub responses: Arc<metrics::ResponseCounts>,
     /// Push-back on notice submissions (429 with `Retry-After`); none: never.
     pub admission: Option<Arc<dyn Admission>>,
+    /// The web interface (`tapis-web`): answers every path outside
+    /// `/api/` that no API route takes. Without it, those are JSON 404s.
+    pub web: Option<Router>,
+    /// Renders the block page (the web interface's, bilingual); without
+    /// it, the built-in English page.
+    pub block_page: Option<BlockPageRenderer>,
+    /// tapis's own host name (from `channel.public_url`): requests for it
+    /// go to the web interface; other names get the block page.
+    pub public_host: Option<String>,
 }
+
+/// Renders the block page for a lookup, given the request's headers (for
+/// its language).
+pub type BlockPageRenderer =
+    Arc<dyn Fn(&tapis_store::Lookup, &axum::http::HeaderMap) -> String + Send + Sync>;
 
 impl AppState {
     pub fn new(store: Store, limits: Limits) -> Self {
@@ -118,6 +132,9 @@ impl AppState {
             metrics: Default::default(),
             responses: Default::default(),
             admission: None,
+            web: None,
+            block_page: None,
+            public_host: None,
         }
     }
 }
@@ -185,8 +202,19 @@ async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
 pub fn app(state: AppState) -> Router {
     let (router, _) = parts();
     let body_limit = state.limits.max_body_bytes;
+    let web = state.web.clone();
     router
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/openapi.json") })
+        .fallback(move |req: axum::extract::Request| async move {
+            use axum::response::IntoResponse;
+            match web {
+                // browser paths go to the web interface; the API's stay JSON
+                Some(web) if !req.uri().path().starts_with("/api/") => {
+                    tower::ServiceExt::oneshot(web, req).await.into_response()
+                }
+                _ => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /api/v1/openapi.json")
+                    .into_response(),
+            }
+        })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         })

@@ -126,6 +126,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_token_lifetimes.sql"),
         postgres: include_str!("../migrations/postgres/0015_token_lifetimes.sql"),
     },
+    Migration {
+        version: 16,
+        name: "accounts",
+        sqlite: include_str!("../migrations/sqlite/0016_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0016_accounts.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

@@ -61,8 +61,11 @@ impl Store {
         let party = load_party(&mut tx, party_id).await?;
         tapis_core::role::may_invite(by.role, by.party_id, party.id, party.kind, role)?;
         let live = sqlx::query(
-            "SELECT 1 AS x FROM tokens WHERE party_id = $1 AND revoked_at IS NULL LIMIT 1",
+            // a member is a live token or an account (migration 0016)
+            "SELECT 1 AS x FROM tokens WHERE party_id = $1 AND revoked_at IS NULL \
+             UNION ALL SELECT 1 AS x FROM accounts WHERE party_id = $2 AND disabled_at IS NULL",
         )
+        .bind(party_id.to_string())
         .bind(party_id.to_string())
         .fetch_optional(&mut *tx)
         .await?

@@ -8,6 +8,7 @@
 //! applies them and records the result.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod audit;
 mod authorisers;
 mod channel;
@@ -28,10 +29,15 @@ mod parties;
 mod schedule;
 pub mod secrets;
 mod shared_clock;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
 
+pub use accounts::{
+    AccountInfo, LINK_LIFETIME_MS, MAX_FAILED_SIGNINS, Session, SessionPolicy, SignIn,
+    check_password, hash_password, lockout_for, parse_login,
+};
 pub use audit::VerifyReport;
 pub use authorisers::{AuthoriserKey, fingerprint};
 pub use channel::*;
@@ -48,4 +54,5 @@ pub use orders::*;
 pub use parties::Bootstrapped;
 pub use schedule::DueWork;
 pub use shared_clock::SIMULATED_NOW;
+pub use stats::{DashboardCounts, PlatformFigures, Transparency, quantile};
 pub use tokens::{hash_secret, new_secret};

@@ -34,6 +34,7 @@ macro_rules! say {
     }};
 }
 
+mod account;
 mod anchor;
 mod authoriser;
 mod db;
@@ -292,6 +293,12 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// People's accounts for the web interface (host-side: the first
+    /// admin's, and one-time links for forgotten passwords).
+    Account {
+        #[command(subcommand)]
+        command: account::AccountCommand,
+    },
     /// Enrol and list authorisers' signing keys (host-side only).
     Authoriser {
         #[command(subcommand)]
@@ -504,6 +511,7 @@ impl Command {
                 command: ImportCommand::Rpz { args, .. } | ImportCommand::Domains { args, .. },
             } => args.store.clone(),
             Command::Authoriser { command } => command.store().clone(),
+            Command::Account { command } => command.store().clone(),
             Command::Replay(args) => StoreArgs {
                 config: args.config.clone(),
                 ..StoreArgs::default()
@@ -622,6 +630,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 command: DbCommand::Grants { app_role, .. },
             } => db::grants(&settings, &app_role),
             Command::Authoriser { command } => authoriser::run(&settings, command).await,
+            Command::Account { command } => account::run(&settings, command).await,
             Command::Replay(args) => crate::replay::run(args).await,
             Command::Resolver(_) => unreachable!("handled before the settings load"),
         }

@@ -11,8 +11,10 @@ use serde::Deserialize;
 
 mod limits;
 mod operations;
+mod web;
 pub use limits::LimitSettings;
 pub use operations::{DatabaseSettings, HealthSettings, MetricsSettings, OwnershipSettings};
+pub use web::WebSettings;
 
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -54,6 +56,7 @@ pub struct Settings {
     pub health: HealthSettings,
     pub metrics: MetricsSettings,
     pub ownership: OwnershipSettings,
+    pub web: WebSettings,
 }
 
 /// Due process on the blocking path.
@@ -318,6 +321,7 @@ impl Default for Settings {
             health: HealthSettings::default(),
             metrics: MetricsSettings::default(),
             ownership: OwnershipSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -560,6 +564,21 @@ impl Settings {
                 }
                 // the value is a secret: never put it in a message
                 "TAPIS_SECRETS_KEY" => s.secrets_key = SecretText(Some(v.to_owned())),
+                "TAPIS_WEB_TIME_ZONE" => s.web.time_zone = v.to_owned(),
+                "TAPIS_WEB_ZONE_LABEL" => s.web.zone_label = v.to_owned(),
+                "TAPIS_WEB_SESSION_IDLE_MINUTES" => {
+                    s.web.session_idle_minutes =
+                        v.parse().map_err(|_| bad("a number of minutes"))?
+                }
+                "TAPIS_WEB_SESSION_MAX_HOURS" => {
+                    s.web.session_max_hours = v.parse().map_err(|_| bad("a number of hours"))?
+                }
+                "TAPIS_WEB_SECURE_COOKIES" => {
+                    s.web.secure_cookies = Some(v.parse().map_err(|_| bad("true or false"))?)
+                }
+                "TAPIS_WEB_FAILURES_PER_ADDRESS" => {
+                    s.web.failures_per_address = v.parse().map_err(|_| bad("a number"))?
+                }
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
                 k => warnings.push(format!("ignoring unknown environment variable {k}")),
             }
@@ -669,6 +688,17 @@ impl Settings {
         {
             bail!(
                 "privacy.log_client_addresses needs privacy.log_client_addresses_reason: say why (it is written to the audit log)"
+            );
+        }
+        self.web.offset()?;
+        if !(1..=1440).contains(&self.web.session_idle_minutes)
+            || !(1..=720).contains(&self.web.session_max_hours)
+            || self.web.failures_per_address == 0
+            || self.web.zone_label.trim().is_empty()
+        {
+            bail!(
+                "web: session_idle_minutes must be 1 to 1440, session_max_hours 1 to 720, \
+                 failures_per_address at least 1, and zone_label not empty"
             );
         }
         if !(1..=100).contains(&self.compliance.sample) || self.compliance.canaries.len() > 20 {

@@ -91,6 +91,14 @@ pub async fn serve(
         "  try: curl -H \"Authorization: Bearer {admin}\" http://{}/api/v1/orders",
         running.http
     ));
+    let (password, accounts) = demo_accounts(&running.store).await?;
+    print_line(&format!(
+        "  web interface: http://{}/ — sign in at /signin (demo only; password for all: {password})",
+        running.http
+    ));
+    for (login, who) in &accounts {
+        print_line(&format!("    {login:<22} {who}"));
+    }
     print_line(
         "  to watch the case unfold step by step: tapis replay examples/scenarios/2017-channel-blocking.toml",
     );
@@ -100,4 +108,54 @@ pub async fn serve(
     drop(outcome);
     tracing::info!("demo stopped; its temporary database is deleted");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One account per role at each of the demo's parties, all with one
+/// random password (printed; demo only), so a visitor can sign in as
+/// anyone in the story. Made on the host, as `tapis account create` does.
+async fn demo_accounts(
+    store: &tapis_store::Store,
+) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    use tapis_core::party::PartyKind;
+    use tapis_core::person::Person;
+    use tapis_core::role::Role;
+    let password = format!("demo-{}", &crate::replay::new_admin_secret()[7..23]);
+    let actor = tapis_core::audit::Actor::system("demo accounts");
+    let mut made = Vec::new();
+    for party in store.list_parties(None).await? {
+        let roles: &[Role] = match party.kind {
+            PartyKind::Authority => &[Role::Admin, Role::Officer, Role::Approver, Role::Auditor],
+            PartyKind::Platform => &[Role::PlatformAgent],
+            PartyKind::Isp => &[Role::IspOperator],
+            PartyKind::Flagger => &[Role::Flagger],
+            PartyKind::Authoriser => &[Role::Authoriser],
+        };
+        let slug: String = party
+            .name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|s| !s.is_empty())
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("-")
+            .chars()
+            .take(40)
+            .collect::<String>();
+        for role in roles {
+            let login = format!("{}@{}", role.as_str().replace('_', "-"), slug);
+            let person = Person::parse(&format!(
+                "{} {}",
+                role.as_str().replace('_', " "),
+                party.name
+            ))?;
+            store
+                .create_account(&actor, party.id, &login, &person, &[*role], Some(&password))
+                .await?;
+            made.push((login, format!("{} at {}", role.as_str(), party.name)));
+        }
+    }
+    Ok((password, made))
 }

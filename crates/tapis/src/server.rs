@@ -312,6 +312,12 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             delivery,
         })));
     }
+    let web = web_state(&store, settings, &state, opts.demo)?;
+    state.block_page = Some(tapis_web::render_block_page(web.config.clone()));
+    state.web = Some(tapis_web::router(web));
+    state.public_host = url::Url::parse(&settings.channel.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_end_matches('.').to_lowercase()));
     let mut stop = stop_rx;
     let http_task = tokio::spawn(tapis_http::serve(listener, state, async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -410,4 +416,33 @@ impl tapis_http::ClockControl for SimControl {
     {
         Box::pin(async move { self.0.advance(secs).await.map_err(|e| e.to_string()) })
     }
+}
+
+/// The web interface's state from the settings (`[web]`).
+fn web_state(
+    store: &tapis_store::Store,
+    settings: &Settings,
+    api: &tapis_http::AppState,
+    demo: bool,
+) -> anyhow::Result<tapis_web::WebState> {
+    let w = &settings.web;
+    let mut web = tapis_web::WebState::new(
+        store.clone(),
+        tapis_web::WebConfig {
+            time_zone: w.offset()?,
+            zone_label: w.zone_label.clone(),
+            secure_cookies: w
+                .secure_cookies
+                .unwrap_or_else(|| settings.channel.public_url.starts_with("https://")),
+            session: tapis_store::SessionPolicy {
+                idle_ms: i64::from(w.session_idle_minutes) * 60_000,
+                absolute_ms: i64::from(w.session_max_hours) * 3_600_000,
+            },
+            failures_per_address: w.failures_per_address,
+            demo,
+        },
+    );
+    web.taxonomy = api.taxonomy.clone();
+    web.notice_limits = api.limits.notice;
+    Ok(web)
 }

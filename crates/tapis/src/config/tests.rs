@@ -223,3 +223,47 @@ fn the_example_config_is_valid() {
     let s: Settings = toml::from_str(example).expect("example parses");
     assert_eq!(s, Settings::default(), "the example documents the defaults");
 }
+
+#[test]
+fn web_settings_from_file_and_environment() {
+    let (s, w) = Settings::load(
+        None,
+        &env(&[
+            ("TAPIS_WEB_TIME_ZONE", "+05:30"),
+            ("TAPIS_WEB_ZONE_LABEL", "IST"),
+            ("TAPIS_WEB_SESSION_IDLE_MINUTES", "5"),
+            ("TAPIS_WEB_SECURE_COOKIES", "true"),
+        ]),
+        &Overrides::default(),
+    )
+    .expect("load");
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        s.web.offset().expect("offset"),
+        time::UtcOffset::from_hms(5, 30, 0).expect("o")
+    );
+    assert_eq!(s.web.zone_label, "IST");
+    assert_eq!(s.web.session_idle_minutes, 5);
+    assert_eq!(s.web.secure_cookies, Some(true));
+    assert_eq!(
+        Settings::default().web.offset().expect("default"),
+        time::UtcOffset::from_hms(7, 0, 0).expect("o")
+    );
+    for (k, v, says) in [
+        ("TAPIS_WEB_TIME_ZONE", "WIB", "web.time_zone"),
+        (
+            "TAPIS_WEB_SESSION_IDLE_MINUTES",
+            "0",
+            "session_idle_minutes",
+        ),
+        (
+            "TAPIS_WEB_SECURE_COOKIES",
+            "yes",
+            "TAPIS_WEB_SECURE_COOKIES",
+        ),
+    ] {
+        let err =
+            Settings::load(None, &env(&[(k, v)]), &Overrides::default()).expect_err("refused");
+        assert!(format!("{err:#}").contains(says), "{k}={v}: {err:#}");
+    }
+}

@@ -1,0 +1,133 @@
+//! The web interface: server-rendered pages for people, beside the JSON
+//! API that machines use.
+//!
+//! `tapis serve` mounts [`router`] behind the API (`/api/v1/...` keeps
+//! answering as before; everything else comes here). Pages are rendered
+//! with maud (compile-time templates that escape every interpolated value),
+//! in English or Bahasa Indonesia from the translation files in `i18n/`,
+//! with one embedded stylesheet and no script at all, so the Content
+//! Security Policy can forbid scripts outright.
+//!
+//! A signed-in person is a [`tapis_store::Principal`] exactly like a token
+//! holder ([`session`]), so every page goes through the same store methods
+//! and role checks as the API; nothing here decides who may do what. Every
+//! form carries a CSRF token ([`session::check_csrf`]). Errors are HTML
+//! pages ([`error::WebError`]), never JSON.
+//!
+//! Adding a page: a module under `pages/`, its routes in [`router`], its
+//! strings in both `i18n/*.ftl` files, and a link in
+//! [`layout::nav_links`] for the roles that use it (ARCHITECTURE.md says
+//! more).
+#![forbid(unsafe_code)]
+
+pub mod assets;
+pub mod error;
+pub mod i18n;
+pub mod layout;
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tapis_core::notice::Limits as NoticeLimits;
+use tapis_core::taxonomy::Taxonomy;
+use tapis_store::{SessionPolicy, Store};
+use time::UtcOffset;
+
+pub use pages::block::{BlockPageRenderer, render_block_page};
+
+/// The web interface's settings (`[web]` in the configuration).
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The zone times are shown in (the authority's by default).
+    pub time_zone: UtcOffset,
+    /// Its short name shown beside times, e.g. `WIB`.
+    pub zone_label: String,
+    /// Mark cookies `Secure` (and use the `__Host-` prefix): on when the
+    /// public URL is https.
+    pub secure_cookies: bool,
+    pub session: SessionPolicy,
+    /// Failed sign-ins from one address within 15 minutes before it is
+    /// refused for the rest of the window (kept in memory only: client
+    /// addresses are never stored).
+    pub failures_per_address: u32,
+    /// `tapis serve --demo`: the landing page says so.
+    pub demo: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            time_zone: UtcOffset::from_hms(7, 0, 0).expect("+07:00 is a valid offset"),
+            zone_label: "WIB".into(),
+            secure_cookies: false,
+            session: SessionPolicy::default(),
+            failures_per_address: 20,
+            demo: false,
+        }
+    }
+}
+
+/// What every page shares.
+#[derive(Clone)]
+pub struct WebState {
+    pub store: Store,
+    pub taxonomy: Arc<Taxonomy>,
+    pub notice_limits: NoticeLimits,
+    pub config: Arc<WebConfig>,
+    pub throttle: Arc<session::Throttle>,
+}
+
+impl WebState {
+    pub fn new(store: Store, config: WebConfig) -> Self {
+        WebState {
+            store,
+            taxonomy: Arc::new(Taxonomy::bundled()),
+            notice_limits: NoticeLimits::default(),
+            config: Arc::new(config),
+            throttle: Arc::new(session::Throttle::default()),
+        }
+    }
+}
+
+/// Every browser route. Mounted by `tapis serve` behind the API.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(pages::public::landing))
+        .route("/lookup", get(pages::public::lookup))
+        .route("/lang", get(pages::public::switch_language))
+        .route("/transparency", get(pages::transparency::show))
+        .route("/assets/app.css", get(assets::css))
+        .route("/favicon.ico", get(assets::favicon))
+        .route(
+            "/signin",
+            get(pages::signin::form).post(pages::signin::submit),
+        )
+        .route("/signout", post(pages::signin::sign_out))
+        .route("/role", post(pages::signin::switch_role))
+        .route(
+            "/invitations/{code}",
+            get(pages::signin::invitation_form).post(pages::signin::invitation_submit),
+        )
+        .route(
+            "/reset/{code}",
+            get(pages::signin::reset_form).post(pages::signin::reset_submit),
+        )
+        .route("/dashboard", get(pages::dashboard::show))
+        .route("/notices", get(pages::notices::list))
+        .route(
+            "/notices/new",
+            get(pages::notices::compose).post(pages::notices::submit),
+        )
+        .route("/notices/{id}", get(pages::notices::detail))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::with_navigation,
+        ))
+        .layer(axum::middleware::from_fn(assets::security_headers))
+        .with_state(state)
+}
