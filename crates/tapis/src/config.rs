@@ -218,6 +218,10 @@ pub struct ChannelSettings {
     pub max_backlog: u64,
     /// How long a group commit of delivery results waits for more (ms).
     pub group_commit_ms: u64,
+    /// Database connections delivery keeps for itself (claims, group
+    /// commits, lease renewals), apart from the pool HTTP requests share,
+    /// so a burst of submissions cannot starve the senders.
+    pub delivery_connections: u32,
 }
 
 impl Default for ChannelSettings {
@@ -239,6 +243,7 @@ impl Default for ChannelSettings {
             lease_secs: 15,
             max_backlog: 1000,
             group_commit_ms: 2,
+            delivery_connections: 4,
         }
     }
 }
@@ -458,6 +463,9 @@ impl Settings {
                     s.channel.allow_private_targets = v.parse().map_err(|_| bad("true or false"))?
                 }
                 "TAPIS_CHANNEL_PUBLIC_URL" => s.channel.public_url = v.to_owned(),
+                "TAPIS_CHANNEL_DELIVERY_CONNECTIONS" => {
+                    s.channel.delivery_connections = v.parse().map_err(|_| bad("a number"))?
+                }
                 "TAPIS_CHANNEL_CONCURRENCY_PER_DESTINATION" => {
                     s.channel.concurrency_per_destination =
                         v.parse().map_err(|_| bad("a number"))?
@@ -644,9 +652,10 @@ impl Settings {
             || c.breaker_max_open_secs < c.breaker_open_secs
             || c.lease_secs < 3
             || c.group_commit_ms > 1000
+            || !(1..=64).contains(&c.delivery_connections)
         {
             bail!(
-                "channel: concurrency_per_destination must be 1 to 256, the timeouts, breaker_failures and breaker_open_secs at least 1, breaker_max_open_secs >= breaker_open_secs, lease_secs at least 3 and group_commit_ms at most 1000"
+                "channel: concurrency_per_destination must be 1 to 256, the timeouts, breaker_failures and breaker_open_secs at least 1, breaker_max_open_secs >= breaker_open_secs, lease_secs at least 3, group_commit_ms at most 1000 and delivery_connections 1 to 64"
             );
         }
         let smtp_ok = ["smtp://", "smtps://"]

@@ -194,7 +194,8 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     };
     let delivery = Arc::new(
         tapis_channel::Delivery::new(
-            store.clone(),
+            // connections of its own: submissions cannot starve the senders
+            store.with_own_pool(settings.channel.delivery_connections),
             tapis_channel::DeliveryConfig {
                 allow_private_targets: settings.channel.allow_private_targets,
                 smtp: (!settings.smtp.url.is_empty()).then(|| tapis_channel::SmtpConfig {
