@@ -70,6 +70,10 @@ pub struct Edge {
     total: AtomicUsize,
     conns: Mutex<HashMap<IpAddr, usize>>,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Rejected credentials per address: a made-up token or session cookie
+    /// gets past the anonymous bucket, so each 401 spends from this one,
+    /// and an address that has emptied it waits like an anonymous one.
+    failures: Mutex<HashMap<IpAddr, Bucket>>,
     streams: Mutex<HashMap<String, usize>>,
 }
 
@@ -105,6 +109,7 @@ impl Edge {
             total: AtomicUsize::new(0),
             conns: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
         })
     }
@@ -136,10 +141,42 @@ impl Edge {
     /// Take one anonymous request from `ip`'s bucket; `Err(wait)` when it
     /// is empty, with the time until the next request is allowed.
     pub fn allow_anonymous(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.take(&self.buckets, ip, now, 1.0)
+    }
+
+    /// A request carrying only a web session cookie from `ip`: it spends a
+    /// tenth of an anonymous request (people at one office share an
+    /// address, and a page is one request), so a made-up cookie buys at
+    /// most ten times the anonymous rate.
+    pub fn allow_session(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.take(&self.buckets, ip, now, 0.1)
+    }
+
+    /// A request with a credential from `ip`: `Err(wait)` while the
+    /// address's rejected credentials have emptied its bucket.
+    pub fn allow_credentialed(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.take(&self.failures, ip, now, 0.0)
+    }
+
+    /// A credential from `ip` was rejected (401): it spends as an
+    /// anonymous request would.
+    pub fn note_rejected(&self, ip: IpAddr, now: Instant) {
+        let _ = self.take(&self.failures, ip, now, 1.0);
+    }
+
+    /// Refill `ip`'s bucket in `map` and take `cost` from it (0: only
+    /// look); `Err(wait)` when less than one request is left.
+    fn take(
+        &self,
+        map: &Mutex<HashMap<IpAddr, Bucket>>,
+        ip: IpAddr,
+        now: Instant,
+        cost: f64,
+    ) -> Result<(), Duration> {
         let key = client_key(ip);
         let per_sec = f64::from(self.limits.anonymous_per_minute) / 60.0;
         let burst = f64::from(self.limits.anonymous_burst.max(1));
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = lock(map);
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&key) {
             buckets.retain(|_, b| {
                 b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec < burst
@@ -161,7 +198,7 @@ impl Edge {
         b.tokens = (b.tokens + elapsed * per_sec).min(burst);
         b.at = now;
         if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+            b.tokens -= cost;
             Ok(())
         } else if per_sec > 0.0 {
             Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
@@ -244,23 +281,37 @@ fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
 /// Middleware: a request without credentials spends from its address's
 /// bucket, and an empty bucket answers 429 with `Retry-After`. Requests
 /// with a bearer token, or a web session cookie (people at one office
-/// share an address), are limited by what their role may do instead; a
-/// made-up credential gets no further than a 401 or the sign-in page.
+/// share an address) are limited by what their role may do instead (a
+/// session cookie spends a tenth of an anonymous request); but every
+/// rejected credential spends from the address's bucket of failures, so
+/// made-up tokens and cookies are limited like anonymous requests.
 pub(crate) async fn limit_anonymous(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let anonymous = !request.headers().contains_key(header::AUTHORIZATION)
-        && !has_session_cookie(request.headers());
+    let token = request.headers().contains_key(header::AUTHORIZATION);
+    let session = !token && has_session_cookie(request.headers());
+    let anonymous = !token && !session;
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if anonymous
-        && let Some(ip) = peer
-        && let Err(wait) = state.edge.allow_anonymous(ip, Instant::now())
-    {
+    let Some(ip) = peer else {
+        return next.run(request).await;
+    };
+    let now = Instant::now();
+    let allowed = if anonymous {
+        state.edge.allow_anonymous(ip, now)
+    } else if session {
+        state
+            .edge
+            .allow_credentialed(ip, now)
+            .and_then(|()| state.edge.allow_session(ip, now))
+    } else {
+        state.edge.allow_credentialed(ip, now)
+    };
+    if let Err(wait) = allowed {
         let secs = wait.as_secs().max(1);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -273,11 +324,57 @@ pub(crate) async fn limit_anonymous(
         }
         return response;
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    // a rejected credential: a 401, or the web interface sending a cookie
+    // that names no live session back to sign in (`expired=1`)
+    let rejected = response.status() == StatusCode::UNAUTHORIZED
+        || (session
+            && response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .is_some_and(|l| l.contains("expired=1")));
+    if !anonymous && rejected {
+        state.edge.note_rejected(ip, Instant::now());
+    }
+    response
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rejected_credentials_spend_like_anonymous_requests() {
+        let edge = Edge::new(limits()); // burst 3, 60 a minute
+        let a: IpAddr = "198.51.100.7".parse().expect("ip");
+        let b: IpAddr = "203.0.113.9".parse().expect("ip");
+        let t0 = Instant::now();
+        // a credentialed request is let through until its address has had
+        // a burst of rejected credentials
+        for _ in 0..3 {
+            assert!(edge.allow_credentialed(a, t0).is_ok());
+            edge.note_rejected(a, t0);
+        }
+        assert!(
+            edge.allow_credentialed(a, t0).is_err(),
+            "made-up tokens are limited"
+        );
+        assert!(edge.allow_credentialed(b, t0).is_ok(), "per address");
+        assert!(edge.allow_anonymous(a, t0).is_ok(), "its own bucket");
+        // a second later one more is allowed (1/s refill)
+        assert!(
+            edge.allow_credentialed(a, t0 + Duration::from_secs(1))
+                .is_ok()
+        );
+        // a session cookie costs a tenth of an anonymous request (a burst
+        // of 3 lets about 20 pages through at once), bounded all the same
+        let c: IpAddr = "192.0.2.44".parse().expect("ip");
+        let pages = (0..100)
+            .take_while(|_| edge.allow_session(c, t0).is_ok())
+            .count();
+        assert!((20..=21).contains(&pages), "{pages} pages");
+        assert!(edge.allow_anonymous(c, t0).is_err(), "one bucket");
+    }
 
     #[test]
     fn a_session_cookie_is_a_credential_at_the_edge() {
