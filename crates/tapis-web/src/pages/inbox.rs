@@ -45,14 +45,15 @@ fn acknowledgeable(n: &Notice) -> bool {
 /// Overdue first, then by deadline (none last); the store's order
 /// (flaggers, urgency) breaks ties.
 fn priority(notices: &mut [Notice], now_ms: i64) {
-    notices.sort_by_key(|n| {
-        let due = n.due_at.map(|d| d.unix_millis());
-        (
-            due.is_none_or(|d| d >= now_ms),
-            due.is_none(),
-            due.unwrap_or(i64::MAX),
-        )
-    });
+    notices.sort_by_key(|n| priority_key(n.due_at.map(|d| d.unix_millis()), now_ms));
+}
+
+fn priority_key(due: Option<i64>, now_ms: i64) -> (bool, bool, i64) {
+    (
+        due.is_none_or(|d| d >= now_ms),
+        due.is_none(),
+        due.unwrap_or(i64::MAX),
+    )
 }
 
 pub async fn show(cx: Ctx) -> Result<Response, WebError> {
@@ -86,7 +87,10 @@ pub async fn show(cx: Ctx) -> Result<Response, WebError> {
                         @let id = n.id.to_string();
                         @let pending = n.items.iter().filter(|i| i.state == ItemState::Pending).count();
                         tr {
-                            td { a href={ "/notices/" (id) } { code { (short(&id)) } } }
+                            td {
+                                a href={ "/notices/" (id) } { code { (short(&id)) } }
+                                @if let Some(first) = n.items.first() { br; small.muted { (first.value) } }
+                            }
                             td { (badge(&cx, n.state.as_str())) }
                             td { (n.category.replace('_', " ")) }
                             td { (cx.t(if n.urgency.as_str() == "urgent" { "urgency-urgent" } else { "urgency-normal" })) }
@@ -218,5 +222,18 @@ pub async fn decide(
     {
         Ok(_) => Ok(Redirect::to(&format!("/notices/{nid}")).into_response()),
         Err(e) => Ok(refused(&cx, s, &id, e).await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::priority_key;
+
+    #[test]
+    fn overdue_first_then_by_deadline_then_none() {
+        let now = 1_000;
+        let mut dues = [Some(5_000), None, Some(900), Some(2_000), Some(100)];
+        dues.sort_by_key(|d| priority_key(*d, now));
+        assert_eq!(dues, [Some(100), Some(900), Some(2_000), Some(5_000), None]);
     }
 }
