@@ -312,6 +312,8 @@ try {
     const csrf = await page.locator('input[name=csrf]').first().inputValue();
     const foreign = await page.request.post(`${BASE}/notices/${OTHER_NOTICE}/acknowledge`, { form: { csrf }, maxRedirects: 0 });
     check(foreign.status() === 404 && (foreign.headers()['content-type'] || '').startsWith('text/html'), `${tag}: acknowledging another platform's notice is a 404 page: ${foreign.status()}`);
+    const forged = await page.request.post(`${BASE}/notices/${id}/acknowledge`, { form: { csrf: 'forged' }, maxRedirects: 0 });
+    check(forged.status() === 403, `${tag}: an acknowledgement with a forged CSRF token is refused: ${forged.status()}`);
     await page.context().close();
   }
 
