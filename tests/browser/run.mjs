@@ -266,6 +266,57 @@ try {
     await page.context().close();
   }
 
+  // ---- the platform inbox: the agent sees the officer's notices most
+  //      pressing first, acknowledges one and decides one item, in both
+  //      languages (before the lockout below locks this account)
+  for (const lang of ['en', 'id']) {
+    const tag = `inbox (${lang})`;
+    const page = await newPage(lang);
+    await signIn(page, AGENT);
+    check(await page.locator('header nav a[href="/inbox"]').count() === 1, `${tag}: the platform's navigation links the inbox`);
+    await visit(page, '/inbox', 'inbox', lang);
+    const rows = await page.locator('tbody tr a[href^="/notices/"]').count();
+    check(rows >= 1, `${tag}: lists the officer's notices to the platform (${rows})`);
+    check((await page.textContent('main')).includes(lang === 'id' ? 'Sisa waktu' : 'Time remaining'), `${tag}: the page is in its language`);
+    check(!(await page.textContent('main')).includes('for Chat B only') && await page.locator(`a[href="/notices/${OTHER_NOTICE}"]`).count() === 0, `${tag}: another platform's notice is not listed`);
+    // acknowledge the first notice that waits for it, from its row
+    const form = page.locator('tbody form[action$="/acknowledge"]').first();
+    check(await form.count() === 1, `${tag}: a notice waits to be acknowledged`);
+    const action = await form.getAttribute('action');
+    const id = action.split('/')[2];
+    await form.locator('button').focus();
+    const [acked] = await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    check(acked.status() === 200 && new URL(page.url()).pathname === '/inbox', `${tag}: acknowledging comes back to the inbox: ${page.url()} ${acked.status()}`);
+    check(await page.locator(`tbody form[action="/notices/${id}/acknowledge"]`).count() === 0, `${tag}: the acknowledged notice has no acknowledge button any more`);
+    await Promise.all([page.waitForNavigation(), page.locator(`tbody a[href="/notices/${id}"]`).first().click()]);
+    const ackedText = await page.textContent('main');
+    check(ackedText.includes(lang === 'id' ? 'dikonfirmasi' : 'acknowledged'), `${tag}: the notice shows as acknowledged`);
+    check(ackedText.includes('bad.example') || ackedText.includes('twice.example'), `${tag}: it is the officer's notice`);
+    // a refusal without its reason: the page again, with the message
+    const decision = page.locator('form[action*="/items/"]').first();
+    await decision.locator('select[name=decision]').selectOption('rejected');
+    const [bad] = await Promise.all([page.waitForNavigation(), decision.locator('button[type=submit]').click()]);
+    check(bad.status() === 422 && (bad.headers()['content-type'] || '').startsWith('text/html'), `${tag}: a refusal without a reason is a 422 page: ${bad.status()}`);
+    check(await page.locator('main p.error[role=alert]').count() === 1, `${tag}: the page says why`);
+    await audit(page, 'decision-refused', lang, bad);
+    // restricted, with a reason
+    const again = page.locator('form[action*="/items/"]').first();
+    await again.locator('select[name=decision]').selectOption('restricted');
+    await again.locator('textarea[name=reason]').fill(`Restricted in Indonesia (${lang})`);
+    const [decided] = await Promise.all([page.waitForNavigation(), again.locator('button[type=submit]').click()]);
+    check(decided.status() === 200 && new URL(page.url()).pathname === `/notices/${id}`, `${tag}: the decision is recorded: ${page.url()} ${decided.status()}`);
+    const after = await page.textContent('main');
+    check(after.includes(`Restricted in Indonesia (${lang})`) && after.includes(lang === 'id' ? 'dibatasi' : 'restricted'), `${tag}: the item shows its decision and reason`);
+    await audit(page, 'notice-decided', lang, decided);
+    // another platform's notice stays a 404 page, for the forms too
+    const csrf = await page.locator('input[name=csrf]').first().inputValue();
+    const foreign = await page.request.post(`${BASE}/notices/${OTHER_NOTICE}/acknowledge`, { form: { csrf }, maxRedirects: 0 });
+    check(foreign.status() === 404 && (foreign.headers()['content-type'] || '').startsWith('text/html'), `${tag}: acknowledging another platform's notice is a 404 page: ${foreign.status()}`);
+    const forged = await page.request.post(`${BASE}/notices/${id}/acknowledge`, { form: { csrf: 'forged' }, maxRedirects: 0 });
+    check(forged.status() === 403, `${tag}: an acknowledgement with a forged CSRF token is refused: ${forged.status()}`);
+    await page.context().close();
+  }
+
   // ---- lockout: five wrong passwords lock the account, even for the right one
   {
     const page = await newPage('en');

@@ -255,6 +255,7 @@ mod tests {
             include_str!("pages/signin.rs"),
             include_str!("pages/dashboard.rs"),
             include_str!("pages/notices.rs"),
+            include_str!("pages/inbox.rs"),
             include_str!("pages/transparency.rs"),
         ];
         let en = Lang::En.catalogue();

@@ -122,6 +122,12 @@ pub fn router(state: WebState) -> Router {
             get(pages::notices::compose).post(pages::notices::submit),
         )
         .route("/notices/{id}", get(pages::notices::detail))
+        .route("/inbox", get(pages::inbox::show))
+        .route("/notices/{id}/acknowledge", post(pages::inbox::acknowledge))
+        .route(
+            "/notices/{id}/items/{item_id}/decision",
+            post(pages::inbox::decide),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

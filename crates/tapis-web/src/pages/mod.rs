@@ -4,6 +4,7 @@
 
 pub mod block;
 pub mod dashboard;
+pub mod inbox;
 pub mod notices;
 pub mod public;
 pub mod signin;

@@ -35,7 +35,7 @@ const ITEM_KINDS: [&str; 5] = [
     "content_hash",
 ];
 
-fn is_open(state: NoticeState) -> bool {
+pub(crate) fn is_open(state: NoticeState) -> bool {
     matches!(
         state,
         NoticeState::Submitted
@@ -46,7 +46,7 @@ fn is_open(state: NoticeState) -> bool {
     )
 }
 
-fn may(cx: &Ctx, s: &Session, action: Action) -> Result<(), WebError> {
+pub(crate) fn may(cx: &Ctx, s: &Session, action: Action) -> Result<(), WebError> {
     if s.principal.role.may(action) {
         Ok(())
     } else {
@@ -211,12 +211,12 @@ pub async fn list(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
     Ok(page(&cx, cx.t("notices-title"), body).into_response())
 }
 
-fn short(id: &str) -> &str {
+pub(crate) fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
 /// The notice a session may see, or a 404 page.
-async fn visible(cx: &Ctx, s: &Session, raw: &str) -> Result<Notice, WebError> {
+pub(crate) async fn visible(cx: &Ctx, s: &Session, raw: &str) -> Result<Notice, WebError> {
     may(cx, s, Action::ReadNotices)?;
     let id = NoticeId::parse(raw).map_err(|_| WebError::not_found(cx.lang))?;
     let p = &s.principal;
@@ -239,6 +239,18 @@ async fn visible(cx: &Ctx, s: &Session, raw: &str) -> Result<Notice, WebError> {
 pub async fn detail(cx: Ctx, Path(id): Path<String>) -> Result<Response, WebError> {
     let s = cx.require()?;
     let n = visible(&cx, s, &id).await?;
+    Ok(render_detail(&cx, s, &n, None).await.into_response())
+}
+
+/// One notice's page; for the addressed platform's people, with the
+/// acknowledge and decision forms (`super::inbox::actions`) and, after a
+/// refused action, its message.
+pub(crate) async fn render_detail(
+    cx: &Ctx,
+    s: &Session,
+    n: &Notice,
+    error: Option<String>,
+) -> axum::response::Html<String> {
     let platform = cx
         .state
         .store
@@ -248,7 +260,8 @@ pub async fn detail(cx: Ctx, Path(id): Path<String>) -> Result<Response, WebErro
         .unwrap_or_default();
     let title = cx.tf("notice-title", &[("id", short(&n.id.to_string()))]);
     let body = html! {
-        h1 { (title) " " (badge(&cx, n.state.as_str())) }
+        h1 { (title) " " (badge(cx, n.state.as_str())) }
+        @if let Some(e) = &error { p.error role="alert" { (e) } }
         dl.facts {
             dt { (cx.t("col-notice")) } dd { code { (n.id) } }
             dt { (cx.t("col-platform")) } dd { (platform) }
@@ -258,12 +271,12 @@ pub async fn detail(cx: Ctx, Path(id): Path<String>) -> Result<Response, WebErro
             dt { (cx.t("compose-legal-ref")) } dd { (n.legal_basis.reference) }
             dt { (cx.t("compose-legal-text")) } dd { (n.legal_basis.text) }
             dt { (cx.t("compose-explanation")) } dd { (n.explanation) }
-            dt { (cx.t("col-created")) } dd { (time(&cx, n.created_at)) }
-            dt { (cx.t("col-submitted")) } dd { (maybe_time(&cx, n.submitted_at)) }
-            dt { (cx.t("col-delivered")) } dd { (maybe_time(&cx, n.delivered_at)) }
-            dt { (cx.t("col-acknowledged")) } dd { (maybe_time(&cx, n.acknowledged_at)) }
-            dt { (cx.t("col-deadline")) } dd { (deadline(&cx, n.due_at, is_open(n.state))) }
-            dt { (cx.t("col-closed")) } dd { (maybe_time(&cx, n.closed_at)) }
+            dt { (cx.t("col-created")) } dd { (time(cx, n.created_at)) }
+            dt { (cx.t("col-submitted")) } dd { (maybe_time(cx, n.submitted_at)) }
+            dt { (cx.t("col-delivered")) } dd { (maybe_time(cx, n.delivered_at)) }
+            dt { (cx.t("col-acknowledged")) } dd { (maybe_time(cx, n.acknowledged_at)) }
+            dt { (cx.t("col-deadline")) } dd { (deadline(cx, n.due_at, is_open(n.state))) }
+            dt { (cx.t("col-closed")) } dd { (maybe_time(cx, n.closed_at)) }
             @if let Some(h) = &n.document_sha256 { dt { (cx.t("col-document")) } dd { code { (h) } } }
         }
         h2 { (cx.t("notice-items")) }
@@ -283,17 +296,18 @@ pub async fn detail(cx: Ctx, Path(id): Path<String>) -> Result<Response, WebErro
                             td.num { (i + 1) }
                             td { (it.kind.as_str().replace('_', " ")) }
                             td { code { (it.value) } @if let Some(nid) = &it.native_id { br; small.muted { (nid) } } }
-                            td { (badge(&cx, it.state.as_str())) }
+                            td { (badge(cx, it.state.as_str())) }
                             td { @if let Some(r) = &it.reason { (r) } }
-                            td { (maybe_time(&cx, it.decided_at)) }
+                            td { (maybe_time(cx, it.decided_at)) }
                         }
                     }
                 }
             }
         }
+        (super::inbox::actions(cx, s, n))
         p { a href="/notices" { (cx.t("back-to-list")) } }
     };
-    Ok(page(&cx, &title, body).into_response())
+    page(cx, &title, body)
 }
 
 struct Draft<'a> {
