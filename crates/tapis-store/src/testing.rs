@@ -160,3 +160,59 @@ pub async fn webhook(store: &Store, by: &Principal, party: PartyId) -> String {
         .expect("set channel");
     secret.expect("a new webhook gets a secret")
 }
+
+/// A store on both backends' kind `backend`, at [`START`], with the
+/// authority, a platform "P" with a webhook, and `notices` submitted
+/// notices of one domain item each to it (so as many outbox messages).
+pub async fn seeded_outbox(backend: Backend, notices: usize) -> (TestDb, Store, ManualClock) {
+    let db = TestDb::new(backend).await;
+    let clock = clock_at(START);
+    let store = db.open(Arc::new(clock.clone())).await;
+    let (boot, admin) = bootstrap(&store).await;
+    let platform = party(&store, &admin, "platform", "P").await;
+    webhook(&store, &admin, platform.id).await;
+    let (_, officer) = store
+        .create_token(
+            &admin.actor(),
+            boot.authority.id,
+            tapis_core::role::Role::Officer,
+            "o",
+            None,
+        )
+        .await
+        .expect("token");
+    let officer = principal(&store, &officer).await;
+    for i in 0..notices {
+        let input = tapis_core::notice::NoticeInput {
+            platform_id: platform.id.to_string(),
+            category: "fraud".into(),
+            urgency: "normal".into(),
+            legal_basis: tapis_core::notice::LegalBasisInput {
+                reference: "r".into(),
+                text: "t".into(),
+            },
+            explanation: "e".into(),
+            items: vec![tapis_core::notice::ItemInput {
+                kind: "domain".into(),
+                value: format!("n{i}.example"),
+                native_id: None,
+                evidence: vec![],
+            }],
+            territorial_scope: vec![],
+            may_notify_user: None,
+            draft: false,
+        };
+        let new = tapis_core::notice::NewNotice::parse(
+            input,
+            &tapis_core::taxonomy::Taxonomy::bundled(),
+            tapis_core::notice::Limits::default(),
+            store.now(),
+        )
+        .expect("notice");
+        store
+            .create_notice(&officer, new, None)
+            .await
+            .expect("create");
+    }
+    (db, store, clock)
+}

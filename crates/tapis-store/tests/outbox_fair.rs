@@ -5,96 +5,9 @@
 //! one renews those it still sends.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use tapis_core::channel::{ChannelInput, NewChannel};
-use tapis_core::notice::{ItemInput, LegalBasisInput, Limits, NewNotice, NoticeInput};
-use tapis_core::party::{NewParty, PartyInput};
-use tapis_core::role::Role;
-use tapis_core::taxonomy::Taxonomy;
-use tapis_core::{ManualClock, Timestamp};
-use tapis_store::testing::{TestDb, backends};
-use tapis_store::{Attempt, Backend, Store};
-
-async fn seeded(backend: Backend, notices: usize) -> (TestDb, Store, ManualClock) {
-    let db = TestDb::new(backend).await;
-    let clock = ManualClock::new(Timestamp::parse("t", "2026-01-01T00:00:00Z").expect("t"));
-    let store = db.open(Arc::new(clock.clone())).await;
-    let boot = store
-        .bootstrap("Ministry", None)
-        .await
-        .expect("boot")
-        .expect("first");
-    let admin = store
-        .authenticate(&boot.admin_secret)
-        .await
-        .expect("auth")
-        .expect("admin");
-    let platform = store
-        .create_party(
-            &admin.actor(),
-            NewParty::parse(PartyInput {
-                kind: "platform".into(),
-                name: "P".into(),
-                contacts: vec![],
-                domains: vec![],
-                handles: vec![],
-            })
-            .expect("p"),
-        )
-        .await
-        .expect("party");
-    let ch = NewChannel::parse(
-        ChannelInput {
-            webhook_url: Some("https://hooks.example/x".into()),
-            ..Default::default()
-        },
-        false,
-    )
-    .expect("channel");
-    let (_, secret) = store
-        .set_channel(&admin.actor(), platform.id, ch)
-        .await
-        .expect("set channel");
-    assert!(secret.is_some());
-    let (_, officer) = store
-        .create_token(&admin.actor(), boot.authority.id, Role::Officer, "o", None)
-        .await
-        .expect("token");
-    let officer = store
-        .authenticate(&officer)
-        .await
-        .expect("auth")
-        .expect("officer");
-    for i in 0..notices {
-        let input = NoticeInput {
-            platform_id: platform.id.to_string(),
-            category: "fraud".into(),
-            urgency: "normal".into(),
-            legal_basis: LegalBasisInput {
-                reference: "r".into(),
-                text: "t".into(),
-            },
-            explanation: "e".into(),
-            items: vec![ItemInput {
-                kind: "domain".into(),
-                value: format!("n{i}.example"),
-                native_id: None,
-                evidence: vec![],
-            }],
-            territorial_scope: vec![],
-            may_notify_user: None,
-            draft: false,
-        };
-        let new = NewNotice::parse(input, &Taxonomy::bundled(), Limits::default(), store.now())
-            .expect("notice");
-        store
-            .create_notice(&officer, new, None)
-            .await
-            .expect("create");
-    }
-    (db, store, clock)
-}
+use tapis_store::Attempt;
+use tapis_store::testing::{backends, seeded_outbox};
 
 fn ok() -> Attempt {
     Attempt {
@@ -108,7 +21,7 @@ fn ok() -> Attempt {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fair_claims_group_commit_and_lease_hand_over() {
     for backend in backends() {
-        let (db, store, _clock) = seeded(backend, 10).await;
+        let (db, store, _clock) = seeded_outbox(backend, 10).await;
         let backlog = store.outbox_backlog().await.expect("backlog");
         assert_eq!(backlog.len(), 1, "{backend:?}");
         assert_eq!(backlog[0].due, 10);
