@@ -260,6 +260,28 @@ async fn render(state: &AppState) -> String {
         "Time write transactions waited for the audit chain's lock, pool wait included",
         LockWaitHistogram(waits),
     );
+    let group = store.group_commit_stats();
+    let backlog = store.write_backlog();
+    reg.register(
+        "write_batches",
+        "Transactions that committed a batch of submissions (group commit)",
+        ConstCounter::new(group.batches),
+    );
+    reg.register(
+        "write_batched_jobs",
+        "Submissions committed in those batches (divide by write_batches for the mean batch)",
+        ConstCounter::new(group.jobs),
+    );
+    reg.register(
+        "write_queue_depth",
+        "Submissions waiting for their batch now",
+        ConstGauge::new(backlog.queued as i64),
+    );
+    reg.register(
+        "write_queue_oldest_seconds",
+        "How long the oldest waiting submission has waited (over 0.25 s: new ones get 429)",
+        ConstGauge::new(backlog.oldest.as_secs_f64()),
+    );
     let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
     let counts = Family::<Labels, prometheus_client::metrics::counter::Counter>::default();
     for (i, class) in classes.iter().enumerate() {

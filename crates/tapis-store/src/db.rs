@@ -287,6 +287,9 @@ pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ctx: Arc<Ctx>,
+    /// Writes waiting to share a transaction (`group_commit.rs`); one
+    /// queue per pool.
+    pub(crate) group: Arc<crate::group_commit::GroupCommit>,
 }
 
 impl std::fmt::Debug for Store {
@@ -425,6 +428,7 @@ impl Store {
                 lock_waits: LockWaits::default(),
                 runtime: Default::default(),
             }),
+            group: Default::default(),
         };
         store.migrate().await?;
         if publish {

@@ -343,6 +343,7 @@ impl Store {
         let pool = options.connect_lazy_with((*self.pool.connect_options()).clone());
         Store {
             pool,
+            group: Default::default(),
             ..self.clone()
         }
     }

@@ -171,7 +171,19 @@ pub async fn seeded_outbox(backend: Backend, notices: usize) -> (TestDb, Store, 
     let (boot, admin) = bootstrap(&store).await;
     let platform = party(&store, &admin, "platform", "P").await;
     webhook(&store, &admin, platform.id).await;
-    let (_, officer) = store
+    let officer = officer(&store, &boot, &admin).await;
+    for i in 0..notices {
+        store
+            .create_notice(&officer, domain_notice(&store, platform.id, i), None)
+            .await
+            .expect("create");
+    }
+    (db, store, clock)
+}
+
+/// An officer of the authority (a token naming no person).
+pub async fn officer(store: &Store, boot: &Bootstrapped, admin: &Principal) -> Principal {
+    let (_, secret) = store
         .create_token(
             &admin.actor(),
             boot.authority.id,
@@ -181,38 +193,35 @@ pub async fn seeded_outbox(backend: Backend, notices: usize) -> (TestDb, Store, 
         )
         .await
         .expect("token");
-    let officer = principal(&store, &officer).await;
-    for i in 0..notices {
-        let input = tapis_core::notice::NoticeInput {
-            platform_id: platform.id.to_string(),
-            category: "fraud".into(),
-            urgency: "normal".into(),
-            legal_basis: tapis_core::notice::LegalBasisInput {
-                reference: "r".into(),
-                text: "t".into(),
-            },
-            explanation: "e".into(),
-            items: vec![tapis_core::notice::ItemInput {
-                kind: "domain".into(),
-                value: format!("n{i}.example"),
-                native_id: None,
-                evidence: vec![],
-            }],
-            territorial_scope: vec![],
-            may_notify_user: None,
-            draft: false,
-        };
-        let new = tapis_core::notice::NewNotice::parse(
-            input,
-            &tapis_core::taxonomy::Taxonomy::bundled(),
-            tapis_core::notice::Limits::default(),
-            store.now(),
-        )
-        .expect("notice");
-        store
-            .create_notice(&officer, new, None)
-            .await
-            .expect("create");
-    }
-    (db, store, clock)
+    principal(store, &secret).await
+}
+
+/// A valid notice to `platform` of one domain item, `n{i}.example`.
+pub fn domain_notice(store: &Store, platform: PartyId, i: usize) -> tapis_core::notice::NewNotice {
+    let input = tapis_core::notice::NoticeInput {
+        platform_id: platform.to_string(),
+        category: "fraud".into(),
+        urgency: "normal".into(),
+        legal_basis: tapis_core::notice::LegalBasisInput {
+            reference: "r".into(),
+            text: "t".into(),
+        },
+        explanation: "e".into(),
+        items: vec![tapis_core::notice::ItemInput {
+            kind: "domain".into(),
+            value: format!("n{i}.example"),
+            native_id: None,
+            evidence: vec![],
+        }],
+        territorial_scope: vec![],
+        may_notify_user: None,
+        draft: false,
+    };
+    tapis_core::notice::NewNotice::parse(
+        input,
+        &tapis_core::taxonomy::Taxonomy::bundled(),
+        tapis_core::notice::Limits::default(),
+        store.now(),
+    )
+    .expect("notice")
 }

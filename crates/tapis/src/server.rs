@@ -297,7 +297,10 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         state.log_client_addresses = true;
     }
     state.zone = zone;
-    state.admission = Some(Arc::new(Pushback(delivery.clone())));
+    state.admission = Some(Arc::new(Pushback {
+        delivery: delivery.clone(),
+        store: store.clone(),
+    }));
     state
         .metrics
         .sources
@@ -398,12 +401,25 @@ fn instance_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
-/// Push-back on notice submissions, from delivery's backlog.
-struct Pushback(Arc<tapis_channel::Delivery>);
+/// Push-back on notice submissions: from delivery's backlog, or when
+/// writes have queued for their turn at the audit chain's lock for longer
+/// than [`WRITE_QUEUE_PUSHBACK`] (the database cannot keep up; better a
+/// quick 429 than a submission that waits seconds).
+struct Pushback {
+    delivery: Arc<tapis_channel::Delivery>,
+    store: tapis_store::Store,
+}
+
+/// How long the oldest queued write may wait before submissions are pushed
+/// back (a batch of writes commits in tens of milliseconds).
+const WRITE_QUEUE_PUSHBACK: Duration = Duration::from_millis(250);
 
 impl tapis_http::Admission for Pushback {
     fn retry_after(&self) -> Option<Duration> {
-        self.0.pushback()
+        self.delivery.pushback().or_else(|| {
+            (self.store.write_backlog().oldest > WRITE_QUEUE_PUSHBACK)
+                .then_some(Duration::from_secs(1))
+        })
     }
 }
 

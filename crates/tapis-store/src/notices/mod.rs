@@ -60,14 +60,33 @@ impl Store {
         new: NewNotice,
         idempotency: Option<(&str, &str)>,
     ) -> Result<Created> {
-        let mut tx = self.write().await?;
+        // submissions come in bursts: they share transactions (group_commit.rs)
+        let store = self.clone();
+        let by = by.clone();
+        let idempotency = idempotency.map(|(k, f)| (k.to_owned(), f.to_owned()));
+        self.grouped(move |tx| {
+            Box::pin(async move {
+                let idempotency = idempotency.as_ref().map(|(k, f)| (k.as_str(), f.as_str()));
+                store.create_notice_in(tx, &by, new, idempotency).await
+            })
+        })
+        .await
+    }
+
+    async fn create_notice_in(
+        &self,
+        tx: &mut Tx,
+        by: &Principal,
+        new: NewNotice,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<Created> {
         if let Some((key, fingerprint)) = idempotency {
             let row = sqlx::query(
                 "SELECT id, request_hash FROM notices WHERE issuer_party_id = $1 AND idempotency_key = $2",
             )
             .bind(by.party_id.to_string())
             .bind(key)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
             if let Some(row) = row {
                 let hash: Option<String> = row.try_get("request_hash")?;
@@ -77,8 +96,7 @@ impl Store {
                     ));
                 }
                 let id: String = row.try_get("id")?;
-                let notice =
-                    load_notice(&mut tx, NoticeId::parse(&id).map_err(Error::corrupt)?).await?;
+                let notice = load_notice(tx, NoticeId::parse(&id).map_err(Error::corrupt)?).await?;
                 return Ok(Created {
                     notice,
                     created: false,
@@ -87,7 +105,7 @@ impl Store {
         }
         let platform = sqlx::query("SELECT kind FROM parties WHERE id = $1")
             .bind(new.platform_id.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         match platform {
             None => {
@@ -142,7 +160,7 @@ impl Store {
         .bind(idempotency.map(|(_, f)| f.to_owned()))
         .bind(now.unix_millis())
         .bind(submitted_at.map(Timestamp::unix_millis))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
 
         for (position, item) in new.items.iter().enumerate() {
@@ -157,7 +175,7 @@ impl Store {
             .bind(new.platform_id.to_string())
             .bind(item.kind.as_str())
             .bind(&item.normalized)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?
             .map(|r| r.try_get::<String, _>("id"))
             .transpose()?;
@@ -182,12 +200,12 @@ impl Store {
             .bind(item.native_id.clone())
             .bind(canonical::to_string(&Value::Array(evidence))?)
             .bind(original)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        let mut notice = load_notice(&mut tx, id).await?;
+        let mut notice = load_notice(tx, id).await?;
         if !new.draft {
-            on_submitted(&mut tx, &self.ctx, now, &mut notice).await?;
+            on_submitted(tx, &self.ctx, now, &mut notice).await?;
         }
         let action = if new.draft {
             EventType::NoticeDrafted
@@ -195,10 +213,8 @@ impl Store {
             EventType::NoticeSubmitted
         };
         Event::notice(action, id, notice_json(&notice)?)
-            .append(&mut tx, now, &by.actor())
+            .append(tx, now, &by.actor())
             .await?;
-        tx.commit().await?;
-        self.signal();
         Ok(Created {
             notice,
             created: true,
