@@ -264,12 +264,10 @@ impl Store {
                 q.job.abandon(e);
                 continue;
             }
-            if !alone {
-                if let Err(e) = statement(&mut tx, "SAVEPOINT tapis_job").await {
-                    q.job.abandon(&e);
-                    broken = Some(e);
-                    continue;
-                }
+            if !alone && let Err(e) = statement(&mut tx, "SAVEPOINT tapis_job").await {
+                q.job.abandon(&e);
+                broken = Some(e);
+                continue;
             }
             let (ok, finish) = q.job.run(&mut tx).await;
             if ok {
