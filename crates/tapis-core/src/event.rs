@@ -36,6 +36,8 @@ event_types! {
     AccountSignedIn = "account.signed_in",
     AccountSignedOut = "account.signed_out",
     AccountLocked = "account.locked",
+    AccountTotpEnabled = "account.totp_enabled",
+    AccountTotpDisabled = "account.totp_disabled",
     AuthoriserKeyEnrolled = "authoriser.key_enrolled",
     ChannelUpdated = "channel.updated",
     ChannelSecretRotated = "channel.secret_rotated",

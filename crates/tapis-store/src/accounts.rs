@@ -132,6 +132,8 @@ pub struct AccountInfo {
     pub created_at: Timestamp,
     pub disabled: bool,
     pub has_password: bool,
+    /// Sign-in asks for a code from an authenticator app (`two_step.rs`).
+    pub two_step: bool,
 }
 
 /// How long sessions live.
@@ -173,7 +175,8 @@ pub enum SignIn {
 }
 
 const ACCOUNT_COLUMNS: &str = "a.id, a.party_id, a.login, a.person, a.roles, a.password_hash, \
-     a.created_at, a.disabled_at, a.failed_signins, a.locked_until, p.kind, p.name";
+     a.created_at, a.disabled_at, a.failed_signins, a.locked_until, a.totp_secret, \
+     a.totp_last_step, p.kind, p.name";
 
 fn roles_text(roles: &[Role]) -> String {
     roles
@@ -200,6 +203,7 @@ fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountInfo> {
         created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
         disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
         has_password: row.try_get::<Option<String>, _>("password_hash")?.is_some(),
+        two_step: row.try_get::<Option<String>, _>("totp_secret")?.is_some(),
     })
 }
 
@@ -216,7 +220,7 @@ fn principal_of(account: &AccountInfo, role: Role) -> Principal {
     }
 }
 
-fn account_actor(account: &AccountInfo) -> Actor {
+pub(crate) fn account_actor(account: &AccountInfo) -> Actor {
     Actor {
         kind: "account",
         party_id: Some(account.party_id.to_string()),
@@ -310,6 +314,7 @@ async fn insert_account(
         created_at: now,
         disabled: false,
         has_password: password_hash.is_some(),
+        two_step: false,
     })
 }
 
@@ -438,8 +443,11 @@ impl Store {
         if spent.rows_affected() != 1 {
             return Err(Error::NotFound("link"));
         }
+        // the link is also the way back for a person who lost their
+        // authenticator: setting a password clears two-step sign-in
         sqlx::query(
-            "UPDATE accounts SET password_hash = $1, failed_signins = 0, locked_until = NULL WHERE id = $2",
+            "UPDATE accounts SET password_hash = $1, failed_signins = 0, locked_until = NULL, \
+             totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = $2",
         )
         .bind(&hash)
         .bind(account.id.to_string())
@@ -459,12 +467,13 @@ impl Store {
             EventType::AccountPasswordSet,
             ("party", &account.party_id.to_string()),
             Value::Null,
-            json!({"account_id": account.id.to_string()}),
+            json!({"account_id": account.id.to_string(), "two_step_cleared": account.two_step}),
         )
         .await?;
         tx.commit().await?;
         Ok(AccountInfo {
             has_password: true,
+            two_step: false,
             ..account
         })
     }
@@ -569,6 +578,20 @@ impl Store {
         password: &str,
         policy: SessionPolicy,
     ) -> Result<SignIn> {
+        self.sign_in_with_code(login, password, None, policy).await
+    }
+
+    /// [`Store::sign_in`], with the code from an authenticator app for an
+    /// account that has two-step sign-in. A missing or wrong code counts
+    /// as a failed sign-in, indistinguishable from a wrong password (so
+    /// the refusal never confirms that a password was right).
+    pub async fn sign_in_with_code(
+        &self,
+        login: &str,
+        password: &str,
+        code: Option<&str>,
+        policy: SessionPolicy,
+    ) -> Result<SignIn> {
         let row = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN parties p ON p.id = a.party_id \
              JOIN tokens t ON t.id = a.id WHERE a.login = $1 AND t.revoked_at IS NULL"
@@ -577,6 +600,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let now = self.now();
+        let mut second_step = None;
         let (account, hash, failures) = match &row {
             Some(row) => {
                 if let Some(until) = row.try_get::<Option<i64>, _>("locked_until")?
@@ -584,6 +608,10 @@ impl Store {
                 {
                     return Ok(SignIn::Locked(Timestamp::from_unix_millis(until)));
                 }
+                second_step = row
+                    .try_get::<Option<String>, _>("totp_secret")?
+                    .map(|s| Ok::<_, Error>((s, row.try_get::<Option<i64>, _>("totp_last_step")?)))
+                    .transpose()?;
                 (
                     Some(account_from_row(row)?),
                     row.try_get::<Option<String>, _>("password_hash")?,
@@ -609,7 +637,22 @@ impl Store {
         if account.disabled {
             return Ok(SignIn::Refused);
         }
+        // the second step, only once the password is right
+        let step = match (&second_step, ok) {
+            (Some((stored, last)), true) => {
+                self.check_code(&account, stored, code.unwrap_or(""), *last)?
+            }
+            _ => None,
+        };
+        let ok = ok && (second_step.is_none() || step.is_some());
         let mut tx = self.write().await?;
+        if let Some(step) = step
+            && !crate::two_step::spend_step(&mut tx, &account, step).await?
+        {
+            // the same code was just used by a concurrent sign-in
+            drop(tx);
+            return Ok(SignIn::Refused);
+        }
         if !ok {
             let failures = failures + 1;
             let lock = lockout_for(failures).map(|ms| now.plus_millis(ms));

@@ -132,6 +132,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0016_accounts.sql"),
     },
+    Migration {
+        version: 21,
+        name: "two_step",
+        sqlite: include_str!("../migrations/sqlite/0021_two_step.sql"),
+        postgres: include_str!("../migrations/postgres/0021_two_step.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

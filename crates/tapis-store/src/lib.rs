@@ -34,6 +34,7 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod two_step;
 
 pub use accounts::{
     AccountInfo, LINK_LIFETIME_MS, MAX_FAILED_SIGNINS, Session, SessionPolicy, SignIn,
