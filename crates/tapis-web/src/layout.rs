@@ -31,7 +31,7 @@ pub fn page(cx: &Ctx, title: &str, body: Markup) -> Html<String> {
                     }
                     div.who {
                         @if let Some(s) = &cx.session {
-                            span.person { (s.account.person.as_str()) " · " (s.account.party_name) " · " (lang.t(role_key(s.principal.role))) }
+                            a.person href="/account" title=(lang.t("account-title")) { (s.account.person.as_str()) " · " (s.account.party_name) " · " (lang.t(role_key(s.principal.role))) }
                             @if s.account.roles.len() > 1 {
                                 form.inline method="post" action="/role" {
                                     input type="hidden" name="csrf" value=(s.csrf);

@@ -115,6 +115,10 @@ pub fn router(state: WebState) -> Router {
             "/reset/{code}",
             get(pages::signin::reset_form).post(pages::signin::reset_submit),
         )
+        .route("/account", get(pages::account::show))
+        .route("/account/two-step/start", post(pages::account::start))
+        .route("/account/two-step/confirm", post(pages::account::confirm))
+        .route("/account/two-step/disable", post(pages::account::disable))
         .route("/dashboard", get(pages::dashboard::show))
         .route("/notices", get(pages::notices::list))
         .route(

@@ -51,6 +51,12 @@ fn signin_page(cx: &Ctx, token: &str, next: &str, login: &str, message: Option<M
                 label for="password" { (cx.t("signin-password")) }
                 input type="password" id="password" name="password" autocomplete="current-password" required;
             }
+            div {
+                label for="code" { (cx.t("signin-code")) }
+                input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code"
+                    pattern="[0-9 ]{6,7}" aria-describedby="code-help";
+                small.muted id="code-help" { (cx.t("signin-code-help")) }
+            }
             div { button type="submit" { (cx.t("signin-go")) } }
         }
         p.muted { (cx.t("signin-help")) }
@@ -106,7 +112,12 @@ pub async fn submit(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
     let outcome = cx
         .state
         .store
-        .sign_in(&login, form.get("password"), cx.state.config.session)
+        .sign_in_with_code(
+            &login,
+            form.get("password"),
+            Some(form.get("code")).filter(|c| !c.trim().is_empty()),
+            cx.state.config.session,
+        )
         .await
         .map_err(|e| WebError::from_store(cx.lang, e))?;
     match outcome {
