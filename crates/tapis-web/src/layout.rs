@@ -121,6 +121,9 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
             if r.reads_everything() {
                 links.push(("/dashboard", "nav-dashboard"));
             }
+            if r == Role::Admin {
+                links.push(("/admin", "nav-admin"));
+            }
             if r == Role::PlatformAgent {
                 links.push(("/inbox", "nav-inbox"));
             }

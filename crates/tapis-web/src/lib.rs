@@ -55,6 +55,9 @@ pub struct WebConfig {
     pub failures_per_address: u32,
     /// `tapis serve --demo`: the landing page says so.
     pub demo: bool,
+    /// Where people reach this tapis (`channel.public_url`): invitation
+    /// links are made from it.
+    pub public_url: String,
 }
 
 impl Default for WebConfig {
@@ -66,6 +69,7 @@ impl Default for WebConfig {
             session: SessionPolicy::default(),
             failures_per_address: 20,
             demo: false,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -115,7 +119,14 @@ pub fn router(state: WebState) -> Router {
             "/reset/{code}",
             get(pages::signin::reset_form).post(pages::signin::reset_submit),
         )
+        .route("/admin", get(pages::admin::show))
+        .route("/admin/parties", post(pages::admin::create_party))
+        .route(
+            "/admin/parties/{id}/invitations",
+            post(pages::admin::invite_to_party),
+        )
         .route("/account", get(pages::account::show))
+        .route("/account/invite", post(pages::account::invite_colleague))
         .route("/account/two-step/start", post(pages::account::start))
         .route("/account/two-step/confirm", post(pages::account::confirm))
         .route("/account/two-step/disable", post(pages::account::disable))

@@ -457,6 +457,7 @@ fn web_state(
             },
             failures_per_address: w.failures_per_address,
             demo,
+            public_url: settings.channel.public_url.clone(),
         },
     );
     web.taxonomy = api.taxonomy.clone();

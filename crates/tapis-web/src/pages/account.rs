@@ -44,6 +44,28 @@ fn setup_box(cx: &Ctx, csrf: &str, secret: &TotpSecret, login: &str) -> Markup {
     }
 }
 
+/// Invite a colleague to one's own party, in one's own role: the link is
+/// shown once (the store and core decide whether this person may).
+pub async fn invite_colleague(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
+    let s = cx.require()?;
+    checked_form(&cx, &body)?;
+    let (party, role) = (s.principal.party_id, s.principal.role);
+    let (status, shown) = match super::admin::invite(&cx, party, role.as_str()).await? {
+        Ok((code, name, role)) => (
+            axum::http::StatusCode::CREATED,
+            super::admin::invitation_box(&cx, &code, &name, role),
+        ),
+        Err(m) => (axum::http::StatusCode::FORBIDDEN, m),
+    };
+    let mut resp = render(&cx, Some(shown)).await?;
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
 async fn render(cx: &Ctx, message: Option<Markup>) -> Result<Response, WebError> {
     let s = cx.require()?;
     let store = &cx.state.store;
@@ -90,6 +112,14 @@ async fn render(cx: &Ctx, message: Option<Markup>) -> Result<Response, WebError>
             }
         }
         p.muted { (cx.t("account-2fa-lost")) }
+        @if s.principal.role != tapis_core::role::Role::Admin {
+            h2 { (cx.t("account-invite-title")) }
+            p { (cx.tf("account-invite-help", &[("role", cx.t(role_key(s.principal.role)))])) }
+            form method="post" action="/account/invite" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                button type="submit" { (cx.t("account-invite-go")) }
+            }
+        }
     };
     Ok(page(cx, cx.t("account-title"), body).into_response())
 }

@@ -3,6 +3,7 @@
 //! role checks as the API), and returns [`crate::layout::page`].
 
 pub mod account;
+pub mod admin;
 pub mod block;
 pub mod dashboard;
 pub mod inbox;
