@@ -2,12 +2,19 @@
 //! [`crate::session::Ctx`], asks the store (through the same methods and
 //! role checks as the API), and returns [`crate::layout::page`].
 
+pub mod approvals;
+pub mod audit;
+pub mod authorise;
 pub mod block;
 pub mod dashboard;
 pub mod inbox;
+pub mod isp;
 pub mod notices;
+pub mod orders;
+pub mod platform_orders;
 pub mod public;
 pub mod signin;
+pub mod table;
 pub mod transparency;
 
 use axum::body::Bytes;
