@@ -409,6 +409,7 @@ isp-probed-at = Probed at
 isp-no-probes = No probe yet: tapis probes only the resolvers you registered.
 isp-ack = Acknowledge a serial
 isp-ack-help = Acknowledge the zone serial your resolvers enforce: one acknowledgement covers every order up to it.
+isp-nothing-to-ack = Nothing to acknowledge yet: no order has reached the policy zone.
 isp-ack-go = Acknowledge
 isp-bad-serial = the serial is a whole number
 isp-transfer = Transfer settings

@@ -409,6 +409,7 @@ isp-probed-at = Diuji pada
 isp-no-probes = Belum ada pengujian: tapis hanya menguji resolver yang Anda daftarkan.
 isp-ack = Konfirmasi serial
 isp-ack-help = Konfirmasikan serial zona yang diterapkan resolver Anda: satu konfirmasi mencakup semua perintah sampai serial itu.
+isp-nothing-to-ack = Belum ada yang perlu dikonfirmasi: belum ada perintah yang masuk ke zona kebijakan.
 isp-ack-go = Konfirmasi
 isp-bad-serial = serial harus bilangan bulat
 isp-transfer = Pengaturan transfer

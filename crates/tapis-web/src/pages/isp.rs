@@ -144,14 +144,16 @@ async fn render(
             }
         }
 
-        @if may_ack {
+        @if may_ack && serial < 1 {
+            p.muted { (cx.t("isp-nothing-to-ack")) }
+        } @else if may_ack {
             form.stack method="post" action="/isp/acknowledge" aria-labelledby="h-ack" {
                 h2 id="h-ack" { (cx.t("isp-ack")) }
                 p { (cx.t("isp-ack-help")) }
                 input type="hidden" name="csrf" value=(s.csrf);
                 div {
                     label for="ack-serial" { (cx.t("isp-serial")) }
-                    input type="number" id="ack-serial" name="serial" min="0" value=(serial) required;
+                    input type="number" id="ack-serial" name="serial" min="1" max=(serial) value=(serial) required;
                 }
                 div { button type="submit" { (cx.t("isp-ack-go")) } }
             }
