@@ -72,16 +72,12 @@ impl Store {
         party: tapis_core::PartyId,
         limit: u32,
     ) -> Result<Vec<Order>> {
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE id IN (SELECT order_id FROM order_platforms WHERE party_id = $1) \
-             ORDER BY id DESC LIMIT {}",
-            limit.clamp(1, 500)
-        );
-        let rows = sqlx::query(&sql)
-            .bind(party.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(order_from_row).collect()
+        self.orders_of_party(
+            "id IN (SELECT order_id FROM order_platforms WHERE party_id = $1) ORDER BY id DESC",
+            party,
+            limit,
+        )
+        .await
     }
 
     /// Orders still running (not expired or lifted) that need an
@@ -92,11 +88,26 @@ impl Store {
         party: tapis_core::PartyId,
         limit: u32,
     ) -> Result<Vec<Order>> {
+        self.orders_of_party(
+            "state NOT IN ('expired', 'lifted') AND needs_authorisation <> '[]' \
+             AND NOT EXISTS (SELECT 1 FROM order_authorisations a WHERE a.order_id = orders.id AND a.party_id = $1) \
+             ORDER BY id",
+            party,
+            limit,
+        )
+        .await
+    }
+
+    /// Orders where `condition` (which may name the party as `$1`, and
+    /// ends with its ORDER BY) holds, at most `limit`.
+    async fn orders_of_party(
+        &self,
+        condition: &str,
+        party: tapis_core::PartyId,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
         let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders o WHERE state NOT IN ('expired', 'lifted') \
-             AND needs_authorisation <> '[]' \
-             AND NOT EXISTS (SELECT 1 FROM order_authorisations a WHERE a.order_id = o.id AND a.party_id = $1) \
-             ORDER BY id LIMIT {}",
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE {condition} LIMIT {}",
             limit.clamp(1, 500)
         );
         let rows = sqlx::query(&sql)

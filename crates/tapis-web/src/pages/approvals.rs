@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use tapis_core::EscalationId;
 use tapis_core::escalation::{
-    DraftRequest, Escalated, EscalationDecision, EscalationState, NoDnsTarget, draft_order,
+    DraftRequest, EscalationDecision, EscalationState, NoDnsTarget, draft_order,
 };
 use tapis_core::order::{NewOrder, OrderLimits, OrderState};
 use tapis_core::role::Action;
@@ -372,20 +372,7 @@ pub async fn draft(cx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Respo
         }
     };
     let escalation_id = esc.id.to_string();
-    let escalated = Escalated {
-        escalation_id: &escalation_id,
-        reason: esc.reason,
-        pending: &esc.items,
-        notice_id: notice.id,
-        category: &notice.category,
-        legal_basis: (&notice.legal_basis.reference, &notice.legal_basis.text),
-        items: notice
-            .items
-            .iter()
-            .map(|i| (i.id, i.kind, i.normalized.as_str()))
-            .collect(),
-    };
-    let input = match draft_order(&escalated, request) {
+    let input = match draft_order(&esc.escalated(&escalation_id, &notice), request) {
         Ok(i) => i,
         Err(NoDnsTarget) => {
             return Ok(again(
