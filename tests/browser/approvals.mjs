@@ -130,6 +130,15 @@ export async function rolePages(h) {
   await visit(budi, '/orders?state=scheduled&sort=effective&dir=asc', 'orders', 'en');
   check(await budi.locator(`tbody a[href="/orders/${ORDER}"]`).count() === 1, 'the order list, filtered and sorted by URL, shows it');
   check(await budi.locator('th[aria-sort=ascending] a[href*="sort=effective"]').count() === 1, 'the sorted column says so');
+  // the approver also decides the escalation itself, with a note
+  await budi.goto(`${BASE}/escalations/${ESCALATION}`);
+  const decide = budi.locator('form[action$="/decision"]');
+  check(await decide.count() === 1, 'an approver is offered the escalation decision');
+  await decide.locator('#esc-decision').selectOption('propose_order');
+  await decide.locator('#esc-note').fill('Undeliverable for an hour; the order above answers it.');
+  const [decidedEsc] = await Promise.all([budi.waitForNavigation(), decide.locator('button[type=submit]').click()]);
+  check(decidedEsc.status() === 200 && new URL(budi.url()).pathname === '/approvals', `the escalation decision is recorded: ${budi.url()}`);
+  check(await budi.locator(`a[href="/escalations/${ESCALATION}"]`).count() === 0, 'a decided escalation no longer waits');
   const bad = await budi.goto(`${BASE}/orders?sort=nonsense`);
   check(bad.status() === 400, `an unknown sort column is a 400 page: ${bad.status()}`);
   await budi.context().close();
