@@ -135,7 +135,7 @@ async fn web_queries_sort_scope_and_search() {
                 .query_orders(&q("names", false, 0, 1))
                 .await
                 .expect("q")),
-            [big.clone()],
+            [big.as_str()],
             "{backend:?}: most names first"
         );
         let page2 = ids(store
@@ -153,7 +153,7 @@ async fn web_queries_sort_scope_and_search() {
         // told to Chat A only; waiting for the authoriser only when needed
         assert_eq!(
             ids(store.orders_affecting(chat_a, 50).await.expect("a")),
-            [sensitive.clone()]
+            [sensitive.as_str()]
         );
         assert!(
             store
@@ -167,7 +167,7 @@ async fn web_queries_sort_scope_and_search() {
                 .orders_awaiting_authorisation(court, 50)
                 .await
                 .expect("w")),
-            [sensitive.clone()],
+            [sensitive.as_str()],
             "{backend:?}"
         );
         let p = store.order_proposer(&small).await.expect("proposer");
