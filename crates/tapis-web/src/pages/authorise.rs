@@ -118,7 +118,7 @@ async fn render(
             dt { (cx.t("order-expires")) } dd { (time(cx, o.expires_at)) }
             dt { (cx.t("order-needs-authorisation")) } dd {
                 @if due.needs_authorisation.is_empty() { (cx.t("order-no-authorisation-needed")) }
-                @for r in &due.needs_authorisation { (r.describe()) br; }
+                @for r in &due.needs_authorisation { (super::orders::sensitivity(cx, r)) br; }
             }
             dt { (cx.t("order-sha")) } dd { code.break { (due.order_sha256) } }
         }

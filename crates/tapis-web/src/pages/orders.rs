@@ -310,7 +310,7 @@ pub(crate) async fn render(
             h2 id="h-due" { (cx.t("order-due-process")) }
             @if needs {
                 p { strong { (cx.t("order-needs-authorisation")) } }
-                ul { @for r in &c.due.needs_authorisation { li { (r.describe()) } } }
+                ul { @for r in &c.due.needs_authorisation { li { (sensitivity(cx, r)) } } }
             } @else {
                 p { (cx.t("order-no-authorisation-needed")) }
             }
@@ -405,6 +405,23 @@ pub(crate) async fn render(
         }
     };
     Ok(page(cx, &title, body))
+}
+
+/// Why an order needs an authorisation, in the reader's language (core's
+/// `Sensitivity::describe` is the English the API gives).
+pub(crate) fn sensitivity(cx: &Ctx, s: &tapis_core::due_process::Sensitivity) -> String {
+    use tapis_core::due_process::Sensitivity as S;
+    match s {
+        S::PlatformDomain { target, domain, .. } => {
+            cx.tf("sens-platform", &[("target", target), ("domain", domain)])
+        }
+        S::PublicSuffix { target, suffix } => {
+            cx.tf("sens-suffix", &[("target", target), ("suffix", suffix)])
+        }
+        S::PopularSite { target, site } => {
+            cx.tf("sens-popular", &[("target", target), ("site", site)])
+        }
+    }
 }
 
 fn response_kind(cx: &Ctx, kind: &str) -> &'static str {
