@@ -266,7 +266,9 @@ pager-prev = Halaman sebelumnya
 pager-next = Halaman berikutnya
 pager-page = Halaman { $n }
 error-bad-time = isi tanggal dan jam (TTTT-BB-HH JJ:MM)
-state-in_sync = sinkron
+isp-sync-in_sync = sinkron
+isp-sync-behind = tertinggal
+isp-sync-never = belum ada transfer
 
 action-walled_garden = taman bertembok (halaman blokir)
 action-nxdomain = nama tidak ada (NXDOMAIN)

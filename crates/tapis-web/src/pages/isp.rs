@@ -92,7 +92,7 @@ async fn render(
                 }
                 div.card.alert[c.zone_sync.status != "in_sync"] {
                     div.n { @if let Some(h) = c.zone_sync.held_serial { (h) } @else { "—" } }
-                    div { (cx.t("isp-held-serial")) " · " (badge(cx, c.zone_sync.status)) }
+                    div { (cx.t("isp-held-serial")) " · " (sync_badge(cx, c.zone_sync.status)) }
                 }
             }
         }
@@ -182,6 +182,16 @@ async fn render(
         pre.command tabindex="0" aria-label=(cx.t("isp-exports")) { "curl -H \"Authorization: Bearer $TAPIS_TOKEN\" -H 'If-None-Match: \"rpz-" (serial) "\"' https://…/api/v1/blocklist.rpz" }
     };
     Ok(page(cx, cx.t("isp-title"), body))
+}
+
+/// The zone-sync status (`in_sync`, `behind`, `never`: no transfer seen).
+fn sync_badge(cx: &Ctx, status: &str) -> Markup {
+    let (tone, key) = match status {
+        "in_sync" => ("green", "isp-sync-in_sync"),
+        "behind" => ("red", "isp-sync-behind"),
+        _ => ("amber", "isp-sync-never"),
+    };
+    html! { span class={ "badge " (tone) } { (cx.t(key)) } }
 }
 
 fn list(cx: &Ctx, items: &[String]) -> Markup {
