@@ -188,6 +188,8 @@ try {
     const list = await visit(page, '/notices?state=submitted', 'notices', lang);
     check(list.status() === 200 && (await page.locator('tbody tr').count()) >= 1, `the notice list (${lang}) shows notices`);
     check(await page.locator('#f-state').inputValue() === 'submitted', `filters (${lang}) are in the URL and shown`);
+    await visit(page, '/notices?state=submitted&sort=deadline&dir=asc', 'notices-sorted', lang);
+    check(await page.locator('th[aria-sort=ascending] a[href*="sort=deadline"][href*="state=submitted"]').count() === 1, `the notice list (${lang}) sorts by a column link that keeps the filter`);
     await page.context().close();
   }
 

@@ -1,8 +1,9 @@
 //! The read-only queries behind the web's role pages, on every backend:
 //! orders sorted, filtered and paged without overlap; the orders told to
 //! one platform and only those; the orders waiting for an authoriser
-//! (only those that need one); who proposed an order; and the audit
-//! search by type, subject, actor (wildcards taken literally) and dates.
+//! (only those that need one); who proposed an order; the audit search
+//! by type, subject, actor (wildcards taken literally) and dates; and
+//! notice lists sorted by column and paged by offset.
 
 use std::sync::Arc;
 
@@ -238,6 +239,65 @@ async fn web_queries_sort_scope_and_search() {
         })
         .await;
         assert_eq!(before.len(), 3);
+        drop(store);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_lists_sort_by_column_and_page_by_offset() {
+    for backend in backends() {
+        let (db, store, _clock) = tapis_store::testing::seeded_outbox(backend, 5).await;
+        let list = |sort: Option<(&'static str, bool)>, offset: u32, limit: u32| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_notices(&tapis_store::NoticeFilter {
+                        sort,
+                        offset,
+                        limit,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("list")
+                    .into_iter()
+                    .map(|n| n.id.to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let newest_first = list(None, 0, 50).await;
+        assert_eq!(newest_first.len(), 5);
+        assert_eq!(
+            list(Some(("created", false)), 0, 50).await,
+            newest_first,
+            "{backend:?}"
+        );
+        let mut oldest_first = newest_first.clone();
+        oldest_first.reverse();
+        assert_eq!(
+            list(Some(("created", true)), 0, 50).await,
+            oldest_first,
+            "{backend:?}"
+        );
+        let (a, b) = (
+            list(Some(("created", true)), 0, 2).await,
+            list(Some(("created", true)), 2, 2).await,
+        );
+        assert_eq!(
+            [a, b].concat(),
+            oldest_first[..4],
+            "{backend:?}: pages follow on"
+        );
+        // every sortable column is valid SQL on this backend
+        for (col, _) in tapis_store::NOTICE_SORTS {
+            for asc in [true, false] {
+                assert_eq!(
+                    list(Some((col, asc)), 0, 50).await.len(),
+                    5,
+                    "{backend:?} {col}"
+                );
+            }
+        }
         drop(store);
         db.cleanup().await;
     }
