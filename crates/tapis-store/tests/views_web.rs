@@ -7,56 +7,22 @@
 
 use std::sync::Arc;
 
-use tapis_core::audit::Actor;
 use tapis_core::notice::LegalBasisInput;
 use tapis_core::order::{NewOrder, OrderInput, OrderLimits, OrderState, TargetInput};
-use tapis_core::party::{NewParty, PartyInput};
-use tapis_core::person::Person;
 use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
 use tapis_core::{Clock, PartyId};
-use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party};
-use tapis_store::{AuditQuery, OrderQuery, Principal, SessionPolicy, SignIn, Store};
-
-async fn platform(store: &Store, admin: &Principal, name: &str, domain: &str) -> PartyId {
-    store
-        .create_party(
-            &admin.actor(),
-            NewParty::parse(PartyInput {
-                kind: "platform".into(),
-                name: name.into(),
-                contacts: vec![],
-                domains: vec![domain.into()],
-                handles: vec![],
-            })
-            .expect("party"),
-        )
-        .await
-        .expect("create party")
-        .id
-}
+use tapis_store::testing::{
+    START, TestDb, backends, bootstrap, clock_at, party, platform, signed_in,
+};
+use tapis_store::{AuditQuery, OrderQuery, Principal, Store};
 
 /// An officer's principal (a person, from a signed-in account).
 async fn officer(store: &Store, authority: PartyId) -> Principal {
-    store
-        .create_account(
-            &Actor::system("test"),
-            authority,
-            "budi",
-            &Person::parse("Budi Santoso").expect("person"),
-            &[Role::Officer],
-            Some("a long enough passphrase"),
-        )
+    signed_in(store, authority, "budi", "Budi Santoso", &[Role::Officer])
         .await
-        .expect("account");
-    match store
-        .sign_in("budi", "a long enough passphrase", SessionPolicy::default())
-        .await
-        .expect("sign in")
-    {
-        SignIn::Ok(_, s) => s.principal,
-        other => panic!("{other:?}"),
-    }
+        .1
+        .principal
 }
 
 async fn propose(store: &Store, by: &Principal, names: &[&str], days: i64) -> String {
@@ -95,7 +61,9 @@ async fn web_queries_sort_scope_and_search() {
         let clock = clock_at(START);
         let store = db.open(Arc::new(clock.clone())).await;
         let (boot, admin) = bootstrap(&store).await;
-        let chat_a = platform(&store, &admin, "Chat A", "chat-a.example").await;
+        let chat_a = platform(&store, &admin, "Chat A", "chat-a.example")
+            .await
+            .id;
         let chat_b = party(&store, &admin, "platform", "Chat B").await.id;
         let court = party(&store, &admin, "authoriser", "Administrative Court")
             .await

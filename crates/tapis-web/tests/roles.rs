@@ -10,20 +10,17 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use tapis_core::audit::Actor;
 use tapis_core::notice::LegalBasisInput;
 use tapis_core::order::{NewOrder, OrderInput, OrderLimits, TargetInput};
-use tapis_core::party::{NewParty, PartyInput};
-use tapis_core::person::Person;
 use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
 use tapis_core::{Clock, PartyId};
-use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party};
-use tapis_store::{SessionPolicy, SignIn, Store};
+use tapis_store::testing::{
+    START, TestDb, backends, bootstrap, clock_at, party, platform, signed_in,
+};
+use tapis_store::{SessionPolicy, Store};
 use tapis_web::{WebConfig, WebState, router};
 use tower::ServiceExt;
-
-const PASSWORD: &str = "a long enough passphrase";
 
 /// A person's signed-in session: its cookie secret and CSRF token.
 struct Signed {
@@ -32,27 +29,10 @@ struct Signed {
 }
 
 async fn person(store: &Store, party: PartyId, login: &str, name: &str, roles: &[Role]) -> Signed {
-    store
-        .create_account(
-            &Actor::system("test"),
-            party,
-            login,
-            &Person::parse(name).expect("person"),
-            roles,
-            Some(PASSWORD),
-        )
-        .await
-        .expect("account");
-    match store
-        .sign_in(login, PASSWORD, SessionPolicy::default())
-        .await
-        .expect("sign in")
-    {
-        SignIn::Ok(secret, session) => Signed {
-            secret,
-            csrf: session.csrf,
-        },
-        other => panic!("{login} did not sign in: {other:?}"),
+    let (secret, session) = signed_in(store, party, login, name, roles).await;
+    Signed {
+        secret,
+        csrf: session.csrf,
     }
 }
 
@@ -94,20 +74,7 @@ async fn role_pages_refuse_what_the_roles_matrix_refuses() {
         let (boot, admin) = bootstrap(&store).await;
         let isp = party(&store, &admin, "isp", "NetCo").await;
         let other = party(&store, &admin, "platform", "Chat B").await;
-        let chat_a = store
-            .create_party(
-                &admin.actor(),
-                NewParty::parse(PartyInput {
-                    kind: "platform".into(),
-                    name: "Chat A".into(),
-                    contacts: vec![],
-                    domains: vec!["chat-a.example".into()],
-                    handles: vec![],
-                })
-                .expect("party"),
-            )
-            .await
-            .expect("create party");
+        let chat_a = platform(&store, &admin, "Chat A", "chat-a.example").await;
         let authority = boot.authority.id;
         let siti = person(
             &store,

@@ -48,24 +48,13 @@ async fn people_use_the_web_interface_in_a_real_browser() {
     let chat_b = server.party("platform", "Chat B").await;
 
     // the officer's account, made on the host: a one-time link, no password
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .args(["account", "create", "--party", &authority])
-        .args(["--role", "officer", "--role", "approver"])
-        .args(["--person", "Siti Rahma", "--login", "siti"])
-        .output()
-        .expect("run tapis account create");
-    assert!(
-        out.status.success(),
-        "tapis account create: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let reset_path = account(
+        &server,
+        &authority,
+        &["officer", "approver"],
+        "Siti Rahma",
+        "siti",
     );
-    let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let reset_path = link
-        .find("/reset/")
-        .map(|i| link[i..].to_owned())
-        .unwrap_or_else(|| panic!("no link in {link:?}"));
 
     // the platform's invitation, from the admin
     let (s, v) = server
