@@ -444,5 +444,7 @@ audit-actor = Actor
 audit-from = From (date)
 audit-to = To (date)
 audit-at = Time
+audit-filter-subject = Only this subject
+audit-open = Open { $id }
 audit-hash = Hash
 audit-count = { $n } shown

@@ -444,5 +444,7 @@ audit-actor = Pelaku
 audit-from = Dari (tanggal)
 audit-to = Sampai (tanggal)
 audit-at = Waktu
+audit-filter-subject = Hanya subjek ini
+audit-open = Buka { $id }
 audit-hash = Hash
 audit-count = { $n } ditampilkan

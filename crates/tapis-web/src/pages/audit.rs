@@ -135,7 +135,12 @@ pub async fn show(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
                             td.num { (e.seq) }
                             td { (time(&cx, e.at)) }
                             td { a href=(list.href(&[("type", &e.action), ("page", "")])) { code { (e.action) } } }
-                            td { (e.subject_type) " " a href=(list.href(&[("subject", &e.subject_id), ("page", "")])) { code { (short(&e.subject_id)) } } }
+                            td {
+                                (e.subject_type) " " a href=(list.href(&[("subject", &e.subject_id), ("page", "")])) title=(cx.t("audit-filter-subject")) { code { (short(&e.subject_id)) } }
+                                @if matches!(e.subject_type.as_str(), "order" | "notice") {
+                                    " " a href={ "/" (e.subject_type) "s/" (e.subject_id) } aria-label=(cx.tf("audit-open", &[("id", short(&e.subject_id))])) { "↗" }
+                                }
+                            }
                             td { (who) @if !role.is_empty() { " · " (role) } }
                             td { code title=(e.hash) { (short(&e.hash)) } }
                         }
