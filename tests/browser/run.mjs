@@ -11,6 +11,7 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import { rolePages } from './approvals.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -187,6 +188,8 @@ try {
     const list = await visit(page, '/notices?state=submitted', 'notices', lang);
     check(list.status() === 200 && (await page.locator('tbody tr').count()) >= 1, `the notice list (${lang}) shows notices`);
     check(await page.locator('#f-state').inputValue() === 'submitted', `filters (${lang}) are in the URL and shown`);
+    await visit(page, '/notices?state=submitted&sort=deadline&dir=asc', 'notices-sorted', lang);
+    check(await page.locator('th[aria-sort=ascending] a[href*="sort=deadline"][href*="state=submitted"]').count() === 1, `the notice list (${lang}) sorts by a column link that keeps the filter`);
     await page.context().close();
   }
 
@@ -224,7 +227,7 @@ try {
     check(await page.locator('#role-switch').count() === 1, `the role switch is shown on ${page.url()}: ${(await page.textContent('header')).slice(0, 300)}`);
     await page.locator('#role-switch').selectOption('approver');
     await Promise.all([page.waitForNavigation(), page.locator('form[action="/role"] button').click()]);
-    check(new URL(page.url()).pathname === '/dashboard', `switching role leads to the role's home: ${page.url()}`);
+    check(new URL(page.url()).pathname === '/approvals', `switching role leads to the role's home: ${page.url()}`);
     check(await page.locator('header a[href="/notices/new"]').count() === 0, 'an approver has no composer link');
     const composer = await page.goto(`${BASE}/notices/new`);
     check(composer.status() === 403, `an approver may not compose notices: ${composer.status()}`);
@@ -252,7 +255,8 @@ try {
     const spent = await page.goto(`${BASE}/invitations/${INVITE}`);
     check(spent.status() === 404, 'an invitation works once');
     await signIn(page, AGENT);
-    check(new URL(page.url()).pathname === '/notices', `the platform agent lands on its notices: ${page.url()}`);
+    check(new URL(page.url()).pathname === '/inbox', `the platform agent lands on its inbox: ${page.url()}`);
+    await page.goto(`${BASE}/notices`);
     await audit(page, 'platform-notices', 'id', null);
     check(await page.locator('#injected').count() === 0 && (await page.textContent('header')).includes('<i>dewi</i>'), 'the person name is shown as text');
     const rows = await page.locator('tbody tr a[href^="/notices/"]').count();
@@ -316,6 +320,9 @@ try {
     check(forged.status() === 403, `${tag}: an acknowledgement with a forged CSRF token is refused: ${forged.status()}`);
     await page.context().close();
   }
+
+  // ---- the role pages: approvals, orders, authoriser desk, ISP, audit
+  await rolePages({ BASE, env, check, newPage, audit, visit, signIn, OFFICER, AGENT });
 
   // ---- lockout: five wrong passwords lock the account, even for the right one
   {

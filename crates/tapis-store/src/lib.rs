@@ -40,7 +40,7 @@ pub use accounts::{
     AccountInfo, LINK_LIFETIME_MS, MAX_FAILED_SIGNINS, Session, SessionPolicy, SignIn,
     check_password, hash_password, lockout_for, parse_login,
 };
-pub use audit::VerifyReport;
+pub use audit::{AuditQuery, VerifyReport};
 pub use authorisers::{AuthoriserKey, fingerprint};
 pub use channel::*;
 pub use db::{AUDIT_CHAIN_LOCK, Backend, Options, RetryPolicy, Store, Timeouts, redact_url};

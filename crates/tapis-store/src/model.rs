@@ -193,7 +193,21 @@ pub struct NoticeFilter {
     /// Newest first; continue after this id.
     pub before: Option<NoticeId>,
     pub limit: u32,
+    /// Sort by a column of [`NOTICE_SORTS`] instead of newest first
+    /// (ties by id), `true` for ascending; pages by `offset` then.
+    pub sort: Option<(&'static str, bool)>,
+    pub offset: u32,
 }
+
+/// Columns a notice list may be sorted by (the web's names → SQL; a
+/// notice without a deadline sorts last either way).
+pub const NOTICE_SORTS: [(&str, &str); 5] = [
+    ("created", "id"),
+    ("state", "state"),
+    ("category", "category"),
+    ("urgency", "urgency"),
+    ("deadline", "due_at"),
+];
 
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

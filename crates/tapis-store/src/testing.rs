@@ -225,3 +225,50 @@ pub fn domain_notice(store: &Store, platform: PartyId, i: usize) -> tapis_core::
     )
     .expect("notice")
 }
+
+/// A platform named `name` that operates `domain` (so orders touching it
+/// need an authoriser and are told to it), created by `by`.
+pub async fn platform(store: &Store, by: &Principal, name: &str, domain: &str) -> Party {
+    let input = PartyInput {
+        kind: "platform".into(),
+        name: name.into(),
+        contacts: vec![],
+        domains: vec![domain.into()],
+        handles: vec![],
+    };
+    store
+        .create_party(&by.actor(), NewParty::parse(input).expect("party"))
+        .await
+        .expect("create party")
+}
+
+/// A person's account at `party` with `roles`, signed in: the session
+/// cookie's secret and the session (its principal, its CSRF token).
+pub async fn signed_in(
+    store: &Store,
+    party: tapis_core::PartyId,
+    login: &str,
+    person: &str,
+    roles: &[tapis_core::role::Role],
+) -> (String, crate::Session) {
+    const PASSWORD: &str = "a long enough passphrase";
+    store
+        .create_account(
+            &tapis_core::audit::Actor::system("test"),
+            party,
+            login,
+            &tapis_core::person::Person::parse(person).expect("person"),
+            roles,
+            Some(PASSWORD),
+        )
+        .await
+        .expect("account");
+    match store
+        .sign_in(login, PASSWORD, crate::SessionPolicy::default())
+        .await
+        .expect("sign in")
+    {
+        crate::SignIn::Ok(secret, session) => (secret, *session),
+        other => panic!("{login} did not sign in: {other:?}"),
+    }
+}

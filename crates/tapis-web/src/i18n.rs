@@ -257,6 +257,13 @@ mod tests {
             include_str!("pages/notices.rs"),
             include_str!("pages/inbox.rs"),
             include_str!("pages/transparency.rs"),
+            include_str!("pages/table.rs"),
+            include_str!("pages/orders.rs"),
+            include_str!("pages/approvals.rs"),
+            include_str!("pages/authorise.rs"),
+            include_str!("pages/isp.rs"),
+            include_str!("pages/audit.rs"),
+            include_str!("pages/platform_orders.rs"),
         ];
         let en = Lang::En.catalogue();
         let mut missing = Vec::new();

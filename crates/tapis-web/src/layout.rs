@@ -133,6 +133,21 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
             if r == Role::Officer {
                 links.push(("/notices/new", "nav-compose"));
             }
+            if matches!(r, Role::Officer | Role::Approver) {
+                links.push(("/approvals", "nav-approvals"));
+            }
+            if r.reads_everything() || r == Role::IspOperator || r == Role::Authoriser {
+                links.push(("/orders", "nav-orders"));
+            }
+            if r == Role::Authoriser {
+                links.push(("/authorise", "nav-authorise"));
+            }
+            if r == Role::IspOperator {
+                links.push(("/isp", "nav-isp"));
+            }
+            if matches!(r, Role::Admin | Role::Auditor) {
+                links.push(("/audit", "nav-audit"));
+            }
             links.push(("/transparency", "nav-transparency"));
         }
     }
@@ -231,4 +246,46 @@ pub fn bar_chart(lang: Lang, title: &str, rows: &[(String, i64)]) -> Markup {
             }
         }
     }
+}
+
+/// A time as an `<input type="datetime-local">` value in the configured
+/// zone (`2026-03-04T10:00`).
+pub fn local_input(cx: &Ctx, t: Timestamp) -> String {
+    let offset = cx.state.config.time_zone;
+    let Ok(dt) = time::OffsetDateTime::from_unix_timestamp(t.unix_millis().div_euclid(1000)) else {
+        return String::new();
+    };
+    let dt = dt.to_offset(offset);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute()
+    )
+}
+
+/// A `datetime-local` (`YYYY-MM-DDTHH:MM[:SS]`) or `date` (`YYYY-MM-DD`,
+/// the day's start) value read in the configured zone, as RFC 3339 text
+/// for core's parsers; `None` when it has neither form.
+pub fn from_local_input(cx: &Ctx, raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let shape = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'T'))
+    };
+    if !shape(raw) {
+        return None;
+    }
+    let full = match raw.len() {
+        10 => format!("{raw}T00:00:00"),
+        16 => format!("{raw}:00"),
+        19 => raw.to_owned(),
+        _ => return None,
+    };
+    let o = cx.state.config.time_zone;
+    let (h, m, _) = o.as_hms();
+    let sign = if o.is_negative() { '-' } else { '+' };
+    Some(format!("{full}{sign}{:02}:{:02}", h.abs(), m.abs()))
 }

@@ -143,6 +143,26 @@ pub fn router(state: WebState) -> Router {
             "/notices/{id}/items/{item_id}/decision",
             post(pages::inbox::decide),
         )
+        .route("/approvals", get(pages::approvals::show))
+        .route("/escalations/{id}", get(pages::approvals::escalation))
+        .route("/escalations/{id}/decision", post(pages::approvals::decide))
+        .route(
+            "/escalations/{id}/draft-order",
+            post(pages::approvals::draft),
+        )
+        .route("/orders", get(pages::orders::list))
+        .route("/orders/{id}", get(pages::orders::detail))
+        .route("/orders/{id}/approve", post(pages::orders::approve))
+        .route("/orders/{id}/lift", post(pages::orders::lift))
+        .route("/orders/{id}/responses", post(pages::orders::respond))
+        .route("/authorise", get(pages::authorise::desk))
+        .route(
+            "/authorise/{id}",
+            get(pages::authorise::sign_page).post(pages::authorise::submit),
+        )
+        .route("/isp", get(pages::isp::show))
+        .route("/isp/acknowledge", post(pages::isp::acknowledge))
+        .route("/audit", get(pages::audit::show))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -48,24 +48,13 @@ async fn people_use_the_web_interface_in_a_real_browser() {
     let chat_b = server.party("platform", "Chat B").await;
 
     // the officer's account, made on the host: a one-time link, no password
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .args(["account", "create", "--party", &authority])
-        .args(["--role", "officer", "--role", "approver"])
-        .args(["--person", "Siti Rahma", "--login", "siti"])
-        .output()
-        .expect("run tapis account create");
-    assert!(
-        out.status.success(),
-        "tapis account create: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let reset_path = account(
+        &server,
+        &authority,
+        &["officer", "approver"],
+        "Siti Rahma",
+        "siti",
     );
-    let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let reset_path = link
-        .find("/reset/")
-        .map(|i| link[i..].to_owned())
-        .unwrap_or_else(|| panic!("no link in {link:?}"));
 
     // the platform's invitation, from the admin
     let (s, v) = server
@@ -95,6 +84,11 @@ async fn people_use_the_web_interface_in_a_real_browser() {
     assert_eq!(s, 201, "{v}");
     let other = v["id"].as_str().expect("notice id").to_owned();
 
+    // the approvals flow: an escalation, the people who handle it, and an
+    // authoriser's key pair (the private key stays with the "authoriser":
+    // the browser driver signs with OpenSSL as the desk tells it to)
+    let roles = RolePages::prepare(&server, &authority).await;
+
     let screens = root.join("target/test-artifacts/screens");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(node)
@@ -107,6 +101,12 @@ async fn people_use_the_web_interface_in_a_real_browser() {
             .env("TAPIS_OTHER_NOTICE", &other)
             .env("TAPIS_SCREENS", &screens)
             .env("TAPIS_CHROMIUM", chromium)
+            .env("TAPIS_ESCALATION", &roles.escalation)
+            .env("TAPIS_ACCOUNTS", roles.accounts.to_string())
+            .env(
+                "TAPIS_AUTHORISER_KEY",
+                roles.key_dir.path().join("authoriser-key.pem"),
+            )
             .output()
             .map(|o| (o, server))
     })
@@ -124,5 +124,146 @@ async fn people_use_the_web_interface_in_a_real_browser() {
     // the summary line, for the record
     if let Some(line) = report.lines().find(|l| l.contains(" checks, ")) {
         eprintln!("{line}");
+    }
+}
+
+/// `tapis account create` on the server's data directory: the account's
+/// one-time link (its path), with which the person sets a password.
+fn account(server: &Server, party: &str, roles: &[&str], person: &str, login: &str) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(&server.data_dir)
+        .args(["account", "create", "--party", party]);
+    for r in roles {
+        cmd.args(["--role", r]);
+    }
+    let out = cmd
+        .args(["--person", person, "--login", login])
+        .output()
+        .expect("run tapis account create");
+    assert!(
+        out.status.success(),
+        "tapis account create {login}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    link.find("/reset/")
+        .map(|i| link[i..].to_owned())
+        .unwrap_or_else(|| panic!("no link in {link:?}"))
+}
+
+/// What the role pages' flow starts from: an open escalation of a notice
+/// to a platform whose own domain it names (so the order drafted from it
+/// needs an authoriser and is sent to the platform), and accounts for a
+/// second approver, an authoriser (its key enrolled on the host), an ISP
+/// operator, the platform's agent and an auditor.
+struct RolePages {
+    escalation: String,
+    /// login → one-time link path.
+    accounts: serde_json::Value,
+    key_dir: tempfile::TempDir,
+}
+
+impl RolePages {
+    async fn prepare(server: &Server, authority: &str) -> RolePages {
+        let (s, v) = server
+            .post(
+                "/api/v1/parties",
+                ADMIN,
+                json!({"kind": "platform", "name": "Chat C", "domains": ["chat-c.example"]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let chat_c = v["id"].as_str().expect("party id").to_owned();
+        let officer = server.token(authority, "officer").await;
+        let (s, v) = server
+            .post(
+                "/api/v1/notices",
+                &officer,
+                json!({
+                    "platform_id": chat_c, "category": "terrorism", "urgency": "urgent",
+                    "legal_basis": {"reference": "Law 11/2008 art. 40", "text": "Unlawful content must be removed."},
+                    "explanation": "a channel and a dedicated site",
+                    "items": [
+                        {"kind": "url", "value": "https://chat-c.example/channel/propaganda"},
+                        {"kind": "domain", "value": "propaganda-mirror.example"},
+                    ],
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let notice = v["id"].as_str().expect("notice id").to_owned();
+        // Chat C has no channel: an hour later the notice escalates as undeliverable
+        server.advance(3601).await;
+        let open = server.get_ok("/api/v1/escalations?state=open", ADMIN).await;
+        let escalation = open
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["notice_id"] == notice.as_str()))
+            .and_then(|e| e["id"].as_str())
+            .unwrap_or_else(|| panic!("no open escalation of {notice}: {open}"))
+            .to_owned();
+
+        // the authoriser's key pair, made where the authoriser is; only the
+        // public key reaches the host
+        let key_dir = tempfile::tempdir().expect("tmp");
+        let pem = key_dir.path().join("authoriser-key.pem");
+        let out = Command::new(tool("openssl"))
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&pem)
+            .output()
+            .expect("openssl genpkey");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("openssl pkey -in \"$1\" -pubout -outform DER | tail -c 32 | base64 -w0")
+            .arg("sh")
+            .arg(&pem)
+            .output()
+            .expect("openssl pkey");
+        let public = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(
+            out.status.success() && public.len() == 44,
+            "public key {public:?}"
+        );
+        let out = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .args(["authoriser", "enrol", "--name", "Administrative Court"])
+            .args(["--public-key", &public])
+            .output()
+            .expect("run tapis authoriser enrol");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let isp = server.party("isp", "NetCo").await;
+        let isp_token = server.token(&isp, "isp_operator").await;
+        let (s, v) = server
+            .put(
+                &format!("/api/v1/parties/{isp}/resolvers"),
+                &isp_token,
+                json!({"resolvers": [], "notify": [], "allow_transfer_from": []}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+
+        let accounts = json!({
+            "budi": account(server, authority, &["approver"], "Budi Santoso", "budi"),
+            "rina": account(server, authority, &["auditor"], "Rina Wijaya", "rina"),
+            "hakim": account(server, "Administrative Court", &["authoriser"], "Hakim Adil", "hakim"),
+            "eko": account(server, &isp, &["isp_operator"], "Eko Prasetyo", "eko"),
+            "putri": account(server, &chat_c, &["platform_agent"], "Putri Ayu", "putri@chatc"),
+        });
+        RolePages {
+            escalation,
+            accounts,
+            key_dir,
+        }
     }
 }

@@ -159,3 +159,29 @@ impl Store {
         escalation_from_row(&row)
     }
 }
+
+impl Escalation {
+    /// What core's `escalation::draft_order` reads of this escalation and
+    /// its notice (`id` is this escalation's id as text, kept by the
+    /// caller): the one place the two records are put together for a
+    /// draft.
+    pub fn escalated<'a>(
+        &'a self,
+        id: &'a str,
+        notice: &'a crate::Notice,
+    ) -> tapis_core::escalation::Escalated<'a> {
+        tapis_core::escalation::Escalated {
+            escalation_id: id,
+            reason: self.reason,
+            pending: &self.items,
+            notice_id: notice.id,
+            category: &notice.category,
+            legal_basis: (&notice.legal_basis.reference, &notice.legal_basis.text),
+            items: notice
+                .items
+                .iter()
+                .map(|i| (i.id, i.kind, i.normalized.as_str()))
+                .collect(),
+        }
+    }
+}

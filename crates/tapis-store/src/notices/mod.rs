@@ -4,8 +4,8 @@
 
 use crate::db::Ctx;
 use crate::{
-    Created, DuplicateRef, Error, EvidenceView, Item, LegalBasisView, Notice, NoticeFilter,
-    Principal, Result, Store,
+    Created, DuplicateRef, Error, EvidenceView, Item, LegalBasisView, NOTICE_SORTS, Notice,
+    NoticeFilter, Principal, Result, Store,
     audit::{self, Event},
     channel,
 };
@@ -297,10 +297,30 @@ impl Store {
             ));
             ints.push(self.now().unix_millis());
         }
-        sql.push_str(&format!(
-            " ORDER BY id DESC LIMIT {}",
-            f.limit.clamp(1, 500)
-        ));
+        match f.sort.and_then(|(k, asc)| {
+            NOTICE_SORTS
+                .iter()
+                .find(|(c, _)| *c == k)
+                .map(|c| (c.1, asc))
+        }) {
+            None => sql.push_str(&format!(
+                " ORDER BY id DESC LIMIT {}",
+                f.limit.clamp(1, 500)
+            )),
+            Some((col, asc)) => {
+                let dir = if asc { "ASC" } else { "DESC" };
+                // no deadline sorts last both ways, on both databases
+                let key = match col {
+                    "due_at" => format!("CASE WHEN due_at IS NULL THEN 1 ELSE 0 END, due_at {dir}"),
+                    c => format!("{c} {dir}"),
+                };
+                sql.push_str(&format!(
+                    " ORDER BY {key}, id {dir} LIMIT {} OFFSET {}",
+                    f.limit.clamp(1, 500),
+                    f.offset
+                ));
+            }
+        }
         let mut q = sqlx::query(&sql);
         for b in binds {
             q = q.bind(b);

@@ -23,9 +23,11 @@ use tapis_core::target::DomainName;
 use tapis_core::{Timestamp, canonical};
 
 mod views;
+mod web;
 mod zone;
 
 pub use views::*;
+pub use web::*;
 pub use zone::*;
 
 type Tx = Transaction<'static, Any>;

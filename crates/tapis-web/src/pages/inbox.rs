@@ -67,6 +67,7 @@ pub async fn show(cx: Ctx) -> Result<Response, WebError> {
         .map_err(|e| WebError::from_store(cx.lang, e))?;
     priority(&mut notices, cx.state.store.now().unix_millis());
     let may_ack = s.principal.role.may(Action::AcknowledgeNotice);
+    let orders = super::platform_orders::section(&cx, s).await?;
     let body = html! {
         h1 { (cx.t("inbox-title")) }
         p.lead { (cx.t("inbox-lead")) }
@@ -113,6 +114,7 @@ pub async fn show(cx: Ctx) -> Result<Response, WebError> {
                 }
             }
         }
+        (orders)
     };
     Ok(page(&cx, cx.t("inbox-title"), body).into_response())
 }

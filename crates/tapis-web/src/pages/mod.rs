@@ -4,12 +4,19 @@
 
 pub mod account;
 pub mod admin;
+pub mod approvals;
+pub mod audit;
+pub mod authorise;
 pub mod block;
 pub mod dashboard;
 pub mod inbox;
+pub mod isp;
 pub mod notices;
+pub mod orders;
+pub mod platform_orders;
 pub mod public;
 pub mod signin;
+pub mod table;
 pub mod transparency;
 
 use axum::body::Bytes;

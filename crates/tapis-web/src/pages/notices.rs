@@ -1,5 +1,5 @@
-//! Notices: the list (filters in the URL, newest first, paged by
-//! `before`), one notice with its items, and the composer.
+//! Notices: the list (filters, sort and page in the URL, newest first
+//! unless sorted), one notice with its items, and the composer.
 //!
 //! Scoping is the API's: the authority's roles read every notice, a
 //! platform's people only those addressed to their platform (never
@@ -18,12 +18,13 @@ use tapis_core::notice::{ItemInput, LegalBasisInput, NewNotice, NoticeInput, Not
 use tapis_core::party::PartyKind;
 use tapis_core::role::{Action, Role};
 use tapis_core::{NoticeId, PartyId};
-use tapis_store::{Notice, NoticeFilter, Session};
+use tapis_store::{NOTICE_SORTS, Notice, NoticeFilter, Session};
 
 use super::checked_form;
+use super::table::ListState;
 use crate::error::WebError;
 use crate::layout::{badge, deadline, maybe_time, page, time};
-use crate::session::{Ctx, Form, query, random_token, url_encode};
+use crate::session::{Ctx, Form, query, random_token};
 
 const PAGE: u32 = 50;
 const ITEM_ROWS: usize = 5;
@@ -66,6 +67,13 @@ pub async fn list(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
             cx.tf("error-bad-filter", &[("field", field)]),
         )
     };
+    let list = ListState::parse(
+        &cx,
+        "/notices",
+        &q,
+        &["created", "state", "category", "urgency", "deadline"],
+        false,
+    )?;
     let nonempty = |k: &str| Some(q.get(k).trim()).filter(|v| !v.is_empty());
     let mut f = NoticeFilter {
         state: nonempty("state")
@@ -83,6 +91,11 @@ pub async fn list(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
             .transpose()
             .map_err(|_| bad("before"))?,
         limit: PAGE,
+        sort: NOTICE_SORTS
+            .iter()
+            .find(|(k, _)| *k == list.sort)
+            .map(|(k, _)| (*k, list.ascending)),
+        offset: list.offset(),
         ..Default::default()
     };
     if f.category
@@ -125,18 +138,6 @@ pub async fn list(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
             .unwrap_or_else(|| id.to_string())
     };
     let shows_platform_filter = p.role.reads_everything();
-    let next_page = (notices.len() as u32 == PAGE).then(|| {
-        let mut pairs: Vec<(String, String)> =
-            q.0.iter().filter(|(k, _)| k != "before").cloned().collect();
-        if let Some(last) = notices.last() {
-            pairs.push(("before".into(), last.id.to_string()));
-        }
-        pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    });
     let body = html! {
         h1 { (cx.t("notices-title")) }
         @if p.role == Role::Officer { p { a href="/notices/new" { (cx.t("nav-compose")) } } }
@@ -174,6 +175,8 @@ pub async fn list(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
                 label for="f-overdue" { (cx.t("filter-overdue")) }
                 input type="checkbox" id="f-overdue" name="overdue" value="1" checked[f.overdue];
             }
+            @if !q.get("sort").is_empty() { input type="hidden" name="sort" value=(list.sort); }
+            @if !q.get("dir").is_empty() { input type="hidden" name="dir" value=(if list.ascending { "asc" } else { "desc" }); }
             button type="submit" { (cx.t("filter-apply")) }
         }
         div.table-wrap {
@@ -181,13 +184,13 @@ pub async fn list(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
                 caption.muted { (cx.tf("notices-count", &[("n", &cx.lang.number(notices.len() as i64))])) }
                 thead { tr {
                     th scope="col" { (cx.t("col-notice")) }
-                    th scope="col" { (cx.t("col-state")) }
+                    (list.th(&cx, "state", cx.t("col-state")))
                     th scope="col" { (cx.t("col-platform")) }
-                    th scope="col" { (cx.t("col-category")) }
-                    th scope="col" { (cx.t("col-urgency")) }
+                    (list.th(&cx, "category", cx.t("col-category")))
+                    (list.th(&cx, "urgency", cx.t("col-urgency")))
                     th.num scope="col" { (cx.t("col-items")) }
-                    th scope="col" { (cx.t("col-created")) }
-                    th scope="col" { (cx.t("col-deadline")) }
+                    (list.th(&cx, "created", cx.t("col-created")))
+                    (list.th(&cx, "deadline", cx.t("col-deadline")))
                 } }
                 tbody {
                     @for n in &notices {
@@ -206,7 +209,7 @@ pub async fn list(cx: Ctx, uri: Uri) -> Result<Response, WebError> {
                 }
             }
         }
-        @if let Some(next) = next_page { p { a href={ "/notices?" (next) } rel="next" { (cx.t("page-next")) } } }
+        (list.pager(&cx, notices.len() as u32 == PAGE))
     };
     Ok(page(&cx, cx.t("notices-title"), body).into_response())
 }

@@ -29,10 +29,14 @@ fn with_cookie(mut resp: Response, cookie: Option<HeaderValue>) -> Response {
 
 /// Where a role starts.
 pub fn home_of(role: Role) -> &'static str {
-    if role.reads_everything() {
-        "/dashboard"
-    } else {
-        "/notices"
+    match role {
+        Role::PlatformAgent => "/inbox",
+        Role::Approver => "/approvals",
+        Role::Authoriser => "/authorise",
+        Role::IspOperator => "/isp",
+        Role::Auditor => "/audit",
+        r if r.reads_everything() => "/dashboard",
+        _ => "/notices",
     }
 }
 
