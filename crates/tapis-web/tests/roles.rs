@@ -6,64 +6,19 @@
 //! is refused its approval by the store's four eyes, with the reason on
 //! the page, even holding the approver role.
 
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
+use common::{person, send};
+use tapis_core::Clock;
 use tapis_core::notice::LegalBasisInput;
 use tapis_core::order::{NewOrder, OrderInput, OrderLimits, TargetInput};
 use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
-use tapis_core::{Clock, PartyId};
-use tapis_store::testing::{
-    START, TestDb, backends, bootstrap, clock_at, party, platform, signed_in,
-};
-use tapis_store::{SessionPolicy, Store};
-use tapis_web::{WebConfig, WebState, router};
-use tower::ServiceExt;
-
-/// A person's signed-in session: its cookie secret and CSRF token.
-struct Signed {
-    secret: String,
-    csrf: String,
-}
-
-async fn person(store: &Store, party: PartyId, login: &str, name: &str, roles: &[Role]) -> Signed {
-    let (secret, session) = signed_in(store, party, login, name, roles).await;
-    Signed {
-        secret,
-        csrf: session.csrf,
-    }
-}
-
-async fn send(
-    store: &Store,
-    who: &Signed,
-    method: &str,
-    path: &str,
-    form: Option<String>,
-) -> (StatusCode, String) {
-    let app = router(WebState::new(store.clone(), WebConfig::default()));
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::COOKIE, format!("tapis_session={}", who.secret));
-    if form.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    }
-    let resp = app
-        .oneshot(
-            req.body(Body::from(form.unwrap_or_default()))
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    let status = resp.status();
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
+use tapis_store::SessionPolicy;
+use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party, platform};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_pages_refuse_what_the_roles_matrix_refuses() {
