@@ -162,7 +162,7 @@ async fn the_admin_makes_parties_and_invitations_and_members_invite_colleagues()
         assert!(body.contains("already has members"));
 
         // the platform's own member invites a colleague
-        let dewi = person(
+        let agus = person(
             &store,
             chat.id,
             "agus@chat",
