@@ -175,7 +175,7 @@ async fn the_admin_makes_parties_and_invitations_and_members_invite_colleagues()
         assert!(body.contains("Invite a colleague"));
         let (s, body) = send(
             &store,
-            &dewi,
+            &agus,
             "POST",
             "/account/invite",
             form(&[("csrf", &agus.csrf)]),
