@@ -32,7 +32,7 @@ fn form(fields: &[(&str, &str)]) -> Option<String> {
 fn code_in(body: &str) -> String {
     let at = body.find("/invitations/").expect("an invitation link") + 13;
     body[at..]
-        .split(|c: char| c == '<' || c == '"')
+        .split(['<', '"'])
         .next()
         .expect("code")
         .to_owned()
