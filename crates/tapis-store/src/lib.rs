@@ -9,10 +9,12 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod appeals;
 mod audit;
 mod authorisers;
 mod channel;
 mod db;
+mod disputes;
 mod due_process;
 mod error;
 pub mod grants;
@@ -38,11 +40,13 @@ pub use accounts::{
     AccountInfo, LINK_LIFETIME_MS, MAX_FAILED_SIGNINS, Session, SessionPolicy, SignIn,
     check_password, hash_password, lockout_for, parse_login,
 };
+pub use appeals::{Appeal, LiftedAfterAppeal, PublicAppeal};
 pub use audit::VerifyReport;
 pub use authorisers::{AuthoriserKey, fingerprint};
 pub use channel::*;
 pub use db::{AUDIT_CHAIN_LOCK, Backend, Options, RetryPolicy, Store, Timeouts, redact_url};
 pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
+pub use disputes::{Clarification, Dispute};
 pub use error::{Error, Result, Unavailability};
 pub use invitations::{INVITATION_LIFETIME_MS, InvitationInfo};
 pub use isp::*;
