@@ -241,6 +241,8 @@ async fn submit_appeal(
     MaybeAuth(p): MaybeAuth,
     body: ApiJson<AppealInput>,
 ) -> ApiResult<Response> {
+    // only a well-formed appeal spends from the address's few an hour
+    let new = NewAppeal::parse(body.value, p.as_ref().map(|p| p.party_kind))?;
     if p.is_none()
         && let Some(ip) = peer
         && let Err(wait) = state.edge.allow_public_form(ip, Instant::now())
@@ -257,7 +259,6 @@ async fn submit_appeal(
         }
         return Ok(resp);
     }
-    let new = NewAppeal::parse(body.value, p.as_ref().map(|p| p.party_kind))?;
     let a = state.store.submit_appeal(p.as_ref(), &new).await?;
     let status_url = format!("/appeal/{}", a.reference);
     Ok((
