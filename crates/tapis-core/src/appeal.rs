@@ -302,7 +302,10 @@ impl Reference {
         let values: Vec<u8> = (0..RANDOM_CHARS)
             .map(|i| ((bits >> (5 * i)) & 31) as u8)
             .collect();
-        let mut s: String = values.iter().map(|v| ALPHABET[*v as usize] as char).collect();
+        let mut s: String = values
+            .iter()
+            .map(|v| ALPHABET[*v as usize] as char)
+            .collect();
         s.push(check_char(&values) as char);
         Reference(s)
     }
@@ -326,7 +329,10 @@ impl Reference {
                 'O' => '0',
                 c => c,
             };
-            let v = ALPHABET.iter().position(|a| *a as char == c).ok_or_else(bad)?;
+            let v = ALPHABET
+                .iter()
+                .position(|a| *a as char == c)
+                .ok_or_else(bad)?;
             values.push(v as u8);
         }
         if values.len() != RANDOM_CHARS + 1 {
@@ -340,7 +346,10 @@ impl Reference {
             ));
         }
         Ok(Reference(
-            values.iter().map(|v| ALPHABET[*v as usize] as char).collect(),
+            values
+                .iter()
+                .map(|v| ALPHABET[*v as usize] as char)
+                .collect(),
         ))
     }
 
@@ -401,7 +410,10 @@ mod tests {
             let chars: Vec<char> = r.as_str().chars().collect();
             for i in 0..10 {
                 for a in ALPHABET.iter().map(|b| *b as char) {
-                    if a == chars[i] || (a == 'Z' && chars[i] == '0') || (a == '0' && chars[i] == 'Z') {
+                    if a == chars[i]
+                        || (a == 'Z' && chars[i] == '0')
+                        || (a == '0' && chars[i] == 'Z')
+                    {
                         continue;
                     }
                     let mut typo = chars.clone();
@@ -418,7 +430,13 @@ mod tests {
             let s: String = swapped.into_iter().collect();
             assert!(Reference::parse(&s).is_err());
         }
-        for bad in ["", "ABC", "<script>alert(1)</script>", "UUUUUUUUUUU", &"A".repeat(50)] {
+        for bad in [
+            "",
+            "ABC",
+            "<script>alert(1)</script>",
+            "UUUUUUUUUUU",
+            &"A".repeat(50),
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }

@@ -329,7 +329,11 @@ async fn list_appeals(
 /// issued the notice or proposed or approved the order).
 #[utoipa::path(post, path = "/api/v1/appeals/{id}/review", params(("id" = String, Path)),
     responses((status = 200, body = Appeal), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn start_review(state: S, Auth(p): Auth, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Appeal>> {
+async fn start_review(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Appeal>> {
     let id = parse_id("appeal id", &id, AppealId::parse)?;
     Ok(Json(state.store.start_appeal_review(&p, id).await?))
 }

@@ -37,7 +37,13 @@ async fn second_person(app: &App, role: &str, person: &str) -> String {
 
 /// A notice of `n` items from `officer` to `platform`, acknowledged by
 /// `agent` (so its deadline runs).
-async fn delivered_notice(app: &App, officer: &str, agent: &str, platform: &str, n: usize) -> Value {
+async fn delivered_notice(
+    app: &App,
+    officer: &str,
+    agent: &str,
+    platform: &str,
+    n: usize,
+) -> Value {
     let (s, v) = app
         .post("/api/v1/notices", officer, notice_body(platform, n))
         .await;
@@ -66,7 +72,11 @@ async fn questions_story(backend: tapis_store::Backend) {
     for what in ["clarification", "dispute"] {
         let body = json!({"question": "which message?", "reason": "not ours"});
         let mut b = body.clone();
-        let key = if what == "dispute" { "question" } else { "reason" };
+        let key = if what == "dispute" {
+            "question"
+        } else {
+            "reason"
+        };
         b.as_object_mut().expect("obj").remove(key);
         app.expect_error(
             "POST",
@@ -106,7 +116,10 @@ async fn questions_story(backend: tapis_store::Backend) {
     // nothing fires while the clock stands still
     app.clock.advance_millis(96 * HOUR);
     let fired = app.store.fire_due_jobs(100).await.expect("jobs");
-    assert!(fired.fired.is_empty(), "nothing fires while paused: {fired:?}");
+    assert!(
+        fired.fired.is_empty(),
+        "nothing fires while paused: {fired:?}"
+    );
     let now = app.get_ok(&format!("/api/v1/notices/{id}"), &officer).await;
     assert_eq!(now["state"], "acknowledged", "{now}");
     assert_eq!(at(&now["due_at"]), due, "the deadline waits for the answer");
@@ -135,16 +148,25 @@ async fn questions_story(backend: tapis_store::Backend) {
         .get_ok(&format!("/api/v1/notices/{id}/timeline"), &agent)
         .await
         .to_string();
-    for e in ["notice.paused", "clarification.asked", "clarification.answered", "notice.resumed"] {
+    for e in [
+        "notice.paused",
+        "clarification.asked",
+        "clarification.answered",
+        "notice.resumed",
+    ] {
         assert!(timeline.contains(e), "{e} on the timeline: {timeline}");
     }
-    let receipts = json!(app
-        .store
-        .receipts(tapis_core::NoticeId::parse(&id).expect("id"))
-        .await
-        .expect("receipts"))
+    let receipts = json!(
+        app.store
+            .receipts(tapis_core::NoticeId::parse(&id).expect("id"))
+            .await
+            .expect("receipts")
+    )
     .to_string();
-    assert!(receipts.contains("tapis.clarification.v1"), "the answer is signed: {receipts}");
+    assert!(
+        receipts.contains("tapis.clarification.v1"),
+        "the answer is signed: {receipts}"
+    );
 
     // a dispute: reviewed by a second person only
     let (s, d) = app
@@ -159,7 +181,8 @@ async fn questions_story(backend: tapis_store::Backend) {
     let n2 = app.get_ok(&format!("/api/v1/notices/{id}"), &officer).await;
     assert_eq!(n2["state"], "disputed");
     assert_eq!(n2["items"][1]["state"], "disputed");
-    let review = json!({"outcome": "upheld", "reason": "The channel republishes the propaganda verbatim."});
+    let review =
+        json!({"outcome": "upheld", "reason": "The channel republishes the propaganda verbatim."});
     let v = app
         .expect_error(
             "POST",
@@ -171,7 +194,9 @@ async fn questions_story(backend: tapis_store::Backend) {
         )
         .await;
     assert!(
-        v["error"]["message"].as_str().is_some_and(|m| m.contains("second person")),
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("second person")),
         "{v}"
     );
     let (s, r) = app
@@ -180,7 +205,10 @@ async fn questions_story(backend: tapis_store::Backend) {
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["state"], "upheld");
     let n3 = app.get_ok(&format!("/api/v1/notices/{id}"), &officer).await;
-    assert_eq!(n3["items"][1]["state"], "pending", "upheld: decide it again");
+    assert_eq!(
+        n3["items"][1]["state"], "pending",
+        "upheld: decide it again"
+    );
     assert_eq!(n3["state"], "acknowledged", "no dispute left: {n3}");
 
     // a second dispute, withdrawn; an amended answer must amend something
@@ -292,22 +320,45 @@ async fn appeal_story(backend: tapis_store::Backend) {
 
     // bad appeals are 4xx, never stored
     let bad = [
-        (json!({"reason": "too short"}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"order_id": order, "reason": "x".repeat(4001)}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"order_id": "not-an-order", "reason": "my bakery is not a casino"}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"order_id": order, "reason": "my bakery is not a casino", "name": "Jane"}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"order_id": order, "reason": "my bakery is not a casino", "appellant_kind": "isp"}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"order_id": tapis_core::OrderId::new().to_string(), "reason": "my bakery is not a casino"}), StatusCode::NOT_FOUND),
+        (
+            json!({"reason": "too short"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"order_id": order, "reason": "x".repeat(4001)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"order_id": "not-an-order", "reason": "my bakery is not a casino"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"order_id": order, "reason": "my bakery is not a casino", "name": "Jane"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"order_id": order, "reason": "my bakery is not a casino", "appellant_kind": "isp"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"order_id": tapis_core::OrderId::new().to_string(), "reason": "my bakery is not a casino"}),
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (body, want) in bad {
-        let (s, v) = app.call("POST", "/api/v1/appeals", None, Some(body.clone())).await;
+        let (s, v) = app
+            .call("POST", "/api/v1/appeals", None, Some(body.clone()))
+            .await;
         assert_eq!(s, want, "{body}: {v}");
     }
     let huge = app
         .client
         .post(format!("{}/api/v1/appeals", app.base))
         .header("content-type", "application/json")
-        .body(format!("{{\"reason\": \"{}\"}}", "a".repeat(2 * 1024 * 1024)))
+        .body(format!(
+            "{{\"reason\": \"{}\"}}",
+            "a".repeat(2 * 1024 * 1024)
+        ))
         .send()
         .await
         .expect("send");
@@ -332,16 +383,29 @@ async fn appeal_story(backend: tapis_store::Backend) {
         .await;
     assert_eq!(status.0, StatusCode::OK, "{}", status.1);
     let public = status.1.to_string();
-    for personal in ["Jane", "jane@example.org", "bakery.example/menu", "reason\"", "appellant"] {
+    for personal in [
+        "Jane",
+        "jane@example.org",
+        "bakery.example/menu",
+        "reason\"",
+        "appellant",
+    ] {
         assert!(!public.contains(personal), "{personal} in {public}");
     }
     // a mistyped reference is caught; an unknown one is a 404
     let mut typo: Vec<char> = reference.chars().collect();
     typo[0] = if typo[0] == '1' { '2' } else { '1' };
     let typo: String = typo.into_iter().collect();
-    let (s, _) = app.call("GET", &format!("/api/v1/appeals/{typo}"), None, None).await;
-    assert!(s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::NOT_FOUND, "{s}");
-    let (s, _) = app.call("GET", "/api/v1/appeals/%3Cscript%3E", None, None).await;
+    let (s, _) = app
+        .call("GET", &format!("/api/v1/appeals/{typo}"), None, None)
+        .await;
+    assert!(
+        s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::NOT_FOUND,
+        "{s}"
+    );
+    let (s, _) = app
+        .call("GET", "/api/v1/appeals/%3Cscript%3E", None, None)
+        .await;
     assert!(s.is_client_error(), "{s}");
 
     // the queue: the authority only; the appeal with its reason
@@ -349,8 +413,15 @@ async fn appeal_story(backend: tapis_store::Backend) {
     let id = q["appeals"][0]["id"].as_str().expect("id").to_owned();
     assert_eq!(q["appeals"][0]["reason"], reason);
     assert_eq!(q["counts"]["received"], 1, "{q}");
-    app.expect_error("GET", "/api/v1/appeals", &isp_token, None, StatusCode::FORBIDDEN, "forbidden")
-        .await;
+    app.expect_error(
+        "GET",
+        "/api/v1/appeals",
+        &isp_token,
+        None,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 
     // who proposed or approved the order may not review it
     for involved in [&officer, &approver] {
@@ -365,9 +436,17 @@ async fn appeal_story(backend: tapis_store::Backend) {
         .await;
     }
     let (s, v) = app
-        .post(&format!("/api/v1/appeals/{id}/review"), &reviewer, json!({}))
+        .post(
+            &format!("/api/v1/appeals/{id}/review"),
+            &reviewer,
+            json!({}),
+        )
         .await;
-    assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("under_review")), "{v}");
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (StatusCode::OK, Some("under_review")),
+        "{v}"
+    );
     app.expect_error(
         "POST",
         &format!("/api/v1/appeals/{id}/decision"),
@@ -384,13 +463,21 @@ async fn appeal_story(backend: tapis_store::Backend) {
             json!({"outcome": "upheld", "reasons": "The site is a bakery; the name was listed by mistake."}),
         )
         .await;
-    assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("upheld")), "{v}");
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (StatusCode::OK, Some("upheld")),
+        "{v}"
+    );
 
     // the order is lifted and its names leave the zone
-    let o = app.get_ok(&format!("/api/v1/orders/{order}"), &officer).await;
+    let o = app
+        .get_ok(&format!("/api/v1/orders/{order}"), &officer)
+        .await;
     assert_eq!(o["state"], "lifted", "{o}");
     assert!(
-        o["end_reason"].as_str().is_some_and(|r| r.contains(&reference)),
+        o["end_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&reference)),
         "{o}"
     );
     let (s, zone, _) = app.text("/api/v1/blocklist.rpz", &isp_token, None).await;
@@ -404,7 +491,11 @@ async fn appeal_story(backend: tapis_store::Backend) {
         .await
         .1;
     assert_eq!(l["blocked"], false, "{l}");
-    assert_eq!(l["lifted_after_appeal"]["reference"], reference.as_str(), "{l}");
+    assert_eq!(
+        l["lifted_after_appeal"]["reference"],
+        reference.as_str(),
+        "{l}"
+    );
     let page = app
         .client
         .get(format!("{}/block?name=bakery-judi.example", app.base))
@@ -414,13 +505,20 @@ async fn appeal_story(backend: tapis_store::Backend) {
         .text()
         .await
         .expect("html");
-    assert!(page.contains("after appeal") && page.contains(&reference), "{page}");
+    assert!(
+        page.contains("after appeal") && page.contains(&reference),
+        "{page}"
+    );
     let status = app
         .call("GET", &format!("/api/v1/appeals/{reference}"), None, None)
         .await
         .1;
     assert_eq!(status["outcome"], "upheld");
-    assert!(status["reasons"].as_str().is_some_and(|r| r.contains("bakery")));
+    assert!(
+        status["reasons"]
+            .as_str()
+            .is_some_and(|r| r.contains("bakery"))
+    );
 
     // a party's appeal: its kind comes from its token; decided twice is a 409
     let (s, b) = app
@@ -432,20 +530,31 @@ async fn appeal_story(backend: tapis_store::Backend) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (s, v) = app
-        .post(&format!("/api/v1/appeals/{id}/review"), &reviewer, json!({}))
+        .post(
+            &format!("/api/v1/appeals/{id}/review"),
+            &reviewer,
+            json!({}),
+        )
         .await;
     assert_error(s, &v, StatusCode::CONFLICT, "illegal_transition");
 
     // an appeal not decided in time is overdue (7 days by default)
-    let q = app.get_ok("/api/v1/appeals?state=received", &reviewer).await;
+    let q = app
+        .get_ok("/api/v1/appeals?state=received", &reviewer)
+        .await;
     assert_eq!(q["appeals"][0]["overdue"], false, "{q}");
     app.clock.advance_millis(7 * 24 * HOUR + 1000);
     let fired = app.store.fire_due_jobs(100).await.expect("jobs");
     assert!(
-        fired.fired.iter().any(|f| f.kind == tapis_core::job::JobKind::AppealDeadline),
+        fired
+            .fired
+            .iter()
+            .any(|f| f.kind == tapis_core::job::JobKind::AppealDeadline),
         "{fired:?}"
     );
-    let q = app.get_ok("/api/v1/appeals?state=received", &reviewer).await;
+    let q = app
+        .get_ok("/api/v1/appeals?state=received", &reviewer)
+        .await;
     assert_eq!(q["appeals"][0]["overdue"], true, "{q}");
     assert_eq!(q["counts"]["overdue"], 1, "{q}");
 

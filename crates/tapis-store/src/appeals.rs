@@ -221,8 +221,10 @@ async fn involved(tx: &mut Tx, a: &Appeal) -> Result<Vec<(Option<Person>, String
 async fn check_reviewer(tx: &mut Tx, by: &Principal, a: &Appeal) -> Result<()> {
     by.role.require(Action::DecideAppeal)?;
     let people = involved(tx, a).await?;
-    let refs: Vec<(Option<&Person>, &str)> =
-        people.iter().map(|(p, t)| (p.as_ref(), t.as_str())).collect();
+    let refs: Vec<(Option<&Person>, &str)> = people
+        .iter()
+        .map(|(p, t)| (p.as_ref(), t.as_str()))
+        .collect();
     not_involved(
         &refs,
         by.person.as_ref(),
@@ -323,11 +325,13 @@ impl Store {
 
     /// An appeal by its public reference (anyone holding it).
     pub async fn public_appeal(&self, reference: &Reference) -> Result<PublicAppeal> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM appeals WHERE reference = $1"))
-            .bind(reference.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("appeal"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM appeals WHERE reference = $1"
+        ))
+        .bind(reference.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("appeal"))?;
         Ok(appeal_from_row(&row, self.now())?.into())
     }
 
@@ -391,10 +395,15 @@ impl Store {
         .bind(a.state.as_str())
         .execute(&mut *tx)
         .await?;
-        Event::about(EventType::AppealReviewStarted, "appeal", id, json!({"state": next}))
-            .before(json!({"state": a.state}))
-            .append(&mut tx, now, &by.actor())
-            .await?;
+        Event::about(
+            EventType::AppealReviewStarted,
+            "appeal",
+            id,
+            json!({"state": next}),
+        )
+        .before(json!({"state": a.state}))
+        .append(&mut tx, now, &by.actor())
+        .await?;
         let a = load(&mut tx, id, now).await?;
         tx.commit().await?;
         Ok(a)
@@ -493,13 +502,15 @@ impl Store {
             .ok_or(Error::NotFound("item"))?;
         let next = withdraw_item(it.state)?;
         let reason = format!("withdrawn after appeal {}: {reasons}", a.reference);
-        sqlx::query("UPDATE notice_items SET state = $1, reason = $2, decided_at = $3 WHERE id = $4")
-            .bind(next.as_str())
-            .bind(&reason)
-            .bind(now.unix_millis())
-            .bind(item.to_string())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE notice_items SET state = $1, reason = $2, decided_at = $3 WHERE id = $4",
+        )
+        .bind(next.as_str())
+        .bind(&reason)
+        .bind(now.unix_millis())
+        .bind(item.to_string())
+        .execute(&mut **tx)
+        .await?;
         Event::notice(
             EventType::ItemWithdrawn,
             notice,
@@ -570,14 +581,13 @@ impl Store {
     /// How many appeals are in each state, and how many are overdue.
     pub async fn appeal_counts(&self, by: &Principal) -> Result<Vec<(String, i64)>> {
         by.role.require(Action::ReadAppeals)?;
-        let mut out: Vec<(String, i64)> = sqlx::query(
-            "SELECT state, COUNT(*) AS n FROM appeals GROUP BY state ORDER BY state",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
-        .collect::<Result<_>>()?;
+        let mut out: Vec<(String, i64)> =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM appeals GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+                .collect::<Result<_>>()?;
         let overdue: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM appeals WHERE state IN ('received', 'under_review') AND due_at <= $1",
         )
@@ -593,7 +603,12 @@ impl Store {
 /// An appeal's deadline fell due (the dispatcher's job): an open appeal
 /// is overdue, on the record, and the approvers' queue shows it first.
 /// Returns whether it acted.
-pub(crate) async fn fire_deadline(tx: &mut Tx, now: Timestamp, actor: &Actor, subject: &str) -> Result<bool> {
+pub(crate) async fn fire_deadline(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    subject: &str,
+) -> Result<bool> {
     let id = AppealId::parse(subject).map_err(Error::corrupt)?;
     let a = load(tx, id, now).await?;
     if !overdue(a.state) {

@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use tapis_core::audit::Actor;
 use tapis_core::dispute::{
     ClarificationState, DisputeOutcome, DisputeReview, DisputeState, Hold, HoldChange, Question,
     check_questionable, item_after_review,
@@ -26,7 +27,6 @@ use tapis_core::notice::{ItemState, NoticeEvent, NoticeState};
 use tapis_core::person::{PersonalAct, not_involved};
 use tapis_core::role::Action;
 use tapis_core::{ClarificationId, DisputeId, EventType, ItemId, NoticeId, Timestamp, canonical};
-use tapis_core::audit::Actor;
 
 use crate::audit::Event;
 use crate::db::Ctx;
@@ -112,9 +112,9 @@ fn dispute_from_row(r: &AnyRow) -> Result<Dispute> {
         opened_at: ts(r, "opened_at")?,
         review_reason: r.try_get("review_reason")?,
         amended_explanation: r.try_get("amended_explanation")?,
-        amended_legal_basis: basis_ref.zip(basis_text).map(|(reference, text)| {
-            crate::LegalBasisView { reference, text }
-        }),
+        amended_legal_basis: basis_ref
+            .zip(basis_text)
+            .map(|(reference, text)| crate::LegalBasisView { reference, text }),
         reviewed_at: opt_ts(r, "reviewed_at")?,
     })
 }
@@ -168,7 +168,13 @@ async fn load_hold(tx: &mut Tx, notice: NoticeId) -> Result<Hold> {
 }
 
 /// A question or dispute opens on notice `n`: its clock stops if it ran.
-async fn hold_open(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &Notice, cause: Value) -> Result<()> {
+async fn hold_open(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    n: &Notice,
+    cause: Value,
+) -> Result<()> {
     let (hold, change) = load_hold(tx, n.id).await?.open(now);
     let id = n.id.to_string();
     if change == HoldChange::Pause {
@@ -213,7 +219,13 @@ async fn hold_open(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &Notice, cause
 /// the clock runs again with the time paused added to the deadline and
 /// to every step set aside (an answered notice that has closed meanwhile
 /// gets none back).
-async fn hold_close(tx: &mut Tx, now: Timestamp, actor: &Actor, n: &mut Notice, cause: Value) -> Result<()> {
+async fn hold_close(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    n: &mut Notice,
+    cause: Value,
+) -> Result<()> {
     let (hold, change) = load_hold(tx, n.id).await?.close(now)?;
     let id = n.id.to_string();
     let HoldChange::Resume { paused_ms } = change else {
@@ -273,13 +285,15 @@ pub(crate) async fn seal_and_deliver(
 ) -> Result<Value> {
     body["chain"] = crate::audit::head(tx).await?.to_json();
     let sealed = ctx.signer.seal(body)?;
-    sqlx::query("INSERT INTO receipts (id, notice_id, receipt, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(n.id.to_string())
-        .bind(canonical::to_string(&sealed)?)
-        .bind(now.unix_millis())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO receipts (id, notice_id, receipt, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(n.id.to_string())
+    .bind(canonical::to_string(&sealed)?)
+    .bind(now.unix_millis())
+    .execute(&mut **tx)
+    .await?;
     crate::channel::enqueue(
         tx,
         now,
@@ -294,7 +308,13 @@ pub(crate) async fn seal_and_deliver(
 
 /// The platform's side before asking or disputing: its own notice, an
 /// open one, a pending item.
-async fn questionable(tx: &mut Tx, by: &Principal, notice: NoticeId, item: ItemId, what: &str) -> Result<(Notice, crate::Item)> {
+async fn questionable(
+    tx: &mut Tx,
+    by: &Principal,
+    notice: NoticeId,
+    item: ItemId,
+    what: &str,
+) -> Result<(Notice, crate::Item)> {
     by.role.require(Action::QuestionItem)?;
     let n = load_notice(tx, notice).await?;
     require_platform(by, &n)?;
@@ -338,7 +358,14 @@ impl Store {
         )
         .append(&mut tx, now, &actor)
         .await?;
-        hold_open(&mut tx, now, &actor, &n, json!({"clarification_id": id.to_string()})).await?;
+        hold_open(
+            &mut tx,
+            now,
+            &actor,
+            &n,
+            json!({"clarification_id": id.to_string()}),
+        )
+        .await?;
         let c = load_clarification(&mut tx, id).await?;
         tx.commit().await?;
         self.signal();
@@ -377,7 +404,14 @@ impl Store {
         )
         .append(&mut tx, now, &actor)
         .await?;
-        hold_close(&mut tx, now, &actor, &mut n, json!({"clarification_id": id.to_string()})).await?;
+        hold_close(
+            &mut tx,
+            now,
+            &actor,
+            &mut n,
+            json!({"clarification_id": id.to_string()}),
+        )
+        .await?;
         seal_and_deliver(
             &mut tx,
             &self.ctx,
@@ -414,9 +448,20 @@ impl Store {
         let now = self.now();
         let actor = by.actor();
         if n.state == NoticeState::Submitted {
-            crate::notices::mark_delivered_tx(&mut tx, &self.ctx, now, &actor, &mut n, "dispute").await?;
+            crate::notices::mark_delivered_tx(&mut tx, &self.ctx, now, &actor, &mut n, "dispute")
+                .await?;
         }
-        crate::notices::apply_decision(&mut tx, now, &actor, &n, &it, next, Some(&reason.text), None).await?;
+        crate::notices::apply_decision(
+            &mut tx,
+            now,
+            &actor,
+            &n,
+            &it,
+            next,
+            Some(&reason.text),
+            None,
+        )
+        .await?;
         let id = DisputeId::new();
         sqlx::query(
             "INSERT INTO disputes (id, notice_id, item_id, platform_id, reason, opened_by, opened_at, state) \
@@ -440,7 +485,14 @@ impl Store {
         .await?;
         let mut n = load_notice(&mut tx, notice).await?;
         settle(&mut tx, now, &actor, &mut n).await?;
-        hold_open(&mut tx, now, &actor, &n, json!({"dispute_id": id.to_string()})).await?;
+        hold_open(
+            &mut tx,
+            now,
+            &actor,
+            &n,
+            json!({"dispute_id": id.to_string()}),
+        )
+        .await?;
         let d = load_dispute(&mut tx, id).await?;
         tx.commit().await?;
         self.signal();
@@ -494,13 +546,15 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // the item: pending again (its decision cleared) or withdrawn
-        sqlx::query("UPDATE notice_items SET state = $1, reason = $2, decided_at = $3 WHERE id = $4")
-            .bind(item_next.as_str())
-            .bind((item_next != ItemState::Pending).then(|| review.reason.clone()))
-            .bind((item_next != ItemState::Pending).then_some(now.unix_millis()))
-            .bind(d.item_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE notice_items SET state = $1, reason = $2, decided_at = $3 WHERE id = $4",
+        )
+        .bind(item_next.as_str())
+        .bind((item_next != ItemState::Pending).then(|| review.reason.clone()))
+        .bind((item_next != ItemState::Pending).then_some(now.unix_millis()))
+        .bind(d.item_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         let event = if review.outcome == DisputeOutcome::Withdrawn {
             EventType::ItemWithdrawn
         } else {
@@ -524,17 +578,30 @@ impl Store {
         .await?;
         // no item disputed any more: the notice is no longer disputed
         n = load_notice(&mut tx, d.notice_id).await?;
-        if n.state == NoticeState::Disputed && !n.items.iter().any(|i| i.state == ItemState::Disputed) {
+        if n.state == NoticeState::Disputed
+            && !n.items.iter().any(|i| i.state == ItemState::Disputed)
+        {
             let back = n.state.on(NoticeEvent::ResolveDisputes)?;
             set_state(&mut tx, now, &n, back, None).await?;
-            Event::notice(EventType::NoticeAcknowledged, n.id, json!({"state": back, "disputes_resolved": true}))
-                .before(json!({"state": n.state}))
-                .append(&mut tx, now, &actor)
-                .await?;
+            Event::notice(
+                EventType::NoticeAcknowledged,
+                n.id,
+                json!({"state": back, "disputes_resolved": true}),
+            )
+            .before(json!({"state": n.state}))
+            .append(&mut tx, now, &actor)
+            .await?;
             n.state = back;
         }
         settle(&mut tx, now, &actor, &mut n).await?;
-        hold_close(&mut tx, now, &actor, &mut n, json!({"dispute_id": id.to_string()})).await?;
+        hold_close(
+            &mut tx,
+            now,
+            &actor,
+            &mut n,
+            json!({"dispute_id": id.to_string()}),
+        )
+        .await?;
         seal_and_deliver(
             &mut tx,
             &self.ctx,
@@ -604,10 +671,12 @@ async fn load_clarification(tx: &mut Tx, id: ClarificationId) -> Result<Clarific
 }
 
 async fn load_dispute(tx: &mut Tx, id: DisputeId) -> Result<Dispute> {
-    let row = sqlx::query(&format!("SELECT {DISPUTE_COLUMNS} FROM disputes WHERE id = $1"))
-        .bind(id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::NotFound("dispute"))?;
+    let row = sqlx::query(&format!(
+        "SELECT {DISPUTE_COLUMNS} FROM disputes WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("dispute"))?;
     dispute_from_row(&row)
 }

@@ -257,6 +257,7 @@ mod tests {
             include_str!("pages/notices.rs"),
             include_str!("pages/inbox.rs"),
             include_str!("pages/transparency.rs"),
+            include_str!("pages/appeal.rs"),
         ];
         let en = Lang::En.catalogue();
         let mut missing = Vec::new();

@@ -78,6 +78,8 @@ pub struct WebState {
     pub notice_limits: NoticeLimits,
     pub config: Arc<WebConfig>,
     pub throttle: Arc<session::Throttle>,
+    /// Public appeals per address (in memory only, like `throttle`).
+    pub appeal_throttle: Arc<session::Throttle>,
 }
 
 impl WebState {
@@ -88,6 +90,7 @@ impl WebState {
             notice_limits: NoticeLimits::default(),
             config: Arc::new(config),
             throttle: Arc::new(session::Throttle::default()),
+            appeal_throttle: Arc::new(session::Throttle::default()),
         }
     }
 }
@@ -127,6 +130,22 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/notices/{id}/items/{item_id}/decision",
             post(pages::inbox::decide),
+        )
+        .route(
+            "/appeal",
+            get(pages::appeal::form).post(pages::appeal::submit),
+        )
+        .route("/appeal/{reference}", get(pages::appeal::status))
+        .route("/appeals", get(pages::appeal::queue))
+        .route("/appeals/{id}/review", post(pages::appeal::start_review))
+        .route("/appeals/{id}/decision", post(pages::appeal::decide))
+        .route(
+            "/notices/{id}/items/{item_id}/clarification",
+            post(pages::appeal::clarify),
+        )
+        .route(
+            "/notices/{id}/items/{item_id}/dispute",
+            post(pages::appeal::dispute),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

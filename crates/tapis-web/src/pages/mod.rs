@@ -2,6 +2,7 @@
 //! [`crate::session::Ctx`], asks the store (through the same methods and
 //! role checks as the API), and returns [`crate::layout::page`].
 
+pub mod appeal;
 pub mod block;
 pub mod dashboard;
 pub mod inbox;
