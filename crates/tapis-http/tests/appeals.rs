@@ -178,6 +178,16 @@ async fn questions_story(backend: tapis_store::Backend) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
     let did = d["id"].as_str().expect("id").to_owned();
+    // the platform cannot decide it meanwhile: the authority answers first
+    app.expect_error(
+        "POST",
+        &format!("/api/v1/notices/{id}/items/{}/decision", item(1)),
+        &agent,
+        Some(json!({"decision": "removed"})),
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
     let n2 = app.get_ok(&format!("/api/v1/notices/{id}"), &officer).await;
     assert_eq!(n2["state"], "disputed");
     assert_eq!(n2["items"][1]["state"], "disputed");

@@ -149,6 +149,22 @@ pub(crate) async fn issuer(tx: &mut Tx, id: NoticeId) -> Result<(Option<String>,
     ))
 }
 
+/// An item whose dispute is open waits for the authority's answer: the
+/// platform's own decision on it would leave the notice's clock paused
+/// with nothing left to answer.
+pub(crate) async fn refuse_if_disputed(tx: &mut Tx, item: ItemId) -> Result<()> {
+    let open = sqlx::query("SELECT id FROM disputes WHERE item_id = $1 AND state = 'open'")
+        .bind(item.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if open.is_some() {
+        return Err(Error::Conflict(
+            "this item's dispute is open: wait for the authority's review, then decide it".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The notice's pause, as core sees it.
 async fn load_hold(tx: &mut Tx, notice: NoticeId) -> Result<Hold> {
     let row = sqlx::query("SELECT since, open_holds FROM notice_pauses WHERE notice_id = $1")

@@ -491,6 +491,7 @@ impl Store {
             .into());
         }
         let next = item.state.decide(decision.decision)?;
+        crate::disputes::refuse_if_disputed(&mut tx, item.id).await?;
         let now = self.now();
         let actor = by.actor();
         if matches!(n.state, NoticeState::Submitted | NoticeState::Delivered) {
