@@ -264,7 +264,7 @@ async fn submit_appeal(
     Ok((
         StatusCode::CREATED,
         Json(AppealReceived {
-            appeal: a.into(),
+            appeal: a.public,
             status_url,
         }),
     )

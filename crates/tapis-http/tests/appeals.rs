@@ -568,6 +568,73 @@ async fn appeal_story(backend: tapis_store::Backend) {
     assert_eq!(q["appeals"][0]["overdue"], true, "{q}");
     assert_eq!(q["counts"]["overdue"], 1, "{q}");
 
+    // a platform appeals an item of its own notice; upheld, the item is
+    // withdrawn and the platform gets the signed withdrawal
+    let platform = app.party("platform", "Messenger").await;
+    let other = app.party("platform", "Other").await;
+    let agent = app.token(&platform, "platform_agent").await;
+    let stranger = app.token(&other, "platform_agent").await;
+    let n = delivered_notice(&app, &officer, &agent, &platform, 2).await;
+    let nid = n["id"].as_str().expect("id").to_owned();
+    let item = n["items"][0]["id"].as_str().expect("item").to_owned();
+    let body = json!({"notice_id": nid, "item_id": item, "reason": "the channel is a news outlet, not propaganda"});
+    app.expect_error(
+        "POST",
+        "/api/v1/appeals",
+        &stranger,
+        Some(body.clone()),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let (s, a) = app.post("/api/v1/appeals", &agent, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let q = app
+        .get_ok("/api/v1/appeals?state=received", &reviewer)
+        .await;
+    let item_appeal = q["appeals"]
+        .as_array()
+        .and_then(|all| all.iter().find(|x| x["item_id"] == item.as_str()))
+        .expect("the item's appeal")
+        .clone();
+    assert_eq!(item_appeal["appellant_kind"], "platform");
+    let aid = item_appeal["id"].as_str().expect("id");
+    app.expect_error(
+        "POST",
+        &format!("/api/v1/appeals/{aid}/review"),
+        &officer,
+        Some(json!({})),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/appeals/{aid}/review"),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/appeals/{aid}/decision"),
+            &reviewer,
+            json!({"outcome": "upheld", "reasons": "News reporting is protected."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let after = app.get_ok(&format!("/api/v1/notices/{nid}"), &agent).await;
+    assert_eq!(after["items"][0]["state"], "withdrawn", "{after}");
+    let receipts = json!(
+        app.store
+            .receipts(tapis_core::NoticeId::parse(&nid).expect("id"))
+            .await
+            .expect("receipts")
+    )
+    .to_string();
+    assert!(receipts.contains("tapis.withdrawal.v1"), "{receipts}");
+
     // the public's appeals are limited per address
     let mut limited = false;
     for _ in 0..10 {

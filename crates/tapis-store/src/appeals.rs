@@ -34,42 +34,11 @@ use tapis_core::role::Action;
 use tapis_core::{AppealId, EventType, ItemId, NoticeId, Timestamp, canonical};
 
 use crate::audit::Event;
-use crate::notices::{load_notice, require_platform, settle};
+use crate::disputes::stored_person;
+use crate::notices::{load_notice, opt_ts, require_platform, settle};
 use crate::{Error, Principal, Result, Store};
 
 type Tx = Transaction<'static, Any>;
-
-/// An appeal as the authority sees it (the queue).
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Appeal {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub id: AppealId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub reference: Reference,
-    /// `item` or `order`.
-    pub subject: String,
-    pub order_id: Option<String>,
-    pub notice_id: Option<String>,
-    pub item_id: Option<String>,
-    pub appellant_kind: AppellantKind,
-    pub reason: String,
-    pub evidence: Vec<String>,
-    pub state: AppealState,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub received_at: Timestamp,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub due_at: Timestamp,
-    /// Still open past its deadline.
-    pub overdue: bool,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub review_started_at: Option<Timestamp>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
-    pub decided_at: Option<Timestamp>,
-    pub outcome: Option<AppealOutcome>,
-    pub reasons: Option<String>,
-    pub referred_to: Option<ReferredTo>,
-}
 
 /// What anyone holding the reference sees: where the appeal is and the
 /// decision with its reasons; never who appealed, their reason or evidence.
@@ -87,6 +56,7 @@ pub struct PublicAppeal {
     pub received_at: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub due_at: Timestamp,
+    /// Still open past its deadline.
     pub overdue: bool,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub review_started_at: Option<Timestamp>,
@@ -97,22 +67,26 @@ pub struct PublicAppeal {
     pub referred_to: Option<ReferredTo>,
 }
 
-impl From<Appeal> for PublicAppeal {
-    fn from(a: Appeal) -> Self {
-        PublicAppeal {
-            reference: a.reference,
-            subject: a.subject,
-            order_id: a.order_id,
-            state: a.state,
-            received_at: a.received_at,
-            due_at: a.due_at,
-            overdue: a.overdue,
-            review_started_at: a.review_started_at,
-            decided_at: a.decided_at,
-            outcome: a.outcome,
-            reasons: a.reasons,
-            referred_to: a.referred_to,
-        }
+/// An appeal as the authority sees it (the queue): the public view and
+/// who appealed what, why.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Appeal {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub id: AppealId,
+    pub notice_id: Option<String>,
+    pub item_id: Option<String>,
+    pub appellant_kind: AppellantKind,
+    pub reason: String,
+    pub evidence: Vec<String>,
+    #[serde(flatten)]
+    pub public: PublicAppeal,
+}
+
+impl std::ops::Deref for Appeal {
+    type Target = PublicAppeal;
+    fn deref(&self) -> &PublicAppeal {
+        &self.public
     }
 }
 
@@ -131,12 +105,6 @@ pub struct LiftedAfterAppeal {
 const COLUMNS: &str = "id, reference, subject_kind, order_id, notice_id, item_id, appellant_kind, reason, \
     evidence, state, received_at, due_at, review_started_at, decided_at, outcome, reasons, referred_to";
 
-fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
-    Ok(row
-        .try_get::<Option<i64>, _>(col)?
-        .map(Timestamp::from_unix_millis))
-}
-
 fn appeal_from_row(r: &AnyRow, now: Timestamp) -> Result<Appeal> {
     let s = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
     let opt = |c: &str| -> Result<Option<String>> { Ok(r.try_get::<Option<String>, _>(c)?) };
@@ -144,29 +112,31 @@ fn appeal_from_row(r: &AnyRow, now: Timestamp) -> Result<Appeal> {
     let due_at = Timestamp::from_unix_millis(r.try_get("due_at")?);
     Ok(Appeal {
         id: AppealId::parse(&s("id")?).map_err(Error::corrupt)?,
-        reference: Reference::parse(&s("reference")?).map_err(Error::corrupt)?,
-        subject: s("subject_kind")?,
-        order_id: opt("order_id")?,
         notice_id: opt("notice_id")?,
         item_id: opt("item_id")?,
         appellant_kind: AppellantKind::parse(&s("appellant_kind")?).map_err(Error::corrupt)?,
         reason: s("reason")?,
         evidence: serde_json::from_str(&s("evidence")?).map_err(Error::corrupt)?,
-        state,
-        received_at: Timestamp::from_unix_millis(r.try_get("received_at")?),
-        due_at,
-        overdue: state.is_open() && due_at <= now,
-        review_started_at: opt_ts(r, "review_started_at")?,
-        decided_at: opt_ts(r, "decided_at")?,
-        outcome: opt("outcome")?
-            .map(|o| AppealOutcome::parse(&o))
-            .transpose()
-            .map_err(Error::corrupt)?,
-        reasons: opt("reasons")?,
-        referred_to: opt("referred_to")?
-            .map(|o| ReferredTo::parse(&o))
-            .transpose()
-            .map_err(Error::corrupt)?,
+        public: PublicAppeal {
+            reference: Reference::parse(&s("reference")?).map_err(Error::corrupt)?,
+            subject: s("subject_kind")?,
+            order_id: opt("order_id")?,
+            state,
+            received_at: Timestamp::from_unix_millis(r.try_get("received_at")?),
+            due_at,
+            overdue: state.is_open() && due_at <= now,
+            review_started_at: opt_ts(r, "review_started_at")?,
+            decided_at: opt_ts(r, "decided_at")?,
+            outcome: opt("outcome")?
+                .map(|o| AppealOutcome::parse(&o))
+                .transpose()
+                .map_err(Error::corrupt)?,
+            reasons: opt("reasons")?,
+            referred_to: opt("referred_to")?
+                .map(|o| ReferredTo::parse(&o))
+                .transpose()
+                .map_err(Error::corrupt)?,
+        },
     })
 }
 
@@ -177,12 +147,6 @@ async fn load(tx: &mut Tx, id: AppealId, now: Timestamp) -> Result<Appeal> {
         .await?
         .ok_or(Error::NotFound("appeal"))?;
     appeal_from_row(&row, now)
-}
-
-fn stored_person(p: Option<String>) -> Result<Option<Person>> {
-    p.map(|p| Person::from_stored(&p))
-        .transpose()
-        .map_err(Error::corrupt)
 }
 
 /// Who is involved in what an appeal questions: the notice's issuer, or
@@ -211,8 +175,7 @@ async fn involved(tx: &mut Tx, a: &Appeal) -> Result<Vec<(Option<Person>, String
             .transpose()
             .map_err(Error::corrupt)?
             .ok_or_else(|| Error::corrupt("an item appeal without its notice"))?;
-        let (person, token) = crate::disputes::issuer(tx, notice).await?;
-        Ok(vec![(stored_person(person)?, token)])
+        Ok(vec![crate::disputes::issuer(tx, notice).await?])
     }
 }
 
@@ -332,7 +295,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound("appeal"))?;
-        Ok(appeal_from_row(&row, self.now())?.into())
+        Ok(appeal_from_row(&row, self.now())?.public)
     }
 
     /// One appeal, for the authority.

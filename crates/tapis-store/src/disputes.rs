@@ -24,13 +24,13 @@ use tapis_core::dispute::{
     check_questionable, item_after_review,
 };
 use tapis_core::notice::{ItemState, NoticeEvent, NoticeState};
-use tapis_core::person::{PersonalAct, not_involved};
+use tapis_core::person::{Person, PersonalAct, not_involved};
 use tapis_core::role::Action;
 use tapis_core::{ClarificationId, DisputeId, EventType, ItemId, NoticeId, Timestamp, canonical};
 
 use crate::audit::Event;
 use crate::db::Ctx;
-use crate::notices::{load_notice, require_platform, set_state, settle};
+use crate::notices::{load_notice, opt_ts, require_platform, set_state, settle};
 use crate::{Error, Notice, Principal, Result, Store};
 
 type Tx = Transaction<'static, Any>;
@@ -77,12 +77,6 @@ pub struct Dispute {
 
 fn ts(row: &AnyRow, col: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_unix_millis(row.try_get(col)?))
-}
-
-fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
-    Ok(row
-        .try_get::<Option<i64>, _>(col)?
-        .map(Timestamp::from_unix_millis))
 }
 
 fn clarification_from_row(r: &AnyRow) -> Result<Clarification> {
@@ -135,7 +129,7 @@ fn item_of(n: &Notice, item: ItemId) -> Result<crate::Item> {
 
 /// Who issued notice `id`: the person and the token (for the second-person
 /// rule).
-pub(crate) async fn issuer(tx: &mut Tx, id: NoticeId) -> Result<(Option<String>, String)> {
+pub(crate) async fn issuer(tx: &mut Tx, id: NoticeId) -> Result<(Option<Person>, String)> {
     let row = sqlx::query(
         "SELECT n.issuer_token_id, t.person FROM notices n LEFT JOIN tokens t ON t.id = n.issuer_token_id WHERE n.id = $1",
     )
@@ -143,10 +137,17 @@ pub(crate) async fn issuer(tx: &mut Tx, id: NoticeId) -> Result<(Option<String>,
     .fetch_one(&mut **tx)
     .await?;
     Ok((
-        row.try_get("person")?,
+        stored_person(row.try_get("person")?)?,
         row.try_get::<Option<String>, _>("issuer_token_id")?
             .unwrap_or_default(),
     ))
+}
+
+/// A person as stored (normalised), or a corrupt row.
+pub(crate) fn stored_person(p: Option<String>) -> Result<Option<Person>> {
+    p.map(|p| Person::from_stored(&p))
+        .transpose()
+        .map_err(Error::corrupt)
 }
 
 /// An item whose dispute is open waits for the authority's answer: the
@@ -530,10 +531,6 @@ impl Store {
         let mut tx = self.write().await?;
         let d = load_dispute(&mut tx, id).await?;
         let (issuer_person, issuer_token) = issuer(&mut tx, d.notice_id).await?;
-        let issuer_person = issuer_person
-            .map(|p| tapis_core::person::Person::from_stored(&p))
-            .transpose()
-            .map_err(Error::corrupt)?;
         not_involved(
             &[(issuer_person.as_ref(), &issuer_token)],
             by.person.as_ref(),
