@@ -634,6 +634,15 @@ async fn appeal_story(backend: tapis_store::Backend) {
     )
     .to_string();
     assert!(receipts.contains("tapis.withdrawal.v1"), "{receipts}");
+    // counted: by kind and state, for the operator
+    let (s, metrics, _) = app.text("/metrics", &app.admin, None).await;
+    assert_eq!(s, StatusCode::OK);
+    for series in [
+        "{kind=\"appeal\",state=\"upheld\"} 2",
+        "{kind=\"appeal\",state=\"overdue\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
 
     // the public's appeals are limited per address
     let mut limited = false;
