@@ -373,11 +373,19 @@ mod tests {
 
     #[test]
     fn appeal_review_time() {
-        assert_eq!(SlaPolicy::bundled().appeal_review, 7 * 86_400, "a week unless said");
-        let base = "version = \"v\"\ndescription = \"d\"\ndelivery_timeout = \"1h\"\ndefault = \"24h\"\n";
+        assert_eq!(
+            SlaPolicy::bundled().appeal_review,
+            7 * 86_400,
+            "a week unless said"
+        );
+        let base =
+            "version = \"v\"\ndescription = \"d\"\ndelivery_timeout = \"1h\"\ndefault = \"24h\"\n";
         let ladder = "[[ladder]]\nstep = \"escalation\"\nat = \"deadline\"\n";
         let three = format!("{base}appeal_review = \"3d\"\n{ladder}");
-        assert_eq!(SlaPolicy::from_toml(&three).map(|p| p.appeal_review), Ok(3 * 86_400));
+        assert_eq!(
+            SlaPolicy::from_toml(&three).map(|p| p.appeal_review),
+            Ok(3 * 86_400)
+        );
         for bad in ["0s", "soon"] {
             let p = format!("{base}appeal_review = \"{bad}\"\n{ladder}");
             assert!(SlaPolicy::from_toml(&p).is_err(), "{bad}");

@@ -147,6 +147,11 @@ pub fn router(state: WebState) -> Router {
             "/notices/{id}/items/{item_id}/dispute",
             post(pages::appeal::dispute),
         )
+        .route(
+            "/clarifications/{id}/answer",
+            post(pages::appeal::answer_clarification),
+        )
+        .route("/disputes/{id}/review", post(pages::appeal::review_dispute))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -12,7 +12,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use tapis_core::notice::LegalBasisInput;
+use tapis_core::dispute::Question;
+use tapis_core::notice::{ItemInput, LegalBasisInput, NewNotice, NoticeInput};
 use tapis_core::order::{NewOrder, OrderInput, OrderLimits, TargetInput};
 use tapis_core::person::Person;
 use tapis_core::role::Role;
@@ -290,6 +291,90 @@ async fn story(backend: Backend) {
     );
     let l = send(&app, "/lookup?name=bakery-judi.example", "id", "", None).await;
     assert!(l.body.contains("dicabut setelah banding"), "{}", l.body);
+
+    // a platform's question on a notice: shown to the authority with the
+    // answer form, escaped; the answer recorded from the page
+    let platform = tapis_store::testing::party(&store, &admin, "platform", "Messenger").await;
+    let (_, agent) = store
+        .create_token_with(
+            &admin.actor(),
+            platform.id,
+            Role::PlatformAgent,
+            "agent",
+            Some(&person("Agent")),
+            None,
+            None,
+        )
+        .await
+        .expect("agent token");
+    let agent = principal(&store, &agent).await;
+    let notice = NewNotice::parse(
+        NoticeInput {
+            platform_id: platform.id.to_string(),
+            category: "terrorism".into(),
+            urgency: "urgent".into(),
+            legal_basis: LegalBasisInput {
+                reference: "Law 11/2008 art. 40".into(),
+                text: "Unlawful content.".into(),
+            },
+            explanation: "Propaganda".into(),
+            items: vec![ItemInput {
+                kind: "url".into(),
+                value: "https://chat.example/c/1".into(),
+                native_id: None,
+                evidence: vec![],
+            }],
+            territorial_scope: vec![],
+            may_notify_user: None,
+            draft: false,
+        },
+        &Taxonomy::bundled(),
+        Default::default(),
+        clock.now(),
+    )
+    .expect("notice");
+    let n = store
+        .create_notice(&officer, notice, None)
+        .await
+        .expect("create")
+        .notice;
+    store.acknowledge(&agent, n.id, None).await.expect("ack");
+    let q = Question::parse("question", HOSTILE).expect("question");
+    let c = store
+        .ask_clarification(&agent, n.id, n.items[0].id, &q)
+        .await
+        .expect("ask");
+    for lang in ["en", "id"] {
+        let page = send(&app, &format!("/notices/{}", n.id), lang, &cookie, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body
+                .contains(&format!("/clarifications/{}/answer", c.id)),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("&lt;img src=x"));
+        assert_escaped(&page.body);
+    }
+    let a = send(
+        &app,
+        &format!("/clarifications/{}/answer", c.id),
+        "en",
+        &cookie,
+        Some(format!(
+            "csrf={csrf}&notice={}&text={}",
+            n.id,
+            enc("Message 4711.")
+        )),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = send(&app, &format!("/notices/{}", n.id), "en", &cookie, None).await;
+    assert!(
+        page.body.contains("Message 4711.") && page.body.contains("answered"),
+        "{}",
+        page.body
+    );
 
     // the public's appeals are limited per address
     let again = format!(

@@ -18,10 +18,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use tapis_core::appeal::{AppealDecision, AppealInput, AppealState, NewAppeal, Reference};
-use tapis_core::dispute::Question;
+use tapis_core::dispute::{DisputeReview, Question};
 use tapis_core::notice::ItemState;
 use tapis_core::role::Action;
-use tapis_core::{AppealId, ItemId, NoticeId};
+use tapis_core::{AppealId, ClarificationId, DisputeId, ItemId, NoticeId};
 use tapis_store::{Appeal, Notice, PublicAppeal, Session};
 
 use super::checked_form;
@@ -431,6 +431,130 @@ pub(crate) fn item_forms(cx: &Ctx, s: &Session, n: &Notice) -> Markup {
             }
         }
     }
+}
+
+/// A notice's questions and disputes with their answers, and for an
+/// officer or approver the forms that answer them (the store refuses the
+/// notice's issuer a dispute review). Empty when there are none.
+pub(crate) async fn questions_section(cx: &Ctx, s: &Session, n: &Notice) -> Markup {
+    let Ok((cs, ds)) = cx.state.store.notice_questions(&s.principal, n.id).await else {
+        return html! {};
+    };
+    if cs.is_empty() && ds.is_empty() {
+        return html! {};
+    }
+    let answers = s.principal.role.may(Action::AnswerPlatform);
+    let nid = n.id.to_string();
+    let item_no = |id: ItemId| {
+        n.items
+            .iter()
+            .position(|i| i.id == id)
+            .map(|i| (i + 1).to_string())
+            .unwrap_or_default()
+    };
+    let outcomes = [
+        ("upheld", "dispute-outcome-upheld"),
+        ("withdrawn", "dispute-outcome-withdrawn"),
+        ("amended", "dispute-outcome-amended"),
+    ];
+    html! {
+        h2 { (cx.t("questions-title")) }
+        @for c in &cs {
+            section.card {
+                p { strong { (cx.tf("decide-item", &[("n", &item_no(c.item_id))])) } " " (badge(cx, c.state.as_str())) " " (time(cx, c.asked_at)) }
+                p { (cx.t("question-asked")) " " (c.question) }
+                @if let Some(a) = &c.answer { p { (cx.t("question-answer")) " " (a) } }
+                @if answers && c.answer.is_none() {
+                    form.stack method="post" action={ "/clarifications/" (c.id) "/answer" } {
+                        input type="hidden" name="csrf" value=(s.csrf);
+                        input type="hidden" name="notice" value=(nid);
+                        label for={ "answer-" (c.id) } { (cx.t("question-answer")) }
+                        textarea id={ "answer-" (c.id) } name="text" required maxlength="4000" {}
+                        div { button type="submit" { (cx.t("question-answer-go")) } }
+                    }
+                }
+            }
+        }
+        @for d in &ds {
+            section.card {
+                p { strong { (cx.tf("decide-item", &[("n", &item_no(d.item_id))])) } " " (badge(cx, d.state.as_str())) " " (time(cx, d.opened_at)) }
+                p { (cx.t("question-disputed")) " " (d.reason) }
+                @if let Some(r) = &d.review_reason { p { (cx.t("question-answer")) " " (r) } }
+                @if let Some(e) = &d.amended_explanation { p { (cx.t("compose-explanation")) ": " (e) } }
+                @if answers && d.state.is_open() {
+                    form.stack method="post" action={ "/disputes/" (d.id) "/review" } {
+                        input type="hidden" name="csrf" value=(s.csrf);
+                        input type="hidden" name="notice" value=(nid);
+                        div {
+                            label for={ "outcome-" (d.id) } { (cx.t("appeal-outcome")) }
+                            select id={ "outcome-" (d.id) } name="outcome" {
+                                @for (v, key) in outcomes { option value=(v) { (cx.t(key)) } }
+                            }
+                        }
+                        div {
+                            label for={ "review-" (d.id) } { (cx.t("appeal-reasons")) }
+                            textarea id={ "review-" (d.id) } name="text" required maxlength="4000" {}
+                        }
+                        div {
+                            label for={ "amended-" (d.id) } { (cx.t("dispute-amended-explanation")) }
+                            textarea id={ "amended-" (d.id) } name="explanation" maxlength="20000" {}
+                        }
+                        div { button type="submit" { (cx.t("question-review-go")) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /clarifications/{id}/answer` and `/disputes/{id}/review`: back
+/// to the notice, or the notice with the refusal.
+async fn answer(cx: Ctx, id: String, body: Bytes, dispute: bool) -> Result<Response, WebError> {
+    let s = cx.require()?;
+    let form = checked_form(&cx, &body)?;
+    may(&cx, s, Action::AnswerPlatform)?;
+    let notice = form.get("notice").to_owned();
+    let store = &cx.state.store;
+    let result = if dispute {
+        let id = DisputeId::parse(&id).map_err(|_| WebError::not_found(cx.lang))?;
+        let explanation = Some(form.get("explanation"));
+        match DisputeReview::parse(form.get("outcome"), form.get("text"), explanation, None) {
+            Ok(r) => store.review_dispute(&s.principal, id, &r).await.map(|_| ()),
+            Err(e) => Err(tapis_store::Error::Domain(e)),
+        }
+    } else {
+        let id = ClarificationId::parse(&id).map_err(|_| WebError::not_found(cx.lang))?;
+        match Question::parse("answer", form.get("text")) {
+            Ok(a) => store
+                .answer_clarification(&s.principal, id, &a)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(tapis_store::Error::Domain(e)),
+        }
+    };
+    match result {
+        Ok(()) => Ok(
+            Redirect::to(&format!("/notices/{}", crate::session::url_encode(&notice)))
+                .into_response(),
+        ),
+        Err(e) => Ok(super::inbox::refused(&cx, s, &notice, e).await),
+    }
+}
+
+pub async fn answer_clarification(
+    cx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    answer(cx, id, body, false).await
+}
+
+pub async fn review_dispute(
+    cx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    answer(cx, id, body, true).await
 }
 
 /// `POST /notices/{id}/items/{item}/clarification` and `…/dispute`.
