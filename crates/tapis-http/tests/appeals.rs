@@ -577,6 +577,14 @@ async fn appeal_story(backend: tapis_store::Backend) {
     let n = delivered_notice(&app, &officer, &agent, &platform, 2).await;
     let nid = n["id"].as_str().expect("id").to_owned();
     let item = n["items"][0]["id"].as_str().expect("item").to_owned();
+    let (s, d) = app
+        .post(
+            &format!("/api/v1/notices/{nid}/items/{item}/dispute"),
+            &agent,
+            json!({"reason": "news reporting"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
     let body = json!({"notice_id": nid, "item_id": item, "reason": "the channel is a news outlet, not propaganda"});
     app.expect_error(
         "POST",
@@ -626,6 +634,22 @@ async fn appeal_story(backend: tapis_store::Backend) {
     assert_eq!(s, StatusCode::OK, "{v}");
     let after = app.get_ok(&format!("/api/v1/notices/{nid}"), &agent).await;
     assert_eq!(after["items"][0]["state"], "withdrawn", "{after}");
+    assert_eq!(
+        after["state"], "acknowledged",
+        "no dispute left open: {after}"
+    );
+    let q = app
+        .get_ok(&format!("/api/v1/notices/{nid}/questions"), &agent)
+        .await;
+    assert_eq!(q["disputes"][0]["state"], "withdrawn", "{q}");
+    let timeline = app
+        .get_ok(&format!("/api/v1/notices/{nid}/timeline"), &agent)
+        .await
+        .to_string();
+    assert!(
+        timeline.contains("notice.resumed"),
+        "the pause ended: {timeline}"
+    );
     let receipts = json!(
         app.store
             .receipts(tapis_core::NoticeId::parse(&nid).expect("id"))

@@ -495,8 +495,10 @@ impl Store {
             }),
         )
         .await?;
+        n = load_notice(tx, notice).await?;
+        crate::disputes::end_open_dispute(tx, now, actor, &mut n, item, &reason).await?;
+        crate::disputes::resolve_if_undisputed(tx, now, actor, &mut n).await?;
         if n.state.is_open() {
-            n = load_notice(tx, notice).await?;
             settle(tx, now, actor, &mut n).await?;
         }
         Ok(())

@@ -166,6 +166,68 @@ pub(crate) async fn refuse_if_disputed(tx: &mut Tx, item: ItemId) -> Result<()> 
     Ok(())
 }
 
+/// No item disputed any more: the notice is no longer disputed.
+pub(crate) async fn resolve_if_undisputed(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    n: &mut Notice,
+) -> Result<()> {
+    if n.state == NoticeState::Disputed && !n.items.iter().any(|i| i.state == ItemState::Disputed) {
+        let back = n.state.on(NoticeEvent::ResolveDisputes)?;
+        set_state(tx, now, n, back, None).await?;
+        Event::notice(
+            EventType::NoticeAcknowledged,
+            n.id,
+            json!({"state": back, "disputes_resolved": true}),
+        )
+        .before(json!({"state": n.state}))
+        .append(tx, now, actor)
+        .await?;
+        n.state = back;
+    }
+    Ok(())
+}
+
+/// An item withdrawn another way (an appeal upheld) ends its open
+/// dispute as withdrawn, and with it the pause the dispute held.
+pub(crate) async fn end_open_dispute(
+    tx: &mut Tx,
+    now: Timestamp,
+    actor: &Actor,
+    n: &mut Notice,
+    item: ItemId,
+    reason: &str,
+) -> Result<()> {
+    let Some(row) = sqlx::query("SELECT id FROM disputes WHERE item_id = $1 AND state = 'open'")
+        .bind(item.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(());
+    };
+    let id: String = row.try_get("id")?;
+    let next = DisputeState::Open.review(DisputeOutcome::Withdrawn)?;
+    sqlx::query(
+        "UPDATE disputes SET state = $1, review_reason = $2, reviewed_at = $3 WHERE id = $4",
+    )
+    .bind(next.as_str())
+    .bind(reason)
+    .bind(now.unix_millis())
+    .bind(&id)
+    .execute(&mut **tx)
+    .await?;
+    Event::notice(
+        EventType::DisputeReviewed,
+        n.id,
+        json!({"dispute_id": id, "item_id": item.to_string(), "outcome": DisputeOutcome::Withdrawn, "reason": reason}),
+    )
+    .before(json!({"state": DisputeState::Open}))
+    .append(tx, now, actor)
+    .await?;
+    hold_close(tx, now, actor, n, json!({"dispute_id": id})).await
+}
+
 /// The notice's pause, as core sees it.
 async fn load_hold(tx: &mut Tx, notice: NoticeId) -> Result<Hold> {
     let row = sqlx::query("SELECT since, open_holds FROM notice_pauses WHERE notice_id = $1")
@@ -589,23 +651,8 @@ impl Store {
         .before(json!({"state": d.state}))
         .append(&mut tx, now, &actor)
         .await?;
-        // no item disputed any more: the notice is no longer disputed
         n = load_notice(&mut tx, d.notice_id).await?;
-        if n.state == NoticeState::Disputed
-            && !n.items.iter().any(|i| i.state == ItemState::Disputed)
-        {
-            let back = n.state.on(NoticeEvent::ResolveDisputes)?;
-            set_state(&mut tx, now, &n, back, None).await?;
-            Event::notice(
-                EventType::NoticeAcknowledged,
-                n.id,
-                json!({"state": back, "disputes_resolved": true}),
-            )
-            .before(json!({"state": n.state}))
-            .append(&mut tx, now, &actor)
-            .await?;
-            n.state = back;
-        }
+        resolve_if_undisputed(&mut tx, now, &actor, &mut n).await?;
         settle(&mut tx, now, &actor, &mut n).await?;
         hold_close(
             &mut tx,
