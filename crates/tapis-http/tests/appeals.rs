@@ -21,6 +21,15 @@ fn at(v: &Value) -> i64 {
         .unix_millis()
 }
 
+/// `POST path` as `token` must succeed leaving what it answers in
+/// `state`; returns the body.
+async fn answered(app: &App, path: &str, token: &str, body: Value, state: &str) -> Value {
+    let (s, v) = app.post(path, token, body).await;
+    assert!(s.is_success(), "{path}: {s} {v}");
+    assert_eq!(v["state"], state, "{path}: {v}");
+    v
+}
+
 /// An authority token for a person other than the test kit's "officer
 /// test" and "approver test".
 async fn second_person(app: &App, role: &str, person: &str) -> String {
@@ -125,15 +134,15 @@ async fn questions_story(backend: tapis_store::Backend) {
     assert_eq!(at(&now["due_at"]), due, "the deadline waits for the answer");
 
     // the answer: signed, delivered, and the deadline moves by the pause
-    let (s, a) = app
-        .post(
-            &format!("/api/v1/clarifications/{cid}/answer"),
-            &officer,
-            json!({"answer": "Message 4711 in the channel with native id -1000."}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{a}");
-    assert_eq!(a["state"], "answered");
+    let answer = json!({"answer": "Message 4711 in the channel with native id -1000."});
+    answered(
+        &app,
+        &format!("/api/v1/clarifications/{cid}/answer"),
+        &officer,
+        answer,
+        "answered",
+    )
+    .await;
     let (s, v) = app
         .post(
             &format!("/api/v1/clarifications/{cid}/answer"),
@@ -209,11 +218,14 @@ async fn questions_story(backend: tapis_store::Backend) {
             .is_some_and(|m| m.contains("second person")),
         "{v}"
     );
-    let (s, r) = app
-        .post(&format!("/api/v1/disputes/{did}/review"), &second, review)
-        .await;
-    assert_eq!(s, StatusCode::OK, "{r}");
-    assert_eq!(r["state"], "upheld");
+    answered(
+        &app,
+        &format!("/api/v1/disputes/{did}/review"),
+        &second,
+        review,
+        "upheld",
+    )
+    .await;
     let n3 = app.get_ok(&format!("/api/v1/notices/{id}"), &officer).await;
     assert_eq!(
         n3["items"][1]["state"], "pending",
@@ -240,14 +252,15 @@ async fn questions_story(backend: tapis_store::Backend) {
         "invalid",
     )
     .await;
-    let (s, r) = app
-        .post(
-            &format!("/api/v1/disputes/{did}/review"),
-            &second,
-            json!({"outcome": "withdrawn", "reason": "Our mistake: renamed handle."}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{r}");
+    let review = json!({"outcome": "withdrawn", "reason": "Our mistake: renamed handle."});
+    answered(
+        &app,
+        &format!("/api/v1/disputes/{did}/review"),
+        &second,
+        review,
+        "withdrawn",
+    )
+    .await;
     let n4 = app.get_ok(&format!("/api/v1/notices/{id}"), &officer).await;
     assert_eq!(n4["items"][2]["state"], "withdrawn", "{n4}");
     // the platform cannot decide "withdrawn" itself
@@ -445,18 +458,14 @@ async fn appeal_story(backend: tapis_store::Backend) {
         )
         .await;
     }
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/appeals/{id}/review"),
-            &reviewer,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["state"].as_str()),
-        (StatusCode::OK, Some("under_review")),
-        "{v}"
-    );
+    answered(
+        &app,
+        &format!("/api/v1/appeals/{id}/review"),
+        &reviewer,
+        json!({}),
+        "under_review",
+    )
+    .await;
     app.expect_error(
         "POST",
         &format!("/api/v1/appeals/{id}/decision"),
@@ -466,18 +475,15 @@ async fn appeal_story(backend: tapis_store::Backend) {
         "forbidden",
     )
     .await;
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/appeals/{id}/decision"),
-            &reviewer,
-            json!({"outcome": "upheld", "reasons": "The site is a bakery; the name was listed by mistake."}),
-        )
-        .await;
-    assert_eq!(
-        (s, v["state"].as_str()),
-        (StatusCode::OK, Some("upheld")),
-        "{v}"
-    );
+    let decision = json!({"outcome": "upheld", "reasons": "The site is a bakery; the name was listed by mistake."});
+    answered(
+        &app,
+        &format!("/api/v1/appeals/{id}/decision"),
+        &reviewer,
+        decision,
+        "upheld",
+    )
+    .await;
 
     // the order is lifted and its names leave the zone
     let o = app
@@ -616,22 +622,23 @@ async fn appeal_story(backend: tapis_store::Backend) {
         "forbidden",
     )
     .await;
-    let (s, _) = app
-        .post(
-            &format!("/api/v1/appeals/{aid}/review"),
-            &reviewer,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/appeals/{aid}/decision"),
-            &reviewer,
-            json!({"outcome": "upheld", "reasons": "News reporting is protected."}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    answered(
+        &app,
+        &format!("/api/v1/appeals/{aid}/review"),
+        &reviewer,
+        json!({}),
+        "under_review",
+    )
+    .await;
+    let decision = json!({"outcome": "upheld", "reasons": "News reporting is protected."});
+    answered(
+        &app,
+        &format!("/api/v1/appeals/{aid}/decision"),
+        &reviewer,
+        decision,
+        "upheld",
+    )
+    .await;
     let after = app.get_ok(&format!("/api/v1/notices/{nid}"), &agent).await;
     assert_eq!(after["items"][0]["state"], "withdrawn", "{after}");
     assert_eq!(
