@@ -1,7 +1,7 @@
 //! What a stranger can reach: connections, slow senders, anonymous request
 //! rates and live streams, each bounded.
 //!
-//! The public lookup, the block page, `/healthz` and (to come) public forms
+//! The public lookup, the block page, `/healthz`, the public appeal form
 //! and transparency pages answer anyone, and every route reads a request
 //! head before it knows who is asking. So the edge keeps, per client
 //! address (an IPv6 client is its /64: one host has a whole /64 to pick
@@ -9,8 +9,10 @@
 //! no credentials, and for everyone a deadline to finish sending a request
 //! head (a slow-header client is cut off rather than held for minutes). A
 //! live event stream is capped per token, so one leaked token cannot hold
-//! the server's streams. Every limit has a default that a serious
-//! deployment can keep; `EdgeLimits` says each one.
+//! the server's streams. A public appeal (no token) also spends from a
+//! small per-address bucket of its own (`allow_public_form`). Every limit
+//! has a default that a serious deployment can keep; `EdgeLimits` says
+//! each one.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
