@@ -128,6 +128,7 @@ try {
     await visit(page, '/transparency', 'transparency', lang);
     await visit(page, '/lookup?name=example.com', 'lookup', lang);
     await visit(page, '/lookup?name=not_a..name', 'lookup-invalid', lang);
+    await visit(page, '/appeal?order=0190f5e2-8f3c-7b4e-9a1d-3c5e7f9b1d2a&name=example.com', 'appeal', lang);
     const b = await page.goto(`${BASE}/block?name=example.com`);
     await audit(page, 'block', lang, b);
     check(b.status() === 200, `block page (${lang}) answers 200 for a name not blocked`);

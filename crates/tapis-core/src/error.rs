@@ -8,7 +8,7 @@ pub enum Error {
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
     /// A state machine refuses the transition.
-    #[error("cannot {action} a {entity} that is {state}")]
+    #[error("cannot {action} {} {entity} that is {state}", article(.entity))]
     IllegalTransition {
         entity: &'static str,
         state: String,
@@ -18,6 +18,15 @@ pub enum Error {
     /// message should ("role platform_agent", "the person Siti Rahma").
     #[error("{who} may not {action}")]
     Forbidden { who: String, action: String },
+}
+
+/// "a" or "an" before an entity's name.
+fn article(entity: &str) -> &'static str {
+    if entity.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 impl Error {

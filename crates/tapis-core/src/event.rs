@@ -78,6 +78,17 @@ event_types! {
     ReceiptIssued = "receipt.issued",
     ComplianceProbed = "compliance.probed",
     PrivacyClientAddressesLogged = "privacy.client_addresses_logged",
+    NoticePaused = "notice.paused",
+    NoticeResumed = "notice.resumed",
+    ItemWithdrawn = "item.withdrawn",
+    ClarificationAsked = "clarification.asked",
+    ClarificationAnswered = "clarification.answered",
+    DisputeOpened = "dispute.opened",
+    DisputeReviewed = "dispute.reviewed",
+    AppealReceived = "appeal.received",
+    AppealReviewStarted = "appeal.review_started",
+    AppealDecided = "appeal.decided",
+    AppealOverdue = "appeal.overdue",
 }
 
 impl FromStr for EventType {

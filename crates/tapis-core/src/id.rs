@@ -66,6 +66,18 @@ typed_id!(
     /// An escalation of a notice to an approver.
     EscalationId, "escalation_id"
 );
+typed_id!(
+    /// A platform's question about a notice item.
+    ClarificationId, "clarification_id"
+);
+typed_id!(
+    /// A platform's dispute of a notice item.
+    DisputeId, "dispute_id"
+);
+typed_id!(
+    /// An appeal against a notice item or a blocking order.
+    AppealId, "appeal_id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! Every timed thing tapis does, as one vocabulary: a job is a kind, a
 //! subject (the notice or order it acts on) and a due time, kept in one
-//! table and fired by one dispatcher. New timed steps (clarification
-//! pauses, appeal deadlines) are new kinds here, not new tables or loops.
+//! table and fired by one dispatcher. New timed steps are new kinds here,
+//! not new tables or loops (an appeal's deadline is one; a clarification's
+//! pause holds the notice's own jobs, see [`crate::dispute::Hold`]).
 
 use crate::due_process::{DueProcessPolicy, MissedReview};
 use crate::ladder::NoticeTimer;
@@ -22,10 +23,12 @@ pub enum JobKind {
     OrderReview,
     /// An emergency order's time without an authorisation ran out.
     OrderEmergencyLapse,
+    /// An appeal's review deadline came (see [`crate::appeal::overdue`]).
+    AppealDeadline,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 10] = [
         JobKind::Notice(NoticeTimer::DeliveryTimeout),
         JobKind::Notice(NoticeTimer::Ladder(Step::Reminder)),
         JobKind::Notice(NoticeTimer::Ladder(Step::Warning)),
@@ -35,6 +38,7 @@ impl JobKind {
         JobKind::OrderExpire,
         JobKind::OrderReview,
         JobKind::OrderEmergencyLapse,
+        JobKind::AppealDeadline,
     ];
 
     /// The stored name (`notice_` + the timer, or `order_…`).
@@ -49,6 +53,7 @@ impl JobKind {
             JobKind::OrderExpire => "order_expire",
             JobKind::OrderReview => "order_review",
             JobKind::OrderEmergencyLapse => "order_emergency_lapse",
+            JobKind::AppealDeadline => "appeal_deadline",
         }
     }
 
@@ -176,7 +181,7 @@ mod tests {
                 assert_eq!(k.as_str(), format!("notice_{}", t.as_str()));
                 assert!(!k.reschedules());
             } else {
-                assert!(k.as_str().starts_with("order_"));
+                assert!(k.as_str().starts_with("order_") || k.as_str().starts_with("appeal_"));
                 assert!(k.reschedules());
             }
         }

@@ -7,12 +7,14 @@
 //! from a [`Clock`] so that tests and scenario replays run on simulated time.
 #![forbid(unsafe_code)]
 
+pub mod appeal;
 pub mod audit;
 pub mod breaker;
 pub mod canonical;
 pub mod channel;
 mod clock;
 pub mod delivery;
+pub mod dispute;
 pub mod due_process;
 mod error;
 pub mod escalation;
@@ -37,4 +39,6 @@ pub mod totp;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use event::EventType;
-pub use id::{EscalationId, ItemId, NoticeId, OrderId, PartyId, TokenId};
+pub use id::{
+    AppealId, ClarificationId, DisputeId, EscalationId, ItemId, NoticeId, OrderId, PartyId, TokenId,
+};

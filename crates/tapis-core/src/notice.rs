@@ -47,7 +47,7 @@ impl Urgency {
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident, $field:literal { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name { $($variant),+ }
@@ -59,12 +59,12 @@ macro_rules! string_enum {
                 match self { $($name::$variant => $text),+ }
             }
 
-            pub fn parse(s: &str) -> Result<Self> {
+            pub fn parse(s: &str) -> $crate::Result<Self> {
                 match s {
                     $($text => Ok($name::$variant),)+
                     other => {
                         let all: Vec<&str> = vec![$($text),+];
-                        Err(Error::invalid($field, format!("unknown {} {:?}: use one of {}", $field, truncate(other, 32), all.join(", "))))
+                        Err($crate::Error::invalid($field, format!("unknown {} {:?}: use one of {}", $field, $crate::taxonomy::truncate(other, 32), all.join(", "))))
                     }
                 }
             }
@@ -77,6 +77,8 @@ macro_rules! string_enum {
         }
     };
 }
+
+pub(crate) use string_enum;
 
 string_enum!(
     /// Where a notice is in its life.
@@ -105,6 +107,9 @@ string_enum!(
         AlreadyRemoved = "already_removed",
         NotAccessible = "not_accessible",
         OutOfScope = "out_of_scope",
+        // the authority withdrew the item (a dispute or an appeal upheld):
+        // never a platform's decision
+        Withdrawn = "withdrawn",
     }
 );
 
@@ -212,7 +217,7 @@ impl ItemState {
     /// a final decision is final.
     pub fn decide(self, decision: ItemState) -> Result<ItemState> {
         let ok = match (self, decision) {
-            (_, ItemState::Pending) => false,
+            (_, ItemState::Pending | ItemState::Withdrawn) => false,
             (ItemState::Pending, _) => true,
             (ItemState::Disputed, d) => d != ItemState::Disputed,
             _ => false,
@@ -504,6 +509,12 @@ impl Decision {
         let decision = ItemState::parse(&input.decision)?;
         if decision == ItemState::Pending {
             return Err(Error::invalid("decision", "pending is not a decision"));
+        }
+        if decision == ItemState::Withdrawn {
+            return Err(Error::invalid(
+                "decision",
+                "withdrawn is the authority's answer, not a platform's decision: dispute the item instead",
+            ));
         }
         let reason = input
             .reason

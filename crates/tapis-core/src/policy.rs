@@ -89,6 +89,9 @@ struct RawPolicy {
     deadline: Vec<RawRule>,
     #[serde(default)]
     ladder: Vec<RawStep>,
+    /// Time the authority has to decide an appeal (default 7 days).
+    #[serde(default)]
+    appeal_review: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,11 +111,16 @@ pub struct SlaPolicy {
     default: i64,
     rules: Vec<Rule>,
     ladder: Vec<(Step, At)>,
+    /// Seconds the authority has to decide an appeal, from its receipt;
+    /// past it, the appeal is overdue and the approvers are told.
+    pub appeal_review: i64,
     /// The policy's source text, as published.
     pub source: String,
 }
 
 const DEFAULT: &str = include_str!("../data/sla-default.toml");
+/// Seven days to decide an appeal when a policy does not say.
+const DEFAULT_APPEAL_REVIEW: i64 = 7 * 86_400;
 const EU_TCO: &str = include_str!("../data/sla-eu-tco.toml");
 
 /// Parse "90s", "30m", "4h", "2d" (or combinations like "1h30m").
@@ -187,7 +195,11 @@ impl SlaPolicy {
                 seconds,
             });
         }
-        if delivery_timeout <= 0 || default <= 0 {
+        let appeal_review = match &raw.appeal_review {
+            Some(s) => parse_duration("appeal_review", s)?,
+            None => DEFAULT_APPEAL_REVIEW,
+        };
+        if delivery_timeout <= 0 || default <= 0 || appeal_review <= 0 {
             return Err(Error::invalid(
                 "sla_policy",
                 "every time limit must be positive",
@@ -236,6 +248,7 @@ impl SlaPolicy {
             default,
             rules,
             ladder,
+            appeal_review,
             source: text.to_owned(),
         };
         // steps must fall in order for any allowance
@@ -356,5 +369,26 @@ mod tests {
         );
         assert!(SlaPolicy::from_toml(&out_of_order).is_err());
         assert!(SlaPolicy::from_toml(&format!("{base}typo = 1\n")).is_err());
+    }
+
+    #[test]
+    fn appeal_review_time() {
+        assert_eq!(
+            SlaPolicy::bundled().appeal_review,
+            7 * 86_400,
+            "a week unless said"
+        );
+        let base =
+            "version = \"v\"\ndescription = \"d\"\ndelivery_timeout = \"1h\"\ndefault = \"24h\"\n";
+        let ladder = "[[ladder]]\nstep = \"escalation\"\nat = \"deadline\"\n";
+        let three = format!("{base}appeal_review = \"3d\"\n{ladder}");
+        assert_eq!(
+            SlaPolicy::from_toml(&three).map(|p| p.appeal_review),
+            Ok(3 * 86_400)
+        );
+        for bad in ["0s", "soon"] {
+            let p = format!("{base}appeal_review = \"{bad}\"\n{ladder}");
+            assert!(SlaPolicy::from_toml(&p).is_err(), "{bad}");
+        }
     }
 }

@@ -69,6 +69,16 @@ pub enum Action {
     AuthoriseOrder,
     /// A platform's answer to an order that would affect it.
     RespondToOrder,
+    /// Ask the authority about an item, or dispute it (the addressed platform).
+    QuestionItem,
+    /// Answer a platform's question, review its dispute.
+    AnswerPlatform,
+    /// Appeal a notice item or an order as a party (the public needs no token).
+    Appeal,
+    /// Read the appeals queue.
+    ReadAppeals,
+    /// Start reviewing and decide an appeal.
+    DecideAppeal,
 }
 
 impl Action {
@@ -101,6 +111,11 @@ impl Action {
             Action::ReadCompliance => "read compliance",
             Action::AuthoriseOrder => "authorise blocking orders",
             Action::RespondToOrder => "respond to blocking orders",
+            Action::QuestionItem => "ask about or dispute notice items",
+            Action::AnswerPlatform => "answer platforms' questions and disputes",
+            Action::Appeal => "appeal notices or orders",
+            Action::ReadAppeals => "read appeals",
+            Action::DecideAppeal => "decide appeals",
         }
     }
 }
@@ -192,6 +207,11 @@ impl Role {
             RespondToOrder => self == PlatformAgent,
             ManageResolvers => matches!(self, Admin | IspOperator),
             AcknowledgeSerial => self == IspOperator,
+            QuestionItem => self == PlatformAgent,
+            AnswerPlatform | DecideAppeal => matches!(self, Officer | Approver),
+            // the authority does not appeal its own acts
+            Appeal => matches!(self, PlatformAgent | IspOperator),
+            ReadAppeals => self.reads_everything(),
         }
     }
 

@@ -41,7 +41,10 @@ pub fn render(l: &Lookup) -> String {
              <dt>Expires</dt><dd>{expires}</dd>\
              </dl>\
              <h2>Think this is wrong?</h2>\
-             <p>You can ask for a review of this order. Quote the order number above. \
+             <p>You can ask for a review of this order: \
+             <a href=\"/appeal?order={id}&amp;name={name}\">appeal this block</a> \
+             (no account needed; you get a reference to follow it), or \
+             <code>POST /api/v1/appeals</code> with the order number above. \
              The public register lists every order with its legal basis and dates; \
              anyone can check a name at <code>/api/v1/lookup?name={name}</code>.</p>",
             id = escape(&o.id),
@@ -54,9 +57,21 @@ pub fn render(l: &Lookup) -> String {
                 .unwrap_or_else(|| "—".into()),
             expires = o.expires_at,
         ),
-        _ => format!(
-            "<p class=\"lead\"><strong>{name}</strong> is not blocked by any order in force.</p>"
-        ),
+        _ => {
+            let mut p = format!(
+                "<p class=\"lead\"><strong>{name}</strong> is not blocked by any order in force.</p>"
+            );
+            if let Some(a) = &l.lifted_after_appeal {
+                p.push_str(&format!(
+                    "<p>Order <code>{id}</code> was lifted on {at} after appeal <code>{r}</code> \
+                     was upheld (<a href=\"/appeal/{r}\">the decision</a>).</p>",
+                    id = escape(&a.order_id),
+                    at = a.lifted_at,
+                    r = escape(a.reference.as_str()),
+                ));
+            }
+            p
+        }
     };
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\

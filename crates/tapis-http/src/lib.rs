@@ -7,6 +7,7 @@
 //! rules here.
 #![forbid(unsafe_code)]
 
+mod appeal_routes;
 mod block_page;
 mod channel_routes;
 pub mod edge;
@@ -179,6 +180,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(channel_routes::router())
         .merge(order_routes::router())
         .merge(power_routes::router())
+        .merge(appeal_routes::router())
         .split_for_parts()
 }
 

@@ -207,6 +207,17 @@ async fn render(state: &AppState) -> String {
                 "Open notices past their deadline",
                 ConstGauge::new(s.overdue_notices),
             );
+            let answers = gauge_family();
+            for (kind, state, n) in &s.answers {
+                answers
+                    .get_or_create(&vec![("kind", kind.clone()), ("state", state.clone())])
+                    .set(*n as f64);
+            }
+            reg.register(
+                "questions",
+                "Platforms' clarifications and disputes, and appeals, by kind and state (appeal/overdue: open past the deadline)",
+                answers,
+            );
             reg.register(
                 "zone_serial",
                 "The Response Policy Zone's current serial",

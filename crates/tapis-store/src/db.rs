@@ -133,6 +133,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0016_accounts.sql"),
     },
     Migration {
+        version: 19,
+        name: "appeals",
+        sqlite: include_str!("../migrations/sqlite/0019_appeals.sql"),
+        postgres: include_str!("../migrations/postgres/0019_appeals.sql"),
+    },
+    Migration {
         version: 21,
         name: "two_step",
         sqlite: include_str!("../migrations/sqlite/0021_two_step.sql"),

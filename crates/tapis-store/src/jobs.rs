@@ -205,6 +205,9 @@ impl Store {
                     let n = notices.get_mut(&id).ok_or(Error::NotFound("notice"))?;
                     crate::channel::fire_step(&mut tx, now, &actor, n, timer).await?
                 }
+                JobKind::AppealDeadline => {
+                    crate::appeals::fire_deadline(&mut tx, now, &actor, &job.subject).await?
+                }
                 kind => {
                     self.fire_order_job(&mut tx, now, &actor, kind, &job.subject)
                         .await?

@@ -9,10 +9,12 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod appeals;
 mod audit;
 mod authorisers;
 mod channel;
 mod db;
+mod disputes;
 mod due_process;
 mod error;
 pub mod grants;
@@ -40,10 +42,12 @@ pub use accounts::{
     AccountInfo, LINK_LIFETIME_MS, MAX_FAILED_SIGNINS, Session, SessionPolicy, SignIn,
     check_password, hash_password, lockout_for, parse_login,
 };
+pub use appeals::{Appeal, LiftedAfterAppeal, PublicAppeal};
 pub use audit::{AuditQuery, VerifyReport};
 pub use authorisers::{AuthoriserKey, fingerprint};
 pub use channel::*;
 pub use db::{AUDIT_CHAIN_LOCK, Backend, Options, RetryPolicy, Store, Timeouts, redact_url};
+pub use disputes::{Clarification, Dispute};
 pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
 pub use error::{Error, Result, Unavailability};
 pub use group_commit::{Backlog, MAX_BATCH, Stats as GroupCommitStats};

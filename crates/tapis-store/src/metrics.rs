@@ -118,6 +118,9 @@ pub struct OpsSnapshot {
     /// The current RPZ serial (0 before the first).
     pub zone_serial: i64,
     pub isps: Vec<IspSync>,
+    /// Questions, disputes and appeals by kind and state, and appeals
+    /// open past their deadline (`appeal`, `overdue`).
+    pub answers: Vec<(String, String, i64)>,
 }
 
 fn age_secs(now_ms: i64, then_ms: Option<i64>) -> f64 {
@@ -205,6 +208,30 @@ impl Store {
         .await?
         .try_get("n")?;
 
+        let mut answers = Vec::new();
+        for (kind, table) in [
+            ("clarification", "clarifications"),
+            ("dispute", "disputes"),
+            ("appeal", "appeals"),
+        ] {
+            for r in sqlx::query(&format!(
+                "SELECT state, COUNT(*) AS n FROM {table} GROUP BY state ORDER BY state"
+            ))
+            .fetch_all(&mut *conn)
+            .await?
+            {
+                answers.push((kind.to_owned(), r.try_get("state")?, r.try_get("n")?));
+            }
+        }
+        let overdue_appeals: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM appeals WHERE state IN ('received', 'under_review') AND due_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+        answers.push(("appeal".into(), "overdue".into(), overdue_appeals));
+
         let zone_serial: i64 = sqlx::query("SELECT MAX(serial) AS s FROM rpz_serials")
             .fetch_one(&mut *conn)
             .await?
@@ -257,6 +284,7 @@ impl Store {
             overdue_notices,
             zone_serial,
             isps,
+            answers,
         })
     }
 }

@@ -264,6 +264,7 @@ mod tests {
             include_str!("pages/isp.rs"),
             include_str!("pages/audit.rs"),
             include_str!("pages/platform_orders.rs"),
+            include_str!("pages/appeal.rs"),
         ];
         let en = Lang::En.catalogue();
         let mut missing = Vec::new();

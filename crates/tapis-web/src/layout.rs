@@ -116,6 +116,7 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
             links.push(("/", "nav-home"));
             links.push(("/transparency", "nav-transparency"));
             links.push(("/lookup", "nav-lookup"));
+            links.push(("/appeal", "nav-appeal"));
         }
         Some(r) => {
             if r.reads_everything() {
@@ -147,6 +148,9 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
             }
             if matches!(r, Role::Admin | Role::Auditor) {
                 links.push(("/audit", "nav-audit"));
+            }
+            if r.may(tapis_core::role::Action::DecideAppeal) {
+                links.push(("/appeals", "nav-appeals"));
             }
             links.push(("/transparency", "nav-transparency"));
         }

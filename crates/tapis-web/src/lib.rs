@@ -82,6 +82,8 @@ pub struct WebState {
     pub notice_limits: NoticeLimits,
     pub config: Arc<WebConfig>,
     pub throttle: Arc<session::Throttle>,
+    /// Public appeals per address (in memory only, like `throttle`).
+    pub appeal_throttle: Arc<session::Throttle>,
 }
 
 impl WebState {
@@ -92,6 +94,7 @@ impl WebState {
             notice_limits: NoticeLimits::default(),
             config: Arc::new(config),
             throttle: Arc::new(session::Throttle::default()),
+            appeal_throttle: Arc::new(session::Throttle::default()),
         }
     }
 }
@@ -163,6 +166,27 @@ pub fn router(state: WebState) -> Router {
         .route("/isp", get(pages::isp::show))
         .route("/isp/acknowledge", post(pages::isp::acknowledge))
         .route("/audit", get(pages::audit::show))
+        .route(
+            "/appeal",
+            get(pages::appeal::form).post(pages::appeal::submit),
+        )
+        .route("/appeal/{reference}", get(pages::appeal::status))
+        .route("/appeals", get(pages::appeal::queue))
+        .route("/appeals/{id}/review", post(pages::appeal::start_review))
+        .route("/appeals/{id}/decision", post(pages::appeal::decide))
+        .route(
+            "/notices/{id}/items/{item_id}/clarification",
+            post(pages::appeal::clarify),
+        )
+        .route(
+            "/notices/{id}/items/{item_id}/dispute",
+            post(pages::appeal::dispute),
+        )
+        .route(
+            "/clarifications/{id}/answer",
+            post(pages::appeal::answer_clarification),
+        )
+        .route("/disputes/{id}/review", post(pages::appeal::review_dispute))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

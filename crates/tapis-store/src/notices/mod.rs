@@ -31,7 +31,7 @@ const OPEN_STATES: &str = "('submitted', 'delivered', 'acknowledged', 'escalated
 
 /// The caller's party must be the notice's platform; anything else looks
 /// like a notice that does not exist, so ids cannot be probed.
-fn require_platform(p: &Principal, n: &Notice) -> Result<()> {
+pub(crate) fn require_platform(p: &Principal, n: &Notice) -> Result<()> {
     // a draft is the authority's own business until it is submitted
     if p.party_kind == PartyKind::Platform
         && p.party_id == n.platform_id
@@ -527,6 +527,7 @@ impl Store {
             .into());
         }
         let next = item.state.decide(decision.decision)?;
+        crate::disputes::refuse_if_disputed(&mut tx, item.id).await?;
         let now = self.now();
         let actor = by.actor();
         if matches!(n.state, NoticeState::Submitted | NoticeState::Delivered) {

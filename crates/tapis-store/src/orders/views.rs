@@ -61,6 +61,8 @@ pub struct Lookup {
     pub action: Option<OrderAction>,
     pub order: Option<LookupOrder>,
     pub serial: i64,
+    /// Not blocked because an order over it was lifted after an appeal.
+    pub lifted_after_appeal: Option<crate::LiftedAfterAppeal>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -258,8 +260,10 @@ impl Store {
                     expires_at: o.expires_at,
                 }),
                 serial,
+                lifted_after_appeal: None,
             });
         }
+        drop(conn);
         Ok(Lookup {
             name: name.to_string(),
             blocked: false,
@@ -267,6 +271,7 @@ impl Store {
             action: None,
             order: None,
             serial,
+            lifted_after_appeal: self.lifted_after_appeal(name.as_str()).await?,
         })
     }
 }

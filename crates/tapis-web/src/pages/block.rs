@@ -34,12 +34,22 @@ pub fn explain(lang: Lang, cfg: &WebConfig, l: &Lookup) -> Markup {
             h2 { (lang.t("block-wrong-title")) }
             p { (lang.t("block-wrong-text")) }
             p {
+                a href={ "/appeal?order=" (crate::session::url_encode(&o.id)) "&name=" (crate::session::url_encode(&l.name)) } { strong { (lang.t("block-appeal")) } }
+            }
+            p {
                 a href={ "/lookup?name=" (crate::session::url_encode(&l.name)) } { (lang.t("nav-lookup")) }
                 " · " (lang.t("block-api")) " " code { "/api/v1/lookup?name=" (l.name) }
             }
         },
         _ => html! {
             p.lead { (lang.tf("block-not-blocked", &[("name", &l.name)])) }
+            @if let Some(a) = &l.lifted_after_appeal {
+                p {
+                    (lang.tf("block-lifted-after-appeal", &[("order", &a.order_id), ("reference", a.reference.as_str())]))
+                    " " (when(a.lifted_at)) " · "
+                    a href={ "/appeal/" (a.reference.as_str()) } { (lang.t("block-appeal-decision")) }
+                }
+            }
         },
     }
 }

@@ -162,12 +162,13 @@ pub(crate) fn actions(cx: &Ctx, s: &Session, n: &Notice) -> Markup {
                 }
             }
         }
+        (super::appeal::item_forms(cx, s, n))
     }
 }
 
 /// A refused action: the notice again, with the message. A missing or
 /// another platform's notice stays a 404 page, a role refusal a 403.
-async fn refused(cx: &Ctx, s: &Session, id: &str, e: tapis_store::Error) -> Response {
+pub(crate) async fn refused(cx: &Ctx, s: &Session, id: &str, e: tapis_store::Error) -> Response {
     use tapis_store::Error as E;
     let (status, msg) = match e {
         E::Conflict(m) => (StatusCode::CONFLICT, m),

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod authorise;
+pub mod appeal;
 pub mod block;
 pub mod dashboard;
 pub mod inbox;
