@@ -32,6 +32,7 @@ pub mod role;
 pub mod sign;
 pub mod target;
 pub mod taxonomy;
+pub mod tlog;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
