@@ -95,6 +95,7 @@ pub(crate) async fn append(
     .bind(hex::encode(hash))
     .execute(&mut **tx)
     .await?;
+    crate::tlog::append_leaf(tx, seq, &hash).await?;
     Ok(seq)
 }
 
@@ -162,7 +163,7 @@ impl Event {
     }
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "seq, at, actor, action, subject_type, subject_id, before, after, prev_hash, hash";
 
 fn json_col(row: &AnyRow, col: &str) -> Result<Value> {
@@ -170,7 +171,7 @@ fn json_col(row: &AnyRow, col: &str) -> Result<Value> {
     serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("audit column {col}: {e}")))
 }
 
-fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         at: Timestamp::from_unix_millis(row.try_get("at")?),

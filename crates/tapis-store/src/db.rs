@@ -132,6 +132,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0016_accounts.sql"),
     },
+    Migration {
+        version: 18,
+        name: "transparency_log",
+        sqlite: include_str!("../migrations/sqlite/0018_transparency_log.sql"),
+        postgres: include_str!("../migrations/postgres/0018_transparency_log.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
@@ -241,6 +247,8 @@ pub struct Options {
     /// outbox leases are taken in its name, so a restarted process takes
     /// its own leases back at once. None: a fresh identity per open.
     pub instance_id: Option<String>,
+    /// The transparency log's origin and accepted witnesses.
+    pub log: crate::tlog::LogOptions,
 }
 
 impl Default for Options {
@@ -254,6 +262,7 @@ impl Default for Options {
             isp_rules: Default::default(),
             timeouts: Timeouts::default(),
             instance_id: None,
+            log: Default::default(),
         }
     }
 }
@@ -277,6 +286,8 @@ pub(crate) struct Ctx {
     pub(crate) lock_waits: LockWaits,
     /// Ownership lease and shared simulated clock (`lease.rs`).
     pub(crate) runtime: crate::lease::Runtime,
+    /// The transparency log's origin and witnesses.
+    pub(crate) log: crate::tlog::LogOptions,
 }
 
 /// The store. Cheap to clone; clones share the pool, the clock, the policy
@@ -424,9 +435,11 @@ impl Store {
                 liveness: Liveness::default(),
                 lock_waits: LockWaits::default(),
                 runtime: Default::default(),
+                log: options.log,
             }),
         };
         store.migrate().await?;
+        store.backfill_log().await?;
         if publish {
             store.publish_key().await?;
         }
