@@ -13,6 +13,7 @@ pub mod edge;
 mod error;
 mod extract;
 pub mod health;
+mod log_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;
@@ -179,6 +180,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(channel_routes::router())
         .merge(order_routes::router())
         .merge(power_routes::router())
+        .merge(log_routes::router())
         .split_for_parts()
 }
 
