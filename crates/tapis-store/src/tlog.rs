@@ -380,8 +380,9 @@ impl Store {
         if kept == 0 {
             return Err(Error::Domain(tapis_core::Error::Forbidden {
                 who: "an unknown witness".into(),
-                action: "cosign this log's checkpoints (add its verifier key to log.witnesses)"
-                    .into(),
+                action:
+                    "cosign this log's checkpoints (add its verifier key to transparency.witnesses)"
+                        .into(),
             }));
         }
         Ok(kept)

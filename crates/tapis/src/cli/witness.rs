@@ -250,10 +250,11 @@ impl Witness {
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
-            eprintln!(
-                "warning: the log did not take this witness's cosignature ({status}: {text}); its operator must add {} to transparency.witnesses",
+            return Ok(Round::Ok(format!(
+                "checkpoint of size {} is consistent; the log did not take the cosignature ({status}: {text}): its operator must add {} to transparency.witnesses",
+                cp.size,
                 self.key.vkey()
-            );
+            )));
         }
         Ok(Round::Ok(format!(
             "checkpoint of size {} is consistent; cosigned",
