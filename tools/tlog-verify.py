@@ -204,7 +204,7 @@ def key_id(name, sig_type, public):
 
 
 def parse_vkey(text):
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise Invalid("a verifier key is name+keyid+base64")
     name, kid, b64 = parts

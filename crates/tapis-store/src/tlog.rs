@@ -49,8 +49,20 @@ pub(crate) async fn append_leaf(
         .bind(hex::encode(salt))
         .execute(&mut **tx)
         .await?;
+    insert_leaf(tx, seq, &salt, event_hash, "").await
+}
+
+/// The leaf of event `seq` under `salt` and the subtrees it completes.
+/// `on_conflict` is empty for an append, where every row is new.
+async fn insert_leaf(
+    tx: &mut Transaction<'static, Any>,
+    seq: i64,
+    salt: &[u8; 32],
+    event_hash: &Hash,
+    on_conflict: &str,
+) -> Result<()> {
     let index = tlog::leaf::index_of(seq);
-    let leaf = event_leaf_hash(seq, &salt, event_hash);
+    let leaf = event_leaf_hash(seq, salt, event_hash);
     let completed = NodeId::completed_by(index);
     let lefts: Vec<NodeId> = completed.iter().map(|(_, l, _)| *l).collect();
     let known = fetch_nodes(&mut **tx, &lefts).await?;
@@ -73,6 +85,7 @@ pub(crate) async fn append_leaf(
         }
         sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
     }
+    sql.push_str(on_conflict);
     let mut q = sqlx::query(&sql);
     for (id, h) in &rows {
         q = q
@@ -409,7 +422,28 @@ impl Store {
         for r in rows {
             let seq: i64 = r.try_get("seq")?;
             let hash = decode_hash("an audit event's hash", &r.try_get::<String, _>("hash")?)?;
-            append_leaf(&mut tx, seq, &hash).await?;
+            // a salt already drawn is kept: the leaf is the one published
+            let kept = sqlx::query("SELECT salt FROM tlog_salts WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match kept {
+                Some(row) => {
+                    let salt = hex::decode(row.try_get::<String, _>("salt")?)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| Error::corrupt(format!("the salt of event {seq}")))?;
+                    insert_leaf(
+                        &mut tx,
+                        seq,
+                        &salt,
+                        &hash,
+                        " ON CONFLICT (level, idx) DO NOTHING",
+                    )
+                    .await?;
+                }
+                None => append_leaf(&mut tx, seq, &hash).await?,
+            }
         }
         tx.commit().await?;
         Ok(())

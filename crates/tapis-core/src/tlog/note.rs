@@ -230,9 +230,9 @@ impl Vkey {
 
     /// `<name>+<hex key id>+base64(type || public key)`
     pub fn parse(s: &str) -> Result<Vkey> {
-        let mut it = s.trim().split('+');
-        let (Some(name), Some(id), Some(b64), None) = (it.next(), it.next(), it.next(), it.next())
-        else {
+        // base64 may hold `+`; the name and the id never do
+        let mut it = s.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(b64)) = (it.next(), it.next(), it.next()) else {
             return Err(Error::invalid(
                 "vkey",
                 "expected <name>+<hex key id>+<base64 type and key>",
