@@ -79,6 +79,7 @@ async fn log_key(state: S) -> Response {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct InclusionQuery {
     /// The leaf (event `seq` is leaf `seq - 1`).
@@ -153,6 +154,7 @@ async fn leaf_proof(state: S, ApiPath(index): ApiPath<String>) -> ApiResult<Json
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
     /// The older tree size (at least 1).
@@ -185,6 +187,7 @@ async fn consistency(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LeavesQuery {
     /// The first leaf.
