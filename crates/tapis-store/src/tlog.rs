@@ -159,11 +159,14 @@ impl LeafEntry {
     }
 }
 
-/// The leaf of event `seq` inside a write transaction (for receipts).
-pub(crate) async fn entry_in(tx: &mut Transaction<'static, Any>, seq: i64) -> Result<LeafEntry> {
+/// The leaf of event `seq` (inside a write transaction for receipts).
+pub(crate) async fn entry_in<'e, E>(exec: E, seq: i64) -> Result<LeafEntry>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     let row = sqlx::query("SELECT salt FROM tlog_salts WHERE seq = $1")
         .bind(seq)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(exec)
         .await?
         .ok_or(Error::NotFound("log leaf"))?;
     Ok(LeafEntry {
@@ -260,21 +263,6 @@ impl Store {
         rows.iter()
             .map(|r| decode_hash("a leaf", &r.try_get::<String, _>("hash")?))
             .collect()
-    }
-
-    /// The leaf of event `seq`, with its salt: only for callers allowed to
-    /// see the event.
-    pub async fn log_entry(&self, seq: i64) -> Result<LeafEntry> {
-        let row = sqlx::query("SELECT salt FROM tlog_salts WHERE seq = $1")
-            .bind(seq)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("log leaf"))?;
-        Ok(LeafEntry {
-            seq,
-            leaf_index: tlog::leaf::index_of(seq),
-            salt: row.try_get("salt")?,
-        })
     }
 
     /// Sign and keep a checkpoint of the tree as it is now, unless the

@@ -7,10 +7,10 @@
 //! tables cannot hide.
 
 use sqlx::Row;
-use tapis_core::audit::{EventBody, GENESIS};
+use tapis_core::audit::GENESIS;
 use tapis_core::tlog::{MemoryTree, leaf::event_leaf_hash};
 
-use crate::audit::{COLUMNS, event_from_row};
+use crate::audit::event_from_row;
 use crate::{Result, Store};
 
 /// The tree as the events say it is, and what disagrees with it.
@@ -37,13 +37,7 @@ impl Store {
         let mut after = 0i64;
         let mut expect = 1i64;
         loop {
-            let rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
-            ))
-            .bind(after)
-            .bind(PAGE)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = self.audit_page(after, PAGE).await?;
             let Some(last) = rows.last() else { break };
             let last: i64 = last.try_get("seq")?;
             let salts: std::collections::HashMap<i64, [u8; 32]> = self
@@ -62,31 +56,23 @@ impl Store {
                     expect = ev.seq;
                 }
                 expect += 1;
-                let body = EventBody {
-                    seq: ev.seq,
-                    at: ev.at,
-                    actor: ev.actor,
-                    action: ev.action,
-                    subject_type: ev.subject_type,
-                    subject_id: ev.subject_id,
-                    before: ev.before,
-                    after: ev.after,
-                };
+                let seq = ev.seq;
+                let body = ev.into_body();
                 let hash = body.chain_hash(&prev)?;
                 prev = hash;
-                let Some(salt) = salts.get(&ev.seq) else {
+                let Some(salt) = salts.get(&seq) else {
                     out.problem(format!(
                         "event {} has no salt: its leaf cannot be recomputed",
-                        ev.seq
+                        seq
                     ));
                     continue;
                 };
-                let leaf = event_leaf_hash(ev.seq, salt, &hash);
-                if stored.get(&ev.seq) != Some(&leaf) {
+                let leaf = event_leaf_hash(seq, salt, &hash);
+                if stored.get(&seq) != Some(&leaf) {
                     out.problem(format!(
                         "leaf {} (event {}) as stored differs from the one its event gives: the event or the log's tables were changed",
-                        ev.seq - 1,
-                        ev.seq
+                        seq - 1,
+                        seq
                     ));
                 }
                 out.tree.push(leaf);

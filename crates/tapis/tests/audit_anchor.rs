@@ -12,7 +12,7 @@ use tapis_store::testing::{TestDb, backends};
 
 mod common;
 
-use common::attacker::{AckedNotice, acked_notice, call, rewrite_chain_sql, run, serve_on, text};
+use common::attacker::{acked_notice, rewrite_chain_sql, run, serve_on, text};
 
 async fn story(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -20,13 +20,8 @@ async fn story(backend: Backend) {
     let data = dir.path();
     let url = db.url.clone();
     let (server, base) = serve_on(data, &url, &[]);
-    let AckedNotice {
-        agent,
-        notice: n,
-        ack,
-        ..
-    } = acked_notice(data, &url, &base).await;
-    let id = n["id"].as_str().expect("id").to_owned();
+    let acked = acked_notice(data, &url, &base).await;
+    let ack = acked.ack.clone();
     let anchored = ack["receipt"]["payload"]["chain"]["seq"]
         .as_i64()
         .expect("the receipt carries the chain head");
@@ -34,15 +29,7 @@ async fn story(backend: Backend) {
         ack["receipt"]["payload"]["chain"]["hash"].is_string(),
         "{ack}"
     );
-    let item = n["items"][0]["id"].as_str().expect("item");
-    let (s, dec) = call(
-        &base,
-        &format!("/api/v1/notices/{id}/items/{item}/decision"),
-        &agent,
-        Some(json!({"decision": "removed"})),
-    )
-    .await;
-    assert_eq!(s, 200, "{dec}");
+    let dec = acked.decide_first_item(&base).await;
     let decided = dec["receipt"]["payload"]["chain"]["seq"]
         .as_i64()
         .expect("the decision carries the chain head");

@@ -18,7 +18,7 @@ use tapis_store::testing::{TestDb, backends};
 
 mod common;
 
-use common::attacker::{AckedNotice, acked_notice, call, rewrite_chain_sql, run, serve_on, text};
+use common::attacker::{acked_notice, call, rewrite_chain_sql, run, serve_on, text};
 
 const WITNESS_NAME: &str = "witness.example/w1";
 const WITNESS_SEED: [u8; 32] = [42; 32];
@@ -39,6 +39,18 @@ fn witness(data: &Path, base: &str) -> Output {
         .arg(&key)
         .output()
         .expect("run tapis witness")
+}
+
+/// `POST /api/v1/log/checkpoint` as the admin: the new signed note.
+async fn checkpoint_now(base: &str, admin: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/log/checkpoint"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.expect("text")
 }
 
 async fn get_text(base: &str, path: &str) -> (u16, String) {
@@ -148,13 +160,8 @@ async fn story(backend: Backend) {
         ("TAPIS_TRANSPARENCY_WITNESSES", wkey.as_str()),
     ];
     let (server, base) = serve_on(data, &url, &env);
-    let AckedNotice {
-        admin,
-        agent,
-        notice,
-        ack,
-        ..
-    } = acked_notice(data, &url, &base).await;
+    let acked = acked_notice(data, &url, &base).await;
+    let (admin, ack) = (&acked.admin, &acked.ack);
     let (_, vkey) = get_text(&base, "/api/v1/log/key").await;
     let vkey = vkey.trim().to_owned();
     assert!(vkey.starts_with("tapis.test/log+"), "{vkey}");
@@ -219,28 +226,10 @@ async fn story(backend: Backend) {
     let saved_size: u64 = cp.lines().nth(1).expect("size").parse().expect("size");
 
     // the log grows: a decision, a new checkpoint, consistency both ways
-    let (id, item) = (
-        notice["id"].as_str().expect("id"),
-        notice["items"][0]["id"].as_str().expect("item"),
-    );
-    let (s, dec) = call(
-        &base,
-        &format!("/api/v1/notices/{id}/items/{item}/decision"),
-        &agent,
-        Some(json!({"decision": "removed"})),
-    )
-    .await;
-    assert_eq!(s, 200, "{dec}");
+    let dec = acked.decide_first_item(&base).await;
     receipt_checks_out_in_python(data, &base, &dec["receipt"], &vkey).await;
-    let resp = reqwest::Client::new()
-        .post(format!("{base}/api/v1/log/checkpoint"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(resp.status().as_u16(), 200);
     let newer = data.join("newer.checkpoint");
-    std::fs::write(&newer, resp.text().await.expect("text")).expect("write");
+    std::fs::write(&newer, checkpoint_now(&base, admin).await).expect("write");
     let new_size: u64 = std::fs::read_to_string(&newer)
         .expect("read")
         .lines()
@@ -383,13 +372,7 @@ async fn story(backend: Backend) {
         text(&out)
     );
     let (server, base) = serve_on(data, &url, &env);
-    let resp = reqwest::Client::new()
-        .post(format!("{base}/api/v1/log/checkpoint"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(resp.status().as_u16(), 200);
+    checkpoint_now(&base, admin).await;
     let out = witness(data, &base);
     assert_eq!(
         out.status.code(),

@@ -400,7 +400,7 @@ impl Store {
         // the head right after the acknowledgement's own events: the
         // platform's copy then pins the log up to here
         let chain = audit::head(&mut tx).await?;
-        let leaf = crate::tlog::entry_in(&mut tx, chain.seq).await?;
+        let leaf = crate::tlog::entry_in(&mut *tx, chain.seq).await?;
         let receipt = json!({
             "type": "tapis.receipt.v1",
             "notice_id": id.to_string(),
@@ -563,7 +563,7 @@ impl Store {
         // the platform's proof that it acted, and when: signed by tapis
         let party_name = party_name(&mut tx, by.party_id).await?;
         let chain = audit::head(&mut tx).await?;
-        let leaf = crate::tlog::entry_in(&mut tx, chain.seq).await?;
+        let leaf = crate::tlog::entry_in(&mut *tx, chain.seq).await?;
         let sealed = self.ctx.signer.seal(json!({
             "type": "tapis.decision.v1",
             "notice_id": notice_id.to_string(),

@@ -180,3 +180,21 @@ pub async fn acked_notice(data: &Path, url: &str, base: &str) -> AckedNotice {
         ack,
     }
 }
+
+impl AckedNotice {
+    /// The platform decides the notice's first item (`removed`); returns
+    /// the answer, with its signed `receipt`.
+    pub async fn decide_first_item(&self, base: &str) -> Value {
+        let id = self.notice["id"].as_str().expect("id");
+        let item = self.notice["items"][0]["id"].as_str().expect("item");
+        let (s, dec) = call(
+            base,
+            &format!("/api/v1/notices/{id}/items/{item}/decision"),
+            &self.agent,
+            Some(json!({"decision": "removed"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{dec}");
+        dec
+    }
+}
