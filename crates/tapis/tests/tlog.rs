@@ -53,6 +53,14 @@ async fn checkpoint_now(base: &str, admin: &str) -> String {
     resp.text().await.expect("text")
 }
 
+/// The command exited 1 saying each of `says`.
+fn fails_saying(out: &Output, says: &[&str]) {
+    assert_eq!(out.status.code(), Some(1), "{}", text(out));
+    for s in says {
+        assert!(text(out).contains(s), "{s:?} in: {}", text(out));
+    }
+}
+
 async fn get_text(base: &str, path: &str) -> (u16, String) {
     let resp = reqwest::get(format!("{base}{path}")).await.expect("get");
     let s = resp.status().as_u16();
@@ -137,12 +145,7 @@ async fn receipt_checks_out_in_python(data: &Path, base: &str, receipt: &Value, 
     forged["payload"]["log"]["salt"] = json!("00".repeat(32));
     std::fs::write(&rf, forged.to_string()).expect("write");
     let out = python(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("not the leaf the log holds"),
-        "{}",
-        text(&out)
-    );
+    fails_saying(&out, &["not the leaf the log holds"]);
 }
 
 async fn story(backend: Backend) {
@@ -308,20 +311,16 @@ async fn story(backend: Backend) {
         .await
         .expect("edit");
     let out = log_verify(data, &url, &vkey, &saved);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!(
-            "leaf {} (event {}) as stored differs",
-            target.seq - 1,
-            target.seq
-        )),
-        "{}",
-        text(&out)
-    );
-    assert!(
-        text(&out).contains("the log was rewritten"),
-        "{}",
-        text(&out)
+    fails_saying(
+        &out,
+        &[
+            &format!(
+                "leaf {} (event {}) as stored differs",
+                target.seq - 1,
+                target.seq
+            ),
+            "the log was rewritten",
+        ],
     );
     store
         .raw_execute(&edit(&target.after))
@@ -357,34 +356,17 @@ async fn story(backend: Backend) {
         text(&out)
     );
     let out = log_verify(data, &url, &vkey, &saved);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!(
-            "the log signed root {}",
-            cp.lines().nth(2).expect("root")
-        )),
-        "{}",
-        text(&out)
-    );
-    assert!(
-        text(&out).contains("the log was rewritten"),
-        "{}",
-        text(&out)
+    fails_saying(
+        &out,
+        &[
+            &format!("the log signed root {}", cp.lines().nth(2).expect("root")),
+            "the log was rewritten",
+        ],
     );
     let (server, base) = serve_on(data, &url, &env);
     checkpoint_now(&base, admin).await;
     let out = witness(data, &base);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "the witness catches the rewrite: {}",
-        text(&out)
-    );
-    assert!(
-        text(&out).contains("the past was rewritten"),
-        "{}",
-        text(&out)
-    );
+    fails_saying(&out, &["the past was rewritten"]);
     let reports: Vec<_> = std::fs::read_dir(data.join("witness"))
         .expect("dir")
         .flatten()
@@ -407,12 +389,7 @@ async fn story(backend: Backend) {
     )).await.expect("delete");
     store.close().await;
     let out = log_verify(data, &url, &vkey, &saved);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("the tail of the log was deleted"),
-        "{}",
-        text(&out)
-    );
+    fails_saying(&out, &["the tail of the log was deleted"]);
     for e in std::fs::read_dir(data.join("witness"))
         .expect("dir")
         .flatten()
@@ -423,12 +400,7 @@ async fn story(backend: Backend) {
     }
     let (server, base) = serve_on(data, &url, &env);
     let out = witness(data, &base);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("its tail was deleted"),
-        "{}",
-        text(&out)
-    );
+    fails_saying(&out, &["its tail was deleted"]);
     drop(server);
     db.cleanup().await;
 }
@@ -438,4 +410,12 @@ async fn witnesses_and_saved_checkpoints_catch_a_rewritten_log_on_every_backend(
     for b in backends() {
         story(b).await;
     }
+}
+
+#[test]
+fn the_python_verifier_agrees_with_the_rfc_6962_vectors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tapis-core/testdata/tlog");
+    let out = python(&["vectors", dir.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("204 vectors agree"), "{}", text(&out));
 }

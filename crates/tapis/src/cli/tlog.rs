@@ -105,13 +105,11 @@ pub(super) async fn run(settings: &Settings, command: LogCommand) -> anyhow::Res
         log_key,
         ..
     } = command;
-    let key = match &log_key {
-        Some(k) => Vkey::parse(k).map_err(|e| anyhow::anyhow!("--log-key: {e}"))?,
-        None if checkpoint.is_empty() => log_vkey(
-            &settings.transparency.origin,
-            &tapis_core::sign::Signer::from_seed([0; 32]),
-        ),
-        None => local_log_key(settings)?,
+    // the log's key is needed only to check checkpoints
+    let key = match (&log_key, checkpoint.is_empty()) {
+        (Some(k), _) => Some(Vkey::parse(k).map_err(|e| anyhow::anyhow!("--log-key: {e}"))?),
+        (None, false) => Some(local_log_key(settings)?),
+        (None, true) => None,
     };
     let store = open(settings).await?;
     let recomputed = store.recompute_log().await;
@@ -121,8 +119,8 @@ pub(super) async fn run(settings: &Settings, command: LogCommand) -> anyhow::Res
     for p in &recomputed.problems {
         super::print_line(&format!("log BROKEN: {p}"));
     }
-    for file in &checkpoint {
-        match check(file, &key, &recomputed.tree) {
+    for (file, key) in checkpoint.iter().zip(key.iter().cycle()) {
+        match check(file, key, &recomputed.tree) {
             Ok(size) => super::print_line(&format!(
                 "checkpoint {} (size {size}) is consistent with the log",
                 file.display()
