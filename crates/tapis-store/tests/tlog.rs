@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tapis_core::tlog::note::{Checkpoint, CosignerKey, Note};
 use tapis_core::tlog::{self, HashSource, NodeId};
-use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party};
+use tapis_store::testing::{START, TestDb, backends, bootstrap, clock_at, party, seeded_outbox};
 use tapis_store::tlog::LogOptions;
 use tapis_store::{Backend, Options, Store};
 
@@ -105,5 +105,55 @@ async fn story(backend: Backend) {
 async fn stored_proofs_agree_with_the_recomputed_tree_on_every_backend() {
     for b in backends() {
         story(b).await;
+    }
+}
+
+/// What a platform is sent names where the log stood: the leaf, its salt
+/// and the event hash, so the platform can recompute the leaf it is shown.
+async fn messages_name_their_leaf(backend: Backend) {
+    let (db, store, _clock) = seeded_outbox(backend, 2).await;
+    let platform = store
+        .list_parties(Some(tapis_core::party::PartyKind::Platform))
+        .await
+        .expect("parties")
+        .pop()
+        .expect("a platform");
+    let events = store
+        .platform_events(platform.id, 0, 10)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 2);
+    let leaves = store
+        .leaf_hashes(0, store.log_size().await.expect("size"))
+        .await
+        .expect("leaves");
+    for e in events {
+        let log = &e.payload["log"];
+        let seq = log["seq"].as_i64().expect("seq");
+        let index = log["leaf_index"].as_u64().expect("leaf index");
+        assert_eq!(index as i64, seq - 1);
+        let salt: [u8; 32] = hex::decode(log["salt"].as_str().expect("salt"))
+            .expect("hex")
+            .try_into()
+            .expect("32");
+        let hash: [u8; 32] = hex::decode(log["event_hash"].as_str().expect("hash"))
+            .expect("hex")
+            .try_into()
+            .expect("32");
+        assert_eq!(
+            tapis_core::tlog::leaf::event_leaf_hash(seq, &salt, &hash),
+            leaves[index as usize],
+            "{}",
+            e.payload
+        );
+    }
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_messages_name_their_leaf_on_every_backend() {
+    for b in backends() {
+        messages_name_their_leaf(b).await;
     }
 }
