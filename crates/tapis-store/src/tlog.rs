@@ -146,17 +146,52 @@ pub fn proof_json(proof: &[Hash]) -> Value {
 
 /// Where an event sits in the log, for the platform that may see it: its
 /// leaf index and the salt its leaf commits under.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeafEntry {
+    /// The event's sequence number.
     pub seq: i64,
+    /// Its leaf: `seq - 1`.
     pub leaf_index: u64,
+    /// The salt its leaf commits under, hex.
     pub salt: String,
+    /// The event's chain hash, hex, when the document does not carry it
+    /// elsewhere (receipts carry it as `chain.hash`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_hash: Option<String>,
 }
 
 impl LeafEntry {
     pub fn to_json(&self) -> Value {
-        json!({"seq": self.seq, "leaf_index": self.leaf_index, "salt": self.salt})
+        json!(self)
     }
+}
+
+/// The leaf of the latest audit event about a subject, with its hash.
+pub(crate) async fn latest_entry_about<'e, E>(
+    exec: E,
+    subject_type: &str,
+    subject_id: &str,
+) -> Result<Option<LeafEntry>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let row = sqlx::query(
+        "SELECT e.seq, e.hash, s.salt FROM audit_events e JOIN tlog_salts s ON s.seq = e.seq \
+         WHERE e.subject_type = $1 AND e.subject_id = $2 ORDER BY e.seq DESC LIMIT 1",
+    )
+    .bind(subject_type)
+    .bind(subject_id)
+    .fetch_optional(exec)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let seq: i64 = r.try_get("seq")?;
+    Ok(Some(LeafEntry {
+        seq,
+        leaf_index: tlog::leaf::index_of(seq),
+        salt: r.try_get("salt")?,
+        event_hash: Some(r.try_get("hash")?),
+    }))
 }
 
 /// The leaf of event `seq` (inside a write transaction for receipts).
@@ -173,6 +208,7 @@ where
         seq,
         leaf_index: tlog::leaf::index_of(seq),
         salt: row.try_get("salt")?,
+        event_hash: None,
     })
 }
 

@@ -90,9 +90,9 @@ pub(crate) async fn enqueue(
     // inclusion proof: `GET /api/v1/log/proof/leaf/{leaf_index}`
     let head = crate::audit::head(tx).await?;
     let log = if head.seq > 0 {
-        let mut entry = crate::tlog::entry_in(&mut **tx, head.seq).await?.to_json();
-        entry["event_hash"] = json!(head.hash);
-        entry
+        let mut entry = crate::tlog::entry_in(&mut **tx, head.seq).await?;
+        entry.event_hash = Some(head.hash);
+        entry.to_json()
     } else {
         serde_json::Value::Null
     };
