@@ -13,7 +13,7 @@ pub mod edge;
 mod error;
 mod extract;
 pub mod health;
-mod log_routes;
+pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;

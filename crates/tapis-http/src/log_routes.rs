@@ -126,12 +126,26 @@ async fn inclusion(
 }
 
 #[derive(Serialize, ToSchema)]
-struct LeafProof {
+pub(crate) struct LeafProof {
     #[serde(flatten)]
     proof: InclusionProof,
     /// A signed checkpoint of `tree_size` (made now if the latest did not
     /// cover the leaf), with its cosignatures.
     checkpoint: String,
+}
+
+/// Leaf `index`'s proof with a checkpoint that covers it.
+pub(crate) async fn leaf_proof_of(state: &AppState, index: u64) -> ApiResult<LeafProof> {
+    if index >= state.store.log_size().await? {
+        return Err(ApiError::not_found("leaf"));
+    }
+    let checkpoint = state.store.checkpoint_covering(index).await?;
+    let note = Note::parse(&checkpoint)?;
+    let size = Checkpoint::parse_body(&note.text)?.size;
+    Ok(LeafProof {
+        proof: inclusion_proof(state, index, size).await?,
+        checkpoint,
+    })
 }
 
 /// A leaf's proof with a checkpoint that covers it: everything a platform
@@ -141,16 +155,7 @@ struct LeafProof {
     responses((status = 200, body = LeafProof), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn leaf_proof(state: S, ApiPath(index): ApiPath<String>) -> ApiResult<Json<LeafProof>> {
     let index: u64 = index.parse().map_err(|_| ApiError::not_found("leaf"))?;
-    if index >= state.store.log_size().await? {
-        return Err(ApiError::not_found("leaf"));
-    }
-    let checkpoint = state.store.checkpoint_covering(index).await?;
-    let note = Note::parse(&checkpoint)?;
-    let size = Checkpoint::parse_body(&note.text)?.size;
-    Ok(Json(LeafProof {
-        proof: inclusion_proof(&state, index, size).await?,
-        checkpoint,
-    }))
+    Ok(Json(leaf_proof_of(&state, index).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

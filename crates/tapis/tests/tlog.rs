@@ -109,7 +109,11 @@ fn drop_triggers(backend: Backend) -> &'static str {
 }
 
 /// Every check a platform can make with public data only.
-async fn receipt_checks_out_in_python(data: &Path, base: &str, receipt: &Value, vkey: &str) {
+/// `answer` is what acknowledging or deciding returned: the signed
+/// `receipt` and, attached, its `log_proof`; the proof is checked as
+/// attached and as `GET /api/v1/log/proof/leaf/{leaf_index}` gives it.
+async fn receipt_checks_out_in_python(data: &Path, base: &str, answer: &Value, vkey: &str) {
+    let receipt = &answer["receipt"];
     let payload = &receipt["payload"];
     let index = payload["log"]["leaf_index"]
         .as_u64()
@@ -119,11 +123,24 @@ async fn receipt_checks_out_in_python(data: &Path, base: &str, receipt: &Value, 
         payload["chain"]["seq"].as_i64(),
         "the leaf is the anchored event's"
     );
+    assert_eq!(answer["log_proof"]["leaf_index"], index, "{answer}");
     let (s, proof) = get_text(base, &format!("/api/v1/log/proof/leaf/{index}")).await;
     assert_eq!(s, 200, "{proof}");
     let (rf, pf) = (data.join("receipt.json"), data.join("leaf-proof.json"));
     std::fs::write(&rf, receipt.to_string()).expect("write");
-    std::fs::write(&pf, &proof).expect("write");
+    for proof in [answer["log_proof"].to_string(), proof] {
+        std::fs::write(&pf, &proof).expect("write");
+        let out = python(&[
+            "receipt",
+            "--vkey",
+            vkey,
+            "--receipt",
+            rf.to_str().expect("p"),
+            "--proof",
+            pf.to_str().expect("p"),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
     let args = [
         "receipt",
         "--vkey",
@@ -207,7 +224,7 @@ async fn story(backend: Backend) {
     assert_eq!(s, 422, "{v}");
 
     // the platform's receipt, checked with public data only
-    receipt_checks_out_in_python(data, &base, &ack["receipt"], &vkey).await;
+    receipt_checks_out_in_python(data, &base, ack, &vkey).await;
 
     // the witness pins the key, co-signs, and the log publishes it
     let out = witness(data, &base);
@@ -230,7 +247,7 @@ async fn story(backend: Backend) {
 
     // the log grows: a decision, a new checkpoint, consistency both ways
     let dec = acked.decide_first_item(&base).await;
-    receipt_checks_out_in_python(data, &base, &dec["receipt"], &vkey).await;
+    receipt_checks_out_in_python(data, &base, &dec, &vkey).await;
     let newer = data.join("newer.checkpoint");
     std::fs::write(&newer, checkpoint_now(&base, admin).await).expect("write");
     let new_size: u64 = std::fs::read_to_string(&newer)
