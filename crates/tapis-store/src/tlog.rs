@@ -433,16 +433,29 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get("m")?;
-        if self.log_size().await? as i64 >= events {
-            return Ok(());
+        // in transactions of a bounded size, so the chain lock is never
+        // held for the whole of a long history
+        while (self.log_size().await? as i64) < events {
+            self.backfill_page().await?;
         }
+        Ok(())
+    }
+
+    async fn backfill_page(&self) -> Result<()> {
+        const PAGE: i64 = 5000;
         let mut tx = self.write().await?;
         let rows = sqlx::query(
             "SELECT seq, hash FROM audit_events WHERE seq > \
-             (SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_nodes WHERE level = 0) ORDER BY seq",
+             (SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_nodes WHERE level = 0) ORDER BY seq LIMIT $1",
         )
+        .bind(PAGE)
         .fetch_all(&mut *tx)
         .await?;
+        if rows.is_empty() {
+            return Err(Error::corrupt(
+                "the audit events have gaps the transparency log cannot be completed over",
+            ));
+        }
         for r in rows {
             let seq: i64 = r.try_get("seq")?;
             let hash = decode_hash("an audit event's hash", &r.try_get::<String, _>("hash")?)?;
