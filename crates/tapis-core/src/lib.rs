@@ -34,6 +34,7 @@ pub mod role;
 pub mod sign;
 pub mod target;
 pub mod taxonomy;
+pub mod tlog;
 pub mod totp;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

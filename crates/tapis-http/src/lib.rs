@@ -14,6 +14,7 @@ pub mod edge;
 mod error;
 mod extract;
 pub mod health;
+pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;
@@ -181,6 +182,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(order_routes::router())
         .merge(power_routes::router())
         .merge(appeal_routes::router())
+        .merge(log_routes::router())
         .split_for_parts()
 }
 

@@ -424,6 +424,37 @@ struct SignedNotice {
     /// for a decision.
     #[schema(value_type = Object)]
     receipt: serde_json::Value,
+    /// The receipt's leaf (`receipt.payload.log`) proved in a signed
+    /// checkpoint: with the salt and `chain.hash` it shows, with public
+    /// data only, that tapis logged the exchange. Absent if it could not
+    /// be made at once: fetch `GET /api/v1/log/proof/leaf/{leaf_index}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_proof: Option<crate::log_routes::LeafProof>,
+}
+
+impl SignedNotice {
+    /// The notice and its receipt, with the receipt's leaf proved.
+    async fn with_proof(
+        state: &crate::AppState,
+        notice: Notice,
+        receipt: serde_json::Value,
+    ) -> Self {
+        let index = receipt
+            .pointer("/payload/log/leaf_index")
+            .and_then(serde_json::Value::as_u64);
+        let log_proof = match index {
+            Some(i) => crate::log_routes::leaf_proof_of(state, i)
+                .await
+                .inspect_err(|e| tracing::warn!(error = ?e, "no inclusion proof for a receipt"))
+                .ok(),
+            None => None,
+        };
+        SignedNotice {
+            notice,
+            receipt,
+            log_proof,
+        }
+    }
 }
 
 /// Acknowledge receipt (the addressed platform). Returns the notice and a
@@ -443,7 +474,9 @@ async fn acknowledge_notice(
         .store
         .acknowledge(&p, id, req.signature.as_deref())
         .await?;
-    Ok(Json(SignedNotice { notice, receipt }))
+    Ok(Json(
+        SignedNotice::with_proof(&state, notice, receipt).await,
+    ))
 }
 
 /// Decide one item (the addressed platform). Decisions are final except
@@ -463,7 +496,9 @@ async fn decide_item(
     let item_id = parse_id("item id", &item_id, ItemId::parse)?;
     let decision = Decision::parse(body.value)?;
     let (notice, receipt) = state.store.decide_item(&p, id, item_id, decision).await?;
-    Ok(Json(SignedNotice { notice, receipt }))
+    Ok(Json(
+        SignedNotice::with_proof(&state, notice, receipt).await,
+    ))
 }
 
 /// The notice's audit events, oldest first.

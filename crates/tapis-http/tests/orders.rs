@@ -501,6 +501,30 @@ async fn orders_story(backend: tapis_store::Backend) {
         o["end_reason"], "lapsed: its review date passed without a review",
         "no review was recorded, so it lapsed at its review date"
     );
+    // the ISP is shown where the log holds the order's latest event, and
+    // the leaf it recomputes is the one the log serves
+    let index = o["log"]["leaf_index"]
+        .as_u64()
+        .expect("the order names its leaf");
+    let (_, leaf) = app
+        .get(
+            &format!("/api/v1/log/leaves?start={index}&end={}", index + 1),
+            &isp_token,
+        )
+        .await;
+    let hex32 = |k: &str| -> [u8; 32] {
+        hex::decode(o["log"][k].as_str().expect(k))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let seq = o["log"]["seq"].as_i64().expect("seq");
+    let mine = tapis_core::tlog::leaf::event_leaf_hash(seq, &hex32("salt"), &hex32("event_hash"));
+    assert_eq!(
+        leaf["leaf_hashes"][0],
+        tapis_core::tlog::hash_to_b64(&mine),
+        "{o}"
+    );
     let (_, zone, _) = app.text("/api/v1/blocklist.rpz", &isp_token, None).await;
     assert!(!zone.contains("CNAME"), "{zone}");
 

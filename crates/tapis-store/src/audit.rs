@@ -95,6 +95,7 @@ pub(crate) async fn append(
     .bind(hex::encode(hash))
     .execute(&mut **tx)
     .await?;
+    crate::tlog::append_leaf(tx, seq, &hash).await?;
     Ok(seq)
 }
 
@@ -170,7 +171,7 @@ fn json_col(row: &AnyRow, col: &str) -> Result<Value> {
     serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("audit column {col}: {e}")))
 }
 
-fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         at: Timestamp::from_unix_millis(row.try_get("at")?),
@@ -254,6 +255,17 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// Up to `limit` events after `after`, in order, as rows.
+    pub(crate) async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AnyRow>> {
+        Ok(sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Walk the whole chain in pages and report the first broken link.
     /// Memory stays constant whatever the chain's length.
     pub async fn verify_audit(&self) -> Result<VerifyReport> {
@@ -261,31 +273,16 @@ impl Store {
         let mut verifier = Verifier::default();
         let mut after = 0i64;
         loop {
-            let rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
-            ))
-            .bind(after)
-            .bind(PAGE)
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = self.audit_page(after, PAGE).await?;
             let n = rows.len();
             for row in &rows {
                 let seq: i64 = row.try_get("seq")?;
                 // An event whose JSON no longer parses is a broken link too.
                 let stored = match event_from_row(row) {
                     Ok(ev) => StoredEvent {
-                        body: EventBody {
-                            seq: ev.seq,
-                            at: ev.at,
-                            actor: ev.actor,
-                            action: ev.action,
-                            subject_type: ev.subject_type,
-                            subject_id: ev.subject_id,
-                            before: ev.before,
-                            after: ev.after,
-                        },
-                        prev_hash: ev.prev_hash,
-                        hash: ev.hash,
+                        prev_hash: ev.prev_hash.clone(),
+                        hash: ev.hash.clone(),
+                        body: ev.into_body(),
                     },
                     Err(e) => {
                         return Ok(VerifyReport {
@@ -396,4 +393,19 @@ impl Store {
 enum Bind {
     Text(String),
     Int(i64),
+}
+impl AuditEvent {
+    /// The event as it is hashed.
+    pub(crate) fn into_body(self) -> EventBody {
+        EventBody {
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            subject_type: self.subject_type,
+            subject_id: self.subject_id,
+            before: self.before,
+            after: self.after,
+        }
+    }
 }

@@ -133,6 +133,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0016_accounts.sql"),
     },
     Migration {
+        version: 18,
+        name: "transparency_log",
+        sqlite: include_str!("../migrations/sqlite/0018_transparency_log.sql"),
+        postgres: include_str!("../migrations/postgres/0018_transparency_log.sql"),
+    },
+    Migration {
         version: 19,
         name: "appeals",
         sqlite: include_str!("../migrations/sqlite/0019_appeals.sql"),
@@ -253,6 +259,8 @@ pub struct Options {
     /// outbox leases are taken in its name, so a restarted process takes
     /// its own leases back at once. None: a fresh identity per open.
     pub instance_id: Option<String>,
+    /// The transparency log's origin and accepted witnesses.
+    pub log: crate::tlog::LogOptions,
 }
 
 impl Default for Options {
@@ -266,6 +274,7 @@ impl Default for Options {
             isp_rules: Default::default(),
             timeouts: Timeouts::default(),
             instance_id: None,
+            log: Default::default(),
         }
     }
 }
@@ -289,6 +298,8 @@ pub(crate) struct Ctx {
     pub(crate) lock_waits: LockWaits,
     /// Ownership lease and shared simulated clock (`lease.rs`).
     pub(crate) runtime: crate::lease::Runtime,
+    /// The transparency log's origin and witnesses.
+    pub(crate) log: crate::tlog::LogOptions,
 }
 
 /// The store. Cheap to clone; clones share the pool, the clock, the policy
@@ -439,10 +450,16 @@ impl Store {
                 liveness: Liveness::default(),
                 lock_waits: LockWaits::default(),
                 runtime: Default::default(),
+                log: options.log,
             }),
             group: Default::default(),
         };
         store.migrate().await?;
+        // a log that cannot be completed must not keep `tapis log verify`
+        // (which says why) from opening the database; appends then fail
+        if let Err(e) = store.backfill_log().await {
+            tracing::error!(error = %e, "the transparency log's leaves cannot be completed from the audit events");
+        }
         if publish {
             store.publish_key().await?;
         }

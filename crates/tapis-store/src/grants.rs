@@ -13,7 +13,13 @@
 use crate::{Error, Result};
 
 /// Tables whose rows the application may add and read but never change.
-const APPEND_ONLY: &[&str] = &["audit_events"];
+const APPEND_ONLY: &[&str] = &[
+    "audit_events",
+    "tlog_salts",
+    "tlog_nodes",
+    "tlog_checkpoints",
+    "tlog_cosignatures",
+];
 
 /// Tables the application may only read.
 const READ_ONLY: &[&str] = &["schema_migrations"];

@@ -35,6 +35,8 @@ mod shared_clock;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tlog;
+mod tlog_check;
 mod tokens;
 mod two_step;
 
@@ -62,4 +64,5 @@ pub use parties::Bootstrapped;
 pub use schedule::DueWork;
 pub use shared_clock::SIMULATED_NOW;
 pub use stats::{DashboardCounts, PlatformFigures, Transparency, quantile};
+pub use tlog_check::LogRecompute;
 pub use tokens::{hash_secret, new_secret};

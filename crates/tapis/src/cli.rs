@@ -40,6 +40,8 @@ mod authoriser;
 mod db;
 mod files;
 mod offline;
+mod tlog;
+mod witness;
 
 pub(crate) use db::explain_open_error;
 pub(crate) use files::{
@@ -309,6 +311,14 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The transparency log: check it offline against saved checkpoints.
+    Log {
+        #[command(subcommand)]
+        command: tlog::LogCommand,
+    },
+    /// Follow a tapis transparency log as a witness: check that it only
+    /// grows, co-sign its checkpoints, keep them, report a fork.
+    Witness(witness::WitnessArgs),
     /// Replay a scenario (examples/scenarios/*.toml) on a simulated clock.
     ///
     /// By default against tapis started in-process on a fresh temporary
@@ -512,11 +522,12 @@ impl Command {
             } => args.store.clone(),
             Command::Authoriser { command } => command.store().clone(),
             Command::Account { command } => command.store().clone(),
+            Command::Log { command } => command.store().clone(),
             Command::Replay(args) => StoreArgs {
                 config: args.config.clone(),
                 ..StoreArgs::default()
             },
-            Command::Resolver(_) => return None,
+            Command::Resolver(_) | Command::Witness(_) => return None,
         })
     }
 }
@@ -530,6 +541,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
             eprintln!("warning: tapis resolver does not use --database-url; ignored");
         }
         return crate::resolver_cmd::run(args.or_early(early.config, early.data_dir));
+    }
+    // a witness has no database and no tapis settings
+    if let Command::Witness(args) = cli.command {
+        return witness::run(args);
     }
     let early = match cli.command {
         Command::Replay(_) => early.only_config("replay"),
@@ -631,8 +646,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             } => db::grants(&settings, &app_role),
             Command::Authoriser { command } => authoriser::run(&settings, command).await,
             Command::Account { command } => account::run(&settings, command).await,
+            Command::Log { command } => tlog::run(&settings, command).await,
             Command::Replay(args) => crate::replay::run(args).await,
-            Command::Resolver(_) => unreachable!("handled before the settings load"),
+            Command::Resolver(_) | Command::Witness(_) => {
+                unreachable!("handled before the settings load")
+            }
         }
     })
 }

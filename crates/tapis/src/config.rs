@@ -11,9 +11,11 @@ use serde::Deserialize;
 
 mod limits;
 mod operations;
+mod transparency;
 mod web;
 pub use limits::LimitSettings;
 pub use operations::{DatabaseSettings, HealthSettings, MetricsSettings, OwnershipSettings};
+pub use transparency::TransparencySettings;
 pub use web::WebSettings;
 
 #[derive(Clone, Deserialize, PartialEq)]
@@ -57,6 +59,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub ownership: OwnershipSettings,
     pub web: WebSettings,
+    pub transparency: TransparencySettings,
 }
 
 /// Due process on the blocking path.
@@ -327,6 +330,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             ownership: OwnershipSettings::default(),
             web: WebSettings::default(),
+            transparency: TransparencySettings::default(),
         }
     }
 }
@@ -354,6 +358,7 @@ impl std::fmt::Debug for Settings {
             .field("metrics", &self.metrics)
             .field("signing_key_file", &self.signing_key_file)
             .field("ownership", &self.ownership)
+            .field("transparency", &self.transparency)
             .finish()
     }
 }
@@ -586,6 +591,19 @@ impl Settings {
                 }
                 "TAPIS_WEB_FAILURES_PER_ADDRESS" => {
                     s.web.failures_per_address = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_TRANSPARENCY_ORIGIN" => s.transparency.origin = v.to_owned(),
+                "TAPIS_TRANSPARENCY_CHECKPOINT_INTERVAL_SECS" => {
+                    s.transparency.checkpoint_interval_secs =
+                        v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_TRANSPARENCY_WITNESSES" => {
+                    s.transparency.witnesses = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_owned)
+                        .collect()
                 }
                 k if OTHER_VARS.contains(&k) || k.starts_with("TAPIS_TEST_") => {}
                 k => warnings.push(format!("ignoring unknown environment variable {k}")),

@@ -114,6 +114,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             .isp_rules(settings.channel.allow_private_targets),
         timeouts: settings.database.timeouts(),
         instance_id: Some(instance_id(&settings.data_dir)?),
+        log: settings.transparency.log_options()?,
     };
     let url = settings.database_url();
     crate::cli::prepare_database(&url)?;
@@ -233,6 +234,13 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         tapis_channel::spawn_scheduler(scheduler.clone(), poll, stop_rx.clone()),
         tapis_channel::spawn_delivery(store.clone(), delivery.clone(), poll, stop_rx.clone()),
     ];
+    if settings.transparency.checkpoint_interval_secs > 0 {
+        tasks.push(tokio::spawn(checkpoints(
+            store.clone(),
+            std::time::Duration::from_secs(settings.transparency.checkpoint_interval_secs),
+            stop_rx.clone(),
+        )));
+    }
     tasks.extend(
         crate::cli::remove_admin_token_once_used(
             store.clone(),
@@ -463,4 +471,25 @@ fn web_state(
     web.taxonomy = api.taxonomy.clone();
     web.notice_limits = api.limits.notice;
     Ok(web)
+}
+
+/// Sign a checkpoint every `every` while the log grows, as the owner only
+/// (`make_checkpoint` does nothing when the latest has the log's size).
+async fn checkpoints(
+    store: Store,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if !store.is_owner() {
+            continue;
+        }
+        if let Err(e) = store.make_checkpoint().await {
+            tracing::warn!(error = %e, "cannot sign a checkpoint of the transparency log");
+        }
+    }
 }

@@ -4,121 +4,24 @@
 //! verify` alone is fooled by a consistent rewrite; `--against` the kept
 //! documents is not.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Output, Stdio};
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use tapis_core::audit::{EventBody, GENESIS};
+use serde_json::json;
 use tapis_store::Backend;
 use tapis_store::testing::{TestDb, backends};
 
 mod common;
 
-use common::{Proc, cli as tapis};
-
-fn serve(data: &Path, url: &str) -> (Proc, String) {
-    let mut child = tapis(data, url)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("TAPIS_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start tapis serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("address").expect("line");
-        if let Some(rest) = line.strip_prefix("tapis listening on ") {
-            break rest.split_whitespace().next().expect("url").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), base)
-}
-
-fn run(data: &Path, url: &str, args: &[&str]) -> Output {
-    tapis(data, url).args(args).output().expect("run tapis")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn token(data: &Path, url: &str, party: &str, role: &str) -> String {
-    let out = common::token_create(tapis(data, url), party, role, Some(role));
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
-}
-
-async fn call(base: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let http = reqwest::Client::new();
-    let req = match body {
-        Some(b) => http.post(format!("{base}{path}")).json(&b),
-        None => http.get(format!("{base}{path}")),
-    };
-    let resp = req.bearer_auth(token).send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// SQL text literal.
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use common::attacker::{acked_notice, rewrite_chain_sql, run, serve_on, text};
 
 async fn story(backend: Backend) {
     let db = TestDb::new(backend).await;
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path();
     let url = db.url.clone();
-    let (server, base) = serve(data, &url);
-    let admin = std::fs::read_to_string(data.join("admin-token"))
-        .expect("admin token")
-        .trim()
-        .to_owned();
-    let (_, me) = call(&base, "/api/v1/whoami", &admin, None).await;
-    let authority = me["party_id"].as_str().expect("party").to_owned();
-    let (s, p) = call(
-        &base,
-        "/api/v1/parties",
-        &admin,
-        Some(json!({"kind": "platform", "name": "Messenger", "domains": ["messenger.example"]})),
-    )
-    .await;
-    assert_eq!(s, 201, "{p}");
-    let officer = token(data, &url, &authority, "officer");
-    let agent = token(data, &url, "Messenger", "platform_agent");
-
-    let (s, n) = call(
-        &base,
-        "/api/v1/notices",
-        &officer,
-        Some(json!({
-            "platform_id": p["id"], "category": "terrorism", "urgency": "urgent",
-            "legal_basis": {"reference": "Law 11/2008 art. 40", "text": "Unlawful content must be removed."},
-            "explanation": "Channel distributes terrorist propaganda",
-            "items": [{"kind": "platform_channel", "value": "@channel_1", "native_id": "-1001"},
-                      {"kind": "platform_channel", "value": "@channel_2", "native_id": "-1002"}],
-        })),
-    )
-    .await;
-    assert_eq!(s, 201, "{n}");
-    let id = n["id"].as_str().expect("id").to_owned();
-    let (s, ack) = call(
-        &base,
-        &format!("/api/v1/notices/{id}/acknowledge"),
-        &agent,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(s, 200, "{ack}");
+    let (server, base) = serve_on(data, &url, &[]);
+    let acked = acked_notice(data, &url, &base).await;
+    let ack = acked.ack.clone();
     let anchored = ack["receipt"]["payload"]["chain"]["seq"]
         .as_i64()
         .expect("the receipt carries the chain head");
@@ -126,15 +29,7 @@ async fn story(backend: Backend) {
         ack["receipt"]["payload"]["chain"]["hash"].is_string(),
         "{ack}"
     );
-    let item = n["items"][0]["id"].as_str().expect("item");
-    let (s, dec) = call(
-        &base,
-        &format!("/api/v1/notices/{id}/items/{item}/decision"),
-        &agent,
-        Some(json!({"decision": "removed"})),
-    )
-    .await;
-    assert_eq!(s, 200, "{dec}");
+    let dec = acked.decide_first_item(&base).await;
     let decided = dec["receipt"]["payload"]["chain"]["seq"]
         .as_i64()
         .expect("the decision carries the chain head");
@@ -194,35 +89,7 @@ async fn story(backend: Backend) {
         .find(|e| e.action == "notice.created" || e.action == "notice.submitted")
         .expect("a notice event")
         .seq;
-    let mut prev = GENESIS;
-    let mut sql = String::new();
-    for e in &events {
-        let mut after = e.after.clone();
-        if e.seq == created {
-            after = json!({"rewritten": true});
-        }
-        let body = EventBody {
-            seq: e.seq,
-            at: e.at,
-            actor: e.actor.clone(),
-            action: e.action.clone(),
-            subject_type: e.subject_type.clone(),
-            subject_id: e.subject_id.clone(),
-            before: e.before.clone(),
-            after: after.clone(),
-        };
-        let hash = body.chain_hash(&prev).expect("hash");
-        if e.seq >= created {
-            sql.push_str(&format!(
-                "UPDATE audit_events SET after = {}, prev_hash = {}, hash = {} WHERE seq = {};\n",
-                lit(&tapis_core::canonical::to_string(&after).expect("json")),
-                lit(&hex_of(&prev)),
-                lit(&hex_of(&hash)),
-                e.seq
-            ));
-        }
-        prev = hash;
-    }
+    let sql = rewrite_chain_sql(&events, created, &json!({"rewritten": true}));
     store.raw_execute(&sql).await.expect("rewrite");
     let out = run(data, &url, &["audit", "verify"]);
     assert!(
@@ -259,10 +126,6 @@ async fn story(backend: Backend) {
         "{t}"
     );
     db.cleanup().await;
-}
-
-fn hex_of(b: &[u8; 32]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

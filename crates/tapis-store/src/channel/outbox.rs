@@ -84,10 +84,23 @@ pub(crate) async fn enqueue(
     data: Value,
 ) -> Result<String> {
     let event_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    // where the log stood when the message was written: the leaf of the
+    // latest audit event (the cause's own, when it was appended first) and
+    // what the platform needs to recompute that leaf; checkpoint and
+    // inclusion proof: `GET /api/v1/log/proof/leaf/{leaf_index}`
+    let head = crate::audit::head(tx).await?;
+    let log = if head.seq > 0 {
+        let mut entry = crate::tlog::entry_in(&mut **tx, head.seq).await?;
+        entry.event_hash = Some(head.hash);
+        entry.to_json()
+    } else {
+        serde_json::Value::Null
+    };
     let payload = canonical::to_string(&json!({
         "type": event_type,
         "timestamp": now.to_string(),
         "data": data,
+        "log": log,
     }))?;
     sqlx::query(
         "INSERT INTO platform_events (id, party_id, notice_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",

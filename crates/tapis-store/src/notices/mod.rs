@@ -436,6 +436,7 @@ impl Store {
         // the head right after the acknowledgement's own events: the
         // platform's copy then pins the log up to here
         let chain = audit::head(&mut tx).await?;
+        let leaf = crate::tlog::entry_in(&mut *tx, chain.seq).await?;
         let receipt = json!({
             "type": "tapis.receipt.v1",
             "notice_id": id.to_string(),
@@ -444,6 +445,7 @@ impl Store {
             "acknowledged_at": now.to_string(),
             "platform_signature": platform_sig,
             "chain": chain.to_json(),
+            "log": leaf.to_json(),
         });
         let sealed = self.ctx.signer.seal(receipt)?;
         sqlx::query("INSERT INTO receipts (id, notice_id, receipt, platform_signature, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -598,6 +600,7 @@ impl Store {
         // the platform's proof that it acted, and when: signed by tapis
         let party_name = party_name(&mut tx, by.party_id).await?;
         let chain = audit::head(&mut tx).await?;
+        let leaf = crate::tlog::entry_in(&mut *tx, chain.seq).await?;
         let sealed = self.ctx.signer.seal(json!({
             "type": "tapis.decision.v1",
             "notice_id": notice_id.to_string(),
@@ -609,6 +612,7 @@ impl Store {
             "decided_by": {"party_id": by.party_id.to_string(), "party_name": party_name, "token_label": by.label},
             "decided_at": now.to_string(),
             "chain": chain.to_json(),
+            "log": leaf.to_json(),
         }))?;
         sqlx::query(
             "INSERT INTO receipts (id, notice_id, receipt, created_at) VALUES ($1, $2, $3, $4)",

@@ -73,6 +73,11 @@ pub struct Order {
     /// An emergency order may go in force before its authorisation, and
     /// lapses unless authorised within the policy's limit.
     pub emergency: bool,
+    /// Where the log holds the latest audit event about the order (its
+    /// leaf, the salt and the event's hash): what an ISP checks with
+    /// `GET /api/v1/log/proof/leaf/{leaf_index}`. Only on a single order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::tlog::LeafEntry>,
 }
 
 const ORDER_COLUMNS: &str = "id, state, action, category, legal_basis_reference, legal_basis_text, explanation, \
@@ -116,6 +121,7 @@ fn order_from_row(row: &AnyRow) -> Result<Order> {
         end_reason: row.try_get("end_reason")?,
         created_at: ts(row, "created_at")?,
         emergency: row.try_get::<i64, _>("emergency")? != 0,
+        log: None,
     })
 }
 
@@ -510,7 +516,8 @@ impl Store {
 
     pub async fn get_order(&self, id: &str) -> Result<Order> {
         let mut tx = self.pool.begin().await?;
-        let (o, _) = load_order(&mut tx, id).await?;
+        let (mut o, _) = load_order(&mut tx, id).await?;
+        o.log = crate::tlog::latest_entry_about(&mut *tx, "order", id).await?;
         tx.commit().await?;
         Ok(o)
     }

@@ -4,10 +4,10 @@
 
 pub mod account;
 pub mod admin;
+pub mod appeal;
 pub mod approvals;
 pub mod audit;
 pub mod authorise;
-pub mod appeal;
 pub mod block;
 pub mod dashboard;
 pub mod inbox;

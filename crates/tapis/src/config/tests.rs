@@ -267,3 +267,31 @@ fn web_settings_from_file_and_environment() {
         assert!(format!("{err:#}").contains(says), "{k}={v}: {err:#}");
     }
 }
+
+#[test]
+fn transparency_settings_from_the_environment_are_checked() {
+    let w = "witness.example/w1+18041f2a+BBl/ayPhbIUyxqvIOPrNXqeJvgx2spIDNAOb+os9No1h";
+    let (s, warnings) = Settings::load(
+        None,
+        &env(&[
+            ("TAPIS_TRANSPARENCY_ORIGIN", "kominfo.example/tapis"),
+            ("TAPIS_TRANSPARENCY_CHECKPOINT_INTERVAL_SECS", "5"),
+            ("TAPIS_TRANSPARENCY_WITNESSES", &format!("{w}, ")),
+        ]),
+        &Overrides::default(),
+    )
+    .expect("load");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(s.transparency.checkpoint_interval_secs, 5);
+    let log = s.transparency.log_options().expect("valid");
+    assert_eq!(log.origin, "kominfo.example/tapis");
+    assert_eq!(log.witnesses.len(), 1);
+    let mut bad = s.transparency.clone();
+    bad.origin = "not an origin".into();
+    assert!(bad.log_options().is_err());
+    bad.origin = "ok.example/log".into();
+    bad.witnesses =
+        vec!["witness.example/w1+00000000+BBl/ayPhbIUyxqvIOPrNXqeJvgx2spIDNAOb+os9No1h".into()];
+    let e = bad.log_options().expect_err("wrong key id").to_string();
+    assert!(e.contains("key id does not match"), "{e}");
+}

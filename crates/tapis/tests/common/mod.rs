@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+pub mod attacker;
+
 pub use tapis_testkit::{
     ADMIN, Api, Proc, Server, ServerBuilder, dns, free_port, tool, wait_until, wait_until_async,
 };
