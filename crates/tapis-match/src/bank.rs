@@ -168,8 +168,9 @@ impl Bank {
         e.removed = true;
         match &e.signal {
             Signal::Pdq(_) => {
-                if let Some(pos) = self.pdq_entry.iter().position(|&x| x == id) {
-                    // ids in the PDQ index follow pdq_entry's positions
+                // entry ids grow as added, so pdq_entry is sorted; its
+                // positions are the PDQ index's ids
+                if let Ok(pos) = self.pdq_entry.binary_search(&id) {
                     self.pdq.remove(u32::try_from(pos).unwrap_or(u32::MAX));
                 }
             }
@@ -177,7 +178,8 @@ impl Bank {
                 self.urls.remove(u.key(), false, id);
             }
             Signal::Domain(d) => {
-                self.domains.remove(d.name.as_str(), d.include_subdomains, id);
+                self.domains
+                    .remove(d.name.as_str(), d.include_subdomains, id);
             }
             Signal::Sha256(b) => {
                 if let Some(v) = self.sha256.get_mut(b) {
@@ -272,12 +274,25 @@ mod tests {
             source: Some("notice-42".into()),
             ..Provenance::default()
         };
-        let url = b.add(s("url", "https://Example.com/v/1?utm_source=x"), None, labels.clone(), prov.clone());
-        let dom = b.add(s("domain", "*.bad.example"), None, labels.clone(), prov.clone());
+        let url = b.add(
+            s("url", "https://Example.com/v/1?utm_source=x"),
+            None,
+            labels.clone(),
+            prov.clone(),
+        );
+        let dom = b.add(
+            s("domain", "*.bad.example"),
+            None,
+            labels.clone(),
+            prov.clone(),
+        );
         let pdq_hex = "f8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22";
         let pdq = b.add(s("pdq", pdq_hex), Some(100), labels.clone(), prov.clone());
         let sha = b.add(
-            s("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            s(
+                "sha256",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
             None,
             labels,
             prov,
@@ -298,7 +313,15 @@ mod tests {
         b.set_pdq_threshold(1).unwrap();
         assert!(b.lookup(&Signal::Pdq(near)).is_empty());
 
-        assert_eq!(b.lookup(&s("sha256", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"))[0].entry.id, sha);
+        assert_eq!(
+            b.lookup(&s(
+                "sha256",
+                "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+            ))[0]
+                .entry
+                .id,
+            sha
+        );
 
         for id in [url, dom, pdq, sha] {
             assert!(b.remove(id));
@@ -306,7 +329,10 @@ mod tests {
         }
         assert!(b.lookup(&s("url", "http://example.com/v/1")).is_empty());
         assert!(b.lookup(&s("domain", "x.bad.example")).is_empty());
-        assert!(b.lookup(&Signal::Pdq(PdqHash::parse(pdq_hex).unwrap())).is_empty());
+        assert!(
+            b.lookup(&Signal::Pdq(PdqHash::parse(pdq_hex).unwrap()))
+                .is_empty()
+        );
         assert_eq!(b.entries().len(), 4);
         assert!(b.entries().iter().all(|e| e.removed));
         assert!(b.is_empty());

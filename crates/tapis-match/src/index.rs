@@ -420,6 +420,9 @@ mod tests {
     #[test]
     fn thresholds_beyond_half_the_bits_are_refused() {
         let idx = PdqIndex::new();
-        assert_eq!(idx.search(&PdqHash::default(), 129), Err(Error::Threshold(129)));
+        assert_eq!(
+            idx.search(&PdqHash::default(), 129),
+            Err(Error::Threshold(129))
+        );
     }
 }

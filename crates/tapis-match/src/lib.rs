@@ -22,6 +22,8 @@
 //! * [`bank`]: a [`Bank`] of labelled signals with their provenance, and
 //!   the [`Match`] results it answers.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod bank;
 pub mod index;
 pub mod pdq;
@@ -60,7 +62,9 @@ pub enum Error {
     Domain { domain: String, reason: String },
     #[error("image format not recognised: use jpeg, png, gif, webp or bmp")]
     ImageFormat,
-    #[error("image is {width}x{height}, over the limit of {max}x{max} pixels: scale it down before hashing")]
+    #[error(
+        "image is {width}x{height}, over the limit of {max}x{max} pixels: scale it down before hashing"
+    )]
     ImageTooLarge { width: u32, height: u32, max: u32 },
     #[error("image could not be decoded (corrupt or truncated): {0}")]
     ImageDecode(String),

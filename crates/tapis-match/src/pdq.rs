@@ -245,8 +245,14 @@ pub fn decode_luma(bytes: &[u8], limits: &ImageLimits) -> Result<(Luma, (u32, u3
             .map_err(|e| Error::ImageDecode(e.to_string()))
     };
     let probe = reader()?;
-    if probe.format().is_none() {
-        return Err(Error::ImageFormat);
+    match probe.format() {
+        None => return Err(Error::ImageFormat),
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            return Err(Error::ImageDecode(
+                "the jpeg ends before its end-of-image marker: the file is truncated".into(),
+            ));
+        }
+        Some(_) => {}
     }
     let (width, height) = probe
         .into_dimensions()
@@ -281,6 +287,16 @@ pub fn decode_luma(bytes: &[u8], limits: &ImageLimits) -> Result<(Luma, (u32, u3
         other => Luma::from_rgb8(h, w, other.to_rgb8().as_raw()),
     };
     Ok((luma, (width, height)))
+}
+
+/// Whether a JPEG has its end-of-image marker after its last scan. The
+/// decoder fills a truncated scan with grey and succeeds, which would hash
+/// half an image; entropy-coded data stuffs every 0xFF, so neither marker
+/// can occur inside a scan, and an EXIF thumbnail's own markers come before
+/// the main image's last scan.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|s| bytes[s..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// Hash luma as the reference's `pdqHash256FromFloatLuma` does (an image
@@ -378,13 +394,20 @@ fn dct_of_luma(luma: Luma) -> Option<(Dct, u8)> {
 /// Window of each of the two box passes: half the ratio of old to new
 /// size, rounded up.
 fn jarosz_window(old: usize, new: usize) -> usize {
-    (old + 2 * new - 1) / (2 * new)
+    old.div_ceil(2 * new)
 }
 
 /// One running-mean box filter over `len` samples from `start` every
 /// `stride`, centred, with shrinking windows at both ends, in the
 /// reference's order of additions and subtractions.
-fn box_1d(input: &[f32], output: &mut [f32], start: usize, len: usize, stride: usize, window: usize) {
+fn box_1d(
+    input: &[f32],
+    output: &mut [f32],
+    start: usize,
+    len: usize,
+    stride: usize,
+    window: usize,
+) {
     let half = (window + 2) / 2;
     let lead = half - 1;
     let head = window - half + 1;
@@ -466,7 +489,8 @@ fn dct_matrix() -> &'static [[f32; DOWNSAMPLED]; DCT_SIDE] {
         let mut m = [[0f32; DOWNSAMPLED]; DCT_SIDE];
         for (i, row) in m.iter_mut().enumerate() {
             for (j, x) in row.iter_mut().enumerate() {
-                let angle = (std::f64::consts::PI / 2.0 / DOWNSAMPLED as f64) * (i + 1) as f64
+                let angle = (std::f64::consts::PI / 2.0 / DOWNSAMPLED as f64)
+                    * (i + 1) as f64
                     * (2 * j + 1) as f64;
                 *x = (f64::from(scale) * angle.cos()) as f32;
             }

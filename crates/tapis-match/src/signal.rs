@@ -130,7 +130,8 @@ impl DomainSignal {
     /// (the name and everything under it). Unicode names become punycode.
     pub fn parse(raw: &str) -> Result<DomainSignal> {
         let s = raw.trim();
-        let (body, include_subdomains) = match s.strip_prefix("*.").or_else(|| s.strip_prefix('.')) {
+        let (body, include_subdomains) = match s.strip_prefix("*.").or_else(|| s.strip_prefix('.'))
+        {
             Some(rest) => (rest, true),
             None => (s, false),
         };
@@ -303,7 +304,9 @@ impl UrlNormaliser {
             .map_or(text.len(), |i| host_start + i);
         let host_end = if text[host_start..].starts_with('[') {
             // IPv6 literal: the host ends at the bracket
-            text[host_start..].find(']').map_or(host_end, |i| host_start + i + 1)
+            text[host_start..]
+                .find(']')
+                .map_or(host_end, |i| host_start + i + 1)
         } else {
             host_end
         };
@@ -361,7 +364,11 @@ fn percent_decode_lossy(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && b[i + 1].is_ascii_hexdigit()
+            && b[i + 2].is_ascii_hexdigit()
+        {
             out.push(hex_val(b[i + 1]) * 16 + hex_val(b[i + 2]));
             i += 3;
         } else {
@@ -383,23 +390,45 @@ mod tests {
     #[test]
     fn urls_normalise_as_documented() {
         let cases = [
-            ("HTTP://Example.COM:80/a/./b/../c?x=1#frag", "http://example.com/a/c?x=1"),
+            (
+                "HTTP://Example.COM:80/a/./b/../c?x=1#frag",
+                "http://example.com/a/c?x=1",
+            ),
             ("https://example.com:443", "https://example.com/"),
             ("https://example.com:8443/", "https://example.com:8443/"),
-            ("https://bücher.example/ä", "https://xn--bcher-kva.example/%C3%A4"),
-            ("https://example.com/?utm_source=x&id=7&fbclid=y&gclid=z", "https://example.com/?id=7"),
+            (
+                "https://bücher.example/ä",
+                "https://xn--bcher-kva.example/%C3%A4",
+            ),
+            (
+                "https://example.com/?utm_source=x&id=7&fbclid=y&gclid=z",
+                "https://example.com/?id=7",
+            ),
             ("https://example.com/?UTM_Medium=x", "https://example.com/"),
-            ("https://example.com/%7euser/%41%2f?q=%3d%62", "https://example.com/~user/A%2F?q=%3Db"),
+            (
+                "https://example.com/%7euser/%41%2f?q=%3d%62",
+                "https://example.com/~user/A%2F?q=%3Db",
+            ),
             ("https://user:pw@example.com./p", "https://example.com/p"),
-            ("https://example.com/?b=2&a=1&&", "https://example.com/?b=2&a=1"),
+            (
+                "https://example.com/?b=2&a=1&&",
+                "https://example.com/?b=2&a=1",
+            ),
         ];
         for (raw, want) in cases {
             assert_eq!(n(raw), want, "{raw}");
         }
-        let u = UrlNormaliser::default().normalise("http://[::1]:8080/x").unwrap();
+        let u = UrlNormaliser::default()
+            .normalise("http://[::1]:8080/x")
+            .unwrap();
         assert_eq!(u.host(), "[::1]");
-        let u = UrlNormaliser::default().normalise("https://a.example.com:81/x?y").unwrap();
-        assert_eq!((u.host(), u.key()), ("a.example.com", "a.example.com:81/x?y"));
+        let u = UrlNormaliser::default()
+            .normalise("https://a.example.com:81/x?y")
+            .unwrap();
+        assert_eq!(
+            (u.host(), u.key()),
+            ("a.example.com", "a.example.com:81/x?y")
+        );
     }
 
     #[test]
@@ -411,7 +440,9 @@ mod tests {
 
     #[test]
     fn bad_urls_say_why() {
-        let e = UrlNormaliser::default().normalise("example.com/x").unwrap_err();
+        let e = UrlNormaliser::default()
+            .normalise("example.com/x")
+            .unwrap_err();
         assert!(e.to_string().contains("no scheme"), "{e}");
         assert_eq!(
             UrlNormaliser::default().normalise("ftp://example.com/"),
@@ -430,16 +461,31 @@ mod tests {
         assert_eq!(d.to_string(), "*.xn--bcher-kva.example");
         let d = DomainSignal::parse("example.com.").unwrap();
         assert!(!d.include_subdomains);
-        assert!(matches!(DomainSignal::parse("bad..name"), Err(Error::Domain { .. })));
-        assert!(matches!(DomainSignal::parse("com"), Err(Error::Domain { .. })));
+        assert!(matches!(
+            DomainSignal::parse("bad..name"),
+            Err(Error::Domain { .. })
+        ));
+        assert!(matches!(
+            DomainSignal::parse("com"),
+            Err(Error::Domain { .. })
+        ));
     }
 
     #[test]
     fn registrable_domains_follow_the_public_suffix_list() {
         let psl = PublicSuffixList::bundled();
-        assert_eq!(registrable_domain("a.b.example.co.id", &psl), Some("example.co.id"));
-        assert_eq!(registrable_domain("user.github.io", &psl), Some("user.github.io"));
-        assert_eq!(registrable_domain("x.user.github.io", &psl), Some("user.github.io"));
+        assert_eq!(
+            registrable_domain("a.b.example.co.id", &psl),
+            Some("example.co.id")
+        );
+        assert_eq!(
+            registrable_domain("user.github.io", &psl),
+            Some("user.github.io")
+        );
+        assert_eq!(
+            registrable_domain("x.user.github.io", &psl),
+            Some("user.github.io")
+        );
         assert_eq!(registrable_domain("co.id", &psl), None);
         let d = DomainSignal::parse("www.kominfo.go.id").unwrap();
         assert_eq!(d.registrable(&psl).as_deref(), Some("kominfo.go.id"));
@@ -448,9 +494,15 @@ mod tests {
     #[test]
     fn every_kind_parses_and_prints_back() {
         for (k, v) in [
-            ("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (
+                "sha256",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
             ("md5", "d41d8cd98f00b204e9800998ecf8427e"),
-            ("pdq", "f8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22"),
+            (
+                "pdq",
+                "f8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22",
+            ),
             ("domain", "*.example.com"),
             ("url", "https://example.com/x"),
         ] {
@@ -467,6 +519,9 @@ mod tests {
                 got: 4
             })
         );
-        assert_eq!(SignalKind::parse("sha1"), Err(Error::UnknownKind("sha1".into())));
+        assert_eq!(
+            SignalKind::parse("sha1"),
+            Err(Error::UnknownKind("sha1".into()))
+        );
     }
 }

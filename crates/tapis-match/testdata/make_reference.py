@@ -58,6 +58,22 @@ def main():
     with open("expected.txt", "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines), file=sys.stderr)
+    colour()
+
+
+def colour():
+    """Colour references: the bridge JPEGs (copied from ThreatExchange) and
+    one of them saved as a lossless RGB PNG, decoded by Pillow."""
+    rgb = np.asarray(Image.open("bridge-square-256x256.jpg").convert("RGB"))
+    Image.fromarray(rgb).save("bridge-256-rgb.png", optimize=True)
+    out = []
+    for name in ["bridge-square-128x128.jpg", "bridge-shrink-a-lot.jpg",
+                 "bridge-square-256x256.jpg", "bridge-256-rgb.png"]:
+        a = np.ascontiguousarray(np.asarray(Image.open(name).convert("RGB")))
+        vector, quality = pdqhash.compute(a)
+        out.append("%s %d %s" % (hexify(vector), quality, name))
+    with open("rgb-expected.txt", "w") as f:
+        f.write("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@
 //! `pdq/python/README.md`), so the test holds them to exact equality and a
 //! decoder change that moves a bit will show here.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::path::PathBuf;
 
 use tapis_match::pdq::{self, ImageLimits, PdqHash};
 
 fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
 }
 
 fn read(name: &str) -> Vec<u8> {
@@ -29,8 +33,12 @@ fn greyscale_pngs_hash_bit_exactly_like_the_reference() {
     for line in expected.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f[0] == "dihedral" {
-            let want: Vec<PdqHash> = f[1].split(',').map(|h| PdqHash::parse(h).expect("hex")).collect();
-            let got = pdq::hash_image_dihedral(&read(f[2]), &ImageLimits::default()).expect("hashes");
+            let want: Vec<PdqHash> = f[1]
+                .split(',')
+                .map(|h| PdqHash::parse(h).expect("hex"))
+                .collect();
+            let got =
+                pdq::hash_image_dihedral(&read(f[2]), &ImageLimits::default()).expect("hashes");
             assert_eq!(got.all().to_vec(), want, "dihedral variants of {}", f[2]);
             continue;
         }
