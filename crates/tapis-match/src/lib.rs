@@ -25,6 +25,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod bank;
+pub mod bank_file;
 pub mod index;
 pub mod pdq;
 pub mod signal;

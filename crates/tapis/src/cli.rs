@@ -318,6 +318,9 @@ enum Command {
     #[command(after_help = REPLAY_HELP)]
     Replay(crate::replay::ReplayArgs),
     Resolver(crate::resolver_cmd::ResolverArgs),
+    /// Hash files (PDQ perceptual hashes of images), as Meta's tools do.
+    Hash(crate::match_cmd::HashArgs),
+    Match(crate::match_cmd::MatchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -516,7 +519,7 @@ impl Command {
                 config: args.config.clone(),
                 ..StoreArgs::default()
             },
-            Command::Resolver(_) => return None,
+            Command::Resolver(_) | Command::Hash(_) | Command::Match(_) => return None,
         })
     }
 }
@@ -530,6 +533,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
             eprintln!("warning: tapis resolver does not use --database-url; ignored");
         }
         return crate::resolver_cmd::run(args.or_early(early.config, early.data_dir));
+    }
+    // Content matching reads only the files it is given: no settings.
+    if let Command::Hash(args) = cli.command {
+        return crate::match_cmd::run_hash(args);
+    }
+    if let Command::Match(args) = cli.command {
+        return crate::match_cmd::run_match(args);
     }
     let early = match cli.command {
         Command::Replay(_) => early.only_config("replay"),
@@ -632,7 +642,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Authoriser { command } => authoriser::run(&settings, command).await,
             Command::Account { command } => account::run(&settings, command).await,
             Command::Replay(args) => crate::replay::run(args).await,
-            Command::Resolver(_) => unreachable!("handled before the settings load"),
+            Command::Resolver(_) | Command::Hash(_) | Command::Match(_) => {
+                unreachable!("handled before the settings load")
+            }
         }
     })
 }
