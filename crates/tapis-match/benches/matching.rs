@@ -24,17 +24,9 @@ fn size(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn random(rng: &mut StdRng) -> PdqHash {
-    PdqHash([rng.random(), rng.random(), rng.random(), rng.random()])
-}
-
-fn flip(rng: &mut StdRng, h: PdqHash, k: u32) -> PdqHash {
-    let mut out = h;
-    while out.distance(&h) < k {
-        out = out.flip(rng.random_range(0..256));
-    }
-    out
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{flip, random};
 
 /// Clustered PDQ data as real banks have it: half uniform, half in
 /// clusters of 100 near-duplicates (0..=40 bits from their centre), plus

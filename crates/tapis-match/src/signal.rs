@@ -322,6 +322,16 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// The byte a `%XX` at `i` stands for, if one is there.
+fn percent_at(b: &[u8], i: usize) -> Option<u8> {
+    if b.get(i) != Some(&b'%') {
+        return None;
+    }
+    let hi = char::from(*b.get(i + 1)?).to_digit(16)?;
+    let lo = char::from(*b.get(i + 2)?).to_digit(16)?;
+    u8::try_from(hi * 16 + lo).ok()
+}
+
 /// RFC 3986 §6.2.2: decode percent-encoded unreserved characters, write
 /// the other percent-encodings in upper case.
 fn normalise_percent(s: &str) -> String {
@@ -329,19 +339,12 @@ fn normalise_percent(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && b[i + 1].is_ascii_hexdigit()
-            && b[i + 2].is_ascii_hexdigit()
-        {
-            let v = hex_val(b[i + 1]) * 16 + hex_val(b[i + 2]);
+        if let Some(v) = percent_at(b, i) {
             // a decoded '.' could form a new dot-segment: keep it encoded
             if is_unreserved(v) && v != b'.' {
                 out.push(char::from(v));
             } else {
-                out.push('%');
-                out.push(char::from(b[i + 1].to_ascii_uppercase()));
-                out.push(char::from(b[i + 2].to_ascii_uppercase()));
+                out.push_str(&format!("%{v:02X}"));
             }
             i += 3;
         } else {
@@ -353,23 +356,14 @@ fn normalise_percent(s: &str) -> String {
     out
 }
 
-/// Value of a hex digit (callers check `is_ascii_hexdigit` first).
-fn hex_val(c: u8) -> u8 {
-    char::from(c).to_digit(16).map_or(0, |d| d as u8)
-}
-
 /// Percent-decode for comparing parameter names (invalid UTF-8 replaced).
 fn percent_decode_lossy(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && b[i + 1].is_ascii_hexdigit()
-            && b[i + 2].is_ascii_hexdigit()
-        {
-            out.push(hex_val(b[i + 1]) * 16 + hex_val(b[i + 2]));
+        if let Some(v) = percent_at(b, i) {
+            out.push(v);
             i += 3;
         } else {
             out.push(if b[i] == b'+' { b' ' } else { b[i] });

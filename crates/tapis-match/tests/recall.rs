@@ -12,18 +12,8 @@ use rand::{Rng, SeedableRng};
 use tapis_match::PdqHash;
 use tapis_match::index::{PdqHit, PdqIndex};
 
-fn random(rng: &mut StdRng) -> PdqHash {
-    PdqHash([rng.random(), rng.random(), rng.random(), rng.random()])
-}
-
-/// `h` with exactly `k` distinct bits flipped.
-fn flip(rng: &mut StdRng, h: PdqHash, k: u32) -> PdqHash {
-    let mut out = h;
-    while out.distance(&h) < k {
-        out = out.flip(rng.random_range(0..256));
-    }
-    out
-}
+mod common;
+use common::{flip, random};
 
 struct Planted {
     query: PdqHash,

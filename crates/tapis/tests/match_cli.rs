@@ -1,7 +1,7 @@
 //! `tapis hash pdq` and `tapis match` as a platform runs them: the real
 //! binary on the PDQ reference images and bank files in both formats.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapis");
@@ -17,6 +17,19 @@ fn run(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("the binary runs")
+}
+
+/// `tapis match --bank BANK --images IMAGES EXTRA…`
+fn run_match(bank: &Path, images: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "match",
+        "--bank",
+        bank.to_str().expect("utf-8"),
+        "--images",
+        images.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
 }
 
 fn stdout(o: &Output) -> String {
@@ -129,15 +142,7 @@ fn match_checks_a_folder_of_images_and_a_list_of_urls_against_a_bank() {
     )
     .expect("write");
 
-    let out = run(&[
-        "match",
-        "--bank",
-        bank.to_str().expect("utf-8"),
-        "--images",
-        images.to_str().expect("utf-8"),
-        "--urls",
-        urls.to_str().expect("utf-8"),
-    ]);
+    let out = run_match(&bank, &images, &["--urls", urls.to_str().expect("utf-8")]);
     let text = stdout(&out);
     let err = stderr(&out);
     // notes.txt and the bad URL line are reported, the rest checked
@@ -180,15 +185,7 @@ fn match_checks_a_folder_of_images_and_a_list_of_urls_against_a_bank() {
     assert_eq!(rows[3][..2], ["bad.example", "domain"]);
 
     // a tighter threshold drops the image match
-    let out = run(&[
-        "match",
-        "--bank",
-        bank.to_str().expect("utf-8"),
-        "--images",
-        images.join("sub").to_str().expect("utf-8"),
-        "--threshold",
-        "3",
-    ]);
+    let out = run_match(&bank, &images.join("sub"), &["--threshold", "3"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 1, "only the header");
 }
@@ -202,13 +199,7 @@ fn match_reads_a_plain_hash_list_and_refuses_a_bad_bank() {
     let images = dir.path().join("in");
     std::fs::create_dir(&images).expect("mkdir");
     std::fs::copy(testdata("grey-2-100x75.png"), images.join("a.png")).expect("copy");
-    let out = run(&[
-        "match",
-        "--bank",
-        bank.to_str().expect("utf-8"),
-        "--images",
-        images.to_str().expect("utf-8"),
-    ]);
+    let out = run_match(&bank, &images, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -219,13 +210,7 @@ fn match_reads_a_plain_hash_list_and_refuses_a_bad_bank() {
     );
 
     std::fs::write(&bank, format!("{hash}\n{}\n", &hash[1..])).expect("write");
-    let out = run(&[
-        "match",
-        "--bank",
-        bank.to_str().expect("utf-8"),
-        "--images",
-        images.to_str().expect("utf-8"),
-    ]);
+    let out = run_match(&bank, &images, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("line 2: pdq must be 64 hex digits, got 63 characters"),
