@@ -23,16 +23,18 @@
 //! cover everything under them (a domain with its subdomains), found by
 //! walking a name's suffixes label by label.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::pdq::PdqHash;
 use crate::{Error, Result};
 
-/// Above this many bucketed candidates per indexed hash, scan instead.
-/// Following a candidate costs a random memory access, a scan a sequential
-/// one; measured on the bench machine the break-even is near one candidate
-/// in eight.
-const FALLBACK_SHARE: usize = 8;
+/// Above one bucketed candidate per this many indexed hashes, scan
+/// instead. Following a candidate costs a bit test and, the first time, a
+/// random memory access (roughly 3-4 times a scanned hash's cost), so the
+/// break-even is near one candidate in three; the benchmark in
+/// bench/match/ shows where a query falls.
+const FALLBACK_SHARE: usize = 3;
 
 /// Thresholds at or above `16 * (MAX_PROBE_RADIUS + 1)` are answered by a
 /// scan: probing radius 3 would be 697 probes a table.
@@ -210,22 +212,40 @@ impl PdqIndex {
     }
 
     fn probe(&self, query: &PdqHash, threshold: u32, masks: &[u16]) -> Vec<PdqHit> {
-        let mut hits = Vec::new();
-        for s in 0..16 {
-            let w = query.word16(s);
-            for &m in masks {
-                for &id in &self.tables[s][usize::from(w ^ m)] {
-                    let d = self.hashes[id as usize].distance(query);
-                    if d <= threshold && self.live[id as usize] {
-                        hits.push(PdqHit { id, distance: d });
+        thread_local! {
+            // one bit per id: a near hash is found through several words,
+            // and is checked (and reported) once
+            static SEEN: RefCell<(Vec<u64>, Vec<PdqId>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+        }
+        SEEN.with_borrow_mut(|(seen, visited)| {
+            let words = self.hashes.len().div_ceil(64);
+            if seen.len() < words {
+                seen.resize(words, 0);
+            }
+            let mut hits = Vec::new();
+            for s in 0..16 {
+                let w = query.word16(s);
+                for &m in masks {
+                    for &id in &self.tables[s][usize::from(w ^ m)] {
+                        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+                        if seen[word] & bit != 0 {
+                            continue;
+                        }
+                        seen[word] |= bit;
+                        visited.push(id);
+                        let d = self.hashes[id as usize].distance(query);
+                        if d <= threshold && self.live[id as usize] {
+                            hits.push(PdqHit { id, distance: d });
+                        }
                     }
                 }
             }
-        }
-        // a near hash is found through several words: report it once
-        hits.sort_unstable();
-        hits.dedup_by_key(|h| h.id);
-        hits
+            for id in visited.drain(..) {
+                seen[id as usize / 64] = 0;
+            }
+            hits.sort_unstable();
+            hits
+        })
     }
 
     /// One pass over the hashes for up to all `queries` (in groups of 8,

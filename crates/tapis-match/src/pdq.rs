@@ -377,13 +377,12 @@ fn dct_of_luma(luma: Luma) -> Option<(Dct, u8)> {
         let mut b = vec![0f32; rows * cols];
         let along_rows = jarosz_window(cols, DOWNSAMPLED);
         let along_cols = jarosz_window(rows, DOWNSAMPLED);
+        let mut sums = Vec::new();
         for _ in 0..2 {
             for r in 0..rows {
-                box_1d(&a, &mut b, r * cols, cols, 1, along_rows);
+                box_lanes(&a, &mut b, r * cols, cols, 1, 1, along_rows, &mut sums);
             }
-            for c in 0..cols {
-                box_1d(&b, &mut a, c, rows, cols, along_cols);
-            }
+            box_lanes(&b, &mut a, 0, rows, cols, cols, along_cols, &mut sums);
         }
         decimate(&a, rows, cols)
     };
@@ -397,51 +396,67 @@ fn jarosz_window(old: usize, new: usize) -> usize {
     old.div_ceil(2 * new)
 }
 
-/// One running-mean box filter over `len` samples from `start` every
-/// `stride`, centred, with shrinking windows at both ends, in the
-/// reference's order of additions and subtractions.
-fn box_1d(
+/// Running-mean box filters over `lanes` adjacent sequences at once: each
+/// lane is `len` samples from `start + lane`, `stride` apart, filtered
+/// centred with shrinking windows at both ends, in the reference's order of
+/// additions and subtractions. Lanes change nothing in any one sequence's
+/// arithmetic; they let the column pass walk memory row by row (the
+/// reference walks each column down the image, a cache miss a sample).
+#[allow(clippy::too_many_arguments)]
+fn box_lanes(
     input: &[f32],
     output: &mut [f32],
     start: usize,
     len: usize,
     stride: usize,
+    lanes: usize,
     window: usize,
+    sums: &mut Vec<f32>,
 ) {
     let half = (window + 2) / 2;
     let lead = half - 1;
     let head = window - half + 1;
     let body = len.saturating_sub(window);
     let tail = half - 1;
-    let (mut li, mut ri, mut oi) = (start, start, start);
-    let mut sum = 0f32;
+    sums.clear();
+    sums.resize(lanes, 0.0);
+    let at = |i: usize| start + i * stride;
+    let (mut li, mut ri, mut oi) = (0usize, 0usize, 0usize);
     let mut count = 0i32;
     for _ in 0..lead {
-        sum += input[ri];
+        for (l, s) in sums.iter_mut().enumerate() {
+            *s += input[at(ri) + l];
+        }
         count += 1;
-        ri += stride;
+        ri += 1;
     }
     for _ in 0..head {
-        sum += input[ri];
         count += 1;
-        output[oi] = sum / count as f32;
-        ri += stride;
-        oi += stride;
+        for (l, s) in sums.iter_mut().enumerate() {
+            *s += input[at(ri) + l];
+            output[at(oi) + l] = *s / count as f32;
+        }
+        ri += 1;
+        oi += 1;
     }
     for _ in 0..body {
-        sum += input[ri];
-        sum -= input[li];
-        output[oi] = sum / count as f32;
-        li += stride;
-        ri += stride;
-        oi += stride;
+        for (l, s) in sums.iter_mut().enumerate() {
+            *s += input[at(ri) + l];
+            *s -= input[at(li) + l];
+            output[at(oi) + l] = *s / count as f32;
+        }
+        li += 1;
+        ri += 1;
+        oi += 1;
     }
     for _ in 0..tail {
-        sum -= input[li];
         count -= 1;
-        output[oi] = sum / count as f32;
-        li += stride;
-        oi += stride;
+        for (l, s) in sums.iter_mut().enumerate() {
+            *s -= input[at(li) + l];
+            output[at(oi) + l] = *s / count as f32;
+        }
+        li += 1;
+        oi += 1;
     }
 }
 

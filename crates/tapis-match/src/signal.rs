@@ -241,13 +241,11 @@ impl UrlNormaliser {
     }
 
     fn is_tracking(&self, name: &str) -> bool {
-        let name = name.to_ascii_lowercase();
-        self.tracking.iter().any(|t| {
-            let t = t.to_ascii_lowercase();
-            match t.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => name == t,
-            }
+        self.tracking.iter().any(|t| match t.strip_suffix('*') {
+            Some(prefix) => name
+                .get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix)),
+            None => name.eq_ignore_ascii_case(t),
         })
     }
 
@@ -281,21 +279,38 @@ impl UrlNormaliser {
         let _ = u.set_username("");
         let _ = u.set_password(None);
         u.set_fragment(None);
-        let path = normalise_percent(u.path());
-        u.set_path(&path);
-        let query = u.query().map(|q| {
-            q.split('&')
+        // (setting the path or query re-parses the URL: only when changed)
+        if u.path().contains('%') {
+            let path = normalise_percent(u.path());
+            u.set_path(&path);
+        }
+        if let Some(q) = u.query() {
+            let kept = q
+                .split('&')
                 .filter(|p| !p.is_empty())
                 .filter(|p| {
                     let name = p.split_once('=').map_or(*p, |(n, _)| n);
-                    let name = percent_decode_lossy(name);
-                    !self.is_tracking(&name)
+                    if name.contains(['%', '+']) {
+                        !self.is_tracking(&percent_decode_lossy(name))
+                    } else {
+                        !self.is_tracking(name)
+                    }
                 })
-                .map(normalise_percent)
+                .map(|p| {
+                    if p.contains('%') {
+                        normalise_percent(p)
+                    } else {
+                        p.to_owned()
+                    }
+                })
                 .collect::<Vec<_>>()
-                .join("&")
-        });
-        u.set_query(query.as_deref().filter(|q| !q.is_empty()));
+                .join("&");
+            if kept.is_empty() {
+                u.set_query(None);
+            } else if kept != q {
+                u.set_query(Some(&kept));
+            }
+        }
         let text = String::from(u);
         // locate the host for the scheme-less key: after "scheme://"
         let host_start = text.find("://").map_or(0, |i| i + 3);
