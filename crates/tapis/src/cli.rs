@@ -328,6 +328,9 @@ enum Command {
     #[command(after_help = REPLAY_HELP)]
     Replay(crate::replay::ReplayArgs),
     Resolver(crate::resolver_cmd::ResolverArgs),
+    /// Hash files (PDQ perceptual hashes of images), as Meta's tools do.
+    Hash(crate::match_cmd::HashArgs),
+    Match(crate::match_cmd::MatchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -527,7 +530,9 @@ impl Command {
                 config: args.config.clone(),
                 ..StoreArgs::default()
             },
-            Command::Resolver(_) | Command::Witness(_) => return None,
+            Command::Resolver(_) | Command::Witness(_) | Command::Hash(_) | Command::Match(_) => {
+                return None;
+            }
         })
     }
 }
@@ -545,6 +550,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
     // a witness has no database and no tapis settings
     if let Command::Witness(args) = cli.command {
         return witness::run(args);
+    }
+    // Content matching reads only the files it is given: no settings.
+    if let Command::Hash(args) = cli.command {
+        return crate::match_cmd::run_hash(args);
+    }
+    if let Command::Match(args) = cli.command {
+        return crate::match_cmd::run_match(args);
     }
     let early = match cli.command {
         Command::Replay(_) => early.only_config("replay"),
@@ -648,7 +660,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Command::Account { command } => account::run(&settings, command).await,
             Command::Log { command } => tlog::run(&settings, command).await,
             Command::Replay(args) => crate::replay::run(args).await,
-            Command::Resolver(_) | Command::Witness(_) => {
+            Command::Resolver(_) | Command::Witness(_) | Command::Hash(_) | Command::Match(_) => {
                 unreachable!("handled before the settings load")
             }
         }

@@ -7,6 +7,7 @@ mod config;
 mod delivery_metrics;
 mod demo;
 mod dns;
+mod match_cmd;
 mod replay;
 mod resolver_cmd;
 mod server;
