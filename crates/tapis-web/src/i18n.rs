@@ -265,6 +265,9 @@ mod tests {
             include_str!("pages/audit.rs"),
             include_str!("pages/platform_orders.rs"),
             include_str!("pages/appeal.rs"),
+            include_str!("pages/account.rs"),
+            include_str!("pages/admin.rs"),
+            include_str!("pages/record.rs"),
         ];
         let en = Lang::En.catalogue();
         let mut missing = Vec::new();

@@ -41,7 +41,10 @@ fn render(server: &Server, host: &str, url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_sent_to_the_block_page_learns_which_order_and_how_to_appeal() {
-    let server = serve("", "2017-07-14T11:00:00+07:00");
+    let server = serve(
+        "[channel]\npublic_url = \"https://tapis.ministry.example/\"\n",
+        "2017-07-14T11:00:00+07:00",
+    );
     let p = Parties::new(&server).await;
     let id = p
         .approve(
@@ -80,6 +83,20 @@ async fn a_browser_sent_to_the_block_page_learns_which_order_and_how_to_appeal()
     ] {
         assert!(page.contains(want), "the page lacks {want:?}:\n{page}");
     }
+    // the page is served under the blocked name, so its links go to tapis
+    // itself: a relative link would ask the blocked name again
+    let appeal = format!(
+        "href=\"https://tapis.ministry.example/appeal?order={id}&amp;name=www.judi.example\""
+    );
+    assert!(page.contains(&appeal), "no {appeal} in:\n{page}");
+    assert!(
+        page.contains("href=\"https://tapis.ministry.example/transparency\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("href=\"/"),
+        "a relative link on the block page:\n{page}"
+    );
     // nothing in the page comes from elsewhere (no third-party requests)
     assert!(!page.contains("src=\"http"), "{page}");
 

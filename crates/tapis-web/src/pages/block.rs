@@ -14,8 +14,11 @@ use crate::WebConfig;
 use crate::i18n::Lang;
 use crate::layout::bare;
 
-/// What a lookup found, explained.
-pub fn explain(lang: Lang, cfg: &WebConfig, l: &Lookup) -> Markup {
+/// What a lookup found, explained. Links start with `base`: empty on
+/// tapis's own pages, tapis's public URL on the block page, which is
+/// served under the blocked name itself (a relative link there would ask
+/// the blocked name again and get the block page back).
+pub fn explain(lang: Lang, cfg: &WebConfig, l: &Lookup, base: &str) -> Markup {
     let when = |t| {
         let t: tapis_core::Timestamp = t;
         let utc = t.to_string();
@@ -34,10 +37,10 @@ pub fn explain(lang: Lang, cfg: &WebConfig, l: &Lookup) -> Markup {
             h2 { (lang.t("block-wrong-title")) }
             p { (lang.t("block-wrong-text")) }
             p {
-                a href={ "/appeal?order=" (crate::session::url_encode(&o.id)) "&name=" (crate::session::url_encode(&l.name)) } { strong { (lang.t("block-appeal")) } }
+                a href={ (base) "/appeal?order=" (crate::session::url_encode(&o.id)) "&name=" (crate::session::url_encode(&l.name)) } { strong { (lang.t("block-appeal")) } }
             }
             p {
-                a href={ "/lookup?name=" (crate::session::url_encode(&l.name)) } { (lang.t("nav-lookup")) }
+                a href={ (base) "/lookup?name=" (crate::session::url_encode(&l.name)) } { (lang.t("nav-lookup")) }
                 " · " (lang.t("block-api")) " " code { "/api/v1/lookup?name=" (l.name) }
             }
         },
@@ -47,7 +50,7 @@ pub fn explain(lang: Lang, cfg: &WebConfig, l: &Lookup) -> Markup {
                 p {
                     (lang.tf("block-lifted-after-appeal", &[("order", &a.order_id), ("reference", a.reference.as_str())]))
                     " " (when(a.lifted_at)) " · "
-                    a href={ "/appeal/" (a.reference.as_str()) } { (lang.t("block-appeal-decision")) }
+                    a href={ (base) "/appeal/" (a.reference.as_str()) } { (lang.t("block-appeal-decision")) }
                 }
             }
         },
@@ -57,7 +60,7 @@ pub fn explain(lang: Lang, cfg: &WebConfig, l: &Lookup) -> Markup {
 pub fn explanation(cx: &crate::session::Ctx, l: &Lookup) -> Markup {
     html! {
         section aria-live="polite" {
-            (explain(cx.lang, &cx.state.config, l))
+            (explain(cx.lang, &cx.state.config, l, ""))
             p.muted { small { (cx.tf("block-serial", &[("serial", &l.serial.to_string())])) } }
         }
     }
@@ -72,6 +75,7 @@ pub type BlockPageRenderer = Arc<dyn Fn(&Lookup, &HeaderMap) -> String + Send + 
 pub fn render_block_page(config: Arc<WebConfig>) -> BlockPageRenderer {
     Arc::new(move |l: &Lookup, headers: &HeaderMap| {
         let lang = Lang::choose(headers);
+        let base = config.public_url.trim_end_matches('/');
         let title = if l.blocked {
             lang.t("block-title-blocked")
         } else {
@@ -79,9 +83,9 @@ pub fn render_block_page(config: Arc<WebConfig>) -> BlockPageRenderer {
         };
         let body = html! {
             h1 { (title) }
-            (explain(lang, &config, l))
+            (explain(lang, &config, l, base))
             p.muted { small { (lang.tf("block-serial", &[("serial", &l.serial.to_string())])) } }
-            p { a href="/transparency" { (lang.t("nav-transparency")) } " · " a href="/lookup" { (lang.t("nav-lookup")) } }
+            p { a href={ (base) "/transparency" } { (lang.t("nav-transparency")) } " · " a href={ (base) "/lookup" } { (lang.t("nav-lookup")) } }
         };
         bare(lang, title, body).0
     })

@@ -16,6 +16,7 @@ pub mod notices;
 pub mod orders;
 pub mod platform_orders;
 pub mod public;
+pub mod record;
 pub mod signin;
 pub mod table;
 pub mod transparency;

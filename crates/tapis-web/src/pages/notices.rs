@@ -263,6 +263,7 @@ pub(crate) async fn render_detail(
         .unwrap_or_default();
     let title = cx.tf("notice-title", &[("id", short(&n.id.to_string()))]);
     let questions = super::appeal::questions_section(cx, s, n).await;
+    let record = super::record::section(cx, n).await;
     let body = html! {
         h1 { (title) " " (badge(cx, n.state.as_str())) }
         @if let Some(e) = &error { p.error role="alert" { (e) } }
@@ -310,6 +311,7 @@ pub(crate) async fn render_detail(
         }
         (super::inbox::actions(cx, s, n))
         (questions)
+        (record)
         p { a href="/notices" { (cx.t("back-to-list")) } }
     };
     page(cx, &title, body)
