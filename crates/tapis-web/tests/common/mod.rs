@@ -1,6 +1,8 @@
 //! What the page tests share: a person signed in on a real store, and a
 //! request through the web router as that person.
 
+#![allow(dead_code)]
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tapis_core::PartyId;
