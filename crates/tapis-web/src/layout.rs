@@ -58,24 +58,31 @@ pub fn page(cx: &Ctx, title: &str, body: Markup) -> Html<String> {
                     }
                 }
                 main id="main" { (body) }
-                (footer(lang))
+                (footer(lang, ""))
             }
         }
     };
     Html(shell.into_string())
 }
 
-/// A page without a request context (error pages, the block page).
+/// A page without a request context (error pages).
 pub fn bare(lang: Lang, title: &str, body: Markup) -> Html<String> {
+    bare_at(lang, title, body, "")
+}
+
+/// [`bare`] with its links starting at `base`: the block page is served
+/// under a blocked name, where a relative link would ask that name again
+/// (its stylesheet stays relative: `/assets/` is answered under any name).
+pub fn bare_at(lang: Lang, title: &str, body: Markup, base: &str) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
             html lang=(lang.code()) {
                 (head(title))
                 body {
-                    header.top { a.brand href="/" { "tapis" } }
+                    header.top { a.brand href={ (base) "/" } { "tapis" } }
                     main id="main" { (body) }
-                    (footer(lang))
+                    (footer(lang, base))
                 }
             }
         }
@@ -94,14 +101,14 @@ fn head(title: &str) -> Markup {
     }
 }
 
-fn footer(lang: Lang) -> Markup {
+fn footer(lang: Lang, base: &str) -> Markup {
     html! {
         footer.bottom {
             p {
                 (lang.t("footer-text")) " · "
-                a href="/transparency" { (lang.t("nav-transparency")) } " · "
-                a href="/lookup" { (lang.t("nav-lookup")) } " · "
-                a href="/api/v1/openapi.json" { (lang.t("footer-api")) }
+                a href={ (base) "/transparency" } { (lang.t("nav-transparency")) } " · "
+                a href={ (base) "/lookup" } { (lang.t("nav-lookup")) } " · "
+                a href={ (base) "/api/v1/openapi.json" } { (lang.t("footer-api")) }
             }
         }
     }

@@ -12,7 +12,7 @@ use tapis_store::Lookup;
 
 use crate::WebConfig;
 use crate::i18n::Lang;
-use crate::layout::bare;
+use crate::layout::bare_at;
 
 /// What a lookup found, explained. Links start with `base`: empty on
 /// tapis's own pages, tapis's public URL on the block page, which is
@@ -87,6 +87,6 @@ pub fn render_block_page(config: Arc<WebConfig>) -> BlockPageRenderer {
             p.muted { small { (lang.tf("block-serial", &[("serial", &l.serial.to_string())])) } }
             p { a href={ (base) "/transparency" } { (lang.t("nav-transparency")) } " · " a href={ (base) "/lookup" } { (lang.t("nav-lookup")) } }
         };
-        bare(lang, title, body).0
+        bare_at(lang, title, body, base).0
     })
 }
