@@ -76,6 +76,10 @@ event_types! {
     ReceiptIssued = "receipt.issued",
     ComplianceProbed = "compliance.probed",
     PrivacyClientAddressesLogged = "privacy.client_addresses_logged",
+    FlagSubmitted = "flag.submitted",
+    FlagAccepted = "flag.accepted",
+    FlagRejected = "flag.rejected",
+    FlagMerged = "flag.merged",
 }
 
 impl FromStr for EventType {

@@ -66,6 +66,10 @@ typed_id!(
     /// An escalation of a notice to an approver.
     EscalationId, "escalation_id"
 );
+typed_id!(
+    /// A flag: a flagger's or the public's report for the authority to review.
+    FlagId, "flag_id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -78,6 +78,8 @@ macro_rules! string_enum {
     };
 }
 
+pub(crate) use string_enum;
+
 string_enum!(
     /// Where a notice is in its life.
     NoticeState, "state" {
@@ -426,7 +428,7 @@ impl NewNotice {
     }
 }
 
-fn parse_item(item: ItemInput, limits: Limits, now: Timestamp) -> Result<NewItem> {
+pub(crate) fn parse_item(item: ItemInput, limits: Limits, now: Timestamp) -> Result<NewItem> {
     let kind = ItemKind::parse(&item.kind)?;
     let target = Target::parse(kind, &item.value).map_err(|e| match e {
         Error::Invalid { message, .. } => Error::invalid("value", message),

@@ -69,6 +69,12 @@ pub enum Action {
     AuthoriseOrder,
     /// A platform's answer to an order that would affect it.
     RespondToOrder,
+    /// Submit flags (a flagger party; the public has its own form).
+    SubmitFlag,
+    /// Read flags: all of them for authority staff, a flagger its own.
+    ReadFlags,
+    /// Accept, merge or reject flags in the review queue.
+    TriageFlags,
 }
 
 impl Action {
@@ -101,6 +107,9 @@ impl Action {
             Action::ReadCompliance => "read compliance",
             Action::AuthoriseOrder => "authorise blocking orders",
             Action::RespondToOrder => "respond to blocking orders",
+            Action::SubmitFlag => "submit flags",
+            Action::ReadFlags => "read flags",
+            Action::TriageFlags => "review flags",
         }
     }
 }
@@ -192,6 +201,10 @@ impl Role {
             RespondToOrder => self == PlatformAgent,
             ManageResolvers => matches!(self, Admin | IspOperator),
             AcknowledgeSerial => self == IspOperator,
+            SubmitFlag => self == Flagger,
+            ReadFlags => self.reads_everything() || self == Flagger,
+            // officers turn flags into notices, as they submit notices
+            TriageFlags => self == Officer,
         }
     }
 
@@ -445,6 +458,13 @@ mod tests {
             (Role::PlatformAgent, Action::ManageChannel, true),
             (Role::IspOperator, Action::ManageChannel, false),
             (Role::Officer, Action::ControlClock, false),
+            (Role::Flagger, Action::SubmitFlag, true),
+            (Role::Officer, Action::SubmitFlag, false),
+            (Role::Officer, Action::TriageFlags, true),
+            (Role::Flagger, Action::TriageFlags, false),
+            (Role::Approver, Action::TriageFlags, false),
+            (Role::PlatformAgent, Action::ReadFlags, false),
+            (Role::Flagger, Action::ReadFlags, true),
             (Role::Officer, Action::ProposeOrder, true),
             (Role::Officer, Action::ApproveOrder, false),
             (Role::Approver, Action::ApproveOrder, true),
