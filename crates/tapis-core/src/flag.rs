@@ -338,6 +338,215 @@ pub fn order_queue(entries: &[QueueCandidate], per_source: usize) -> Vec<usize> 
     rounds.into_iter().flatten().collect()
 }
 
+/// What an officer says when accepting flags into a notice, before
+/// validation. The items are the flags' targets; the rest is the notice's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcceptInput {
+    /// The flags to accept (one notice for all of them).
+    pub flag_ids: Vec<String>,
+    /// The platform; absent: inferred from the targets' domains or handles
+    /// where a platform registered them.
+    #[serde(default)]
+    pub platform_id: Option<String>,
+    /// The notice's category; absent: the most severe among the flags'.
+    #[serde(default)]
+    pub category: Option<String>,
+    pub urgency: String,
+    pub legal_basis: crate::notice::LegalBasisInput,
+    pub explanation: String,
+}
+
+/// An accepted review, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acceptance {
+    pub flag_ids: Vec<crate::FlagId>,
+    pub platform_id: Option<crate::PartyId>,
+    pub category: Option<String>,
+    pub urgency: crate::notice::Urgency,
+    pub legal_basis: crate::notice::LegalBasis,
+    pub explanation: String,
+}
+
+/// Most flags one review may accept or reject at once.
+pub const MAX_FLAGS_PER_REVIEW: usize = 1000;
+
+/// Parse flag ids given in a review, without repeats.
+pub fn parse_flag_ids(raw: &[String]) -> Result<Vec<crate::FlagId>> {
+    if raw.is_empty() || raw.len() > MAX_FLAGS_PER_REVIEW {
+        return Err(Error::invalid(
+            "flag_ids",
+            format!("name between 1 and {MAX_FLAGS_PER_REVIEW} flags"),
+        ));
+    }
+    let mut ids = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let id = crate::FlagId::parse(r.trim()).map_err(|e| e.within(&format!("flag_ids[{i}]")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+impl Acceptance {
+    pub fn parse(input: AcceptInput, taxonomy: &Taxonomy) -> Result<Acceptance> {
+        let flag_ids = parse_flag_ids(&input.flag_ids)?;
+        let platform_id = input
+            .platform_id
+            .map(|p| {
+                crate::PartyId::parse(p.trim())
+                    .map_err(|_| Error::invalid("platform_id", "not a valid party id"))
+            })
+            .transpose()?;
+        let category = input
+            .category
+            .map(|c| taxonomy.category(&c).map(|c| c.id.clone()))
+            .transpose()?;
+        Ok(Acceptance {
+            flag_ids,
+            platform_id,
+            category,
+            urgency: crate::notice::Urgency::parse(&input.urgency)?,
+            legal_basis: crate::notice::LegalBasis {
+                reference: bounded_text(
+                    "legal_basis.reference",
+                    &input.legal_basis.reference,
+                    1,
+                    300,
+                )?,
+                text: bounded_text("legal_basis.text", &input.legal_basis.text, 1, 20_000)?,
+            },
+            explanation: bounded_text("explanation", &input.explanation, 1, 20_000)?,
+        })
+    }
+}
+
+/// A platform as inference sees it: the domains and handles it registered.
+#[derive(Debug, Clone)]
+pub struct PlatformNames {
+    pub id: crate::PartyId,
+    pub domains: Vec<crate::target::DomainName>,
+    pub handles: Vec<String>,
+}
+
+/// The platform a target belongs to, if exactly one registered its domain
+/// (or a parent of it) or its handle.
+pub fn platform_of(target: &FlagTarget, platforms: &[PlatformNames]) -> Option<crate::PartyId> {
+    use crate::target::{DomainName, NormalUrl};
+    let domain = match target.kind {
+        ItemKind::Domain => DomainName::parse(&target.normalized).ok(),
+        ItemKind::ContentHash => None,
+        _ => NormalUrl::parse(&target.normalized)
+            .ok()
+            .and_then(|u| u.domain()),
+    };
+    let found: Vec<crate::PartyId> = platforms
+        .iter()
+        .filter(|p| match &domain {
+            Some(d) => p.domains.iter().any(|own| d.is_within(own)),
+            None => {
+                target.kind.is_platform_object()
+                    && p.handles.iter().any(|h| *h == target.normalized)
+            }
+        })
+        .map(|p| p.id)
+        .collect();
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// The platform a notice built from these targets goes to: the one named,
+/// or the one every target infers to.
+pub fn choose_platform(
+    named: Option<crate::PartyId>,
+    targets: &[FlagTarget],
+    platforms: &[PlatformNames],
+) -> Result<crate::PartyId> {
+    if let Some(p) = named {
+        return Ok(p);
+    }
+    let mut chosen: Option<crate::PartyId> = None;
+    for t in targets {
+        let Some(p) = platform_of(t, platforms) else {
+            return Err(Error::invalid(
+                "platform_id",
+                format!(
+                    "no single platform registered the domain or handle of {}: name the platform with platform_id",
+                    truncate(&t.normalized, 80)
+                ),
+            ));
+        };
+        if chosen.is_some_and(|c| c != p) {
+            return Err(Error::invalid(
+                "platform_id",
+                "these flags' targets belong to different platforms: accept them in one review per platform",
+            ));
+        }
+        chosen = Some(p);
+    }
+    chosen.ok_or_else(|| Error::invalid("flag_ids", "the flags have no targets"))
+}
+
+/// The notice an accepted review becomes: the flags' targets (each once),
+/// the officer's legal basis and explanation, and the category named or
+/// else the most severe of the flags' (`allowance` gives each category's
+/// severity: a shorter allowance is more severe).
+pub fn notice_from_flags(
+    acceptance: &Acceptance,
+    platform_id: crate::PartyId,
+    flags: &[(String, Vec<FlagTarget>)],
+    taxonomy_version: &str,
+    allowance: impl Fn(&str) -> i64,
+) -> Result<crate::notice::NewNotice> {
+    let category = match &acceptance.category {
+        Some(c) => c.clone(),
+        None => flags
+            .iter()
+            .map(|(c, _)| c)
+            .min_by_key(|c| allowance(c))
+            .cloned()
+            .ok_or_else(|| Error::invalid("flag_ids", "no flags to accept"))?,
+    };
+    let mut items: Vec<crate::notice::NewItem> = Vec::new();
+    for t in flags.iter().flat_map(|(_, ts)| ts) {
+        if items
+            .iter()
+            .any(|i| i.kind == t.kind && i.normalized == t.normalized)
+        {
+            continue;
+        }
+        items.push(crate::notice::NewItem {
+            kind: t.kind,
+            value: t.value.clone(),
+            normalized: t.normalized.clone(),
+            native_id: t.native_id.clone(),
+            evidence: Vec::new(),
+        });
+    }
+    if items.len() > Limits::default().max_items {
+        return Err(Error::invalid(
+            "flag_ids",
+            "these flags have more targets than a notice may carry: accept fewer at once",
+        ));
+    }
+    Ok(crate::notice::NewNotice {
+        platform_id,
+        category,
+        taxonomy_version: taxonomy_version.to_owned(),
+        urgency: acceptance.urgency,
+        legal_basis: acceptance.legal_basis.clone(),
+        explanation: acceptance.explanation.clone(),
+        items,
+        territorial_scope: Vec::new(),
+        may_notify_user: true,
+        draft: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +639,55 @@ mod tests {
             trust,
             first_received: now(),
         }
+    }
+
+    #[test]
+    fn the_platform_is_inferred_from_registered_domains_and_handles() {
+        use crate::target::DomainName;
+        let tg = crate::PartyId::new();
+        let other = crate::PartyId::new();
+        let platforms = [
+            PlatformNames {
+                id: tg,
+                domains: vec![DomainName::parse("t.me").expect("d")],
+                handles: vec!["telegram".into()],
+            },
+            PlatformNames {
+                id: other,
+                domains: vec![DomainName::parse("example.com").expect("d")],
+                handles: vec![],
+            },
+        ];
+        let t = |k: &str, v: &str| {
+            let f = NewFlag::parse(
+                input(&[(k, v)]),
+                &Taxonomy::bundled(),
+                FlagLimits::AGENCY,
+                false,
+                now(),
+            )
+            .expect("valid");
+            f.targets[0].clone()
+        };
+        assert_eq!(
+            platform_of(&t("url", "https://T.me/s/x"), &platforms),
+            Some(tg)
+        );
+        assert_eq!(
+            platform_of(&t("domain", "cdn.example.com"), &platforms),
+            Some(other)
+        );
+        assert_eq!(
+            platform_of(&t("platform_account", "@Telegram"), &platforms),
+            Some(tg)
+        );
+        assert_eq!(
+            platform_of(&t("platform_channel", "@nobody"), &platforms),
+            None
+        );
+        let mixed = [t("url", "https://t.me/x"), t("domain", "example.com")];
+        assert!(choose_platform(None, &mixed, &platforms).is_err());
+        assert_eq!(choose_platform(Some(other), &mixed, &platforms), Ok(other));
     }
 
     #[test]

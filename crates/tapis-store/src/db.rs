@@ -132,6 +132,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0016_accounts.sql"),
     },
+    Migration {
+        version: 20,
+        name: "flags",
+        sqlite: include_str!("../migrations/sqlite/0020_flags.sql"),
+        postgres: include_str!("../migrations/postgres/0020_flags.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
