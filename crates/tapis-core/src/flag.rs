@@ -367,6 +367,8 @@ pub struct Acceptance {
     pub urgency: crate::notice::Urgency,
     pub legal_basis: crate::notice::LegalBasis,
     pub explanation: String,
+    /// The taxonomy the category was checked against.
+    pub taxonomy_version: String,
 }
 
 /// Most flags one review may accept or reject at once.
@@ -419,6 +421,7 @@ impl Acceptance {
                 text: bounded_text("legal_basis.text", &input.legal_basis.text, 1, 20_000)?,
             },
             explanation: bounded_text("explanation", &input.explanation, 1, 20_000)?,
+            taxonomy_version: taxonomy.version.clone(),
         })
     }
 }
@@ -499,7 +502,6 @@ pub fn notice_from_flags(
     acceptance: &Acceptance,
     platform_id: crate::PartyId,
     flags: &[(String, Vec<FlagTarget>)],
-    taxonomy_version: &str,
     allowance: impl Fn(&str) -> i64,
 ) -> Result<crate::notice::NewNotice> {
     let category = match &acceptance.category {
@@ -536,7 +538,7 @@ pub fn notice_from_flags(
     Ok(crate::notice::NewNotice {
         platform_id,
         category,
-        taxonomy_version: taxonomy_version.to_owned(),
+        taxonomy_version: acceptance.taxonomy_version.clone(),
         urgency: acceptance.urgency,
         legal_basis: acceptance.legal_basis.clone(),
         explanation: acceptance.explanation.clone(),

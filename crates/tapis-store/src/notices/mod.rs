@@ -73,7 +73,7 @@ impl Store {
         .await
     }
 
-    async fn create_notice_in(
+    pub(crate) async fn create_notice_in(
         &self,
         tx: &mut Tx,
         by: &Principal,
