@@ -74,8 +74,17 @@ pub struct Edge {
     /// gets past the anonymous bucket, so each 401 spends from this one,
     /// and an address that has emptied it waits like an anonymous one.
     failures: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Public forms sent per address (appeals): a few an hour, on top of
+    /// the anonymous bucket.
+    forms: Mutex<HashMap<IpAddr, Bucket>>,
     streams: Mutex<HashMap<String, usize>>,
 }
+
+/// Public forms (an appeal without an account) per address: a burst of
+/// five, then one every ten minutes. Kept in memory only, like every
+/// other count here: the address is never written down.
+pub const FORMS_BURST: u32 = 5;
+pub const FORMS_PER_HOUR: u32 = 6;
 
 impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +119,7 @@ impl Edge {
             conns: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            forms: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
         })
     }
@@ -164,6 +174,13 @@ impl Edge {
         let _ = self.take(&self.failures, ip, now, 1.0);
     }
 
+    /// A public form (an appeal) sent from `ip`: `Err(wait)` past
+    /// [`FORMS_BURST`] and then [`FORMS_PER_HOUR`].
+    pub fn allow_public_form(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let per_sec = f64::from(FORMS_PER_HOUR) / 3600.0;
+        take_from(&self.forms, ip, now, 1.0, per_sec, f64::from(FORMS_BURST))
+    }
+
     /// Refill `ip`'s bucket in `map` and take `cost` from it (0: only
     /// look); `Err(wait)` when less than one request is left.
     fn take(
@@ -173,40 +190,10 @@ impl Edge {
         now: Instant,
         cost: f64,
     ) -> Result<(), Duration> {
-        let key = client_key(ip);
         let per_sec = f64::from(self.limits.anonymous_per_minute) / 60.0;
         let burst = f64::from(self.limits.anonymous_burst.max(1));
-        let mut buckets = lock(map);
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&key) {
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec < burst
-            });
-            if buckets.len() >= MAX_TRACKED {
-                // Every tracked address is busy: a flood from very many
-                // addresses. Forget the oldest half rather than grow.
-                let mut ats: Vec<Instant> = buckets.values().map(|b| b.at).collect();
-                ats.sort_unstable();
-                let cut = ats[ats.len() / 2];
-                buckets.retain(|_, b| b.at > cut);
-            }
-        }
-        let b = buckets.entry(key).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * per_sec).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= cost;
-            Ok(())
-        } else if per_sec > 0.0 {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
-        } else {
-            Err(Duration::from_secs(60))
-        }
+        take_from(map, ip, now, cost, per_sec, burst)
     }
-
     /// A stream slot for a token, released when dropped; `None` at the cap.
     pub fn try_stream(self: &Arc<Self>, token_id: &str) -> Option<StreamSlot> {
         let mut streams = lock(&self.streams);
@@ -224,6 +211,49 @@ impl Edge {
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
         self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// A token bucket per address in `map`: refill at `per_sec` up to
+/// `burst`, take `cost`; `Err(wait)` when less than one is left.
+fn take_from(
+    map: &Mutex<HashMap<IpAddr, Bucket>>,
+    ip: IpAddr,
+    now: Instant,
+    cost: f64,
+    per_sec: f64,
+    burst: f64,
+) -> Result<(), Duration> {
+    let key = client_key(ip);
+
+    let mut buckets = lock(map);
+    if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&key) {
+        buckets.retain(|_, b| {
+            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec < burst
+        });
+        if buckets.len() >= MAX_TRACKED {
+            // Every tracked address is busy: a flood from very many
+            // addresses. Forget the oldest half rather than grow.
+            let mut ats: Vec<Instant> = buckets.values().map(|b| b.at).collect();
+            ats.sort_unstable();
+            let cut = ats[ats.len() / 2];
+            buckets.retain(|_, b| b.at > cut);
+        }
+    }
+    let b = buckets.entry(key).or_insert(Bucket {
+        tokens: burst,
+        at: now,
+    });
+    let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+    b.tokens = (b.tokens + elapsed * per_sec).min(burst);
+    b.at = now;
+    if b.tokens >= 1.0 {
+        b.tokens -= cost;
+        Ok(())
+    } else if per_sec > 0.0 {
+        Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
+    } else {
+        Err(Duration::from_secs(60))
     }
 }
 

@@ -12,6 +12,7 @@ mod channel_routes;
 pub mod edge;
 mod error;
 mod extract;
+mod flag_routes;
 pub mod health;
 pub mod metrics;
 mod order_routes;
@@ -179,6 +180,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(channel_routes::router())
         .merge(order_routes::router())
         .merge(power_routes::router())
+        .merge(flag_routes::router())
         .split_for_parts()
 }
 

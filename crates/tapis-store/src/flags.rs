@@ -204,10 +204,11 @@ async fn load_targets(tx: &mut Tx, flag: &mut FlagView) -> Result<Vec<FlagTarget
     // the platform's decisions, for a flag that became part of a notice
     let mut decisions: HashMap<(String, String), ItemState> = HashMap::new();
     if let Some(n) = flag.notice_id {
-        for r in sqlx::query("SELECT kind, normalized, state FROM notice_items WHERE notice_id = $1")
-            .bind(n.to_string())
-            .fetch_all(&mut **tx)
-            .await?
+        for r in
+            sqlx::query("SELECT kind, normalized, state FROM notice_items WHERE notice_id = $1")
+                .bind(n.to_string())
+                .fetch_all(&mut **tx)
+                .await?
         {
             decisions.insert(
                 (r.try_get("kind")?, r.try_get("normalized")?),
@@ -354,8 +355,8 @@ impl Store {
                             "this Idempotency-Key was already used for a different request; use a new key".into(),
                         ));
                     }
-                    let id = FlagId::parse(&row.try_get::<String, _>("id")?)
-                        .map_err(Error::corrupt)?;
+                    let id =
+                        FlagId::parse(&row.try_get::<String, _>("id")?).map_err(Error::corrupt)?;
                     out.push(load_flag(&mut tx, id).await?.0);
                 }
                 return Ok((out, false));
@@ -519,7 +520,8 @@ impl Store {
             let record_key = party_id.map_or_else(|| "public".to_owned(), |p| p.to_string());
             // a flagger party is one source however often it flags; each
             // public report is its own
-            let source_key = party_id.map_or_else(|| format!("public:{flag_id}"), |p| p.to_string());
+            let source_key =
+                party_id.map_or_else(|| format!("public:{flag_id}"), |p| p.to_string());
             let allowance = self.sla().allowance(&category, Urgency::Urgent);
             let source = QueueSource {
                 flag_id,
@@ -567,11 +569,7 @@ impl Store {
             .map(|(e, k)| QueueCandidate {
                 sources: k.clone(),
                 allowance_secs: e.allowance_secs,
-                trust: e
-                    .sources
-                    .iter()
-                    .map(|s| s.track_record)
-                    .fold(0.0, f64::max),
+                trust: e.sources.iter().map(|s| s.track_record).fold(0.0, f64::max),
                 first_received: e
                     .sources
                     .iter()
