@@ -80,6 +80,11 @@ event_types! {
     FlagAccepted = "flag.accepted",
     FlagRejected = "flag.rejected",
     FlagMerged = "flag.merged",
+    TrustedFlaggerGranted = "trusted_flagger.granted",
+    TrustedFlaggerConfirmed = "trusted_flagger.confirmed",
+    TrustedFlaggerSuspended = "trusted_flagger.suspended",
+    TrustedFlaggerReinstated = "trusted_flagger.reinstated",
+    TrustedFlaggerRevoked = "trusted_flagger.revoked",
 }
 
 impl FromStr for EventType {

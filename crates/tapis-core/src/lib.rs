@@ -33,6 +33,7 @@ pub mod role;
 pub mod sign;
 pub mod target;
 pub mod taxonomy;
+pub mod trusted;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};

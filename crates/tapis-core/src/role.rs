@@ -75,6 +75,10 @@ pub enum Action {
     ReadFlags,
     /// Accept, merge or reject flags in the review queue.
     TriageFlags,
+    /// Grant, suspend, reinstate or revoke trusted-flagger status.
+    ManageTrustedFlaggers,
+    /// A platform confirms a trusted-flagger grant with itself.
+    ConfirmTrustedFlagger,
 }
 
 impl Action {
@@ -110,6 +114,8 @@ impl Action {
             Action::SubmitFlag => "submit flags",
             Action::ReadFlags => "read flags",
             Action::TriageFlags => "review flags",
+            Action::ManageTrustedFlaggers => "manage trusted-flagger status",
+            Action::ConfirmTrustedFlagger => "confirm trusted-flagger status",
         }
     }
 }
@@ -205,6 +211,8 @@ impl Role {
             ReadFlags => self.reads_everything() || self == Flagger,
             // officers turn flags into notices, as they submit notices
             TriageFlags => self == Officer,
+            ManageTrustedFlaggers => self == Admin,
+            ConfirmTrustedFlagger => self == PlatformAgent,
         }
     }
 
@@ -465,6 +473,11 @@ mod tests {
             (Role::Approver, Action::TriageFlags, false),
             (Role::PlatformAgent, Action::ReadFlags, false),
             (Role::Flagger, Action::ReadFlags, true),
+            (Role::Admin, Action::ManageTrustedFlaggers, true),
+            (Role::Officer, Action::ManageTrustedFlaggers, false),
+            (Role::Flagger, Action::ManageTrustedFlaggers, false),
+            (Role::PlatformAgent, Action::ConfirmTrustedFlagger, true),
+            (Role::Admin, Action::ConfirmTrustedFlagger, false),
             (Role::Officer, Action::ProposeOrder, true),
             (Role::Officer, Action::ApproveOrder, false),
             (Role::Approver, Action::ApproveOrder, true),
