@@ -546,6 +546,7 @@ pub fn notice_from_flags(
         territorial_scope: Vec::new(),
         may_notify_user: true,
         draft: false,
+        trusted_flagger: false,
     })
 }
 

@@ -343,6 +343,10 @@ pub struct NewNotice {
     pub territorial_scope: Vec<String>,
     pub may_notify_user: bool,
     pub draft: bool,
+    /// From flags a confirmed trusted-flagger grant with the platform
+    /// covers: marked in the signed document, first in the inbox, the
+    /// policy's shorter deadline. Never set by the notice decoder.
+    pub trusted_flagger: bool,
 }
 
 impl NewNotice {
@@ -424,6 +428,7 @@ impl NewNotice {
             territorial_scope,
             may_notify_user: input.may_notify_user.unwrap_or(true),
             draft: input.draft,
+            trusted_flagger: false,
         })
     }
 }

@@ -359,9 +359,18 @@ mod tests {
             p.due_at_for(t, "fraud", Urgency::Normal, false),
             p.due_at(t, "fraud", Urgency::Normal)
         );
-        let text = p.source.replace("default = \"24h\"", "default = \"24h\"\ntrusted_flagger = \"25%\"");
-        assert_eq!(SlaPolicy::from_toml(&text).expect("valid").trusted_flagger, 0.25);
-        let bad = p.source.replace("default = \"24h\"", "default = \"24h\"\ntrusted_flagger = \"0%\"");
+        let text = p.source.replace(
+            "default = \"24h\"",
+            "default = \"24h\"\ntrusted_flagger = \"25%\"",
+        );
+        assert_eq!(
+            SlaPolicy::from_toml(&text).expect("valid").trusted_flagger,
+            0.25
+        );
+        let bad = p.source.replace(
+            "default = \"24h\"",
+            "default = \"24h\"\ntrusted_flagger = \"0%\"",
+        );
         assert!(SlaPolicy::from_toml(&bad).is_err());
     }
 

@@ -172,7 +172,12 @@ mod tests {
         assert!(covers(&cats, &[], "terrorism", &[ItemKind::Url]));
         assert!(!covers(&cats, &[], "fraud", &[ItemKind::Url]));
         let kinds = [ItemKind::PlatformChannel];
-        assert!(covers(&cats, &kinds, "terrorism", &[ItemKind::PlatformChannel]));
+        assert!(covers(
+            &cats,
+            &kinds,
+            "terrorism",
+            &[ItemKind::PlatformChannel]
+        ));
         assert!(!covers(
             &cats,
             &kinds,

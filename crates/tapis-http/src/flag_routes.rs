@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use tapis_core::flag::{AcceptInput, Acceptance, FlagInput, FlagLimits, NewFlag, parse_flag_ids};
 use tapis_core::party::bounded_text;
 use tapis_core::role::Action;
+use tapis_core::trusted::{GrantEvent, GrantInput, NewGrant};
 use tapis_core::{FlagId, NoticeId, canonical};
-use tapis_store::{FlagView, Notice, PublicFlagStatus, QueueEntry};
+use tapis_store::{FlagView, Notice, PublicFlagStatus, QueueEntry, TrustedGrant};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,6 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(merge_flags))
         .routes(routes!(submit_public_flag))
         .routes(routes!(public_flag_status))
+        .routes(routes!(grant_trusted_flagger, list_trusted_flaggers))
+        .routes(routes!(confirm_trusted_flagger))
+        .routes(routes!(change_trusted_flagger))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -341,4 +345,104 @@ async fn public_flag_status(
         return Err(ApiError::not_found("flag"));
     }
     Ok(Json(state.store.public_flag_status(&reference).await?))
+}
+
+// ---- trusted-flagger status -------------------------------------------
+
+fn grant_id(raw: &str) -> ApiResult<String> {
+    let ok = raw.len() == 36 && raw.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if ok {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "grant id is not a valid id (a UUID such as 0190f5e2-8f3c-7b4e-9a1d-3c5e7f9b1d2a)",
+        ))
+    }
+}
+
+/// Grant a flagger trusted-flagger status with a platform, for a scope
+/// (the authority's admin). It counts once the platform confirms it.
+#[utoipa::path(post, path = "/api/v1/trusted-flaggers", request_body = GrantInput, responses(
+    (status = 201, body = TrustedGrant), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn grant_trusted_flagger(
+    state: S,
+    Auth(p): Auth,
+    body: ApiJson<GrantInput>,
+) -> ApiResult<(StatusCode, Json<TrustedGrant>)> {
+    p.role.require(Action::ManageTrustedFlaggers)?;
+    let new = NewGrant::parse(body.value, &state.taxonomy)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.grant_trusted_flagger(&p, new).await?),
+    ))
+}
+
+/// Trusted-flagger grants: authority staff see all, a platform those with
+/// it, a flagger its own.
+#[utoipa::path(get, path = "/api/v1/trusted-flaggers", responses((status = 200, body = Vec<TrustedGrant>)))]
+async fn list_trusted_flaggers(state: S, Auth(p): Auth) -> ApiResult<Json<Vec<TrustedGrant>>> {
+    Ok(Json(state.store.list_trusted_flaggers(&p).await?))
+}
+
+/// The platform confirms a grant with itself, through its own account.
+#[utoipa::path(post, path = "/api/v1/trusted-flaggers/{id}/confirm", params(("id" = String, Path)), responses(
+    (status = 200, body = TrustedGrant), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn confirm_trusted_flagger(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<TrustedGrant>> {
+    p.role.require(Action::ConfirmTrustedFlagger)?;
+    let id = grant_id(&id)?;
+    Ok(Json(
+        state
+            .store
+            .change_trusted_flagger(&p, &id, GrantEvent::Confirm, None)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct GrantChange {
+    /// suspend, reinstate or revoke
+    action: String,
+    /// Why; it goes on the record.
+    reason: String,
+}
+
+/// Suspend, reinstate or revoke a grant, with a reason (the authority's
+/// admin); each is an audit event.
+#[utoipa::path(post, path = "/api/v1/trusted-flaggers/{id}/status", params(("id" = String, Path)), request_body = GrantChange,
+    responses((status = 200, body = TrustedGrant), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn change_trusted_flagger(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<GrantChange>,
+) -> ApiResult<Json<TrustedGrant>> {
+    p.role.require(Action::ManageTrustedFlaggers)?;
+    let id = grant_id(&id)?;
+    let event = match body.value.action.as_str() {
+        "suspend" => GrantEvent::Suspend,
+        "reinstate" => GrantEvent::Reinstate,
+        "revoke" => GrantEvent::Revoke,
+        _ => {
+            return Err(tapis_core::Error::invalid(
+                "action",
+                "use suspend, reinstate or revoke (the platform confirms with POST …/confirm)",
+            )
+            .into());
+        }
+    };
+    let reason = bounded_text("reason", &body.value.reason, 1, 4000)?;
+    Ok(Json(
+        state
+            .store
+            .change_trusted_flagger(&p, &id, event, Some(&reason))
+            .await?,
+    ))
 }

@@ -410,3 +410,217 @@ async fn floods_are_contained_and_bad_input_is_refused_on_every_backend() {
         floods_and_bad_input(b).await;
     }
 }
+
+async fn accept_one(app: &App, officer: &str, flags: &Value) -> Value {
+    let (s, notice) = app
+        .post(
+            "/api/v1/flags/accept",
+            officer,
+            json!({
+                "flag_ids": ids(flags),
+                "urgency": "urgent",
+                "legal_basis": {"reference": "Law 11/2008 art. 40", "text": "Unlawful content."},
+                "explanation": "from a flag",
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{notice}");
+    notice
+}
+
+async fn trusted_flagger(backend: tapis_store::Backend) {
+    let app = spawn_app(backend).await;
+    let platform = app
+        .party_with(
+            &app.admin,
+            json!({"kind": "platform", "name": "Telegram", "domains": ["t.me"]}),
+        )
+        .await;
+    let other = app.party("platform", "Other").await;
+    let agency = app.party("flagger", "Counter-terrorism agency").await;
+    let officer = app.token(&app.authority_id, "officer").await;
+    let agency_t = app.token(&agency, "flagger").await;
+    let agent = app.token(&platform, "platform_agent").await;
+    let other_agent = app.token(&other, "platform_agent").await;
+
+    // the admin grants; the officer may not, nor may the flagger itself
+    let grant = json!({"flagger_id": agency, "platform_id": platform, "categories": ["terrorism"]});
+    for token in [&officer, &agency_t] {
+        let (s, v) = app
+            .post("/api/v1/trusted-flaggers", token, grant.clone())
+            .await;
+        assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let (s, g) = app
+        .post("/api/v1/trusted-flaggers", &app.admin, grant.clone())
+        .await;
+    assert_eq!(
+        (s, g["state"].as_str()),
+        (StatusCode::CREATED, Some("granted")),
+        "{g}"
+    );
+    let gid = g["id"].as_str().expect("id").to_owned();
+    let (s, v) = app
+        .post("/api/v1/trusted-flaggers", &app.admin, grant)
+        .await;
+    assert_error(s, &v, StatusCode::CONFLICT, "conflict");
+    let (s, v) = app
+        .post(
+            "/api/v1/trusted-flaggers",
+            &app.admin,
+            json!({"flagger_id": platform, "platform_id": platform, "categories": ["terrorism"]}),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(v["error"]["field"], "flagger_id");
+
+    // not yet confirmed: a notice from its flag is an ordinary one
+    let (_, f) = app
+        .post(
+            "/api/v1/flags",
+            &agency_t,
+            json!({"flags": [flag("url", "https://t.me/s/early", "terrorism")]}),
+        )
+        .await;
+    let early = accept_one(&app, &officer, &f).await;
+    assert_eq!(early["trusted_flagger"], false);
+
+    // the platform confirms through its own account; nobody else can
+    let confirm = format!("/api/v1/trusted-flaggers/{gid}/confirm");
+    let (s, v) = app.post(&confirm, &other_agent, json!({})).await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let (s, v) = app.post(&confirm, &app.admin, json!({})).await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, g) = app.post(&confirm, &agent, json!({})).await;
+    assert_eq!(
+        (s, g["state"].as_str()),
+        (StatusCode::OK, Some("confirmed")),
+        "{g}"
+    );
+    assert!(g["confirmed_at"].is_string());
+
+    // an officer's own notice first, then the trusted flagger's
+    let (s, plain) = app
+        .post(
+            "/api/v1/notices",
+            &officer,
+            json!({
+                "platform_id": platform, "category": "terrorism", "urgency": "urgent",
+                "legal_basis": {"reference": "Law 11/2008 art. 40", "text": "Unlawful content."},
+                "explanation": "officer's own", "items": [{"kind": "url", "value": "https://t.me/s/plain"}]
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plain}");
+    let (_, f) = app
+        .post(
+            "/api/v1/flags",
+            &agency_t,
+            json!({"flags": [flag("url", "https://t.me/s/trusted", "terrorism")]}),
+        )
+        .await;
+    let trusted = accept_one(&app, &officer, &f).await;
+    assert_eq!(trusted["trusted_flagger"], true, "{trusted}");
+    assert_eq!(
+        trusted["signed_document"]["payload"]["trusted_flagger"],
+        true
+    );
+    assert!(
+        plain["signed_document"]["payload"]
+            .get("trusted_flagger")
+            .is_none()
+    );
+
+    // first in the inbox, with the shorter deadline (half of 4 h)
+    let inbox = app.get_ok("/api/v1/inbox", &agent).await;
+    let order: Vec<&str> = inbox
+        .as_array()
+        .expect("inbox")
+        .iter()
+        .map(|n| n["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(order[0], trusted["id"].as_str().expect("id"), "{order:?}");
+    let hours = |n: &Value| {
+        let due = n["due_at"].as_str().expect("due_at");
+        let delivered = n["delivered_at"].as_str().expect("delivered_at");
+        let t = |s: &str| {
+            tapis_core::Timestamp::parse("t", s)
+                .expect("time")
+                .unix_millis()
+        };
+        (t(due) - t(delivered)) / 3_600_000
+    };
+    let find = |id: &Value| {
+        inbox
+            .as_array()
+            .expect("inbox")
+            .iter()
+            .find(|n| n["id"] == *id)
+            .cloned()
+            .expect("in the inbox")
+    };
+    assert_eq!(hours(&find(&trusted["id"])), 2);
+    assert_eq!(hours(&find(&plain["id"])), 4);
+
+    // suspended: the next notice is ordinary again; reinstated: trusted
+    let status = format!("/api/v1/trusted-flaggers/{gid}/status");
+    let (s, v) = app
+        .post(
+            &status,
+            &app.admin,
+            json!({"action": "suspend", "reason": "accuracy under review"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (StatusCode::OK, Some("suspended")),
+        "{v}"
+    );
+    let (_, f) = app
+        .post(
+            "/api/v1/flags",
+            &agency_t,
+            json!({"flags": [flag("url", "https://t.me/s/while_suspended", "terrorism")]}),
+        )
+        .await;
+    assert_eq!(
+        accept_one(&app, &officer, &f).await["trusted_flagger"],
+        false
+    );
+    let (s, v) = app
+        .post(
+            &status,
+            &app.admin,
+            json!({"action": "confirm", "reason": "x"}),
+        )
+        .await;
+    assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, v) = app
+        .post(
+            &status,
+            &app.admin,
+            json!({"action": "reinstate", "reason": "review passed"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (StatusCode::OK, Some("confirmed")),
+        "{v}"
+    );
+    let grants = app.get_ok("/api/v1/trusted-flaggers", &agency_t).await;
+    assert_eq!(grants.as_array().map(Vec::len), Some(1));
+    let grants = app.get_ok("/api/v1/trusted-flaggers", &other_agent).await;
+    assert_eq!(grants, json!([]));
+
+    let auditor = app.token(&app.authority_id, "auditor").await;
+    let (s, v) = app.get("/api/v1/audit/verify", &auditor).await;
+    assert_eq!((s, v["ok"].as_bool()), (StatusCode::OK, Some(true)), "{v}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_flaggers_notice_comes_first_with_the_shorter_deadline_on_every_backend() {
+    for b in backends() {
+        trusted_flagger(b).await;
+    }
+}

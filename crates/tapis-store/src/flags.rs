@@ -665,9 +665,21 @@ impl Store {
                     .map(|(f, t)| (f.category.clone(), t.clone()))
                     .collect();
                 let sla = store.sla().clone();
-                let new = notice_from_flags(&acceptance, platform, &parts, |c| {
+                let mut new = notice_from_flags(&acceptance, platform, &parts, |c| {
                     sla.allowance(c, acceptance.urgency)
                 })?;
+                // the authority acting on a trusted flag: a flag from a
+                // party whose confirmed grant with this platform covers it
+                for (f, targets) in &flags {
+                    let kinds: Vec<ItemKind> = targets.iter().map(|t| t.kind).collect();
+                    if let Some(party) = f.party_id
+                        && crate::trusted::covered(tx, party, platform, &new.category, &kinds)
+                            .await?
+                    {
+                        new.trusted_flagger = true;
+                        break;
+                    }
+                }
                 let created = store.create_notice_in(tx, &by, new, None).await?;
                 let now = store.now();
                 for (f, _) in &flags {

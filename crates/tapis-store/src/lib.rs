@@ -35,6 +35,7 @@ mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod trusted;
 
 pub use accounts::{
     AccountInfo, LINK_LIFETIME_MS, MAX_FAILED_SIGNINS, Session, SessionPolicy, SignIn,
@@ -60,3 +61,4 @@ pub use schedule::DueWork;
 pub use shared_clock::SIMULATED_NOW;
 pub use stats::{DashboardCounts, PlatformFigures, Transparency, quantile};
 pub use tokens::{hash_secret, new_secret};
+pub use trusted::TrustedGrant;

@@ -40,3 +40,24 @@ CREATE TABLE flag_targets (
     PRIMARY KEY (flag_id, position)
 );
 CREATE INDEX flag_targets_normalized ON flag_targets (kind, normalized);
+
+-- Trusted-flagger status: granted by the authority for one platform and a
+-- scope, confirmed by the platform itself, suspended and reinstated on the
+-- record. A notice built from flags a confirmed grant covers is marked.
+CREATE TABLE trusted_flagger_grants (
+    id              TEXT PRIMARY KEY,
+    flagger_id      TEXT NOT NULL REFERENCES parties (id),
+    platform_id     TEXT NOT NULL REFERENCES parties (id),
+    categories      TEXT NOT NULL,
+    item_kinds      TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    granted_at      BIGINT NOT NULL,
+    granted_by      TEXT NOT NULL,
+    confirmed_at    BIGINT,
+    confirmed_by    TEXT,
+    changed_at      BIGINT NOT NULL,
+    reason          TEXT
+);
+CREATE INDEX trusted_flagger_grants_pair ON trusted_flagger_grants (flagger_id, platform_id);
+
+ALTER TABLE notices ADD COLUMN trusted_flagger BIGINT NOT NULL DEFAULT 0;
