@@ -550,6 +550,71 @@ pub fn notice_from_flags(
     })
 }
 
+/// When a flagger's accuracy calls its status into review: below
+/// `threshold` of its reviewed flags upheld (accepted or merged), once it
+/// has at least `min_reviewed` reviewed in the window (one year).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccuracyPolicy {
+    pub threshold: f64,
+    pub min_reviewed: u64,
+}
+
+impl Default for AccuracyPolicy {
+    fn default() -> Self {
+        AccuracyPolicy {
+            threshold: 0.5,
+            min_reviewed: 10,
+        }
+    }
+}
+
+/// A flagger's figures over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlaggerFigures {
+    pub flags: u64,
+    pub received: u64,
+    pub accepted: u64,
+    pub merged: u64,
+    pub rejected: u64,
+    /// Targets of its upheld flags in notices, by the platform's decision:
+    /// removed, restricted or geo-blocked.
+    pub items_actioned: u64,
+    /// … rejected by the platform.
+    pub items_rejected: u64,
+    /// … any other final decision (not found, out of scope, …).
+    pub items_other: u64,
+    /// … still awaiting a decision.
+    pub items_pending: u64,
+}
+
+impl FlaggerFigures {
+    pub fn reviewed(&self) -> u64 {
+        self.accepted + self.merged + self.rejected
+    }
+
+    /// Upheld share of reviewed flags; `None` before any review.
+    pub fn acceptance_rate(&self) -> Option<f64> {
+        let r = self.reviewed();
+        (r > 0).then(|| (self.accepted + self.merged) as f64 / r as f64)
+    }
+
+    /// Actioned share of the platform's decisions on its items (removed,
+    /// restricted, geo-blocked vs rejected); `None` before any.
+    pub fn platform_action_rate(&self) -> Option<f64> {
+        let d = self.items_actioned + self.items_rejected;
+        (d > 0).then(|| self.items_actioned as f64 / d as f64)
+    }
+}
+
+impl AccuracyPolicy {
+    /// Whether the flagger's status should be reviewed.
+    pub fn needs_review(&self, f: &FlaggerFigures) -> bool {
+        f.reviewed() >= self.min_reviewed && f.acceptance_rate().is_some_and(|r| r < self.threshold)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,6 +756,23 @@ mod tests {
         let mixed = [t("url", "https://t.me/x"), t("domain", "example.com")];
         assert!(choose_platform(None, &mixed, &platforms).is_err());
         assert_eq!(choose_platform(Some(other), &mixed, &platforms), Ok(other));
+    }
+
+    #[test]
+    fn low_accuracy_calls_for_review_once_there_is_enough_to_judge() {
+        let p = AccuracyPolicy::default();
+        let mut f = FlaggerFigures {
+            accepted: 1,
+            rejected: 4,
+            ..Default::default()
+        };
+        assert_eq!(f.acceptance_rate(), Some(0.2));
+        assert!(!p.needs_review(&f), "five reviews are too few to judge");
+        f.rejected = 20;
+        assert!(p.needs_review(&f));
+        f.accepted = 30;
+        assert!(!p.needs_review(&f));
+        assert_eq!(FlaggerFigures::default().acceptance_rate(), None);
     }
 
     #[test]

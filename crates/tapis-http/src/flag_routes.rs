@@ -17,8 +17,8 @@ use tapis_core::flag::{AcceptInput, Acceptance, FlagInput, FlagLimits, NewFlag, 
 use tapis_core::party::bounded_text;
 use tapis_core::role::Action;
 use tapis_core::trusted::{GrantEvent, GrantInput, NewGrant};
-use tapis_core::{FlagId, NoticeId, canonical};
-use tapis_store::{FlagView, Notice, PublicFlagStatus, QueueEntry, TrustedGrant};
+use tapis_core::{FlagId, NoticeId, PartyId, Timestamp, canonical};
+use tapis_store::{FlagView, FlaggerReport, Notice, PublicFlagStatus, QueueEntry, TrustedGrant};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(grant_trusted_flagger, list_trusted_flaggers))
         .routes(routes!(confirm_trusted_flagger))
         .routes(routes!(change_trusted_flagger))
+        .routes(routes!(flagger_report))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -443,6 +444,56 @@ async fn change_trusted_flagger(
         state
             .store
             .change_trusted_flagger(&p, &id, event, Some(&reason))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    /// The calendar year (UTC), 2000 to 2100; default: the current one.
+    year: Option<i32>,
+}
+
+/// A flagger's yearly report: flags, acceptance at review, the platforms'
+/// decisions on its items, its grants, and whether its accuracy calls its
+/// status into review. The flagger itself or authority staff; anyone
+/// else gets a 404.
+#[utoipa::path(get, path = "/api/v1/flaggers/{id}/report", params(("id" = String, Path), ReportQuery), responses(
+    (status = 200, body = FlaggerReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn flagger_report(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> ApiResult<Json<FlaggerReport>> {
+    let id = parse_id("flagger id", &id, PartyId::parse)?;
+    if !p.role.reads_everything() && id != p.party_id {
+        return Err(ApiError::not_found("flagger"));
+    }
+    let now = state.store.now();
+    let year = match q.year {
+        Some(y) => y,
+        None => now
+            .to_string()
+            .get(..4)
+            .and_then(|y| y.parse().ok())
+            .unwrap_or(2000),
+    };
+    if !(2000..=2100).contains(&year) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "year must be between 2000 and 2100",
+        ));
+    }
+    let start = |y: i32| Timestamp::parse("year", &format!("{y:04}-01-01T00:00:00Z"));
+    let (from, to) = (start(year)?, start(year + 1)?);
+    Ok(Json(
+        state
+            .store
+            .flagger_report(id, year, from, to, Default::default())
             .await?,
     ))
 }

@@ -242,6 +242,54 @@ async fn three_sources_one_notice(backend: tapis_store::Backend) {
         .await;
     assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
 
+    // accuracy figures follow: the police sent one report twice
+    let report = app
+        .get_ok(
+            &format!("/api/v1/flaggers/{agency}/report?year=2017"),
+            &agency_t,
+        )
+        .await;
+    let f = &report["figures"];
+    assert_eq!(
+        (
+            f["flags"].as_u64(),
+            f["accepted"].as_u64(),
+            f["items_actioned"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["acceptance_rate"], 1.0);
+    assert_eq!(report["platform_action_rate"], 1.0);
+    assert_eq!(report["review_needed"], false);
+    let report = app
+        .get_ok(
+            &format!("/api/v1/flaggers/{police}/report?year=2017"),
+            &officer,
+        )
+        .await;
+    assert_eq!(report["figures"]["rejected"], 1, "{report}");
+    assert_eq!(report["acceptance_rate"], 0.5);
+    let (s, v) = app
+        .get(&format!("/api/v1/flaggers/{police}/report"), &agency_t)
+        .await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+    let (s, v) = app
+        .get(
+            &format!("/api/v1/flaggers/{agency}/report?year=1900"),
+            &agency_t,
+        )
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_query");
+    let empty = app
+        .get_ok(
+            &format!("/api/v1/flaggers/{agency}/report?year=2018"),
+            &agency_t,
+        )
+        .await;
+    assert_eq!(empty["figures"]["flags"], 0);
+    assert!(empty["acceptance_rate"].is_null());
+
     // every decision is on the chain
     let auditor = app.token(&app.authority_id, "auditor").await;
     let (s, v) = app.get("/api/v1/audit/verify", &auditor).await;

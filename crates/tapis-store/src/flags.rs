@@ -772,3 +772,92 @@ impl Store {
         Ok(out)
     }
 }
+
+/// A flagger's yearly report (in the spirit of DSA Art. 22(3)).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlaggerReport {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub flagger_id: PartyId,
+    pub name: String,
+    pub year: i32,
+    pub figures: tapis_core::flag::FlaggerFigures,
+    pub acceptance_rate: Option<f64>,
+    pub platform_action_rate: Option<f64>,
+    /// Below the accuracy policy: the status should be reviewed.
+    pub review_needed: bool,
+    pub policy: tapis_core::flag::AccuracyPolicy,
+    pub trusted_flagger_grants: Vec<crate::TrustedGrant>,
+}
+
+impl Store {
+    /// A flagger's figures for flags received in `[from, to)`, and its
+    /// grants. The caller checks who may read it.
+    pub async fn flagger_report(
+        &self,
+        flagger: PartyId,
+        year: i32,
+        from: Timestamp,
+        to: Timestamp,
+        policy: tapis_core::flag::AccuracyPolicy,
+    ) -> Result<FlaggerReport> {
+        let party = self.get_party(flagger).await?;
+        if party.kind != PartyKind::Flagger {
+            return Err(Error::NotFound("flagger"));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut f = tapis_core::flag::FlaggerFigures::default();
+        for r in sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM flags WHERE party_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY state",
+        )
+        .bind(flagger.to_string())
+        .bind(from.unix_millis())
+        .bind(to.unix_millis())
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let n = r.try_get::<i64, _>("n")?.max(0) as u64;
+            f.flags += n;
+            match FlagState::parse(&r.try_get::<String, _>("state")?).map_err(Error::corrupt)? {
+                FlagState::Received => f.received += n,
+                FlagState::Accepted => f.accepted += n,
+                FlagState::Merged => f.merged += n,
+                FlagState::Rejected => f.rejected += n,
+            }
+        }
+        for r in sqlx::query(
+            "SELECT i.state, COUNT(*) AS n FROM flags f JOIN flag_targets t ON t.flag_id = f.id \
+             JOIN notice_items i ON i.notice_id = f.notice_id AND i.kind = t.kind AND i.normalized = t.normalized \
+             WHERE f.party_id = $1 AND f.created_at >= $2 AND f.created_at < $3 GROUP BY i.state",
+        )
+        .bind(flagger.to_string())
+        .bind(from.unix_millis())
+        .bind(to.unix_millis())
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let n = r.try_get::<i64, _>("n")?.max(0) as u64;
+            match ItemState::parse(&r.try_get::<String, _>("state")?).map_err(Error::corrupt)? {
+                ItemState::Removed | ItemState::Restricted | ItemState::GeoBlocked => {
+                    f.items_actioned += n;
+                }
+                ItemState::Rejected => f.items_rejected += n,
+                ItemState::Pending | ItemState::Disputed => f.items_pending += n,
+                _ => f.items_other += n,
+            }
+        }
+        drop(conn);
+        let grants = self.trusted_flagger_grants(Some(flagger)).await?;
+        Ok(FlaggerReport {
+            flagger_id: flagger,
+            name: party.name,
+            year,
+            acceptance_rate: f.acceptance_rate(),
+            platform_action_rate: f.platform_action_rate(),
+            review_needed: policy.needs_review(&f),
+            figures: f,
+            policy,
+            trusted_flagger_grants: grants,
+        })
+    }
+}

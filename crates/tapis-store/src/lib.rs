@@ -47,7 +47,9 @@ pub use channel::*;
 pub use db::{AUDIT_CHAIN_LOCK, Backend, Options, RetryPolicy, Store, Timeouts, redact_url};
 pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
 pub use error::{Error, Result, Unavailability};
-pub use flags::{FlagTargetView, FlagView, PublicFlagStatus, QueueEntry, QueueSource};
+pub use flags::{
+    FlagTargetView, FlagView, FlaggerReport, PublicFlagStatus, QueueEntry, QueueSource,
+};
 pub use group_commit::{Backlog, MAX_BATCH, Stats as GroupCommitStats};
 pub use invitations::{INVITATION_LIFETIME_MS, InvitationInfo};
 pub use isp::*;

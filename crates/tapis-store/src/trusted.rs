@@ -182,18 +182,27 @@ impl Store {
     /// Grants the caller may read: authority staff all, a platform those
     /// with it, a flagger its own.
     pub async fn list_trusted_flaggers(&self, by: &Principal) -> Result<Vec<TrustedGrant>> {
+        let party = (!by.role.reads_everything()).then_some(by.party_id);
+        self.trusted_flagger_grants(party).await
+    }
+
+    /// Every grant, or those naming `party` (as flagger or platform).
+    pub(crate) async fn trusted_flagger_grants(
+        &self,
+        party: Option<PartyId>,
+    ) -> Result<Vec<TrustedGrant>> {
         let mut conn = self.pool.acquire().await?;
-        let rows = if by.role.reads_everything() {
+        let rows = if let Some(party) = party {
             sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM trusted_flagger_grants ORDER BY granted_at, id"
+                "SELECT {COLUMNS} FROM trusted_flagger_grants WHERE flagger_id = $1 OR platform_id = $1 ORDER BY granted_at, id"
             ))
+            .bind(party.to_string())
             .fetch_all(&mut *conn)
             .await?
         } else {
             sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM trusted_flagger_grants WHERE flagger_id = $1 OR platform_id = $1 ORDER BY granted_at, id"
+                "SELECT {COLUMNS} FROM trusted_flagger_grants ORDER BY granted_at, id"
             ))
-            .bind(by.party_id.to_string())
             .fetch_all(&mut *conn)
             .await?
         };
