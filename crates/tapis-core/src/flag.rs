@@ -449,10 +449,7 @@ pub fn platform_of(target: &FlagTarget, platforms: &[PlatformNames]) -> Option<c
         .iter()
         .filter(|p| match &domain {
             Some(d) => p.domains.iter().any(|own| d.is_within(own)),
-            None => {
-                target.kind.is_platform_object()
-                    && p.handles.iter().any(|h| *h == target.normalized)
-            }
+            None => target.kind.is_platform_object() && p.handles.contains(&target.normalized),
         })
         .map(|p| p.id)
         .collect();
