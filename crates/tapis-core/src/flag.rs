@@ -406,21 +406,15 @@ impl Acceptance {
             .category
             .map(|c| taxonomy.category(&c).map(|c| c.id.clone()))
             .transpose()?;
+        let (legal_basis, explanation) =
+            crate::notice::LegalBasis::parse(&input.legal_basis, &input.explanation)?;
         Ok(Acceptance {
             flag_ids,
             platform_id,
             category,
             urgency: crate::notice::Urgency::parse(&input.urgency)?,
-            legal_basis: crate::notice::LegalBasis {
-                reference: bounded_text(
-                    "legal_basis.reference",
-                    &input.legal_basis.reference,
-                    1,
-                    300,
-                )?,
-                text: bounded_text("legal_basis.text", &input.legal_basis.text, 1, 20_000)?,
-            },
-            explanation: bounded_text("explanation", &input.explanation, 1, 20_000)?,
+            legal_basis,
+            explanation,
             taxonomy_version: taxonomy.version.clone(),
         })
     }
