@@ -18,7 +18,9 @@ use tapis_core::party::bounded_text;
 use tapis_core::role::Action;
 use tapis_core::trusted::{GrantEvent, GrantInput, NewGrant};
 use tapis_core::{FlagId, NoticeId, PartyId, Timestamp, canonical};
-use tapis_store::{FlagView, FlaggerReport, Notice, PublicFlagStatus, QueueEntry, TrustedGrant};
+use tapis_store::{
+    FlagView, FlaggerReport, Notice, PublicFlagStatus, QueueEntry, QueueHealth, TrustedGrant,
+};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(submit_flags, list_flags))
         .routes(routes!(flag_queue))
+        .routes(routes!(flag_queue_health))
         .routes(routes!(get_flag))
         .routes(routes!(accept_flags))
         .routes(routes!(reject_flags))
@@ -198,6 +201,37 @@ async fn flag_queue(
             .flag_queue(limit as usize, per_source as usize)
             .await?,
     ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct HealthQuery {
+    /// Days the reviews are counted over, 1 to 90 (default 7).
+    days: Option<u32>,
+}
+
+/// The authority's own queue health: flags waiting, the oldest's age,
+/// reviews per person per day (authority staff).
+#[utoipa::path(get, path = "/api/v1/flags/queue/health", params(HealthQuery), responses(
+    (status = 200, body = QueueHealth), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn flag_queue_health(
+    state: S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<HealthQuery>,
+) -> ApiResult<Json<QueueHealth>> {
+    if !p.role.reads_everything() {
+        p.role.require(Action::TriageFlags)?;
+    }
+    let days = q.days.unwrap_or(7);
+    if !(1..=90).contains(&days) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "days must be between 1 and 90",
+        ));
+    }
+    Ok(Json(state.store.flag_queue_health(days).await?))
 }
 
 /// Accept flags into one notice (an officer): the flags' targets become

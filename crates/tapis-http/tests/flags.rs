@@ -147,8 +147,17 @@ async fn three_sources_one_notice(backend: tapis_store::Backend) {
         .map(|s| s["flag_id"].clone())
         .collect();
 
+    // the authority's own queue health: three waiting, one review so far
+    let health = app.get_ok("/api/v1/flags/queue/health", &officer).await;
+    assert_eq!(health["waiting"], 3, "{health}");
+    assert_eq!(health["oldest_waiting_secs"], 0, "the clock has not moved");
+    assert_eq!(health["reviewers"][0]["reviews"], 1, "{health}");
+    assert_eq!(health["reviewers"][0]["person"], "officer test");
+
     // only officers review; a flagger cannot read the queue
     let (s, v) = app.get("/api/v1/flags/queue", &agency_t).await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, v) = app.get("/api/v1/flags/queue/health", &agency_t).await;
     assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
 
     // accepted into one notice, through the notices' own path

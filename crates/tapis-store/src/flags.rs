@@ -861,3 +861,69 @@ impl Store {
         })
     }
 }
+
+/// One person's reviews of flags over the window.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReviewerLoad {
+    /// The person on the officer's token (a machine credential: its label).
+    pub person: String,
+    pub reviews: u64,
+    pub per_day: f64,
+}
+
+/// The authority's own queue health.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueHealth {
+    /// Flags waiting for review.
+    pub waiting: u64,
+    /// Seconds the oldest waiting flag has waited.
+    pub oldest_waiting_secs: Option<i64>,
+    /// The window the reviews are counted over, in days.
+    pub window_days: u32,
+    pub reviewers: Vec<ReviewerLoad>,
+}
+
+impl Store {
+    /// Flags waiting, the oldest's age, and reviews per person per day
+    /// over the last `window_days`.
+    pub async fn flag_queue_health(&self, window_days: u32) -> Result<QueueHealth> {
+        let now = self.now();
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM flags WHERE state = 'received'",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let waiting = row.try_get::<i64, _>("n")?.max(0) as u64;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        let since = now.unix_millis() - i64::from(window_days) * 86_400_000;
+        let rows = sqlx::query(
+            "SELECT COALESCE(t.person, t.label, f.decided_by) AS who, COUNT(*) AS n FROM flags f \
+             LEFT JOIN tokens t ON t.id = f.decided_by \
+             WHERE f.decided_at IS NOT NULL AND f.decided_at >= $1 \
+             GROUP BY COALESCE(t.person, t.label, f.decided_by) ORDER BY COUNT(*) DESC, 1",
+        )
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+        let reviewers = rows
+            .iter()
+            .map(|r| {
+                let reviews = r.try_get::<i64, _>("n")?.max(0) as u64;
+                Ok(ReviewerLoad {
+                    person: r.try_get("who")?,
+                    reviews,
+                    per_day: reviews as f64 / f64::from(window_days.max(1)),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(QueueHealth {
+            waiting,
+            oldest_waiting_secs: oldest.map(|o| (now.unix_millis() - o) / 1000),
+            window_days,
+            reviewers,
+        })
+    }
+}

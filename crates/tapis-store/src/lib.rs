@@ -48,7 +48,8 @@ pub use db::{AUDIT_CHAIN_LOCK, Backend, Options, RetryPolicy, Store, Timeouts, r
 pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
 pub use error::{Error, Result, Unavailability};
 pub use flags::{
-    FlagTargetView, FlagView, FlaggerReport, PublicFlagStatus, QueueEntry, QueueSource,
+    FlagTargetView, FlagView, FlaggerReport, PublicFlagStatus, QueueEntry, QueueHealth,
+    QueueSource, ReviewerLoad,
 };
 pub use group_commit::{Backlog, MAX_BATCH, Stats as GroupCommitStats};
 pub use invitations::{INVITATION_LIFETIME_MS, InvitationInfo};
