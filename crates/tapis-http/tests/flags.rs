@@ -557,17 +557,9 @@ async fn trusted_flagger(backend: tapis_store::Backend) {
     assert!(g["confirmed_at"].is_string());
 
     // an officer's own notice first, then the trusted flagger's
-    let (s, plain) = app
-        .post(
-            "/api/v1/notices",
-            &officer,
-            json!({
-                "platform_id": platform, "category": "terrorism", "urgency": "urgent",
-                "legal_basis": {"reference": "Law 11/2008 art. 40", "text": "Unlawful content."},
-                "explanation": "officer's own", "items": [{"kind": "url", "value": "https://t.me/s/plain"}]
-            }),
-        )
-        .await;
+    let mut body = notice_body(&platform, 1);
+    body["items"] = json!([{"kind": "url", "value": "https://t.me/s/plain"}]);
+    let (s, plain) = app.post("/api/v1/notices", &officer, body).await;
     assert_eq!(s, StatusCode::CREATED, "{plain}");
     let (_, f) = app
         .post(
