@@ -89,6 +89,15 @@ event_types! {
     AppealReviewStarted = "appeal.review_started",
     AppealDecided = "appeal.decided",
     AppealOverdue = "appeal.overdue",
+    FlagSubmitted = "flag.submitted",
+    FlagAccepted = "flag.accepted",
+    FlagRejected = "flag.rejected",
+    FlagMerged = "flag.merged",
+    TrustedFlaggerGranted = "trusted_flagger.granted",
+    TrustedFlaggerConfirmed = "trusted_flagger.confirmed",
+    TrustedFlaggerSuspended = "trusted_flagger.suspended",
+    TrustedFlaggerReinstated = "trusted_flagger.reinstated",
+    TrustedFlaggerRevoked = "trusted_flagger.revoked",
 }
 
 impl FromStr for EventType {

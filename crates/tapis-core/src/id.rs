@@ -78,6 +78,10 @@ typed_id!(
     /// An appeal against a notice item or a blocking order.
     AppealId, "appeal_id"
 );
+typed_id!(
+    /// A flag: a flagger's or the public's report for the authority to review.
+    FlagId, "flag_id"
+);
 
 #[cfg(test)]
 mod tests {

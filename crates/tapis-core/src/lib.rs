@@ -19,6 +19,7 @@ pub mod due_process;
 mod error;
 pub mod escalation;
 pub mod event;
+pub mod flag;
 mod id;
 pub mod isp;
 pub mod job;
@@ -36,10 +37,12 @@ pub mod target;
 pub mod taxonomy;
 pub mod tlog;
 pub mod totp;
+pub mod trusted;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, Result};
 pub use event::EventType;
 pub use id::{
-    AppealId, ClarificationId, DisputeId, EscalationId, ItemId, NoticeId, OrderId, PartyId, TokenId,
+    AppealId, ClarificationId, DisputeId, EscalationId, FlagId, ItemId, NoticeId, OrderId, PartyId,
+    TokenId,
 };

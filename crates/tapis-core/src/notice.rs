@@ -333,6 +333,17 @@ pub struct LegalBasis {
     pub text: String,
 }
 
+impl LegalBasis {
+    /// A notice's legal basis and explanation (a flag review's too).
+    pub fn parse(input: &LegalBasisInput, explanation: &str) -> Result<(LegalBasis, String)> {
+        let basis = LegalBasis {
+            reference: bounded_text("legal_basis.reference", &input.reference, 1, 300)?,
+            text: bounded_text("legal_basis.text", &input.text, 1, 20_000)?,
+        };
+        Ok((basis, bounded_text("explanation", explanation, 1, 20_000)?))
+    }
+}
+
 /// A notice that has passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotice {
@@ -346,6 +357,10 @@ pub struct NewNotice {
     pub territorial_scope: Vec<String>,
     pub may_notify_user: bool,
     pub draft: bool,
+    /// From flags a confirmed trusted-flagger grant with the platform
+    /// covers: marked in the signed document, first in the inbox, the
+    /// policy's shorter deadline. Never set by the notice decoder.
+    pub trusted_flagger: bool,
 }
 
 impl NewNotice {
@@ -361,16 +376,7 @@ impl NewNotice {
             .map_err(|_| Error::invalid("platform_id", "not a valid party id"))?;
         let category = taxonomy.category(&input.category)?.id.clone();
         let urgency = Urgency::parse(&input.urgency)?;
-        let legal_basis = LegalBasis {
-            reference: bounded_text(
-                "legal_basis.reference",
-                &input.legal_basis.reference,
-                1,
-                300,
-            )?,
-            text: bounded_text("legal_basis.text", &input.legal_basis.text, 1, 20_000)?,
-        };
-        let explanation = bounded_text("explanation", &input.explanation, 1, 20_000)?;
+        let (legal_basis, explanation) = LegalBasis::parse(&input.legal_basis, &input.explanation)?;
         if input.items.is_empty() {
             return Err(Error::invalid("items", "a notice needs at least one item"));
         }
@@ -427,11 +433,12 @@ impl NewNotice {
             territorial_scope,
             may_notify_user: input.may_notify_user.unwrap_or(true),
             draft: input.draft,
+            trusted_flagger: false,
         })
     }
 }
 
-fn parse_item(item: ItemInput, limits: Limits, now: Timestamp) -> Result<NewItem> {
+pub(crate) fn parse_item(item: ItemInput, limits: Limits, now: Timestamp) -> Result<NewItem> {
     let kind = ItemKind::parse(&item.kind)?;
     let target = Target::parse(kind, &item.value).map_err(|e| match e {
         Error::Invalid { message, .. } => Error::invalid("value", message),

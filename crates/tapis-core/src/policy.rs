@@ -92,6 +92,10 @@ struct RawPolicy {
     /// Time the authority has to decide an appeal (default 7 days).
     #[serde(default)]
     appeal_review: Option<String>,
+    /// The share of the allowance a notice from a trusted flagger gets,
+    /// "NN%" (default 50%).
+    #[serde(default)]
+    trusted_flagger: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -114,9 +118,14 @@ pub struct SlaPolicy {
     /// Seconds the authority has to decide an appeal, from its receipt;
     /// past it, the appeal is overdue and the approvers are told.
     pub appeal_review: i64,
+    /// The share of the allowance a trusted flagger's notice gets (0 to 1).
+    pub trusted_flagger: f64,
     /// The policy's source text, as published.
     pub source: String,
 }
+
+/// A trusted flagger's share of the allowance when the policy names none.
+pub const DEFAULT_TRUSTED_SHARE: f64 = 0.5;
 
 const DEFAULT: &str = include_str!("../data/sla-default.toml");
 /// Seven days to decide an appeal when a policy does not say.
@@ -241,7 +250,24 @@ impl SlaPolicy {
                 "the ladder must end with exactly one escalation step",
             ));
         }
+        let trusted_flagger = match raw.trusted_flagger.as_deref().map(str::trim) {
+            None => DEFAULT_TRUSTED_SHARE,
+            Some(t) => {
+                let pct: f64 = t
+                    .strip_suffix('%')
+                    .and_then(|p| p.trim().parse().ok())
+                    .ok_or_else(|| Error::invalid("trusted_flagger", "use NN%, e.g. 50%"))?;
+                if !(pct > 0.0 && pct <= 100.0) {
+                    return Err(Error::invalid(
+                        "trusted_flagger",
+                        "a share of the allowance is above 0% and at most 100%",
+                    ));
+                }
+                pct / 100.0
+            }
+        };
         let policy = SlaPolicy {
+            trusted_flagger,
             version: raw.version,
             description: raw.description,
             delivery_timeout,
@@ -286,6 +312,28 @@ impl SlaPolicy {
             .unwrap_or(self.default)
     }
 
+    /// Seconds allowed for a notice from a trusted flagger: the policy's
+    /// share of the allowance (at least a minute).
+    pub fn trusted_allowance(&self, category: &str, urgency: Urgency) -> i64 {
+        ((self.allowance(category, urgency) as f64 * self.trusted_flagger).round() as i64).max(60)
+    }
+
+    /// The deadline for a notice delivered at `delivered_at`, shorter when
+    /// it comes from a trusted flagger.
+    pub fn due_at_for(
+        &self,
+        delivered_at: Timestamp,
+        category: &str,
+        urgency: Urgency,
+        trusted_flagger: bool,
+    ) -> Timestamp {
+        if trusted_flagger {
+            delivered_at.plus_secs(self.trusted_allowance(category, urgency))
+        } else {
+            self.due_at(delivered_at, category, urgency)
+        }
+    }
+
     /// The deadline for a notice delivered at `delivered_at`.
     pub fn due_at(&self, delivered_at: Timestamp, category: &str, urgency: Urgency) -> Timestamp {
         delivered_at.plus_secs(self.allowance(category, urgency))
@@ -309,6 +357,35 @@ impl SlaPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_flaggers_get_the_policys_share_of_the_allowance() {
+        let p = SlaPolicy::bundled();
+        assert_eq!(p.trusted_flagger, DEFAULT_TRUSTED_SHARE);
+        assert_eq!(p.trusted_allowance("terrorism", Urgency::Urgent), 2 * 3600);
+        let t = Timestamp::from_unix_millis(0);
+        assert_eq!(
+            p.due_at_for(t, "fraud", Urgency::Normal, true),
+            t.plus_secs(12 * 3600)
+        );
+        assert_eq!(
+            p.due_at_for(t, "fraud", Urgency::Normal, false),
+            p.due_at(t, "fraud", Urgency::Normal)
+        );
+        let text = p.source.replace(
+            "default = \"24h\"",
+            "default = \"24h\"\ntrusted_flagger = \"25%\"",
+        );
+        assert_eq!(
+            SlaPolicy::from_toml(&text).expect("valid").trusted_flagger,
+            0.25
+        );
+        let bad = p.source.replace(
+            "default = \"24h\"",
+            "default = \"24h\"\ntrusted_flagger = \"0%\"",
+        );
+        assert!(SlaPolicy::from_toml(&bad).is_err());
+    }
 
     #[test]
     fn default_policy_follows_the_four_and_twenty_four_hour_rule() {

@@ -79,6 +79,16 @@ pub enum Action {
     ReadAppeals,
     /// Start reviewing and decide an appeal.
     DecideAppeal,
+    /// Submit flags (a flagger party; the public has its own form).
+    SubmitFlag,
+    /// Read flags: all of them for authority staff, a flagger its own.
+    ReadFlags,
+    /// Accept, merge or reject flags in the review queue.
+    TriageFlags,
+    /// Grant, suspend, reinstate or revoke trusted-flagger status.
+    ManageTrustedFlaggers,
+    /// A platform confirms a trusted-flagger grant with itself.
+    ConfirmTrustedFlagger,
 }
 
 impl Action {
@@ -116,6 +126,11 @@ impl Action {
             Action::Appeal => "appeal notices or orders",
             Action::ReadAppeals => "read appeals",
             Action::DecideAppeal => "decide appeals",
+            Action::SubmitFlag => "submit flags",
+            Action::ReadFlags => "read flags",
+            Action::TriageFlags => "review flags",
+            Action::ManageTrustedFlaggers => "manage trusted-flagger status",
+            Action::ConfirmTrustedFlagger => "confirm trusted-flagger status",
         }
     }
 }
@@ -212,6 +227,12 @@ impl Role {
             // the authority does not appeal its own acts
             Appeal => matches!(self, PlatformAgent | IspOperator),
             ReadAppeals => self.reads_everything(),
+            SubmitFlag => self == Flagger,
+            ReadFlags => self.reads_everything() || self == Flagger,
+            // officers turn flags into notices, as they submit notices
+            TriageFlags => self == Officer,
+            ManageTrustedFlaggers => self == Admin,
+            ConfirmTrustedFlagger => self == PlatformAgent,
         }
     }
 
@@ -465,6 +486,18 @@ mod tests {
             (Role::PlatformAgent, Action::ManageChannel, true),
             (Role::IspOperator, Action::ManageChannel, false),
             (Role::Officer, Action::ControlClock, false),
+            (Role::Flagger, Action::SubmitFlag, true),
+            (Role::Officer, Action::SubmitFlag, false),
+            (Role::Officer, Action::TriageFlags, true),
+            (Role::Flagger, Action::TriageFlags, false),
+            (Role::Approver, Action::TriageFlags, false),
+            (Role::PlatformAgent, Action::ReadFlags, false),
+            (Role::Flagger, Action::ReadFlags, true),
+            (Role::Admin, Action::ManageTrustedFlaggers, true),
+            (Role::Officer, Action::ManageTrustedFlaggers, false),
+            (Role::Flagger, Action::ManageTrustedFlaggers, false),
+            (Role::PlatformAgent, Action::ConfirmTrustedFlagger, true),
+            (Role::Admin, Action::ConfirmTrustedFlagger, false),
             (Role::Officer, Action::ProposeOrder, true),
             (Role::Officer, Action::ApproveOrder, false),
             (Role::Approver, Action::ApproveOrder, true),

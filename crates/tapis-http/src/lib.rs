@@ -13,6 +13,7 @@ mod channel_routes;
 pub mod edge;
 mod error;
 mod extract;
+mod flag_routes;
 pub mod health;
 pub(crate) mod log_routes;
 pub mod metrics;
@@ -183,6 +184,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(power_routes::router())
         .merge(appeal_routes::router())
         .merge(log_routes::router())
+        .merge(flag_routes::router())
         .split_for_parts()
 }
 

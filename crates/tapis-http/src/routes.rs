@@ -214,32 +214,7 @@ async fn create_notice(
     if let Some(after) = pushback(&state) {
         return Ok(after);
     }
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v.to_str().ok().map(str::trim).filter(|k| {
-                !k.is_empty()
-                    && k.len() <= 200
-                    && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-            });
-            Some(k.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_header",
-                    "Idempotency-Key must be 1 to 200 printable ASCII characters",
-                )
-            })?)
-        }
-    };
-    let fingerprint = hex::encode(Sha256::digest(canonical::to_vec(&body.raw).map_err(
-        |e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                e.to_string(),
-            )
-        },
-    )?));
+    let idempotency = idempotency(&headers, &body.raw)?;
     let new = NewNotice::parse(
         body.value,
         &state.taxonomy,
@@ -248,7 +223,11 @@ async fn create_notice(
     )?;
     let created = state
         .store
-        .create_notice(&p, new, key.map(|k| (k, fingerprint.as_str())))
+        .create_notice(
+            &p,
+            new,
+            idempotency.as_ref().map(|(k, f)| (k.as_str(), f.as_str())),
+        )
         .await?;
     let status = if created.created {
         StatusCode::CREATED
@@ -256,6 +235,39 @@ async fn create_notice(
         StatusCode::OK
     };
     Ok((status, Json(created.notice)).into_response())
+}
+
+/// The `Idempotency-Key` header, if sent, with the fingerprint of the
+/// request body it must be repeated with (SHA-256 of its canonical JSON).
+pub(crate) fn idempotency(
+    headers: &HeaderMap,
+    raw: &serde_json::Value,
+) -> ApiResult<Option<(String, String)>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| {
+            !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                "Idempotency-Key must be 1 to 200 printable ASCII characters",
+            )
+        })?;
+    let fingerprint = hex::encode(Sha256::digest(canonical::to_vec(raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?));
+    Ok(Some((key.to_owned(), fingerprint)))
 }
 
 /// 429 while delivery is behind (drafts are not pushed back: they send

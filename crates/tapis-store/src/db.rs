@@ -145,6 +145,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0019_appeals.sql"),
     },
     Migration {
+        version: 20,
+        name: "flags",
+        sqlite: include_str!("../migrations/sqlite/0020_flags.sql"),
+        postgres: include_str!("../migrations/postgres/0020_flags.sql"),
+    },
+    Migration {
         version: 21,
         name: "two_step",
         sqlite: include_str!("../migrations/sqlite/0021_two_step.sql"),

@@ -17,6 +17,7 @@ mod db;
 mod disputes;
 mod due_process;
 mod error;
+mod flags;
 pub mod grants;
 mod group_commit;
 mod invitations;
@@ -38,6 +39,7 @@ pub mod testing;
 pub mod tlog;
 mod tlog_check;
 mod tokens;
+mod trusted;
 mod two_step;
 
 pub use accounts::{
@@ -52,6 +54,10 @@ pub use db::{AUDIT_CHAIN_LOCK, Backend, Options, RetryPolicy, Store, Timeouts, r
 pub use disputes::{Clarification, Dispute};
 pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
 pub use error::{Error, Result, Unavailability};
+pub use flags::{
+    FlagTargetView, FlagView, FlaggerReport, PublicFlagStatus, QueueEntry, QueueHealth,
+    QueueSource, ReviewerLoad,
+};
 pub use group_commit::{Backlog, MAX_BATCH, Stats as GroupCommitStats};
 pub use invitations::{INVITATION_LIFETIME_MS, InvitationInfo};
 pub use isp::*;
@@ -66,3 +72,4 @@ pub use shared_clock::SIMULATED_NOW;
 pub use stats::{DashboardCounts, PlatformFigures, Transparency, quantile};
 pub use tlog_check::LogRecompute;
 pub use tokens::{hash_secret, new_secret};
+pub use trusted::TrustedGrant;

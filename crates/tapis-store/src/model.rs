@@ -157,6 +157,9 @@ pub struct Notice {
     pub explanation: String,
     pub territorial_scope: Vec<String>,
     pub may_notify_user: bool,
+    /// From flags a confirmed trusted-flagger grant covers: first in the
+    /// inbox, the policy's shorter deadline, marked in the signed document.
+    pub trusted_flagger: bool,
     pub sla_version: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub due_at: Option<Timestamp>,

@@ -106,7 +106,7 @@ pub(crate) async fn mark_delivered_tx(
     let next = n.state.on(NoticeEvent::Deliver)?;
     set_state(tx, now, n, next, Some("delivered_at")).await?;
     let sla = &ctx.sla;
-    let due = sla.due_at(now, &n.category, n.urgency);
+    let due = sla.due_at_for(now, &n.category, n.urgency, n.trusted_flagger);
     sqlx::query("UPDATE notices SET due_at = $1, sla_version = $2 WHERE id = $3")
         .bind(due.unix_millis())
         .bind(&sla.version)
@@ -173,7 +173,14 @@ pub(crate) async fn on_submitted(
         n.platform_id,
         Some(n.id),
         EventType::NoticeSubmitted,
-        json!({"notice_id": n.id.to_string(), "document_sha256": sha, "notice": envelope}),
+        {
+            let mut payload =
+                json!({"notice_id": n.id.to_string(), "document_sha256": sha, "notice": envelope});
+            if n.trusted_flagger {
+                payload["trusted_flagger"] = json!(true);
+            }
+            payload
+        },
     )
     .await?;
     n.document_sha256 = Some(sha);

@@ -73,7 +73,7 @@ impl Store {
         .await
     }
 
-    async fn create_notice_in(
+    pub(crate) async fn create_notice_in(
         &self,
         tx: &mut Tx,
         by: &Principal,
@@ -138,8 +138,8 @@ impl Store {
             };
         sqlx::query("INSERT INTO notices (id, issuer_party_id, issuer_token_id, issuer_label, platform_id, category, \
              taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, territorial_scope, \
-             may_notify_user, state, sla_version, due_at, idempotency_key, request_hash, created_at, submitted_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19)")
+             may_notify_user, state, sla_version, due_at, idempotency_key, request_hash, created_at, submitted_at, updated_at, trusted_flagger) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19, $21)")
         .bind(id.to_string())
         .bind(by.party_id.to_string())
         .bind(by.token_id.to_string())
@@ -160,6 +160,7 @@ impl Store {
         .bind(idempotency.map(|(_, f)| f.to_owned()))
         .bind(now.unix_millis())
         .bind(submitted_at.map(Timestamp::unix_millis))
+        .bind(i64::from(new.trusted_flagger))
         .execute(&mut **tx)
         .await?;
 
@@ -339,14 +340,14 @@ impl Store {
         Ok(notices)
     }
 
-    /// A platform's open notices, most pressing first (urgent, then by
-    /// deadline). Fetching counts as delivery: the platform demonstrably
+    /// A platform's open notices, most pressing first (a trusted
+    /// flagger's, then urgent, then by deadline). Fetching counts as delivery: the platform demonstrably
     /// has them, and each newly delivered notice gets its event.
     pub async fn inbox(&self, by: &Principal, limit: u32) -> Result<Vec<Notice>> {
         let mut tx = self.write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {NOTICE_COLUMNS} FROM notices WHERE platform_id = $1 AND state IN {OPEN_STATES} \
-             ORDER BY CASE WHEN issuer_party_id IN (SELECT id FROM parties WHERE kind = 'flagger') THEN 0 ELSE 1 END, \
+             ORDER BY trusted_flagger DESC, \
              CASE urgency WHEN 'urgent' THEN 0 ELSE 1 END, due_at, id LIMIT {}",
             limit.clamp(1, 500)
         ))

@@ -6,7 +6,7 @@ use super::*;
 pub(crate) const NOTICE_COLUMNS: &str = "id, state, issuer_party_id, issuer_label, platform_id, category, \
     taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, \
     territorial_scope, may_notify_user, sla_version, due_at, created_at, submitted_at, \
-    delivered_at, acknowledged_at, closed_at, document, document_sha256";
+    delivered_at, acknowledged_at, closed_at, document, document_sha256, trusted_flagger";
 
 pub(crate) const ITEM_COLUMNS: &str = "i.id, i.notice_id, i.kind, i.value, i.normalized, i.native_id, \
     i.evidence, i.state, i.reason, i.decided_at, i.duplicate_of, d.notice_id AS dup_notice_id";
@@ -36,6 +36,7 @@ pub(crate) fn notice_from_row(row: &AnyRow) -> Result<Notice> {
         territorial_scope: serde_json::from_str(&s("territorial_scope")?)
             .map_err(Error::corrupt)?,
         may_notify_user: row.try_get::<i64, _>("may_notify_user")? != 0,
+        trusted_flagger: row.try_get::<i64, _>("trusted_flagger")? != 0,
         sla_version: row.try_get("sla_version")?,
         due_at: opt_ts(row, "due_at")?,
         created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
@@ -104,7 +105,7 @@ pub(crate) struct EvidenceRow {
 /// The notice's content as signed: everything the platform is asked to act
 /// on, nothing that changes afterwards (state, decisions).
 pub(crate) fn notice_document(n: &Notice) -> Value {
-    json!({
+    let mut doc = json!({
         "type": "tapis.notice.v1",
         "id": n.id.to_string(),
         "issuer": {"party_id": n.issuer_party_id.to_string(), "label": n.issuer_label},
@@ -128,7 +129,12 @@ pub(crate) fn notice_document(n: &Notice) -> Value {
             })).collect::<Vec<_>>(),
             "duplicate_of": i.duplicate_of.as_ref().map(|d| json!({"item_id": d.item_id.to_string(), "notice_id": d.notice_id.to_string()})),
         })).collect::<Vec<_>>(),
-    })
+    });
+    // only when set, so every other notice's document is as it was
+    if n.trusted_flagger {
+        doc["trusted_flagger"] = json!(true);
+    }
+    doc
 }
 
 pub(crate) async fn load_notice(tx: &mut Tx, id: NoticeId) -> Result<Notice> {
