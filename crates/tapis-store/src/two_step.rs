@@ -53,6 +53,21 @@ pub(crate) async fn spend_step(tx: &mut Tx, account: &AccountInfo, step: i64) ->
     Ok(done.rows_affected() == 1)
 }
 
+/// Put the change on the record, in its person's name, and commit it.
+async fn commit_with_event(
+    mut tx: Tx,
+    account: &AccountInfo,
+    action: EventType,
+    now: tapis_core::Timestamp,
+) -> Result<()> {
+    let after = json!({"account_id": account.id.to_string()});
+    Event::party(action, account.party_id, after)
+        .append(&mut tx, now, &crate::accounts::account_actor(account))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 impl Store {
     /// The step `code` matches for this account's stored secret, if it is
     /// right now and not spent.
@@ -135,15 +150,7 @@ impl Store {
         .bind(&id)
         .execute(&mut *tx)
         .await?;
-        Event::party(
-            EventType::AccountTotpEnabled,
-            account.party_id,
-            json!({"account_id": id}),
-        )
-        .append(&mut tx, now, &crate::accounts::account_actor(account))
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        commit_with_event(tx, account, EventType::AccountTotpEnabled, now).await
     }
 
     /// Turn two-step sign-in off, with a current code.
@@ -175,14 +182,6 @@ impl Store {
         .bind(&id)
         .execute(&mut *tx)
         .await?;
-        Event::party(
-            EventType::AccountTotpDisabled,
-            account.party_id,
-            json!({"account_id": id}),
-        )
-        .append(&mut tx, now, &crate::accounts::account_actor(account))
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        commit_with_event(tx, account, EventType::AccountTotpDisabled, now).await
     }
 }
