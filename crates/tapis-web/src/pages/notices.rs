@@ -14,7 +14,9 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use sha2::{Digest, Sha256};
-use tapis_core::notice::{ItemInput, LegalBasisInput, NewNotice, NoticeInput, NoticeState};
+use tapis_core::notice::{
+    EvidenceInput, ItemInput, LegalBasisInput, NewNotice, NoticeInput, NoticeState,
+};
 use tapis_core::party::PartyKind;
 use tapis_core::role::{Action, Role};
 use tapis_core::{NoticeId, PartyId};
@@ -400,6 +402,7 @@ async fn composer(
                             input type="text" id=(value_name) name=(value_name) value=(d.v(&value_name)) required[i == 0] spellcheck="false";
                         }
                     }
+                    (evidence_fields(cx, &d, i))
                 }
             }
             div.check {
@@ -410,6 +413,64 @@ async fn composer(
             div { button type="submit" { (cx.t("compose-go")) } }
         }
     })
+}
+
+/// An item's optional evidence: the SHA-256 of the screenshot or archived
+/// copy (made where the file is, e.g. `sha256sum`: the file itself never
+/// travels), what it shows, and when it was captured (in the authority's
+/// zone).
+fn evidence_fields(cx: &Ctx, d: &Draft<'_>, i: usize) -> Markup {
+    let n = (i + 1).to_string();
+    let (sha, desc, at) = (
+        format!("evidence_sha256_{i}"),
+        format!("evidence_description_{i}"),
+        format!("evidence_captured_{i}"),
+    );
+    html! {
+        details.evidence open[!d.v(&sha).is_empty()] {
+            summary { (cx.tf("compose-evidence-n", &[("n", &n)])) }
+            p.muted { small { (cx.t("compose-evidence-help")) } }
+            div.items-row {
+                label for=(sha) { (cx.t("compose-evidence-sha256")) }
+                input type="text" id=(sha) name=(sha) value=(d.v(&sha)) pattern="[0-9a-fA-F]{64}" spellcheck="false" autocomplete="off";
+                label for=(desc) { (cx.t("compose-evidence-description")) }
+                input type="text" id=(desc) name=(desc) value=(d.v(&desc)) maxlength="500";
+                label for=(at) { (cx.tf("compose-evidence-captured", &[("zone", &cx.state.config.zone_label)])) }
+                input type="datetime-local" id=(at) name=(at) value=(d.v(&at));
+            }
+        }
+    }
+}
+
+/// An item's evidence from the form: none when no hash was given. The
+/// capture time is read in the authority's zone (a browser's
+/// `datetime-local` has none); core checks every field.
+fn evidence_of(cx: &Ctx, form: &Form, i: usize) -> Vec<EvidenceInput> {
+    let sha = form.get(&format!("evidence_sha256_{i}")).trim();
+    if sha.is_empty() {
+        return vec![];
+    }
+    let at = form.get(&format!("evidence_captured_{i}")).trim();
+    let captured_at = if at.is_empty() {
+        String::new()
+    } else {
+        let z = cx.state.config.time_zone;
+        let seconds = if at.len() == 16 { ":00" } else { "" };
+        format!(
+            "{at}{seconds}{}{:02}:{:02}",
+            if z.is_negative() { '-' } else { '+' },
+            z.whole_hours().unsigned_abs(),
+            z.minutes_past_hour().unsigned_abs()
+        )
+    };
+    vec![EvidenceInput {
+        sha256: sha.to_owned(),
+        description: form
+            .get(&format!("evidence_description_{i}"))
+            .trim()
+            .to_owned(),
+        captured_at,
+    }]
 }
 
 pub async fn compose(cx: Ctx) -> Result<Response, WebError> {
@@ -430,7 +491,7 @@ pub async fn submit(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
                 kind: form.get(&format!("item_kind_{i}")).to_owned(),
                 value: value.to_owned(),
                 native_id: None,
-                evidence: vec![],
+                evidence: evidence_of(&cx, &form, i),
             })
         })
         .collect();
