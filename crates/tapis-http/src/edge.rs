@@ -76,7 +76,7 @@ pub struct Edge {
     /// gets past the anonymous bucket, so each 401 spends from this one,
     /// and an address that has emptied it waits like an anonymous one.
     failures: Mutex<HashMap<IpAddr, Bucket>>,
-    /// Public forms sent per address (appeals): a few an hour, on top of
+    /// Public forms sent per address (appeals and public flags share it): a few an hour, on top of
     /// the anonymous bucket.
     forms: Mutex<HashMap<IpAddr, Bucket>>,
     streams: Mutex<HashMap<String, usize>>,
