@@ -31,6 +31,15 @@ impl VerifyReport {
 /// The chain head inside the caller's write transaction (which holds the
 /// chain lock, so nothing is appended between reading it and signing it).
 pub(crate) async fn head(tx: &mut Transaction<'static, Any>) -> Result<Anchor> {
+    // inside a batch, its pending events are the head (audit_batch.rs)
+    if crate::audit_batch::defers(tx)
+        && let Some(tip) = crate::audit_batch::tip()
+    {
+        return Ok(Anchor {
+            seq: tip.seq,
+            hash: hex::encode(tip.hash),
+        });
+    }
     let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut **tx)
         .await?;
@@ -53,19 +62,28 @@ pub(crate) async fn append(
     before: Value,
     after: Value,
 ) -> Result<i64> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (seq, prev) = match head {
-        None => (1, GENESIS),
-        Some(row) => {
-            let seq: i64 = row.try_get("seq")?;
-            let hash: String = row.try_get("hash")?;
-            let prev: [u8; 32] = hex::decode(&hash)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| Error::corrupt(format!("audit event {seq} has a malformed hash")))?;
-            (seq + 1, prev)
+    // a batch's transaction reads the head once and keeps it in memory
+    let deferred = crate::audit_batch::defers(tx);
+    let (seq, prev) = match deferred.then(crate::audit_batch::tip).flatten() {
+        Some(tip) => (tip.seq + 1, tip.hash),
+        None => {
+            let head = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await?;
+            match head {
+                None => (1, GENESIS),
+                Some(row) => {
+                    let seq: i64 = row.try_get("seq")?;
+                    let hash: String = row.try_get("hash")?;
+                    let prev: [u8; 32] = hex::decode(&hash)
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| {
+                            Error::corrupt(format!("audit event {seq} has a malformed hash"))
+                        })?;
+                    (seq + 1, prev)
+                }
+            }
         }
     };
     let body = EventBody {
@@ -79,6 +97,24 @@ pub(crate) async fn append(
         after,
     };
     let hash = body.chain_hash(&prev)?;
+    if deferred {
+        let mut salt = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
+        crate::audit_batch::push(crate::audit_batch::Row {
+            seq,
+            at: at.unix_millis(),
+            actor: canonical::to_string(&body.actor)?,
+            action: body.action,
+            subject_type: body.subject_type,
+            subject_id: body.subject_id,
+            before: canonical::to_string(&body.before)?,
+            after: canonical::to_string(&body.after)?,
+            prev,
+            hash,
+            salt,
+        });
+        return Ok(seq);
+    }
     sqlx::query(
         "INSERT INTO audit_events (seq, at, actor, action, subject_type, subject_id, before, after, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

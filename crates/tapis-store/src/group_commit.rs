@@ -240,7 +240,8 @@ impl Store {
                 }
                 s.queue.drain(..n).collect()
             };
-            self.run_batch(batch).await;
+            // the batch's audit events are written together at its end
+            crate::audit_batch::scope(self.run_batch(batch)).await;
         }
     }
 
@@ -255,6 +256,7 @@ impl Store {
                 return;
             }
         };
+        crate::audit_batch::bind(&tx);
         // alone, a job needs no savepoint: its failure drops the transaction
         let alone = jobs == 1;
         let mut done: Vec<Finish> = Vec::with_capacity(jobs);
@@ -269,7 +271,12 @@ impl Store {
                 broken = Some(e);
                 continue;
             }
+            let mark = crate::audit_batch::mark();
             let (ok, finish) = q.job.run(&mut tx).await;
+            if !ok {
+                // its events go with its savepoint
+                crate::audit_batch::rewind(mark);
+            }
             if ok {
                 done.push(finish);
             } else {
@@ -296,7 +303,10 @@ impl Store {
         }
         let committed = match broken {
             Some(e) => Err(e),
-            None => tx.commit().await.map_err(Error::from),
+            None => match crate::audit_batch::flush(&mut tx).await {
+                Ok(()) => tx.commit().await.map_err(Error::from),
+                Err(e) => Err(e),
+            },
         };
         match committed {
             Ok(()) => {
@@ -319,4 +329,125 @@ impl Store {
 async fn statement(tx: &mut Tx, sql: &str) -> Result<()> {
     sqlx::query(sql).execute(&mut **tx).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use tapis_core::EventType;
+    use tapis_core::audit::Actor;
+    use tapis_core::tlog;
+
+    use crate::audit::Event;
+    use crate::testing::{TestDb, backends};
+    use crate::{Error, Store};
+
+    /// A job that appends `events` audit events and then fails or not.
+    async fn job(store: &Store, n: usize, events: usize, fail: bool) -> Result<i64, Error> {
+        let at = store.now();
+        store
+            .grouped(move |tx| {
+                Box::pin(async move {
+                    let mut last = 0;
+                    for e in 0..events {
+                        last = Event::about(
+                            EventType::PrivacyClientAddressesLogged,
+                            "setting",
+                            format!("batch.test.{n}.{e}"),
+                            json!({"job": n, "event": e}),
+                        )
+                        .append(tx, at, &Actor::system("test"))
+                        .await?;
+                    }
+                    if fail {
+                        return Err(Error::Conflict(format!("job {n} fails on purpose")));
+                    }
+                    Ok(last)
+                })
+            })
+            .await
+    }
+
+    /// Events appended in batches (deferred, written at the batch's end)
+    /// make the same chain and the same log as one-by-one appends: the
+    /// chain verifies, every leaf and every stored subtree agrees with the
+    /// tree recomputed from the events, and a failed job's events vanish
+    /// with its savepoint while the jobs around it keep theirs.
+    #[tokio::test]
+    async fn batched_events_keep_the_chain_and_the_log() {
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            let store = db.open(Arc::new(tapis_core::SystemClock)).await;
+            let before = store.verify_audit().await.expect("verify").events;
+            let mut tasks = Vec::new();
+            for n in 0..60usize {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let events = 1 + n % 3;
+                    let fail = n % 5 == 2;
+                    (n, events, fail, job(&store, n, events, fail).await)
+                }));
+            }
+            let mut kept = 0u64;
+            let mut seqs = std::collections::HashSet::new();
+            for t in tasks {
+                let (n, events, fail, out) = t.await.expect("join");
+                match (fail, out) {
+                    (true, Err(Error::Conflict(m))) => assert!(m.contains(&n.to_string())),
+                    (false, Ok(seq)) => {
+                        kept += events as u64;
+                        assert!(seqs.insert(seq), "{backend:?}: seq {seq} given twice");
+                    }
+                    (f, o) => panic!("{backend:?}: job {n} (fail={f}) answered {o:?}"),
+                }
+            }
+            let stats = store.group_commit_stats();
+            assert!(
+                stats.batches < stats.jobs,
+                "{backend:?}: no batch formed: {stats:?}"
+            );
+            let report = store.verify_audit().await.expect("verify");
+            assert!(report.ok(), "{backend:?}: {report:?}");
+            assert_eq!(report.events - before, kept, "{backend:?}");
+            // the jobs that failed left nothing behind
+            for n in (0..60usize).filter(|n| n % 5 == 2) {
+                let left = store
+                    .events_for("setting", &format!("batch.test.{n}.0"))
+                    .await
+                    .expect("events");
+                assert!(left.is_empty(), "{backend:?}: job {n}'s event survived");
+            }
+            let truth = store.recompute_log().await.expect("recompute");
+            assert!(
+                truth.problems.is_empty(),
+                "{backend:?}: {:?}",
+                truth.problems
+            );
+            let size = store.log_size().await.expect("size");
+            assert_eq!(size, report.events, "{backend:?}: one leaf per event");
+            for n in [1, size / 3, size / 2 + 1, size - 1, size] {
+                let root = store.log_root(n).await.expect("root");
+                assert_eq!(
+                    Ok(root),
+                    tlog::root(&truth.tree, n),
+                    "{backend:?}: root of {n}"
+                );
+            }
+            // and an append after the batches continues the same chain
+            job(&store, 1000, 1, false).await.expect("after");
+            assert!(store.verify_audit().await.expect("verify").ok());
+            assert!(
+                store
+                    .recompute_log()
+                    .await
+                    .expect("recompute")
+                    .problems
+                    .is_empty()
+            );
+            store.close().await;
+            db.cleanup().await;
+        }
+    }
 }

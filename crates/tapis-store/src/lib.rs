@@ -11,6 +11,7 @@
 mod accounts;
 mod appeals;
 mod audit;
+mod audit_batch;
 mod authorisers;
 mod channel;
 mod db;

@@ -98,7 +98,7 @@ async fn insert_leaf(
 }
 
 /// The stored hashes of the given subtrees (those it has).
-async fn fetch_nodes<'e, E>(exec: E, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>>
+pub(crate) async fn fetch_nodes<'e, E>(exec: E, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -176,6 +176,14 @@ pub(crate) async fn latest_entry_about<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
+    if let Some((seq, hash, salt)) = crate::audit_batch::latest_about(subject_type, subject_id) {
+        return Ok(Some(LeafEntry {
+            seq,
+            leaf_index: tlog::leaf::index_of(seq),
+            salt: hex::encode(salt),
+            event_hash: Some(hex::encode(hash)),
+        }));
+    }
     let row = sqlx::query(
         "SELECT e.seq, e.hash, s.salt FROM audit_events e JOIN tlog_salts s ON s.seq = e.seq \
          WHERE e.subject_type = $1 AND e.subject_id = $2 ORDER BY e.seq DESC LIMIT 1",
@@ -199,6 +207,14 @@ pub(crate) async fn entry_in<'e, E>(exec: E, seq: i64) -> Result<LeafEntry>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
+    if let Some(salt) = crate::audit_batch::salt_of(seq) {
+        return Ok(LeafEntry {
+            seq,
+            leaf_index: tlog::leaf::index_of(seq),
+            salt: hex::encode(salt),
+            event_hash: None,
+        });
+    }
     let row = sqlx::query("SELECT salt FROM tlog_salts WHERE seq = $1")
         .bind(seq)
         .fetch_optional(exec)

@@ -234,14 +234,20 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write().await?;
-        let now = self.now();
-        for (msg, attempt) in batch {
-            apply_attempt(self, &mut tx, now, msg, attempt).await?;
-        }
-        tx.commit().await?;
-        self.signal();
-        Ok(())
+        // the batch's audit events are written together at its end
+        crate::audit_batch::scope(async {
+            let mut tx = self.write().await?;
+            crate::audit_batch::bind(&tx);
+            let now = self.now();
+            for (msg, attempt) in batch {
+                apply_attempt(self, &mut tx, now, msg, attempt).await?;
+            }
+            crate::audit_batch::flush(&mut tx).await?;
+            tx.commit().await?;
+            self.signal();
+            Ok(())
+        })
+        .await
     }
 
     /// Give back every lease held in `owner`'s name (a restarted process,
