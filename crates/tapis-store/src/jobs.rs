@@ -79,6 +79,55 @@ pub(crate) async fn schedule(
     Ok(())
 }
 
+/// Schedule several jobs of one subject with one statement (what
+/// [`schedule`] does for each, in order).
+pub(crate) async fn schedule_many(
+    tx: &mut Tx,
+    subject: &str,
+    jobs: &[(JobKind, Timestamp)],
+) -> Result<()> {
+    // one statement per conflict rule, in the order given
+    for reschedules in [false, true] {
+        let these: Vec<&(JobKind, Timestamp)> = jobs
+            .iter()
+            .filter(|(k, _)| k.reschedules() == reschedules)
+            .collect();
+        if these.is_empty() {
+            continue;
+        }
+        let on_conflict = if reschedules {
+            "DO UPDATE SET due_at = excluded.due_at, state = 'pending', fired_at = NULL"
+        } else {
+            "DO NOTHING"
+        };
+        let rows: Vec<String> = (0..these.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${}, 'pending')",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, subject_id, due_at, state) VALUES {} ON CONFLICT (kind, subject_id) {on_conflict}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (kind, due) in these {
+            q = q
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(kind.as_str())
+                .bind(subject)
+                .bind(due.unix_millis());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Cancel a subject's pending jobs: all, or those of one kind.
 pub(crate) async fn cancel(tx: &mut Tx, subject: &str, kind: Option<JobKind>) -> Result<()> {
     let mut sql = "UPDATE jobs SET state = 'cancelled' WHERE subject_id = $1 AND state = 'pending'"

@@ -104,30 +104,38 @@ pub(crate) async fn mark_delivered_tx(
     via: &str,
 ) -> Result<()> {
     let next = n.state.on(NoticeEvent::Deliver)?;
-    set_state(tx, now, n, next, Some("delivered_at")).await?;
     let sla = &ctx.sla;
     let due = sla.due_at_for(now, &n.category, n.urgency, n.trusted_flagger);
-    sqlx::query("UPDATE notices SET due_at = $1, sla_version = $2 WHERE id = $3")
-        .bind(due.unix_millis())
-        .bind(&sla.version)
-        .bind(n.id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    // the state (as `set_state` changes it) and the deadline in one statement
+    let res = sqlx::query(
+        "UPDATE notices SET state = $1, updated_at = $2, delivered_at = $2, due_at = $3, sla_version = $4 \
+         WHERE id = $5 AND state = $6",
+    )
+    .bind(next.as_str())
+    .bind(now.unix_millis())
+    .bind(due.unix_millis())
+    .bind(&sla.version)
+    .bind(n.id.to_string())
+    .bind(n.state.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() != 1 {
+        return Err(Error::Conflict(
+            "the notice changed meanwhile; retry".into(),
+        ));
+    }
     crate::jobs::cancel(
         tx,
         &n.id.to_string(),
         Some(JobKind::Notice(NoticeTimer::DeliveryTimeout)),
     )
     .await?;
-    for (step, at) in sla.ladder(now, &n.category, n.urgency) {
-        crate::jobs::schedule(
-            tx,
-            JobKind::Notice(NoticeTimer::Ladder(step)),
-            &n.id.to_string(),
-            at,
-        )
-        .await?;
-    }
+    let ladder: Vec<(JobKind, Timestamp)> = sla
+        .ladder(now, &n.category, n.urgency)
+        .into_iter()
+        .map(|(step, at)| (JobKind::Notice(NoticeTimer::Ladder(step)), at))
+        .collect();
+    crate::jobs::schedule_many(tx, &n.id.to_string(), &ladder).await?;
     Event::notice(
         EventType::NoticeDelivered,
         n.id,
