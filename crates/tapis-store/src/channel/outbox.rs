@@ -14,6 +14,8 @@
 //! renews those it is still sending (`renew_leases`).
 
 use super::*;
+use crate::Notice;
+use std::collections::HashMap;
 
 /// An outbox message claimed by a worker.
 #[derive(Debug, Clone)]
@@ -239,8 +241,9 @@ impl Store {
             let mut tx = self.write().await?;
             crate::audit_batch::bind(&tx);
             let now = self.now();
+            let mut known = BatchFacts::read(&mut tx, batch).await?;
             for (msg, attempt) in batch {
-                apply_attempt(self, &mut tx, now, msg, attempt).await?;
+                apply_attempt(self, &mut tx, now, msg, attempt, &mut known).await?;
             }
             crate::audit_batch::flush(&mut tx).await?;
             tx.commit().await?;
@@ -432,6 +435,51 @@ impl Store {
     }
 }
 
+/// What a batch of completions needs to know, read with two or three
+/// queries for the whole batch instead of several per attempt: which
+/// messages each worker still holds, and the notices they are about.
+struct BatchFacts {
+    /// Message id → (state, lease owner).
+    outbox: HashMap<String, (String, Option<String>)>,
+    /// The notices of the batch's messages, kept current as the batch
+    /// changes them.
+    notices: HashMap<NoticeId, Notice>,
+}
+
+impl BatchFacts {
+    async fn read(tx: &mut Tx, batch: &[(Claimed, Attempt)]) -> Result<BatchFacts> {
+        let mut outbox = HashMap::with_capacity(batch.len());
+        for chunk in batch.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, state, lease_owner FROM outbox WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (msg, _) in chunk {
+                q = q.bind(&msg.id);
+            }
+            for row in q.fetch_all(&mut **tx).await? {
+                outbox.insert(
+                    row.try_get::<String, _>("id")?,
+                    (row.try_get("state")?, row.try_get("lease_owner")?),
+                );
+            }
+        }
+        let mut ids: Vec<NoticeId> = batch
+            .iter()
+            .filter_map(|(m, a)| m.notice_id.filter(|_| a.ok))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut notices = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            notices.extend(crate::notices::load_notices(tx, chunk).await?);
+        }
+        Ok(BatchFacts { outbox, notices })
+    }
+}
+
 /// Record one attempt and apply its outcome inside `tx`.
 async fn apply_attempt(
     store: &Store,
@@ -439,14 +487,16 @@ async fn apply_attempt(
     now: Timestamp,
     msg: &Claimed,
     attempt: &Attempt,
+    known: &mut BatchFacts,
 ) -> Result<()> {
-    let owned = sqlx::query("SELECT state FROM outbox WHERE id = $1 AND lease_owner = $2")
-        .bind(&msg.id)
-        .bind(&msg.lease_owner)
-        .fetch_optional(&mut **tx)
-        .await?;
-    match owned {
-        Some(row) if row.try_get::<String, _>("state")? == "pending" => {}
+    match known.outbox.get_mut(&msg.id) {
+        Some((state, owner))
+            if state.as_str() == "pending"
+                && owner.as_deref() == Some(msg.lease_owner.as_str()) =>
+        {
+            // settled now, whatever the outcome (a retry gives the lease back)
+            *state = "settled".into();
+        }
         // another worker took over (our lease lapsed) or it is settled
         _ => return Ok(()),
     }
@@ -483,12 +533,12 @@ async fn apply_attempt(
                 .bind(&msg.id)
                 .execute(&mut **tx)
                 .await?;
-            if notice_delivered && let Some(id) = msg.notice_id {
-                let mut notice = load_notice(tx, id).await?;
-                if notice.state == NoticeState::Submitted {
-                    mark_delivered_tx(tx, &store.ctx, now, &actor, &mut notice, "webhook 2xx")
-                        .await?;
-                }
+            if notice_delivered
+                && let Some(id) = msg.notice_id
+                && let Some(notice) = known.notices.get_mut(&id)
+                && notice.state == NoticeState::Submitted
+            {
+                mark_delivered_tx(tx, &store.ctx, now, &actor, notice, "webhook 2xx").await?;
             }
         }
         DeliveryOutcome::DeadLetter { email_fallback } => {
