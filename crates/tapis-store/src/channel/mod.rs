@@ -114,25 +114,20 @@ const CHANNEL_COLUMNS: &str =
 /// A platform's webhook URL and email addresses (its channel's, else its
 /// contacts').
 async fn routes(tx: &mut Tx, party: PartyId) -> Result<(Option<String>, Vec<String>)> {
-    let ch = sqlx::query("SELECT webhook_url, emails FROM channels WHERE party_id = $1")
-        .bind(party.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (webhook, mut emails) = match ch {
-        Some(row) => {
-            let e: String = row.try_get("emails")?;
-            (
-                row.try_get::<Option<String>, _>("webhook_url")?,
-                serde_json::from_str::<Vec<String>>(&e).map_err(Error::corrupt)?,
-            )
-        }
-        None => (None, vec![]),
+    // the channel and, for want of its addresses, the party's contacts: one read
+    let row = sqlx::query(
+        "SELECT c.webhook_url, c.emails, p.contacts FROM parties p \
+         LEFT JOIN channels c ON c.party_id = p.id WHERE p.id = $1",
+    )
+    .bind(party.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let webhook = row.try_get::<Option<String>, _>("webhook_url")?;
+    let mut emails: Vec<String> = match row.try_get::<Option<String>, _>("emails")? {
+        Some(e) => serde_json::from_str(&e).map_err(Error::corrupt)?,
+        None => vec![],
     };
     if emails.is_empty() {
-        let row = sqlx::query("SELECT contacts FROM parties WHERE id = $1")
-            .bind(party.to_string())
-            .fetch_one(&mut **tx)
-            .await?;
         let contacts: Vec<tapis_core::party::Contact> =
             serde_json::from_str(&row.try_get::<String, _>("contacts")?).map_err(Error::corrupt)?;
         emails = contacts.into_iter().filter_map(|c| c.email).collect();
