@@ -141,7 +141,13 @@ pub fn router(state: WebState) -> Router {
         .route("/notices", get(pages::notices::list))
         .route(
             "/notices/new",
-            get(pages::notices::compose).post(pages::notices::submit),
+            get(pages::notices::compose)
+                .post(pages::notices::submit)
+                // evidence files: their own bound; every other form keeps
+                // the API's
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    pages::evidence::body_limit(state.config.evidence_max_bytes),
+                )),
         )
         .route("/notices/{id}", get(pages::notices::detail))
         .route("/inbox", get(pages::inbox::show))
