@@ -51,7 +51,7 @@ pub fn body_limit(evidence_max: u64) -> usize {
 }
 
 fn bytes_label(cx: &Ctx, n: u64) -> String {
-    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", cx.lang.number((n / (1024 * 1024)) as i64))
     } else {
         format!("{} bytes", cx.lang.number(n as i64))
