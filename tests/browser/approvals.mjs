@@ -8,6 +8,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
+import { morePages } from './more.mjs';
 
 const PASSWORD = 'role pages passphrase 2026';
 
@@ -230,13 +231,16 @@ export async function rolePages(h) {
   check(await rina.locator('tbody tr td.num').count() === 1, 'the log filters by type and actor');
   await rina.context().close();
 
+  // ---- the admin, account, appeals and TSIG key pages, both languages
+  await morePages(h);
+
   // ---- every new page in Bahasa Indonesia too
   const pages = [
     ['siti', [['/approvals', 'approvals'], [`/escalations/${ESCALATION}`, 'escalation'], [`/orders/${ORDER}`, 'order'], ['/orders', 'orders']]],
     ['hakim', [['/authorise', 'authorise'], [`/authorise/${ORDER}`, 'authorise-order']]],
     ['eko', [['/isp', 'isp']]],
+    ['rina', [['/audit', 'audit'], [`/audit?subject=${ORDER}&sort=seq&dir=asc`, 'audit-order']]],
     ['putri@chatc', [['/inbox', 'inbox-orders'], [`/orders/${ORDER}`, 'platform-order']]],
-    ['rina', [['/audit', 'audit']]],
   ];
   for (const [login, visits] of pages) {
     const page = login === 'siti' ? await h.newPage('id') : await as(h, login, 'id');

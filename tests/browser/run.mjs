@@ -9,6 +9,7 @@
 // failure (the Rust test shows this output).
 
 import { readFileSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { rolePages } from './approvals.mjs';
@@ -42,6 +43,8 @@ function check(ok, what) {
 
 const OFFICER = { login: 'siti', password: 'officer passphrase 2026' };
 const AGENT = { login: 'dewi@chata', password: 'platform passphrase 2026' };
+const EVIDENCE = Buffer.from(Array.from({ length: 20000 }, (_, i) => (i * 2654435761 >>> 13) & 0xff));
+const EVIDENCE_SHA = createHash('sha256').update(EVIDENCE).digest('hex');
 const HOSTILE = '<script>window.__pwned=1</script><b id="injected">bold</b>';
 
 const browser = await chromium.launch({
@@ -113,6 +116,12 @@ async function compose(page, lang, explanation, target) {
   await page.locator('#explanation').fill(explanation);
   await page.locator('#item_kind_0').selectOption('url');
   await page.locator('#item_value_0').fill(target);
+  // evidence: a file hashed on upload (the page runs no script: the server
+  // hashes it and keeps only the hash)
+  await page.locator('details.evidence summary').first().click();
+  await page.locator('#evidence_file_0').setInputFiles({ name: `shot-${lang}.png`, mimeType: 'image/png', buffer: EVIDENCE });
+  await page.locator('#evidence_description_0').fill(`screenshot (${lang})`);
+  await page.locator('#evidence_captured_0').fill('2026-03-02T08:30');
   // keyboard only: focus the submit button and press Enter
   await page.locator('form.stack button[type=submit]').focus();
   const [nav] = await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
@@ -181,6 +190,8 @@ try {
     const nav = await compose(page, lang, `${HOSTILE} (${lang})`, `https://bad.example/${lang}/${HOSTILE}`);
     check(nav.status() === 200 && /\/notices\/[0-9a-f-]{36}$/.test(page.url()), `officer (${lang}) submitted a notice: ${page.url()} ${nav.status()}`);
     await audit(page, 'notice-detail', lang, nav);
+    const shown = await page.textContent('main');
+    check(shown.includes(EVIDENCE_SHA) && shown.includes(`file shot-${lang}.png, 20000 bytes`), `the notice (${lang}) carries the uploaded file's SHA-256, name and size`);
     // escaping: the hostile text shows as text, makes no element, runs nothing
     const text = await page.textContent('main');
     check(text.includes('<b id="injected">bold</b>'), `notice detail (${lang}) shows user HTML as text`);
@@ -205,7 +216,8 @@ try {
     await page.locator('#legal_text').fill('twice');
     await page.locator('#explanation').fill('sent twice');
     await page.locator('#item_value_0').fill('https://twice.example/');
-    const fields = await page.evaluate(() => Object.fromEntries(new FormData(document.querySelector('form.stack'))));
+    // (as a plain form: the composer also takes one, without files)
+    const fields = await page.evaluate(() => Object.fromEntries([...new FormData(document.querySelector('form.stack'))].filter(([, v]) => typeof v === 'string')));
     const first = await page.request.post(`${BASE}/notices/new`, { form: fields, maxRedirects: 0 });
     const second = await page.request.post(`${BASE}/notices/new`, { form: fields, maxRedirects: 0 });
     check(first.status() === 303 && /^\/notices\/[0-9a-f-]{36}$/.test(first.headers().location || '')

@@ -74,6 +74,8 @@ event_types! {
     RpzTransferred = "rpz.transferred",
     RpzNotifyAnswered = "rpz.notify_answered",
     IspResolversSet = "isp.resolvers_set",
+    IspTsigRotated = "isp.tsig_rotated",
+    IspTsigRetired = "isp.tsig_retired",
     SecretsSealed = "secrets.sealed",
     ReceiptIssued = "receipt.issued",
     ComplianceProbed = "compliance.probed",

@@ -39,6 +39,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(blocklist_domains))
         .routes(routes!(blocklist_hosts))
         .routes(routes!(put_resolvers, get_resolvers))
+        .routes(routes!(rotate_tsig_key))
+        .routes(routes!(retire_previous_tsig_key))
         .routes(routes!(ack_serial))
         .routes(routes!(compliance))
 }
@@ -529,6 +531,54 @@ async fn get_resolvers(
             .await?
             .ok_or_else(|| ApiError::not_found("resolvers"))?,
     ))
+}
+
+#[derive(serde::Serialize, ToSchema)]
+struct RotatedKey {
+    #[serde(flatten)]
+    resolvers: tapis_store::IspResolvers,
+    /// The new key's secret (base64, HMAC-SHA256), shown this once.
+    tsig_secret: String,
+}
+
+/// The ISP makes itself a new TSIG key: a new key name and secret (the
+/// secret returned once, `Cache-Control: no-store`). The key it replaces
+/// keeps verifying transfers until `previous_valid_until`
+/// (`rpz.tsig_grace_hours`, a week by default), so secondaries move one by
+/// one; NOTIFY is signed with the new key at once. Only the ISP's own
+/// people and tokens: anyone else is refused (403), another ISP finds no
+/// such party (404). Before any resolvers are registered there is no key
+/// to rotate (422).
+#[utoipa::path(post, path = "/api/v1/parties/{id}/tsig-key/rotate", params(("id" = String, Path)),
+    responses((status = 200, body = RotatedKey), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rotate_tsig_key(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let party = crate::extract::parse_id("party id", &id, tapis_core::PartyId::parse)?;
+    let (resolvers, tsig_secret) = state.store.rotate_tsig_key(&p, party).await?;
+    let mut resp = Json(RotatedKey {
+        resolvers,
+        tsig_secret,
+    })
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// The ISP ends its previous TSIG key now, before its grace runs out. 422
+/// when no previous key still verifies; who may, as for rotation.
+#[utoipa::path(delete, path = "/api/v1/parties/{id}/tsig-key/previous", params(("id" = String, Path)),
+    responses((status = 200, body = tapis_store::IspResolvers), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn retire_previous_tsig_key(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<tapis_store::IspResolvers>> {
+    let party = crate::extract::parse_id("party id", &id, tapis_core::PartyId::parse)?;
+    Ok(Json(state.store.retire_previous_tsig_key(&p, party).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -156,6 +156,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0021_two_step.sql"),
         postgres: include_str!("../migrations/postgres/0021_two_step.sql"),
     },
+    Migration {
+        version: 22,
+        name: "tsig_rotation",
+        sqlite: include_str!("../migrations/sqlite/0022_tsig_rotation.sql"),
+        postgres: include_str!("../migrations/postgres/0022_tsig_rotation.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
@@ -259,6 +265,9 @@ pub struct Options {
     /// The bounds on ISPs' transfer, NOTIFY and probe addresses, applied
     /// again when stored settings are loaded.
     pub isp_rules: tapis_core::isp::IspRules,
+    /// How long an ISP's previous TSIG key keeps verifying after it rotates
+    /// (seconds; `rpz.tsig_grace_hours`).
+    pub tsig_grace_secs: i64,
     /// Session and pool timeouts.
     pub timeouts: Timeouts,
     /// This process's stable identity (the data directory's `instance-id`):
@@ -278,6 +287,7 @@ impl Default for Options {
             due_process: Default::default(),
             secrets: SecretKey::none(),
             isp_rules: Default::default(),
+            tsig_grace_secs: crate::isp::TSIG_GRACE_SECS,
             timeouts: Timeouts::default(),
             instance_id: None,
             log: Default::default(),
@@ -292,6 +302,7 @@ pub(crate) struct Ctx {
     pub(crate) due_process: tapis_core::due_process::DueProcessPolicy,
     pub(crate) secrets: SecretKey,
     pub(crate) isp_rules: tapis_core::isp::IspRules,
+    pub(crate) tsig_grace_secs: i64,
     pub(crate) instance_id: String,
     /// Woken after a commit that put work in the outbox or on a stream.
     pub(crate) wake: Arc<tokio::sync::Notify>,
@@ -447,6 +458,7 @@ impl Store {
                 due_process: options.due_process,
                 secrets: options.secrets,
                 isp_rules: options.isp_rules,
+                tsig_grace_secs: options.tsig_grace_secs,
                 instance_id: options
                     .instance_id
                     .unwrap_or_else(|| format!("worker-{}", uuid::Uuid::now_v7().simple())),

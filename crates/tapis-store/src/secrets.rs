@@ -234,21 +234,32 @@ impl crate::Store {
                 sealed += 1;
             }
         }
-        let rows = sqlx::query("SELECT party_id, tsig_secret FROM isp_resolvers")
+        for column in ["tsig_secret", "previous_tsig_secret"] {
+            let rows = sqlx::query(&format!(
+                "SELECT party_id, {column} AS v FROM isp_resolvers WHERE {column} IS NOT NULL"
+            ))
             .fetch_all(&mut *tx)
             .await?;
-        for r in rows {
-            let party: String = r.try_get("party_id")?;
-            let value: String = r.try_get("tsig_secret")?;
-            if SecretKey::is_sealed(&value) {
-                continue;
-            }
-            sqlx::query("UPDATE isp_resolvers SET tsig_secret = $1 WHERE party_id = $2")
-                .bind(keys.seal(crate::isp::tsig_place(&party), &value)?)
+            for r in rows {
+                let party: String = r.try_get("party_id")?;
+                let value: String = r.try_get("v")?;
+                if SecretKey::is_sealed(&value) {
+                    continue;
+                }
+                let place = if column == "tsig_secret" {
+                    crate::isp::tsig_place(&party)
+                } else {
+                    crate::isp::previous_tsig_place(&party)
+                };
+                sqlx::query(&format!(
+                    "UPDATE isp_resolvers SET {column} = $1 WHERE party_id = $2"
+                ))
+                .bind(keys.seal(place, &value)?)
                 .bind(&party)
                 .execute(&mut *tx)
                 .await?;
-            sealed += 1;
+                sealed += 1;
+            }
         }
         if sealed == 0 {
             return Ok(0);

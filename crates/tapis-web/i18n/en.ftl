@@ -471,7 +471,7 @@ isp-notify = NOTIFY targets
 isp-allow-transfer = Transfers without TSIG from
 isp-none = none
 isp-settings-api = Your systems change these settings with your own token:
-isp-tsig-rotation = TSIG key rotation is not offered yet: the key is made when the resolvers are first registered, and its secret is shown only then.
+isp-tsig-rotation = Your systems rotate the key with your own token too:
 isp-exports = List exports
 isp-exports-help = For resolvers that cannot transfer the zone, your systems fetch these with your party's API token; they answer 304 while the serial is unchanged.
 isp-export-rpz = the policy zone as a zone file
@@ -581,7 +581,33 @@ record-next = Next attempt
 record-error = Last error
 record-none = None yet.
 compose-evidence-n = Evidence for item { $n } (optional)
-compose-evidence-help = Give the SHA-256 of the screenshot or archived copy, made where the file is (for example `sha256sum file.png`): the file itself is not sent, only its fingerprint, which the platform can check against its own copy.
+compose-evidence-help = Attach the screenshot or archived copy: tapis computes its SHA-256 as it arrives and keeps only that fingerprint (the file itself is not stored), which the platform can check against its own copy. Or give the SHA-256 made where the file is (for example `sha256sum file.png`); if you give both, they must match.
 compose-evidence-sha256 = SHA-256 (64 hex digits)
 compose-evidence-description = What it shows
 compose-evidence-captured = Captured at ({ $zone })
+
+# ISP: TSIG key rotation
+isp-key-generation = Key number
+isp-key-made = made
+isp-key-previous = Previous key
+isp-key-stops = works until
+isp-key-no-previous = none: only the current key works
+isp-key-rotate = Rotate the TSIG key
+isp-key-rotate-help = Makes a new key with a new name and shows its secret once. The current key keeps working for { $duration }, so you can move your secondaries to the new key one by one; NOTIFY is signed with the new key at once. Rotating again before then ends the older key at once.
+isp-key-rotate-go = Make a new key
+isp-key-retire = Retire the previous key now
+isp-key-retire-help = When every secondary uses the new key: the previous key stops working now instead of at the end of its grace.
+isp-key-retire-go = Retire the previous key
+isp-key-new-title = Your new TSIG key
+isp-key-new-help = Copy the secret now: it is shown only this once and cannot be shown again. Configure your secondaries with the new key name and secret.
+isp-key-secret = Secret (base64)
+isp-key-bind = The key as a BIND configuration block
+
+# Composer: evidence files hashed on upload
+compose-evidence-file = File (hashed on upload, not kept; all files together up to { $limit } MiB)
+compose-evidence-too-large = The evidence files are larger than this server accepts: { $limit } for all files of one notice together. Nothing was stored. Give the SHA-256 of large files instead (for example `sha256sum file.mp4`).
+compose-evidence-empty = Evidence for item { $n }: the file "{ $name }" is empty (0 bytes). Choose the file again.
+compose-evidence-mismatch = Evidence for item { $n }: the typed SHA-256 ({ $field }) differs from the uploaded file's ({ $sha }). Correct or clear the typed hash.
+compose-evidence-no-item = Evidence for item { $n }: a file was attached, but item { $n } has no target.
+error-413-title = Too large
+notice-evidence = Evidence:

@@ -471,7 +471,7 @@ isp-notify = Tujuan NOTIFY
 isp-allow-transfer = Transfer tanpa TSIG dari
 isp-none = tidak ada
 isp-settings-api = Sistem Anda mengubah pengaturan ini dengan token Anda sendiri:
-isp-tsig-rotation = Rotasi kunci TSIG belum tersedia: kunci dibuat saat resolver pertama kali didaftarkan, dan rahasianya hanya ditampilkan saat itu.
+isp-tsig-rotation = Sistem Anda juga dapat merotasi kunci dengan token Anda sendiri:
 isp-exports = Ekspor daftar
 isp-exports-help = Untuk resolver yang tidak dapat mentransfer zona, sistem Anda mengambil daftar ini dengan token API pihak Anda; jawabannya 304 selama serial tidak berubah.
 isp-export-rpz = zona kebijakan sebagai berkas zona
@@ -581,7 +581,33 @@ record-next = Percobaan berikutnya
 record-error = Galat terakhir
 record-none = Belum ada.
 compose-evidence-n = Bukti untuk butir { $n } (opsional)
-compose-evidence-help = Berikan SHA-256 dari tangkapan layar atau salinan arsip, dibuat di tempat berkas itu berada (misalnya `sha256sum file.png`): berkasnya sendiri tidak dikirim, hanya sidik jarinya, yang dapat dicocokkan platform dengan salinannya sendiri.
+compose-evidence-help = Lampirkan tangkapan layar atau salinan arsip: tapis menghitung SHA-256-nya saat berkas tiba dan hanya menyimpan sidik jari itu (berkasnya sendiri tidak disimpan), yang dapat dicocokkan platform dengan salinannya sendiri. Atau berikan SHA-256 yang dibuat di tempat berkas berada (misalnya `sha256sum file.png`); bila keduanya diberikan, keduanya harus sama.
 compose-evidence-sha256 = SHA-256 (64 digit heksadesimal)
 compose-evidence-description = Apa yang ditunjukkannya
 compose-evidence-captured = Diambil pada ({ $zone })
+
+# ISP: rotasi kunci TSIG
+isp-key-generation = Nomor kunci
+isp-key-made = dibuat
+isp-key-previous = Kunci sebelumnya
+isp-key-stops = berlaku sampai
+isp-key-no-previous = tidak ada: hanya kunci saat ini yang berlaku
+isp-key-rotate = Rotasi kunci TSIG
+isp-key-rotate-help = Membuat kunci baru dengan nama baru dan menampilkan rahasianya satu kali. Kunci saat ini tetap berlaku selama { $duration }, sehingga secondary Anda dapat dipindahkan ke kunci baru satu per satu; NOTIFY langsung ditandatangani dengan kunci baru. Rotasi lagi sebelum itu langsung mengakhiri kunci yang lebih lama.
+isp-key-rotate-go = Buat kunci baru
+isp-key-retire = Pensiunkan kunci sebelumnya sekarang
+isp-key-retire-help = Bila semua secondary sudah memakai kunci baru: kunci sebelumnya berhenti berlaku sekarang, bukan di akhir masa tenggangnya.
+isp-key-retire-go = Pensiunkan kunci sebelumnya
+isp-key-new-title = Kunci TSIG baru Anda
+isp-key-new-help = Salin rahasianya sekarang: rahasia ini hanya ditampilkan sekali ini dan tidak dapat ditampilkan lagi. Atur secondary Anda dengan nama kunci dan rahasia yang baru.
+isp-key-secret = Rahasia (base64)
+isp-key-bind = Kunci sebagai blok konfigurasi BIND
+
+# Penyusun: berkas bukti di-hash saat diunggah
+compose-evidence-file = Berkas (di-hash saat diunggah, tidak disimpan; semua berkas bersama paling besar { $limit } MiB)
+compose-evidence-too-large = Berkas bukti lebih besar daripada yang diterima server ini: { $limit } untuk semua berkas satu pemberitahuan bersama. Tidak ada yang disimpan. Untuk berkas besar, berikan SHA-256-nya saja (misalnya `sha256sum file.mp4`).
+compose-evidence-empty = Bukti untuk butir { $n }: berkas "{ $name }" kosong (0 byte). Pilih berkasnya lagi.
+compose-evidence-mismatch = Bukti untuk butir { $n }: SHA-256 yang diketik ({ $field }) berbeda dari SHA-256 berkas yang diunggah ({ $sha }). Perbaiki atau kosongkan hash yang diketik.
+compose-evidence-no-item = Bukti untuk butir { $n }: berkas dilampirkan, tetapi butir { $n } tidak punya target.
+error-413-title = Terlalu besar
+notice-evidence = Bukti:

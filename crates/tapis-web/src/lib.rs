@@ -58,6 +58,9 @@ pub struct WebConfig {
     /// Where people reach this tapis (`channel.public_url`): invitation
     /// links are made from it.
     pub public_url: String,
+    /// The most the composer's evidence files may weigh together (each is
+    /// hashed as it streams in and not kept); `web.evidence_max_bytes`.
+    pub evidence_max_bytes: u64,
 }
 
 impl Default for WebConfig {
@@ -70,6 +73,7 @@ impl Default for WebConfig {
             failures_per_address: 20,
             demo: false,
             public_url: "http://127.0.0.1:8080".into(),
+            evidence_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -137,7 +141,13 @@ pub fn router(state: WebState) -> Router {
         .route("/notices", get(pages::notices::list))
         .route(
             "/notices/new",
-            get(pages::notices::compose).post(pages::notices::submit),
+            get(pages::notices::compose)
+                .post(pages::notices::submit)
+                // evidence files: their own bound; every other form keeps
+                // the API's
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    pages::evidence::body_limit(state.config.evidence_max_bytes),
+                )),
         )
         .route("/notices/{id}", get(pages::notices::detail))
         .route("/inbox", get(pages::inbox::show))
@@ -165,6 +175,8 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/isp", get(pages::isp::show))
         .route("/isp/acknowledge", post(pages::isp::acknowledge))
+        .route("/isp/tsig-key/rotate", post(pages::isp::rotate_key))
+        .route("/isp/tsig-key/retire", post(pages::isp::retire_key))
         .route("/audit", get(pages::audit::show))
         .route(
             "/appeal",

@@ -162,6 +162,10 @@ pub struct RpzSettings {
     pub tcp_idle_timeout_secs: u64,
     /// A TCP message must arrive whole within this of its first octet.
     pub tcp_message_timeout_secs: u64,
+    /// After an ISP rotates its TSIG key, how long the key it replaced
+    /// keeps verifying transfers (hours, 1 to 2160; a week by default), so
+    /// its secondaries can move without a flag day.
+    pub tsig_grace_hours: u32,
 }
 
 impl Default for RpzSettings {
@@ -177,6 +181,7 @@ impl Default for RpzSettings {
             tcp_connections_per_address: 8,
             tcp_idle_timeout_secs: 10,
             tcp_message_timeout_secs: 5,
+            tsig_grace_hours: 168,
         }
     }
 }
@@ -520,6 +525,9 @@ impl Settings {
                     s.rpz.tcp_idle_timeout_secs =
                         v.parse().map_err(|_| bad("a number of seconds"))?
                 }
+                "TAPIS_RPZ_TSIG_GRACE_HOURS" => {
+                    s.rpz.tsig_grace_hours = v.parse().map_err(|_| bad("a number of hours"))?
+                }
                 "TAPIS_RPZ_TCP_MESSAGE_TIMEOUT_SECS" => {
                     s.rpz.tcp_message_timeout_secs =
                         v.parse().map_err(|_| bad("a number of seconds"))?
@@ -591,6 +599,9 @@ impl Settings {
                 }
                 "TAPIS_WEB_FAILURES_PER_ADDRESS" => {
                     s.web.failures_per_address = v.parse().map_err(|_| bad("a number"))?
+                }
+                "TAPIS_WEB_EVIDENCE_MAX_BYTES" => {
+                    s.web.evidence_max_bytes = v.parse().map_err(|_| bad("a number of bytes"))?
                 }
                 "TAPIS_TRANSPARENCY_ORIGIN" => s.transparency.origin = v.to_owned(),
                 "TAPIS_TRANSPARENCY_CHECKPOINT_INTERVAL_SECS" => {
@@ -710,6 +721,9 @@ impl Settings {
                  tcp_connections_per_address at least 1, and the TCP timeouts 1 to 3600 seconds"
             );
         }
+        if !(1..=2160).contains(&r.tsig_grace_hours) {
+            bail!("rpz.tsig_grace_hours must be 1 to 2160 (90 days)");
+        }
         if self.privacy.log_client_addresses
             && self.privacy.log_client_addresses_reason.trim().len() < 10
         {
@@ -727,6 +741,9 @@ impl Settings {
                 "web: session_idle_minutes must be 1 to 1440, session_max_hours 1 to 720, \
                  failures_per_address at least 1, and zone_label not empty"
             );
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&self.web.evidence_max_bytes) {
+            bail!("web.evidence_max_bytes must be between 1 KiB and 1 GiB");
         }
         if !(1..=100).contains(&self.compliance.sample) || self.compliance.canaries.len() > 20 {
             bail!("compliance: sample must be 1 to 100, and at most 20 canaries");

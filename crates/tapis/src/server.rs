@@ -112,6 +112,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         isp_rules: settings
             .limits
             .isp_rules(settings.channel.allow_private_targets),
+        tsig_grace_secs: i64::from(settings.rpz.tsig_grace_hours) * 3600,
         timeouts: settings.database.timeouts(),
         instance_id: Some(instance_id(&settings.data_dir)?),
         log: settings.transparency.log_options()?,
@@ -464,6 +465,7 @@ fn web_state(
                 absolute_ms: i64::from(w.session_max_hours) * 3_600_000,
             },
             failures_per_address: w.failures_per_address,
+            evidence_max_bytes: w.evidence_max_bytes,
             demo,
             public_url: settings.channel.public_url.clone(),
         },

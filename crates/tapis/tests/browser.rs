@@ -256,6 +256,7 @@ impl RolePages {
         let accounts = json!({
             "budi": account(server, authority, &["approver"], "Budi Santoso", "budi"),
             "rina": account(server, authority, &["auditor"], "Rina Wijaya", "rina"),
+            "ayu": account(server, authority, &["admin"], "Ayu Lestari", "ayu"),
             "hakim": account(server, "Administrative Court", &["authoriser"], "Hakim Adil", "hakim"),
             "eko": account(server, &isp, &["isp_operator"], "Eko Prasetyo", "eko"),
             "putri": account(server, &chat_c, &["platform_agent"], "Putri Ayu", "putri@chatc"),

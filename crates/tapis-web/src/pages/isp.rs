@@ -3,9 +3,14 @@
 //! `GET /api/v1/compliance` says for it: acknowledgement, SOA polls,
 //! transfers, NOTIFY answers, probes), its transfer settings (as
 //! `GET /api/v1/parties/{id}/resolvers`, never the secret), the list
-//! exports its machines fetch, and a form that acknowledges the serial
+//! exports its machines fetch, a form that acknowledges the serial
 //! its resolvers enforce (`Store::ack_serial`, as
-//! `POST /api/v1/rpz/acknowledge`).
+//! `POST /api/v1/rpz/acknowledge`), and TSIG key rotation: a new key
+//! shown once, the previous one working until its grace ends, and a way to
+//! retire it sooner (`Store::rotate_tsig_key`,
+//! `Store::retire_previous_tsig_key`, as the API's
+//! `/api/v1/parties/{id}/tsig-key/...`). Only the ISP's own people see
+//! these forms; the store refuses anyone else.
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -14,7 +19,7 @@ use maud::{Markup, html};
 use tapis_core::order::OrderState;
 use tapis_core::party::PartyKind;
 use tapis_core::role::Action;
-use tapis_store::{OrderQuery, Session, SyncEvent};
+use tapis_store::{IspResolvers, OrderQuery, Session, SyncEvent};
 
 use super::checked_form;
 use super::notices::may;
@@ -51,6 +56,16 @@ async fn render(
     cx: &Ctx,
     s: &Session,
     message: Option<(bool, String)>,
+) -> Result<axum::response::Html<String>, WebError> {
+    render_with(cx, s, message, None).await
+}
+
+/// The page; `new_key`: a key just made, its secret shown this once.
+async fn render_with(
+    cx: &Ctx,
+    s: &Session,
+    message: Option<(bool, String)>,
+    new_key: Option<(&IspResolvers, &str)>,
 ) -> Result<axum::response::Html<String>, WebError> {
     let store = &cx.state.store;
     let err = |e| WebError::from_store(cx.lang, e);
@@ -159,18 +174,59 @@ async fn render(
             }
         }
 
+        @if let Some((k, secret)) = new_key {
+            section.notice-box role="status" aria-labelledby="h-new-key" {
+                h2 id="h-new-key" { (cx.t("isp-key-new-title")) }
+                p { (cx.t("isp-key-new-help")) }
+                dl.facts {
+                    dt { (cx.t("isp-tsig-name")) } dd { code { (k.tsig_key_name) } " (" (k.tsig_algorithm) ")" }
+                    dt { (cx.t("isp-key-secret")) } dd { code.secret { (secret) } }
+                }
+                pre.command tabindex="0" aria-label=(cx.t("isp-key-bind")) {
+                    "key \"" (k.tsig_key_name.trim_end_matches('.')) "\" {\n    algorithm " (k.tsig_algorithm) ";\n    secret \"" (secret) "\";\n};"
+                }
+            }
+        }
         h2 { (cx.t("isp-transfer")) }
         @match &resolvers {
             None => p { (cx.t("isp-no-resolvers")) },
             Some(r) => dl.facts {
                 dt { (cx.t("isp-tsig-name")) } dd { code { (r.tsig_key_name) } " (" (r.tsig_algorithm) ")" }
+                dt { (cx.t("isp-key-generation")) } dd {
+                    (r.key_generation)
+                    @if let Some(at) = r.tsig_created_at { " · " (cx.t("isp-key-made")) " " (time(cx, at)) }
+                }
+                dt { (cx.t("isp-key-previous")) } dd {
+                    @match (&r.previous_tsig_key_name, r.previous_valid_until) {
+                        (Some(n), Some(until)) => {
+                            code { (n) } " · " (cx.t("isp-key-stops")) " " span.overdue { (time(cx, until)) }
+                        }
+                        _ => span.muted { (cx.t("isp-key-no-previous")) },
+                    }
+                }
                 dt { (cx.t("isp-resolvers")) } dd { (list(cx, &r.resolvers)) }
                 dt { (cx.t("isp-notify")) } dd { (list(cx, &r.notify)) }
                 dt { (cx.t("isp-allow-transfer")) } dd { (list(cx, &r.allow_transfer_from)) }
             },
         }
         p.muted { (cx.t("isp-settings-api")) " " code { "PUT /api/v1/parties/" (party) "/resolvers" } }
-        p.muted { (cx.t("isp-tsig-rotation")) }
+        @if let Some(r) = &resolvers && s.principal.role.may(Action::ManageResolvers) {
+            form.stack method="post" action="/isp/tsig-key/rotate" aria-labelledby="h-rotate" {
+                h3 id="h-rotate" { (cx.t("isp-key-rotate")) }
+                p { (cx.tf("isp-key-rotate-help", &[("duration", &cx.lang.duration(store.tsig_grace_secs() * 1000))])) }
+                input type="hidden" name="csrf" value=(s.csrf);
+                div { button type="submit" { (cx.t("isp-key-rotate-go")) } }
+            }
+            @if r.previous_tsig_key_name.is_some() {
+                form.stack method="post" action="/isp/tsig-key/retire" aria-labelledby="h-retire" {
+                    h3 id="h-retire" { (cx.t("isp-key-retire")) }
+                    p { (cx.t("isp-key-retire-help")) }
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    div { button type="submit" { (cx.t("isp-key-retire-go")) } }
+                }
+            }
+        }
+        p.muted { (cx.t("isp-tsig-rotation")) " " code { "POST /api/v1/parties/" (party) "/tsig-key/rotate" } }
 
         h2 { (cx.t("isp-exports")) }
         p { (cx.t("isp-exports-help")) }
@@ -225,5 +281,52 @@ pub async fn acknowledge(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
                 .into_response())
         }
         Err(e) => Err(WebError::from_store(cx.lang, e)),
+    }
+}
+
+/// Refused rotations and retirements come back to the page with the
+/// reason (422); who may not is the store's to say (403 or 404).
+async fn refused(cx: &Ctx, s: &Session, e: tapis_store::Error) -> Result<Response, WebError> {
+    use tapis_store::Error as E;
+    match e {
+        e @ (E::Conflict(_) | E::Domain(tapis_core::Error::Invalid { .. })) => {
+            let msg = cx.tf("action-refused", &[("why", &e.to_string())]);
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                render(cx, s, Some((false, msg))).await?,
+            )
+                .into_response())
+        }
+        e => Err(WebError::from_store(cx.lang, e)),
+    }
+}
+
+/// A new TSIG key: the page again, with the new secret shown this once
+/// (pages are never cached: `Cache-Control: no-store`).
+pub async fn rotate_key(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
+    let s = cx.require()?;
+    checked_form(&cx, &body)?;
+    let party = s.principal.party_id;
+    match cx.state.store.rotate_tsig_key(&s.principal, party).await {
+        Ok((view, secret)) => Ok(render_with(&cx, s, None, Some((&view, &secret)))
+            .await?
+            .into_response()),
+        Err(e) => refused(&cx, s, e).await,
+    }
+}
+
+/// The previous key ends now.
+pub async fn retire_key(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
+    let s = cx.require()?;
+    checked_form(&cx, &body)?;
+    let party = s.principal.party_id;
+    match cx
+        .state
+        .store
+        .retire_previous_tsig_key(&s.principal, party)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/isp").into_response()),
+        Err(e) => refused(&cx, s, e).await,
     }
 }

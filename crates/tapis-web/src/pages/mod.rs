@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authorise;
 pub mod block;
 pub mod dashboard;
+pub mod evidence;
 pub mod inbox;
 pub mod isp;
 pub mod notices;

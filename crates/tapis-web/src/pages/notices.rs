@@ -7,9 +7,10 @@
 //! a 404 page, never a 403, so ids cannot be probed. The composer submits
 //! through `Store::create_notice`, the API's own method, with an
 //! idempotency key per rendered form: a double submit makes one notice.
+//! The composer is a multipart form: evidence files are hashed as they
+//! arrive and not kept (`super::evidence`).
 
-use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::{FromRequest, Multipart, Path, Request};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -22,7 +23,6 @@ use tapis_core::role::{Action, Role};
 use tapis_core::{NoticeId, PartyId};
 use tapis_store::{NOTICE_SORTS, Notice, NoticeFilter, Session};
 
-use super::checked_form;
 use super::table::ListState;
 use crate::error::WebError;
 use crate::layout::{badge, deadline, maybe_time, page, time};
@@ -302,7 +302,12 @@ pub(crate) async fn render_detail(
                         tr {
                             td.num { (i + 1) }
                             td { (it.kind.as_str().replace('_', " ")) }
-                            td { code { (it.value) } @if let Some(nid) = &it.native_id { br; small.muted { (nid) } } }
+                            td {
+                                code { (it.value) } @if let Some(nid) = &it.native_id { br; small.muted { (nid) } }
+                                @for e in &it.evidence {
+                                    br; small.evidence { (cx.t("notice-evidence")) " SHA-256 " code { (e.sha256) } " · " (e.description) " · " (time(cx, e.captured_at)) }
+                                }
+                            }
                             td { (badge(cx, it.state.as_str())) }
                             td { @if let Some(r) = &it.reason { (r) } }
                             td { (maybe_time(cx, it.decided_at)) }
@@ -350,7 +355,7 @@ async fn composer(
     Ok(html! {
         h1 { (cx.t("compose-title")) }
         @if let Some(e) = error { p.error role="alert" { (e) } }
-        form.stack method="post" action="/notices/new" {
+        form.stack method="post" action="/notices/new" enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(s.csrf);
             input type="hidden" name="idempotency_key" value=(key);
             div {
@@ -421,16 +426,19 @@ async fn composer(
 /// zone).
 fn evidence_fields(cx: &Ctx, d: &Draft<'_>, i: usize) -> Markup {
     let n = (i + 1).to_string();
-    let (sha, desc, at) = (
+    let (sha, desc, at, file) = (
         format!("evidence_sha256_{i}"),
         format!("evidence_description_{i}"),
         format!("evidence_captured_{i}"),
+        format!("evidence_file_{i}"),
     );
     html! {
         details.evidence open[!d.v(&sha).is_empty()] {
             summary { (cx.tf("compose-evidence-n", &[("n", &n)])) }
             p.muted { small { (cx.t("compose-evidence-help")) } }
             div.items-row {
+                label for=(file) { (cx.tf("compose-evidence-file", &[("limit", &cx.lang.number((cx.state.config.evidence_max_bytes / (1024 * 1024)) as i64))])) }
+                input type="file" id=(file) name=(file);
                 label for=(sha) { (cx.t("compose-evidence-sha256")) }
                 input type="text" id=(sha) name=(sha) value=(d.v(&sha)) pattern="[0-9a-fA-F]{64}" spellcheck="false" autocomplete="off";
                 label for=(desc) { (cx.t("compose-evidence-description")) }
@@ -480,10 +488,38 @@ pub async fn compose(cx: Ctx) -> Result<Response, WebError> {
     Ok(page(&cx, cx.t("compose-title"), body).into_response())
 }
 
-pub async fn submit(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
+/// A composed notice: a multipart form (its evidence files hashed on the
+/// way in, `super::evidence`), or a plain form for clients without files.
+pub async fn submit(cx: Ctx, req: Request) -> Result<Response, WebError> {
     let s = cx.require()?;
-    let form = checked_form(&cx, &body)?;
-    may(&cx, s, Action::SubmitNotice)?;
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let (form, refusal) = if multipart {
+        let mp = Multipart::from_request(req, &()).await.map_err(|_| {
+            WebError::new(
+                cx.lang,
+                StatusCode::BAD_REQUEST,
+                "error-400-title",
+                cx.t("error-bad-form").to_owned(),
+            )
+        })?;
+        // who may submit is known before a byte of a file is read
+        may(&cx, s, Action::SubmitNotice)?;
+        let mut sub = super::evidence::read(&cx, mp, ITEM_ROWS).await?;
+        let refusal = super::evidence::apply(&cx, &mut sub).err();
+        (sub.form, refusal)
+    } else {
+        let body = axum::body::to_bytes(req.into_body(), super::evidence::TEXT_MAX)
+            .await
+            .map_err(|_| super::evidence::too_large(&cx))?;
+        let form = Form::parse(&body);
+        crate::session::check_csrf(&cx, &form)?;
+        may(&cx, s, Action::SubmitNotice)?;
+        (form, None)
+    };
     let items: Vec<ItemInput> = (0..ITEM_ROWS)
         .filter_map(|i| {
             let value = form.get(&format!("item_value_{i}")).trim();
@@ -537,6 +573,9 @@ pub async fn submit(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
                 .into_response(),
         )
     };
+    if let Some(msg) = refusal {
+        return again(msg).await;
+    }
     let new = match NewNotice::parse(
         input,
         &cx.state.taxonomy,

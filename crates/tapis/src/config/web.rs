@@ -20,6 +20,11 @@ pub struct WebSettings {
     pub secure_cookies: Option<bool>,
     /// Failed sign-ins from one address in 15 minutes before it must wait.
     pub failures_per_address: u32,
+    /// The most the evidence files uploaded with one notice may weigh
+    /// together, in bytes (1 KiB to 1 GiB; 32 MiB by default). Each is
+    /// hashed as it arrives and not kept; every other form keeps
+    /// `limits.max_body_bytes`.
+    pub evidence_max_bytes: u64,
 }
 
 impl Default for WebSettings {
@@ -31,6 +36,7 @@ impl Default for WebSettings {
             session_max_hours: 12,
             secure_cookies: None,
             failures_per_address: 20,
+            evidence_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
