@@ -14,6 +14,7 @@ pub mod edge;
 mod error;
 mod extract;
 mod flag_routes;
+mod representative_routes;
 pub mod health;
 pub(crate) mod log_routes;
 pub mod metrics;
@@ -185,6 +186,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appeal_routes::router())
         .merge(log_routes::router())
         .merge(flag_routes::router())
+        .merge(representative_routes::router())
         .split_for_parts()
 }
 
