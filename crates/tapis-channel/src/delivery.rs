@@ -24,10 +24,10 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
-use tapis_core::{EventType, PartyId};
 use tapis_core::breaker::{Admit, Breaker, BreakerPolicy};
 use tapis_core::channel::is_private_host;
 use tapis_core::delivery::OutboxChannel;
+use tapis_core::{EventType, PartyId};
 use tapis_store::{Attempt, Claimed, Store};
 
 use crate::Error;

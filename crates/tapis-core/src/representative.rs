@@ -140,7 +140,9 @@ impl Contact {
         let phone = opt("phone", input.phone, 40)?;
         if let Some(p) = &phone {
             let digits = p.chars().filter(char::is_ascii_digit).count();
-            let ok = p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+            let ok = p
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
             if !ok || !(5..=20).contains(&digits) {
                 return Err(Error::invalid(
                     "phone",
@@ -268,13 +270,16 @@ impl ContactState {
     /// code confirms only a contact that was sent one.
     pub fn on(self, event: ContactEvent) -> Result<ContactState> {
         match (self, event) {
-            (_, ContactEvent::Set { reachability_changed }) => {
-                Ok(if self == ContactState::Verified && !reachability_changed {
-                    ContactState::Verified
-                } else {
-                    ContactState::Unverified
-                })
-            }
+            (
+                _,
+                ContactEvent::Set {
+                    reachability_changed,
+                },
+            ) => Ok(if self == ContactState::Verified && !reachability_changed {
+                ContactState::Verified
+            } else {
+                ContactState::Unverified
+            }),
             (_, ContactEvent::CodeSent) => Ok(ContactState::CodeSent),
             (ContactState::CodeSent, ContactEvent::Confirmed) => Ok(ContactState::Verified),
             (s, ContactEvent::Confirmed) => Err(Error::IllegalTransition {
@@ -374,7 +379,9 @@ pub struct CodeFacts {
 pub enum CodeCheck {
     Verified,
     /// Wrong; this many tries remain before the code is void.
-    Wrong { attempts_left: u32 },
+    Wrong {
+        attempts_left: u32,
+    },
     /// No code is outstanding (none sent, or already used).
     NoCode,
     Expired,
@@ -475,7 +482,10 @@ mod tests {
         assert_eq!(c.email, "Legal@messenger.example");
         assert_eq!(c.kind, ContactKind::Office);
         for (field, edit) in [
-            ("address", (|i: &mut ContactInput| i.address = None) as fn(&mut ContactInput)),
+            (
+                "address",
+                (|i: &mut ContactInput| i.address = None) as fn(&mut ContactInput),
+            ),
             ("phone", |i| i.phone = Some("  ".into())),
             ("hours", |i| i.hours = None),
             ("time_zone", |i| i.time_zone = None),
@@ -488,7 +498,10 @@ mod tests {
             Contact::parse(ContactRole::Technical, i).expect("technical");
         }
         for (field, edit) in [
-            ("email", (|i: &mut ContactInput| i.email = "nobody".into()) as fn(&mut ContactInput)),
+            (
+                "email",
+                (|i: &mut ContactInput| i.email = "nobody".into()) as fn(&mut ContactInput),
+            ),
             ("email", |i| i.email = "a b@x.example".into()),
             ("email", |i| i.email = "a@-bad-".into()),
             ("phone", |i| i.phone = Some("call me".into())),
@@ -504,7 +517,14 @@ mod tests {
             let e = Contact::parse(ContactRole::Technical, i).expect_err(field);
             assert!(e.to_string().starts_with(field), "{field}: {e}");
         }
-        for tz in ["UTC", "Asia/Jakarta", "+07:00", "UTC+07:00", "America/Argentina/Buenos_Aires", "Etc/GMT-7"] {
+        for tz in [
+            "UTC",
+            "Asia/Jakarta",
+            "+07:00",
+            "UTC+07:00",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT-7",
+        ] {
             let mut i = input();
             i.time_zone = Some(tz.into());
             Contact::parse(ContactRole::Legal, i).expect(tz);
@@ -520,11 +540,14 @@ mod tests {
         assert!(!a.reachability_changed(&b));
         let s = ContactState::Verified;
         assert_eq!(
-            s.on(ContactEvent::Set { reachability_changed: false }),
+            s.on(ContactEvent::Set {
+                reachability_changed: false
+            }),
             Ok(ContactState::Verified)
         );
         for edit in [
-            (|i: &mut ContactInput| i.email = "other@messenger.example".into()) as fn(&mut ContactInput),
+            (|i: &mut ContactInput| i.email = "other@messenger.example".into())
+                as fn(&mut ContactInput),
             |i| i.phone = Some("+62 21 555 0199".into()),
             |i| i.address = Some("Jl. Thamrin 2".into()),
         ] {
@@ -534,19 +557,27 @@ mod tests {
             assert!(a.reachability_changed(&c));
         }
         assert_eq!(
-            s.on(ContactEvent::Set { reachability_changed: true }),
+            s.on(ContactEvent::Set {
+                reachability_changed: true
+            }),
             Ok(ContactState::Unverified)
         );
         // a code sent and not yet confirmed is void when the contact changes
         assert_eq!(
-            ContactState::CodeSent.on(ContactEvent::Set { reachability_changed: false }),
+            ContactState::CodeSent.on(ContactEvent::Set {
+                reachability_changed: false
+            }),
             Ok(ContactState::Unverified)
         );
         assert_eq!(
             ContactState::CodeSent.on(ContactEvent::Confirmed),
             Ok(ContactState::Verified)
         );
-        assert!(ContactState::Unverified.on(ContactEvent::Confirmed).is_err());
+        assert!(
+            ContactState::Unverified
+                .on(ContactEvent::Confirmed)
+                .is_err()
+        );
     }
 
     #[test]
@@ -591,7 +622,10 @@ mod tests {
             copy_cause_of_dead_letter(EventType::NoticeSubmitted),
             Some(CopyCause::Undeliverable)
         );
-        assert_eq!(copy_cause_of_dead_letter(EventType::RepresentativeCopied), None);
+        assert_eq!(
+            copy_cause_of_dead_letter(EventType::RepresentativeCopied),
+            None
+        );
         assert_eq!(copy_cause_of_dead_letter(EventType::ContactCodeSent), None);
         assert_eq!(
             copy_cause_of_escalation(EscalationReason::DeadlineMissed),

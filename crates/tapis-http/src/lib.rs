@@ -14,12 +14,12 @@ pub mod edge;
 mod error;
 mod extract;
 mod flag_routes;
-mod representative_routes;
 pub mod health;
 pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;
+mod representative_routes;
 mod routes;
 
 use std::sync::Arc;

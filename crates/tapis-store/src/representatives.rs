@@ -196,13 +196,11 @@ pub(crate) async fn representative_named(
     platform: PartyId,
 ) -> Result<Option<Value>> {
     let rep = load(tx, keys, platform, ContactRole::Legal).await?;
-    Ok(rep
-        .filter(|r| r.state == ContactState::Verified)
-        .map(|r| {
-            let c = r.contact;
-            json!({"name": c.name, "kind": c.kind, "email": c.email, "phone": c.phone,
+    Ok(rep.filter(|r| r.state == ContactState::Verified).map(|r| {
+        let c = r.contact;
+        json!({"name": c.name, "kind": c.kind, "email": c.email, "phone": c.phone,
                    "address": c.address, "hours": c.hours, "time_zone": c.time_zone})
-        }))
+    }))
 }
 
 /// Seal the representative an escalation names into its row.
@@ -213,10 +211,7 @@ pub(crate) async fn name_on_escalation(
     rep: &Value,
 ) -> Result<()> {
     sqlx::query("UPDATE escalations SET representative = $1 WHERE id = $2")
-        .bind(keys.seal(
-            escalation_place(escalation_id),
-            &canonical::to_string(rep)?,
-        )?)
+        .bind(keys.seal(escalation_place(escalation_id), &canonical::to_string(rep)?)?)
         .bind(escalation_id)
         .execute(&mut **tx)
         .await?;
@@ -522,7 +517,9 @@ impl Store {
         let policy = CodePolicy::default();
         let code = code.trim();
         if code.is_empty() || code.len() > 32 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(tapis_core::Error::invalid("code", "the code is the digits in the email").into());
+            return Err(
+                tapis_core::Error::invalid("code", "the code is the digits in the email").into(),
+            );
         }
         let mut tx = self.write().await?;
         writable(&mut tx, by, platform).await?;
@@ -535,12 +532,13 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("contact"))?;
-        let state = ContactState::parse(&row.try_get::<String, _>("state")?).map_err(Error::corrupt)?;
+        let state =
+            ContactState::parse(&row.try_get::<String, _>("state")?).map_err(Error::corrupt)?;
         let stored: Option<String> = row.try_get("code_hash")?;
         let given = code_hash(platform, role, code);
-        let matches = stored.as_deref().is_some_and(|s| {
-            subtle_eq(s.as_bytes(), given.as_bytes())
-        });
+        let matches = stored
+            .as_deref()
+            .is_some_and(|s| subtle_eq(s.as_bytes(), given.as_bytes()));
         let attempts = u32::try_from(row.try_get::<i64, _>("code_attempts")?).unwrap_or(u32::MAX);
         let facts = CodeFacts {
             state,

@@ -11,8 +11,7 @@ use tapis_core::EventType;
 use tapis_core::representative::{Contact, ContactInput, ContactRole, ContactState};
 use tapis_core::role::Role;
 use tapis_store::testing::{
-    START, TestDb, backends, bootstrap, clock_at, domain_notice, officer, party, principal,
-    webhook,
+    START, TestDb, backends, bootstrap, clock_at, domain_notice, officer, party, principal, webhook,
 };
 use tapis_store::{Attempt, Error, Principal, Store};
 
@@ -125,12 +124,21 @@ async fn set_and_verify(backend: tapis_store::Backend) {
     let code = route.code.clone().expect("a code");
     assert_eq!(code.len(), 8);
     // the code is not on the platform's stream nor in the outbox payload
-    let events = store.events_for("party", &p.id.to_string()).await.expect("events");
+    let events = store
+        .events_for("party", &p.id.to_string())
+        .await
+        .expect("events");
     assert!(
-        !serde_json::to_string(&events).expect("json").contains(&code),
+        !serde_json::to_string(&events)
+            .expect("json")
+            .contains(&code),
         "the code is not on the record"
     );
-    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
     let e = store
         .verify_platform_contact(&ap, p.id, ContactRole::Legal, wrong)
         .await
@@ -160,12 +168,22 @@ async fn set_and_verify(backend: tapis_store::Backend) {
 
     // new hours keep it verified; a new address does not
     let c = store
-        .set_platform_contact(&ap, p.id, ContactRole::Legal, legal("rep@chat.example", "24/7"))
+        .set_platform_contact(
+            &ap,
+            p.id,
+            ContactRole::Legal,
+            legal("rep@chat.example", "24/7"),
+        )
         .await
         .expect("hours");
     assert_eq!(c.state, ContactState::Verified);
     let c = store
-        .set_platform_contact(&ap, p.id, ContactRole::Legal, legal("new@chat.example", "24/7"))
+        .set_platform_contact(
+            &ap,
+            p.id,
+            ContactRole::Legal,
+            legal("new@chat.example", "24/7"),
+        )
         .await
         .expect("address");
     assert_eq!(c.state, ContactState::Unverified);
@@ -182,7 +200,10 @@ async fn set_and_verify(backend: tapis_store::Backend) {
         EventType::ContactCodeRefused,
         EventType::ContactVerified,
     ] {
-        assert!(actions.contains(&want), "{backend:?}: {want} in {actions:?}");
+        assert!(
+            actions.contains(&want),
+            "{backend:?}: {want} in {actions:?}"
+        );
     }
     assert!(store.verify_audit().await.expect("verify").ok());
     store.close().await;
@@ -267,7 +288,10 @@ async fn missed_deadline(backend: tapis_store::Backend) {
         !pe[0].after.to_string().contains("rep@p.example"),
         "the record holds a digest, not the address"
     );
-    assert!(on_record(nq.notice.id).await.is_empty(), "an unverified one is not used");
+    assert!(
+        on_record(nq.notice.id).await.is_empty(),
+        "an unverified one is not used"
+    );
 
     // the escalation names P's representative, not Q's
     let escalations = store.list_escalations(None).await.expect("escalations");

@@ -44,8 +44,22 @@ async fn a_platform_sets_and_verifies_its_representative_through_its_page() {
         let store = db.open(Arc::new(clock_at(START))).await;
         let (boot, admin) = bootstrap(&store).await;
         let chat = party(&store, &admin, "platform", "Chat Messenger").await;
-        let dewi = person(&store, chat.id, "dewi", "Dewi Agent", &[Role::PlatformAgent]).await;
-        let siti = person(&store, boot.authority.id, "siti", "Siti Officer", &[Role::Officer]).await;
+        let dewi = person(
+            &store,
+            chat.id,
+            "dewi",
+            "Dewi Agent",
+            &[Role::PlatformAgent],
+        )
+        .await;
+        let siti = person(
+            &store,
+            boot.authority.id,
+            "siti",
+            "Siti Officer",
+            &[Role::Officer],
+        )
+        .await;
 
         let (s, body) = send(&store, &siti, "GET", "/dashboard", None).await;
         assert_eq!(s, StatusCode::OK, "{backend:?}");
@@ -69,7 +83,11 @@ async fn a_platform_sets_and_verifies_its_representative_through_its_page() {
         )
         .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        assert!(store.unrepresented_platforms(&admin).await.expect("l")[0].state.is_none());
+        assert!(
+            store.unrepresented_platforms(&admin).await.expect("l")[0]
+                .state
+                .is_none()
+        );
         // bad input: the page again, naming the field
         let (s, body) = send(
             &store,

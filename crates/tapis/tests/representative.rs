@@ -93,7 +93,9 @@ async fn dead_webhook_tells_the_representative(backend: tapis_store::Backend) {
     // its own, so only its representative can be told
     let platform = platform_with_dead_webhook(&server, "Messenger", "messenger.example").await;
     let agent = server.token(&platform, "platform_agent").await;
-    let other = server.party_with(ADMIN, json!({"kind": "platform", "name": "Other"})).await;
+    let other = server
+        .party_with(ADMIN, json!({"kind": "platform", "name": "Other"}))
+        .await;
     let other_agent = server.token(&other, "platform_agent").await;
     let contacts = format!("/api/v1/platforms/{platform}/contacts");
     let legal = format!("{contacts}/legal");
@@ -121,13 +123,19 @@ async fn dead_webhook_tells_the_representative(backend: tapis_store::Backend) {
     assert_eq!(s, 404, "{v}");
     let seen = server.get_ok(&contacts, &officer).await;
     assert_eq!(seen[0]["contact"]["email"], "legal-rep@messenger.example");
-    let missing = server.get_ok("/api/v1/representatives/missing", &officer).await;
+    let missing = server
+        .get_ok("/api/v1/representatives/missing", &officer)
+        .await;
     assert!(missing.to_string().contains(&platform), "{missing}");
 
     // the code goes to the representative's address by real SMTP
-    let (s, v) = server.post(&format!("{legal}/code"), &agent, json!({})).await;
+    let (s, v) = server
+        .post(&format!("{legal}/code"), &agent, json!({}))
+        .await;
     assert_eq!(s, 200, "{v}");
-    let mail = wait_until(WITHIN, "the code's email", || mails(&maildir).into_iter().next());
+    let mail = wait_until(WITHIN, "the code's email", || {
+        mails(&maildir).into_iter().next()
+    });
     assert!(mail.contains("legal-rep@messenger.example"), "{mail}");
     let text = unfold(&mail);
     let code: String = text
@@ -147,7 +155,9 @@ async fn dead_webhook_tells_the_representative(backend: tapis_store::Backend) {
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "verified");
-    let missing = server.get_ok("/api/v1/representatives/missing", &officer).await;
+    let missing = server
+        .get_ok("/api/v1/representatives/missing", &officer)
+        .await;
     assert!(!missing.to_string().contains(&platform), "{missing}");
 
     // a notice the webhook never takes: retried, dead-lettered, copied
@@ -176,7 +186,9 @@ async fn dead_webhook_tells_the_representative(backend: tapis_store::Backend) {
     }
     let copy = match copy {
         Some(c) => c,
-        None => wait_until(WITHIN, "the representative's copy", || mails(&maildir).get(1).cloned()),
+        None => wait_until(WITHIN, "the representative's copy", || {
+            mails(&maildir).get(1).cloned()
+        }),
     };
     let text = unfold(&copy);
     assert!(text.contains("legal-rep@messenger.example"), "{text}");
@@ -197,10 +209,7 @@ async fn dead_webhook_tells_the_representative(backend: tapis_store::Backend) {
         .collect();
     let dead = actions.iter().position(|a| *a == "delivery.dead_lettered");
     let copied = actions.iter().position(|a| *a == "representative.copied");
-    assert!(
-        dead.is_some() && copied > dead,
-        "{backend:?}: {actions:?}"
-    );
+    assert!(dead.is_some() && copied > dead, "{backend:?}: {actions:?}");
     let event = timeline
         .as_array()
         .expect("events")
@@ -216,9 +225,11 @@ async fn dead_webhook_tells_the_representative(backend: tapis_store::Backend) {
         let d = server
             .get_ok(&format!("/api/v1/notices/{id}/deliveries"), &officer)
             .await;
-        let ok = d.as_array().expect("list").iter().any(|m| {
-            m["event_type"] == "representative.copied" && m["state"] == "delivered"
-        });
+        let ok = d
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|m| m["event_type"] == "representative.copied" && m["state"] == "delivered");
         if ok { Ok(()) } else { Err(d.to_string()) }
     })
     .await;

@@ -102,7 +102,9 @@ pub(super) fn summary(
                 if let Some(due) = data.get("due_at").and_then(Value::as_str) {
                     text.push_str(&format!("Deadline: {due}\n"));
                 }
-                format!("[tapis] copy to the representative: takedown notice {id} ({category}, {urgency})")
+                format!(
+                    "[tapis] copy to the representative: takedown notice {id} ({category}, {urgency})"
+                )
             } else {
                 format!("[tapis] takedown notice {id} ({category}, {urgency})")
             }
@@ -134,7 +136,10 @@ pub(super) fn code_text(payload: &Value, code: &str) -> (String, String) {
     let data = payload.get("data").cloned().unwrap_or(Value::Null);
     let platform = data.get("platform").and_then(Value::as_str).unwrap_or("?");
     let role = data.get("role").and_then(Value::as_str).unwrap_or("?");
-    let expires = data.get("expires_at").and_then(Value::as_str).unwrap_or("?");
+    let expires = data
+        .get("expires_at")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
     (
         format!("[tapis] verification code for {platform}'s {role} contact"),
         format!(

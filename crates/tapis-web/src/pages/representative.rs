@@ -111,7 +111,11 @@ fn section(cx: &Ctx, csrf: &str, role: ContactRole, c: Option<&PlatformContact>)
     }
 }
 
-async fn render(cx: &Ctx, message: Option<Markup>, status: StatusCode) -> Result<Response, WebError> {
+async fn render(
+    cx: &Ctx,
+    message: Option<Markup>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
     let s = cx.require()?;
     if !s.principal.role.may(Action::ManageContacts) {
         return Ok(Redirect::to(super::signin::home_of(s.principal.role)).into_response());
@@ -197,7 +201,11 @@ pub async fn save(cx: Ctx, Path(role): Path<String>, body: Bytes) -> Result<Resp
     outcome(&cx, result, "saved").await
 }
 
-pub async fn send_code(cx: Ctx, Path(role): Path<String>, body: Bytes) -> Result<Response, WebError> {
+pub async fn send_code(
+    cx: Ctx,
+    Path(role): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
     let s = cx.require()?;
     checked_form(&cx, &body)?;
     let role = parse_role(&cx, &role)?;
