@@ -39,13 +39,21 @@ async fn agent(store: &Store, admin: &Principal, party: tapis_core::PartyId) -> 
     principal(store, &secret).await
 }
 
-/// Claim what is due; settle webhooks as delivered (2xx) and return the
-/// emails to representatives (with their route) unsent.
-async fn drain(store: &Store) -> Vec<(EventType, tapis_store::EmailRoute)> {
+/// Claim what is due; settle everything as delivered and return the
+/// emails (with their route); webhook payloads go to `hooks`.
+async fn drain_into(
+    store: &Store,
+    hooks: &mut Vec<(tapis_core::PartyId, serde_json::Value)>,
+) -> Vec<(EventType, tapis_store::EmailRoute)> {
     let mut emails = Vec::new();
     for m in store.claim_outbox("t", 500).await.expect("claim") {
         if m.channel == tapis_core::delivery::OutboxChannel::Email {
             emails.push((m.event_type, store.email_route(&m).await.expect("route")));
+        } else {
+            hooks.push((
+                m.party_id,
+                serde_json::from_str(&m.payload).expect("payload"),
+            ));
         }
         store
             .complete_delivery(
@@ -61,6 +69,10 @@ async fn drain(store: &Store) -> Vec<(EventType, tapis_store::EmailRoute)> {
             .expect("complete");
     }
     emails
+}
+
+async fn drain(store: &Store) -> Vec<(EventType, tapis_store::EmailRoute)> {
+    drain_into(store, &mut Vec::new()).await
 }
 
 fn is_forbidden(e: &Error) -> bool {
@@ -260,11 +272,38 @@ async fn missed_deadline(backend: tapis_store::Backend) {
     // delivered by webhook (2xx): the deadlines start
     assert!(drain(&store).await.is_empty());
     let mut copies = Vec::new();
+    let mut hooks = Vec::new();
     for _ in 0..40 {
         clock.advance_millis(6 * 3600 * 1000);
         store.fire_due_jobs(500).await.expect("fire");
-        copies.extend(drain(&store).await);
+        copies.extend(drain_into(&store, &mut hooks).await);
     }
+    // the ladder's last steps name P's representative in P's messages;
+    // the first warning does not, and Q's never do
+    let named = |party, ty: &str, level: Option<i64>| {
+        hooks
+            .iter()
+            .filter(|(p, v)| {
+                *p == party && v["type"] == ty && level.is_none_or(|l| v["data"]["level"] == l)
+            })
+            .map(|(_, v)| {
+                v["data"]["representative"]["email"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        named(p.id, "notice.warning", Some(2)),
+        vec![Some("rep@p.example".to_owned())],
+        "{backend:?}: the second warning names the representative"
+    );
+    assert_eq!(named(p.id, "notice.warning", Some(1)), vec![None]);
+    assert_eq!(
+        named(p.id, "notice.escalated", None),
+        vec![Some("rep@p.example".to_owned())]
+    );
+    assert_eq!(named(q.id, "notice.escalated", None), vec![None]);
     assert_eq!(copies.len(), 1, "{backend:?}: one copy, to P's: {copies:?}");
     assert_eq!(copies[0].0, EventType::RepresentativeCopied);
     assert_eq!(copies[0].1.to, vec!["rep@p.example".to_owned()]);
