@@ -24,16 +24,16 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
-use tapis_core::PartyId;
 use tapis_core::breaker::{Admit, Breaker, BreakerPolicy};
 use tapis_core::channel::is_private_host;
 use tapis_core::delivery::OutboxChannel;
+use tapis_core::{EventType, PartyId};
 use tapis_store::{Attempt, Claimed, Store};
 
 use crate::Error;
 
 mod message;
-use message::{PublicOnly, describe, summary};
+use message::{PublicOnly, code_text, describe, summary};
 
 /// Messages claimed per pass, over all destinations.
 const CLAIM: u32 = 256;
@@ -793,16 +793,40 @@ impl Inner {
         let Some((transport, from)) = &self.smtp else {
             return Err((None, "no SMTP server is configured ([smtp] url)".into()));
         };
-        let to = self
+        // the party's own addresses, or the representative's (sealed on
+        // the message, with its code when it is a verification)
+        let route = self
             .store
-            .email_targets(msg.party_id)
+            .email_route(msg)
             .await
             .map_err(|e| (None, format!("cannot read the contacts: {e}")))?;
+        let to = route.to;
         if to.is_empty() {
             return Err((None, "the platform has no email address".into()));
         }
         let payload: Value =
             serde_json::from_str(&msg.payload).map_err(|e| (None, format!("bad payload: {e}")))?;
+        if msg.event_type == EventType::ContactCodeSent {
+            let (subject, text) = code_text(&payload, route.code.as_deref().unwrap_or(""));
+            let mut builder = Message::builder()
+                .from(from.clone())
+                .subject(subject)
+                .message_id(Some(format!("<{}@tapis>", msg.event_id)));
+            for addr in &to {
+                let mb: Mailbox = addr
+                    .parse()
+                    .map_err(|e| (None, format!("bad address: {e}")))?;
+                builder = builder.to(mb);
+            }
+            let email = builder
+                .singlepart(SinglePart::plain(text))
+                .map_err(|e| (None, format!("cannot build the email: {e}")))?;
+            return transport
+                .send(email)
+                .await
+                .map(|r| Some(r.code().into()))
+                .map_err(|e| (None, format!("SMTP: {e}")));
+        }
         let (subject, text) = summary(&payload, msg.event_type, &self.config.public_url);
         let attachment_body = payload
             .pointer("/data/notice")

@@ -100,6 +100,11 @@ event_types! {
     TrustedFlaggerSuspended = "trusted_flagger.suspended",
     TrustedFlaggerReinstated = "trusted_flagger.reinstated",
     TrustedFlaggerRevoked = "trusted_flagger.revoked",
+    ContactSet = "contact.set",
+    ContactCodeSent = "contact.code_sent",
+    ContactCodeRefused = "contact.code_refused",
+    ContactVerified = "contact.verified",
+    RepresentativeCopied = "representative.copied",
 }
 
 impl FromStr for EventType {

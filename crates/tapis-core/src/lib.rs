@@ -31,6 +31,7 @@ pub mod person;
 pub mod policy;
 pub mod public_suffix;
 pub mod publication;
+pub mod representative;
 pub mod role;
 pub mod sign;
 pub mod target;

@@ -89,6 +89,11 @@ pub enum Action {
     ManageTrustedFlaggers,
     /// A platform confirms a trusted-flagger grant with itself.
     ConfirmTrustedFlagger,
+    /// Set and verify a platform's representative and contacts (its own).
+    ManageContacts,
+    /// Read a platform's representative and contacts: the authority all,
+    /// a platform its own.
+    ReadContacts,
 }
 
 impl Action {
@@ -131,6 +136,8 @@ impl Action {
             Action::TriageFlags => "review flags",
             Action::ManageTrustedFlaggers => "manage trusted-flagger status",
             Action::ConfirmTrustedFlagger => "confirm trusted-flagger status",
+            Action::ManageContacts => "set a platform's representative and contacts",
+            Action::ReadContacts => "read platforms' representatives and contacts",
         }
     }
 }
@@ -233,6 +240,9 @@ impl Role {
             TriageFlags => self == Officer,
             ManageTrustedFlaggers => self == Admin,
             ConfirmTrustedFlagger => self == PlatformAgent,
+            // a party manages its own record: the authority sees, never sets
+            ManageContacts => self == PlatformAgent,
+            ReadContacts => self.reads_everything() || self == PlatformAgent,
         }
     }
 

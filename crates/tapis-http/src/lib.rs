@@ -19,6 +19,7 @@ pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;
+mod representative_routes;
 mod routes;
 
 use std::sync::Arc;
@@ -185,6 +186,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appeal_routes::router())
         .merge(log_routes::router())
         .merge(flag_routes::router())
+        .merge(representative_routes::router())
         .split_for_parts()
 }
 

@@ -162,6 +162,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_tsig_rotation.sql"),
         postgres: include_str!("../migrations/postgres/0022_tsig_rotation.sql"),
     },
+    Migration {
+        version: 25,
+        name: "representatives",
+        sqlite: include_str!("../migrations/sqlite/0025_representatives.sql"),
+        postgres: include_str!("../migrations/postgres/0025_representatives.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

@@ -252,7 +252,8 @@ impl Store {
                 JobKind::Notice(timer) => {
                     let id = NoticeId::parse(&job.subject).map_err(Error::corrupt)?;
                     let n = notices.get_mut(&id).ok_or(Error::NotFound("notice"))?;
-                    crate::channel::fire_step(&mut tx, now, &actor, n, timer).await?
+                    crate::channel::fire_step(&mut tx, &self.ctx.secrets, now, &actor, n, timer)
+                        .await?
                 }
                 JobKind::AppealDeadline => {
                     crate::appeals::fire_deadline(&mut tx, now, &actor, &job.subject).await?

@@ -134,6 +134,7 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
             }
             if r == Role::PlatformAgent {
                 links.push(("/inbox", "nav-inbox"));
+                links.push(("/representative", "nav-representative"));
             }
             if r != Role::IspOperator && r != Role::Authoriser {
                 links.push(("/notices", "nav-notices"));

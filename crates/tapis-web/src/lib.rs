@@ -199,6 +199,16 @@ pub fn router(state: WebState) -> Router {
             post(pages::appeal::answer_clarification),
         )
         .route("/disputes/{id}/review", post(pages::appeal::review_dispute))
+        .route("/representative", get(pages::representative::show))
+        .route("/representative/{role}", post(pages::representative::save))
+        .route(
+            "/representative/{role}/code",
+            post(pages::representative::send_code),
+        )
+        .route(
+            "/representative/{role}/verify",
+            post(pages::representative::verify),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

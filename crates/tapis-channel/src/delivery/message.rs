@@ -56,7 +56,14 @@ pub(super) fn summary(
     let notice = data.pointer("/notice/payload");
     let mut text = String::new();
     let subject = match event_type {
-        EventType::NoticeSubmitted => {
+        EventType::NoticeSubmitted | EventType::RepresentativeCopied => {
+            if event_type == EventType::RepresentativeCopied {
+                let why = match data.get("cause").and_then(Value::as_str) {
+                    Some("deadline_missed") => "its deadline passed without a decision",
+                    _ => "the platform's channel could not deliver it",
+                };
+                text.push_str(&format!("You are named as this platform's legal representative. This notice is copied to you because {why}.\n\n"));
+            }
             let category = notice
                 .and_then(|n| n.get("category"))
                 .and_then(Value::as_str)
@@ -91,7 +98,16 @@ pub(super) fn summary(
                     ));
                 }
             }
-            format!("[tapis] takedown notice {id} ({category}, {urgency})")
+            if event_type == EventType::RepresentativeCopied {
+                if let Some(due) = data.get("due_at").and_then(Value::as_str) {
+                    text.push_str(&format!("Deadline: {due}\n"));
+                }
+                format!(
+                    "[tapis] copy to the representative: takedown notice {id} ({category}, {urgency})"
+                )
+            } else {
+                format!("[tapis] takedown notice {id} ({category}, {urgency})")
+            }
         }
         other => {
             text.push_str(&format!("Event {other} for notice {id}.\n"));
@@ -101,9 +117,36 @@ pub(super) fn summary(
             format!("[tapis] {other} for notice {id}")
         }
     };
+    if event_type == EventType::RepresentativeCopied {
+        text.push_str(&format!(
+            "\nThe signed notice is attached (notice-*.signed.json); verify it with tapis's public keys at {}/api/v1/keys.\nThe platform acts on it and acknowledges it through its own account; this copy is on the notice's record.\n",
+            public_url.trim_end_matches('/')
+        ));
+        return (subject, text);
+    }
     text.push_str(&format!(
         "\nThe signed notice is attached (notice-*.signed.json); verify it with tapis's public keys at {}/api/v1/keys.\nAct on it and acknowledge it at {link}\n\nThis email is a fallback: the webhook could not be used. Fetching the notice through the API records delivery.\n",
         public_url.trim_end_matches('/')
     ));
     (subject, text)
+}
+
+/// Subject and text of a contact's verification code.
+pub(super) fn code_text(payload: &Value, code: &str) -> (String, String) {
+    let data = payload.get("data").cloned().unwrap_or(Value::Null);
+    let platform = data.get("platform").and_then(Value::as_str).unwrap_or("?");
+    let role = data.get("role").and_then(Value::as_str).unwrap_or("?");
+    let expires = data
+        .get("expires_at")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    (
+        format!("[tapis] verification code for {platform}'s {role} contact"),
+        format!(
+            "{platform} named this address as its {role} contact in tapis, the authority's takedown channel.\n\n\
+             Verification code: {code}\n\n\
+             Give it to the person who set the contact (they enter it in tapis). It is good until {expires}.\n\
+             If you did not expect this, ignore it: nothing is sent to this address until the code is entered.\n"
+        ),
+    )
 }

@@ -25,11 +25,25 @@ pub struct Escalation {
     pub note: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: Timestamp,
+    /// The platform's verified legal representative when the escalation
+    /// was written (name, email, phone, address, hours, time zone);
+    /// absent when it had none. Authority staff only read escalations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub representative: Option<Value>,
 }
 
-pub(crate) fn escalation_from_row(row: &AnyRow) -> Result<Escalation> {
+pub(crate) fn escalation_from_row(
+    keys: &crate::secrets::SecretKey,
+    row: &AnyRow,
+) -> Result<Escalation> {
     let s = |c: &str| -> Result<String> { Ok(row.try_get::<String, _>(c)?) };
     Ok(Escalation {
+        representative: crate::representatives::open_escalation_rep(
+            keys,
+            &s("id")?,
+            row.try_get("representative")?,
+        )?,
         id: EscalationId::parse(&s("id")?).map_err(Error::corrupt)?,
         notice_id: NoticeId::parse(&s("notice_id")?).map_err(Error::corrupt)?,
         reason: EscalationReason::parse(&s("reason")?).map_err(Error::corrupt)?,
@@ -46,12 +60,14 @@ pub(crate) fn escalation_from_row(row: &AnyRow) -> Result<Escalation> {
 
 pub(crate) async fn escalate(
     tx: &mut Tx,
+    keys: &crate::secrets::SecretKey,
     now: Timestamp,
     actor: &Actor,
     n: &mut crate::Notice,
     reason: EscalationReason,
     pending: &[String],
 ) -> Result<()> {
+    let cause = tapis_core::representative::copy_cause_of_escalation(reason);
     let reason = reason.as_str();
     let id = n.id.to_string();
     let next = n.state.on(NoticeEvent::Escalate)?;
@@ -66,7 +82,14 @@ pub(crate) async fn escalate(
         .bind(now.unix_millis())
         .execute(&mut **tx)
         .await?;
-    let data = json!({"notice_id": id, "escalation_id": esc_id, "reason": reason, "pending_items": pending});
+    let mut data = json!({"notice_id": id, "escalation_id": esc_id, "reason": reason, "pending_items": pending});
+    // the escalation names the platform's verified representative (sealed
+    // on its row) and the notice is copied to it
+    let rep = crate::representatives::representative_named(tx, keys, n.platform_id).await?;
+    if let Some(rep) = &rep {
+        crate::representatives::name_on_escalation(tx, keys, &esc_id, rep).await?;
+        data["representative"] = rep.clone();
+    }
     Event::notice(
         EventType::NoticeEscalated,
         &id,
@@ -85,6 +108,7 @@ pub(crate) async fn escalate(
     )
     .await?;
     n.state = next;
+    crate::representatives::copy_notice(tx, keys, now, actor, n, cause).await?;
     Ok(())
 }
 
@@ -93,7 +117,7 @@ impl Store {
         &self,
         state: Option<EscalationState>,
     ) -> Result<Vec<Escalation>> {
-        let mut sql = "SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations".to_owned();
+        let mut sql = "SELECT id, notice_id, reason, items, state, decision, note, created_at, representative FROM escalations".to_owned();
         if state.is_some() {
             sql.push_str(" WHERE state = $1");
         }
@@ -103,16 +127,18 @@ impl Store {
             q = q.bind(s.as_str());
         }
         let rows = q.fetch_all(&self.pool).await?;
-        rows.iter().map(escalation_from_row).collect()
+        rows.iter()
+            .map(|r| escalation_from_row(&self.ctx.secrets, r))
+            .collect()
     }
 
     pub async fn get_escalation(&self, id: EscalationId) -> Result<Escalation> {
-        let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
+        let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at, representative FROM escalations WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
             .ok_or(Error::NotFound("escalation"))?;
-        escalation_from_row(&row)
+        escalation_from_row(&self.ctx.secrets, &row)
     }
 
     /// An approver decides an escalation: `propose_order` (the blocking
@@ -126,12 +152,12 @@ impl Store {
     ) -> Result<Escalation> {
         let note = tapis_core::party::bounded_text("note", note, 1, 4000)?;
         let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
+        let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at, representative FROM escalations WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::NotFound("escalation"))?;
-        let esc = escalation_from_row(&row)?;
+        let esc = escalation_from_row(&self.ctx.secrets, &row)?;
         let next = esc.state.decide()?;
         let now = self.now();
         sqlx::query("UPDATE escalations SET state = $1, decision = $2, note = $3, decided_by = $4, decided_at = $5 WHERE id = $6")
@@ -151,12 +177,12 @@ impl Store {
         .before(json!({"escalation_id": id, "state": esc.state}))
         .append(&mut tx, now, &by.actor())
         .await?;
-        let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at FROM escalations WHERE id = $1")
+        let row = sqlx::query("SELECT id, notice_id, reason, items, state, decision, note, created_at, representative FROM escalations WHERE id = $1")
             .bind(id.to_string())
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        escalation_from_row(&row)
+        escalation_from_row(&self.ctx.secrets, &row)
     }
 }
 

@@ -577,6 +577,21 @@ async fn apply_attempt(
                     json!({"event_id": msg.event_id, "channel": msg.channel, "attempts": n, "fallback": fallback}),
                 )
                 .await?;
+                // a dead channel: the notice goes to the representative
+                if let Some(cause) =
+                    tapis_core::representative::copy_cause_of_dead_letter(msg.event_type)
+                {
+                    let n = load_notice(tx, notice).await?;
+                    crate::representatives::copy_notice(
+                        tx,
+                        &store.ctx.secrets,
+                        now,
+                        &actor,
+                        &n,
+                        cause,
+                    )
+                    .await?;
+                }
             }
         }
         DeliveryOutcome::Retry { after_millis } => {

@@ -9,6 +9,7 @@ use super::*;
 /// Returns whether it acted.
 pub(crate) async fn fire_step(
     tx: &mut Tx,
+    keys: &crate::secrets::SecretKey,
     now: Timestamp,
     actor: &Actor,
     n: &mut crate::Notice,
@@ -23,15 +24,22 @@ pub(crate) async fn fire_step(
     match ladder::decide(timer, n.state, pending.len()) {
         StepOutcome::Nothing => Ok(false),
         StepOutcome::Escalate(reason) => {
-            escalate(tx, now, actor, n, reason, &pending).await?;
+            escalate(tx, keys, now, actor, n, reason, &pending).await?;
             Ok(true)
         }
         StepOutcome::Notify { step, level } => {
             let id = n.id.to_string();
-            let data = json!({
+            let mut data = json!({
                 "notice_id": id, "step": step.as_str(), "level": level,
                 "due_at": n.due_at.map(|t| t.to_string()), "pending_items": pending,
             });
+            // the ladder's last steps name who answers for the platform
+            if tapis_core::representative::names_representative(step)
+                && let Some(rep) =
+                    crate::representatives::representative_named(tx, keys, n.platform_id).await?
+            {
+                data["representative"] = rep;
+            }
             Event::notice(step.event_type(), &id, data.clone())
                 .append(tx, now, actor)
                 .await?;

@@ -1,6 +1,7 @@
 //! The authority's dashboard: notices by state, what is overdue and due
 //! within the hour, escalations waiting, orders scheduled, in force and
-//! ending soon, the zone serial and the ISPs behind it.
+//! ending soon, the zone serial and the ISPs behind it, and the platforms
+//! without a verified local representative.
 
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
@@ -20,6 +21,10 @@ pub async fn show(cx: Ctx) -> Result<Response, WebError> {
     let serial = store.rpz_serial().await.map_err(err)?;
     let isps = store.compliance().await.map_err(err)?;
     let behind = isps.iter().filter(|i| i.status != "current").count() as i64;
+    let unrepresented = store
+        .unrepresented_platforms(&s.principal)
+        .await
+        .map_err(err)?;
     let count = |list: &[(String, i64)], k: &str| {
         list.iter().find(|(s, _)| s == k).map(|x| x.1).unwrap_or(0)
     };
@@ -50,6 +55,29 @@ pub async fn show(cx: Ctx) -> Result<Response, WebError> {
                         }
                     }
                     @if c.by_state.is_empty() { tr { td colspan="2" { (cx.t("empty")) } } }
+                }
+            }
+        }
+        h2 { (cx.t("dash-unrepresented")) }
+        p.muted { (cx.t("dash-unrepresented-help")) }
+        div.table-wrap {
+            table {
+                thead { tr {
+                    th scope="col" { (cx.t("col-platform")) }
+                    th scope="col" { (cx.t("col-representative")) }
+                } }
+                tbody {
+                    @for u in &unrepresented {
+                        tr {
+                            td { (u.name) }
+                            td { (cx.t(match u.state {
+                                Some(tapis_core::representative::ContactState::CodeSent) => "rep-state-code-sent",
+                                Some(_) => "rep-state-unverified",
+                                None => "rep-state-none",
+                            })) }
+                        }
+                    }
+                    @if unrepresented.is_empty() { tr { td colspan="2" { (cx.t("empty")) } } }
                 }
             }
         }

@@ -18,6 +18,7 @@ pub mod orders;
 pub mod platform_orders;
 pub mod public;
 pub mod record;
+pub mod representative;
 pub mod signin;
 pub mod table;
 pub mod transparency;
