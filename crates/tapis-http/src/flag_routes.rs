@@ -308,7 +308,7 @@ async fn merge_flags(
 fn public_flag_admission(state: &AppState, peer: Option<SocketAddr>) -> Option<Response> {
     let wait = state
         .edge
-        .allow_public_form(peer?.ip(), Instant::now())
+        .allow_public_flag(peer?.ip(), Instant::now())
         .err()?;
     let secs = wait.as_secs().max(1);
     let mut resp = ApiError::new(
@@ -325,14 +325,22 @@ fn public_flag_admission(state: &AppState, peer: Option<SocketAddr>) -> Option<R
 
 /// Report content without an account. Nothing about the reporter is
 /// recorded but the optional contact (sealed, never shown to a platform or
-/// a flagger); a few reports an hour per address. The answer's
+/// a flagger); a few reports an hour per address, each with a solved
+/// proof-of-work challenge (`GET /api/v1/public/challenge`). The answer's
 /// `reference` is the only key to the report's status.
-#[utoipa::path(post, path = "/api/v1/public/flags", security(()), request_body = FlagInput, responses(
-    (status = 201, body = PublicFlagStatus), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+#[utoipa::path(post, path = "/api/v1/public/flags", security(()), request_body = FlagInput,
+    params(
+        ("Tapis-Challenge" = String, Header, description = "a challenge from GET /api/v1/public/challenge, as given"),
+        ("Tapis-Proof" = String, Header, description = "a decimal counter: SHA-256(challenge \":\" counter) starts with `difficulty` zero bits")),
+    responses(
+    (status = 201, body = PublicFlagStatus), (status = 400, body = ErrorBody, description = "proof missing or malformed"),
+    (status = 409, body = ErrorBody, description = "challenge already used"), (status = 413, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "invalid report, or a proof that is expired, forged or unsolved"),
     (status = 429, body = ErrorBody)))]
 async fn submit_public_flag(
     state: S,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     body: ApiJson<FlagInput>,
 ) -> ApiResult<Response> {
     let size = canonical::to_vec(&body.raw)
@@ -354,7 +362,9 @@ async fn submit_public_flag(
         true,
         state.store.now(),
     )?;
-    // only a well-formed report spends from the address's allowance
+    // only a well-formed report with a good proof spends from the
+    // address's allowance; the proof is spent first, once
+    state.challenges.check(&headers, state.store.now())?;
     if let Some(refused) = public_flag_admission(&state, peer.map(|Extension(c)| c.0)) {
         return Ok(refused);
     }

@@ -18,6 +18,7 @@ pub mod health;
 pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
+pub mod pow;
 mod power_routes;
 mod routes;
 
@@ -80,6 +81,9 @@ pub struct AppState {
     pub allow_private_targets: bool,
     /// Present only when the server runs on a simulated clock.
     pub clock_control: Option<Arc<dyn ClockControl>>,
+    /// The public flag API's proof-of-work challenges (key, difficulty,
+    /// the spent set).
+    pub challenges: Arc<pow::Challenges>,
     /// The Response Policy Zone's name, SOA and block-page host.
     pub zone: tapis_dns::ZoneConfig,
     /// Log the client address of block-page and public-lookup requests
@@ -124,6 +128,7 @@ impl AppState {
             limits,
             allow_private_targets: false,
             clock_control: None,
+            challenges: Arc::new(pow::Challenges::random(Default::default())),
             zone: tapis_dns::ZoneConfig::default(),
             log_client_addresses: false,
             demo: false,
@@ -185,6 +190,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appeal_routes::router())
         .merge(log_routes::router())
         .merge(flag_routes::router())
+        .merge(pow::router())
         .split_for_parts()
 }
 
