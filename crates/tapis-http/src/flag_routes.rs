@@ -19,7 +19,7 @@ use tapis_core::role::Action;
 use tapis_core::trusted::{GrantEvent, GrantInput, NewGrant};
 use tapis_core::{FlagId, NoticeId, PartyId, Timestamp, canonical};
 use tapis_store::{
-    FlagView, FlaggerReport, Notice, PublicFlagStatus, QueueEntry, QueueHealth, TrustedGrant,
+    FlagView, FlaggerReport, IssuerFigures, Notice, PublicFlagStatus, QueueEntry, QueueHealth, TrustedGrant,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -49,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_trusted_flagger))
         .routes(routes!(change_trusted_flagger))
         .routes(routes!(flagger_report))
+        .routes(routes!(issuer_report))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -516,10 +517,23 @@ async fn flagger_report(
     if !p.role.reads_everything() && id != p.party_id {
         return Err(ApiError::not_found("flagger"));
     }
-    let now = state.store.now();
-    let year = match q.year {
+    let year = year_of(&state, q.year)?;
+    let (from, to) = year_bounds(year)?;
+    Ok(Json(
+        state
+            .store
+            .flagger_report(id, year, from, to, state.accuracy)
+            .await?,
+    ))
+}
+
+/// The calendar year asked for (default: the current one), bounded.
+fn year_of(state: &AppState, asked: Option<i32>) -> ApiResult<i32> {
+    let year = match asked {
         Some(y) => y,
-        None => now
+        None => state
+            .store
+            .now()
             .to_string()
             .get(..4)
             .and_then(|y| y.parse().ok())
@@ -532,12 +546,41 @@ async fn flagger_report(
             "year must be between 2000 and 2100",
         ));
     }
+    Ok(year)
+}
+
+fn year_bounds(year: i32) -> ApiResult<(Timestamp, Timestamp)> {
     let start = |y: i32| Timestamp::parse("year", &format!("{y:04}-01-01T00:00:00Z"));
-    let (from, to) = (start(year)?, start(year + 1)?);
-    Ok(Json(
-        state
-            .store
-            .flagger_report(id, year, from, to, Default::default())
-            .await?,
-    ))
+    Ok((start(year)?, start(year + 1)?))
+}
+
+#[derive(Serialize, ToSchema)]
+struct IssuerReport {
+    year: i32,
+    issuers: Vec<IssuerFigures>,
+}
+
+/// The authority's own issuers' accuracy for notices submitted in a year:
+/// per issuer, the platforms' decisions on the items, disputes answered by
+/// withdrawing the item, appeals upheld (authority staff).
+#[utoipa::path(get, path = "/api/v1/issuers/report", params(ReportQuery), responses(
+    (status = 200, body = IssuerReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn issuer_report(
+    state: S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> ApiResult<Json<IssuerReport>> {
+    if !p.role.reads_everything() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the issuers' report is for the authority's staff",
+        ));
+    }
+    let year = year_of(&state, q.year)?;
+    let (from, to) = year_bounds(year)?;
+    Ok(Json(IssuerReport {
+        year,
+        issuers: state.store.issuer_figures(from, to).await?,
+    }))
 }

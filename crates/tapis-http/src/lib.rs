@@ -84,6 +84,8 @@ pub struct AppState {
     /// The public flag API's proof-of-work challenges (key, difficulty,
     /// the spent set).
     pub challenges: Arc<pow::Challenges>,
+    /// When a flagger's accuracy calls its trusted status into review.
+    pub accuracy: tapis_core::flag::AccuracyPolicy,
     /// The Response Policy Zone's name, SOA and block-page host.
     pub zone: tapis_dns::ZoneConfig,
     /// Log the client address of block-page and public-lookup requests
@@ -129,6 +131,7 @@ impl AppState {
             allow_private_targets: false,
             clock_control: None,
             challenges: Arc::new(pow::Challenges::random(Default::default())),
+            accuracy: Default::default(),
             zone: tapis_dns::ZoneConfig::default(),
             log_client_addresses: false,
             demo: false,
