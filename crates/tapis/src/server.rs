@@ -494,6 +494,7 @@ fn web_state(
     );
     web.taxonomy = api.taxonomy.clone();
     web.notice_limits = api.limits.notice;
+    web.accuracy = api.accuracy;
     Ok(web)
 }
 

@@ -10,6 +10,8 @@ pub mod audit;
 pub mod authorise;
 pub mod block;
 pub mod dashboard;
+pub mod flags;
+pub mod flags_review;
 pub mod inbox;
 pub mod isp;
 pub mod notices;
