@@ -220,6 +220,9 @@ async fn after(
 ) -> Result<Response, WebError> {
     match r {
         Ok(to) => Ok(Redirect::to(&to).into_response()),
+        Err(e @ tapis_store::Error::Domain(tapis_core::Error::IllegalTransition { .. })) => {
+            refused(cx, s, StatusCode::CONFLICT, e.to_string()).await
+        }
         Err(e @ tapis_store::Error::Domain(_)) => {
             refused(cx, s, StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).await
         }
@@ -445,6 +448,9 @@ async fn grant_after(
 ) -> Result<Response, WebError> {
     let status = match &r {
         Ok(_) => return Ok(Redirect::to("/trusted-flaggers").into_response()),
+        Err(tapis_store::Error::Domain(tapis_core::Error::IllegalTransition { .. })) => {
+            StatusCode::CONFLICT
+        }
         Err(tapis_store::Error::Domain(_)) => StatusCode::UNPROCESSABLE_ENTITY,
         Err(tapis_store::Error::Conflict(_)) => StatusCode::CONFLICT,
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
