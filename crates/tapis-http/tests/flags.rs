@@ -315,6 +315,29 @@ async fn three_sources_one_notice(backend: tapis_store::Backend) {
         .await;
     assert_eq!(empty["figures"]["flags"], 0);
     assert!(empty["acceptance_rate"].is_null());
+    // the review is judged over the policy's window ending now, whatever
+    // the year asked
+    assert_eq!(empty["window"]["figures"]["accepted"], 1, "{empty}");
+    assert_eq!(empty["policy"]["window_days"], 365);
+
+    // the authority's own issuers: the officer's notice, its item removed
+    let issuers = app
+        .get_ok("/api/v1/issuers/report?year=2017", &officer)
+        .await;
+    let rows = issuers["issuers"].as_array().expect("issuers");
+    assert_eq!(rows.len(), 1, "{issuers}");
+    assert_eq!(
+        (rows[0]["notices"].as_u64(), rows[0]["items_actioned"].as_u64()),
+        (Some(1), Some(1)),
+        "{issuers}"
+    );
+    assert_eq!(rows[0]["platform_action_rate"], 1.0);
+    let (s, v) = app.get("/api/v1/issuers/report", &agency_t).await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, v) = app
+        .get("/api/v1/issuers/report?year=3000", &officer)
+        .await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_query");
 
     // every decision is on the chain
     let auditor = app.token(&app.authority_id, "auditor").await;
