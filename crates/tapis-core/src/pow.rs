@@ -35,15 +35,15 @@ impl PowKey {
     /// A key derived from another secret (the secrets key), so that every
     /// process sharing it accepts the others' challenges.
     pub fn derive(secret: &[u8]) -> PowKey {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-            .expect("HMAC takes a key of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
         mac.update(b"tapis proof-of-work challenge key v1");
         PowKey(mac.finalize().into_bytes().into())
     }
 
     fn mac(&self, body: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .expect("HMAC takes a key of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
         mac.update(body.as_bytes());
         mac.finalize().into_bytes().into()
     }
@@ -89,7 +89,9 @@ pub enum PowError {
     Stale(i64),
     #[error("the challenge asks {got} bits but {want} are now required: get a new one")]
     TooEasy { got: u8, want: u8 },
-    #[error("the proof does not solve the challenge: SHA-256(challenge \":\" counter) must start with {0} zero bits")]
+    #[error(
+        "the proof does not solve the challenge: SHA-256(challenge \":\" counter) must start with {0} zero bits"
+    )]
     Unsolved(u8),
 }
 
@@ -170,8 +172,8 @@ pub fn verify(
     let challenge = challenge.trim();
     let body = &challenge[..body_len];
     // constant-time comparison through the MAC's own verifier
-    let mut check = <Hmac<Sha256> as Mac>::new_from_slice(&key.0)
-        .expect("HMAC takes a key of any length");
+    let mut check =
+        <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes a key of any length");
     check.update(body.as_bytes());
     check.verify_slice(&mac).map_err(|_| PowError::Forged)?;
     let now_secs = now.unix_millis().div_euclid(1000);
@@ -267,7 +269,10 @@ mod tests {
         // malformed pieces
         for bad in ["", "a.b.c", "x.8.00.00", &"9".repeat(300)] {
             assert!(
-                matches!(verify(&key, EASY, bad, &n, now), Err(PowError::Malformed(_))),
+                matches!(
+                    verify(&key, EASY, bad, &n, now),
+                    Err(PowError::Malformed(_))
+                ),
                 "{bad}"
             );
         }

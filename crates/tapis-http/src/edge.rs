@@ -192,7 +192,14 @@ impl Edge {
     /// [`Edge::allow_public_form`], from a bucket of its own.
     pub fn allow_public_flag(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let per_sec = f64::from(FORMS_PER_HOUR) / 3600.0;
-        take_from(&self.flag_forms, ip, now, 1.0, per_sec, f64::from(FORMS_BURST))
+        take_from(
+            &self.flag_forms,
+            ip,
+            now,
+            1.0,
+            per_sec,
+            f64::from(FORMS_BURST),
+        )
     }
 
     /// Refill `ip`'s bucket in `map` and take `cost` from it (0: only

@@ -19,7 +19,8 @@ use tapis_core::role::Action;
 use tapis_core::trusted::{GrantEvent, GrantInput, NewGrant};
 use tapis_core::{FlagId, NoticeId, PartyId, Timestamp, canonical};
 use tapis_store::{
-    FlagView, FlaggerReport, IssuerFigures, Notice, PublicFlagStatus, QueueEntry, QueueHealth, TrustedGrant,
+    FlagView, FlaggerReport, IssuerFigures, Notice, PublicFlagStatus, QueueEntry, QueueHealth,
+    TrustedGrant,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

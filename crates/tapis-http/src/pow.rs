@@ -84,18 +84,19 @@ impl Challenges {
                  in the Tapis-Challenge and Tapis-Proof headers",
             ));
         };
-        let spent = pow::verify(&self.key, self.policy, &challenge, &counter, now).map_err(|e| {
-            let (status, code) = match e {
-                PowError::Malformed(_) | PowError::BadCounter => {
-                    (StatusCode::BAD_REQUEST, "invalid_proof")
-                }
-                PowError::Stale(_) => (StatusCode::UNPROCESSABLE_ENTITY, "challenge_expired"),
-                PowError::Forged | PowError::TooEasy { .. } | PowError::Unsolved(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_proof")
-                }
-            };
-            ApiError::new(status, code, e.to_string())
-        })?;
+        let spent =
+            pow::verify(&self.key, self.policy, &challenge, &counter, now).map_err(|e| {
+                let (status, code) = match e {
+                    PowError::Malformed(_) | PowError::BadCounter => {
+                        (StatusCode::BAD_REQUEST, "invalid_proof")
+                    }
+                    PowError::Stale(_) => (StatusCode::UNPROCESSABLE_ENTITY, "challenge_expired"),
+                    PowError::Forged | PowError::TooEasy { .. } | PowError::Unsolved(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_proof")
+                    }
+                };
+                ApiError::new(status, code, e.to_string())
+            })?;
         self.spend(spent, now)
     }
 

@@ -36,7 +36,9 @@ fn ids(v: &Value) -> Vec<String> {
 
 /// A public report with a solved proof-of-work challenge.
 async fn report(api: &Api, body: Value) -> (StatusCode, Value) {
-    let (s, c) = api.call("GET", "/api/v1/public/challenge", None, None).await;
+    let (s, c) = api
+        .call("GET", "/api/v1/public/challenge", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     let challenge = c["challenge"].as_str().expect("challenge").to_owned();
     let counter = tapis_core::pow::solve(&challenge).expect("solvable");
@@ -327,16 +329,17 @@ async fn three_sources_one_notice(backend: tapis_store::Backend) {
     let rows = issuers["issuers"].as_array().expect("issuers");
     assert_eq!(rows.len(), 1, "{issuers}");
     assert_eq!(
-        (rows[0]["notices"].as_u64(), rows[0]["items_actioned"].as_u64()),
+        (
+            rows[0]["notices"].as_u64(),
+            rows[0]["items_actioned"].as_u64()
+        ),
         (Some(1), Some(1)),
         "{issuers}"
     );
     assert_eq!(rows[0]["platform_action_rate"], 1.0);
     let (s, v) = app.get("/api/v1/issuers/report", &agency_t).await;
     assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
-    let (s, v) = app
-        .get("/api/v1/issuers/report?year=3000", &officer)
-        .await;
+    let (s, v) = app.get("/api/v1/issuers/report?year=3000", &officer).await;
     assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_query");
 
     // every decision is on the chain

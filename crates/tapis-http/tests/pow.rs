@@ -49,7 +49,10 @@ fn python_solve(challenge: &str) -> String {
         .output()
         .expect("python3 runs tools/pow-solve.py (Debian package: python3)");
     assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
 
 async fn queued(app: &App) -> usize {
@@ -105,7 +108,9 @@ async fn proofs(backend: tapis_store::Backend) {
         app.store.now(),
         [3; 16],
     );
-    let sn = tapis_core::pow::solve(&stranger).expect("solvable").to_string();
+    let sn = tapis_core::pow::solve(&stranger)
+        .expect("solvable")
+        .to_string();
     let (s, v) = post(
         &app,
         &[("Tapis-Challenge", &stranger), ("Tapis-Proof", &sn)],
@@ -116,10 +121,12 @@ async fn proofs(backend: tapis_store::Backend) {
     // unsolved: a counter whose hash does not start with 8 zero bits
     let wrong = (0..1000u64)
         .map(|x| x.to_string())
-        .find(|x| *x != n && {
-            use sha2::Digest;
-            let h = sha2::Sha256::digest(format!("{c}:{x}"));
-            h[0] != 0
+        .find(|x| {
+            *x != n && {
+                use sha2::Digest;
+                let h = sha2::Sha256::digest(format!("{c}:{x}"));
+                h[0] != 0
+            }
         })
         .expect("a wrong counter");
     let (s, v) = post(
@@ -163,7 +170,9 @@ async fn proofs(backend: tapis_store::Backend) {
     assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "challenge_expired");
     // a fresh one, solved in Rust, is fine
     let fresh = challenge(&app).await;
-    let fnn = tapis_core::pow::solve(&fresh).expect("solvable").to_string();
+    let fnn = tapis_core::pow::solve(&fresh)
+        .expect("solvable")
+        .to_string();
     let (s, v) = post(
         &app,
         &[("Tapis-Challenge", &fresh), ("Tapis-Proof", &fnn)],

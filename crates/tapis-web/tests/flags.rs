@@ -119,11 +119,25 @@ async fn story(backend: Backend) {
     let telegram = platform(&store, &admin, "Telegram", "t.me").await;
     let agency = party(&store, &admin, "flagger", "Counter-terrorism agency").await;
     let other = party(&store, &admin, "flagger", "Another NGO").await;
-    let officer = person(&store, authority, "officer", "Officer One", &[Role::Officer]).await;
+    let officer = person(
+        &store,
+        authority,
+        "officer",
+        "Officer One",
+        &[Role::Officer],
+    )
+    .await;
     let admin_p = person(&store, authority, "admin2", "Admin Two", &[Role::Admin]).await;
     let agent = person(&store, agency.id, "agent", "Agent Smith", &[Role::Flagger]).await;
     let stranger = person(&store, other.id, "ngo1", "Nia Go", &[Role::Flagger]).await;
-    let tg = person(&store, telegram.id, "tgram", "Tele Gram", &[Role::PlatformAgent]).await;
+    let tg = person(
+        &store,
+        telegram.id,
+        "tgram",
+        "Tele Gram",
+        &[Role::PlatformAgent],
+    )
+    .await;
     let app = router(WebState::new(store.clone(), WebConfig::default()));
 
     // the landing page links to the form; the form sets its CSRF cookie
@@ -152,7 +166,15 @@ async fn story(backend: Backend) {
         )
     };
     let channel = "https://t.me/s/jihad_channel";
-    let p = send(&app, ME, "/report", "en", &form_cookie, Some(report("", channel, "recruitment"))).await;
+    let p = send(
+        &app,
+        ME,
+        "/report",
+        "en",
+        &form_cookie,
+        Some(report("", channel, "recruitment")),
+    )
+    .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     // malformed: refused with what was sent, escaped
     let p = send(
@@ -169,20 +191,55 @@ async fn story(backend: Backend) {
     assert_escaped(&p.body);
     // received: the status page by reference, in both languages, no contact
     let reasons = format!("recruitment videos {HOSTILE}");
-    let p = send(&app, ME, "/report", "en", &form_cookie, Some(report(&csrf, channel, &reasons))).await;
+    let p = send(
+        &app,
+        ME,
+        "/report",
+        "en",
+        &form_cookie,
+        Some(report(&csrf, channel, &reasons)),
+    )
+    .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let public_ref = reference_of(&p.location);
     let s = send(&app, ME, &p.location, "en", "", None).await;
     assert_eq!(s.status, StatusCode::OK);
-    assert!(s.body.contains(&public_ref) && s.body.contains("received"), "{}", s.body);
-    assert!(!s.body.contains("parent@example.org"), "the contact is never shown");
-    let s = send(&app, ME, &format!("/report/{}", public_ref.to_lowercase()), "id", "", None).await;
+    assert!(
+        s.body.contains(&public_ref) && s.body.contains("received"),
+        "{}",
+        s.body
+    );
+    assert!(
+        !s.body.contains("parent@example.org"),
+        "the contact is never shown"
+    );
+    let s = send(
+        &app,
+        ME,
+        &format!("/report/{}", public_ref.to_lowercase()),
+        "id",
+        "",
+        None,
+    )
+    .await;
     assert!(s.body.contains("Laporan Anda"), "{}", s.body);
-    let s = send(&app, ME, &format!("/report/status?reference={public_ref}"), "en", "", None).await;
+    let s = send(
+        &app,
+        ME,
+        &format!("/report/status?reference={public_ref}"),
+        "en",
+        "",
+        None,
+    )
+    .await;
     assert_eq!(s.status, StatusCode::SEE_OTHER);
     assert_eq!(s.location, format!("/report/{public_ref}"));
     for bad in ["/report/NOPE-0000", "/report/%3Cscript%3E"] {
-        assert_eq!(send(&app, ME, bad, "en", "", None).await.status, StatusCode::NOT_FOUND, "{bad}");
+        assert_eq!(
+            send(&app, ME, bad, "en", "", None).await.status,
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
     }
 
     // an address sends a few through the form, then waits; another does not
@@ -194,7 +251,11 @@ async fn story(backend: Backend) {
             "/report",
             "en",
             &form_cookie,
-            Some(report(&csrf, &format!("https://spam{i}.example/"), "spam spam")),
+            Some(report(
+                &csrf,
+                &format!("https://spam{i}.example/"),
+                "spam spam",
+            )),
         )
         .await;
         if p.status == StatusCode::TOO_MANY_REQUESTS {
@@ -204,7 +265,11 @@ async fn story(backend: Backend) {
         }
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     }
-    assert_eq!(refused_at, Some(2), "three in 15 minutes from one address, the first included");
+    assert_eq!(
+        refused_at,
+        Some(2),
+        "three in 15 minutes from one address, the first included"
+    );
     let p = send(
         &app,
         [192, 0, 2, 8],
@@ -220,7 +285,11 @@ async fn story(backend: Backend) {
     // the agency flags the same channel, spelt differently
     let a = session(&agent.secret);
     let g = send(&app, ME, "/", "en", &a, None).await;
-    assert!(g.body.contains("href=\"/flags\""), "the flagger's nav: {}", g.body);
+    assert!(
+        g.body.contains("href=\"/flags\""),
+        "the flagger's nav: {}",
+        g.body
+    );
     let nf = send(&app, ME, "/flags/new", "en", &a, None).await;
     assert_eq!(nf.status, StatusCode::OK, "{}", nf.body);
     let flag = format!(
@@ -236,15 +305,36 @@ async fn story(backend: Backend) {
     let p = send(&app, ME, "/flags/new", "en", &a, Some(flag)).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let mine = send(&app, ME, "/flags", "en", &a, None).await;
-    assert_eq!(mine.body.matches("execution videos").count(), 0, "reasons are not listed");
-    assert_eq!(mine.body.matches("<tr>").count(), 2, "header and one flag: {}", mine.body);
+    assert_eq!(
+        mine.body.matches("execution videos").count(),
+        0,
+        "reasons are not listed"
+    );
+    assert_eq!(
+        mine.body.matches("<tr>").count(),
+        2,
+        "header and one flag: {}",
+        mine.body
+    );
     // a stranger flagger sees none of it, nor the queue
     let st = session(&stranger.secret);
     let theirs = send(&app, ME, "/flags", "en", &st, None).await;
     assert!(theirs.body.contains("No flags yet"), "{}", theirs.body);
-    assert_eq!(send(&app, ME, "/flags/queue", "en", &st, None).await.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        send(&app, ME, "/flags/new", "en", &session(&officer.secret), None).await.status,
+        send(&app, ME, "/flags/queue", "en", &st, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(
+            &app,
+            ME,
+            "/flags/new",
+            "en",
+            &session(&officer.secret),
+            None
+        )
+        .await
+        .status,
         StatusCode::FORBIDDEN,
         "officers do not flag"
     );
@@ -254,7 +344,9 @@ async fn story(backend: Backend) {
     let q = send(&app, ME, "/flags/queue", "en", &o, None).await;
     assert_eq!(q.status, StatusCode::OK, "{}", q.body);
     assert!(q.body.contains("2 independent sources"), "{}", q.body);
-    assert!(q.body.contains("Counter-terrorism agency") && q.body.contains("a member of the public"));
+    assert!(
+        q.body.contains("Counter-terrorism agency") && q.body.contains("a member of the public")
+    );
     assert!(!q.body.contains("parent@example.org"));
     assert_escaped(&q.body);
     // its accept form carries both flags' ids
@@ -277,18 +369,40 @@ async fn story(backend: Backend) {
         )
     };
     assert_eq!(
-        send(&app, ME, "/flags/queue/accept", "en", &o, Some(accept("x"))).await.status,
+        send(&app, ME, "/flags/queue/accept", "en", &o, Some(accept("x")))
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
-    let p = send(&app, ME, "/flags/queue/accept", "en", &o, Some(accept(&officer.csrf))).await;
+    let p = send(
+        &app,
+        ME,
+        "/flags/queue/accept",
+        "en",
+        &o,
+        Some(accept(&officer.csrf)),
+    )
+    .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     assert!(p.location.starts_with("/notices/"), "{}", p.location);
     // accepting again is a conflict shown on the queue page
-    let p = send(&app, ME, "/flags/queue/accept", "en", &o, Some(accept(&officer.csrf))).await;
+    let p = send(
+        &app,
+        ME,
+        "/flags/queue/accept",
+        "en",
+        &o,
+        Some(accept(&officer.csrf)),
+    )
+    .await;
     assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.body);
     // the agency sees the outcome; the public reporter by reference
     let mine = send(&app, ME, "/flags", "en", &a, None).await;
-    assert!(mine.body.contains("accepted") && mine.body.contains("notice"), "{}", mine.body);
+    assert!(
+        mine.body.contains("accepted") && mine.body.contains("notice"),
+        "{}",
+        mine.body
+    );
     let s = send(&app, ME, &format!("/report/{public_ref}"), "en", "", None).await;
     assert!(s.body.contains("accepted"), "{}", s.body);
 
@@ -311,7 +425,11 @@ async fn story(backend: Backend) {
     let p = send(&app, ME, "/flags/queue/reject", "en", &o, Some(reject)).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let s = send(&app, ME, &format!("/report/{rejected_ref}"), "en", "", None).await;
-    assert!(s.body.contains("advertising is not unlawful content"), "{}", s.body);
+    assert!(
+        s.body.contains("advertising is not unlawful content"),
+        "{}",
+        s.body
+    );
     // a bad merge says why
     let merge = format!("csrf={}&flag_ids=nope&notice_id=nope", officer.csrf);
     let p = send(&app, ME, "/flags/queue/merge", "en", &o, Some(merge)).await;
@@ -327,7 +445,16 @@ async fn story(backend: Backend) {
         admin_p.csrf, agency.id, telegram.id
     );
     assert_eq!(
-        send(&app, ME, "/trusted-flaggers", "en", &o, Some(grant.replace(&admin_p.csrf, &officer.csrf))).await.status,
+        send(
+            &app,
+            ME,
+            "/trusted-flaggers",
+            "en",
+            &o,
+            Some(grant.replace(&admin_p.csrf, &officer.csrf))
+        )
+        .await
+        .status,
         StatusCode::FORBIDDEN,
         "only the admin grants"
     );
@@ -360,12 +487,20 @@ async fn story(backend: Backend) {
         &format!("/trusted-flaggers/{grant_id}/status"),
         "en",
         &ad,
-        Some(format!("csrf={}&action=suspend&reason={}", admin_p.csrf, enc("accuracy under review"))),
+        Some(format!(
+            "csrf={}&action=suspend&reason={}",
+            admin_p.csrf,
+            enc("accuracy under review")
+        )),
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let t = send(&app, ME, "/trusted-flaggers", "id", &ad, None).await;
-    assert!(t.body.contains("ditangguhkan") && t.body.contains("accuracy under review"), "{}", t.body);
+    assert!(
+        t.body.contains("ditangguhkan") && t.body.contains("accuracy under review"),
+        "{}",
+        t.body
+    );
     // suspending twice is refused on the page
     let p = send(
         &app,
@@ -382,16 +517,36 @@ async fn story(backend: Backend) {
     let own = format!("/flaggers/{}/report", agency.id);
     let r = send(&app, ME, &own, "en", &a, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(r.body.contains("Counter-terrorism agency: report for 2026"), "{}", r.body);
-    assert!(!r.body.contains("should be reviewed"), "default policy: too few reviews");
-    assert_eq!(send(&app, ME, &own, "en", &st, None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(send(&app, ME, &format!("{own}?year=1999"), "en", &a, None).await.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("Counter-terrorism agency: report for 2026"),
+        "{}",
+        r.body
+    );
+    assert!(
+        !r.body.contains("should be reviewed"),
+        "default policy: too few reviews"
+    );
+    assert_eq!(
+        send(&app, ME, &own, "en", &st, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, ME, &format!("{own}?year=1999"), "en", &a, None)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
 
     // the issuers' report: authority staff only
     let i = send(&app, ME, "/issuers/report", "en", &o, None).await;
     assert_eq!(i.status, StatusCode::OK, "{}", i.body);
     assert!(i.body.contains("Issuer"), "{}", i.body);
-    assert_eq!(send(&app, ME, "/issuers/report", "en", &a, None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&app, ME, "/issuers/report", "en", &a, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 
     // a stricter configured threshold flags the other NGO for review once
     // its one flag is rejected
@@ -403,7 +558,9 @@ async fn story(backend: Backend) {
         stranger.csrf
     );
     assert_eq!(
-        send(&strict, ME, "/flags/new", "en", &st, Some(ngo_flag)).await.status,
+        send(&strict, ME, "/flags/new", "en", &st, Some(ngo_flag))
+            .await
+            .status,
         StatusCode::SEE_OTHER
     );
     let q = send(&strict, ME, "/flags/queue", "en", &o, None).await;
@@ -417,14 +574,23 @@ async fn story(backend: Backend) {
         .to_owned();
     let reject = format!("csrf={}&flag_ids={}&reason=no", officer.csrf, enc(&ngo_ids));
     assert_eq!(
-        send(&strict, ME, "/flags/queue/reject", "en", &o, Some(reject)).await.status,
+        send(&strict, ME, "/flags/queue/reject", "en", &o, Some(reject))
+            .await
+            .status,
         StatusCode::SEE_OTHER
     );
     let theirs = format!("/flaggers/{}/report", other.id);
     let r = send(&strict, ME, &theirs, "en", &st, None).await;
-    assert!(r.body.contains("should be reviewed") && r.body.contains("30 days"), "{}", r.body);
+    assert!(
+        r.body.contains("should be reviewed") && r.body.contains("30 days"),
+        "{}",
+        r.body
+    );
     let r = send(&app, ME, &theirs, "en", &st, None).await;
-    assert!(!r.body.contains("should be reviewed"), "not under the default policy");
+    assert!(
+        !r.body.contains("should be reviewed"),
+        "not under the default policy"
+    );
 
     db.cleanup().await;
 }

@@ -170,7 +170,11 @@ impl Store {
     /// Per issuer of notices submitted in `[from, to)`: the platforms'
     /// decisions on their items, disputes and appeals. Authority staff
     /// only (the caller checks).
-    pub async fn issuer_figures(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IssuerFigures>> {
+    pub async fn issuer_figures(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<IssuerFigures>> {
         let mut conn = self.pool.acquire().await?;
         let who = "COALESCE(t.person, n.issuer_label)";
         let mut by: std::collections::BTreeMap<String, IssuerFigures> = Default::default();
@@ -199,11 +203,13 @@ impl Store {
         let base = "FROM notices n LEFT JOIN tokens t ON t.id = n.issuer_token_id \
              WHERE n.created_at >= $1 AND n.created_at < $2";
         let (f, t) = (from.unix_millis(), to.unix_millis());
-        for r in sqlx::query(&format!("SELECT {who} AS who, COUNT(*) AS n {base} GROUP BY {who}"))
-            .bind(f)
-            .bind(t)
-            .fetch_all(&mut *conn)
-            .await?
+        for r in sqlx::query(&format!(
+            "SELECT {who} AS who, COUNT(*) AS n {base} GROUP BY {who}"
+        ))
+        .bind(f)
+        .bind(t)
+        .fetch_all(&mut *conn)
+        .await?
         {
             if let Some(e) = entry(&mut by, r.try_get("who")?) {
                 e.notices += count(&r)?;
@@ -221,7 +227,8 @@ impl Store {
         .await?
         {
             let n = count(&r)?;
-            let state = ItemState::parse(&r.try_get::<String, _>("state")?).map_err(Error::corrupt)?;
+            let state =
+                ItemState::parse(&r.try_get::<String, _>("state")?).map_err(Error::corrupt)?;
             if let Some(e) = entry(&mut by, r.try_get("who")?) {
                 match state {
                     ItemState::Removed | ItemState::Restricted | ItemState::GeoBlocked => {

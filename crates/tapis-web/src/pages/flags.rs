@@ -359,9 +359,9 @@ pub async fn submit_flag(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
         .await
     {
         Ok(_) => Ok(Redirect::to("/flags?sent=1").into_response()),
-        Err(
-            e @ (tapis_store::Error::Domain(_) | tapis_store::Error::Conflict(_)),
-        ) => Ok(again(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e @ (tapis_store::Error::Domain(_) | tapis_store::Error::Conflict(_))) => {
+            Ok(again(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+        }
         Err(e) => Err(WebError::from_store(cx.lang, e)),
     }
 }

@@ -51,7 +51,13 @@ fn may_read_queue(cx: &Ctx, s: &Session) -> Result<(), WebError> {
     }
 }
 
-fn entry_forms(cx: &Ctx, s: &Session, n: usize, e: &QueueEntry, platforms: &[(PartyId, String)]) -> Markup {
+fn entry_forms(
+    cx: &Ctx,
+    s: &Session,
+    n: usize,
+    e: &QueueEntry,
+    platforms: &[(PartyId, String)],
+) -> Markup {
     let ids: Vec<String> = e.sources.iter().map(|x| x.flag_id.to_string()).collect();
     let ids = ids.join(",");
     html! {
@@ -197,7 +203,12 @@ pub async fn queue(cx: Ctx) -> Result<Response, WebError> {
     Ok(page(&cx, cx.t("queue-title"), body).into_response())
 }
 
-async fn refused(cx: &Ctx, s: &Session, status: StatusCode, why: String) -> Result<Response, WebError> {
+async fn refused(
+    cx: &Ctx,
+    s: &Session,
+    status: StatusCode,
+    why: String,
+) -> Result<Response, WebError> {
     let body = queue_page(cx, s, Some(cx.tf("action-refused", &[("why", &why)]))).await?;
     Ok((status, page(cx, cx.t("queue-title"), body)).into_response())
 }
@@ -331,8 +342,14 @@ async fn grants_page(cx: &Ctx, s: &Session, message: Option<String>) -> Result<M
             .map(|p| p.name.clone())
             .unwrap_or_else(|| id.to_string())
     };
-    let flaggers: Vec<_> = parties.iter().filter(|p| p.kind == PartyKind::Flagger).collect();
-    let platforms: Vec<_> = parties.iter().filter(|p| p.kind == PartyKind::Platform).collect();
+    let flaggers: Vec<_> = parties
+        .iter()
+        .filter(|p| p.kind == PartyKind::Flagger)
+        .collect();
+    let platforms: Vec<_> = parties
+        .iter()
+        .filter(|p| p.kind == PartyKind::Platform)
+        .collect();
     Ok(html! {
         h1 { (cx.t("trusted-title")) }
         p.lead { (cx.t("trusted-lead")) }
@@ -486,7 +503,12 @@ pub async fn grant(cx: Ctx, body: Bytes) -> Result<Response, WebError> {
         item_kinds: all("item_kind"),
     };
     let r = match NewGrant::parse(input, &cx.state.taxonomy) {
-        Ok(new) => cx.state.store.grant_trusted_flagger(&s.principal, new).await,
+        Ok(new) => {
+            cx.state
+                .store
+                .grant_trusted_flagger(&s.principal, new)
+                .await
+        }
         Err(e) => Err(tapis_store::Error::Domain(e)),
     };
     grant_after(&cx, s, r).await
@@ -528,7 +550,9 @@ pub async fn change(cx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Resp
             "use suspend, reinstate or revoke",
         )),
     };
-    let r = match event.and_then(|ev| bounded_text("reason", form.get("reason"), 1, 4000).map(|r| (ev, r))) {
+    let r = match event
+        .and_then(|ev| bounded_text("reason", form.get("reason"), 1, 4000).map(|r| (ev, r)))
+    {
         Ok((ev, reason)) => {
             cx.state
                 .store
@@ -546,7 +570,13 @@ fn year_of(cx: &Ctx, uri: &axum::http::Uri) -> Result<i32, WebError> {
     let q = query(uri);
     let raw = q.get("year").trim();
     let year = if raw.is_empty() {
-        cx.state.store.now().to_string().get(..4).and_then(|y| y.parse().ok()).unwrap_or(2000)
+        cx.state
+            .store
+            .now()
+            .to_string()
+            .get(..4)
+            .and_then(|y| y.parse().ok())
+            .unwrap_or(2000)
     } else {
         raw.parse().unwrap_or(0)
     };
