@@ -64,10 +64,10 @@ pub const MAX_DIFFICULTY: u8 = 32;
 const SKEW_SECS: i64 = 60;
 
 impl Default for PowPolicy {
-    /// 20 bits: about a million SHA-256 hashes on average (a fraction of
-    /// a second in native code; `tools/pow-solve.py` measured a median of
-    /// 10 s at ~70,000 hashes a second on a loaded 2-core machine); ten
-    /// minutes to answer.
+    /// 20 bits: about a million SHA-256 hashes on average
+    /// (`tools/pow-solve.py` measured a median of 10 s at ~70,000 hashes
+    /// a second on a loaded 2-core machine; native code is faster, not
+    /// measured here); ten minutes to answer.
     fn default() -> Self {
         PowPolicy {
             difficulty: 20,
