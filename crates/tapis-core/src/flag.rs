@@ -543,12 +543,14 @@ pub fn notice_from_flags(
 
 /// When a flagger's accuracy calls its status into review: below
 /// `threshold` of its reviewed flags upheld (accepted or merged), once it
-/// has at least `min_reviewed` reviewed in the window (one year).
+/// has at least `min_reviewed` reviewed in the last `window_days` (the
+/// `[flags]` settings; defaults 50%, 10, 365 days).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccuracyPolicy {
     pub threshold: f64,
     pub min_reviewed: u64,
+    pub window_days: u32,
 }
 
 impl Default for AccuracyPolicy {
@@ -556,7 +558,38 @@ impl Default for AccuracyPolicy {
         AccuracyPolicy {
             threshold: 0.5,
             min_reviewed: 10,
+            window_days: 365,
         }
+    }
+}
+
+impl AccuracyPolicy {
+    /// A policy from settings: `threshold` a share from 0 to 1, at least
+    /// one review, a window of 1 to 3,660 days.
+    pub fn parse(threshold: f64, min_reviewed: u64, window_days: u32) -> Result<AccuracyPolicy> {
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(Error::invalid(
+                "flags.accuracy_threshold",
+                "give a share between 0 and 1 (0.5 is 50%)",
+            ));
+        }
+        if min_reviewed == 0 {
+            return Err(Error::invalid(
+                "flags.accuracy_min_reviewed",
+                "at least one reviewed flag is needed to judge accuracy",
+            ));
+        }
+        if !(1..=3660).contains(&window_days) {
+            return Err(Error::invalid(
+                "flags.accuracy_window_days",
+                "give a window between 1 and 3660 days",
+            ));
+        }
+        Ok(AccuracyPolicy {
+            threshold,
+            min_reviewed,
+            window_days,
+        })
     }
 }
 

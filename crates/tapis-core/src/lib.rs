@@ -29,6 +29,7 @@ pub mod order;
 pub mod party;
 pub mod person;
 pub mod policy;
+pub mod pow;
 pub mod public_suffix;
 pub mod publication;
 pub mod representative;

@@ -10,7 +10,9 @@
 //! head (a slow-header client is cut off rather than held for minutes). A
 //! live event stream is capped per token, so one leaked token cannot hold
 //! the server's streams. A public appeal (no token) also spends from a
-//! small per-address bucket of its own (`allow_public_form`). Every limit
+//! small per-address bucket of its own (`allow_public_form`), and a public
+//! flag from another (`allow_public_flag`): a reporter's flags do not use
+//! up an appellant's appeals at a shared address, nor the reverse. Every limit
 //! has a default that a serious deployment can keep; `EdgeLimits` says
 //! each one.
 
@@ -76,9 +78,11 @@ pub struct Edge {
     /// gets past the anonymous bucket, so each 401 spends from this one,
     /// and an address that has emptied it waits like an anonymous one.
     failures: Mutex<HashMap<IpAddr, Bucket>>,
-    /// Public forms sent per address (appeals and public flags share it): a few an hour, on top of
-    /// the anonymous bucket.
+    /// Public appeals sent per address: a few an hour, on top of the
+    /// anonymous bucket.
     forms: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Public flags sent per address, the same allowance, counted apart.
+    flag_forms: Mutex<HashMap<IpAddr, Bucket>>,
     streams: Mutex<HashMap<String, usize>>,
 }
 
@@ -122,6 +126,7 @@ impl Edge {
             buckets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             forms: Mutex::new(HashMap::new()),
+            flag_forms: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
         })
     }
@@ -181,6 +186,20 @@ impl Edge {
     pub fn allow_public_form(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let per_sec = f64::from(FORMS_PER_HOUR) / 3600.0;
         take_from(&self.forms, ip, now, 1.0, per_sec, f64::from(FORMS_BURST))
+    }
+
+    /// A public flag sent from `ip`: the same allowance as
+    /// [`Edge::allow_public_form`], from a bucket of its own.
+    pub fn allow_public_flag(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let per_sec = f64::from(FORMS_PER_HOUR) / 3600.0;
+        take_from(
+            &self.flag_forms,
+            ip,
+            now,
+            1.0,
+            per_sec,
+            f64::from(FORMS_BURST),
+        )
     }
 
     /// Refill `ip`'s bucket in `map` and take `cost` from it (0: only
@@ -374,6 +393,28 @@ pub(crate) async fn limit_anonymous(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn public_flags_and_appeals_have_buckets_of_their_own() {
+        let edge = Edge::new(limits());
+        let a: IpAddr = "198.51.100.8".parse().expect("ip");
+        let t0 = Instant::now();
+        let appeals = (0..50)
+            .take_while(|_| edge.allow_public_form(a, t0).is_ok())
+            .count();
+        assert_eq!(appeals, FORMS_BURST as usize);
+        // the address's appeals are spent; its flags are not
+        let flags = (0..50)
+            .take_while(|_| edge.allow_public_flag(a, t0).is_ok())
+            .count();
+        assert_eq!(flags, FORMS_BURST as usize);
+        assert!(edge.allow_public_form(a, t0).is_err());
+        // ten minutes later one more of each
+        let later = t0 + Duration::from_secs(600);
+        assert!(edge.allow_public_flag(a, later).is_ok());
+        assert!(edge.allow_public_flag(a, later).is_err());
+        assert!(edge.allow_public_form(a, later).is_ok());
+    }
 
     #[test]
     fn rejected_credentials_spend_like_anonymous_requests() {

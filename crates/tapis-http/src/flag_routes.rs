@@ -19,7 +19,8 @@ use tapis_core::role::Action;
 use tapis_core::trusted::{GrantEvent, GrantInput, NewGrant};
 use tapis_core::{FlagId, NoticeId, PartyId, Timestamp, canonical};
 use tapis_store::{
-    FlagView, FlaggerReport, Notice, PublicFlagStatus, QueueEntry, QueueHealth, TrustedGrant,
+    FlagView, FlaggerReport, IssuerFigures, Notice, PublicFlagStatus, QueueEntry, QueueHealth,
+    TrustedGrant,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -49,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_trusted_flagger))
         .routes(routes!(change_trusted_flagger))
         .routes(routes!(flagger_report))
+        .routes(routes!(issuer_report))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -308,7 +310,7 @@ async fn merge_flags(
 fn public_flag_admission(state: &AppState, peer: Option<SocketAddr>) -> Option<Response> {
     let wait = state
         .edge
-        .allow_public_form(peer?.ip(), Instant::now())
+        .allow_public_flag(peer?.ip(), Instant::now())
         .err()?;
     let secs = wait.as_secs().max(1);
     let mut resp = ApiError::new(
@@ -325,14 +327,22 @@ fn public_flag_admission(state: &AppState, peer: Option<SocketAddr>) -> Option<R
 
 /// Report content without an account. Nothing about the reporter is
 /// recorded but the optional contact (sealed, never shown to a platform or
-/// a flagger); a few reports an hour per address. The answer's
+/// a flagger); a few reports an hour per address, each with a solved
+/// proof-of-work challenge (`GET /api/v1/public/challenge`). The answer's
 /// `reference` is the only key to the report's status.
-#[utoipa::path(post, path = "/api/v1/public/flags", security(()), request_body = FlagInput, responses(
-    (status = 201, body = PublicFlagStatus), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+#[utoipa::path(post, path = "/api/v1/public/flags", security(()), request_body = FlagInput,
+    params(
+        ("Tapis-Challenge" = String, Header, description = "a challenge from GET /api/v1/public/challenge, as given"),
+        ("Tapis-Proof" = String, Header, description = "a decimal counter: SHA-256(challenge \":\" counter) starts with `difficulty` zero bits")),
+    responses(
+    (status = 201, body = PublicFlagStatus), (status = 400, body = ErrorBody, description = "proof missing or malformed"),
+    (status = 409, body = ErrorBody, description = "challenge already used"), (status = 413, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "invalid report, or a proof that is expired, forged or unsolved"),
     (status = 429, body = ErrorBody)))]
 async fn submit_public_flag(
     state: S,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     body: ApiJson<FlagInput>,
 ) -> ApiResult<Response> {
     let size = canonical::to_vec(&body.raw)
@@ -354,7 +364,9 @@ async fn submit_public_flag(
         true,
         state.store.now(),
     )?;
-    // only a well-formed report spends from the address's allowance
+    // only a well-formed report with a good proof spends from the
+    // address's allowance; the proof is spent first, once
+    state.challenges.check(&headers, state.store.now())?;
     if let Some(refused) = public_flag_admission(&state, peer.map(|Extension(c)| c.0)) {
         return Ok(refused);
     }
@@ -506,10 +518,23 @@ async fn flagger_report(
     if !p.role.reads_everything() && id != p.party_id {
         return Err(ApiError::not_found("flagger"));
     }
-    let now = state.store.now();
-    let year = match q.year {
+    let year = year_of(&state, q.year)?;
+    let (from, to) = year_bounds(year)?;
+    Ok(Json(
+        state
+            .store
+            .flagger_report(id, year, from, to, state.accuracy)
+            .await?,
+    ))
+}
+
+/// The calendar year asked for (default: the current one), bounded.
+fn year_of(state: &AppState, asked: Option<i32>) -> ApiResult<i32> {
+    let year = match asked {
         Some(y) => y,
-        None => now
+        None => state
+            .store
+            .now()
             .to_string()
             .get(..4)
             .and_then(|y| y.parse().ok())
@@ -522,12 +547,41 @@ async fn flagger_report(
             "year must be between 2000 and 2100",
         ));
     }
+    Ok(year)
+}
+
+fn year_bounds(year: i32) -> ApiResult<(Timestamp, Timestamp)> {
     let start = |y: i32| Timestamp::parse("year", &format!("{y:04}-01-01T00:00:00Z"));
-    let (from, to) = (start(year)?, start(year + 1)?);
-    Ok(Json(
-        state
-            .store
-            .flagger_report(id, year, from, to, Default::default())
-            .await?,
-    ))
+    Ok((start(year)?, start(year + 1)?))
+}
+
+#[derive(Serialize, ToSchema)]
+struct IssuerReport {
+    year: i32,
+    issuers: Vec<IssuerFigures>,
+}
+
+/// The authority's own issuers' accuracy for notices submitted in a year:
+/// per issuer, the platforms' decisions on the items, disputes answered by
+/// withdrawing the item, appeals upheld (authority staff).
+#[utoipa::path(get, path = "/api/v1/issuers/report", params(ReportQuery), responses(
+    (status = 200, body = IssuerReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn issuer_report(
+    state: S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> ApiResult<Json<IssuerReport>> {
+    if !p.role.reads_everything() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the issuers' report is for the authority's staff",
+        ));
+    }
+    let year = year_of(&state, q.year)?;
+    let (from, to) = year_bounds(year)?;
+    Ok(Json(IssuerReport {
+        year,
+        issuers: state.store.issuer_figures(from, to).await?,
+    }))
 }

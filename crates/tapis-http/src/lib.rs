@@ -18,6 +18,7 @@ pub mod health;
 pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
+pub mod pow;
 mod power_routes;
 mod representative_routes;
 mod routes;
@@ -81,6 +82,11 @@ pub struct AppState {
     pub allow_private_targets: bool,
     /// Present only when the server runs on a simulated clock.
     pub clock_control: Option<Arc<dyn ClockControl>>,
+    /// The public flag API's proof-of-work challenges (key, difficulty,
+    /// the spent set).
+    pub challenges: Arc<pow::Challenges>,
+    /// When a flagger's accuracy calls its trusted status into review.
+    pub accuracy: tapis_core::flag::AccuracyPolicy,
     /// The Response Policy Zone's name, SOA and block-page host.
     pub zone: tapis_dns::ZoneConfig,
     /// Log the client address of block-page and public-lookup requests
@@ -125,6 +131,8 @@ impl AppState {
             limits,
             allow_private_targets: false,
             clock_control: None,
+            challenges: Arc::new(pow::Challenges::random(Default::default())),
+            accuracy: Default::default(),
             zone: tapis_dns::ZoneConfig::default(),
             log_client_addresses: false,
             demo: false,
@@ -187,6 +195,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(log_routes::router())
         .merge(flag_routes::router())
         .merge(representative_routes::router())
+        .merge(pow::router())
         .split_for_parts()
 }
 

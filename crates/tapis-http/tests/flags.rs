@@ -34,6 +34,27 @@ fn ids(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A public report with a solved proof-of-work challenge.
+async fn report(api: &Api, body: Value) -> (StatusCode, Value) {
+    let (s, c) = api
+        .call("GET", "/api/v1/public/challenge", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let challenge = c["challenge"].as_str().expect("challenge").to_owned();
+    let counter = tapis_core::pow::solve(&challenge).expect("solvable");
+    let resp = api
+        .client
+        .post(format!("{}/api/v1/public/flags", api.base))
+        .header("Tapis-Challenge", &challenge)
+        .header("Tapis-Proof", counter.to_string())
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status();
+    (status, resp.json().await.expect("json"))
+}
+
 /// An API client whose requests come from another loopback address.
 fn from_address(app: &App, ip: [u8; 4]) -> Api {
     Api {
@@ -109,16 +130,14 @@ async fn three_sources_one_notice(backend: tapis_store::Backend) {
     );
 
     // a member of the public, no account, with a contact address
-    let mut report = flag(
+    let mut report_body = flag(
         "platform_channel",
         "https://t.me/s/jihad_channel",
         "terrorism",
     );
-    report["targets"][0]["kind"] = json!("url");
-    report["contact"] = json!("worried.parent@example.org");
-    let (s, public) = app
-        .call("POST", "/api/v1/public/flags", None, Some(report))
-        .await;
+    report_body["targets"][0]["kind"] = json!("url");
+    report_body["contact"] = json!("worried.parent@example.org");
+    let (s, public) = report(&app, report_body).await;
     assert_eq!(s, StatusCode::CREATED, "{public}");
     let reference = public["reference"].as_str().expect("reference").to_owned();
     assert_eq!(public["state"], "received");
@@ -298,6 +317,30 @@ async fn three_sources_one_notice(backend: tapis_store::Backend) {
         .await;
     assert_eq!(empty["figures"]["flags"], 0);
     assert!(empty["acceptance_rate"].is_null());
+    // the review is judged over the policy's window ending now, whatever
+    // the year asked
+    assert_eq!(empty["window"]["figures"]["accepted"], 1, "{empty}");
+    assert_eq!(empty["policy"]["window_days"], 365);
+
+    // the authority's own issuers: the officer's notice, its item removed
+    let issuers = app
+        .get_ok("/api/v1/issuers/report?year=2017", &officer)
+        .await;
+    let rows = issuers["issuers"].as_array().expect("issuers");
+    assert_eq!(rows.len(), 1, "{issuers}");
+    assert_eq!(
+        (
+            rows[0]["notices"].as_u64(),
+            rows[0]["items_actioned"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{issuers}"
+    );
+    assert_eq!(rows[0]["platform_action_rate"], 1.0);
+    let (s, v) = app.get("/api/v1/issuers/report", &agency_t).await;
+    assert_error(s, &v, StatusCode::FORBIDDEN, "forbidden");
+    let (s, v) = app.get("/api/v1/issuers/report?year=3000", &officer).await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_query");
 
     // every decision is on the chain
     let auditor = app.token(&app.authority_id, "auditor").await;
@@ -325,14 +368,11 @@ async fn floods_and_bad_input(backend: tapis_store::Backend) {
     let flood = from_address(&app, [127, 0, 0, 3]);
     let mut refused = None;
     for i in 0..20 {
-        let (s, v) = flood
-            .call(
-                "POST",
-                "/api/v1/public/flags",
-                None,
-                Some(flag("domain", &format!("spam{i}.example"), "gambling")),
-            )
-            .await;
+        let (s, v) = report(
+            &flood,
+            flag("domain", &format!("spam{i}.example"), "gambling"),
+        )
+        .await;
         if s == StatusCode::TOO_MANY_REQUESTS {
             refused = Some((i, v));
             break;
@@ -344,14 +384,7 @@ async fn floods_and_bad_input(backend: tapis_store::Backend) {
     assert_eq!(v["error"]["code"], "rate_limited");
     // another address is not held back by it
     let neighbour = from_address(&app, [127, 0, 0, 4]);
-    let (s, v) = neighbour
-        .call(
-            "POST",
-            "/api/v1/public/flags",
-            None,
-            Some(flag("domain", "casino.example", "gambling")),
-        )
-        .await;
+    let (s, v) = report(&neighbour, flag("domain", "casino.example", "gambling")).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 
     // one agency floods the queue with severe flags; the other's single,

@@ -57,8 +57,8 @@ pub use disputes::{Clarification, Dispute};
 pub use due_process::{AuthorisationView, DueProcess, PublicationView, ResponseView};
 pub use error::{Error, Result, Unavailability};
 pub use flags::{
-    FlagTargetView, FlagView, FlaggerReport, PublicFlagStatus, QueueEntry, QueueHealth,
-    QueueSource, ReviewerLoad,
+    FlagTargetView, FlagView, FlaggerReport, IssuerFigures, PublicFlagStatus, QueueEntry,
+    QueueHealth, QueueSource, ReviewerLoad, WindowFigures,
 };
 pub use group_commit::{Backlog, MAX_BATCH, Stats as GroupCommitStats};
 pub use invitations::{INVITATION_LIFETIME_MS, InvitationInfo};

@@ -269,6 +269,8 @@ mod tests {
             include_str!("pages/admin.rs"),
             include_str!("pages/record.rs"),
             include_str!("pages/representative.rs"),
+            include_str!("pages/flags.rs"),
+            include_str!("pages/flags_review.rs"),
         ];
         let en = Lang::En.catalogue();
         let mut missing = Vec::new();

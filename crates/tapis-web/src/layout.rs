@@ -124,6 +124,7 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
             links.push(("/transparency", "nav-transparency"));
             links.push(("/lookup", "nav-lookup"));
             links.push(("/appeal", "nav-appeal"));
+            links.push(("/report", "nav-report"));
         }
         Some(r) => {
             if r.reads_everything() {
@@ -159,6 +160,16 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
             }
             if r.may(tapis_core::role::Action::DecideAppeal) {
                 links.push(("/appeals", "nav-appeals"));
+            }
+            if r == Role::Flagger {
+                links.push(("/flags", "nav-flags"));
+                links.push(("/flags/new", "nav-flag-new"));
+            }
+            if r.reads_everything() {
+                links.push(("/flags/queue", "nav-flag-queue"));
+            }
+            if r.reads_everything() || r == Role::PlatformAgent || r == Role::Flagger {
+                links.push(("/trusted-flaggers", "nav-trusted"));
             }
             links.push(("/transparency", "nav-transparency"));
         }

@@ -88,6 +88,10 @@ pub struct WebState {
     pub throttle: Arc<session::Throttle>,
     /// Public appeals per address (in memory only, like `throttle`).
     pub appeal_throttle: Arc<session::Throttle>,
+    /// Public reports (the web form) per address, apart from appeals.
+    pub flag_throttle: Arc<session::Throttle>,
+    /// When a flagger's accuracy calls its status into review (`[flags]`).
+    pub accuracy: tapis_core::flag::AccuracyPolicy,
 }
 
 impl WebState {
@@ -99,6 +103,8 @@ impl WebState {
             config: Arc::new(config),
             throttle: Arc::new(session::Throttle::default()),
             appeal_throttle: Arc::new(session::Throttle::default()),
+            flag_throttle: Arc::new(session::Throttle::default()),
+            accuracy: Default::default(),
         }
     }
 }
@@ -209,6 +215,38 @@ pub fn router(state: WebState) -> Router {
             "/representative/{role}/verify",
             post(pages::representative::verify),
         )
+        .route(
+            "/report",
+            get(pages::flags::report).post(pages::flags::submit_report),
+        )
+        .route("/report/status", get(pages::flags::find_report))
+        .route("/report/{reference}", get(pages::flags::report_status))
+        .route("/flags", get(pages::flags::mine))
+        .route(
+            "/flags/new",
+            get(pages::flags::new_flag).post(pages::flags::submit_flag),
+        )
+        .route("/flags/queue", get(pages::flags_review::queue))
+        .route("/flags/queue/accept", post(pages::flags_review::accept))
+        .route("/flags/queue/merge", post(pages::flags_review::merge))
+        .route("/flags/queue/reject", post(pages::flags_review::reject))
+        .route(
+            "/trusted-flaggers",
+            get(pages::flags_review::grants).post(pages::flags_review::grant),
+        )
+        .route(
+            "/trusted-flaggers/{id}/confirm",
+            post(pages::flags_review::confirm),
+        )
+        .route(
+            "/trusted-flaggers/{id}/status",
+            post(pages::flags_review::change),
+        )
+        .route(
+            "/flaggers/{id}/report",
+            get(pages::flags_review::flagger_report),
+        )
+        .route("/issuers/report", get(pages::flags_review::issuer_report))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

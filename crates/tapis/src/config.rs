@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+mod flags;
 mod limits;
 mod operations;
 mod transparency;
 mod web;
+pub use flags::FlagSettings;
 pub use limits::LimitSettings;
 pub use operations::{DatabaseSettings, HealthSettings, MetricsSettings, OwnershipSettings};
 pub use transparency::TransparencySettings;
@@ -60,6 +62,7 @@ pub struct Settings {
     pub ownership: OwnershipSettings,
     pub web: WebSettings,
     pub transparency: TransparencySettings,
+    pub flags: FlagSettings,
 }
 
 /// Due process on the blocking path.
@@ -336,6 +339,7 @@ impl Default for Settings {
             ownership: OwnershipSettings::default(),
             web: WebSettings::default(),
             transparency: TransparencySettings::default(),
+            flags: FlagSettings::default(),
         }
     }
 }
@@ -364,6 +368,7 @@ impl std::fmt::Debug for Settings {
             .field("signing_key_file", &self.signing_key_file)
             .field("ownership", &self.ownership)
             .field("transparency", &self.transparency)
+            .field("flags", &self.flags)
             .finish()
     }
 }

@@ -293,6 +293,11 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         },
     );
     state.allow_private_targets = settings.channel.allow_private_targets;
+    state.accuracy = settings.flags.accuracy()?;
+    state.challenges = Arc::new(tapis_http::pow::Challenges::new(
+        pow_key(settings)?,
+        settings.flags.pow()?,
+    ));
     state.edge = tapis_http::edge::Edge::new(settings.limits.edge());
     if settings.privacy.log_client_addresses {
         store
@@ -445,6 +450,25 @@ impl tapis_http::ClockControl for SimControl {
 }
 
 /// The web interface's state from the settings (`[web]`).
+/// The key public reports' challenges are MACed with: derived from the
+/// secrets key when one is configured (every process sharing it accepts
+/// the others' challenges), else random for this process.
+fn pow_key(settings: &Settings) -> anyhow::Result<tapis_core::pow::PowKey> {
+    use tapis_core::pow::PowKey;
+    let text = match (settings.secrets_key.get(), &settings.secrets_key_file) {
+        (Some(t), _) => Some(t.to_owned()),
+        (None, Some(p)) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the secrets key file {}", p.display()))?,
+        ),
+        (None, None) => None,
+    };
+    Ok(match text {
+        Some(t) => PowKey::derive(t.trim().as_bytes()),
+        None => PowKey::new(rand::random()),
+    })
+}
+
 fn web_state(
     store: &tapis_store::Store,
     settings: &Settings,
@@ -472,6 +496,7 @@ fn web_state(
     );
     web.taxonomy = api.taxonomy.clone();
     web.notice_limits = api.limits.notice;
+    web.accuracy = api.accuracy;
     Ok(web)
 }
 

@@ -47,7 +47,15 @@ pub async fn spawn_app_with(backend: Backend, limits: Limits) -> App {
         .await
         .expect("bootstrap")
         .expect("first start");
-    let serving = serve_state(AppState::new(store.clone(), limits)).await;
+    let mut state = AppState::new(store.clone(), limits);
+    // public reports' proof of work: easy enough for a debug build
+    state.challenges = Arc::new(tapis_http::pow::Challenges::random(
+        tapis_core::pow::PowPolicy {
+            difficulty: 8,
+            max_age_secs: 600,
+        },
+    ));
+    let serving = serve_state(state).await;
     App {
         api: Api::new(serving.base.clone()),
         admin: boot.admin_secret,

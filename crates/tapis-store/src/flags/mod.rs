@@ -31,7 +31,7 @@ use crate::{Error, Notice, Principal, Result, Store};
 
 mod figures;
 
-pub use figures::{FlaggerReport, QueueHealth, ReviewerLoad};
+pub use figures::{FlaggerReport, IssuerFigures, QueueHealth, ReviewerLoad, WindowFigures};
 
 type Tx = Transaction<'static, Any>;
 

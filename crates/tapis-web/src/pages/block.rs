@@ -85,7 +85,7 @@ pub fn render_block_page(config: Arc<WebConfig>) -> BlockPageRenderer {
             h1 { (title) }
             (explain(lang, &config, l, base))
             p.muted { small { (lang.tf("block-serial", &[("serial", &l.serial.to_string())])) } }
-            p { a href={ (base) "/transparency" } { (lang.t("nav-transparency")) } " · " a href={ (base) "/lookup" } { (lang.t("nav-lookup")) } }
+            p { a href={ (base) "/transparency" } { (lang.t("nav-transparency")) } " · " a href={ (base) "/lookup" } { (lang.t("nav-lookup")) } " · " a href={ (base) "/report" } { (lang.t("nav-report")) } }
         };
         bare_at(lang, title, body, base).0
     })

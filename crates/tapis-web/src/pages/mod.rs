@@ -11,6 +11,8 @@ pub mod authorise;
 pub mod block;
 pub mod dashboard;
 pub mod evidence;
+pub mod flags;
+pub mod flags_review;
 pub mod inbox;
 pub mod isp;
 pub mod notices;

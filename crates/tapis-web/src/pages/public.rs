@@ -24,6 +24,7 @@ pub async fn landing(cx: Ctx) -> Response {
                 ul {
                     li { a href="/transparency" { (cx.t("nav-transparency")) } }
                     li { a href="/lookup" { (cx.t("nav-lookup")) } }
+                    li { a href="/report" { (cx.t("nav-report")) } }
                 }
             }
             section.card {

@@ -35,6 +35,7 @@ pub fn home_of(role: Role) -> &'static str {
         Role::Authoriser => "/authorise",
         Role::IspOperator => "/isp",
         Role::Auditor => "/audit",
+        Role::Flagger => "/flags",
         r if r.reads_everything() => "/dashboard",
         _ => "/notices",
     }

@@ -295,3 +295,42 @@ fn transparency_settings_from_the_environment_are_checked() {
     let e = bad.log_options().expect_err("wrong key id").to_string();
     assert!(e.contains("key id does not match"), "{e}");
 }
+
+#[test]
+fn flag_settings_from_file_with_defaults_and_refusals() {
+    let d = Settings::default().flags;
+    assert_eq!(d.pow_difficulty, 20);
+    assert_eq!(d.accuracy().expect("defaults").window_days, 365);
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("tapis.toml");
+    std::fs::write(
+        &file,
+        "[flags]\naccuracy_threshold = 0.8\naccuracy_window_days = 90\npow_difficulty = 12\n",
+    )
+    .expect("write");
+    let (s, _) = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect("load");
+    let a = s.flags.accuracy().expect("valid");
+    assert_eq!((a.threshold, a.window_days, a.min_reviewed), (0.8, 90, 10));
+    assert_eq!(s.flags.pow().expect("valid").difficulty, 12);
+    // out of range is refused naming the key; unknown keys too
+    for (text, key) in [
+        ("accuracy_threshold = 1.5", "flags.accuracy_threshold"),
+        ("accuracy_window_days = 0", "flags.accuracy_window_days"),
+        ("accuracy_min_reviewed = 0", "flags.accuracy_min_reviewed"),
+        ("pow_difficulty = 0", "flags.pow_difficulty"),
+        ("pow_difficulty = 40", "flags.pow_difficulty"),
+        ("pow_max_age_secs = 5", "flags.pow_max_age_secs"),
+    ] {
+        std::fs::write(&file, format!("[flags]\n{text}\n")).expect("write");
+        let (s, _) = Settings::load(Some(&file), &env(&[]), &Overrides::default()).expect("load");
+        let err = s
+            .flags
+            .accuracy()
+            .and_then(|_| s.flags.pow())
+            .expect_err(text)
+            .to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+    std::fs::write(&file, "[flags]\naccuracy = 0.5\n").expect("write");
+    assert!(Settings::load(Some(&file), &env(&[]), &Overrides::default()).is_err());
+}
