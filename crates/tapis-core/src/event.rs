@@ -98,6 +98,12 @@ event_types! {
     TrustedFlaggerSuspended = "trusted_flagger.suspended",
     TrustedFlaggerReinstated = "trusted_flagger.reinstated",
     TrustedFlaggerRevoked = "trusted_flagger.revoked",
+    BankCreated = "bank.created",
+    BankUpdated = "bank.updated",
+    SignalAdded = "signal.added",
+    SignalRemoved = "signal.removed",
+    SignalFeedback = "signal.feedback",
+    SignalFlaggedForReview = "signal.flagged_for_review",
 }
 
 impl FromStr for EventType {
