@@ -12,6 +12,7 @@ mod accounts;
 mod appeals;
 mod audit;
 mod authorisers;
+pub mod banks;
 mod channel;
 mod db;
 mod disputes;
