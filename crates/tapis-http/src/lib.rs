@@ -16,6 +16,7 @@ mod extract;
 mod flag_routes;
 pub mod health;
 pub(crate) mod log_routes;
+mod match_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;
@@ -109,6 +110,9 @@ pub struct AppState {
     /// tapis's own host name (from `channel.public_url`): requests for it
     /// go to the web interface; other names get the block page.
     pub public_host: Option<String>,
+    /// The signal banks' in-memory indexes (the matching API), kept up to
+    /// date from each bank's sequence.
+    pub matcher: Arc<tapis_store::banks::Matcher>,
 }
 
 /// Renders the block page for a lookup, given the request's headers (for
@@ -138,6 +142,7 @@ impl AppState {
             web: None,
             block_page: None,
             public_host: None,
+            matcher: Default::default(),
         }
     }
 }
@@ -185,6 +190,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appeal_routes::router())
         .merge(log_routes::router())
         .merge(flag_routes::router())
+        .merge(match_routes::router())
         .split_for_parts()
 }
 
