@@ -373,13 +373,25 @@ async fn read_match_body(req: Request, state: &AppState) -> ApiResult<MatchReque
             "send the body as JSON with Content-Type: application/json (images base64 in `data`)",
         ));
     }
+    let too_big = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the match request is larger than {MATCH_MAX_BODY} bytes: split it"),
+        )
+    };
+    // a declared length over the limit is refused before any byte is read
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MATCH_MAX_BODY as u64) {
+        return Err(too_big());
+    }
     let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the match request is larger than {MATCH_MAX_BODY} bytes: split it"),
-            )
+            too_big()
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("cannot read the body: {e}"))
         }
