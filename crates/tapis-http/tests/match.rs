@@ -109,7 +109,9 @@ async fn scenario(backend: tapis_store::Backend) {
     let signals_path = format!("/api/v1/banks/{bank_id}/signals");
 
     // a second server on the same database, matched before any signal so its index is loaded empty and must catch up
-    let second = serve_state(AppState::new(app.store.clone(), Limits::default())).await;
+    let second_state = AppState::new(app.store.clone(), Limits::default());
+    let second_matcher = second_state.matcher.clone();
+    let second = serve_state(second_state).await;
     let second_api = Api::new(second.base.clone());
     let (s, v) = second_api
         .post("/api/v1/match", &plat_t, json!({"queries": [{"type": "domain", "value": "new.example"}]}))
@@ -286,6 +288,9 @@ async fn scenario(backend: tapis_store::Backend) {
         .post("/api/v1/match", &plat_t, json!({"queries": [{"type": "url", "value": "https://example.com/v/1"}]}))
         .await;
     assert_eq!((s, matches_of(&v, 0).len()), (StatusCode::OK, 0), "the other server saw the tombstone: {v}");
+    // it loaded the bank once (empty) and applied the seven changes one by one
+    let stats = second_matcher.stats();
+    assert_eq!((stats.banks, stats.full_loads, stats.changes_applied), (1, 1, 7), "{stats:?}");
     let (_, env) = app.get(&format!("{signals_path}?since=6"), &plat_t).await;
     let feed = verified(&app, &env).await["feed"].clone();
     let changes = feed["changes"].as_array().expect("changes");

@@ -106,6 +106,8 @@ impl Cached {
 #[derive(Debug, Default)]
 pub struct Matcher {
     banks: RwLock<HashMap<String, Arc<RwLock<Cached>>>>,
+    /// Held while a bank is loaded whole, so two loads never race.
+    loading: tokio::sync::Mutex<()>,
     full_loads: AtomicU64,
     changes_applied: AtomicU64,
 }
@@ -142,7 +144,14 @@ impl Matcher {
 
     /// Bring bank `b` (as just read) up to its sequence number.
     async fn refresh(&self, store: &Store, b: &BankView) -> Result<Arc<RwLock<Cached>>> {
-        let existing = read(&self.banks).get(&b.id).cloned();
+        let mut existing = read(&self.banks).get(&b.id).cloned();
+        let _loading = if existing.is_none() {
+            let guard = self.loading.lock().await;
+            existing = read(&self.banks).get(&b.id).cloned();
+            Some(guard)
+        } else {
+            None
+        };
         let cached = match existing {
             Some(c) => c,
             None => {
@@ -206,6 +215,31 @@ impl Matcher {
             }
         }
         Ok(cached)
+    }
+}
+
+/// Load every enabled bank's index (at start, so the first match does not
+/// wait for it). Failures are logged; a bank not loaded here loads on its
+/// first match.
+pub async fn warm(store: Store, matcher: Arc<Matcher>) {
+    let rows = match sqlx::query(&format!("SELECT {LIGHT_COLUMNS} FROM banks b WHERE b.enabled = 1"))
+        .fetch_all(&store.pool)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "signal banks not loaded at start");
+            return;
+        }
+    };
+    for r in &rows {
+        let loaded = match bank_from_row(r) {
+            Ok(b) => matcher.refresh(&store, &b).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = loaded {
+            tracing::warn!(error = %e, "a signal bank was not loaded at start");
+        }
     }
 }
 

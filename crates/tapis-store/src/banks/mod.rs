@@ -26,7 +26,7 @@ use crate::audit::Event;
 use crate::{Error, Principal, Result, Store};
 
 pub use feed::{Change, Feed};
-pub use matcher::{MatchHit, Matcher, MatcherStats};
+pub use matcher::{MatchHit, Matcher, MatcherStats, warm};
 
 type Tx = Transaction<'static, Any>;
 
