@@ -95,14 +95,21 @@ pub fn visible(role: Role, party: PartyId, bank: &BankFacts<'_>) -> bool {
 
 /// May a caller with `role` acting for `party` do `action` to `bank`?
 /// `bank` is `None` for creating a bank.
-pub fn access(role: Role, party: PartyId, bank: Option<&BankFacts<'_>>, action: BankAction) -> Access {
+pub fn access(
+    role: Role,
+    party: PartyId,
+    bank: Option<&BankFacts<'_>>,
+    action: BankAction,
+) -> Access {
     if let Some(b) = bank
         && !visible(role, party, b)
     {
         return Access::Hidden;
     }
     let allowed = match action {
-        BankAction::Manage | BankAction::RemoveSignal => matches!(role, Role::Admin | Role::Officer),
+        BankAction::Manage | BankAction::RemoveSignal => {
+            matches!(role, Role::Admin | Role::Officer)
+        }
         BankAction::Read => bank.is_some(),
         // a flagger that sees the bank is one of its contributors
         BankAction::AddSignal => matches!(role, Role::Admin | Role::Officer | Role::Flagger),
@@ -186,29 +193,39 @@ impl BankSettings {
         if pdq_threshold > MAX_PDQ_THRESHOLD {
             return Err(Error::invalid(
                 "pdq_threshold",
-                format!("{pdq_threshold} is over {MAX_PDQ_THRESHOLD}: use 0 to {MAX_PDQ_THRESHOLD} bits"),
+                format!(
+                    "{pdq_threshold} is over {MAX_PDQ_THRESHOLD}: use 0 to {MAX_PDQ_THRESHOLD} bits"
+                ),
             ));
         }
         let review_after = input.review_after.unwrap_or(self.review_after);
         if !(1..=1000).contains(&review_after) {
-            return Err(Error::invalid("review_after", "use 1 to 1000 false positives"));
+            return Err(Error::invalid(
+                "review_after",
+                "use 1 to 1000 false positives",
+            ));
         }
-        let parties = |field: &str, given: Option<Vec<String>>, now: &[PartyId]| -> Result<Vec<PartyId>> {
-            let Some(given) = given else {
-                return Ok(now.to_vec());
-            };
-            if given.len() > MAX_PARTIES {
-                return Err(Error::invalid(field, format!("at most {MAX_PARTIES} parties")));
-            }
-            let mut out = Vec::with_capacity(given.len());
-            for (i, s) in given.iter().enumerate() {
-                let id = PartyId::parse(s.trim()).map_err(|e| e.within(&format!("{field}[{i}]")))?;
-                if !out.contains(&id) {
-                    out.push(id);
+        let parties =
+            |field: &str, given: Option<Vec<String>>, now: &[PartyId]| -> Result<Vec<PartyId>> {
+                let Some(given) = given else {
+                    return Ok(now.to_vec());
+                };
+                if given.len() > MAX_PARTIES {
+                    return Err(Error::invalid(
+                        field,
+                        format!("at most {MAX_PARTIES} parties"),
+                    ));
                 }
-            }
-            Ok(out)
-        };
+                let mut out = Vec::with_capacity(given.len());
+                for (i, s) in given.iter().enumerate() {
+                    let id =
+                        PartyId::parse(s.trim()).map_err(|e| e.within(&format!("{field}[{i}]")))?;
+                    if !out.contains(&id) {
+                        out.push(id);
+                    }
+                }
+                Ok(out)
+            };
         Ok(BankSettings {
             name,
             description,
@@ -314,21 +331,71 @@ mod tests {
             contributors: &contributors,
         };
         let a = |role, party, action| access(role, party, Some(&bank), action);
-        assert_eq!(a(Role::PlatformAgent, platform, BankAction::Match), Access::Allowed);
-        assert_eq!(a(Role::PlatformAgent, platform, BankAction::Feedback), Access::Allowed);
-        assert!(matches!(a(Role::PlatformAgent, platform, BankAction::AddSignal), Access::Forbidden(_)));
-        assert_eq!(a(Role::PlatformAgent, other, BankAction::Read), Access::Hidden);
-        assert_eq!(a(Role::Flagger, flagger, BankAction::AddSignal), Access::Allowed);
-        assert!(matches!(a(Role::Flagger, flagger, BankAction::RemoveSignal), Access::Forbidden(_)));
-        assert_eq!(a(Role::Flagger, other, BankAction::AddSignal), Access::Hidden);
-        assert_eq!(a(Role::Officer, authority, BankAction::RemoveSignal), Access::Allowed);
-        assert!(matches!(a(Role::Auditor, authority, BankAction::AddSignal), Access::Forbidden(_)));
-        assert_eq!(a(Role::Auditor, authority, BankAction::Match), Access::Allowed);
-        assert_eq!(a(Role::IspOperator, other, BankAction::Read), Access::Hidden);
-        let disabled = BankFacts { enabled: false, ..bank };
-        assert_eq!(access(Role::PlatformAgent, platform, Some(&disabled), BankAction::Match), Access::Hidden);
-        assert_eq!(access(Role::Admin, authority, None, BankAction::Manage), Access::Allowed);
-        assert!(matches!(access(Role::Flagger, flagger, None, BankAction::Manage), Access::Forbidden(_)));
+        assert_eq!(
+            a(Role::PlatformAgent, platform, BankAction::Match),
+            Access::Allowed
+        );
+        assert_eq!(
+            a(Role::PlatformAgent, platform, BankAction::Feedback),
+            Access::Allowed
+        );
+        assert!(matches!(
+            a(Role::PlatformAgent, platform, BankAction::AddSignal),
+            Access::Forbidden(_)
+        ));
+        assert_eq!(
+            a(Role::PlatformAgent, other, BankAction::Read),
+            Access::Hidden
+        );
+        assert_eq!(
+            a(Role::Flagger, flagger, BankAction::AddSignal),
+            Access::Allowed
+        );
+        assert!(matches!(
+            a(Role::Flagger, flagger, BankAction::RemoveSignal),
+            Access::Forbidden(_)
+        ));
+        assert_eq!(
+            a(Role::Flagger, other, BankAction::AddSignal),
+            Access::Hidden
+        );
+        assert_eq!(
+            a(Role::Officer, authority, BankAction::RemoveSignal),
+            Access::Allowed
+        );
+        assert!(matches!(
+            a(Role::Auditor, authority, BankAction::AddSignal),
+            Access::Forbidden(_)
+        ));
+        assert_eq!(
+            a(Role::Auditor, authority, BankAction::Match),
+            Access::Allowed
+        );
+        assert_eq!(
+            a(Role::IspOperator, other, BankAction::Read),
+            Access::Hidden
+        );
+        let disabled = BankFacts {
+            enabled: false,
+            ..bank
+        };
+        assert_eq!(
+            access(
+                Role::PlatformAgent,
+                platform,
+                Some(&disabled),
+                BankAction::Match
+            ),
+            Access::Hidden
+        );
+        assert_eq!(
+            access(Role::Admin, authority, None, BankAction::Manage),
+            Access::Allowed
+        );
+        assert!(matches!(
+            access(Role::Flagger, flagger, None, BankAction::Manage),
+            Access::Forbidden(_)
+        ));
     }
 
     #[test]
@@ -338,18 +405,38 @@ mod tests {
             ..BankInput::default()
         })
         .unwrap();
-        assert_eq!((s.name.as_str(), s.pdq_threshold, s.enabled, s.review_after), ("terror", 31, true, 3));
+        assert_eq!(
+            (s.name.as_str(), s.pdq_threshold, s.enabled, s.review_after),
+            ("terror", 31, true, 3)
+        );
         let e = s
-            .change(BankInput { pdq_threshold: Some(32), ..BankInput::default() })
+            .change(BankInput {
+                pdq_threshold: Some(32),
+                ..BankInput::default()
+            })
             .unwrap_err();
         assert!(matches!(e, Error::Invalid { ref field, .. } if field == "pdq_threshold"));
         let e = s
-            .change(BankInput { shared_with: Some(vec!["nope".into()]), ..BankInput::default() })
+            .change(BankInput {
+                shared_with: Some(vec!["nope".into()]),
+                ..BankInput::default()
+            })
             .unwrap_err();
-        assert!(matches!(e, Error::Invalid { ref field, .. } if field.starts_with("shared_with[0]")));
+        assert!(
+            matches!(e, Error::Invalid { ref field, .. } if field.starts_with("shared_with[0]"))
+        );
         assert!(BankSettings::create(BankInput::default()).is_err());
-        let c = s.change(BankInput { pdq_threshold: Some(10), enabled: Some(false), ..BankInput::default() }).unwrap();
-        assert_eq!((c.name.as_str(), c.pdq_threshold, c.enabled), ("terror", 10, false));
+        let c = s
+            .change(BankInput {
+                pdq_threshold: Some(10),
+                enabled: Some(false),
+                ..BankInput::default()
+            })
+            .unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.pdq_threshold, c.enabled),
+            ("terror", 10, false)
+        );
     }
 
     #[test]
@@ -367,9 +454,15 @@ mod tests {
         assert!(t.needs_review(3));
         assert_eq!(t.precision(), Some(1.0 / 6.0));
         // confirmations outweigh: no review
-        let t = Tally { confirmed: 10, false_positives: 4 };
+        let t = Tally {
+            confirmed: 10,
+            false_positives: 4,
+        };
         assert!(!t.needs_review(3));
-        assert_eq!(Verdict::parse("false_positive").unwrap(), Verdict::FalsePositive);
+        assert_eq!(
+            Verdict::parse("false_positive").unwrap(),
+            Verdict::FalsePositive
+        );
         assert!(Verdict::parse("maybe").is_err());
     }
 }

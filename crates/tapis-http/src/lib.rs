@@ -264,7 +264,10 @@ pub async fn serve(
     let edge = state.edge.clone();
     let limits = edge.limits();
     // the signal banks' indexes are built at start, not on the first match
-    tokio::spawn(tapis_store::banks::warm(state.store.clone(), state.matcher.clone()));
+    tokio::spawn(tapis_store::banks::warm(
+        state.store.clone(),
+        state.matcher.clone(),
+    ));
     let app = app(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

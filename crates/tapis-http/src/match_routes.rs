@@ -97,7 +97,11 @@ async fn list_banks(state: S, Auth(p): Auth) -> ApiResult<Json<BanksAnswer>> {
 /// One bank; one the caller may not see is a 404.
 #[utoipa::path(get, path = "/api/v1/banks/{id}", params(("id" = String, Path)), responses(
     (status = 200, body = BankView), (status = 404, body = ErrorBody)))]
-async fn get_bank(state: S, Auth(p): Auth, ApiPath(id): ApiPath<String>) -> ApiResult<Json<BankView>> {
+async fn get_bank(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<BankView>> {
     Ok(Json(state.store.get_bank(&p, bank_id(&id)?).await?))
 }
 
@@ -110,7 +114,12 @@ async fn update_bank(
     ApiPath(id): ApiPath<String>,
     body: ApiJson<BankInput>,
 ) -> ApiResult<Json<BankView>> {
-    Ok(Json(state.store.update_bank(&p, bank_id(&id)?, body.value).await?))
+    Ok(Json(
+        state
+            .store
+            .update_bank(&p, bank_id(&id)?, body.value)
+            .await?,
+    ))
 }
 
 /// The notice or order a signal comes from: exactly one.
@@ -160,23 +169,41 @@ struct SignalsAnswer {
 fn parse_signal(state: &AppState, s: SignalInput) -> tapis_core::Result<NewSignal> {
     let kind = SignalKind::parse(s.kind.trim())
         .map_err(|e| tapis_core::Error::invalid("type", e.to_string()))?;
-    let signal = Signal::parse(kind, &s.value).map_err(|e| tapis_core::Error::invalid("value", e.to_string()))?;
+    let signal = Signal::parse(kind, &s.value)
+        .map_err(|e| tapis_core::Error::invalid("value", e.to_string()))?;
     if let Some(q) = s.quality
         && (kind != SignalKind::Pdq || q > 100)
     {
-        return Err(tapis_core::Error::invalid("quality", "only a pdq signal has a quality, 0 to 100"));
+        return Err(tapis_core::Error::invalid(
+            "quality",
+            "only a pdq signal has a quality, 0 to 100",
+        ));
     }
     let category = label("labels.category", s.labels.category.as_deref())?;
     if let Some(c) = &category {
         state.taxonomy.category(c).map_err(|e| e.within("labels"))?;
     }
     let source = match (s.source.notice_id, s.source.order_id) {
-        (Some(id), None) => SourceRef { kind: "notice".into(), id: id.trim().to_owned() },
-        (None, Some(id)) => SourceRef { kind: "order".into(), id: id.trim().to_owned() },
-        _ => return Err(tapis_core::Error::invalid("source", "name exactly one of notice_id and order_id")),
+        (Some(id), None) => SourceRef {
+            kind: "notice".into(),
+            id: id.trim().to_owned(),
+        },
+        (None, Some(id)) => SourceRef {
+            kind: "order".into(),
+            id: id.trim().to_owned(),
+        },
+        _ => {
+            return Err(tapis_core::Error::invalid(
+                "source",
+                "name exactly one of notice_id and order_id",
+            ));
+        }
     };
     if source.id.len() != 36 {
-        return Err(tapis_core::Error::invalid(format!("source.{}_id", source.kind), "not a valid id (expected a 36-character UUID)"));
+        return Err(tapis_core::Error::invalid(
+            format!("source.{}_id", source.kind),
+            "not a valid id (expected a 36-character UUID)",
+        ));
     }
     Ok(NewSignal {
         signal,
@@ -204,7 +231,11 @@ async fn add_signals(
 ) -> ApiResult<Response> {
     let batch = body.value.signals;
     if batch.is_empty() || batch.len() > MAX_SIGNALS {
-        return Err(tapis_core::Error::invalid("signals", format!("send between 1 and {MAX_SIGNALS} signals")).into());
+        return Err(tapis_core::Error::invalid(
+            "signals",
+            format!("send between 1 and {MAX_SIGNALS} signals"),
+        )
+        .into());
     }
     let mut signals = Vec::with_capacity(batch.len());
     for (i, s) in batch.into_iter().enumerate() {
@@ -235,7 +266,12 @@ async fn remove_signal(
     if signal.len() != 36 {
         return Err(ApiError::not_found("signal"));
     }
-    Ok(Json(state.store.remove_signal(&p, bank_id(&id)?, &signal, &body.value.reason).await?))
+    Ok(Json(
+        state
+            .store
+            .remove_signal(&p, bank_id(&id)?, &signal, &body.value.reason)
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -262,7 +298,12 @@ async fn bank_feed(
 ) -> ApiResult<Json<Value>> {
     let feed = state
         .store
-        .bank_feed(&p, bank_id(&id)?, q.since.unwrap_or(0), q.limit.unwrap_or(1000))
+        .bank_feed(
+            &p,
+            bank_id(&id)?,
+            q.since.unwrap_or(0),
+            q.limit.unwrap_or(1000),
+        )
         .await?;
     Ok(Json(feed))
 }
@@ -271,7 +312,11 @@ async fn bank_feed(
 /// the feed from `payload.checkpoint`.
 #[utoipa::path(get, path = "/api/v1/banks/{id}/export", params(("id" = String, Path)), responses(
     (status = 200, body = Object, description = "signed envelope"), (status = 404, body = ErrorBody)))]
-async fn bank_export(state: S, Auth(p): Auth, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
+async fn bank_export(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(state.store.bank_export(&p, bank_id(&id)?).await?))
 }
 
@@ -279,7 +324,11 @@ async fn bank_export(state: S, Auth(p): Auth, ApiPath(id): ApiPath<String>) -> A
 /// signals up for review.
 #[utoipa::path(get, path = "/api/v1/banks/{id}/precision", params(("id" = String, Path)), responses(
     (status = 200, body = Precision), (status = 404, body = ErrorBody)))]
-async fn bank_precision(state: S, Auth(p): Auth, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Precision>> {
+async fn bank_precision(
+    state: S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Precision>> {
     Ok(Json(state.store.bank_precision(&p, bank_id(&id)?).await?))
 }
 
@@ -298,12 +347,19 @@ struct FeedbackInput {
 /// the signal up for review.
 #[utoipa::path(post, path = "/api/v1/match/feedback", request_body = FeedbackInput, responses(
     (status = 201, body = FeedbackAnswer), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn match_feedback(state: S, Auth(p): Auth, body: ApiJson<FeedbackInput>) -> ApiResult<Response> {
+async fn match_feedback(
+    state: S,
+    Auth(p): Auth,
+    body: ApiJson<FeedbackInput>,
+) -> ApiResult<Response> {
     let f = body.value;
     if f.signal_id.len() != 36 {
         return Err(ApiError::not_found("signal"));
     }
-    let answer = state.store.match_feedback(&p, &f.signal_id, f.verdict, f.note).await?;
+    let answer = state
+        .store
+        .match_feedback(&p, &f.signal_id, f.verdict, f.note)
+        .await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -389,17 +445,34 @@ async fn read_match_body(req: Request, state: &AppState) -> ApiResult<MatchReque
     if declared.is_some_and(|n| n > MATCH_MAX_BODY as u64) {
         return Err(too_big());
     }
-    let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_big()
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("cannot read the body: {e}"))
-        }
+    let bytes = axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_big()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("cannot read the body: {e}"),
+                )
+            }
+        })?;
+    let raw: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
-    let raw: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")))?;
     drop(bytes);
-    MatchRequest::deserialize(raw).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))
+    MatchRequest::deserialize(raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })
 }
 
 /// A query, parsed: a signal, or an image still to hash.
@@ -413,32 +486,47 @@ fn parse_query(i: usize, q: QueryInput) -> ApiResult<Parsed> {
     let kind = q.kind.trim();
     if kind == "image" {
         if q.value.is_some() {
-            return Err(tapis_core::Error::invalid(at("value"), "an image query sends its file in `data`, not `value`").into());
+            return Err(tapis_core::Error::invalid(
+                at("value"),
+                "an image query sends its file in `data`, not `value`",
+            )
+            .into());
         }
-        let data = q
-            .data
-            .ok_or_else(|| tapis_core::Error::invalid(at("data"), "an image query needs `data`: the file, base64"))?;
+        let data = q.data.ok_or_else(|| {
+            tapis_core::Error::invalid(at("data"), "an image query needs `data`: the file, base64")
+        })?;
         // base64 is 4 characters per 3 bytes: refuse before decoding
         if data.len() / 4 * 3 > MAX_IMAGE_BYTES + 3 {
-            return Err(too_large(at("data"), format!("the image is over {MAX_IMAGE_BYTES} bytes")));
+            return Err(too_large(
+                at("data"),
+                format!("the image is over {MAX_IMAGE_BYTES} bytes"),
+            ));
         }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(data.trim())
             .map_err(|e| tapis_core::Error::invalid(at("data"), format!("not base64: {e}")))?;
         if bytes.len() > MAX_IMAGE_BYTES {
-            return Err(too_large(at("data"), format!("the image is over {MAX_IMAGE_BYTES} bytes")));
+            return Err(too_large(
+                at("data"),
+                format!("the image is over {MAX_IMAGE_BYTES} bytes"),
+            ));
         }
         return Ok(Parsed::Image(bytes));
     }
     let kind = SignalKind::parse(kind).map_err(|_| {
-        tapis_core::Error::invalid(at("type"), "use one of url, domain, sha256, md5, pdq, image")
+        tapis_core::Error::invalid(
+            at("type"),
+            "use one of url, domain, sha256, md5, pdq, image",
+        )
     })?;
     if q.data.is_some() {
-        return Err(tapis_core::Error::invalid(at("data"), "only an image query sends `data`").into());
+        return Err(
+            tapis_core::Error::invalid(at("data"), "only an image query sends `data`").into(),
+        );
     }
-    let value = q
-        .value
-        .ok_or_else(|| tapis_core::Error::invalid(at("value"), format!("a {kind} query needs `value`")))?;
+    let value = q.value.ok_or_else(|| {
+        tapis_core::Error::invalid(at("value"), format!("a {kind} query needs `value`"))
+    })?;
     if value.len() > 8192 {
         return Err(tapis_core::Error::invalid(at("value"), "longer than 8192 bytes").into());
     }
@@ -462,14 +550,21 @@ async fn match_batch(state: S, Auth(p): Auth, req: Request) -> ApiResult<Json<Ma
     if body.queries.is_empty() || body.queries.len() > MAX_QUERIES {
         return Err(tapis_core::Error::invalid(
             "queries",
-            format!("send between 1 and {MAX_QUERIES} queries (got {})", body.queries.len()),
+            format!(
+                "send between 1 and {MAX_QUERIES} queries (got {})",
+                body.queries.len()
+            ),
         )
         .into());
     }
     if let Some(b) = &body.banks
         && (b.is_empty() || b.len() > 100)
     {
-        return Err(tapis_core::Error::invalid("banks", "name 1 to 100 banks, or leave it out for all").into());
+        return Err(tapis_core::Error::invalid(
+            "banks",
+            "name 1 to 100 banks, or leave it out for all",
+        )
+        .into());
     }
     let mut parsed = Vec::with_capacity(body.queries.len());
     let mut images = 0;
@@ -497,7 +592,10 @@ async fn match_batch(state: S, Auth(p): Auth, req: Request) -> ApiResult<Json<Ma
                 Parsed::Image(bytes) => hash_image(&bytes, &IMAGE_LIMITS)
                     .map(|r| (Signal::Pdq(r.hash), Some(r.quality)))
                     .map_err(|e| {
-                        ApiError::from(tapis_core::Error::invalid(format!("queries[{i}].data"), e.to_string()))
+                        ApiError::from(tapis_core::Error::invalid(
+                            format!("queries[{i}].data"),
+                            e.to_string(),
+                        ))
                     }),
             })
             .collect::<ApiResult<Vec<_>>>()
@@ -505,7 +603,9 @@ async fn match_batch(state: S, Auth(p): Auth, req: Request) -> ApiResult<Json<Ma
     .await
     .map_err(|_| ApiError::internal())??;
     let queries: Vec<Signal> = hashed.iter().map(|(s, _)| s.clone()).collect();
-    let banks: Option<Vec<String>> = body.banks.map(|b| b.into_iter().map(|s| s.trim().to_owned()).collect());
+    let banks: Option<Vec<String>> = body
+        .banks
+        .map(|b| b.into_iter().map(|s| s.trim().to_owned()).collect());
     let answers = state
         .store
         .match_signals(&state.matcher, &p, banks.as_deref(), &queries)

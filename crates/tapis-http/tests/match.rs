@@ -36,7 +36,12 @@ async fn verified(app: &App, envelope: &Value) -> Value {
         .as_array()
         .expect("keys")
         .iter()
-        .map(|k| (k["kid"].as_str().expect("kid").to_owned(), k["public_key"].as_str().expect("key").to_owned()))
+        .map(|k| {
+            (
+                k["kid"].as_str().expect("kid").to_owned(),
+                k["public_key"].as_str().expect("key").to_owned(),
+            )
+        })
         .collect();
     let payload = tapis_core::sign::open_envelope(envelope, &keys).expect("signature verifies");
     // a changed payload does not verify
@@ -47,7 +52,10 @@ async fn verified(app: &App, envelope: &Value) -> Value {
 }
 
 fn matches_of(results: &Value, i: usize) -> Vec<Value> {
-    results["results"][i]["matches"].as_array().expect("matches").clone()
+    results["results"][i]["matches"]
+        .as_array()
+        .expect("matches")
+        .clone()
 }
 
 async fn match_ok(app: &App, token: &str, body: Value) -> Value {
@@ -67,13 +75,22 @@ async fn scenario(backend: tapis_store::Backend) {
     let other_t = app.token(&other, "platform_agent").await;
     let flag_t = app.token(&flagger, "flagger").await;
 
-    let (s, notice) = app.post("/api/v1/notices", &officer, notice_body(&platform, 1)).await;
+    let (s, notice) = app
+        .post("/api/v1/notices", &officer, notice_body(&platform, 1))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{notice}");
     let notice_id = notice["id"].as_str().expect("notice id").to_owned();
 
     // a bank: only authority staff make one; the threshold is at most 31
-    app.expect_error("POST", "/api/v1/banks", &plat_t, Some(json!({"name": "x"})), StatusCode::FORBIDDEN, "forbidden")
-        .await;
+    app.expect_error(
+        "POST",
+        "/api/v1/banks",
+        &plat_t,
+        Some(json!({"name": "x"})),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     let e = app
         .expect_error(
             "POST",
@@ -114,12 +131,18 @@ async fn scenario(backend: tapis_store::Backend) {
     let second = serve_state(second_state).await;
     let second_api = Api::new(second.base.clone());
     let (s, v) = second_api
-        .post("/api/v1/match", &plat_t, json!({"queries": [{"type": "domain", "value": "new.example"}]}))
+        .post(
+            "/api/v1/match",
+            &plat_t,
+            json!({"queries": [{"type": "domain", "value": "new.example"}]}),
+        )
         .await;
     assert_eq!((s, matches_of(&v, 0).len()), (StatusCode::OK, 0), "{v}");
 
     // signals, citing the notice: its legal basis comes with them
-    let image_hash = tapis_match::pdq::hash_image(IMAGE, &Default::default()).expect("hash").hash;
+    let image_hash = tapis_match::pdq::hash_image(IMAGE, &Default::default())
+        .expect("hash")
+        .hash;
     let near = flipped(image_hash, 10);
     let far = flipped(image_hash, 40);
     let src = json!({"notice_id": notice_id});
@@ -182,7 +205,10 @@ async fn scenario(backend: tapis_store::Backend) {
         let m = matches_of(&r, i);
         // within 31: found at distance 10; at 40: not
         assert_eq!(m.len(), 1, "{r}");
-        assert_eq!((m[0]["signal_id"].as_str(), m[0]["distance"].as_u64()), (Some(id_of(2).as_str()), Some(10)));
+        assert_eq!(
+            (m[0]["signal_id"].as_str(), m[0]["distance"].as_u64()),
+            (Some(id_of(2).as_str()), Some(10))
+        );
         assert_eq!(m[0]["low_quality"], false);
     }
     assert_eq!(r["results"][5]["type"], "pdq");
@@ -192,18 +218,35 @@ async fn scenario(backend: tapis_store::Backend) {
     assert_eq!(matches_of(&r, 7)[0]["signal_id"], id_of(5));
     assert!(matches_of(&r, 8).is_empty());
     // the far hash matches itself, flagged as low quality
-    let r = match_ok(&app, &plat_t, json!({"queries": [{"type": "pdq", "value": flipped(far, 0).to_string()}]})).await;
+    let r = match_ok(
+        &app,
+        &plat_t,
+        json!({"queries": [{"type": "pdq", "value": flipped(far, 0).to_string()}]}),
+    )
+    .await;
     let m = matches_of(&r, 0);
-    assert_eq!((m[0]["signal_id"].as_str(), m[0]["low_quality"].as_bool()), (Some(id_of(3).as_str()), Some(true)));
+    assert_eq!(
+        (m[0]["signal_id"].as_str(), m[0]["low_quality"].as_bool()),
+        (Some(id_of(3).as_str()), Some(true))
+    );
 
     // the second server sees the additions it did not make (no restart)
     let (s, v) = second_api
-        .post("/api/v1/match", &plat_t, json!({"queries": [{"type": "domain", "value": "www.bad.example"}]}))
+        .post(
+            "/api/v1/match",
+            &plat_t,
+            json!({"queries": [{"type": "domain", "value": "www.bad.example"}]}),
+        )
         .await;
     assert_eq!((s, matches_of(&v, 0).len()), (StatusCode::OK, 1), "{v}");
 
     // a platform without the share: nothing matches, the bank is a 404
-    let r = match_ok(&app, &other_t, json!({"queries": [{"type": "domain", "value": "x.bad.example"}]})).await;
+    let r = match_ok(
+        &app,
+        &other_t,
+        json!({"queries": [{"type": "domain", "value": "x.bad.example"}]}),
+    )
+    .await;
     assert!(matches_of(&r, 0).is_empty(), "{r}");
     for path in [
         format!("/api/v1/banks/{bank_id}"),
@@ -211,13 +254,23 @@ async fn scenario(backend: tapis_store::Backend) {
         format!("/api/v1/banks/{bank_id}/export"),
         format!("/api/v1/banks/{bank_id}/precision"),
     ] {
-        app.expect_error("GET", &path, &other_t, None, StatusCode::NOT_FOUND, "not_found").await;
+        app.expect_error(
+            "GET",
+            &path,
+            &other_t,
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
     }
     app.expect_error(
         "POST",
         "/api/v1/match",
         &other_t,
-        Some(json!({"queries": [{"type": "domain", "value": "x.bad.example"}], "banks": [bank_id]})),
+        Some(
+            json!({"queries": [{"type": "domain", "value": "x.bad.example"}], "banks": [bank_id]}),
+        ),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -226,7 +279,11 @@ async fn scenario(backend: tapis_store::Backend) {
     assert_eq!(list["banks"], json!([]));
     let (_, list) = app.get("/api/v1/banks", &plat_t).await;
     assert_eq!(list["banks"][0]["id"], bank_id.as_str());
-    assert_eq!(list["banks"][0]["shared_with"], json!([]), "other parties are not shown to a platform");
+    assert_eq!(
+        list["banks"][0]["shared_with"],
+        json!([]),
+        "other parties are not shown to a platform"
+    );
 
     // the flagger contributes only citing a notice made from its own flags;
     // a platform does not add
@@ -255,13 +312,33 @@ async fn scenario(backend: tapis_store::Backend) {
     let (s, env) = app.get(&format!("{signals_path}?since=0"), &plat_t).await;
     assert_eq!(s, StatusCode::OK, "{env}");
     let feed = verified(&app, &env).await["feed"].clone();
-    let seqs: Vec<i64> = feed["changes"].as_array().expect("changes").iter().map(|c| c["seq"].as_i64().expect("seq")).collect();
+    let seqs: Vec<i64> = feed["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["seq"].as_i64().expect("seq"))
+        .collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
-    assert_eq!((feed["next"].as_i64(), feed["more"].as_bool()), (Some(6), Some(false)));
-    assert!(feed["changes"].as_array().expect("c").iter().all(|c| c["op"] == "add"));
-    let (_, page) = app.get(&format!("{signals_path}?since=0&limit=2"), &plat_t).await;
+    assert_eq!(
+        (feed["next"].as_i64(), feed["more"].as_bool()),
+        (Some(6), Some(false))
+    );
+    assert!(
+        feed["changes"]
+            .as_array()
+            .expect("c")
+            .iter()
+            .all(|c| c["op"] == "add")
+    );
+    let (_, page) = app
+        .get(&format!("{signals_path}?since=0&limit=2"), &plat_t)
+        .await;
     let page = &page["payload"]["feed"];
-    assert_eq!((page["next"].as_i64(), page["more"].as_bool()), (Some(2), Some(true)), "{page}");
+    assert_eq!(
+        (page["next"].as_i64(), page["more"].as_bool()),
+        (Some(2), Some(true)),
+        "{page}"
+    );
 
     // a tombstone: only staff; then no match, and the feed carries it
     app.expect_error(
@@ -274,49 +351,107 @@ async fn scenario(backend: tapis_store::Backend) {
     )
     .await;
     let (s, removed) = app
-        .post(&format!("{signals_path}/{}/remove", id_of(0)), &officer, json!({"reason": "content restored after appeal"}))
+        .post(
+            &format!("{signals_path}/{}/remove", id_of(0)),
+            &officer,
+            json!({"reason": "content restored after appeal"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{removed}");
     assert!(removed["removed_at"].is_string());
     let (s, v) = app
-        .post(&format!("{signals_path}/{}/remove", id_of(0)), &officer, json!({"reason": "again"}))
+        .post(
+            &format!("{signals_path}/{}/remove", id_of(0)),
+            &officer,
+            json!({"reason": "again"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
-    let r = match_ok(&app, &plat_t, json!({"queries": [{"type": "url", "value": "https://example.com/v/1"}]})).await;
+    let r = match_ok(
+        &app,
+        &plat_t,
+        json!({"queries": [{"type": "url", "value": "https://example.com/v/1"}]}),
+    )
+    .await;
     assert!(matches_of(&r, 0).is_empty(), "{r}");
     let (s, v) = second_api
-        .post("/api/v1/match", &plat_t, json!({"queries": [{"type": "url", "value": "https://example.com/v/1"}]}))
+        .post(
+            "/api/v1/match",
+            &plat_t,
+            json!({"queries": [{"type": "url", "value": "https://example.com/v/1"}]}),
+        )
         .await;
-    assert_eq!((s, matches_of(&v, 0).len()), (StatusCode::OK, 0), "the other server saw the tombstone: {v}");
+    assert_eq!(
+        (s, matches_of(&v, 0).len()),
+        (StatusCode::OK, 0),
+        "the other server saw the tombstone: {v}"
+    );
     // it loaded the bank once (empty) and applied the seven changes one by one
     let stats = second_matcher.stats();
-    assert_eq!((stats.banks, stats.full_loads, stats.changes_applied), (1, 1, 7), "{stats:?}");
+    assert_eq!(
+        (stats.banks, stats.full_loads, stats.changes_applied),
+        (1, 1, 7),
+        "{stats:?}"
+    );
     let (_, env) = app.get(&format!("{signals_path}?since=6"), &plat_t).await;
     let feed = verified(&app, &env).await["feed"].clone();
     let changes = feed["changes"].as_array().expect("changes");
     assert_eq!(changes.len(), 1, "{feed}");
-    assert_eq!((changes[0]["seq"].as_i64(), changes[0]["op"].as_str()), (Some(7), Some("remove")));
+    assert_eq!(
+        (changes[0]["seq"].as_i64(), changes[0]["op"].as_str()),
+        (Some(7), Some("remove"))
+    );
     assert_eq!(changes[0]["signal"]["id"], id_of(0));
     assert_eq!(feed["next"], 7);
     // the export: five live signals at checkpoint 7
-    let (_, env) = app.get(&format!("/api/v1/banks/{bank_id}/export"), &plat_t).await;
+    let (_, env) = app
+        .get(&format!("/api/v1/banks/{bank_id}/export"), &plat_t)
+        .await;
     let export = verified(&app, &env).await;
-    assert_eq!((export["checkpoint"].as_i64(), export["signals"].as_array().map(Vec::len)), (Some(7), Some(5)));
+    assert_eq!(
+        (
+            export["checkpoint"].as_i64(),
+            export["signals"].as_array().map(Vec::len)
+        ),
+        (Some(7), Some(5))
+    );
 
     // feedback: three false positives (more than confirmations) put the
     // domain signal up for review, once
     let fb = |verdict: &str| json!({"signal_id": id_of(1), "verdict": verdict});
-    let (s, v) = app.post("/api/v1/match/feedback", &plat_t, fb("confirmed")).await;
-    assert_eq!((s, v["flagged_for_review"].as_bool()), (StatusCode::CREATED, Some(false)), "{v}");
+    let (s, v) = app
+        .post("/api/v1/match/feedback", &plat_t, fb("confirmed"))
+        .await;
+    assert_eq!(
+        (s, v["flagged_for_review"].as_bool()),
+        (StatusCode::CREATED, Some(false)),
+        "{v}"
+    );
     for n in 1..=4 {
-        let (s, v) = app.post("/api/v1/match/feedback", &plat_t, fb("false_positive")).await;
+        let (s, v) = app
+            .post("/api/v1/match/feedback", &plat_t, fb("false_positive"))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         assert_eq!(v["flagged_for_review"].as_bool(), Some(n >= 3), "{v}");
     }
-    app.expect_error("POST", "/api/v1/match/feedback", &other_t, Some(fb("confirmed")), StatusCode::NOT_FOUND, "not_found")
-        .await;
-    app.expect_error("POST", "/api/v1/match/feedback", &officer, Some(fb("confirmed")), StatusCode::FORBIDDEN, "forbidden")
-        .await;
+    app.expect_error(
+        "POST",
+        "/api/v1/match/feedback",
+        &other_t,
+        Some(fb("confirmed")),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    app.expect_error(
+        "POST",
+        "/api/v1/match/feedback",
+        &officer,
+        Some(fb("confirmed")),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     app.expect_error(
         "POST",
         "/api/v1/match/feedback",
@@ -326,27 +461,79 @@ async fn scenario(backend: tapis_store::Backend) {
         "invalid_body",
     )
     .await;
-    let events = app.store.events_for("signal", &id_of(1)).await.expect("events");
+    let events = app
+        .store
+        .events_for("signal", &id_of(1))
+        .await
+        .expect("events");
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions.iter().filter(|a| **a == "signal.flagged_for_review").count(), 1, "{actions:?}");
-    assert_eq!(actions.iter().filter(|a| **a == "signal.feedback").count(), 5, "{actions:?}");
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "signal.flagged_for_review")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "signal.feedback").count(),
+        5,
+        "{actions:?}"
+    );
     assert_eq!(actions[0], "signal.added");
-    let p = app.get_ok(&format!("/api/v1/banks/{bank_id}/precision"), &auditor).await;
-    assert_eq!((p["tally"]["confirmed"].as_u64(), p["tally"]["false_positives"].as_u64()), (Some(1), Some(4)), "{p}");
+    let p = app
+        .get_ok(&format!("/api/v1/banks/{bank_id}/precision"), &auditor)
+        .await;
+    assert_eq!(
+        (
+            p["tally"]["confirmed"].as_u64(),
+            p["tally"]["false_positives"].as_u64()
+        ),
+        (Some(1), Some(4)),
+        "{p}"
+    );
     assert!((p["precision"].as_f64().expect("precision") - 0.2).abs() < 1e-9);
     assert_eq!(p["contributors"][0]["party_id"], app.authority_id.as_str());
     assert_eq!(p["flagged_signals"], json!([id_of(1)]));
-    let p = app.get_ok(&format!("/api/v1/banks/{bank_id}/precision"), &plat_t).await;
-    assert_eq!(p["contributors"], json!([]), "a platform sees the bank's figure only");
+    let p = app
+        .get_ok(&format!("/api/v1/banks/{bank_id}/precision"), &plat_t)
+        .await;
+    assert_eq!(
+        p["contributors"],
+        json!([]),
+        "a platform sees the bank's figure only"
+    );
 
     // disabling the bank hides it from the platform
     let (s, v) = app
-        .call("PATCH", &format!("/api/v1/banks/{bank_id}"), Some(&officer), Some(json!({"enabled": false})))
+        .call(
+            "PATCH",
+            &format!("/api/v1/banks/{bank_id}"),
+            Some(&officer),
+            Some(json!({"enabled": false})),
+        )
         .await;
-    assert_eq!((s, v["enabled"].as_bool()), (StatusCode::OK, Some(false)), "{v}");
-    let r = match_ok(&app, &plat_t, json!({"queries": [{"type": "domain", "value": "x.bad.example"}]})).await;
+    assert_eq!(
+        (s, v["enabled"].as_bool()),
+        (StatusCode::OK, Some(false)),
+        "{v}"
+    );
+    let r = match_ok(
+        &app,
+        &plat_t,
+        json!({"queries": [{"type": "domain", "value": "x.bad.example"}]}),
+    )
+    .await;
     assert!(matches_of(&r, 0).is_empty(), "{r}");
-    app.expect_error("GET", &format!("/api/v1/banks/{bank_id}"), &plat_t, None, StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(
+        "GET",
+        &format!("/api/v1/banks/{bank_id}"),
+        &plat_t,
+        None,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 
     second.stop().await;
     app.stop().await;
@@ -372,7 +559,12 @@ async fn raw_head(app: &App, token: &str, length: usize) -> String {
     let mut buf = vec![0u8; 4096];
     let mut got = 0;
     while got < buf.len() {
-        match tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf[got..])).await {
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.read(&mut buf[got..]),
+        )
+        .await
+        {
             Ok(Ok(0)) | Err(_) => break,
             Ok(Ok(n)) => {
                 got += n;
@@ -405,19 +597,54 @@ async fn bad_input(backend: tapis_store::Backend) {
         )
         .await;
     assert_eq!(field(&e), "queries[1].data", "{e}");
-    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("decoded"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("decoded"),
+        "{e}"
+    );
     let e = app
-        .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!([{"type": "image", "data": b64(b"hello, not an image")}]))), StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .expect_error(
+            "POST",
+            "/api/v1/match",
+            &plat_t,
+            Some(bad(
+                json!([{"type": "image", "data": b64(b"hello, not an image")}]),
+            )),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
         .await;
     assert_eq!(field(&e), "queries[0].data", "{e}");
     let e = app
-        .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!([{"type": "image", "data": "***"}]))), StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .expect_error(
+            "POST",
+            "/api/v1/match",
+            &plat_t,
+            Some(bad(json!([{"type": "image", "data": "***"}]))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
         .await;
-    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("base64"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("base64"),
+        "{e}"
+    );
     // an oversized image: 413 naming the query
     let big = b64(&vec![0u8; 5 * 1024 * 1024]);
     let e = app
-        .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!([{"type": "image", "data": big}]))), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        .expect_error(
+            "POST",
+            "/api/v1/match",
+            &plat_t,
+            Some(bad(json!([{"type": "image", "data": big}]))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        )
         .await;
     assert_eq!(field(&e), "queries[0].data", "{e}");
     // a request over the route's own limit is refused from its length,
@@ -425,7 +652,10 @@ async fn bad_input(backend: tapis_store::Backend) {
     // connection closed under it, so the head alone is sent)
     let answer = raw_head(&app, &plat_t, 20_000_000).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains("payload_too_large") && answer.contains("16777216"), "{answer}");
+    assert!(
+        answer.contains("payload_too_large") && answer.contains("16777216"),
+        "{answer}"
+    );
     // over the global 1 MiB but within the route's: accepted
     let long: Vec<Value> = (0..1000)
         .map(|i| json!({"type": "url", "value": format!("https://a.example/{i}/{}", "x".repeat(1500))}))
@@ -440,32 +670,90 @@ async fn bad_input(backend: tapis_store::Backend) {
         (json!({"type": "md5", "value": "g".repeat(32)}), "non-hex"),
     ] {
         let e = app
-            .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!([{"type": "url", "value": "https://a.example/"}, q]))), StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            .expect_error(
+                "POST",
+                "/api/v1/match",
+                &plat_t,
+                Some(bad(
+                    json!([{"type": "url", "value": "https://a.example/"}, q]),
+                )),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+            )
             .await;
         assert_eq!(field(&e), "queries[1].value", "{e}");
-        assert!(e["error"]["message"].as_str().unwrap_or_default().contains(want), "{e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(want),
+            "{e}"
+        );
     }
     // too many queries, none, an unknown type, a missing value
-    let many: Vec<Value> = (0..1001).map(|_| json!({"type": "domain", "value": "a.example"})).collect();
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"type": "domain", "value": "a.example"}))
+        .collect();
     let e = app
-        .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!(many))), StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .expect_error(
+            "POST",
+            "/api/v1/match",
+            &plat_t,
+            Some(bad(json!(many))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
         .await;
     assert_eq!(field(&e), "queries", "{e}");
-    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("1001"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1001"),
+        "{e}"
+    );
     let e = app
-        .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!([]))), StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .expect_error(
+            "POST",
+            "/api/v1/match",
+            &plat_t,
+            Some(bad(json!([]))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
         .await;
     assert_eq!(field(&e), "queries", "{e}");
     let e = app
-        .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!([{"type": "video", "value": "x"}]))), StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .expect_error(
+            "POST",
+            "/api/v1/match",
+            &plat_t,
+            Some(bad(json!([{"type": "video", "value": "x"}]))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
         .await;
     assert_eq!(field(&e), "queries[0].type", "{e}");
     let e = app
-        .expect_error("POST", "/api/v1/match", &plat_t, Some(bad(json!([{"type": "url"}]))), StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .expect_error(
+            "POST",
+            "/api/v1/match",
+            &plat_t,
+            Some(bad(json!([{"type": "url"}]))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
         .await;
     assert_eq!(field(&e), "queries[0].value", "{e}");
-    app.expect_error("POST", "/api/v1/match", &plat_t, Some(json!({"queries": [], "extra": 1})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
-        .await;
+    app.expect_error(
+        "POST",
+        "/api/v1/match",
+        &plat_t,
+        Some(json!({"queries": [], "extra": 1})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
     let resp = app
         .client
         .post(format!("{}/api/v1/match", app.base))
@@ -488,8 +776,15 @@ async fn bad_input(backend: tapis_store::Backend) {
     // a flagger may not match; an unknown bank is a 404
     let flagger = app.party("flagger", "Agency").await;
     let flag_t = app.token(&flagger, "flagger").await;
-    app.expect_error("POST", "/api/v1/match", &flag_t, Some(bad(json!([{"type": "domain", "value": "a.example"}]))), StatusCode::FORBIDDEN, "forbidden")
-        .await;
+    app.expect_error(
+        "POST",
+        "/api/v1/match",
+        &flag_t,
+        Some(bad(json!([{"type": "domain", "value": "a.example"}]))),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     app.expect_error(
         "POST",
         "/api/v1/match",
@@ -501,14 +796,30 @@ async fn bad_input(backend: tapis_store::Backend) {
     .await;
     // the feed's query is checked
     let officer = app.token(&app.authority_id, "officer").await;
-    let (_, bank) = app.post("/api/v1/banks", &officer, json!({"name": "b"})).await;
+    let (_, bank) = app
+        .post("/api/v1/banks", &officer, json!({"name": "b"}))
+        .await;
     let id = bank["id"].as_str().expect("id");
     let e = app
-        .expect_error("GET", &format!("/api/v1/banks/{id}/signals?limit=0"), &officer, None, StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .expect_error(
+            "GET",
+            &format!("/api/v1/banks/{id}/signals?limit=0"),
+            &officer,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
         .await;
     assert_eq!(field(&e), "limit");
-    app.expect_error("GET", &format!("/api/v1/banks/{id}/signals?since=x"), &officer, None, StatusCode::BAD_REQUEST, "invalid_query")
-        .await;
+    app.expect_error(
+        "GET",
+        &format!("/api/v1/banks/{id}/signals?since=x"),
+        &officer,
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
     // a signal's value is checked where it is
     let e = app
         .expect_error(

@@ -43,12 +43,20 @@ pub struct Feed {
 
 impl Store {
     /// Changes to `bank` after checkpoint `since`, at most `limit`, signed.
-    pub async fn bank_feed(&self, by: &Principal, bank: &str, since: i64, limit: u32) -> Result<Value> {
+    pub async fn bank_feed(
+        &self,
+        by: &Principal,
+        bank: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Value> {
         if since < 0 {
             return Err(tapis_core::Error::invalid("since", "a checkpoint is 0 or more").into());
         }
         if !(1..=MAX_FEED_PAGE).contains(&limit) {
-            return Err(tapis_core::Error::invalid("limit", format!("use 1 to {MAX_FEED_PAGE}")).into());
+            return Err(
+                tapis_core::Error::invalid("limit", format!("use 1 to {MAX_FEED_PAGE}")).into(),
+            );
         }
         let b = load_bank(&self.pool, bank).await?;
         require(by, Some(&b), BankAction::Read)?;

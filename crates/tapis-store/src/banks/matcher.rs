@@ -208,7 +208,9 @@ impl Matcher {
         {
             let mut c = write(&cached);
             if c.bank.pdq_threshold() != b.pdq_threshold {
-                c.bank.set_pdq_threshold(b.pdq_threshold).map_err(Error::corrupt)?;
+                c.bank
+                    .set_pdq_threshold(b.pdq_threshold)
+                    .map_err(Error::corrupt)?;
             }
             if c.name != b.name {
                 c.name.clone_from(&b.name);
@@ -222,9 +224,11 @@ impl Matcher {
 /// wait for it). Failures are logged; a bank not loaded here loads on its
 /// first match.
 pub async fn warm(store: Store, matcher: Arc<Matcher>) {
-    let rows = match sqlx::query(&format!("SELECT {LIGHT_COLUMNS} FROM banks b WHERE b.enabled = 1"))
-        .fetch_all(&store.pool)
-        .await
+    let rows = match sqlx::query(&format!(
+        "SELECT {LIGHT_COLUMNS} FROM banks b WHERE b.enabled = 1"
+    ))
+    .fetch_all(&store.pool)
+    .await
     {
         Ok(rows) => rows,
         Err(e) => {
@@ -259,15 +263,20 @@ impl Store {
         queries: &[Signal],
     ) -> Result<Vec<Vec<MatchHit>>> {
         require(by, None, BankAction::Match)?;
-        let rows = sqlx::query(&format!("SELECT {LIGHT_COLUMNS} FROM banks b ORDER BY b.name"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {LIGHT_COLUMNS} FROM banks b ORDER BY b.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         let all = rows.iter().map(bank_from_row).collect::<Result<Vec<_>>>()?;
         let mut chosen = Vec::new();
         match only {
             Some(ids) => {
                 for id in ids {
-                    let b = all.iter().find(|b| &b.id == id).ok_or(Error::NotFound("bank"))?;
+                    let b = all
+                        .iter()
+                        .find(|b| &b.id == id)
+                        .ok_or(Error::NotFound("bank"))?;
                     require(by, Some(b), BankAction::Match)?;
                     if b.enabled && !chosen.iter().any(|c: &&BankView| c.id == b.id) {
                         chosen.push(b);

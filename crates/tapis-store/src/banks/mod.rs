@@ -119,11 +119,13 @@ async fn load_bank<'c, E>(conn: E, id: &str) -> Result<BankView>
 where
     E: sqlx::Executor<'c, Database = Any>,
 {
-    let row = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks b WHERE b.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(Error::NotFound("bank"))?;
+    let row = sqlx::query(&format!(
+        "SELECT {BANK_COLUMNS} FROM banks b WHERE b.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound("bank"))?;
     bank_from_row(&row)
 }
 
@@ -238,11 +240,13 @@ pub(crate) fn signal_from_row(row: &AnyRow) -> Result<SignalView> {
 }
 
 async fn load_signal(tx: &mut Tx, id: &str) -> Result<SignalView> {
-    let row = sqlx::query(&format!("SELECT {SIGNAL_COLUMNS} FROM bank_signals s WHERE s.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::NotFound("signal"))?;
+    let row = sqlx::query(&format!(
+        "SELECT {SIGNAL_COLUMNS} FROM bank_signals s WHERE s.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("signal"))?;
     signal_from_row(&row)
 }
 
@@ -268,12 +272,20 @@ async fn check_parties(tx: &mut Tx, s: &BankSettings) -> Result<()> {
     ] {
         for (i, id) in ids.iter().enumerate() {
             let field = format!("{field}[{i}]");
-            let kind = crate::parties::kind_of(tx, *id).await.map_err(|e| match e {
-                Error::NotFound(_) => tapis_core::Error::invalid(&field, "no party has this id").into(),
-                other => other,
-            })?;
+            let kind = crate::parties::kind_of(tx, *id)
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound(_) => {
+                        tapis_core::Error::invalid(&field, "no party has this id").into()
+                    }
+                    other => other,
+                })?;
             if PartyKind::parse(&kind).map_err(Error::corrupt)? != want {
-                return Err(tapis_core::Error::invalid(field, format!("this party is not a {}", want.as_str())).into());
+                return Err(tapis_core::Error::invalid(
+                    field,
+                    format!("this party is not a {}", want.as_str()),
+                )
+                .into());
             }
         }
     }
@@ -287,7 +299,9 @@ async fn name_taken(tx: &mut Tx, name: &str, except: &str) -> Result<()> {
         .fetch_optional(&mut **tx)
         .await?;
     if row.is_some() {
-        return Err(Error::Conflict(format!("a bank named {name:?} already exists")));
+        return Err(Error::Conflict(format!(
+            "a bank named {name:?} already exists"
+        )));
     }
     Ok(())
 }
@@ -302,7 +316,11 @@ async fn legal_basis_of(tx: &mut Tx, by: &Principal, source: &SourceRef) -> Resu
     let (table, field) = match source.kind.as_str() {
         "notice" => ("notices", "source.notice_id"),
         "order" => ("orders", "source.order_id"),
-        _ => return Err(tapis_core::Error::invalid("source", "name a notice_id or an order_id").into()),
+        _ => {
+            return Err(
+                tapis_core::Error::invalid("source", "name a notice_id or an order_id").into(),
+            );
+        }
     };
     let row = if by.role.reads_everything() {
         sqlx::query(&format!(
@@ -374,10 +392,12 @@ pub struct ContributorPrecision {
 }
 
 async fn signal_tally(tx: &mut Tx, signal: &str) -> Result<Tally> {
-    let rows = sqlx::query("SELECT verdict, COUNT(*) AS n FROM match_feedback WHERE signal_id = $1 GROUP BY verdict")
-        .bind(signal)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT verdict, COUNT(*) AS n FROM match_feedback WHERE signal_id = $1 GROUP BY verdict",
+    )
+    .bind(signal)
+    .fetch_all(&mut **tx)
+    .await?;
     let mut t = Tally::default();
     for r in rows {
         let n = u64::try_from(r.try_get::<i64, _>("n")?).map_err(Error::corrupt)?;
@@ -424,7 +444,12 @@ impl Store {
     }
 
     /// Change a bank's settings (authority admin or officer).
-    pub async fn update_bank(&self, by: &Principal, id: &str, input: BankInput) -> Result<BankView> {
+    pub async fn update_bank(
+        &self,
+        by: &Principal,
+        id: &str,
+        input: BankInput,
+    ) -> Result<BankView> {
         let mut tx = self.write().await?;
         let b = load_bank(&mut *tx, id).await?;
         require(by, Some(&b), BankAction::Manage)?;
@@ -459,9 +484,11 @@ impl Store {
 
     /// Banks `by` may see.
     pub async fn list_banks(&self, by: &Principal) -> Result<Vec<BankView>> {
-        let rows = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks b ORDER BY b.name"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {BANK_COLUMNS} FROM banks b ORDER BY b.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::new();
         for r in &rows {
             let b = bank_from_row(r)?;
@@ -482,7 +509,12 @@ impl Store {
     /// Add signals to a bank in one transaction, each with its audit event
     /// and its sequence number. A live signal of the same type and value
     /// already in the bank is a 409 naming it.
-    pub async fn add_signals(&self, by: &Principal, bank: &str, signals: Vec<NewSignal>) -> Result<Vec<SignalView>> {
+    pub async fn add_signals(
+        &self,
+        by: &Principal,
+        bank: &str,
+        signals: Vec<NewSignal>,
+    ) -> Result<Vec<SignalView>> {
         let mut tx = self.write().await?;
         let b = load_bank(&mut *tx, bank).await?;
         require(by, Some(&b), BankAction::AddSignal)?;
@@ -544,9 +576,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let view = load_signal(&mut tx, &id).await?;
-            Event::about(EventType::SignalAdded, "signal", &id, json!({"bank_id": bank, "seq": seq, "signal": to_json(&view)?}))
-                .append(&mut tx, now, &by.actor())
-                .await?;
+            Event::about(
+                EventType::SignalAdded,
+                "signal",
+                &id,
+                json!({"bank_id": bank, "seq": seq, "signal": to_json(&view)?}),
+            )
+            .append(&mut tx, now, &by.actor())
+            .await?;
             out.push(view);
         }
         tx.commit().await?;
@@ -555,7 +592,13 @@ impl Store {
 
     /// Tombstone a signal (authority admin or officer): it stays on record,
     /// marked removed, and stops matching; the feed carries the tombstone.
-    pub async fn remove_signal(&self, by: &Principal, bank: &str, signal: &str, reason: &str) -> Result<SignalView> {
+    pub async fn remove_signal(
+        &self,
+        by: &Principal,
+        bank: &str,
+        signal: &str,
+        reason: &str,
+    ) -> Result<SignalView> {
         let reason = tapis_core::party::bounded_text("reason", reason, 3, 2000)?;
         let mut tx = self.write().await?;
         let b = load_bank(&mut *tx, bank).await?;
@@ -587,10 +630,15 @@ impl Store {
             .bind(now.unix_millis())
             .execute(&mut *tx)
             .await?;
-        Event::about(EventType::SignalRemoved, "signal", signal, json!({"bank_id": bank, "seq": seq, "reason": reason}))
-            .before(json!({"removed": false}))
-            .append(&mut tx, now, &by.actor())
-            .await?;
+        Event::about(
+            EventType::SignalRemoved,
+            "signal",
+            signal,
+            json!({"bank_id": bank, "seq": seq, "reason": reason}),
+        )
+        .before(json!({"removed": false}))
+        .append(&mut tx, now, &by.actor())
+        .await?;
         let s = load_signal(&mut tx, signal).await?;
         tx.commit().await?;
         Ok(s)
@@ -611,7 +659,9 @@ impl Store {
             .transpose()?;
         let mut tx = self.write().await?;
         let s = load_signal(&mut tx, signal).await?;
-        let b = load_bank(&mut *tx, &s.bank_id).await.map_err(|_| Error::NotFound("signal"))?;
+        let b = load_bank(&mut *tx, &s.bank_id)
+            .await
+            .map_err(|_| Error::NotFound("signal"))?;
         require(by, Some(&b), BankAction::Feedback).map_err(|e| match e {
             Error::NotFound(_) => Error::NotFound("signal"),
             other => other,
@@ -635,9 +685,14 @@ impl Store {
         .await?;
         let mut after = before;
         after.add(verdict);
-        Event::about(EventType::SignalFeedback, "signal", signal, json!({"feedback_id": id, "verdict": verdict, "note": note, "tally": after}))
-            .append(&mut tx, now, &by.actor())
-            .await?;
+        Event::about(
+            EventType::SignalFeedback,
+            "signal",
+            signal,
+            json!({"feedback_id": id, "verdict": verdict, "note": note, "tally": after}),
+        )
+        .append(&mut tx, now, &by.actor())
+        .await?;
         let mut flagged = s.review_flagged_at.is_some();
         if !flagged && crosses_into_review(before, after, b.review_after) {
             sqlx::query("UPDATE bank_signals SET review_flagged_at = $1 WHERE id = $2")
@@ -683,7 +738,8 @@ impl Store {
         for r in rows {
             let party: String = r.try_get("added_party")?;
             let n = u64::try_from(r.try_get::<i64, _>("n")?).map_err(Error::corrupt)?;
-            let verdict = Verdict::parse(&r.try_get::<String, _>("verdict")?).map_err(Error::corrupt)?;
+            let verdict =
+                Verdict::parse(&r.try_get::<String, _>("verdict")?).map_err(Error::corrupt)?;
             if per.last().is_none_or(|(p, _)| *p != party) {
                 per.push((party, Tally::default()));
             }
@@ -699,8 +755,14 @@ impl Store {
         let me = by.party_id.to_string();
         let contributors = per
             .into_iter()
-            .filter(|(p, _)| by.role.reads_everything() || (by.party_kind == PartyKind::Flagger && *p == me))
-            .map(|(party_id, tally)| ContributorPrecision { party_id, precision: tally.precision(), tally })
+            .filter(|(p, _)| {
+                by.role.reads_everything() || (by.party_kind == PartyKind::Flagger && *p == me)
+            })
+            .map(|(party_id, tally)| ContributorPrecision {
+                party_id,
+                precision: tally.precision(),
+                tally,
+            })
             .collect();
         let flagged = sqlx::query(
             "SELECT id FROM bank_signals WHERE bank_id = $1 AND review_flagged_at IS NOT NULL ORDER BY review_flagged_at, id",
