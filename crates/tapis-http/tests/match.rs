@@ -504,6 +504,84 @@ async fn scenario(backend: tapis_store::Backend) {
         "a platform sees the bank's figure only"
     );
 
+    // a contributing flagger adds a signal citing a notice made from its
+    // own flag; its precision is its own to read
+    let (s, f) = app
+        .post(
+            "/api/v1/flags",
+            &flag_t,
+            json!({"flags": [{
+                "targets": [{"kind": "url", "value": "https://videoshare.example/v/9"}],
+                "category": "terrorism",
+                "reasons": "recruitment video re-uploaded",
+                "evidence": [{"sha256": "ab".repeat(32), "description": "screenshot"}],
+            }]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{f}");
+    let (s, flag_notice) = app
+        .post(
+            "/api/v1/flags/accept",
+            &officer,
+            json!({
+                "flag_ids": [f["flags"][0]["id"]],
+                "platform_id": platform,
+                "urgency": "urgent",
+                "legal_basis": {"reference": "Law 5/2018 art. 13", "text": "Terrorist propaganda is removed."},
+                "explanation": "flagged re-upload",
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{flag_notice}");
+    let (s, v) = app
+        .post(
+            &signals_path,
+            &flag_t,
+            json!({"signals": [{"type": "url", "value": "https://videoshare.example/v/9", "source": {"notice_id": flag_notice["id"]}}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let flagged_signal = v["signals"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(v["signals"][0]["added_by"], flagger.as_str());
+    assert_eq!(
+        v["signals"][0]["legal_basis"]["reference"],
+        "Law 5/2018 art. 13"
+    );
+    let r = match_ok(
+        &app,
+        &plat_t,
+        json!({"queries": [{"type": "url", "value": "https://videoshare.example/v/9"}]}),
+    )
+    .await;
+    assert_eq!(
+        matches_of(&r, 0)[0]["signal_id"],
+        flagged_signal.as_str(),
+        "{r}"
+    );
+    let (s, _) = app
+        .post(
+            "/api/v1/match/feedback",
+            &plat_t,
+            json!({"signal_id": flagged_signal, "verdict": "confirmed"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let p = app
+        .get_ok(&format!("/api/v1/banks/{bank_id}/precision"), &flag_t)
+        .await;
+    assert_eq!(p["contributors"].as_array().map(Vec::len), Some(1), "{p}");
+    assert_eq!(
+        (
+            p["contributors"][0]["party_id"].as_str(),
+            p["contributors"][0]["precision"].as_f64()
+        ),
+        (Some(flagger.as_str()), Some(1.0))
+    );
+    let p = app
+        .get_ok(&format!("/api/v1/banks/{bank_id}/precision"), &auditor)
+        .await;
+    assert_eq!(p["contributors"].as_array().map(Vec::len), Some(2), "{p}");
+
     // disabling the bank hides it from the platform
     let (s, v) = app
         .call(
