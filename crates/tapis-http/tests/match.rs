@@ -480,7 +480,28 @@ async fn scenario(backend: tapis_store::Backend) {
         5,
         "{actions:?}"
     );
-    assert_eq!(actions[0], "signal.added");
+    let bank_events = app
+        .store
+        .events_for("bank", &bank_id)
+        .await
+        .expect("events");
+    let batch = bank_events
+        .iter()
+        .find(|e| e.action == "signal.added")
+        .expect("the batch's event");
+    assert_eq!(
+        batch.after["signals"].as_array().map(Vec::len),
+        Some(6),
+        "{:?}",
+        batch.after
+    );
+    assert_eq!(
+        (
+            batch.after["first_seq"].as_i64(),
+            batch.after["last_seq"].as_i64()
+        ),
+        (Some(1), Some(6))
+    );
     let p = app
         .get_ok(&format!("/api/v1/banks/{bank_id}/precision"), &auditor)
         .await;

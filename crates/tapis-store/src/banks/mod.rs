@@ -519,14 +519,27 @@ impl Store {
         let b = load_bank(&mut *tx, bank).await?;
         require(by, Some(&b), BankAction::AddSignal)?;
         let now = self.now();
-        let mut out = Vec::with_capacity(signals.len());
+        // the chain lock is held: the bank's sequence cannot move under us
+        let first = b.seq + 1;
+        let mut seq = b.seq;
+        let mut bases: std::collections::HashMap<(String, String), LegalBasis> =
+            std::collections::HashMap::new();
+        let mut record = Vec::with_capacity(signals.len());
         for (i, n) in signals.into_iter().enumerate() {
-            let legal = legal_basis_of(&mut tx, by, &n.source)
-                .await
-                .map_err(|e| match e {
-                    Error::Domain(d) => Error::Domain(d.within(&format!("signals[{i}]"))),
-                    other => other,
-                })?;
+            let key = (n.source.kind.clone(), n.source.id.clone());
+            let legal = match bases.get(&key) {
+                Some(l) => l.clone(),
+                None => {
+                    let l = legal_basis_of(&mut tx, by, &n.source)
+                        .await
+                        .map_err(|e| match e {
+                            Error::Domain(d) => Error::Domain(d.within(&format!("signals[{i}]"))),
+                            other => other,
+                        })?;
+                    bases.insert(key, l.clone());
+                    l
+                }
+            };
             let kind = n.signal.kind().as_str();
             let value = n.signal.to_string();
             if let Some(row) = sqlx::query(
@@ -543,7 +556,7 @@ impl Store {
                     row.try_get::<String, _>("id")?
                 )));
             }
-            let seq = next_seq(&mut tx, bank, now).await?;
+            seq += 1;
             let id = uuid::Uuid::now_v7().to_string();
             sqlx::query(
                 "INSERT INTO bank_signals (id, bank_id, kind, value, quality, category, tier, grp, source_type, source_id, \
@@ -575,17 +588,36 @@ impl Store {
                 .bind(now.unix_millis())
                 .execute(&mut *tx)
                 .await?;
-            let view = load_signal(&mut tx, &id).await?;
-            Event::about(
-                EventType::SignalAdded,
-                "signal",
-                &id,
-                json!({"bank_id": bank, "seq": seq, "signal": to_json(&view)?}),
-            )
-            .append(&mut tx, now, &by.actor())
-            .await?;
-            out.push(view);
+            record.push(
+                json!({"id": id, "seq": seq, "type": kind, "value": value, "source": n.source}),
+            );
         }
+        sqlx::query("UPDATE banks SET seq = $1, changed_at = $2 WHERE id = $3")
+            .bind(seq)
+            .bind(now.unix_millis())
+            .bind(bank)
+            .execute(&mut *tx)
+            .await?;
+        // one event for the batch, naming every signal and its sequence number
+        Event::about(
+            EventType::SignalAdded,
+            "bank",
+            bank,
+            json!({"first_seq": first, "last_seq": seq, "signals": record}),
+        )
+        .append(&mut tx, now, &by.actor())
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SIGNAL_COLUMNS} FROM bank_signals s WHERE s.bank_id = $1 AND s.added_seq >= $2 ORDER BY s.added_seq"
+        ))
+        .bind(bank)
+        .bind(first)
+        .fetch_all(&mut *tx)
+        .await?;
+        let out = rows
+            .iter()
+            .map(signal_from_row)
+            .collect::<Result<Vec<_>>>()?;
         tx.commit().await?;
         Ok(out)
     }
