@@ -105,6 +105,12 @@ event_types! {
     ContactCodeRefused = "contact.code_refused",
     ContactVerified = "contact.verified",
     RepresentativeCopied = "representative.copied",
+    BankCreated = "bank.created",
+    BankUpdated = "bank.updated",
+    SignalAdded = "signal.added",
+    SignalRemoved = "signal.removed",
+    SignalFeedback = "signal.feedback",
+    SignalFlaggedForReview = "signal.flagged_for_review",
 }
 
 impl FromStr for EventType {

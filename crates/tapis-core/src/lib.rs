@@ -9,6 +9,7 @@
 
 pub mod appeal;
 pub mod audit;
+pub mod bank;
 pub mod breaker;
 pub mod canonical;
 pub mod channel;

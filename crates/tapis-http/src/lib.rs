@@ -16,6 +16,7 @@ mod extract;
 mod flag_routes;
 pub mod health;
 pub(crate) mod log_routes;
+mod match_routes;
 pub mod metrics;
 mod order_routes;
 pub mod pow;
@@ -116,6 +117,9 @@ pub struct AppState {
     /// tapis's own host name (from `channel.public_url`): requests for it
     /// go to the web interface; other names get the block page.
     pub public_host: Option<String>,
+    /// The signal banks' in-memory indexes (the matching API), kept up to
+    /// date from each bank's sequence.
+    pub matcher: Arc<tapis_store::banks::Matcher>,
 }
 
 /// Renders the block page for a lookup, given the request's headers (for
@@ -147,6 +151,7 @@ impl AppState {
             web: None,
             block_page: None,
             public_host: None,
+            matcher: Default::default(),
         }
     }
 }
@@ -196,6 +201,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(flag_routes::router())
         .merge(representative_routes::router())
         .merge(pow::router())
+        .merge(match_routes::router())
         .split_for_parts()
 }
 
@@ -268,6 +274,11 @@ pub async fn serve(
 
     let edge = state.edge.clone();
     let limits = edge.limits();
+    // the signal banks' indexes are built at start, not on the first match
+    tokio::spawn(tapis_store::banks::warm(
+        state.store.clone(),
+        state.matcher.clone(),
+    ));
     let app = app(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

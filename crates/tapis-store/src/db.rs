@@ -168,6 +168,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_representatives.sql"),
         postgres: include_str!("../migrations/postgres/0025_representatives.sql"),
     },
+    Migration {
+        version: 27,
+        name: "signal_banks",
+        sqlite: include_str!("../migrations/sqlite/0027_signal_banks.sql"),
+        postgres: include_str!("../migrations/postgres/0027_signal_banks.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

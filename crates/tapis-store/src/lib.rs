@@ -13,6 +13,7 @@ mod appeals;
 mod audit;
 mod audit_batch;
 mod authorisers;
+pub mod banks;
 mod channel;
 mod db;
 mod disputes;
