@@ -98,6 +98,7 @@ event_types! {
     TrustedFlaggerSuspended = "trusted_flagger.suspended",
     TrustedFlaggerReinstated = "trusted_flagger.reinstated",
     TrustedFlaggerRevoked = "trusted_flagger.revoked",
+    RegisterPolicyLogged = "register.policy_logged",
 }
 
 impl FromStr for EventType {
