@@ -338,7 +338,9 @@ pub struct OrderFacts {
     pub emergency: bool,
     /// The latest authorisation or refusal, if any.
     pub authorisation: Option<AuthorisationFacts>,
-    /// The names, sorted.
+    /// How many names the order covers.
+    pub names_count: usize,
+    /// The names, sorted (all of them, or the first few for a list).
     pub names: Vec<String>,
     /// Platforms the order affects (party id, name).
     pub platforms: Vec<(String, String)>,
@@ -376,7 +378,8 @@ pub struct RegisterOrder {
     pub end_reason: Option<String>,
     /// How many names the order covers (always shown).
     pub names_count: usize,
-    /// The names, or "withheld" for each one the category policy hides.
+    /// The names (in a list, the first few), or "withheld" for each one
+    /// the category policy hides.
     pub names: Vec<String>,
     pub platforms: Vec<RegisterParty>,
     pub listed_at: Timestamp,
@@ -411,10 +414,10 @@ pub struct RegisterParty {
 pub fn order_entry(policy: &RedactionPolicy, f: OrderFacts) -> RegisterOrder {
     let mut w = Withheld::default();
     let hide = policy.withholds_locators(&f.category);
-    let names_count = f.names.len();
+    let names_count = f.names_count;
     let names = if hide {
         w.locators = u32::try_from(names_count).unwrap_or(u32::MAX);
-        vec![WITHHELD.to_owned(); names_count]
+        vec![WITHHELD.to_owned(); f.names.len()]
     } else {
         f.names
     };
@@ -480,6 +483,9 @@ pub struct NoticeFacts {
     pub trusted_flagger: bool,
     pub submitted_at: Timestamp,
     pub closed_at: Option<Timestamp>,
+    /// How many items the notice has.
+    pub items_count: usize,
+    /// Its items (all of them, or the first few for a list).
     pub items: Vec<ItemFacts>,
 }
 
@@ -533,13 +539,15 @@ pub struct RegisterItem {
 pub fn notice_entry(policy: &RedactionPolicy, f: NoticeFacts) -> RegisterNotice {
     let mut w = Withheld::default();
     let hide = policy.withholds_locators(&f.category);
-    let items_count = f.items.len();
+    let items_count = f.items_count;
+    if hide {
+        w.locators = u32::try_from(items_count).unwrap_or(u32::MAX);
+    }
     let items = f
         .items
         .into_iter()
         .map(|i| {
             let locator = if hide {
-                w.locators += 1;
                 WITHHELD.to_owned()
             } else {
                 i.value
@@ -861,6 +869,7 @@ mod tests {
                 decision: "authorise".into(),
                 at: t,
             }),
+            names_count: 3,
             names: vec!["a.example".into(), "b.example".into(), "c.example".into()],
             platforms: vec![],
         }

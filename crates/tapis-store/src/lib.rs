@@ -30,6 +30,7 @@ mod model;
 mod notices;
 mod orders;
 mod parties;
+pub mod register;
 mod schedule;
 pub mod secrets;
 mod shared_clock;
