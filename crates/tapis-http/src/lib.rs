@@ -16,6 +16,7 @@ mod extract;
 mod flag_routes;
 pub mod health;
 pub(crate) mod log_routes;
+pub(crate) mod register_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;
@@ -109,6 +110,8 @@ pub struct AppState {
     /// tapis's own host name (from `channel.public_url`): requests for it
     /// go to the web interface; other names get the block page.
     pub public_host: Option<String>,
+    /// What the public register withholds (`[register]`).
+    pub register: Arc<tapis_core::register::RedactionPolicy>,
 }
 
 /// Renders the block page for a lookup, given the request's headers (for
@@ -138,6 +141,7 @@ impl AppState {
             web: None,
             block_page: None,
             public_host: None,
+            register: Default::default(),
         }
     }
 }
@@ -185,6 +189,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appeal_routes::router())
         .merge(log_routes::router())
         .merge(flag_routes::router())
+        .merge(register_routes::router())
         .split_for_parts()
 }
 

@@ -55,6 +55,113 @@ pub struct RegisterQuery {
     pub limit: u32,
 }
 
+/// A search as it arrives (query strings, form fields): every field text.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RawSearch {
+    pub q: Option<String>,
+    pub category: Option<String>,
+    pub legal_basis: Option<String>,
+    pub state: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub platform: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// Which list a search is for (their states differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Orders,
+    Notices,
+}
+
+/// `YYYY-MM-DD` (the day's start, UTC) or an RFC 3339 instant.
+pub fn instant(field: &str, s: &str) -> tapis_core::Result<Timestamp> {
+    if s.len() == 10 {
+        Day::parse(field, s).map(Day::start)
+    } else {
+        Timestamp::parse(field, s)
+    }
+}
+
+impl RegisterQuery {
+    /// Check and bound a search: each field's length, the category against
+    /// the taxonomy, the state against the kind's states (never a draft),
+    /// dates, the platform id's characters, the cursor, a limit of 1 to
+    /// 100 (default 20). Empty fields are absent.
+    pub fn parse(
+        taxonomy: &tapis_core::taxonomy::Taxonomy,
+        p: &RawSearch,
+        kind: Kind,
+    ) -> tapis_core::Result<RegisterQuery> {
+        use tapis_core::Error as E;
+        let text = |f: &str, v: &Option<String>, max: usize| -> tapis_core::Result<Option<String>> {
+            match v.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(s) if s.chars().count() > max => {
+                    Err(E::invalid(f, format!("at most {max} characters")))
+                }
+                Some(s) => Ok(Some(s.to_owned())),
+            }
+        };
+        let category = text("category", &p.category, 64)?;
+        if let Some(c) = &category {
+            taxonomy.category(c)?;
+        }
+        let state = text("state", &p.state, 32)?;
+        if let Some(s) = &state {
+            let draft = match kind {
+                Kind::Orders => {
+                    tapis_core::order::OrderState::parse(s)? == tapis_core::order::OrderState::Draft
+                }
+                Kind::Notices => {
+                    tapis_core::notice::NoticeState::parse(s)?
+                        == tapis_core::notice::NoticeState::Draft
+                }
+            };
+            if draft {
+                return Err(E::invalid("state", "drafts are not in the register"));
+            }
+        }
+        let from = text("from", &p.from, 64)?
+            .map(|s| instant("from", &s))
+            .transpose()?;
+        let to = text("to", &p.to, 64)?
+            .map(|s| instant("to", &s))
+            .transpose()?;
+        let platform = text("platform", &p.platform, 64)?;
+        if let Some(pl) = &platform
+            && !pl.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(E::invalid("platform", "a party id"));
+        }
+        let cursor = text("cursor", &p.cursor, 100)?
+            .map(|c| Cursor::parse(&c))
+            .transpose()?;
+        let limit = match text("limit", &p.limit, 3)? {
+            None => 20,
+            Some(l) => l
+                .parse::<u32>()
+                .ok()
+                .filter(|l| (1..=100).contains(l))
+                .ok_or_else(|| E::invalid("limit", "from 1 to 100"))?,
+        };
+        Ok(RegisterQuery {
+            text: text("q", &p.q, 200)?,
+            category,
+            legal_basis: text("legal_basis", &p.legal_basis, 200)?,
+            state,
+            from,
+            to,
+            platform,
+            cursor,
+            limit,
+        })
+    }
+}
+
 /// A position in the register's order: newest decision first, then id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {

@@ -84,6 +84,8 @@ pub struct WebState {
     pub throttle: Arc<session::Throttle>,
     /// Public appeals per address (in memory only, like `throttle`).
     pub appeal_throttle: Arc<session::Throttle>,
+    /// What the public register withholds (`[register]`).
+    pub register: Arc<tapis_core::register::RedactionPolicy>,
 }
 
 impl WebState {
@@ -95,6 +97,7 @@ impl WebState {
             config: Arc::new(config),
             throttle: Arc::new(session::Throttle::default()),
             appeal_throttle: Arc::new(session::Throttle::default()),
+            register: Default::default(),
         }
     }
 }

@@ -11,10 +11,12 @@ use serde::Deserialize;
 
 mod limits;
 mod operations;
+mod register;
 mod transparency;
 mod web;
 pub use limits::LimitSettings;
 pub use operations::{DatabaseSettings, HealthSettings, MetricsSettings, OwnershipSettings};
+pub use register::RegisterSettings;
 pub use transparency::TransparencySettings;
 pub use web::WebSettings;
 
@@ -60,6 +62,7 @@ pub struct Settings {
     pub ownership: OwnershipSettings,
     pub web: WebSettings,
     pub transparency: TransparencySettings,
+    pub register: RegisterSettings,
 }
 
 /// Due process on the blocking path.
@@ -331,6 +334,7 @@ impl Default for Settings {
             ownership: OwnershipSettings::default(),
             web: WebSettings::default(),
             transparency: TransparencySettings::default(),
+            register: RegisterSettings::default(),
         }
     }
 }
@@ -359,6 +363,7 @@ impl std::fmt::Debug for Settings {
             .field("signing_key_file", &self.signing_key_file)
             .field("ownership", &self.ownership)
             .field("transparency", &self.transparency)
+            .field("register", &self.register)
             .finish()
     }
 }
