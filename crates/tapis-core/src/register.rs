@@ -93,7 +93,7 @@ fn phone_re() -> &'static Regex {
     // with separators; the digit count is checked after the match
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?:\+\d{1,3}|\(0\d{1,4}\)|0\d)(?:[ .\-]?\(?\d+\)?)+").expect("a valid pattern")
+        Regex::new(r"(?:\+\d{1,3}|\(0\d{1,4}\)|0\d)(?:[ .\-]?\d+)+").expect("a valid pattern")
     })
 }
 
@@ -764,12 +764,12 @@ mod tests {
         let p = RedactionPolicy::default();
         let mut w = Withheld::default();
         let t = p.redact_text(
-            "Write to budi.santoso@mail.example or call +62 812-3456-7890 or (021) 555 1234; law 11/2008, 2017-03-29, order 0123456789abc",
+            "Write to budi.santoso@mail.example or call (+62 812-3456-7890) or (021) 555 1234; law 11/2008, 2017-03-29, order 0123456789abc",
             &mut w,
         );
         assert_eq!(
             t,
-            "Write to [email withheld] or call [phone withheld] or [phone withheld]; law 11/2008, 2017-03-29, order 0123456789abc"
+            "Write to [email withheld] or call ([phone withheld]) or [phone withheld]; law 11/2008, 2017-03-29, order 0123456789abc"
         );
         assert_eq!((w.emails, w.phones), (1, 2));
     }

@@ -268,6 +268,7 @@ mod tests {
             include_str!("pages/account.rs"),
             include_str!("pages/admin.rs"),
             include_str!("pages/record.rs"),
+            include_str!("pages/register.rs"),
         ];
         let en = Lang::En.catalogue();
         let mut missing = Vec::new();

@@ -109,6 +109,9 @@ pub fn router(state: WebState) -> Router {
         .route("/lookup", get(pages::public::lookup))
         .route("/lang", get(pages::public::switch_language))
         .route("/transparency", get(pages::transparency::show))
+        .route("/register", get(pages::register::search))
+        .route("/register/orders/{id}", get(pages::register::order))
+        .route("/register/notices/{id}", get(pages::register::notice))
         .route("/assets/app.css", get(assets::css))
         .route("/favicon.ico", get(assets::favicon))
         .route(

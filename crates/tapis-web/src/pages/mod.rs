@@ -17,6 +17,7 @@ pub mod orders;
 pub mod platform_orders;
 pub mod public;
 pub mod record;
+pub mod register;
 pub mod signin;
 pub mod table;
 pub mod transparency;
