@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tapis_core::register::{Day, RegisterNotice, RegisterOrder};
-use tapis_core::{NoticeId, OrderId, Timestamp};
+use tapis_core::{NoticeId, OrderId};
 use tapis_store::register::{Kind, RawSearch, RegisterQuery, instant};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -433,7 +433,7 @@ async fn story(backend: tapis_store::Backend) {
         1
     );
     assert_eq!(
-        hits(&h.public_ok("/api/v1/register/notices?q=terror").await),
+        hits(&h.public_ok("/api/v1/register/notices?q=example/c/terror").await),
         0,
         "a withheld locator cannot be found by search"
     );
