@@ -310,30 +310,30 @@ pub fn validate(v: &Value) -> Vec<Violation> {
         }
     }
     let text = |f: &str| obj.get(f).and_then(Value::as_str);
-    let string = |bad: &mut dyn FnMut(&str, String), f: &str, required: bool, max: usize| {
-        match obj.get(f) {
+    let string =
+        |bad: &mut dyn FnMut(&str, String), f: &str, required: bool, max: usize| match obj.get(f) {
             None | Some(Value::Null) if required => bad(f, "required".into()),
             None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s.trim().is_empty() && required => {
-                bad(f, "required".into())
-            }
+            Some(Value::String(s)) if s.trim().is_empty() && required => bad(f, "required".into()),
             Some(Value::String(s)) if s.chars().count() > max => {
                 bad(f, format!("at most {max} characters"))
             }
             Some(Value::String(_)) => {}
             Some(_) => bad(f, "a string".into()),
-        }
-    };
-    let one_of = |bad: &mut dyn FnMut(&str, String), f: &str, allowed: &[&str], required: bool| {
-        match obj.get(f) {
+        };
+    let one_of =
+        |bad: &mut dyn FnMut(&str, String), f: &str, allowed: &[&str], required: bool| match obj
+            .get(f)
+        {
             None | Some(Value::Null) if required => bad(f, "required".into()),
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
             Some(other) => bad(f, format!("{other} is not one of {}", allowed.join(", "))),
-        }
-    };
-    let list = |bad: &mut dyn FnMut(&str, String), f: &str, allowed: &[&str], required: bool| {
-        match obj.get(f) {
+        };
+    let list =
+        |bad: &mut dyn FnMut(&str, String), f: &str, allowed: &[&str], required: bool| match obj
+            .get(f)
+        {
             None | Some(Value::Null) if required => bad(f, "required".into()),
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.is_empty() && required => {
@@ -342,7 +342,10 @@ pub fn validate(v: &Value) -> Vec<Violation> {
             Some(Value::Array(a)) => {
                 for (i, x) in a.iter().enumerate() {
                     if !x.as_str().is_some_and(|s| allowed.contains(&s)) {
-                        bad(&format!("{f}[{i}]"), format!("{x} is not one of {}", allowed.join(", ")));
+                        bad(
+                            &format!("{f}[{i}]"),
+                            format!("{x} is not one of {}", allowed.join(", ")),
+                        );
                     }
                 }
                 let mut seen: Vec<&Value> = a.iter().collect();
@@ -352,8 +355,7 @@ pub fn validate(v: &Value) -> Vec<Violation> {
                 }
             }
             Some(_) => bad(f, "an array".into()),
-        }
-    };
+        };
     let day = |bad: &mut dyn FnMut(&str, String), f: &str, required: bool| match text(f) {
         None if required => bad(f, "required".into()),
         None => {}
@@ -383,7 +385,12 @@ pub fn validate(v: &Value) -> Vec<Violation> {
     string(&mut bad, "illegal_content_explanation", illegal, 2000);
     let incompatible = text("decision_ground") == Some("DECISION_GROUND_INCOMPATIBLE_CONTENT");
     string(&mut bad, "incompatible_content_ground", incompatible, 500);
-    string(&mut bad, "incompatible_content_explanation", incompatible, 2000);
+    string(
+        &mut bad,
+        "incompatible_content_explanation",
+        incompatible,
+        2000,
+    );
     string(&mut bad, "decision_ground_reference_url", false, 500);
     one_of(&mut bad, "category", CATEGORY, true);
     list(&mut bad, "content_type", CONTENT_TYPE, true);
@@ -473,37 +480,61 @@ mod tests {
                 .map(|x| x.field)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(broken(&|o| { o.remove("puid"); }), vec!["puid"]);
         assert_eq!(
-            broken(&|o| { o.insert("category".into(), "STATEMENT_CATEGORY_X".into()); }),
+            broken(&|o| {
+                o.remove("puid");
+            }),
+            vec!["puid"]
+        );
+        assert_eq!(
+            broken(&|o| {
+                o.insert("category".into(), "STATEMENT_CATEGORY_X".into());
+            }),
             vec!["category"]
         );
         assert_eq!(
-            broken(&|o| { o.insert("illegal_content_legal_ground".into(), "x".repeat(501).into()); }),
+            broken(&|o| {
+                o.insert(
+                    "illegal_content_legal_ground".into(),
+                    "x".repeat(501).into(),
+                );
+            }),
             vec!["illegal_content_legal_ground"]
         );
         assert_eq!(
-            broken(&|o| { o.insert("territorial_scope".into(), serde_json::json!(["ID"])); }),
+            broken(&|o| {
+                o.insert("territorial_scope".into(), serde_json::json!(["ID"]));
+            }),
             vec!["territorial_scope[0]"]
         );
         assert_eq!(
-            broken(&|o| { o.insert("application_date".into(), "29/03/2017".into()); }),
+            broken(&|o| {
+                o.insert("application_date".into(), "29/03/2017".into());
+            }),
             vec!["application_date"]
         );
         assert_eq!(
-            broken(&|o| { o.remove("content_type_other"); }),
+            broken(&|o| {
+                o.remove("content_type_other");
+            }),
             vec!["content_type_other"]
         );
         assert_eq!(
-            broken(&|o| { o.insert("automated_detection".into(), "yes".into()); }),
+            broken(&|o| {
+                o.insert("automated_detection".into(), "yes".into());
+            }),
             vec!["automated_detection"]
         );
         assert_eq!(
-            broken(&|o| { o.insert("platform_name".into(), "x".into()); }),
+            broken(&|o| {
+                o.insert("platform_name".into(), "x".into());
+            }),
             vec!["platform_name"]
         );
         assert_eq!(
-            broken(&|o| { o.insert("decision_visibility".into(), serde_json::json!([])); }),
+            broken(&|o| {
+                o.insert("decision_visibility".into(), serde_json::json!([]));
+            }),
             vec!["decision_visibility"]
         );
     }

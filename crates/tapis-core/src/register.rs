@@ -165,7 +165,11 @@ impl RedactionPolicy {
             publish_person_names: input.publish_person_names,
             patterns,
             withhold_locators: withhold,
-            delay_days: input.delay_days.into_iter().filter(|(_, d)| *d > 0).collect(),
+            delay_days: input
+                .delay_days
+                .into_iter()
+                .filter(|(_, d)| *d > 0)
+                .collect(),
             sha256: String::new(),
         };
         let canon = crate::canonical::to_vec(&policy.to_json())?;
@@ -301,16 +305,28 @@ impl Withheld {
             ));
         }
         if self.persons > 0 {
-            r.push(format!("{} person names withheld, field policy", self.persons));
+            r.push(format!(
+                "{} person names withheld, field policy",
+                self.persons
+            ));
         }
         if self.emails > 0 {
-            r.push(format!("{} e-mail addresses withheld, pattern policy", self.emails));
+            r.push(format!(
+                "{} e-mail addresses withheld, pattern policy",
+                self.emails
+            ));
         }
         if self.phones > 0 {
-            r.push(format!("{} phone numbers withheld, pattern policy", self.phones));
+            r.push(format!(
+                "{} phone numbers withheld, pattern policy",
+                self.phones
+            ));
         }
         if self.patterns > 0 {
-            r.push(format!("{} passages withheld, configured patterns", self.patterns));
+            r.push(format!(
+                "{} passages withheld, configured patterns",
+                self.patterns
+            ));
         }
         self.reasons = r;
     }
@@ -425,7 +441,10 @@ pub fn order_entry(policy: &RedactionPolicy, f: OrderFacts) -> RegisterOrder {
         reference: policy.redact_text(&f.legal_basis_reference, &mut w),
         text: policy.redact_text(&f.legal_basis_text, &mut w),
     };
-    let explanation = f.explanation.as_deref().map(|e| policy.redact_text(e, &mut w));
+    let explanation = f
+        .explanation
+        .as_deref()
+        .map(|e| policy.redact_text(e, &mut w));
     let proposer = policy.person(f.proposer_person.as_deref(), &mut w);
     let approver = policy.person(f.approver_person.as_deref(), &mut w);
     let authorisation = f.authorisation.map(|a| RegisterAuthorisation {
@@ -434,7 +453,10 @@ pub fn order_entry(policy: &RedactionPolicy, f: OrderFacts) -> RegisterOrder {
         decision: a.decision,
         at: a.at,
     });
-    let end_reason = f.end_reason.as_deref().map(|e| policy.redact_text(e, &mut w));
+    let end_reason = f
+        .end_reason
+        .as_deref()
+        .map(|e| policy.redact_text(e, &mut w));
     w.explain("names");
     RegisterOrder {
         listed_at: policy.listed_at(&f.category, f.approved_at),
@@ -547,11 +569,7 @@ pub fn notice_entry(policy: &RedactionPolicy, f: NoticeFacts) -> RegisterNotice 
         .items
         .into_iter()
         .map(|i| {
-            let locator = if hide {
-                WITHHELD.to_owned()
-            } else {
-                i.value
-            };
+            let locator = if hide { WITHHELD.to_owned() } else { i.value };
             RegisterItem {
                 reason: i.reason.as_deref().map(|r| policy.redact_text(r, &mut w)),
                 id: i.id,
@@ -800,22 +818,26 @@ mod tests {
         let t = p.redact_text("NIK 3171234567890123 a@b.example", &mut w);
         assert_eq!(t, "[withheld] a@b.example");
         assert_eq!((w.patterns, w.emails), (1, 0));
-        assert!(RedactionPolicy::new(
-            PolicyInput {
-                patterns: vec!["(".into()],
-                ..PolicyInput::default()
-            },
-            &[]
-        )
-        .is_err());
-        assert!(RedactionPolicy::new(
-            PolicyInput {
-                patterns: vec!["a*".into()],
-                ..PolicyInput::default()
-            },
-            &[]
-        )
-        .is_err());
+        assert!(
+            RedactionPolicy::new(
+                PolicyInput {
+                    patterns: vec!["(".into()],
+                    ..PolicyInput::default()
+                },
+                &[]
+            )
+            .is_err()
+        );
+        assert!(
+            RedactionPolicy::new(
+                PolicyInput {
+                    patterns: vec!["a*".into()],
+                    ..PolicyInput::default()
+                },
+                &[]
+            )
+            .is_err()
+        );
         let unknown = RedactionPolicy::new(
             PolicyInput {
                 withhold_locators: vec!["csam".into()],
@@ -884,7 +906,11 @@ mod tests {
         assert_eq!(o.withheld.locators, 3);
         assert_eq!(o.withheld.persons, 3);
         assert_eq!(o.withheld.emails, 1);
-        assert!(o.withheld.reasons.contains(&"3 names withheld, category policy".to_owned()));
+        assert!(
+            o.withheld
+                .reasons
+                .contains(&"3 names withheld, category policy".to_owned())
+        );
         let a = o.authorisation.expect("authoriser");
         assert_eq!(a.authoriser, "District Court");
         assert_eq!(a.signer.as_deref(), Some("withheld"));
@@ -919,6 +945,9 @@ mod tests {
         assert_eq!(d.next().to_string(), "2017-03-30");
         assert!(Day::parse("d", "2017-3-29").is_err());
         assert!(Day::parse("d", "2017-02-30").is_err());
-        assert_eq!(Day::of(Timestamp::from_unix_millis(-1)).to_string(), "1969-12-31");
+        assert_eq!(
+            Day::of(Timestamp::from_unix_millis(-1)).to_string(),
+            "1969-12-31"
+        );
     }
 }

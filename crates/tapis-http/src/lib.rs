@@ -16,10 +16,10 @@ mod extract;
 mod flag_routes;
 pub mod health;
 pub(crate) mod log_routes;
-pub(crate) mod register_routes;
 pub mod metrics;
 mod order_routes;
 mod power_routes;
+pub(crate) mod register_routes;
 mod routes;
 
 use std::sync::Arc;

@@ -69,11 +69,9 @@ pub struct SearchParams {
 fn bounded(field: &str, v: &Option<String>, max: usize) -> ApiResult<Option<String>> {
     match v.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(s) if s.chars().count() > max => Err(tapis_core::Error::invalid(
-            field,
-            format!("at most {max} characters"),
-        )
-        .into()),
+        Some(s) if s.chars().count() > max => {
+            Err(tapis_core::Error::invalid(field, format!("at most {max} characters")).into())
+        }
         Some(s) => Ok(Some(s.to_owned())),
     }
 }
@@ -235,7 +233,8 @@ async fn dumps(state: S, ApiQuery(r): ApiQuery<DayRange>) -> ApiResult<Json<Dump
             policy_sha256: state.register.sha256().to_owned(),
         }));
     }
-    let span = (to.start().unix_millis() - from.start().unix_millis()) / tapis_core::register::DAY_MS;
+    let span =
+        (to.start().unix_millis() - from.start().unix_millis()) / tapis_core::register::DAY_MS;
     if span >= MAX_DUMP_DAYS {
         return Err(tapis_core::Error::invalid(
             "from",
@@ -278,18 +277,18 @@ async fn dump(state: S, ApiPath(file): ApiPath<String>) -> ApiResult<Response> {
         .register_dump(&state.register, day)
         .await?
         .ok_or_else(|| ApiError::not_found("dump"))?;
-    let etag = HeaderValue::from_str(&format!("\"{}\"", dump.sha256))
-        .map_err(|_| ApiError::internal())?;
+    let etag =
+        HeaderValue::from_str(&format!("\"{}\"", dump.sha256)).map_err(|_| ApiError::internal())?;
     let sha = HeaderValue::from_str(&dump.sha256).map_err(|_| ApiError::internal())?;
     Ok((
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jsonl")),
-            (header::ETAG, etag),
             (
-                header::HeaderName::from_static("x-content-sha256"),
-                sha,
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jsonl"),
             ),
+            (header::ETAG, etag),
+            (header::HeaderName::from_static("x-content-sha256"), sha),
         ],
         dump.body,
     )

@@ -160,7 +160,12 @@ async fn story(backend: tapis_store::Backend) {
     let officer = h.api.token(&h.admin, &h.authority, "officer").await;
     let approver = h.api.token(&h.admin, &h.authority, "approver").await;
     let agent = h.api.token(&h.admin, &platform, "platform_agent").await;
-    let secrets = [officer.as_str(), approver.as_str(), agent.as_str(), h.admin.as_str()];
+    let secrets = [
+        officer.as_str(),
+        approver.as_str(),
+        agent.as_str(),
+        h.admin.as_str(),
+    ];
 
     // the policy is logged once, again only when it changes
     assert!(h.store.log_register_policy(&h.policy).await.expect("log"));
@@ -201,7 +206,11 @@ async fn story(backend: tapis_store::Backend) {
             &approver,
             order_body(
                 "terrorism",
-                &["kill-list.example", "a.kill-list.example", "b.kill-list.example"],
+                &[
+                    "kill-list.example",
+                    "a.kill-list.example",
+                    "b.kill-list.example",
+                ],
                 "Propaganda sites.",
             ),
         )
@@ -251,7 +260,9 @@ async fn story(backend: tapis_store::Backend) {
     assert_eq!(o["platforms"], json!([]));
     assert_eq!(o["policy_sha256"], h.policy.sha256());
 
-    let t = h.public_ok(&format!("/api/v1/register/orders/{terror}")).await;
+    let t = h
+        .public_ok(&format!("/api/v1/register/orders/{terror}"))
+        .await;
     assert_no_leak("the terrorism order", &t.to_string(), &secrets);
     assert_eq!(t["names_count"], 3);
     assert_eq!(t["names"], json!(["withheld", "withheld", "withheld"]));
@@ -288,14 +299,44 @@ async fn story(backend: tapis_store::Backend) {
 
     // searches run on what is shown
     let hits = |v: &Value| v["entries"].as_array().expect("entries").len();
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?q=SLOT77").await), 1);
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?q=budi.santoso").await), 0);
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?q=kill-list").await), 0);
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?category=terrorism").await), 1);
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?legal_basis=27(2)").await), 2);
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?state=in_force").await), 2);
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?state=lifted").await), 0);
-    assert_eq!(hits(&h.public_ok("/api/v1/register/orders?to=2017-03-01").await), 0);
+    assert_eq!(
+        hits(&h.public_ok("/api/v1/register/orders?q=SLOT77").await),
+        1
+    );
+    assert_eq!(
+        hits(&h.public_ok("/api/v1/register/orders?q=budi.santoso").await),
+        0
+    );
+    assert_eq!(
+        hits(&h.public_ok("/api/v1/register/orders?q=kill-list").await),
+        0
+    );
+    assert_eq!(
+        hits(
+            &h.public_ok("/api/v1/register/orders?category=terrorism")
+                .await
+        ),
+        1
+    );
+    assert_eq!(
+        hits(
+            &h.public_ok("/api/v1/register/orders?legal_basis=27(2)")
+                .await
+        ),
+        2
+    );
+    assert_eq!(
+        hits(&h.public_ok("/api/v1/register/orders?state=in_force").await),
+        2
+    );
+    assert_eq!(
+        hits(&h.public_ok("/api/v1/register/orders?state=lifted").await),
+        0
+    );
+    assert_eq!(
+        hits(&h.public_ok("/api/v1/register/orders?to=2017-03-01").await),
+        0
+    );
     // pages by cursor, never overlapping
     let p1 = h.public_ok("/api/v1/register/orders?limit=1").await;
     assert_eq!(hits(&p1), 1);
@@ -314,8 +355,16 @@ async fn story(backend: tapis_store::Backend) {
         ("limit=101", StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
         ("limit=abc", StatusCode::BAD_REQUEST, "invalid_query"),
         ("cursor=nope", StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        ("from=yesterday", StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        ("platform=a%20b", StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        (
+            "from=yesterday",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
+        (
+            "platform=a%20b",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        ),
         ("unknown=1", StatusCode::BAD_REQUEST, "invalid_query"),
     ] {
         let (s, v) = h.public(&format!("/api/v1/register/orders?{q}")).await;
@@ -358,14 +407,21 @@ async fn story(backend: tapis_store::Backend) {
     let mut tb = notice_body(&platform, 2);
     tb["items"][0]["value"] = json!("https://messenger.example/c/terror");
     tb["items"][0]["kind"] = json!("url");
-    tb["items"][0].as_object_mut().expect("item").remove("native_id");
+    tb["items"][0]
+        .as_object_mut()
+        .expect("item")
+        .remove("native_id");
     let (s, tn) = h.api.post("/api/v1/notices", &officer, tb).await;
     assert_eq!(s, StatusCode::CREATED, "{tn}");
     let terror_notice = tn["id"].as_str().expect("id").to_owned();
 
     let (s, _) = h
         .api
-        .post(&format!("/api/v1/notices/{notice}/acknowledge"), &agent, json!({}))
+        .post(
+            &format!("/api/v1/notices/{notice}/acknowledge"),
+            &agent,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     h.clock.advance_millis(3_600_000);
@@ -403,7 +459,10 @@ async fn story(backend: tapis_store::Backend) {
     );
     assert_eq!(nv["issuer"], "withheld");
     assert_eq!(nv["items_count"], 2);
-    assert_eq!(nv["items"][0]["locator"], "https://messenger.example/c/slots");
+    assert_eq!(
+        nv["items"][0]["locator"],
+        "https://messenger.example/c/slots"
+    );
     assert_eq!(nv["items"][0]["decision"], "removed");
     assert_eq!(
         nv["items"][0]["reason"],
@@ -433,7 +492,10 @@ async fn story(backend: tapis_store::Backend) {
         1
     );
     assert_eq!(
-        hits(&h.public_ok("/api/v1/register/notices?q=example/c/terror").await),
+        hits(
+            &h.public_ok("/api/v1/register/notices?q=example/c/terror")
+                .await
+        ),
         0,
         "a withheld locator cannot be found by search"
     );
@@ -517,17 +579,18 @@ async fn story(backend: tapis_store::Backend) {
 
     // three days on, the fraud order is listed (and in the dump of its listing day)
     h.clock.advance_millis(2 * DAY_MS);
-    let f = h.public_ok(&format!("/api/v1/register/orders/{fraud}")).await;
+    let f = h
+        .public_ok(&format!("/api/v1/register/orders/{fraud}"))
+        .await;
     assert_eq!(f["names"], json!(["fake-bank.example"]));
-    assert_eq!(
-        hits(&h.public_ok("/api/v1/register/orders").await),
-        3
-    );
+    assert_eq!(hits(&h.public_ok("/api/v1/register/orders").await), 3);
     h.clock.advance_millis(DAY_MS);
     let (s, later, _) = h.raw("/api/v1/register/dumps/2017-04-01.jsonl").await;
     assert_eq!(s, StatusCode::OK);
     assert!(later.contains(&fraud), "{later}");
-    let (s, v) = h.public("/api/v1/register/dumps?from=2017-01-01&to=2017-03-30").await;
+    let (s, v) = h
+        .public("/api/v1/register/dumps?from=2017-01-01&to=2017-03-30")
+        .await;
     assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 
     h.serving.stop().await;

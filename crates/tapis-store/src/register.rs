@@ -97,15 +97,16 @@ impl RegisterQuery {
         kind: Kind,
     ) -> tapis_core::Result<RegisterQuery> {
         use tapis_core::Error as E;
-        let text = |f: &str, v: &Option<String>, max: usize| -> tapis_core::Result<Option<String>> {
-            match v.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(s) if s.chars().count() > max => {
-                    Err(E::invalid(f, format!("at most {max} characters")))
+        let text =
+            |f: &str, v: &Option<String>, max: usize| -> tapis_core::Result<Option<String>> {
+                match v.as_deref().map(str::trim) {
+                    None | Some("") => Ok(None),
+                    Some(s) if s.chars().count() > max => {
+                        Err(E::invalid(f, format!("at most {max} characters")))
+                    }
+                    Some(s) => Ok(Some(s.to_owned())),
                 }
-                Some(s) => Ok(Some(s.to_owned())),
-            }
-        };
+            };
         let category = text("category", &p.category, 64)?;
         if let Some(c) = &category {
             taxonomy.category(c)?;
@@ -172,7 +173,8 @@ pub struct Cursor {
 impl Cursor {
     /// `MILLIS.ID`, as [`Cursor::to_string`] writes it.
     pub fn parse(s: &str) -> tapis_core::Result<Cursor> {
-        let bad = || tapis_core::Error::invalid("cursor", "use the `next` value of the previous page");
+        let bad =
+            || tapis_core::Error::invalid("cursor", "use the `next` value of the previous page");
         let (at, id) = s.split_once('.').ok_or_else(bad)?;
         let at: i64 = at.parse().map_err(|_| bad())?;
         if id.is_empty()
@@ -226,7 +228,8 @@ fn ts(r: &AnyRow, c: &str) -> Result<Timestamp> {
 }
 
 fn opt_ts(r: &AnyRow, c: &str) -> Result<Option<Timestamp>> {
-    Ok(r.try_get::<Option<i64>, _>(c)?.map(Timestamp::from_unix_millis))
+    Ok(r.try_get::<Option<i64>, _>(c)?
+        .map(Timestamp::from_unix_millis))
 }
 
 fn contains(haystack: &str, needle: &str) -> bool {
@@ -250,9 +253,12 @@ impl Store {
             .events_for(POLICY_SUBJECT.0, POLICY_SUBJECT.1)
             .await?
             .pop();
-        let last_hash = last
-            .as_ref()
-            .and_then(|e| e.after.get("sha256").and_then(Value::as_str).map(str::to_owned));
+        let last_hash = last.as_ref().and_then(|e| {
+            e.after
+                .get("sha256")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
         if last_hash.as_deref() == Some(policy.sha256()) {
             return Ok(false);
         }
@@ -706,12 +712,11 @@ impl Store {
             .collect::<Result<_>>()?;
         f.items_count = f.items.len();
         if f.items.len() >= max {
-            let n: i64 =
-                sqlx::query("SELECT COUNT(*) AS n FROM notice_items WHERE notice_id = $1")
-                    .bind(&f.id)
-                    .fetch_one(&self.pool)
-                    .await?
-                    .try_get("n")?;
+            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM notice_items WHERE notice_id = $1")
+                .bind(&f.id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
             f.items_count = usize::try_from(n).unwrap_or(0);
         }
         Ok(())
@@ -764,7 +769,9 @@ fn structural(
         let a = next(binds, Bind::Int(c.at));
         let a2 = next(binds, Bind::Int(c.at));
         let i = next(binds, Bind::Text(c.id.clone()));
-        sql.push_str(&format!(" AND ({at} < {a} OR ({at} = {a2} AND {id} < {i}))"));
+        sql.push_str(&format!(
+            " AND ({at} < {a} OR ({at} = {a2} AND {id} < {i}))"
+        ));
     }
 }
 

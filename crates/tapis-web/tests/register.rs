@@ -205,11 +205,23 @@ async fn story(backend: Backend) {
     let (s, page) = get(&app, &format!("/register/orders/{gambling}"), "en").await;
     assert_eq!(s, StatusCode::OK, "{page}");
     leaks(&page);
-    assert!(page.contains("[email withheld]") && page.contains("[phone withheld]"), "{page}");
+    assert!(
+        page.contains("[email withheld]") && page.contains("[phone withheld]"),
+        "{page}"
+    );
     assert!(page.contains("&lt;img src=x"), "{page}");
-    assert!(page.contains("1 e-mail addresses withheld, pattern policy"), "{page}");
-    assert!(page.contains("1 phone numbers withheld, pattern policy"), "{page}");
-    assert!(page.contains("2 person names withheld, field policy"), "{page}");
+    assert!(
+        page.contains("1 e-mail addresses withheld, pattern policy"),
+        "{page}"
+    );
+    assert!(
+        page.contains("1 phone numbers withheld, pattern policy"),
+        "{page}"
+    );
+    assert!(
+        page.contains("2 person names withheld, field policy"),
+        "{page}"
+    );
     assert!(page.contains("slot77.example"), "{page}");
     assert!(page.contains("Law 11/2008 art. 27(2)"), "{page}");
     let (s, page_id) = get(&app, &format!("/register/orders/{gambling}"), "id").await;
@@ -225,7 +237,10 @@ async fn story(backend: Backend) {
     assert!(n.contains("Messenger"), "{n}");
     let (s, list) = get(&app, "/register?kind=notices", "en").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(list.contains(&format!("/register/notices/{notice}")), "{list}");
+    assert!(
+        list.contains(&format!("/register/notices/{notice}")),
+        "{list}"
+    );
     leaks(&list);
 
     // searches run on what is shown

@@ -88,7 +88,10 @@ mod tests {
         assert!(p.withholds_locators("child_sexual_abuse"));
         assert!(!p.withholds_locators("terrorism"));
         assert_eq!(
-            RegisterSettings::default().policy().expect("default").sha256(),
+            RegisterSettings::default()
+                .policy()
+                .expect("default")
+                .sha256(),
             RedactionPolicy::default().sha256()
         );
         let typo = RegisterSettings {
@@ -96,7 +99,10 @@ mod tests {
             ..Default::default()
         };
         let e = typo.policy().expect_err("unknown category").to_string();
-        assert!(e.contains("register.withhold_locators") && e.contains("child_sexual_abuse"), "{e}");
+        assert!(
+            e.contains("register.withhold_locators") && e.contains("child_sexual_abuse"),
+            "{e}"
+        );
         let bad = RegisterSettings {
             patterns: vec!["(".into()],
             ..Default::default()
