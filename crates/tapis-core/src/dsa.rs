@@ -358,12 +358,10 @@ pub fn validate(v: &Value) -> Vec<Violation> {
         };
     let day = |bad: &mut dyn FnMut(&str, String), f: &str, required: bool| match text(f) {
         None if required => bad(f, "required".into()),
-        None => {}
-        Some(s) => {
-            if crate::register::Day::parse(f, s).is_err() {
-                bad(f, "a date as YYYY-MM-DD".into())
-            }
+        Some(s) if crate::register::Day::parse(f, s).is_err() => {
+            bad(f, "a date as YYYY-MM-DD".into())
         }
+        _ => {}
     };
 
     // a restriction of some kind is required: here, visibility
