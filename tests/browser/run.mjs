@@ -135,6 +135,8 @@ try {
     await visit(page, '/', 'landing', lang);
     check((await page.textContent('h1')).includes(lang === 'id' ? 'Pemberitahuan' : 'Takedown'), `landing (${lang}) is in its language`);
     await visit(page, '/transparency', 'transparency', lang);
+    await visit(page, '/register', 'register', lang);
+    await visit(page, '/register?kind=notices&category=nope', 'register-invalid', lang, 422);
     await visit(page, '/lookup?name=example.com', 'lookup', lang);
     await visit(page, '/lookup?name=not_a..name', 'lookup-invalid', lang);
     await visit(page, '/appeal?order=0190f5e2-8f3c-7b4e-9a1d-3c5e7f9b1d2a&name=example.com', 'appeal', lang);

@@ -111,6 +111,7 @@ event_types! {
     SignalRemoved = "signal.removed",
     SignalFeedback = "signal.feedback",
     SignalFlaggedForReview = "signal.flagged_for_review",
+    RegisterPolicyLogged = "register.policy_logged",
 }
 
 impl FromStr for EventType {

@@ -22,6 +22,7 @@ mod order_routes;
 pub mod pow;
 mod power_routes;
 mod representative_routes;
+pub(crate) mod register_routes;
 mod routes;
 
 use std::sync::Arc;
@@ -120,6 +121,8 @@ pub struct AppState {
     /// The signal banks' in-memory indexes (the matching API), kept up to
     /// date from each bank's sequence.
     pub matcher: Arc<tapis_store::banks::Matcher>,
+    /// What the public register withholds (`[register]`).
+    pub register: Arc<tapis_core::register::RedactionPolicy>,
 }
 
 /// Renders the block page for a lookup, given the request's headers (for
@@ -152,6 +155,7 @@ impl AppState {
             block_page: None,
             public_host: None,
             matcher: Default::default(),
+            register: Default::default(),
         }
     }
 }
@@ -202,6 +206,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(representative_routes::router())
         .merge(pow::router())
         .merge(match_routes::router())
+        .merge(register_routes::router())
         .split_for_parts()
 }
 

@@ -33,6 +33,7 @@ mod notices;
 mod orders;
 mod parties;
 mod representatives;
+pub mod register;
 mod schedule;
 pub mod secrets;
 mod shared_clock;

@@ -271,6 +271,7 @@ mod tests {
             include_str!("pages/representative.rs"),
             include_str!("pages/flags.rs"),
             include_str!("pages/flags_review.rs"),
+            include_str!("pages/register.rs"),
         ];
         let en = Lang::En.catalogue();
         let mut missing = Vec::new();

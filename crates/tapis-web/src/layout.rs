@@ -107,6 +107,7 @@ fn footer(lang: Lang, base: &str) -> Markup {
             p {
                 (lang.t("footer-text")) " · "
                 a href={ (base) "/transparency" } { (lang.t("nav-transparency")) } " · "
+                a href={ (base) "/register" } { (lang.t("nav-register")) } " · "
                 a href={ (base) "/lookup" } { (lang.t("nav-lookup")) } " · "
                 a href={ (base) "/api/v1/openapi.json" } { (lang.t("footer-api")) }
             }
@@ -122,6 +123,7 @@ pub fn nav_links(role: Option<Role>) -> Vec<(&'static str, &'static str)> {
         None => {
             links.push(("/", "nav-home"));
             links.push(("/transparency", "nav-transparency"));
+            links.push(("/register", "nav-register"));
             links.push(("/lookup", "nav-lookup"));
             links.push(("/appeal", "nav-appeal"));
             links.push(("/report", "nav-report"));

@@ -92,6 +92,8 @@ pub struct WebState {
     pub flag_throttle: Arc<session::Throttle>,
     /// When a flagger's accuracy calls its status into review (`[flags]`).
     pub accuracy: tapis_core::flag::AccuracyPolicy,
+    /// What the public register withholds (`[register]`).
+    pub register: Arc<tapis_core::register::RedactionPolicy>,
 }
 
 impl WebState {
@@ -105,6 +107,7 @@ impl WebState {
             appeal_throttle: Arc::new(session::Throttle::default()),
             flag_throttle: Arc::new(session::Throttle::default()),
             accuracy: Default::default(),
+            register: Default::default(),
         }
     }
 }
@@ -116,6 +119,9 @@ pub fn router(state: WebState) -> Router {
         .route("/lookup", get(pages::public::lookup))
         .route("/lang", get(pages::public::switch_language))
         .route("/transparency", get(pages::transparency::show))
+        .route("/register", get(pages::register::search))
+        .route("/register/orders/{id}", get(pages::register::order))
+        .route("/register/notices/{id}", get(pages::register::notice))
         .route("/assets/app.css", get(assets::css))
         .route("/favicon.ico", get(assets::favicon))
         .route(

@@ -12,11 +12,13 @@ use serde::Deserialize;
 mod flags;
 mod limits;
 mod operations;
+mod register;
 mod transparency;
 mod web;
 pub use flags::FlagSettings;
 pub use limits::LimitSettings;
 pub use operations::{DatabaseSettings, HealthSettings, MetricsSettings, OwnershipSettings};
+pub use register::RegisterSettings;
 pub use transparency::TransparencySettings;
 pub use web::WebSettings;
 
@@ -63,6 +65,7 @@ pub struct Settings {
     pub web: WebSettings,
     pub transparency: TransparencySettings,
     pub flags: FlagSettings,
+    pub register: RegisterSettings,
 }
 
 /// Due process on the blocking path.
@@ -340,6 +343,7 @@ impl Default for Settings {
             web: WebSettings::default(),
             transparency: TransparencySettings::default(),
             flags: FlagSettings::default(),
+            register: RegisterSettings::default(),
         }
     }
 }
@@ -369,6 +373,7 @@ impl std::fmt::Debug for Settings {
             .field("ownership", &self.ownership)
             .field("transparency", &self.transparency)
             .field("flags", &self.flags)
+            .field("register", &self.register)
             .finish()
     }
 }

@@ -310,6 +310,18 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         );
         state.log_client_addresses = true;
     }
+    // the register's redaction policy, logged whenever it changes
+    state.register = Arc::new(settings.register.policy().context("[register]")?);
+    if store
+        .log_register_policy(&state.register)
+        .await
+        .context("cannot log the register's redaction policy")?
+    {
+        tracing::info!(
+            sha256 = state.register.sha256(),
+            "register: a new redaction policy is in force and logged"
+        );
+    }
     state.zone = zone;
     state.admission = Some(Arc::new(Pushback {
         delivery: delivery.clone(),
@@ -497,6 +509,7 @@ fn web_state(
     web.taxonomy = api.taxonomy.clone();
     web.notice_limits = api.limits.notice;
     web.accuracy = api.accuracy;
+    web.register = api.register.clone();
     Ok(web)
 }
 

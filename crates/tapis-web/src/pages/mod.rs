@@ -21,6 +21,7 @@ pub mod platform_orders;
 pub mod public;
 pub mod record;
 pub mod representative;
+pub mod register;
 pub mod signin;
 pub mod table;
 pub mod transparency;

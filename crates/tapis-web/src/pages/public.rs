@@ -23,6 +23,7 @@ pub async fn landing(cx: Ctx) -> Response {
                 p { (cx.t("landing-public-text")) }
                 ul {
                     li { a href="/transparency" { (cx.t("nav-transparency")) } }
+                    li { a href="/register" { (cx.t("nav-register")) } }
                     li { a href="/lookup" { (cx.t("nav-lookup")) } }
                     li { a href="/report" { (cx.t("nav-report")) } }
                 }

@@ -98,6 +98,7 @@ pub async fn show(cx: Ctx) -> Result<Response, WebError> {
     let body = html! {
         h1 { (cx.t("transparency-title")) }
         p.lead { (cx.tf("transparency-lead", &[("n", &cx.lang.number(total))])) }
+        p { a href="/register" { (cx.t("nav-register")) } }
         div.grid {
             section.card {
                 h2 { (cx.t("transparency-by-category")) }
