@@ -98,6 +98,8 @@ event_types! {
     TrustedFlaggerSuspended = "trusted_flagger.suspended",
     TrustedFlaggerReinstated = "trusted_flagger.reinstated",
     TrustedFlaggerRevoked = "trusted_flagger.revoked",
+    RpzDigest = "rpz.digest",
+    RetentionApplied = "retention.applied",
 }
 
 impl FromStr for EventType {

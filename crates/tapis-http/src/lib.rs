@@ -18,6 +18,7 @@ pub mod health;
 pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
+mod zone_routes;
 mod power_routes;
 mod routes;
 
@@ -185,6 +186,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appeal_routes::router())
         .merge(log_routes::router())
         .merge(flag_routes::router())
+        .merge(zone_routes::router())
         .split_for_parts()
 }
 
