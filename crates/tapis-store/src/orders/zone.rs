@@ -516,6 +516,49 @@ mod tests {
         }
     }
 
+    /// A serial's digest is kept and logged once per settings; the same
+    /// digest again is a no-op, a different one a conflict, a malformed
+    /// one refused; the listing carries the event and its leaf, and the
+    /// chain still verifies. On both backends.
+    #[tokio::test]
+    pub(crate) async fn digests_are_kept_once_and_logged() {
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            let store = db.open(Arc::new(tapis_core::SystemClock)).await;
+            let a = "ab".repeat(48);
+            let b = "cd".repeat(48);
+            let params = "0123456789abcdef0123456789abcdef";
+            assert_eq!(store.record_rpz_digest(3, params, 1, 1, &a).await.expect("kept"), a);
+            assert_eq!(store.record_rpz_digest(3, params, 1, 1, &a).await.expect("again"), a);
+            let e = store.record_rpz_digest(3, params, 1, 1, &b).await.expect_err("second digest");
+            assert!(matches!(e, crate::Error::Conflict(_)), "{backend:?} {e}");
+            for (d, p) in [("AB".repeat(48), params), ("ab".repeat(47), params), (a.clone(), "x")] {
+                let e = store.record_rpz_digest(4, p, 1, 1, &d).await.expect_err("malformed");
+                assert!(matches!(e, crate::Error::Domain(_)), "{backend:?} {e}");
+            }
+            // other settings: another digest for the same serial
+            let other = "fedcba9876543210fedcba9876543210";
+            store.record_rpz_digest(3, other, 1, 1, &b).await.expect("other settings");
+            store.record_rpz_digest(5, params, 1, 1, &b).await.expect("serial 5");
+            assert_eq!(store.rpz_digest(3, params).await.expect("read"), Some(a.clone()));
+            assert_eq!(store.rpz_digest(4, params).await.expect("read"), None);
+            let all = store.rpz_digests_since(0, 100).await.expect("list");
+            let got: Vec<(i64, &str)> = all.iter().map(|d| (d.serial, d.digest.as_str())).collect();
+            assert_eq!(got, [(3, a.as_str()), (3, b.as_str()), (5, b.as_str())], "{backend:?}");
+            for d in &all {
+                assert_eq!(d.event.action, "rpz.digest");
+                assert_eq!(d.event.after["digest"], d.digest.as_str());
+                assert_eq!(d.leaf.seq, d.event.seq);
+                assert_eq!(d.leaf.salt.len(), 64);
+            }
+            assert_eq!(store.rpz_digests_since(3, 100).await.expect("since").len(), 1);
+            assert_eq!(store.rpz_digests_since(0, 1).await.expect("limit").len(), 1);
+            assert!(store.verify_audit().await.expect("verify").ok(), "{backend:?}");
+            store.close().await;
+            db.cleanup().await;
+        }
+    }
+
     /// An order whose targets reached the database without the API's
     /// check (`32.1.0.0.127.rpz-client-ip` would answer NXDOMAIN to every
     /// query from 127.0.0.1) puts only its real names in the zone.
