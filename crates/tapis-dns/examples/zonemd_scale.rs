@@ -29,8 +29,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let words = ["judi", "slot", "gacor", "togel", "bocoran", "maxwin", "bet", "casino"];
-    let tlds = ["com", "net", "xyz", "site", "online", "co.id", "my.id", "org"];
+    let words = [
+        "judi", "slot", "gacor", "togel", "bocoran", "maxwin", "bet", "casino",
+    ];
+    let tlds = [
+        "com", "net", "xyz", "site", "online", "co.id", "my.id", "org",
+    ];
     let mut names: Vec<String> = (0..n)
         .map(|i| {
             let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -54,7 +58,9 @@ fn main() {
     for chunk in names.chunks(2048) {
         let mut batch: Vec<Record> = Vec::with_capacity(chunk.len() * 2);
         for name in chunk {
-            batch.push(Record::new(format!("*.{name}"), OrderAction::Nxdomain).explained(text.clone()));
+            batch.push(
+                Record::new(format!("*.{name}"), OrderAction::Nxdomain).explained(text.clone()),
+            );
             batch.push(Record::new(name.clone(), OrderAction::Nxdomain).explained(text.clone()));
         }
         batch.sort_by(|a, b| a.owner.cmp(&b.owner));

@@ -133,7 +133,10 @@ pub trait ZoneSource: Send + Sync + 'static {
 
     /// A digest the primary computed (to keep, and to log): called once
     /// per serial the primary computes. Nothing by default.
-    fn digest_computed(&self, digest: ZoneDigest) -> impl Future<Output = Result<(), String>> + Send {
+    fn digest_computed(
+        &self,
+        digest: ZoneDigest,
+    ) -> impl Future<Output = Result<(), String>> + Send {
         let _ = digest;
         async { Ok(()) }
     }
@@ -162,7 +165,10 @@ impl<T: ZoneSource> ZoneSource for Arc<T> {
         (**self).known_digest(serial)
     }
 
-    fn digest_computed(&self, digest: ZoneDigest) -> impl Future<Output = Result<(), String>> + Send {
+    fn digest_computed(
+        &self,
+        digest: ZoneDigest,
+    ) -> impl Future<Output = Result<(), String>> + Send {
         (**self).digest_computed(digest)
     }
 }

@@ -277,10 +277,7 @@ impl Digester {
         out.clear();
         let key = self.key(e);
         // labels come reversed and 0-terminated in the key
-        let labels: Vec<&[u8]> = key
-            .split(|b| *b == 0)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let labels: Vec<&[u8]> = key.split(|b| *b == 0).filter(|l| !l.is_empty()).collect();
         for l in labels.iter().rev().chain(under.iter()) {
             out.push(l.len() as u8);
             out.extend_from_slice(l);
@@ -390,7 +387,11 @@ mod tests {
     #[test]
     fn order_free_and_sensitive() {
         let recs = [
-            ("judi.example", OrderAction::Nxdomain, Some("ref=A cat=censored")),
+            (
+                "judi.example",
+                OrderAction::Nxdomain,
+                Some("ref=A cat=censored"),
+            ),
             ("*.judi.example", OrderAction::Nxdomain, None),
             ("a-b.example", OrderAction::Drop, None),
             ("a.example", OrderAction::Nodata, Some("ref=B cat=blocked")),

@@ -311,7 +311,11 @@ async fn ixfr_after_changes() {
         .filter(|(_, r)| r.rtype == rtype::ZONEMD)
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(zonemds, [2, 6], "serial 1's ZONEMD deleted, serial 3's added");
+    assert_eq!(
+        zonemds,
+        [2, 6],
+        "serial 1's ZONEMD deleted, serial 3's added"
+    );
     apply(&mut copy, &recs);
     assert_eq!(copy, snapshot_map(&zone).await);
 

@@ -353,10 +353,14 @@ async fn unbound_verifies_the_zonemd_over_axfr_and_ixfr() {
             kinds.push(kind);
         }
     }
-    assert!(kinds.contains(&"IXFR"), "the change came by IXFR: {kinds:?}");
+    assert!(
+        kinds.contains(&"IXFR"),
+        "the change came by IXFR: {kinds:?}"
+    );
     let log = u.log();
     assert!(
-        !log.to_ascii_lowercase().contains("zonemd verification failed"),
+        !log.to_ascii_lowercase()
+            .contains("zonemd verification failed"),
         "{log}"
     );
 }

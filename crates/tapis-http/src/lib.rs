@@ -18,9 +18,9 @@ pub mod health;
 pub(crate) mod log_routes;
 pub mod metrics;
 mod order_routes;
-mod zone_routes;
 mod power_routes;
 mod routes;
+mod zone_routes;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -56,10 +56,11 @@ async fn digests(state: S, ApiQuery(q): ApiQuery<DigestsQuery>) -> ApiResult<Jso
     let full = digests.len() as i64 == limit;
     // a full page ends on a whole serial (its rows under other settings
     // may not all have fitted): the next page starts after it
-    if full && let Some(last) = digests.last().map(|d| d.serial) {
-        if digests.iter().any(|d| d.serial != last) {
-            digests.retain(|d| d.serial != last);
-        }
+    if full
+        && let Some(last) = digests.last().map(|d| d.serial)
+        && digests.iter().any(|d| d.serial != last)
+    {
+        digests.retain(|d| d.serial != last);
     }
     let next_since_serial = full.then(|| digests.last().map(|d| d.serial)).flatten();
     Ok(Json(Digests {

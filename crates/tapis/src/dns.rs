@@ -215,7 +215,11 @@ pub async fn start(
                         // the serial's digest first: computed, kept and
                         // logged before secondaries are told (their
                         // transfers then carry it without waiting)
-                        if primary.zone_digest(tapis_dns::soa_serial(serial)).await.is_none() {
+                        if primary
+                            .zone_digest(tapis_dns::soa_serial(serial))
+                            .await
+                            .is_none()
+                        {
                             tracing::warn!(serial, "NOTIFY without the serial's digest logged");
                         }
                         // asked again just before sending: a process frozen

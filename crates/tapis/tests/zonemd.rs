@@ -53,17 +53,17 @@ async fn each_serial_digest_is_logged_public_and_matches_the_zone() {
     assert_eq!(d["event"]["after"]["digest"], digest.as_str());
     assert_eq!(d["event"]["after"]["serial"], 1);
     assert!(d["leaf"]["salt"].as_str().is_some_and(|s| s.len() == 64));
-    assert_eq!(d["leaf"]["leaf_index"], d["event"]["seq"].as_i64().expect("seq") - 1);
+    assert_eq!(
+        d["leaf"]["leaf_index"],
+        d["event"]["seq"].as_i64().expect("seq") - 1
+    );
 
     // the export's ZONEMD is the logged digest, and dnspython verifies it
     let (s, rpz, _) = server
         .text("/api/v1/blocklist.rpz", &p.isp_token, None)
         .await;
     assert_eq!(s, 200);
-    assert!(
-        rpz.contains(&format!("@ ZONEMD 1 1 1 {digest}\n")),
-        "{rpz}"
-    );
+    assert!(rpz.contains(&format!("@ ZONEMD 1 1 1 {digest}\n")), "{rpz}");
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("rpz.zone");
     std::fs::write(&file, &rpz).expect("zone");

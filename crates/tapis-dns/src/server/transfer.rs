@@ -17,10 +17,10 @@ use super::{EDNS_UDP_SIZE, Observed, Primary, Reply, TRAILER_RESERVE, Transport,
 use crate::serial::serial_lt;
 use crate::source::{Diff, Record, Snapshot, ZoneSource};
 use crate::tsig::{Signer, TsigKey, unix_now};
-use crate::zonemd::ZoneDigest;
 use crate::wire::{
     Message, MessageBuilder, Name, Question, Rcode, Rdata, Section, Soa, class, rtype,
 };
+use crate::zonemd::ZoneDigest;
 
 impl<S: ZoneSource> Primary<S> {
     fn transfer_allowed(&self, ctx: &Ctx, peer: SocketAddr, kind: &str) -> bool {
@@ -104,7 +104,10 @@ impl<S: ZoneSource> Primary<S> {
                 continue;
             }
             if digest.is_none() {
-                warn!(serial, "zone sent without its ZONEMD: the serial kept moving");
+                warn!(
+                    serial,
+                    "zone sent without its ZONEMD: the serial kept moving"
+                );
             }
             let mut parts = vec![Part::Soa(serial), Part::Ns];
             parts.extend(digest.map(Part::Zonemd));

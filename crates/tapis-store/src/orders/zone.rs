@@ -528,32 +528,73 @@ mod tests {
             let a = "ab".repeat(48);
             let b = "cd".repeat(48);
             let params = "0123456789abcdef0123456789abcdef";
-            assert_eq!(store.record_rpz_digest(3, params, 1, 1, &a).await.expect("kept"), a);
-            assert_eq!(store.record_rpz_digest(3, params, 1, 1, &a).await.expect("again"), a);
-            let e = store.record_rpz_digest(3, params, 1, 1, &b).await.expect_err("second digest");
+            assert_eq!(
+                store
+                    .record_rpz_digest(3, params, 1, 1, &a)
+                    .await
+                    .expect("kept"),
+                a
+            );
+            assert_eq!(
+                store
+                    .record_rpz_digest(3, params, 1, 1, &a)
+                    .await
+                    .expect("again"),
+                a
+            );
+            let e = store
+                .record_rpz_digest(3, params, 1, 1, &b)
+                .await
+                .expect_err("second digest");
             assert!(matches!(e, crate::Error::Conflict(_)), "{backend:?} {e}");
-            for (d, p) in [("AB".repeat(48), params), ("ab".repeat(47), params), (a.clone(), "x")] {
-                let e = store.record_rpz_digest(4, p, 1, 1, &d).await.expect_err("malformed");
+            for (d, p) in [
+                ("AB".repeat(48), params),
+                ("ab".repeat(47), params),
+                (a.clone(), "x"),
+            ] {
+                let e = store
+                    .record_rpz_digest(4, p, 1, 1, &d)
+                    .await
+                    .expect_err("malformed");
                 assert!(matches!(e, crate::Error::Domain(_)), "{backend:?} {e}");
             }
             // other settings: another digest for the same serial
             let other = "fedcba9876543210fedcba9876543210";
-            store.record_rpz_digest(3, other, 1, 1, &b).await.expect("other settings");
-            store.record_rpz_digest(5, params, 1, 1, &b).await.expect("serial 5");
-            assert_eq!(store.rpz_digest(3, params).await.expect("read"), Some(a.clone()));
+            store
+                .record_rpz_digest(3, other, 1, 1, &b)
+                .await
+                .expect("other settings");
+            store
+                .record_rpz_digest(5, params, 1, 1, &b)
+                .await
+                .expect("serial 5");
+            assert_eq!(
+                store.rpz_digest(3, params).await.expect("read"),
+                Some(a.clone())
+            );
             assert_eq!(store.rpz_digest(4, params).await.expect("read"), None);
             let all = store.rpz_digests_since(0, 100).await.expect("list");
             let got: Vec<(i64, &str)> = all.iter().map(|d| (d.serial, d.digest.as_str())).collect();
-            assert_eq!(got, [(3, a.as_str()), (3, b.as_str()), (5, b.as_str())], "{backend:?}");
+            assert_eq!(
+                got,
+                [(3, a.as_str()), (3, b.as_str()), (5, b.as_str())],
+                "{backend:?}"
+            );
             for d in &all {
                 assert_eq!(d.event.action, "rpz.digest");
                 assert_eq!(d.event.after["digest"], d.digest.as_str());
                 assert_eq!(d.leaf.seq, d.event.seq);
                 assert_eq!(d.leaf.salt.len(), 64);
             }
-            assert_eq!(store.rpz_digests_since(3, 100).await.expect("since").len(), 1);
+            assert_eq!(
+                store.rpz_digests_since(3, 100).await.expect("since").len(),
+                1
+            );
             assert_eq!(store.rpz_digests_since(0, 1).await.expect("limit").len(), 1);
-            assert!(store.verify_audit().await.expect("verify").ok(), "{backend:?}");
+            assert!(
+                store.verify_audit().await.expect("verify").ok(),
+                "{backend:?}"
+            );
             store.close().await;
             db.cleanup().await;
         }
@@ -757,7 +798,9 @@ pub struct ZoneDigestRow {
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Store {
