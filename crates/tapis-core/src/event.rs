@@ -99,7 +99,6 @@ event_types! {
     TrustedFlaggerReinstated = "trusted_flagger.reinstated",
     TrustedFlaggerRevoked = "trusted_flagger.revoked",
     RpzDigest = "rpz.digest",
-    RetentionApplied = "retention.applied",
 }
 
 impl FromStr for EventType {
