@@ -112,6 +112,7 @@ event_types! {
     SignalFeedback = "signal.feedback",
     SignalFlaggedForReview = "signal.flagged_for_review",
     RegisterPolicyLogged = "register.policy_logged",
+    RpzDigest = "rpz.digest",
 }
 
 impl FromStr for EventType {

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tapis_core::order::OrderAction;
 use tokio::sync::mpsc;
 
+use crate::zonemd::ZoneDigest;
+
 /// One policy record: an owner relative to the zone (`judi.example`,
 /// `*.judi.example`), its action, and optionally the explanation published
 /// beside it (see [`crate::explanation_text`]).
@@ -116,6 +118,28 @@ pub trait ZoneSource: Send + Sync + 'static {
         &self,
         serial: u32,
     ) -> impl Future<Output = Result<Option<Vec<Diff>>, String>> + Send;
+
+    /// The ZONEMD digest already known for `serial` (kept from an earlier
+    /// computation, perhaps by another process), if any. The primary asks
+    /// before computing one, and for the serial a secondary holds when it
+    /// builds an IXFR. None by default.
+    fn known_digest(
+        &self,
+        serial: u32,
+    ) -> impl Future<Output = Result<Option<ZoneDigest>, String>> + Send {
+        let _ = serial;
+        async { Ok(None) }
+    }
+
+    /// A digest the primary computed (to keep, and to log): called once
+    /// per serial the primary computes. Nothing by default.
+    fn digest_computed(
+        &self,
+        digest: ZoneDigest,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = digest;
+        async { Ok(()) }
+    }
 }
 
 impl<T: ZoneSource> ZoneSource for Arc<T> {
@@ -132,6 +156,20 @@ impl<T: ZoneSource> ZoneSource for Arc<T> {
         serial: u32,
     ) -> impl Future<Output = Result<Option<Vec<Diff>>, String>> + Send {
         (**self).changes_since(serial)
+    }
+
+    fn known_digest(
+        &self,
+        serial: u32,
+    ) -> impl Future<Output = Result<Option<ZoneDigest>, String>> + Send {
+        (**self).known_digest(serial)
+    }
+
+    fn digest_computed(
+        &self,
+        digest: ZoneDigest,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        (**self).digest_computed(digest)
     }
 }
 

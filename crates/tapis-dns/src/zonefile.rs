@@ -1,7 +1,7 @@
 //! Zone files (RFC 1035 §5) as far as policy zones need them: `$TTL`,
 //! `$ORIGIN`, comments, parentheses, blank owners (a line starting with
 //! white space continues the previous owner), `@`, relative names, escapes,
-//! and the types SOA, NS, CNAME, DNAME, PTR, MX, A, AAAA, TXT plus RFC 3597
+//! and the types SOA, NS, CNAME, DNAME, PTR, MX, A, AAAA, TXT, ZONEMD plus RFC 3597
 //! generic data (`TYPE65 \# 3 abcdef`). The writer produces the same
 //! dialect.
 //!
@@ -371,6 +371,7 @@ fn parse_type(s: &str) -> Result<u16, String> {
         "TXT" => rtype::TXT,
         "AAAA" => rtype::AAAA,
         "DNAME" => 39,
+        "ZONEMD" => rtype::ZONEMD,
         _ => match u.strip_prefix("TYPE").and_then(|n| n.parse::<u16>().ok()) {
             Some(n) => n,
             None => {
@@ -512,6 +513,22 @@ fn parse_rdata(rt: u16, t: &[&str], origin: &Name) -> Result<Vec<u8>, String> {
                 out.push(l);
                 out.extend_from_slice(&bytes);
             }
+        }
+        rtype::ZONEMD => {
+            // RFC 8976 §2.3: serial, scheme, hash algorithm, digest in hex
+            // (which may be split by white space)
+            let serial: u32 = one(0)?.parse().map_err(|_| "bad ZONEMD serial")?;
+            let scheme: u8 = one(1)?.parse().map_err(|_| "bad ZONEMD scheme")?;
+            let alg: u8 = one(2)?.parse().map_err(|_| "bad ZONEMD hash algorithm")?;
+            let hex: String = t.get(3..).unwrap_or_default().concat();
+            let digest = hex_decode(&hex).ok_or("bad hex in the ZONEMD digest")?;
+            if digest.len() < 12 {
+                return Err("a ZONEMD digest is at least 12 octets".into());
+            }
+            out.extend_from_slice(&serial.to_be_bytes());
+            out.push(scheme);
+            out.push(alg);
+            out.extend_from_slice(&digest);
         }
         _ => return Err("use RFC 3597 \\# syntax for this type".into()),
     }

@@ -175,7 +175,8 @@ async fn axfr_of_a_zone_that_needs_many_messages() {
     assert_eq!(recs.last().and_then(Rec::soa_serial), Some(42));
     assert_eq!(recs[1].rtype, rtype::NS);
     assert_eq!(recs[1].data, "ns.rpz.tapis.");
-    let mut cnames: Vec<Rec> = recs[2..recs.len() - 1].to_vec();
+    assert_eq!(recs[2].rtype, rtype::ZONEMD, "the apex ZONEMD");
+    let mut cnames: Vec<Rec> = recs[3..recs.len() - 1].to_vec();
     cnames.sort();
     assert_eq!(cnames, expected_cnames(&records, 60));
     assert!(
@@ -195,7 +196,7 @@ async fn axfr_of_a_zone_that_needs_many_messages() {
     let s2 = start(c, s.zone.clone()).await;
     let (q, v) = signed(query(12, ZONE, rtype::AXFR, None), &k512, None);
     let messages = transfer(s2.addr, &q, Some(v)).await;
-    assert_eq!(all_answers(&messages).len(), 20_003);
+    assert_eq!(all_answers(&messages).len(), 20_004);
 }
 
 /// Applies a transfer's records to a client copy (owner → target).
@@ -217,6 +218,9 @@ fn apply(copy: &mut BTreeMap<String, String>, recs: &[Rec]) {
     for r in &recs[1..recs.len() - 1] {
         if r.rtype == rtype::SOA {
             deleting = r.soa_serial() != Some(serial);
+            continue;
+        }
+        if r.rtype == rtype::ZONEMD {
             continue;
         }
         if deleting {
@@ -299,7 +303,19 @@ async fn ixfr_after_changes() {
         !recs.iter().any(|r| r.owner.starts_with("site6.")),
         "removed then re-added unchanged: gone"
     );
-    assert_eq!(recs.len(), 4 + 2 + 2, "{recs:#?}");
+    // four SOAs, the old and new ZONEMD, two records each way
+    assert_eq!(recs.len(), 4 + 2 + 2 + 2, "{recs:#?}");
+    let zonemds: Vec<usize> = recs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.rtype == rtype::ZONEMD)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        zonemds,
+        [2, 6],
+        "serial 1's ZONEMD deleted, serial 3's added"
+    );
     apply(&mut copy, &recs);
     assert_eq!(copy, snapshot_map(&zone).await);
 
@@ -414,7 +430,7 @@ async fn transfers_need_a_valid_key_or_an_allowed_address() {
     c.allow_unsigned_transfer = vec![IpNet::parse("allow", "127.0.0.0/8").expect("net")];
     let open = start(c, small_zone()).await;
     let m = transfer(open.addr, &query(7, ZONE, rtype::AXFR, None), None).await;
-    assert_eq!(all_answers(&m).len(), 53);
+    assert_eq!(all_answers(&m).len(), 54);
     // …but not when only another address is.
     let mut c = default_config();
     c.allow_unsigned_transfer = vec![IpNet::parse("allow", "127.0.0.2").expect("net")];

@@ -24,6 +24,7 @@ mod power_routes;
 mod representative_routes;
 pub(crate) mod register_routes;
 mod routes;
+mod zone_routes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,6 +208,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(pow::router())
         .merge(match_routes::router())
         .merge(register_routes::router())
+        .merge(zone_routes::router())
         .split_for_parts()
 }
 

@@ -199,7 +199,7 @@ impl Event {
     }
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "seq, at, actor, action, subject_type, subject_id, before, after, prev_hash, hash";
 
 fn json_col(row: &AnyRow, col: &str) -> Result<Value> {

@@ -174,6 +174,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_signal_banks.sql"),
         postgres: include_str!("../migrations/postgres/0027_signal_banks.sql"),
     },
+    Migration {
+        version: 24,
+        name: "zone_digests",
+        sqlite: include_str!("../migrations/sqlite/0024_zone_digests.sql"),
+        postgres: include_str!("../migrations/postgres/0024_zone_digests.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

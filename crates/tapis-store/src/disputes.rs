@@ -402,6 +402,50 @@ async fn questionable(
     Ok((n, it))
 }
 
+/// Open a dispute on item `it` of notice `n` for the platform `by`, in the
+/// caller's transaction: the item becomes `disputed`, the dispute is
+/// recorded for review (`dispute.opened`), the notice settles and its
+/// clock stops. The one path for `POST …/dispute` and for a decision of
+/// `disputed` (which used to mark the item only, leaving nothing to review
+/// and the clock running).
+pub(crate) async fn open_dispute_in(
+    tx: &mut Tx,
+    now: Timestamp,
+    by: &Principal,
+    n: &Notice,
+    it: &crate::Item,
+    reason: &str,
+) -> Result<DisputeId> {
+    let next = it.state.decide(ItemState::Disputed)?;
+    let actor = by.actor();
+    crate::notices::apply_decision(tx, now, &actor, n, it, next, Some(reason), None).await?;
+    let id = DisputeId::new();
+    sqlx::query(
+        "INSERT INTO disputes (id, notice_id, item_id, platform_id, reason, opened_by, opened_at, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open')",
+    )
+    .bind(id.to_string())
+    .bind(n.id.to_string())
+    .bind(it.id.to_string())
+    .bind(n.platform_id.to_string())
+    .bind(reason)
+    .bind(by.token_id.to_string())
+    .bind(now.unix_millis())
+    .execute(&mut **tx)
+    .await?;
+    Event::notice(
+        EventType::DisputeOpened,
+        n.id,
+        json!({"dispute_id": id.to_string(), "item_id": it.id.to_string(), "reason": reason}),
+    )
+    .append(tx, now, &actor)
+    .await?;
+    let mut n = load_notice(tx, n.id).await?;
+    settle(tx, now, &actor, &mut n).await?;
+    hold_open(tx, now, &actor, &n, json!({"dispute_id": id.to_string()})).await?;
+    Ok(id)
+}
+
 impl Store {
     /// A platform asks the authority about an item: the notice's clock
     /// stops until the answer.
@@ -523,55 +567,13 @@ impl Store {
     ) -> Result<Dispute> {
         let mut tx = self.write().await?;
         let (mut n, it) = questionable(&mut tx, by, notice, item, "dispute").await?;
-        let next = it.state.decide(ItemState::Disputed)?;
         let now = self.now();
         let actor = by.actor();
         if n.state == NoticeState::Submitted {
             crate::notices::mark_delivered_tx(&mut tx, &self.ctx, now, &actor, &mut n, "dispute")
                 .await?;
         }
-        crate::notices::apply_decision(
-            &mut tx,
-            now,
-            &actor,
-            &n,
-            &it,
-            next,
-            Some(&reason.text),
-            None,
-        )
-        .await?;
-        let id = DisputeId::new();
-        sqlx::query(
-            "INSERT INTO disputes (id, notice_id, item_id, platform_id, reason, opened_by, opened_at, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open')",
-        )
-        .bind(id.to_string())
-        .bind(notice.to_string())
-        .bind(item.to_string())
-        .bind(n.platform_id.to_string())
-        .bind(&reason.text)
-        .bind(by.token_id.to_string())
-        .bind(now.unix_millis())
-        .execute(&mut *tx)
-        .await?;
-        Event::notice(
-            EventType::DisputeOpened,
-            notice,
-            json!({"dispute_id": id.to_string(), "item_id": item.to_string(), "reason": reason.text}),
-        )
-        .append(&mut tx, now, &actor)
-        .await?;
-        let mut n = load_notice(&mut tx, notice).await?;
-        settle(&mut tx, now, &actor, &mut n).await?;
-        hold_open(
-            &mut tx,
-            now,
-            &actor,
-            &n,
-            json!({"dispute_id": id.to_string()}),
-        )
-        .await?;
+        let id = open_dispute_in(&mut tx, now, by, &n, &it, &reason.text).await?;
         let d = load_dispute(&mut tx, id).await?;
         tx.commit().await?;
         self.signal();

@@ -292,6 +292,46 @@ async fn story(backend: Backend) {
         .await
         .expect("dispute");
     assert_eq!(after_dispute.0.state, NoticeState::Disputed);
+    // a decision of `disputed` opens a dispute to review, as the dispute
+    // route does: the clock stops and the item waits for the authority
+    let (_, disputes) = store
+        .notice_questions(&agent, n.id)
+        .await
+        .expect("questions");
+    assert_eq!(disputes.len(), 1, "{disputes:?}");
+    assert_eq!(disputes[0].item_id, n.items[1].id);
+    assert_eq!(disputes[0].reason, "this is news reporting");
+    assert!(
+        matches!(
+            decide_item(1, "geo_blocked", Some("blocked in ID")).await,
+            Err(Error::Conflict(_))
+        ),
+        "the authority answers first"
+    );
+    let upheld = tapis_core::dispute::DisputeReview::parse("upheld", "the item stands", None, None)
+        .expect("review");
+    let rina = tapis_core::person::Person::parse("Rina Reviewer").expect("person");
+    let (_, secret) = store
+        .create_token_with(
+            &admin.actor(),
+            boot.authority.id,
+            Role::Officer,
+            "reviewer",
+            Some(&rina),
+            None,
+            None,
+        )
+        .await
+        .expect("reviewer");
+    let reviewer = store
+        .authenticate(&secret)
+        .await
+        .expect("auth")
+        .expect("live");
+    store
+        .review_dispute(&reviewer, disputes[0].id, &upheld)
+        .await
+        .expect("reviewed by an officer who did not issue it");
     decide_item(1, "geo_blocked", Some("blocked in ID"))
         .await
         .expect("decide 1");
@@ -362,7 +402,13 @@ async fn story(backend: Backend) {
             "receipt.issued",
             "item.decided",
             "item.decided",
+            "dispute.opened",
             "notice.disputed",
+            "notice.paused",
+            "item.decided",
+            "dispute.reviewed",
+            "notice.acknowledged",
+            "notice.resumed",
             "item.decided",
             "item.decided",
             "notice.closed",

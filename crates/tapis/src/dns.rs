@@ -7,7 +7,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tapis_dns::{Diff, Primary, PrimaryConfig, Record, Snapshot, TsigKey, ZoneConfig, ZoneSource};
+use tapis_dns::{
+    Diff, Primary, PrimaryConfig, Record, Snapshot, TsigKey, ZoneConfig, ZoneDigest, ZoneSource,
+};
 use tapis_store::{Store, SyncEvidence, SyncKind};
 use tokio::sync::mpsc;
 
@@ -15,6 +17,8 @@ use tokio::sync::mpsc;
 pub struct StoreZone {
     store: Store,
     zone: ZoneConfig,
+    /// The fingerprint of `zone`'s settings digests are kept under.
+    params: String,
 }
 
 impl StoreZone {
@@ -114,6 +118,30 @@ impl ZoneSource for StoreZone {
         }
         Ok(Some(diffs))
     }
+
+    async fn known_digest(&self, serial: u32) -> Result<Option<ZoneDigest>, String> {
+        let kept = self
+            .store
+            .rpz_digest(i64::from(serial), &self.params)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(kept.and_then(|hex| ZoneDigest::from_hex(serial, &hex)))
+    }
+
+    /// Keep and log it (`rpz.digest`): the serial's leaf in the log.
+    async fn digest_computed(&self, d: ZoneDigest) -> Result<(), String> {
+        self.store
+            .record_rpz_digest(
+                i64::from(d.serial),
+                &self.params,
+                tapis_dns::zonemd::SCHEME_SIMPLE,
+                tapis_dns::zonemd::HASH_SHA384,
+                &d.hex(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Start the primary on `rpz.dns_listen`, within `rpz`'s TCP limits, and
@@ -152,6 +180,7 @@ pub async fn start(
         StoreZone {
             store: store.clone(),
             zone: zone.clone(),
+            params: tapis_dns::zonemd::params_fingerprint(&zone),
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -183,6 +212,16 @@ pub async fn start(
             } else {
                 match store.rpz_serial().await {
                     Ok(serial) if serial > 0 && notified != Some(serial) => {
+                        // the serial's digest first: computed, kept and
+                        // logged before secondaries are told (their
+                        // transfers then carry it without waiting)
+                        if primary
+                            .zone_digest(tapis_dns::soa_serial(serial))
+                            .await
+                            .is_none()
+                        {
+                            tracing::warn!(serial, "NOTIFY without the serial's digest logged");
+                        }
                         // asked again just before sending: a process frozen
                         // between the two finds its lease lapsed on waking
                         if store.is_owner() {

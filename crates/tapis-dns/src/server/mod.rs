@@ -21,6 +21,7 @@
 //! 10 s, with a count of those held back.
 
 mod answer;
+mod digest;
 mod limits;
 mod transfer;
 mod zone;
@@ -193,6 +194,8 @@ struct Inner<S> {
     signers: limits::Signers,
     replay: limits::ReplayCache,
     quiet: limits::Quiet,
+    /// Digests of recent serials (see `digest.rs`).
+    digests: digest::Digests,
 }
 
 impl<S: ZoneSource> Primary<S> {
@@ -231,6 +234,7 @@ impl<S: ZoneSource> Primary<S> {
                 signers: Default::default(),
                 replay: Default::default(),
                 quiet: Default::default(),
+                digests: Default::default(),
             }),
         })
     }

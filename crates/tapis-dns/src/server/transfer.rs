@@ -20,6 +20,7 @@ use crate::tsig::{Signer, TsigKey, unix_now};
 use crate::wire::{
     Message, MessageBuilder, Name, Question, Rcode, Rdata, Section, Soa, class, rtype,
 };
+use crate::zonemd::ZoneDigest;
 
 impl<S: ZoneSource> Primary<S> {
     fn transfer_allowed(&self, ctx: &Ctx, peer: SocketAddr, kind: &str) -> bool {
@@ -79,24 +80,40 @@ impl<S: ZoneSource> Primary<S> {
         self.full_transfer(ctx, "AXFR", None).await
     }
 
+    /// The whole zone: SOA, NS, ZONEMD, the records, SOA. The digest is
+    /// taken (or computed) for the serial about to be sent; if the zone
+    /// moves on between the two, both are taken again (a few times, then
+    /// the zone goes without its ZONEMD rather than with a wrong one).
     async fn full_transfer(&self, ctx: Ctx, kind: &'static str, from: Option<u32>) -> Reply {
-        match self.inner.source.snapshot().await {
-            Ok(Snapshot { serial, records }) => Reply::Transfer(Box::new(self.transfer(
-                ctx,
-                kind,
-                from,
-                serial,
-                vec![
-                    Part::Soa(serial),
-                    Part::Ns,
-                    Part::Records(Vec::new(), Some(records)),
-                    Part::Soa(serial),
-                ],
-            ))),
-            Err(e) => {
-                warn!(error = %e, "zone source failed (snapshot)");
-                ctx.simple(Rcode::SERVFAIL)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let digest = match self.serial().await {
+                Some(s) => self.zone_digest(s).await,
+                None => None,
+            };
+            let Snapshot { serial, records } = match self.inner.source.snapshot().await {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "zone source failed (snapshot)");
+                    return ctx.simple(Rcode::SERVFAIL);
+                }
+            };
+            let digest = digest.filter(|d| d.serial == serial);
+            if digest.is_none() && tries < 3 {
+                continue;
             }
+            if digest.is_none() {
+                warn!(
+                    serial,
+                    "zone sent without its ZONEMD: the serial kept moving"
+                );
+            }
+            let mut parts = vec![Part::Soa(serial), Part::Ns];
+            parts.extend(digest.map(Part::Zonemd));
+            parts.push(Part::Records(Vec::new(), Some(records)));
+            parts.push(Part::Soa(serial));
+            return Reply::Transfer(Box::new(self.transfer(ctx, kind, from, serial, parts)));
         }
     }
 
@@ -148,20 +165,33 @@ impl<S: ZoneSource> Primary<S> {
                 zone.put_soa(&mut b, Section::Answer, current);
                 Reply::Message(ctx.finish(b, Rcode::NOERROR))
             }
-            Some(Ok(Some((to, removed, added)))) => Reply::Transfer(Box::new(self.transfer(
-                ctx,
-                "IXFR",
-                Some(client.serial),
-                to,
-                vec![
-                    Part::Soa(to),
-                    Part::Soa(client.serial),
-                    Part::Records(removed, None),
-                    Part::Soa(to),
-                    Part::Records(added, None),
-                    Part::Soa(to),
-                ],
-            ))),
+            Some(Ok(Some((to, removed, added)))) => {
+                // the ZONEMD changes with every serial: the one the
+                // secondary holds goes, the new one comes. A secondary
+                // holding a serial whose digest is not known never got a
+                // ZONEMD for it from here (every transfer's digest is
+                // kept), so there is none to remove.
+                let Some(new) = self.zone_digest(to).await else {
+                    return self
+                        .full_transfer(ctx, "IXFR(AXFR)", Some(client.serial))
+                        .await;
+                };
+                let old = self.known_digest(client.serial).await;
+                let mut parts = vec![Part::Soa(to), Part::Soa(client.serial)];
+                parts.extend(old.map(Part::Zonemd));
+                parts.push(Part::Records(removed, None));
+                parts.push(Part::Soa(to));
+                parts.push(Part::Zonemd(new));
+                parts.push(Part::Records(added, None));
+                parts.push(Part::Soa(to));
+                Reply::Transfer(Box::new(self.transfer(
+                    ctx,
+                    "IXFR",
+                    Some(client.serial),
+                    to,
+                    parts,
+                )))
+            }
             Some(Err(e)) => {
                 warn!(error = %e, "zone source gave a broken chain of diffs; sending the whole zone");
                 self.full_transfer(ctx, "IXFR(AXFR)", Some(client.serial))
@@ -217,6 +247,8 @@ fn condense(from: u32, diffs: Vec<Diff>) -> Result<Option<(u32, Records, Records
 enum Part {
     Soa(u32),
     Ns,
+    /// The apex ZONEMD of a serial.
+    Zonemd(ZoneDigest),
     /// Records, and where more come from (a snapshot's later batches).
     Records(
         Records,
@@ -318,6 +350,21 @@ impl Transfer {
                     self.part += 1;
                     wrote += 1;
                 }
+                Part::Zonemd(d) => {
+                    if wrote > 0 && b.len() + zone.name.wire().len() + 10 + 54 > self.budget {
+                        break;
+                    }
+                    b.record(
+                        Section::Answer,
+                        &zone.name,
+                        rtype::ZONEMD,
+                        class::IN,
+                        zone.ttl,
+                        Rdata::Raw(&d.rdata()),
+                    );
+                    self.part += 1;
+                    wrote += 1;
+                }
                 Part::Records(records, more) => {
                     let Some(r) = records.get(at_index) else {
                         // this batch is done: the next one, or the next part
@@ -358,7 +405,7 @@ impl Transfer {
                     let txt = r.explanation.as_deref().and_then(|t| {
                         Some((
                             Name::relative_to(&r.owner, &zone.explain).ok()?,
-                            txt_rdata(t),
+                            crate::zonemd::txt_rdata(t),
                         ))
                     });
                     let need = name.wire().len()
@@ -408,15 +455,6 @@ impl Transfer {
         }
         Some(m)
     }
-}
-
-/// TXT record data: one character-string, cut at 255 bytes.
-fn txt_rdata(text: &str) -> Vec<u8> {
-    let bytes = &text.as_bytes()[..text.len().min(255)];
-    let mut d = Vec::with_capacity(bytes.len() + 1);
-    d.push(bytes.len() as u8);
-    d.extend_from_slice(bytes);
-    d
 }
 
 #[cfg(test)]

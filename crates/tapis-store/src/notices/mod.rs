@@ -531,6 +531,16 @@ impl Store {
         }
         let next = item.state.decide(decision.decision)?;
         crate::disputes::refuse_if_disputed(&mut tx, item.id).await?;
+        let dispute = match next {
+            ItemState::Disputed => {
+                by.role.require(tapis_core::role::Action::QuestionItem)?;
+                Some(tapis_core::dispute::Question::parse(
+                    "reason",
+                    decision.reason.as_deref().unwrap_or_default(),
+                )?)
+            }
+            _ => None,
+        };
         let now = self.now();
         let actor = by.actor();
         if matches!(n.state, NoticeState::Submitted | NoticeState::Delivered) {
@@ -539,20 +549,29 @@ impl Store {
             }
             acknowledge_in(&mut tx, now, &actor, &mut n).await?;
         }
-        apply_decision(
-            &mut tx,
-            now,
-            &actor,
-            &n,
-            &item,
-            next,
-            decision.reason.as_deref(),
-            None,
-        )
-        .await?;
+        if let Some(reason) = &dispute {
+            // a decision of `disputed` opens a dispute for review, as
+            // `POST …/dispute` does (the clock stops, the item waits for
+            // the authority); it is this notice's, so duplicates elsewhere
+            // keep their own state
+            crate::disputes::open_dispute_in(&mut tx, now, by, &n, &item, &reason.text).await?;
+        } else {
+            apply_decision(
+                &mut tx,
+                now,
+                &actor,
+                &n,
+                &item,
+                next,
+                decision.reason.as_deref(),
+                None,
+            )
+            .await?;
+        }
 
         // The same target in other notices (the original, or its other
         // duplicates) gets the same decision.
+        let linked_decision = dispute.is_none();
         let root = item
             .duplicate_of
             .as_ref()
@@ -566,7 +585,7 @@ impl Store {
         .bind(item.id.to_string())
         .fetch_all(&mut *tx)
         .await?;
-        for row in linked {
+        for row in linked.into_iter().filter(|_| linked_decision) {
             let other_notice =
                 NoticeId::parse(&row.try_get::<String, _>("notice_id")?).map_err(Error::corrupt)?;
             let other_item =

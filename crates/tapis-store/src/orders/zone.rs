@@ -516,6 +516,90 @@ mod tests {
         }
     }
 
+    /// A serial's digest is kept and logged once per settings; the same
+    /// digest again is a no-op, a different one a conflict, a malformed
+    /// one refused; the listing carries the event and its leaf, and the
+    /// chain still verifies. On both backends.
+    #[tokio::test]
+    pub(crate) async fn digests_are_kept_once_and_logged() {
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            let store = db.open(Arc::new(tapis_core::SystemClock)).await;
+            let a = "ab".repeat(48);
+            let b = "cd".repeat(48);
+            let params = "0123456789abcdef0123456789abcdef";
+            assert_eq!(
+                store
+                    .record_rpz_digest(3, params, 1, 1, &a)
+                    .await
+                    .expect("kept"),
+                a
+            );
+            assert_eq!(
+                store
+                    .record_rpz_digest(3, params, 1, 1, &a)
+                    .await
+                    .expect("again"),
+                a
+            );
+            let e = store
+                .record_rpz_digest(3, params, 1, 1, &b)
+                .await
+                .expect_err("second digest");
+            assert!(matches!(e, crate::Error::Conflict(_)), "{backend:?} {e}");
+            for (d, p) in [
+                ("AB".repeat(48), params),
+                ("ab".repeat(47), params),
+                (a.clone(), "x"),
+            ] {
+                let e = store
+                    .record_rpz_digest(4, p, 1, 1, &d)
+                    .await
+                    .expect_err("malformed");
+                assert!(matches!(e, crate::Error::Domain(_)), "{backend:?} {e}");
+            }
+            // other settings: another digest for the same serial
+            let other = "fedcba9876543210fedcba9876543210";
+            store
+                .record_rpz_digest(3, other, 1, 1, &b)
+                .await
+                .expect("other settings");
+            store
+                .record_rpz_digest(5, params, 1, 1, &b)
+                .await
+                .expect("serial 5");
+            assert_eq!(
+                store.rpz_digest(3, params).await.expect("read"),
+                Some(a.clone())
+            );
+            assert_eq!(store.rpz_digest(4, params).await.expect("read"), None);
+            let all = store.rpz_digests_since(0, 100).await.expect("list");
+            let got: Vec<(i64, &str)> = all.iter().map(|d| (d.serial, d.digest.as_str())).collect();
+            assert_eq!(
+                got,
+                [(3, a.as_str()), (3, b.as_str()), (5, b.as_str())],
+                "{backend:?}"
+            );
+            for d in &all {
+                assert_eq!(d.event.action, "rpz.digest");
+                assert_eq!(d.event.after["digest"], d.digest.as_str());
+                assert_eq!(d.leaf.seq, d.event.seq);
+                assert_eq!(d.leaf.salt.len(), 64);
+            }
+            assert_eq!(
+                store.rpz_digests_since(3, 100).await.expect("since").len(),
+                1
+            );
+            assert_eq!(store.rpz_digests_since(0, 1).await.expect("limit").len(), 1);
+            assert!(
+                store.verify_audit().await.expect("verify").ok(),
+                "{backend:?}"
+            );
+            store.close().await;
+            db.cleanup().await;
+        }
+    }
+
     /// An order whose targets reached the database without the API's
     /// check (`32.1.0.0.127.rpz-client-ip` would answer NXDOMAIN to every
     /// query from 127.0.0.1) puts only its real names in the zone.
@@ -685,5 +769,164 @@ impl Store {
             .map(|r| Ok((r.try_get("serial")?, r.try_get("op")?, record_from_row(r)?)))
             .collect::<Result<Vec<_>>>()
             .map(Some)
+    }
+}
+
+/// A zone digest (ZONEMD, RFC 8976) as kept and logged: one per serial and
+/// zone settings, with the audit event that logged it and where that event
+/// sits in the transparency log, so anyone can check the leaf.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ZoneDigestRow {
+    /// The zone version (its SOA serial modulo 2^32).
+    pub serial: i64,
+    /// 1: SIMPLE.
+    pub scheme: i64,
+    /// 1: SHA-384.
+    pub algorithm: i64,
+    /// The digest, lower-case hex (96 characters for SHA-384).
+    pub digest: String,
+    /// A fingerprint of the zone settings the digest covers besides the
+    /// records (zone name, SOA, TTL, block page, explanations).
+    pub params: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    /// The `rpz.digest` audit event, whole: its chain hash can be
+    /// recomputed from it, and its leaf from that hash and `leaf.salt`.
+    pub event: crate::AuditEvent,
+    pub leaf: crate::tlog::LeafEntry,
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Store {
+    /// Keep and log the digest of `serial` under zone settings `params`,
+    /// once: the first digest recorded for a (serial, params) stays, with
+    /// its `rpz.digest` audit event. A second, different digest for the
+    /// same pair is refused (a conflict: the zone served under one serial
+    /// changed). Returns the digest kept.
+    pub async fn record_rpz_digest(
+        &self,
+        serial: i64,
+        params: &str,
+        scheme: u8,
+        algorithm: u8,
+        digest: &str,
+    ) -> Result<String> {
+        if !is_lower_hex(digest, 96) || !is_lower_hex(params, 32) || serial < 0 {
+            return Err(Error::Domain(tapis_core::Error::invalid(
+                "digest",
+                "a SHA-384 digest is 96 lower-case hex digits, the settings fingerprint 32",
+            )));
+        }
+        let mut tx = self.write().await?;
+        let kept: Option<String> =
+            sqlx::query("SELECT digest FROM rpz_digests WHERE serial = $1 AND params = $2")
+                .bind(serial)
+                .bind(params)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("digest"))
+                .transpose()?;
+        if let Some(kept) = kept {
+            tx.rollback().await?;
+            if kept != digest {
+                tracing::error!(serial, %kept, computed = %digest, "a second digest for one serial: the zone changed without a new serial");
+                return Err(Error::Conflict(format!(
+                    "serial {serial} already has digest {kept}"
+                )));
+            }
+            return Ok(kept);
+        }
+        let now = self.now();
+        let seq = audit::append(
+            &mut tx,
+            now,
+            &Actor::system("rpz primary"),
+            EventType::RpzDigest,
+            ("zone", "rpz"),
+            Value::Null,
+            json!({"serial": serial, "scheme": scheme, "algorithm": algorithm, "digest": digest, "params": params}),
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO rpz_digests (serial, params, scheme, algorithm, digest, created_at, event_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(serial)
+        .bind(params)
+        .bind(i64::from(scheme))
+        .bind(i64::from(algorithm))
+        .bind(digest)
+        .bind(now.unix_millis())
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(digest.to_owned())
+    }
+
+    /// The digest kept for `serial` under settings `params`, if any.
+    pub async fn rpz_digest(&self, serial: i64, params: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT digest FROM rpz_digests WHERE serial = $1 AND params = $2")
+                .bind(serial)
+                .bind(params)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("digest"))
+                .transpose()?,
+        )
+    }
+
+    /// Digests of serials after `since_serial`, oldest first, at most
+    /// `limit` (1 to 1,000), each with its audit event and log leaf.
+    pub async fn rpz_digests_since(
+        &self,
+        since_serial: i64,
+        limit: i64,
+    ) -> Result<Vec<ZoneDigestRow>> {
+        let limit = limit.clamp(1, 1000);
+        let rows = sqlx::query(
+            "SELECT d.serial, d.scheme, d.algorithm, d.digest, d.params, d.created_at, d.event_seq, s.salt \
+             FROM rpz_digests d JOIN tlog_salts s ON s.seq = d.event_seq \
+             WHERE d.serial > $1 ORDER BY d.serial, d.event_seq LIMIT $2",
+        )
+        .bind(since_serial)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let seq: i64 = r.try_get("event_seq")?;
+            let event = sqlx::query(&format!(
+                "SELECT {} FROM audit_events WHERE seq = $1",
+                audit::COLUMNS
+            ))
+            .bind(seq)
+            .fetch_one(&self.pool)
+            .await?;
+            let event = audit::event_from_row(&event)?;
+            out.push(ZoneDigestRow {
+                serial: r.try_get("serial")?,
+                scheme: r.try_get("scheme")?,
+                algorithm: r.try_get("algorithm")?,
+                digest: r.try_get("digest")?,
+                params: r.try_get("params")?,
+                created_at: Timestamp::from_unix_millis(r.try_get("created_at")?),
+                leaf: crate::tlog::LeafEntry {
+                    seq,
+                    leaf_index: tapis_core::tlog::leaf::index_of(seq),
+                    salt: r.try_get("salt")?,
+                    event_hash: Some(event.hash.clone()),
+                },
+                event,
+            });
+        }
+        Ok(out)
     }
 }
