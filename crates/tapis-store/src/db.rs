@@ -163,6 +163,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0022_tsig_rotation.sql"),
     },
     Migration {
+        version: 24,
+        name: "zone_digests",
+        sqlite: include_str!("../migrations/sqlite/0024_zone_digests.sql"),
+        postgres: include_str!("../migrations/postgres/0024_zone_digests.sql"),
+    },
+    Migration {
         version: 25,
         name: "representatives",
         sqlite: include_str!("../migrations/sqlite/0025_representatives.sql"),
@@ -173,12 +179,6 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "signal_banks",
         sqlite: include_str!("../migrations/sqlite/0027_signal_banks.sql"),
         postgres: include_str!("../migrations/postgres/0027_signal_banks.sql"),
-    },
-    Migration {
-        version: 24,
-        name: "zone_digests",
-        sqlite: include_str!("../migrations/sqlite/0024_zone_digests.sql"),
-        postgres: include_str!("../migrations/postgres/0024_zone_digests.sql"),
     },
 ];
 
