@@ -21,8 +21,8 @@ pub mod metrics;
 mod order_routes;
 pub mod pow;
 mod power_routes;
-mod representative_routes;
 pub(crate) mod register_routes;
+mod representative_routes;
 mod routes;
 mod zone_routes;
 
