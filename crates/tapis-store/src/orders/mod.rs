@@ -22,10 +22,12 @@ use tapis_core::publication::Publication;
 use tapis_core::target::DomainName;
 use tapis_core::{Timestamp, canonical};
 
+mod digests;
 mod views;
 mod web;
 mod zone;
 
+pub use digests::*;
 pub use views::*;
 pub use web::*;
 pub use zone::*;
