@@ -166,6 +166,10 @@ pub fn run(mut args: ResolverArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
+        // the handler exists before the resolver says it is listening, so
+        // a SIGTERM sent right after that line stops it cleanly
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
         let running = tapis_resolver::start(cfg)
             .await
             .context("cannot start the resolver")?;
@@ -177,21 +181,14 @@ pub fn run(mut args: ResolverArgs) -> anyhow::Result<ExitCode> {
                 .map(|m| format!(", metrics on http://{m}/metrics"))
                 .unwrap_or_default()
         );
-        wait_for_signal().await?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+            _ = term.recv() => {}
+        }
         tracing::info!("shutting down");
         running.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }
 
 /// Defaults < the resolver's TOML file < flags.
