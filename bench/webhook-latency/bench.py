@@ -313,7 +313,8 @@ class Tapis:
             # the load generator's threads each keep a connection from
             # 127.0.0.1, above the default per-address cap of 64
             "TAPIS_LIMITS_CONNECTIONS_PER_ADDRESS": "1024",
-            "TAPIS_LOG": "warn",
+            # BENCH_TAPIS_LOG (e.g. `warn,sqlx=debug` to count statements)
+            "TAPIS_LOG": os.environ.get("BENCH_TAPIS_LOG", "warn"),
             "TAPIS_DATA_DIR": str(self.data_dir),
         })
         if database_url:

@@ -231,6 +231,8 @@ error-409-title = Conflict
 error-422-title = Cannot accept this
 error-500-title = Something went wrong
 error-500-text = The server could not show this page. It has been logged; try again later.
+error-503-title = Try again in a moment
+error-503-text = The database cannot answer right now (it is unreachable or busy). Nothing was lost; try again in a moment.
 error-csrf-title = The form expired
 error-csrf-text = This form was not sent from a page of this site, or it is too old. Go back, reload the page and send it again.
 

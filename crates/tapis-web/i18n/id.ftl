@@ -231,6 +231,8 @@ error-409-title = Konflik
 error-422-title = Tidak dapat diterima
 error-500-title = Terjadi kesalahan
 error-500-text = Server tidak dapat menampilkan halaman ini. Kesalahan telah dicatat; coba lagi nanti.
+error-503-title = Coba lagi sebentar lagi
+error-503-text = Basis data tidak dapat menjawab saat ini (tidak terjangkau atau sedang sibuk). Tidak ada yang hilang; coba lagi sebentar lagi.
 error-csrf-title = Formulir kedaluwarsa
 error-csrf-text = Formulir ini tidak dikirim dari halaman situs ini, atau sudah terlalu lama. Kembali, muat ulang halaman, lalu kirim lagi.
 

@@ -1,7 +1,9 @@
 //! Errors as pages: a browser route never answers JSON. Store errors map
 //! as in the API (missing or another party's record → 404, refused by
-//! role → 403, bad input → 422, conflict → 409); a database fault is
-//! logged and shown as a plain 500 page without detail.
+//! role → 403, bad input → 422, conflict → 409); a database that cannot
+//! answer now (unreachable, a lock or statement timed out) is a 503 page
+//! with `Retry-After`, as in the API; any other database fault is logged
+//! and shown as a plain 500 page without detail.
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,6 +11,10 @@ use maud::html;
 
 use crate::i18n::Lang;
 use crate::layout;
+
+/// Seconds a browser is told to wait after a 503 (the database timeouts
+/// are a few seconds, so by then the fault has shown itself or passed).
+const UNAVAILABLE_RETRY_AFTER: u32 = 1;
 
 #[derive(Debug)]
 pub struct WebError {
@@ -19,6 +25,8 @@ pub struct WebError {
     /// What went wrong, already in the reader's language.
     pub detail: String,
     pub redirect: Option<String>,
+    /// Seconds for `Retry-After` (a 503 only).
+    pub retry_after: Option<u32>,
 }
 
 impl WebError {
@@ -29,6 +37,7 @@ impl WebError {
             title,
             detail,
             redirect: None,
+            retry_after: None,
         }
     }
 
@@ -66,6 +75,7 @@ impl WebError {
             title: "error-404-title",
             detail: String::new(),
             redirect: Some(to.to_owned()),
+            retry_after: None,
         }
     }
 
@@ -81,6 +91,17 @@ impl WebError {
                 "error-422-title",
                 d.to_string(),
             ),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable for a page");
+                let mut page = Self::new(
+                    lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error-503-title",
+                    lang.t("error-503-text").to_owned(),
+                );
+                page.retry_after = Some(UNAVAILABLE_RETRY_AFTER);
+                page
+            }
             other => {
                 tracing::error!(error = %other, "a page failed");
                 Self::new(
@@ -126,6 +147,10 @@ impl IntoResponse for WebError {
             ),
         )
             .into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         resp.extensions_mut().insert(Shown {
             title: self.title,
             detail: self.detail,

@@ -200,6 +200,7 @@ pub async fn start(
         let mut events = store.subscribe_events();
         let mut targets = targets;
         let mut notified: Option<i64> = None;
+        let mut pass_started = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -233,11 +234,16 @@ pub async fn start(
                     Err(e) => tracing::warn!(error = %e, "cannot read the zone serial"),
                 }
             }
-            tokio::select! {
-                _ = events.changed() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => {}
+            let by_commit = tokio::select! {
+                _ = events.changed() => true,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+                _ = shutdown.changed() => false,
+            };
+            // a burst of commits (every notice is one) is one pass
+            if by_commit {
+                tapis_channel::coalesce(pass_started, &mut shutdown).await;
             }
+            pass_started = tokio::time::Instant::now();
             targets = refresh(&store, &primary).await;
         }
         let _ = serve.await;

@@ -475,6 +475,20 @@ async fn an_unreachable_database_is_503_quickly_and_tapis_comes_back() {
         )
         .await;
         assert_unavailable(&r, "a read with the database unreachable");
+        // a browser gets a page saying so, not a 500
+        let page = request(&server, "GET", "/register", None, None).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a page with the database unreachable: {}",
+            page.body
+        );
+        assert_eq!(page.retry_after.as_deref(), Some("1"), "the page says when");
+        let html = page.body.as_str().unwrap_or_default();
+        assert!(
+            html.contains("<html") && html.contains("database cannot answer"),
+            "an HTML page that says why: {html}"
+        );
     }
     let health = request(&server, "GET", "/healthz", None, None).await;
     assert_eq!(health.status, StatusCode::OK, "alive without a database");

@@ -159,15 +159,34 @@ pub(crate) async fn on_submitted(
     now: Timestamp,
     n: &mut Notice,
 ) -> Result<()> {
-    let document = notice_document(n);
-    let sha = tapis_core::sign::content_hash(&document)?;
-    let envelope = ctx.signer.seal(document)?;
+    let (envelope, sha) = seal_document(ctx, n)?;
     sqlx::query("UPDATE notices SET document = $1, document_sha256 = $2 WHERE id = $3")
         .bind(canonical::to_string(&envelope)?)
         .bind(&sha)
         .bind(n.id.to_string())
         .execute(&mut **tx)
         .await?;
+    n.document_sha256 = Some(sha);
+    n.signed_document = Some(envelope);
+    after_sealed(tx, ctx, now, n).await
+}
+
+/// The notice's document signed by tapis, and its content hash.
+pub(crate) fn seal_document(ctx: &Ctx, n: &Notice) -> Result<(Value, String)> {
+    let document = notice_document(n);
+    let sha = tapis_core::sign::content_hash(&document)?;
+    Ok((ctx.signer.seal(document)?, sha))
+}
+
+/// What follows a notice's sealed document being stored: the delivery
+/// timeout and the message to the platform.
+pub(crate) async fn after_sealed(tx: &mut Tx, ctx: &Ctx, now: Timestamp, n: &Notice) -> Result<()> {
+    let (Some(sha), Some(envelope)) = (&n.document_sha256, &n.signed_document) else {
+        return Err(Error::corrupt(format!(
+            "notice {} has no sealed document",
+            n.id
+        )));
+    };
     crate::jobs::schedule(
         tx,
         JobKind::Notice(NoticeTimer::DeliveryTimeout),
@@ -191,8 +210,6 @@ pub(crate) async fn on_submitted(
         },
     )
     .await?;
-    n.document_sha256 = Some(sha);
-    n.signed_document = Some(envelope);
     Ok(())
 }
 

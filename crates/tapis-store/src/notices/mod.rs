@@ -127,19 +127,105 @@ impl Store {
             Some(_) => {}
         }
 
-        let now = self.now();
+        // stored times are whole milliseconds: keep the one read back
+        let now = Timestamp::from_unix_millis(self.now().unix_millis());
         let id = NoticeId::new();
-        // the deadline is set at delivery, not here
-        let (state, submitted_at, due_at, sla_version): (_, _, Option<Timestamp>, Option<String>) =
-            if new.draft {
-                (NoticeState::Draft, None, None, None)
+        // the notice is built here as it will read back from its rows (the
+        // signed document is computed from it before the insert, so a
+        // submission costs no read-back and no second write of the row)
+        let mut items = Vec::with_capacity(new.items.len());
+        for item in &new.items {
+            // Deduplicate against items still awaiting a decision in open
+            // notices to the same platform, from any issuer.
+            let original = sqlx::query(&format!(
+                "SELECT i.id, i.notice_id FROM notice_items i JOIN notices n ON n.id = i.notice_id \
+                 WHERE i.platform_id = $1 AND i.kind = $2 AND i.normalized = $3 \
+                 AND i.duplicate_of IS NULL AND i.state IN ('pending', 'disputed') \
+                 AND n.state IN {OPEN_STATES} ORDER BY n.created_at LIMIT 1"
+            ))
+            .bind(new.platform_id.to_string())
+            .bind(item.kind.as_str())
+            .bind(&item.normalized)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| -> Result<DuplicateRef> {
+                Ok(DuplicateRef {
+                    item_id: ItemId::parse(&r.try_get::<String, _>("id")?)
+                        .map_err(Error::corrupt)?,
+                    notice_id: NoticeId::parse(&r.try_get::<String, _>("notice_id")?)
+                        .map_err(Error::corrupt)?,
+                })
+            })
+            .transpose()?;
+            items.push(Item {
+                id: ItemId::new(),
+                kind: item.kind,
+                value: item.value.clone(),
+                normalized: item.normalized.clone(),
+                native_id: item.native_id.clone(),
+                evidence: item
+                    .evidence
+                    .iter()
+                    .map(|e| EvidenceView {
+                        sha256: e.sha256.as_str().to_owned(),
+                        description: e.description.clone(),
+                        captured_at: e.captured_at,
+                    })
+                    .collect(),
+                state: ItemState::Pending,
+                reason: None,
+                decided_at: None,
+                duplicate_of: original,
+            });
+        }
+        let mut notice = Notice {
+            id,
+            // the deadline is set at delivery, not here
+            state: if new.draft {
+                NoticeState::Draft
             } else {
-                (NoticeState::Submitted, Some(now), None, None)
-            };
+                NoticeState::Submitted
+            },
+            issuer_party_id: by.party_id,
+            issuer_label: by.label.clone(),
+            platform_id: new.platform_id,
+            category: new.category.clone(),
+            taxonomy_version: new.taxonomy_version.clone(),
+            urgency: new.urgency,
+            legal_basis: LegalBasisView {
+                reference: new.legal_basis.reference.clone(),
+                text: new.legal_basis.text.clone(),
+            },
+            explanation: new.explanation.clone(),
+            territorial_scope: new.territorial_scope.clone(),
+            may_notify_user: new.may_notify_user,
+            trusted_flagger: new.trusted_flagger,
+            sla_version: None,
+            due_at: None,
+            created_at: now,
+            submitted_at: (!new.draft).then_some(now),
+            delivered_at: None,
+            acknowledged_at: None,
+            closed_at: None,
+            document_sha256: None,
+            signed_document: None,
+            items,
+        };
+        if !new.draft {
+            let (envelope, sha) = seal_document(&self.ctx, &notice)?;
+            notice.document_sha256 = Some(sha);
+            notice.signed_document = Some(envelope);
+        }
+        let document = notice
+            .signed_document
+            .as_ref()
+            .map(canonical::to_string)
+            .transpose()?;
         sqlx::query("INSERT INTO notices (id, issuer_party_id, issuer_token_id, issuer_label, platform_id, category, \
              taxonomy_version, urgency, legal_basis_reference, legal_basis_text, explanation, territorial_scope, \
-             may_notify_user, state, sla_version, due_at, idempotency_key, request_hash, created_at, submitted_at, updated_at, trusted_flagger) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19, $21)")
+             may_notify_user, state, sla_version, due_at, idempotency_key, request_hash, created_at, submitted_at, updated_at, trusted_flagger, \
+             document, document_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19, $21, $22, $23)")
         .bind(id.to_string())
         .bind(by.party_id.to_string())
         .bind(by.token_id.to_string())
@@ -153,45 +239,32 @@ impl Store {
         .bind(&new.explanation)
         .bind(canonical::to_string(&json!(new.territorial_scope))?)
         .bind(i64::from(new.may_notify_user))
-        .bind(state.as_str())
-        .bind(sla_version)
-        .bind(due_at.map(Timestamp::unix_millis))
+        .bind(notice.state.as_str())
+        .bind(None::<String>)
+        .bind(None::<i64>)
         .bind(idempotency.map(|(k, _)| k.to_owned()))
         .bind(idempotency.map(|(_, f)| f.to_owned()))
         .bind(now.unix_millis())
-        .bind(submitted_at.map(Timestamp::unix_millis))
+        .bind(notice.submitted_at.map(Timestamp::unix_millis))
         .bind(i64::from(new.trusted_flagger))
+        .bind(document)
+        .bind(notice.document_sha256.clone())
         .execute(&mut **tx)
         .await?;
 
-        for (position, item) in new.items.iter().enumerate() {
-            // Deduplicate against items still awaiting a decision in open
-            // notices to the same platform, from any issuer.
-            let original = sqlx::query(&format!(
-                "SELECT i.id FROM notice_items i JOIN notices n ON n.id = i.notice_id \
-                 WHERE i.platform_id = $1 AND i.kind = $2 AND i.normalized = $3 \
-                 AND i.duplicate_of IS NULL AND i.state IN ('pending', 'disputed') \
-                 AND n.state IN {OPEN_STATES} ORDER BY n.created_at LIMIT 1"
-            ))
-            .bind(new.platform_id.to_string())
-            .bind(item.kind.as_str())
-            .bind(&item.normalized)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|r| r.try_get::<String, _>("id"))
-            .transpose()?;
+        for (position, item) in notice.items.iter().enumerate() {
             let evidence: Vec<Value> = item
                 .evidence
                 .iter()
                 .map(|e| {
-                    json!({"sha256": e.sha256.as_str(), "description": e.description, "captured_at": e.captured_at.to_string()})
+                    json!({"sha256": e.sha256, "description": e.description, "captured_at": e.captured_at.to_string()})
                 })
                 .collect();
             sqlx::query(
                 "INSERT INTO notice_items (id, notice_id, position, platform_id, kind, value, normalized, \
                  native_id, evidence, state, duplicate_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)",
             )
-            .bind(ItemId::new().to_string())
+            .bind(item.id.to_string())
             .bind(id.to_string())
             .bind(position as i64)
             .bind(new.platform_id.to_string())
@@ -200,13 +273,12 @@ impl Store {
             .bind(&item.normalized)
             .bind(item.native_id.clone())
             .bind(canonical::to_string(&Value::Array(evidence))?)
-            .bind(original)
+            .bind(item.duplicate_of.as_ref().map(|d| d.item_id.to_string()))
             .execute(&mut **tx)
             .await?;
         }
-        let mut notice = load_notice(tx, id).await?;
         if !new.draft {
-            on_submitted(tx, &self.ctx, now, &mut notice).await?;
+            after_sealed(tx, &self.ctx, now, &notice).await?;
         }
         let action = if new.draft {
             EventType::NoticeDrafted
