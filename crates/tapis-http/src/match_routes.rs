@@ -44,6 +44,9 @@ pub const MAX_IMAGES: usize = 16;
 pub const MAX_IMAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest match request body.
 pub const MATCH_MAX_BODY: usize = 16 * 1024 * 1024;
+/// How long the match request body may take to arrive (16 MiB in a
+/// minute is about 2.2 Mbit/s): a client dripping it is cut off with a 408.
+pub const MATCH_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Most signals added in one request.
 pub const MAX_SIGNALS: usize = 1000;
 /// Pixels an uploaded image may declare (checked from its header).
@@ -434,9 +437,21 @@ struct MatchAnswer {
     (body::MatchRequest = "application/json"),
     (body::MatchRequest = "multipart/form-data"))), responses(
     (status = 200, body = MatchAnswer), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 408, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
 async fn match_batch(state: S, Auth(p): Auth, req: Request) -> ApiResult<Json<MatchAnswer>> {
-    let body = body::read(req, &state).await?;
+    let body = tokio::time::timeout(MATCH_BODY_DEADLINE, body::read(req, &state))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the match request did not arrive within {} s: send it faster or split it",
+                    MATCH_BODY_DEADLINE.as_secs()
+                ),
+            )
+        })??;
     let parsed = body.queries;
     // hash images off the async threads
     let hashed = tokio::task::spawn_blocking(move || {
