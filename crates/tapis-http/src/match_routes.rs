@@ -7,11 +7,9 @@
 //!
 //! The matching API reads its own body with its own limit
 //! ([`MATCH_MAX_BODY`], for images) instead of the global one, as JSON or
-//! `multipart/form-data` (`body.rs`); each image is bounded too
+//! `multipart/form-data` (`match_body.rs`); each image is bounded too
 //! ([`MAX_IMAGE_BYTES`], and its pixels by [`IMAGE_LIMITS`] before
 //! decoding). The export is read in signed pages at a fixed checkpoint.
-
-mod body;
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -29,10 +27,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::body::Parsed;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::match_body::{self as body, Parsed};
 
 type S = axum::extract::State<AppState>;
 

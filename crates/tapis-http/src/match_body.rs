@@ -16,9 +16,9 @@ use serde_json::Value;
 use tapis_match::{Signal, SignalKind};
 use utoipa::ToSchema;
 
-use super::{MATCH_MAX_BODY, MAX_IMAGE_BYTES, MAX_IMAGES, MAX_QUERIES};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::match_routes::{MATCH_MAX_BODY, MAX_IMAGE_BYTES, MAX_IMAGES, MAX_QUERIES};
 
 /// Most parts in a multipart match request: the `request` part and one
 /// per image.
@@ -28,7 +28,7 @@ const MAX_PART_NAME: usize = 64;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct QueryInput {
+pub(crate) struct QueryInput {
     /// `url`, `domain`, `sha256`, `md5`, `pdq` (64 hex digits) or `image`.
     #[serde(rename = "type")]
     kind: String,
@@ -43,7 +43,7 @@ pub(super) struct QueryInput {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct MatchRequest {
+pub(crate) struct MatchRequest {
     /// 1 to 1,000 queries (at most 16 images).
     queries: Vec<QueryInput>,
     /// Only these banks (default: every enabled bank the caller may match).
@@ -51,7 +51,7 @@ pub(super) struct MatchRequest {
 }
 
 /// A query, parsed: a signal, or an image still to hash.
-pub(super) enum Parsed {
+pub(crate) enum Parsed {
     Signal(Signal),
     /// The image's bytes and the field that names it (`queries[1].data`,
     /// or `queries[1].file` with the part's name, for errors).
@@ -65,12 +65,12 @@ pub(super) enum Parsed {
 }
 
 /// A match request, read and checked; images not yet hashed.
-pub(super) struct MatchBody {
+pub(crate) struct MatchBody {
     pub queries: Vec<Parsed>,
     pub banks: Option<Vec<String>>,
 }
 
-pub(super) fn too_large(field: String, message: String) -> ApiError {
+pub(crate) fn too_large(field: String, message: String) -> ApiError {
     ApiError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         code: "payload_too_large",
@@ -99,7 +99,7 @@ fn media_type(v: Option<&str>) -> String {
 }
 
 /// Read the match body under the route's own limit, JSON or multipart.
-pub(super) async fn read(req: Request, state: &AppState) -> ApiResult<MatchBody> {
+pub(crate) async fn read(req: Request, state: &AppState) -> ApiResult<MatchBody> {
     let ct = media_type(
         req.headers()
             .get(header::CONTENT_TYPE)
