@@ -15,6 +15,13 @@
 //!   other bank is a 404, as if it did not exist;
 //! * the other authority roles (approver, auditor) read every bank and may
 //!   match, and change nothing.
+//!
+//! Feedback counts once per platform and signal: a platform's latest
+//! verdict replaces its earlier one ([`Tally::revise`]), so one platform
+//! repeating itself cannot push a signal into review, and a platform that
+//! changes its mind is counted as it now sees the match. Earlier verdicts
+//! stay on record (superseded, and in the audit log); a signal once put up
+//! for review stays there until someone reviews it.
 
 use serde::{Deserialize, Serialize};
 
@@ -290,6 +297,19 @@ impl Tally {
         }
     }
 
+    /// A platform's new verdict `v` replacing its `previous` one (if any):
+    /// the latest verdict of each platform counts, once.
+    pub fn revise(&mut self, previous: Option<Verdict>, v: Verdict) {
+        match previous {
+            Some(Verdict::Confirmed) => self.confirmed = self.confirmed.saturating_sub(1),
+            Some(Verdict::FalsePositive) => {
+                self.false_positives = self.false_positives.saturating_sub(1);
+            }
+            None => {}
+        }
+        self.add(v);
+    }
+
     /// Confirmed over all verdicts; `None` before any.
     pub fn precision(&self) -> Option<f64> {
         let all = self.confirmed + self.false_positives;
@@ -464,5 +484,41 @@ mod tests {
             Verdict::FalsePositive
         );
         assert!(Verdict::parse("maybe").is_err());
+    }
+
+    #[test]
+    fn a_platform_counts_once_with_its_latest_verdict() {
+        let mut t = Tally::default();
+        // one platform says false positive five times: one verdict
+        let mut mine = None;
+        let mut crossings = 0;
+        for _ in 0..5 {
+            let before = t;
+            t.revise(mine, Verdict::FalsePositive);
+            mine = Some(Verdict::FalsePositive);
+            crossings += usize::from(crosses_into_review(before, t, 3));
+        }
+        assert_eq!(
+            t,
+            Tally {
+                confirmed: 0,
+                false_positives: 1
+            }
+        );
+        assert_eq!(crossings, 0);
+        // it changes its mind: the confirmation replaces the false positive
+        t.revise(mine, Verdict::Confirmed);
+        assert_eq!(
+            t,
+            Tally {
+                confirmed: 1,
+                false_positives: 0
+            }
+        );
+        // three other platforms disagree: now it is up for review
+        for _ in 0..3 {
+            t.revise(None, Verdict::FalsePositive);
+        }
+        assert!(t.needs_review(3));
     }
 }

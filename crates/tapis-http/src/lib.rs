@@ -16,6 +16,7 @@ mod extract;
 mod flag_routes;
 pub mod health;
 pub(crate) mod log_routes;
+mod match_body;
 mod match_routes;
 pub mod metrics;
 mod order_routes;

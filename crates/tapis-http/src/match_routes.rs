@@ -6,15 +6,15 @@
 //! (`tapis_core::bank`); the store applies.
 //!
 //! The matching API reads its own body with its own limit
-//! ([`MATCH_MAX_BODY`], for base64 images) instead of the global one; each
-//! image is bounded too ([`MAX_IMAGE_BYTES`], and its pixels by
-//! [`IMAGE_LIMITS`] before decoding).
+//! ([`MATCH_MAX_BODY`], for images) instead of the global one, as JSON or
+//! `multipart/form-data` (`match_body.rs`); each image is bounded too
+//! ([`MAX_IMAGE_BYTES`], and its pixels by [`IMAGE_LIMITS`] before
+//! decoding). The export is read in signed pages at a fixed checkpoint.
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tapis_core::bank::{BankInput, LOW_QUALITY, Verdict, label};
@@ -30,6 +30,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::match_body::{self as body, Parsed};
 
 type S = axum::extract::State<AppState>;
 
@@ -41,6 +42,9 @@ pub const MAX_IMAGES: usize = 16;
 pub const MAX_IMAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest match request body.
 pub const MATCH_MAX_BODY: usize = 16 * 1024 * 1024;
+/// How long the match request body may take to arrive (16 MiB in a
+/// minute is about 2.2 Mbit/s): a client dripping it is cut off with a 408.
+pub const MATCH_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Most signals added in one request.
 pub const MAX_SIGNALS: usize = 1000;
 /// Pixels an uploaded image may declare (checked from its header).
@@ -308,16 +312,41 @@ async fn bank_feed(
     Ok(Json(feed))
 }
 
-/// Every live signal of the bank at its current checkpoint, signed; follow
-/// the feed from `payload.checkpoint`.
-#[utoipa::path(get, path = "/api/v1/banks/{id}/export", params(("id" = String, Path)), responses(
-    (status = 200, body = Object, description = "signed envelope"), (status = 404, body = ErrorBody)))]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    /// Where to go on: a previous page's `next`, as given (absent: the first page).
+    cursor: Option<String>,
+    /// Signals per page, 1 to 10,000 (default 1,000).
+    limit: Option<u32>,
+}
+
+/// The bank's live signals at one checkpoint, in signed pages. The first
+/// page fixes the checkpoint (the bank's head) and gives `total`; each
+/// page's `next` cursor carries it, so every page reads the same snapshot
+/// whatever is added or removed meanwhile. After the last page (`more`
+/// false, no `next`), follow the feed from `payload.checkpoint`.
+#[utoipa::path(get, path = "/api/v1/banks/{id}/export", params(("id" = String, Path), ExportQuery), responses(
+    (status = 200, body = Object, description = "signed envelope; its payload is an ExportPage"), (status = 404, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
 async fn bank_export(
     state: S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(state.store.bank_export(&p, bank_id(&id)?).await?))
+    Ok(Json(
+        state
+            .store
+            .bank_export(
+                &p,
+                bank_id(&id)?,
+                q.cursor.as_deref(),
+                q.limit.unwrap_or(1000),
+            )
+            .await?,
+    ))
 }
 
 /// The bank's precision from platforms' verdicts, per contributor, and its
@@ -342,11 +371,14 @@ struct FeedbackInput {
     note: Option<String>,
 }
 
-/// A platform marks a match confirmed or a false positive. Enough false
+/// A platform marks a match confirmed or a false positive. Each platform
+/// counts once per signal: its latest verdict replaces its earlier one
+/// (201 for its first, 200 with `replaces` for a change). Enough false
 /// positives (the bank's `review_after`, and more than confirmations) put
 /// the signal up for review.
 #[utoipa::path(post, path = "/api/v1/match/feedback", request_body = FeedbackInput, responses(
-    (status = 201, body = FeedbackAnswer), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 201, body = FeedbackAnswer), (status = 200, body = FeedbackAnswer), (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn match_feedback(
     state: S,
     Auth(p): Auth,
@@ -360,28 +392,12 @@ async fn match_feedback(
         .store
         .match_feedback(&p, &f.signal_id, f.verdict, f.note)
         .await?;
-    Ok((StatusCode::CREATED, Json(answer)).into_response())
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct QueryInput {
-    /// `url`, `domain`, `sha256`, `md5`, `pdq` (64 hex digits) or `image`.
-    #[serde(rename = "type")]
-    kind: String,
-    /// The URL, domain or hash (not for `image`).
-    value: Option<String>,
-    /// For `image`: the file, base64 (JPEG, PNG, GIF, WebP or BMP; at most 4 MiB).
-    data: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct MatchRequest {
-    /// 1 to 1,000 queries (at most 16 images).
-    queries: Vec<QueryInput>,
-    /// Only these banks (default: every enabled bank the caller may match).
-    banks: Option<Vec<String>>,
+    let status = if answer.replaces.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(answer)).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -405,207 +421,60 @@ struct MatchAnswer {
     results: Vec<QueryResult>,
 }
 
-fn too_large(field: String, message: String) -> ApiError {
-    ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: format!("{field}: {message}"),
-        field: Some(field),
-    }
-}
-
-/// Read the match body under its own limit.
-async fn read_match_body(req: Request, state: &AppState) -> ApiResult<MatchRequest> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with Content-Type: application/json (images base64 in `data`)",
-        ));
-    }
-    let too_big = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the match request is larger than {MATCH_MAX_BODY} bytes: split it"),
-        )
-    };
-    // a declared length over the limit is refused before any byte is read
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MATCH_MAX_BODY as u64) {
-        return Err(too_big());
-    }
-    let bytes = axum::body::Bytes::from_request(req, state)
-        .await
-        .map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_big()
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("cannot read the body: {e}"),
-                )
-            }
-        })?;
-    let raw: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    drop(bytes);
-    MatchRequest::deserialize(raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            e.to_string(),
-        )
-    })
-}
-
-/// A query, parsed: a signal, or an image still to hash.
-enum Parsed {
-    Signal(Signal),
-    Image(Vec<u8>),
-}
-
-fn parse_query(i: usize, q: QueryInput) -> ApiResult<Parsed> {
-    let at = |f: &str| format!("queries[{i}].{f}");
-    let kind = q.kind.trim();
-    if kind == "image" {
-        if q.value.is_some() {
-            return Err(tapis_core::Error::invalid(
-                at("value"),
-                "an image query sends its file in `data`, not `value`",
-            )
-            .into());
-        }
-        let data = q.data.ok_or_else(|| {
-            tapis_core::Error::invalid(at("data"), "an image query needs `data`: the file, base64")
-        })?;
-        // base64 is 4 characters per 3 bytes: refuse before decoding
-        if data.len() / 4 * 3 > MAX_IMAGE_BYTES + 3 {
-            return Err(too_large(
-                at("data"),
-                format!("the image is over {MAX_IMAGE_BYTES} bytes"),
-            ));
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map_err(|e| tapis_core::Error::invalid(at("data"), format!("not base64: {e}")))?;
-        if bytes.len() > MAX_IMAGE_BYTES {
-            return Err(too_large(
-                at("data"),
-                format!("the image is over {MAX_IMAGE_BYTES} bytes"),
-            ));
-        }
-        return Ok(Parsed::Image(bytes));
-    }
-    let kind = SignalKind::parse(kind).map_err(|_| {
-        tapis_core::Error::invalid(
-            at("type"),
-            "use one of url, domain, sha256, md5, pdq, image",
-        )
-    })?;
-    if q.data.is_some() {
-        return Err(
-            tapis_core::Error::invalid(at("data"), "only an image query sends `data`").into(),
-        );
-    }
-    let value = q.value.ok_or_else(|| {
-        tapis_core::Error::invalid(at("value"), format!("a {kind} query needs `value`"))
-    })?;
-    if value.len() > 8192 {
-        return Err(tapis_core::Error::invalid(at("value"), "longer than 8192 bytes").into());
-    }
-    Signal::parse(kind, &value)
-        .map(Parsed::Signal)
-        .map_err(|e| tapis_core::Error::invalid(at("value"), e.to_string()).into())
-}
-
 /// Match a batch of queries against the banks the caller may match (a
 /// platform: the enabled banks shared with it). Each result lists every
 /// matching signal with its bank, labels, distance (PDQ: Hamming distance
 /// within the bank's threshold), quality flag and legal basis. Exact:
 /// nothing within a threshold is missed. Images are hashed with PDQ
 /// first; under quality 50 they are flagged `low_quality`. The body may be
-/// up to 16 MiB (this route's own limit).
-#[utoipa::path(post, path = "/api/v1/match", request_body = MatchRequest, responses(
+/// up to 16 MiB (this route's own limit), JSON with images base64 in
+/// `data`, or `multipart/form-data`: a `request` part with the same JSON
+/// first (an image query names its part in `file`), then the image parts
+/// (`image/*` or `application/octet-stream`), at most 16.
+#[utoipa::path(post, path = "/api/v1/match", request_body(content(
+    (body::MatchRequest = "application/json"),
+    (body::MatchRequest = "multipart/form-data"))), responses(
     (status = 200, body = MatchAnswer), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 408, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
 async fn match_batch(state: S, Auth(p): Auth, req: Request) -> ApiResult<Json<MatchAnswer>> {
-    let body = read_match_body(req, &state).await?;
-    if body.queries.is_empty() || body.queries.len() > MAX_QUERIES {
-        return Err(tapis_core::Error::invalid(
-            "queries",
-            format!(
-                "send between 1 and {MAX_QUERIES} queries (got {})",
-                body.queries.len()
-            ),
-        )
-        .into());
-    }
-    if let Some(b) = &body.banks
-        && (b.is_empty() || b.len() > 100)
-    {
-        return Err(tapis_core::Error::invalid(
-            "banks",
-            "name 1 to 100 banks, or leave it out for all",
-        )
-        .into());
-    }
-    let mut parsed = Vec::with_capacity(body.queries.len());
-    let mut images = 0;
-    for (i, q) in body.queries.into_iter().enumerate() {
-        let q = parse_query(i, q)?;
-        if matches!(q, Parsed::Image(_)) {
-            images += 1;
-            if images > MAX_IMAGES {
-                return Err(tapis_core::Error::invalid(
-                    "queries",
-                    format!("at most {MAX_IMAGES} images in one request"),
-                )
-                .into());
-            }
-        }
-        parsed.push(q);
-    }
+    let body = tokio::time::timeout(MATCH_BODY_DEADLINE, body::read(req, &state))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the match request did not arrive within {} s: send it faster or split it",
+                    MATCH_BODY_DEADLINE.as_secs()
+                ),
+            )
+        })??;
+    let parsed = body.queries;
     // hash images off the async threads
     let hashed = tokio::task::spawn_blocking(move || {
         parsed
             .into_iter()
-            .enumerate()
-            .map(|(i, q)| match q {
+            .map(|q| match q {
                 Parsed::Signal(s) => Ok((s, None)),
-                Parsed::Image(bytes) => hash_image(&bytes, &IMAGE_LIMITS)
+                Parsed::Image { bytes, field, part } => hash_image(&bytes, &IMAGE_LIMITS)
                     .map(|r| (Signal::Pdq(r.hash), Some(r.quality)))
                     .map_err(|e| {
-                        ApiError::from(tapis_core::Error::invalid(
-                            format!("queries[{i}].data"),
-                            e.to_string(),
-                        ))
+                        let message = match part {
+                            Some(part) => format!("part `{part}`: {e}"),
+                            None => e.to_string(),
+                        };
+                        ApiError::from(tapis_core::Error::invalid(field, message))
                     }),
+                // every file arrived or the body was refused
+                Parsed::File(_) => Err(ApiError::internal()),
             })
             .collect::<ApiResult<Vec<_>>>()
     })
     .await
     .map_err(|_| ApiError::internal())??;
     let queries: Vec<Signal> = hashed.iter().map(|(s, _)| s.clone()).collect();
-    let banks: Option<Vec<String>> = body
-        .banks
-        .map(|b| b.into_iter().map(|s| s.trim().to_owned()).collect());
+    let banks = body.banks;
     let answers = state
         .store
         .match_signals(&state.matcher, &p, banks.as_deref(), &queries)

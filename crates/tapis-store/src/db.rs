@@ -180,6 +180,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_signal_banks.sql"),
         postgres: include_str!("../migrations/postgres/0027_signal_banks.sql"),
     },
+    Migration {
+        version: 31,
+        name: "match_feedback_once",
+        sqlite: include_str!("../migrations/sqlite/0031_match_feedback_once.sql"),
+        postgres: include_str!("../migrations/postgres/0031_match_feedback_once.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds

@@ -25,7 +25,7 @@ use tapis_match::Signal;
 use crate::audit::Event;
 use crate::{Error, Principal, Result, Store};
 
-pub use feed::{Change, Feed};
+pub use feed::{Change, ExportPage, Feed};
 pub use matcher::{MatchHit, Matcher, MatcherStats, warm};
 
 type Tx = Transaction<'static, Any>;
@@ -362,10 +362,21 @@ pub struct FeedbackAnswer {
     pub id: String,
     pub signal_id: String,
     pub verdict: Verdict,
-    /// The signal's verdicts from every platform so far.
+    /// The same platform's earlier verdict on this signal that this one
+    /// replaces (each platform counts once, with its latest verdict).
+    pub replaces: Option<ReplacedVerdict>,
+    /// The signal's verdicts, one per platform (its latest).
     pub tally: Tally,
     /// Whether the signal is (now or already) up for review.
     pub flagged_for_review: bool,
+}
+
+/// A platform's earlier verdict, replaced by its new one.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplacedVerdict {
+    pub id: String,
+    pub verdict: Verdict,
 }
 
 /// A bank's precision, and each contributor's on it.
@@ -393,7 +404,8 @@ pub struct ContributorPrecision {
 
 async fn signal_tally(tx: &mut Tx, signal: &str) -> Result<Tally> {
     let rows = sqlx::query(
-        "SELECT verdict, COUNT(*) AS n FROM match_feedback WHERE signal_id = $1 GROUP BY verdict",
+        "SELECT verdict, COUNT(*) AS n FROM match_feedback WHERE signal_id = $1 \
+         AND superseded_by IS NULL GROUP BY verdict",
     )
     .bind(signal)
     .fetch_all(&mut **tx)
@@ -676,8 +688,10 @@ impl Store {
         Ok(s)
     }
 
-    /// A platform's verdict on a match of `signal`. The verdict that puts
-    /// the signal up for review (core's `Tally::needs_review` with the
+    /// A platform's verdict on a match of `signal`. Each platform counts
+    /// once per signal: its new verdict supersedes its earlier one (kept,
+    /// marked `superseded_by`; core's `Tally::revise`). The verdict that
+    /// puts the signal up for review (core's `Tally::needs_review` with the
     /// bank's `review_after`) also records that, with its own event.
     pub async fn match_feedback(
         &self,
@@ -698,9 +712,33 @@ impl Store {
             Error::NotFound(_) => Error::NotFound("signal"),
             other => other,
         })?;
+        let platform = by.party_id.to_string();
         let before = signal_tally(&mut tx, signal).await?;
+        let previous = sqlx::query(
+            "SELECT id, verdict FROM match_feedback WHERE signal_id = $1 AND platform_id = $2 \
+             AND superseded_by IS NULL",
+        )
+        .bind(signal)
+        .bind(&platform)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| -> Result<ReplacedVerdict> {
+            Ok(ReplacedVerdict {
+                id: r.try_get("id")?,
+                verdict: Verdict::parse(&r.try_get::<String, _>("verdict")?)
+                    .map_err(Error::corrupt)?,
+            })
+        })
+        .transpose()?;
         let now = self.now();
         let id = uuid::Uuid::now_v7().to_string();
+        if let Some(p) = &previous {
+            sqlx::query("UPDATE match_feedback SET superseded_by = $1 WHERE id = $2")
+                .bind(&id)
+                .bind(&p.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO match_feedback (id, signal_id, bank_id, platform_id, verdict, note, token_id, at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -708,7 +746,7 @@ impl Store {
         .bind(&id)
         .bind(signal)
         .bind(&s.bank_id)
-        .bind(by.party_id.to_string())
+        .bind(&platform)
         .bind(verdict.as_str())
         .bind(note.clone())
         .bind(by.token_id.to_string())
@@ -716,12 +754,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let mut after = before;
-        after.add(verdict);
+        after.revise(previous.as_ref().map(|p| p.verdict), verdict);
         Event::about(
             EventType::SignalFeedback,
             "signal",
             signal,
-            json!({"feedback_id": id, "verdict": verdict, "note": note, "tally": after}),
+            json!({"feedback_id": id, "verdict": verdict, "note": note, "tally": after,
+                   "replaces": previous.as_ref().map(|p| json!({"id": p.id, "verdict": p.verdict}))}),
         )
         .append(&mut tx, now, &by.actor())
         .await?;
@@ -747,6 +786,7 @@ impl Store {
             id,
             signal_id: signal.to_owned(),
             verdict,
+            replaces: previous,
             tally: after,
             flagged_for_review: flagged,
         })
@@ -759,7 +799,8 @@ impl Store {
         require(by, Some(&b), BankAction::Read)?;
         let rows = sqlx::query(
             "SELECT s.added_party, f.verdict, COUNT(*) AS n FROM match_feedback f \
-             JOIN bank_signals s ON s.id = f.signal_id WHERE f.bank_id = $1 GROUP BY s.added_party, f.verdict \
+             JOIN bank_signals s ON s.id = f.signal_id WHERE f.bank_id = $1 AND f.superseded_by IS NULL \
+             GROUP BY s.added_party, f.verdict \
              ORDER BY s.added_party",
         )
         .bind(bank)
