@@ -180,6 +180,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_signal_banks.sql"),
         postgres: include_str!("../migrations/postgres/0027_signal_banks.sql"),
     },
+    Migration {
+        version: 28,
+        name: "spent_challenges",
+        sqlite: include_str!("../migrations/sqlite/0028_spent_challenges.sql"),
+        postgres: include_str!("../migrations/postgres/0028_spent_challenges.sql"),
+    },
 ];
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
