@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { morePages } from './more.mjs';
+import { flagPages } from './flags.mjs';
 
 const PASSWORD = 'role pages passphrase 2026';
 
@@ -233,6 +234,8 @@ export async function rolePages(h) {
 
   // ---- the admin, account, appeals and TSIG key pages, both languages
   await morePages(h);
+  // ---- flags, trusted flaggers, reports and the representative page
+  await flagPages(h);
 
   // ---- every new page in Bahasa Indonesia too
   const pages = [

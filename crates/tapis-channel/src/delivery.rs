@@ -610,11 +610,29 @@ impl Inner {
                     );
                     match (before, d.breaker) {
                         (Breaker::Open { .. }, Breaker::Open { .. }) => {}
-                        (_, Breaker::Open { .. }) => tracing::warn!(
-                            destination = %dest,
-                            failures = d.consecutive_failures,
-                            "circuit breaker opened: not attempting this destination for a while"
-                        ),
+                        (_, Breaker::Open { .. }) => {
+                            tracing::warn!(
+                                destination = %dest,
+                                failures = d.consecutive_failures,
+                                "circuit breaker opened: not attempting this destination for a while"
+                            );
+                            // the notices waiting on it go to the representative
+                            let store = self.store.clone();
+                            tokio::spawn(async move {
+                                match store
+                                    .destination_unreachable(dest.channel, dest.party_id)
+                                    .await
+                                {
+                                    Ok(0) => {}
+                                    Ok(n) => {
+                                        tracing::info!(destination = %dest, notices = n, "copied to the representative: the destination is unreachable")
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!(destination = %dest, error = %e, "cannot copy the waiting notices to the representative")
+                                    }
+                                }
+                            });
+                        }
                         (Breaker::Closed { .. }, Breaker::Closed { .. }) => {}
                         (_, Breaker::Closed { .. }) => {
                             tracing::info!(destination = %dest, "circuit breaker closed")

@@ -10,7 +10,8 @@
 //! both. [`verify`] checks the MAC, freshness, that the difficulty is still
 //! the one required, and the work; what it returns ([`Spent`]) is what the
 //! caller must remember until the challenge expires, so that a proof is
-//! used once (the HTTP layer keeps that set, bounded).
+//! used once (the store keeps that set, `spent_challenges`, shared by
+//! every process on the database).
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

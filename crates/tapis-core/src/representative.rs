@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::OutboxChannel;
 use crate::escalation::EscalationReason;
 use crate::party::bounded_text;
 use crate::policy::Step;
@@ -419,6 +420,9 @@ pub enum CopyCause {
     Undeliverable,
     /// The platform let the deadline pass.
     DeadlineMissed,
+    /// The platform's webhook stopped answering: its delivery circuit
+    /// breaker opened with the notice still waiting.
+    Unreachable,
 }
 
 impl CopyCause {
@@ -426,8 +430,31 @@ impl CopyCause {
         match self {
             CopyCause::Undeliverable => "undeliverable",
             CopyCause::DeadlineMissed => "deadline_missed",
+            CopyCause::Unreachable => "unreachable",
         }
     }
+
+    /// Earlier copies that make a copy for this cause redundant: a dead
+    /// channel is one reason whether a dead letter or an open breaker
+    /// showed it first, so the notice goes to the representative once
+    /// for it; a missed deadline is news of its own.
+    pub fn covered_by(self) -> &'static [CopyCause] {
+        match self {
+            CopyCause::Undeliverable | CopyCause::Unreachable => {
+                &[CopyCause::Undeliverable, CopyCause::Unreachable]
+            }
+            CopyCause::DeadlineMissed => &[CopyCause::DeadlineMissed],
+        }
+    }
+}
+
+/// A delivery circuit breaker opened for `channel`: is a notice still
+/// waiting on it copied to the representative? A platform's webhook
+/// breaker, yes, while the notice is open (`notice_open`): the platform is
+/// unreachable. An email breaker, no: the representative's own copies go
+/// by email, to the same kind of destination.
+pub fn copy_cause_of_breaker_open(channel: OutboxChannel, notice_open: bool) -> Option<CopyCause> {
+    (channel == OutboxChannel::Webhook && notice_open).then_some(CopyCause::Unreachable)
 }
 
 /// A dead-lettered message about a notice makes the channel undeliverable
@@ -449,7 +476,8 @@ pub fn copy_cause_of_escalation(reason: EscalationReason) -> CopyCause {
 }
 
 /// Copy a notice to the representative? Only to a verified one (an
-/// unverified address may be anyone's), and once per notice and cause.
+/// unverified address may be anyone's), and once per notice and cause
+/// (`already_copied`: a copy for one of [`CopyCause::covered_by`]).
 pub fn should_copy(state: Option<ContactState>, already_copied: bool) -> bool {
     state == Some(ContactState::Verified) && !already_copied
 }
@@ -630,6 +658,31 @@ mod tests {
         assert_eq!(
             copy_cause_of_escalation(EscalationReason::DeadlineMissed),
             CopyCause::DeadlineMissed
+        );
+        // an open webhook breaker copies an open notice, once for a dead channel
+        assert_eq!(
+            copy_cause_of_breaker_open(OutboxChannel::Webhook, true),
+            Some(CopyCause::Unreachable)
+        );
+        assert_eq!(
+            copy_cause_of_breaker_open(OutboxChannel::Webhook, false),
+            None
+        );
+        assert_eq!(copy_cause_of_breaker_open(OutboxChannel::Email, true), None);
+        assert!(
+            CopyCause::Unreachable
+                .covered_by()
+                .contains(&CopyCause::Undeliverable)
+        );
+        assert!(
+            CopyCause::Undeliverable
+                .covered_by()
+                .contains(&CopyCause::Unreachable)
+        );
+        assert!(
+            !CopyCause::DeadlineMissed
+                .covered_by()
+                .contains(&CopyCause::Unreachable)
         );
         assert!(names_representative(Step::Escalation));
         assert!(names_representative(Step::SecondWarning));

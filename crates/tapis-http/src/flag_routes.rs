@@ -366,7 +366,10 @@ async fn submit_public_flag(
     )?;
     // only a well-formed report with a good proof spends from the
     // address's allowance; the proof is spent first, once
-    state.challenges.check(&headers, state.store.now())?;
+    state
+        .challenges
+        .check(&state.store, &headers, state.store.now())
+        .await?;
     if let Some(refused) = public_flag_admission(&state, peer.map(|Extension(c)| c.0)) {
         return Ok(refused);
     }

@@ -3,21 +3,21 @@
 //! stateless, MACed), and `POST /api/v1/public/flags` wants it back solved
 //! in the `Tapis-Challenge` and `Tapis-Proof` headers.
 //!
-//! Single use is kept here, in memory: a verified challenge's nonce is
-//! remembered until the challenge expires, at most [`MAX_SPENT`] at once
-//! (past it, new proofs wait with a 429 rather than the set growing). A
-//! process's set is its own: with several processes behind one address a
-//! proof could be used once per process, which the per-address bucket
-//! still bounds. Nothing about the client is kept.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Single use is kept in the database (`Store::spend_challenge`,
+//! migration 0028): a verified challenge's nonce is inserted with its
+//! expiry, and the insert is the check, so two `tapis serve` processes on
+//! one PostgreSQL never both accept the same proof. Expired rows are
+//! pruned by the insert; past `MAX_SPENT_CHALLENGES` unexpired ones, new
+//! proofs wait with a 429 rather than the table growing. Nothing about the
+//! client is kept.
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use tapis_core::Timestamp;
 use tapis_core::pow::{self, PowError, PowKey, PowPolicy, Spent};
+use tapis_store::Store;
+use tapis_store::spent_challenges::Spend;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,19 +25,15 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
-/// Verified challenges remembered at once.
-pub const MAX_SPENT: usize = 100_000;
-
 /// The header carrying the challenge as issued.
 pub const CHALLENGE_HEADER: &str = "tapis-challenge";
 /// The header carrying the decimal counter that solves it.
 pub const PROOF_HEADER: &str = "tapis-proof";
 
-/// The key, the policy and the spent set.
+/// The key and the policy (the spent set is the database's).
 pub struct Challenges {
     key: PowKey,
     pub policy: PowPolicy,
-    spent: Mutex<HashMap<[u8; 16], i64>>,
 }
 
 impl std::fmt::Debug for Challenges {
@@ -50,11 +46,7 @@ impl std::fmt::Debug for Challenges {
 
 impl Challenges {
     pub fn new(key: PowKey, policy: PowPolicy) -> Challenges {
-        Challenges {
-            key,
-            policy,
-            spent: Mutex::new(HashMap::new()),
-        }
+        Challenges { key, policy }
     }
 
     /// A random key of this process's own (challenges from another process
@@ -68,8 +60,9 @@ impl Challenges {
         pow::issue(&self.key, self.policy, now, rand::random())
     }
 
-    /// Verify the headers' proof and spend it: each challenge once.
-    pub fn check(&self, headers: &HeaderMap, now: Timestamp) -> ApiResult<()> {
+    /// Verify the headers' proof and spend it in `store`: each challenge
+    /// once, whichever process sees it.
+    pub async fn check(&self, store: &Store, headers: &HeaderMap, now: Timestamp) -> ApiResult<()> {
         let get = |name: &str| {
             headers
                 .get(name)
@@ -97,36 +90,23 @@ impl Challenges {
                 };
                 ApiError::new(status, code, e.to_string())
             })?;
-        self.spend(spent, now)
+        spend(store, spent).await
     }
+}
 
-    fn spend(&self, s: Spent, now: Timestamp) -> ApiResult<()> {
-        let now_secs = now.unix_millis().div_euclid(1000);
-        let mut set = self.spent.lock().unwrap_or_else(|p| p.into_inner());
-        if set.contains_key(&s.nonce) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "challenge_used",
-                "this challenge has already been used: get a new one for each report",
-            ));
-        }
-        if set.len() >= MAX_SPENT {
-            set.retain(|_, exp| *exp >= now_secs);
-            if set.len() >= MAX_SPENT {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "too many public reports at once: try again in a few minutes",
-                ));
-            }
-        }
-        set.insert(s.nonce, s.expires_secs);
-        Ok(())
-    }
-
-    /// Spent challenges remembered now.
-    pub fn spent_len(&self) -> usize {
-        self.spent.lock().unwrap_or_else(|p| p.into_inner()).len()
+async fn spend(store: &Store, s: Spent) -> ApiResult<()> {
+    match store.spend_challenge(&s.nonce, s.expires_secs).await? {
+        Spend::Spent => Ok(()),
+        Spend::AlreadyUsed => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "challenge_used",
+            "challenge already used: get a new one (GET /api/v1/public/challenge) for each report",
+        )),
+        Spend::Full => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many public reports at once: try again in a few minutes",
+        )),
     }
 }
 

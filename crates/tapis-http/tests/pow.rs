@@ -190,3 +190,98 @@ async fn public_reports_need_a_fresh_unused_solved_challenge_on_every_backend() 
         proofs(b).await;
     }
 }
+
+/// Two servers (two stores, as two `tapis serve` processes would have) on
+/// one database, sharing the challenge key: a proof accepted by one is
+/// refused by the other, both ways; spent challenges are pruned once
+/// expired.
+async fn one_database_two_servers(backend: tapis_store::Backend) {
+    use std::sync::Arc;
+    use tapis_core::pow::{PowKey, PowPolicy};
+    use tapis_core::{Clock, ManualClock, Timestamp};
+    let db = tapis_store::testing::TestDb::new(backend).await;
+    let clock = ManualClock::new(Timestamp::parse("t", "2017-03-29T09:00:00+07:00").expect("t"));
+    let first = db.open(Arc::new(clock.clone()) as Arc<dyn Clock>).await;
+    first
+        .bootstrap("Ministry", None)
+        .await
+        .expect("bootstrap")
+        .expect("first start");
+    let second = db.open(Arc::new(clock.clone()) as Arc<dyn Clock>).await;
+    let policy = PowPolicy {
+        difficulty: 8,
+        max_age_secs: 600,
+    };
+    let mut servers = vec![];
+    for store in [&first, &second] {
+        let mut state = tapis_http::AppState::new(store.clone(), tapis_http::Limits::default());
+        state.challenges = Arc::new(tapis_http::pow::Challenges::new(
+            PowKey::new([4; 32]),
+            policy,
+        ));
+        servers.push(serve_state(state).await);
+    }
+    let apis: Vec<Api> = servers.iter().map(|s| Api::new(s.base.clone())).collect();
+    let send = |api: &Api, challenge: &str, counter: &str, domain: &str| {
+        api.client
+            .post(format!("{}/api/v1/public/flags", api.base))
+            .header("Tapis-Challenge", challenge.to_owned())
+            .header("Tapis-Proof", counter.to_owned())
+            .json(&body(domain))
+            .send()
+    };
+    for (a, b) in [(0, 1), (1, 0)] {
+        let (s, c) = apis[a]
+            .call("GET", "/api/v1/public/challenge", None, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{c}");
+        let c = c["challenge"].as_str().expect("challenge").to_owned();
+        let n = tapis_core::pow::solve(&c).expect("solvable").to_string();
+        let r = send(&apis[a], &c, &n, &format!("casino-{a}.example"))
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::CREATED, "{backend:?}: server {a}");
+        for api in [&apis[b], &apis[a]] {
+            let r = send(api, &c, &n, &format!("again-{a}.example"))
+                .await
+                .expect("send");
+            let status = r.status();
+            let v: Value = r.json().await.expect("json");
+            assert_error(status, &v, StatusCode::CONFLICT, "challenge_used");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("challenge already used")),
+                "{v}"
+            );
+        }
+    }
+    assert_eq!(first.spent_challenges().await.expect("count"), 2);
+    // past their expiry, the next spend prunes both
+    clock.advance_millis(601_000 + 61_000);
+    let (_, c) = apis[1]
+        .call("GET", "/api/v1/public/challenge", None, None)
+        .await;
+    let c = c["challenge"].as_str().expect("challenge").to_owned();
+    let n = tapis_core::pow::solve(&c).expect("solvable").to_string();
+    let r = send(&apis[1], &c, &n, "late.example").await.expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        second.spent_challenges().await.expect("count"),
+        1,
+        "{backend:?}: the expired challenges were pruned"
+    );
+    for s in servers {
+        s.stop().await;
+    }
+    first.close().await;
+    second.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_is_spent_once_across_servers_on_one_database() {
+    for b in backends() {
+        one_database_two_servers(b).await;
+    }
+}

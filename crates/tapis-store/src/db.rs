@@ -181,6 +181,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0027_signal_banks.sql"),
     },
     Migration {
+        version: 28,
+        name: "spent_challenges",
+        sqlite: include_str!("../migrations/sqlite/0028_spent_challenges.sql"),
+        postgres: include_str!("../migrations/postgres/0028_spent_challenges.sql"),
+    },
+    Migration {
         version: 31,
         name: "match_feedback_once",
         sqlite: include_str!("../migrations/sqlite/0031_match_feedback_once.sql"),

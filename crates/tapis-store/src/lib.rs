@@ -37,6 +37,7 @@ mod representatives;
 mod schedule;
 pub mod secrets;
 mod shared_clock;
+pub mod spent_challenges;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;

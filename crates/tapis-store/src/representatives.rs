@@ -271,7 +271,7 @@ async fn email_to(
 }
 
 /// Copy notice `n` to its platform's verified representative for `cause`,
-/// once per notice and cause, on the notice's timeline
+/// once per notice and cause (or a cause that covers it), on the notice's timeline
 /// (`representative.copied`). Nothing happens without a verified
 /// representative. Returns whether it was copied.
 pub(crate) async fn copy_notice(
@@ -283,14 +283,17 @@ pub(crate) async fn copy_notice(
     cause: CopyCause,
 ) -> Result<bool> {
     let rep = load(tx, keys, n.platform_id, ContactRole::Legal).await?;
-    let already = sqlx::query(
-        "SELECT 1 AS one FROM representative_copies WHERE notice_id = $1 AND cause = $2",
-    )
-    .bind(n.id.to_string())
-    .bind(cause.as_str())
-    .fetch_optional(&mut **tx)
-    .await?
-    .is_some();
+    let mut already = false;
+    for earlier in cause.covered_by() {
+        already |= sqlx::query(
+            "SELECT 1 AS one FROM representative_copies WHERE notice_id = $1 AND cause = $2",
+        )
+        .bind(n.id.to_string())
+        .bind(earlier.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    }
     if !should_copy(rep.as_ref().map(|r| r.state), already) {
         return Ok(false);
     }
@@ -333,6 +336,53 @@ pub(crate) async fn copy_notice(
 }
 
 impl Store {
+    /// A destination's delivery circuit breaker opened: copy each open
+    /// notice still waiting in the outbox for that destination to the
+    /// platform's verified representative, if core says so
+    /// (`copy_cause_of_breaker_open`: a webhook, not an email route), once
+    /// per notice (a breaker that opens again, or a later dead letter,
+    /// copies nothing twice), each on the notice's timeline
+    /// (`representative.copied`, cause `unreachable`). Returns how many
+    /// notices were copied.
+    pub async fn destination_unreachable(
+        &self,
+        channel: tapis_core::delivery::OutboxChannel,
+        platform: PartyId,
+    ) -> Result<usize> {
+        if tapis_core::representative::copy_cause_of_breaker_open(channel, true).is_none() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let actor = Actor::system("delivery");
+        let mut tx = self.write().await?;
+        let waiting: Vec<String> = sqlx::query(
+            "SELECT DISTINCT notice_id FROM outbox WHERE channel = $1 AND party_id = $2 \
+             AND state = 'pending' AND notice_id IS NOT NULL ORDER BY notice_id LIMIT 1000",
+        )
+        .bind(channel.as_str())
+        .bind(platform.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("notice_id"))
+        .collect::<std::result::Result<_, _>>()?;
+        let mut copied = 0;
+        for id in waiting {
+            let id = tapis_core::NoticeId::parse(&id).map_err(Error::corrupt)?;
+            let n = crate::notices::load_notice(&mut tx, id).await?;
+            let Some(cause) =
+                tapis_core::representative::copy_cause_of_breaker_open(channel, n.state.is_open())
+            else {
+                continue;
+            };
+            if copy_notice(&mut tx, &self.ctx.secrets, now, &actor, &n, cause).await? {
+                copied += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(copied)
+    }
+
     /// A platform's contacts (the authority any platform's, the platform
     /// its own; otherwise 404).
     pub async fn platform_contacts(

@@ -12,6 +12,12 @@
 //! `tapis-sealed:v1:<key id>:<base64(nonce ‖ ciphertext)>`; a value without
 //! the prefix is a plaintext written before a key was configured, and is
 //! read as such until it is sealed again.
+//!
+//! Keys rotate: a store given the key it replaces as *retired*
+//! ([`SecretKey::with_retired`]) still opens what that key sealed, and
+//! [`Store::reseal_secrets`](crate::Store::reseal_secrets) seals every
+//! sealed column ([`SEALED`]) again under the current key, so that the
+//! retired key can then be destroyed.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -43,12 +49,18 @@ impl Place<'_> {
 #[derive(Clone, Default)]
 pub struct SecretKey {
     inner: Option<(XChaCha20Poly1305, String)>,
+    /// Keys this one replaced: they open, never seal.
+    retired: Vec<(XChaCha20Poly1305, String)>,
 }
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
-            Some((_, kid)) => write!(f, "SecretKey({kid}, redacted)"),
+            Some((_, kid)) => write!(
+                f,
+                "SecretKey({kid}, {} retired, redacted)",
+                self.retired.len()
+            ),
             None => f.write_str("SecretKey(none)"),
         }
     }
@@ -57,7 +69,10 @@ impl std::fmt::Debug for SecretKey {
 impl SecretKey {
     /// No key: secrets are stored in clear.
     pub fn none() -> SecretKey {
-        SecretKey { inner: None }
+        SecretKey {
+            inner: None,
+            retired: vec![],
+        }
     }
 
     /// A key from its 32 raw bytes.
@@ -65,7 +80,30 @@ impl SecretKey {
         let kid = hex::encode(&Sha256::digest(key)[..6]);
         SecretKey {
             inner: Some((XChaCha20Poly1305::new(&key.into()), kid)),
+            retired: vec![],
         }
+    }
+
+    /// This key, also opening what `old` (the key it replaces, and any
+    /// `old` itself retired) sealed. Sealing always uses this key.
+    pub fn with_retired(mut self, old: SecretKey) -> SecretKey {
+        let mine = self.kid().map(str::to_owned);
+        for (cipher, kid) in old.inner.into_iter().chain(old.retired) {
+            if Some(&kid) != mine.as_ref() && !self.retired.iter().any(|(_, k)| *k == kid) {
+                self.retired.push((cipher, kid));
+            }
+        }
+        self
+    }
+
+    /// The ids of the retired keys.
+    pub fn retired_kids(&self) -> Vec<&str> {
+        self.retired.iter().map(|(_, k)| k.as_str()).collect()
+    }
+
+    /// The key id a stored value is sealed under (`None` for a plaintext).
+    pub fn sealed_kid(stored: &str) -> Option<&str> {
+        stored.strip_prefix(PREFIX)?.split_once(':').map(|(k, _)| k)
     }
 
     /// A key as it is written in a key file or `TAPIS_SECRETS_KEY`: 32 bytes
@@ -130,18 +168,23 @@ impl SecretKey {
                 place.table, place.column
             ))
         })?;
-        let Some((cipher, mine)) = &self.inner else {
+        let Some((_, mine)) = &self.inner else {
             return Err(Error::Open(format!(
                 "{}.{} is sealed with key {kid} but no secrets key is configured (set secrets_key_file or TAPIS_SECRETS_KEY)",
                 place.table, place.column
             )));
         };
-        if kid != mine {
+        let Some((cipher, _)) = self
+            .inner
+            .iter()
+            .chain(self.retired.iter())
+            .find(|(_, k)| k == kid)
+        else {
             return Err(Error::Open(format!(
-                "{}.{} is sealed with key {kid}, not with the configured key {mine}",
+                "{}.{} is sealed with key {kid}, not with the configured key {mine} (give the key it replaced as TAPIS_SECRETS_PREVIOUS_KEY)",
                 place.table, place.column
             )));
-        }
+        };
         let blob = STANDARD.decode(b64).map_err(|_| {
             Error::corrupt(format!(
                 "{}.{}: sealed value is not base64",
@@ -196,13 +239,17 @@ impl crate::Store {
         })
     }
 
-    /// Seal every secret still stored in clear (written before a key was
-    /// configured): webhook secrets (current and previous) and TSIG
-    /// secrets. One transaction, one `secrets.sealed` audit event naming
-    /// how many were sealed and under which key id; nothing to seal, or no
-    /// key configured, changes nothing and records nothing. Returns how
-    /// many values were sealed. `tapis serve` may call it at start when a
-    /// key is set.
+    /// Seal every sealed column ([`SEALED`]) under the current key: values
+    /// still stored in clear (written before a key was configured) are
+    /// sealed, values sealed under a retired key (after a rotation) are
+    /// opened with it and sealed again. One transaction, one
+    /// `secrets.sealed` audit event naming how many were sealed and
+    /// resealed, under which key id and from which retired ones; nothing
+    /// to do, or no key configured, changes nothing and records nothing. A
+    /// value sealed under a key that is neither current nor retired stops
+    /// it (nothing is written) with an error naming the column. Returns
+    /// how many values were written. `tapis serve` calls it at start when
+    /// a key is set.
     pub async fn reseal_secrets(&self) -> Result<u64> {
         use sqlx::Row as _;
         let keys = &self.ctx.secrets;
@@ -210,65 +257,51 @@ impl crate::Store {
             return Ok(0);
         };
         let mut tx = self.write().await?;
-        let mut sealed = 0u64;
-        for column in ["secret", "previous_secret"] {
+        let (mut sealed, mut resealed) = (0u64, 0u64);
+        for col in SEALED {
             let rows = sqlx::query(&format!(
-                "SELECT party_id, {column} AS v FROM channels WHERE {column} IS NOT NULL"
+                "SELECT {} AS r, {} AS v FROM {} WHERE {} IS NOT NULL",
+                col.row, col.column, col.table, col.column
             ))
             .fetch_all(&mut *tx)
             .await?;
             for r in rows {
-                let party: String = r.try_get("party_id")?;
+                let row: String = r.try_get("r")?;
                 let value: String = r.try_get("v")?;
-                if SecretKey::is_sealed(&value) {
-                    continue;
-                }
-                let place = crate::channel::secret_place(column, &party);
-                sqlx::query(&format!(
-                    "UPDATE channels SET {column} = $1 WHERE party_id = $2"
-                ))
-                .bind(keys.seal(place, &value)?)
-                .bind(&party)
-                .execute(&mut *tx)
-                .await?;
-                sealed += 1;
-            }
-        }
-        for column in ["tsig_secret", "previous_tsig_secret"] {
-            let rows = sqlx::query(&format!(
-                "SELECT party_id, {column} AS v FROM isp_resolvers WHERE {column} IS NOT NULL"
-            ))
-            .fetch_all(&mut *tx)
-            .await?;
-            for r in rows {
-                let party: String = r.try_get("party_id")?;
-                let value: String = r.try_get("v")?;
-                if SecretKey::is_sealed(&value) {
-                    continue;
-                }
-                let place = if column == "tsig_secret" {
-                    crate::isp::tsig_place(&party)
-                } else {
-                    crate::isp::previous_tsig_place(&party)
+                let place = col.place(&row);
+                let clear = match SecretKey::sealed_kid(&value) {
+                    Some(k) if k == kid => continue,
+                    Some(_) => {
+                        resealed += 1;
+                        keys.open(place, &value)?
+                    }
+                    // a hash kept when no key was set is not a secret
+                    None if col.hashed_prefix.is_some_and(|p| value.starts_with(p)) => continue,
+                    None => {
+                        sealed += 1;
+                        value.clone()
+                    }
                 };
                 sqlx::query(&format!(
-                    "UPDATE isp_resolvers SET {column} = $1 WHERE party_id = $2"
+                    "UPDATE {} SET {} = $1 WHERE {} = $2 AND {} = $3",
+                    col.table, col.column, col.row, col.column
                 ))
-                .bind(keys.seal(place, &value)?)
-                .bind(&party)
+                .bind(keys.seal(place, &clear)?)
+                .bind(&row)
+                .bind(&value)
                 .execute(&mut *tx)
                 .await?;
-                sealed += 1;
             }
         }
-        if sealed == 0 {
+        if sealed + resealed == 0 {
             return Ok(0);
         }
         Event::about(
             tapis_core::EventType::SecretsSealed,
             "setting",
             "secrets_key",
-            serde_json::json!({"sealed": sealed, "kid": kid}),
+            serde_json::json!({"sealed": sealed, "resealed": resealed, "kid": kid,
+                               "retired": keys.retired_kids()}),
         )
         .append(
             &mut tx,
@@ -277,9 +310,78 @@ impl crate::Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(sealed)
+        Ok(sealed + resealed)
+    }
+
+    /// Every sealed value as stored, with its place, for tests that check
+    /// that a rotation left nothing under the old key.
+    #[cfg(feature = "testing")]
+    pub async fn raw_sealed_values(&self) -> Result<Vec<(SealedColumn, String, String)>> {
+        use sqlx::Row as _;
+        let mut out = vec![];
+        for col in SEALED {
+            let rows = sqlx::query(&format!(
+                "SELECT {} AS r, {} AS v FROM {} WHERE {} IS NOT NULL",
+                col.row, col.column, col.table, col.column
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                out.push((*col, r.try_get("r")?, r.try_get("v")?));
+            }
+        }
+        Ok(out)
     }
 }
+
+/// A column whose values are sealed, and the SQL expression of the row
+/// name its values are bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedColumn {
+    pub table: &'static str,
+    pub column: &'static str,
+    /// The row as [`Place::row`] names it (an SQL expression).
+    pub row: &'static str,
+    /// A prefix of values that are a hash kept instead (never sealed).
+    pub hashed_prefix: Option<&'static str>,
+}
+
+impl SealedColumn {
+    pub fn place<'a>(&self, row: &'a str) -> Place<'a> {
+        Place {
+            table: self.table,
+            column: self.column,
+            row,
+        }
+    }
+}
+
+const fn col(table: &'static str, column: &'static str, row: &'static str) -> SealedColumn {
+    SealedColumn {
+        table,
+        column,
+        row,
+        hashed_prefix: None,
+    }
+}
+
+/// Every column sealed under the secrets key. A new sealed column is
+/// added here, or `reseal_secrets` leaves it under a retired key.
+pub const SEALED: &[SealedColumn] = &[
+    col("channels", "secret", "party_id"),
+    col("channels", "previous_secret", "party_id"),
+    col("isp_resolvers", "tsig_secret", "party_id"),
+    col("isp_resolvers", "previous_tsig_secret", "party_id"),
+    col("platform_contacts", "details", "platform_id || '/' || role"),
+    col("outbox", "recipient", "event_id"),
+    col("escalations", "representative", "id"),
+    col("accounts", "totp_secret", "id"),
+    col("accounts", "totp_pending", "id"),
+    SealedColumn {
+        hashed_prefix: Some("sha256:"),
+        ..col("flags", "contact", "id")
+    },
+];
 
 #[cfg(test)]
 mod tests {

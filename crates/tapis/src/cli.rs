@@ -144,7 +144,9 @@ Secrets at rest: webhook and TSIG secrets are sealed under a key kept outside
 the database, from secrets_key_file (mode 0600) or TAPIS_SECRETS_KEY. Make one:
   head -c 32 /dev/urandom | base64 > /etc/tapis/secrets.key
   chmod 600 /etc/tapis/secrets.key
-Without it they are stored in clear and tapis serve says so at start.
+Without it they are stored in clear and tapis serve says so at start. To rotate
+it, start with the new key and the old one in TAPIS_SECRETS_PREVIOUS_KEY: every
+sealed secret is sealed again under the new key at start; then drop the old one.
 
 Health: GET /healthz is 200 while the process is alive (no database needed);
 GET /readyz is 200 only if this process can write now (the audit chain's lock

@@ -13,6 +13,7 @@ mod flags;
 mod limits;
 mod operations;
 mod register;
+mod secrets;
 mod transparency;
 mod web;
 pub use flags::FlagSettings;
@@ -46,6 +47,10 @@ pub struct Settings {
     /// (never from the config file, which is often readable by others).
     #[serde(skip)]
     pub secrets_key: SecretText,
+    /// `TAPIS_SECRETS_PREVIOUS_KEY`: the key the secrets key replaced, kept
+    /// while `serve` reseals under the new one (config/secrets.rs).
+    #[serde(skip)]
+    pub secrets_previous_key: SecretText,
     /// The signing key (64 hex digits, mode 0600). Unset: `signing-key` in
     /// `data_dir`, created on first start. Several processes sharing one
     /// database may point this at one shared key file, which must exist.
@@ -327,6 +332,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             secrets_key_file: None,
             secrets_key: SecretText::default(),
+            secrets_previous_key: SecretText::default(),
             signing_key_file: None,
             limits: LimitSettings::default(),
             channel: ChannelSettings::default(),
@@ -360,6 +366,7 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("secrets_key_file", &self.secrets_key_file)
             .field("secrets_key", &self.secrets_key)
+            .field("secrets_previous_key", &self.secrets_previous_key)
             .field("limits", &self.limits)
             .field("channel", &self.channel)
             .field("smtp", &self.smtp)
@@ -595,6 +602,9 @@ impl Settings {
                 }
                 // the value is a secret: never put it in a message
                 "TAPIS_SECRETS_KEY" => s.secrets_key = SecretText(Some(v.to_owned())),
+                "TAPIS_SECRETS_PREVIOUS_KEY" => {
+                    s.secrets_previous_key = SecretText(Some(v.to_owned()))
+                }
                 "TAPIS_WEB_TIME_ZONE" => s.web.time_zone = v.to_owned(),
                 "TAPIS_WEB_ZONE_LABEL" => s.web.zone_label = v.to_owned(),
                 "TAPIS_WEB_SESSION_IDLE_MINUTES" => {
@@ -857,30 +867,6 @@ impl Settings {
             popular_sites: popular,
             public_suffixes,
         })
-    }
-
-    /// The key that seals secrets at rest: from `TAPIS_SECRETS_KEY`, or
-    /// read from `secrets_key_file` (refused when others can read it), or
-    /// none.
-    pub fn secret_key(&self) -> anyhow::Result<tapis_store::secrets::SecretKey> {
-        use tapis_store::secrets::SecretKey;
-        match (self.secrets_key.get(), &self.secrets_key_file) {
-            (Some(_), Some(_)) => {
-                bail!("both TAPIS_SECRETS_KEY and secrets_key_file are set: keep one")
-            }
-            (Some(text), None) => SecretKey::parse(text)
-                .map_err(|e| anyhow::anyhow!("TAPIS_SECRETS_KEY is not valid: {e}")),
-            (None, Some(path)) => {
-                crate::cli::check_key_file(path, "the secrets key file")?;
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read the secrets key file {}", path.display())
-                })?;
-                SecretKey::parse(&text).map_err(|e| {
-                    anyhow::anyhow!("the secrets key file {} is not valid: {e}", path.display())
-                })
-            }
-            (None, None) => Ok(SecretKey::none()),
-        }
     }
 
     /// The URL the store opens.

@@ -124,7 +124,8 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
         .map_err(|e| crate::cli::explain_open_error(&url, e))?;
     match store.secrets().kid() {
         Some(kid) => {
-            // secrets written before the key was configured are sealed now
+            // secrets written before the key was configured, or under the
+            // key it replaced (TAPIS_SECRETS_PREVIOUS_KEY), are sealed now
             let sealed = store
                 .reseal_secrets()
                 .await
@@ -132,7 +133,8 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
             tracing::info!(
                 kid,
                 sealed,
-                "secrets at rest (webhook and TSIG secrets) are sealed"
+                retired = ?store.secrets().retired_kids(),
+                "secrets at rest (webhook, TSIG, contact and two-step secrets) are sealed"
             )
         }
         None if opts.demo => {}

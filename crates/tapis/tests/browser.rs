@@ -5,7 +5,10 @@
 //! driver `tests/browser/run.mjs` (Node with playwright-core and
 //! axe-core, `npm ci` by scripts/setup) against it. The driver signs in,
 //! submits notices in both languages, redeems the invitation, checks
-//! CSRF, lockout, scoping, escaping and session expiry, runs axe-core on
+//! CSRF, lockout, scoping, escaping and session expiry, walks the flag
+//! pages (`tests/browser/flags.mjs`: the public report and its status, a
+//! flagger's form and flags, the review queue, trusted flaggers, the
+//! flagger and issuer reports, the representative page), runs axe-core on
 //! every page, and writes screenshots of every page in both languages to
 //! `target/test-artifacts/screens/`. A failure shows the driver's output.
 
@@ -103,6 +106,8 @@ async fn people_use_the_web_interface_in_a_real_browser() {
             .env("TAPIS_CHROMIUM", chromium)
             .env("TAPIS_ESCALATION", &roles.escalation)
             .env("TAPIS_ACCOUNTS", roles.accounts.to_string())
+            .env("TAPIS_FLAGGER", &roles.flagger)
+            .env("TAPIS_FLAG_REFERENCE", &roles.flag_reference)
             .env(
                 "TAPIS_AUTHORISER_KEY",
                 roles.key_dir.path().join("authoriser-key.pem"),
@@ -159,6 +164,10 @@ fn account(server: &Server, party: &str, roles: &[&str], person: &str, login: &s
 /// operator, the platform's agent and an auditor.
 struct RolePages {
     escalation: String,
+    /// A flagger party (with a trusted-flagger grant with Chat C and a
+    /// flag in the review queue, its reference).
+    flagger: String,
+    flag_reference: String,
     /// login → one-time link path.
     accounts: serde_json::Value,
     key_dir: tempfile::TempDir,
@@ -253,7 +262,37 @@ impl RolePages {
             .await;
         assert_eq!(s, 200, "{v}");
 
+        // a flagger agency: a flag on Chat C's channel waits in the queue,
+        // and it holds trusted-flagger status with Chat C
+        let flagger = server.party("flagger", "Badan Siber").await;
+        let flagger_token = server.token(&flagger, "flagger").await;
+        let (s, v) = server
+            .post(
+                "/api/v1/flags",
+                &flagger_token,
+                json!({"flags": [{
+                    "targets": [{"kind": "url", "value": "https://chat-c.example/channel/recruiting"}],
+                    "category": "terrorism",
+                    "reasons": "recruitment posts for a banned group",
+                }]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let flag_reference = v["flags"][0]["reference"]
+            .as_str()
+            .expect("flag reference")
+            .to_owned();
+        let (s, v) = server
+            .post(
+                "/api/v1/trusted-flaggers",
+                ADMIN,
+                json!({"flagger_id": flagger, "platform_id": chat_c, "categories": ["terrorism"]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+
         let accounts = json!({
+            "wati": account(server, &flagger, &["flagger"], "Wati Susanti", "wati"),
             "budi": account(server, authority, &["approver"], "Budi Santoso", "budi"),
             "rina": account(server, authority, &["auditor"], "Rina Wijaya", "rina"),
             "ayu": account(server, authority, &["admin"], "Ayu Lestari", "ayu"),
@@ -263,6 +302,8 @@ impl RolePages {
         });
         RolePages {
             escalation,
+            flagger,
+            flag_reference,
             accounts,
             key_dir,
         }

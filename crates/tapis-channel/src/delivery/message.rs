@@ -60,6 +60,9 @@ pub(super) fn summary(
             if event_type == EventType::RepresentativeCopied {
                 let why = match data.get("cause").and_then(Value::as_str) {
                     Some("deadline_missed") => "its deadline passed without a decision",
+                    Some("unreachable") => {
+                        "the platform's channel is unreachable (its webhook stopped answering)"
+                    }
                     _ => "the platform's channel could not deliver it",
                 };
                 text.push_str(&format!("You are named as this platform's legal representative. This notice is copied to you because {why}.\n\n"));

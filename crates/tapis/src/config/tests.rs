@@ -334,3 +334,51 @@ fn flag_settings_from_file_with_defaults_and_refusals() {
     std::fs::write(&file, "[flags]\naccuracy = 0.5\n").expect("write");
     assert!(Settings::load(Some(&file), &env(&[]), &Overrides::default()).is_err());
 }
+
+#[test]
+fn a_previous_secrets_key_is_retired_beside_the_new_one() {
+    let key = "q0vYQ1O0cO6cxm4dH6XyZk1b8m0b4pJj0u8bHc3fR1U=";
+    let old = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let load = |vars: &[(&str, &str)]| {
+        Settings::load(None, &env(vars), &Overrides::default())
+            .expect("load")
+            .0
+    };
+    let s = load(&[
+        ("TAPIS_SECRETS_KEY", key),
+        ("TAPIS_SECRETS_PREVIOUS_KEY", old),
+    ]);
+    assert!(!format!("{s:?}").contains("AAECAw"), "redacted");
+    let sealed = s.secret_key().expect("keys");
+    let old_kid = tapis_store::secrets::SecretKey::parse(old)
+        .expect("old")
+        .kid()
+        .map(str::to_owned);
+    assert_eq!(
+        sealed.retired_kids(),
+        vec![old_kid.as_deref().expect("kid")]
+    );
+    for (vars, says) in [
+        (
+            vec![("TAPIS_SECRETS_PREVIOUS_KEY", old)],
+            "no secrets key is",
+        ),
+        (
+            vec![
+                ("TAPIS_SECRETS_KEY", key),
+                ("TAPIS_SECRETS_PREVIOUS_KEY", "nope"),
+            ],
+            "TAPIS_SECRETS_PREVIOUS_KEY is not valid",
+        ),
+        (
+            vec![
+                ("TAPIS_SECRETS_KEY", key),
+                ("TAPIS_SECRETS_PREVIOUS_KEY", key),
+            ],
+            "the secrets key itself",
+        ),
+    ] {
+        let err = format!("{:#}", load(&vars).secret_key().expect_err(says));
+        assert!(err.contains(says), "{err}");
+    }
+}
