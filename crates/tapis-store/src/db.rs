@@ -22,21 +22,8 @@ use crate::metrics::LockWaits;
 use crate::secrets::SecretKey;
 use crate::{Error, Result};
 
-/// Which database a store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
+mod backend;
+pub use backend::Backend;
 
 pub(crate) struct Migration {
     pub(crate) version: i64,
@@ -179,6 +166,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "signal_banks",
         sqlite: include_str!("../migrations/sqlite/0027_signal_banks.sql"),
         postgres: include_str!("../migrations/postgres/0027_signal_banks.sql"),
+    },
+    Migration {
+        version: 29,
+        name: "retention",
+        sqlite: include_str!("../migrations/sqlite/0029_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0029_retention.sql"),
     },
 ];
 
