@@ -3,7 +3,8 @@
 --     that erased this event's payload. The event keeps its sequence, time,
 --     actor, action, subject, link hashes, salt and leaf; its before/after
 --     become `null`. The append-only trigger allows exactly that update,
---     once, and nothing else.
+--     once, when the tombstone exists and names the event's hash, and
+--     nothing else (`tapis log verify` checks the same, and more).
 --   flags.erased_at, appeals.erased_at: when retention removed the
 --     personal text of a public report or appeal.
 ALTER TABLE audit_events ADD COLUMN erased_by BIGINT;
@@ -14,7 +15,10 @@ BEGIN
        AND NEW.seq = OLD.seq AND NEW.at = OLD.at AND NEW.actor = OLD.actor
        AND NEW.action = OLD.action AND NEW.subject_type = OLD.subject_type
        AND NEW.subject_id = OLD.subject_id AND NEW.prev_hash = OLD.prev_hash
-       AND NEW.hash = OLD.hash AND NEW.before = 'null' AND NEW.after = 'null' THEN
+       AND NEW.hash = OLD.hash AND NEW.before = 'null' AND NEW.after = 'null'
+       AND EXISTS (SELECT 1 FROM audit_events t WHERE t.seq = NEW.erased_by
+                   AND t.action = 'retention.erased'
+                   AND position('"event_hash":"' || OLD.hash || '"' IN t.after) > 0) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'audit events are append-only';

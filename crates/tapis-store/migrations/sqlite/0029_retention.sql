@@ -3,7 +3,8 @@
 --     that erased this event's payload. The event keeps its sequence, time,
 --     actor, action, subject, link hashes, salt and leaf; its before/after
 --     become `null`. The append-only trigger allows exactly that update,
---     once, and nothing else.
+--     once, when the tombstone exists and names the event's hash, and
+--     nothing else (`tapis log verify` checks the same, and more).
 --   flags.erased_at, appeals.erased_at: when retention removed the
 --     personal text of a public report or appeal.
 DROP TRIGGER audit_events_no_update;
@@ -15,6 +16,9 @@ WHEN NOT (
     AND NEW.action = OLD.action AND NEW.subject_type = OLD.subject_type
     AND NEW.subject_id = OLD.subject_id AND NEW.prev_hash = OLD.prev_hash
     AND NEW.hash = OLD.hash AND NEW.before = 'null' AND NEW.after = 'null'
+    AND EXISTS (SELECT 1 FROM audit_events t WHERE t.seq = NEW.erased_by
+                AND t.action = 'retention.erased'
+                AND instr(t.after, '"event_hash":"' || OLD.hash || '"') > 0)
 )
 BEGIN
     SELECT RAISE(ABORT, 'audit events are append-only');
