@@ -21,7 +21,7 @@ use tapis_core::role::Role;
 use tapis_core::taxonomy::Taxonomy;
 use tapis_core::{AppealId, ManualClock};
 use tapis_store::testing::{
-    TestDb, backends, bootstrap, clock_at, domain_notice, officer, party, principal,
+    TestDb, backends, bootstrap, clock_at, domain_notice, officer, party, principal, signed_in,
 };
 use tapis_store::{Backend, Store};
 
@@ -153,6 +153,8 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
             .await
             .expect("reject");
         let old_appeal = decided_appeal(&store, &approver, &notice, "OLD-APPEAL my reason").await;
+        let auditor = [Role::Auditor];
+        signed_in(&store, boot.authority.id, "old.auditor", "Old Auditor", &auditor).await;
         // a checkpoint a witness or platform saved before any erasure
         let saved = data.join("before.checkpoint");
         std::fs::write(&saved, store.make_checkpoint().await.expect("cp")).expect("write");
@@ -167,11 +169,19 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
             .expect("reject");
         let new_appeal = decided_appeal(&store, &approver, &notice, "NEW-APPEAL my reason").await;
 
+        // a session last used on day 365 is not due (30 days) at day 370
+        advance_days(&clock, 65);
+        signed_in(&store, boot.authority.id, "new.auditor", "New Auditor", &auditor).await;
+
         // day 370: the defaults (180 and 365 days) make only the old due
-        advance_days(&clock, 70);
+        advance_days(&clock, 5);
         let policy = RetentionPolicy::default();
         assert!(store.log_retention_policy(&policy).await.expect("log"));
         assert!(!store.log_retention_policy(&policy).await.expect("again"));
+        // bounded: one batch per run at most, the rest is left for the next
+        let first = store.apply_retention(&policy, None, 1).await.expect("run");
+        assert!(first.more, "{first:?}");
+        assert_eq!(first.records.values().sum::<u64>(), 1, "{first:?}");
         let scheduler = tapis_channel::Scheduler::new(store.clone())
             .with_retention(policy.clone(), std::time::Duration::from_secs(3600));
         scheduler.run_once().await.expect("run");
@@ -224,6 +234,16 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
         assert_eq!(tomb.after["leaves"][0]["event_hash"], submitted_old.hash);
         assert_eq!(tomb.after["records"], json!([flag_id(&old_flag)]));
         assert_eq!(tomb.after["policy_sha256"], policy.sha256());
+        let sessions = event(&store, ("retention", "web_session"), "retention.erased").await;
+        assert_eq!(sessions.after["count"], 1);
+        assert_eq!(sessions.after["records"], json!([]), "session ids are not listed");
+        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM web_sessions")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+            .try_get("n")
+            .expect("n");
+        assert_eq!(left, 1, "the session used five days ago stays");
         let appeal_tomb = event(&store, ("retention", "personal_appeal"), "retention.erased").await;
         assert_eq!(appeal_tomb.after["leaves"][0]["seq"], received_old.seq);
         let erased_by: Option<i64> = sqlx::query("SELECT erased_by FROM audit_events WHERE seq = $1")
