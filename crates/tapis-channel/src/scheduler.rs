@@ -54,7 +54,11 @@ impl Scheduler {
     }
 
     /// Also apply `policy` every `interval` (on the store's clock).
-    pub fn with_retention(mut self, policy: RetentionPolicy, interval: std::time::Duration) -> Self {
+    pub fn with_retention(
+        mut self,
+        policy: RetentionPolicy,
+        interval: std::time::Duration,
+    ) -> Self {
         self.retention = Some(Retention {
             policy: Arc::new(policy),
             interval_ms: i64::try_from(interval.as_millis()).unwrap_or(i64::MAX),

@@ -252,9 +252,10 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         let uses_now = t.remove.contains("$1");
-        let sql = t
-            .remove
-            .replace("{ids}", &placeholders(1 + usize::from(uses_now), keys.len()));
+        let sql = t.remove.replace(
+            "{ids}",
+            &placeholders(1 + usize::from(uses_now), keys.len()),
+        );
         let mut q = sqlx::query(&sql);
         if uses_now {
             q = q.bind(now.unix_millis());

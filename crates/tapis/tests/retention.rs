@@ -71,7 +71,10 @@ async fn decided_appeal(
         .await
         .expect("review");
     let d = AppealDecision::parse("rejected", "the item is unlawful", None).expect("decision");
-    store.decide_appeal(approver, a.id, &d).await.expect("decide");
+    store
+        .decide_appeal(approver, a.id, &d)
+        .await
+        .expect("decide");
     a.id
 }
 
@@ -81,7 +84,10 @@ fn advance_days(clock: &ManualClock, days: i64) {
 
 /// The one event of `action` about a subject.
 async fn event(store: &Store, subject: (&str, &str), action: &str) -> tapis_store::AuditEvent {
-    let mut evs = store.events_for(subject.0, subject.1).await.expect("events");
+    let mut evs = store
+        .events_for(subject.0, subject.1)
+        .await
+        .expect("events");
     evs.retain(|e| e.action == action);
     assert_eq!(evs.len(), 1, "one {action} about {subject:?}");
     evs.remove(0)
@@ -154,7 +160,14 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
             .expect("reject");
         let old_appeal = decided_appeal(&store, &approver, &notice, "OLD-APPEAL my reason").await;
         let auditor = [Role::Auditor];
-        signed_in(&store, boot.authority.id, "old.auditor", "Old Auditor", &auditor).await;
+        signed_in(
+            &store,
+            boot.authority.id,
+            "old.auditor",
+            "Old Auditor",
+            &auditor,
+        )
+        .await;
         // a checkpoint a witness or platform saved before any erasure
         let saved = data.join("before.checkpoint");
         std::fs::write(&saved, store.make_checkpoint().await.expect("cp")).expect("write");
@@ -171,7 +184,14 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
 
         // a session last used on day 365 is not due (30 days) at day 370
         advance_days(&clock, 65);
-        signed_in(&store, boot.authority.id, "new.auditor", "New Auditor", &auditor).await;
+        signed_in(
+            &store,
+            boot.authority.id,
+            "new.auditor",
+            "New Auditor",
+            &auditor,
+        )
+        .await;
 
         // day 370: the defaults (180 and 365 days) make only the old due
         advance_days(&clock, 5);
@@ -189,10 +209,27 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
         let flag_id = |f: &tapis_store::FlagView| f.id.to_string();
         let submitted_old = event(&store, ("flag", &flag_id(&old_flag)), "flag.submitted").await;
         let submitted_new = event(&store, ("flag", &flag_id(&new_flag)), "flag.submitted").await;
-        assert_eq!(submitted_old.after, Value::Null, "the old report's payload is erased");
-        assert_eq!(submitted_new.after["reasons"], "NEW-REPORT reasons", "not yet due");
-        let received_old = event(&store, ("appeal", &old_appeal.to_string()), "appeal.received").await;
-        let received_new = event(&store, ("appeal", &new_appeal.to_string()), "appeal.received").await;
+        assert_eq!(
+            submitted_old.after,
+            Value::Null,
+            "the old report's payload is erased"
+        );
+        assert_eq!(
+            submitted_new.after["reasons"], "NEW-REPORT reasons",
+            "not yet due"
+        );
+        let received_old = event(
+            &store,
+            ("appeal", &old_appeal.to_string()),
+            "appeal.received",
+        )
+        .await;
+        let received_new = event(
+            &store,
+            ("appeal", &new_appeal.to_string()),
+            "appeal.received",
+        )
+        .await;
         assert_eq!(received_old.after, Value::Null);
         assert!(received_new.after["reason_sha256"].is_string());
         // the erased events keep their hashes
@@ -216,17 +253,38 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
         let q = "SELECT reasons, contact, erased_at FROM flags WHERE id = $1";
         let old = row(q, flag_id(&old_flag)).await;
         assert_eq!(old.try_get::<String, _>("reasons").expect("r"), "");
-        assert_eq!(old.try_get::<Option<String>, _>("contact").expect("c"), None);
-        assert!(old.try_get::<Option<i64>, _>("erased_at").expect("e").is_some());
+        assert_eq!(
+            old.try_get::<Option<String>, _>("contact").expect("c"),
+            None
+        );
+        assert!(
+            old.try_get::<Option<i64>, _>("erased_at")
+                .expect("e")
+                .is_some()
+        );
         let new = row(q, flag_id(&new_flag)).await;
-        assert_eq!(new.try_get::<String, _>("reasons").expect("r"), "NEW-REPORT reasons");
-        assert!(new.try_get::<Option<String>, _>("contact").expect("c").is_some());
+        assert_eq!(
+            new.try_get::<String, _>("reasons").expect("r"),
+            "NEW-REPORT reasons"
+        );
+        assert!(
+            new.try_get::<Option<String>, _>("contact")
+                .expect("c")
+                .is_some()
+        );
         let q = "SELECT reason, state FROM appeals WHERE id = $1";
         let old = row(q, old_appeal.to_string()).await;
         assert_eq!(old.try_get::<String, _>("reason").expect("r"), "");
-        assert_eq!(old.try_get::<String, _>("state").expect("s"), "rejected", "the outcome stays");
+        assert_eq!(
+            old.try_get::<String, _>("state").expect("s"),
+            "rejected",
+            "the outcome stays"
+        );
         let new = row(q, new_appeal.to_string()).await;
-        assert_eq!(new.try_get::<String, _>("reason").expect("r"), "NEW-APPEAL my reason");
+        assert_eq!(
+            new.try_get::<String, _>("reason").expect("r"),
+            "NEW-APPEAL my reason"
+        );
 
         // the tombstones: one leaf each, naming the erased event and record
         let tomb = event(&store, ("retention", "public_flag"), "retention.erased").await;
@@ -236,7 +294,11 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
         assert_eq!(tomb.after["policy_sha256"], policy.sha256());
         let sessions = event(&store, ("retention", "web_session"), "retention.erased").await;
         assert_eq!(sessions.after["count"], 1);
-        assert_eq!(sessions.after["records"], json!([]), "session ids are not listed");
+        assert_eq!(
+            sessions.after["records"],
+            json!([]),
+            "session ids are not listed"
+        );
         let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM web_sessions")
             .fetch_one(&pool)
             .await
@@ -246,13 +308,14 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
         assert_eq!(left, 1, "the session used five days ago stays");
         let appeal_tomb = event(&store, ("retention", "personal_appeal"), "retention.erased").await;
         assert_eq!(appeal_tomb.after["leaves"][0]["seq"], received_old.seq);
-        let erased_by: Option<i64> = sqlx::query("SELECT erased_by FROM audit_events WHERE seq = $1")
-            .bind(submitted_old.seq)
-            .fetch_one(&pool)
-            .await
-            .expect("row")
-            .try_get("erased_by")
-            .expect("col");
+        let erased_by: Option<i64> =
+            sqlx::query("SELECT erased_by FROM audit_events WHERE seq = $1")
+                .bind(submitted_old.seq)
+                .fetch_one(&pool)
+                .await
+                .expect("row")
+                .try_get("erased_by")
+                .expect("col");
         assert_eq!(erased_by, Some(tomb.seq));
 
         // the triggers let the application erase only what a tombstone names
@@ -265,7 +328,10 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
                 "UPDATE audit_events SET before = 'null', after = 'null' WHERE seq = {}",
                 submitted_new.seq
             ),
-            format!("UPDATE audit_events SET erased_by = NULL WHERE seq = {}", submitted_old.seq),
+            format!(
+                "UPDATE audit_events SET erased_by = NULL WHERE seq = {}",
+                submitted_old.seq
+            ),
         ] {
             assert!(store.raw_execute(&sql).await.is_err(), "refused: {sql}");
         }

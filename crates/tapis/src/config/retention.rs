@@ -122,17 +122,40 @@ mod tests {
         assert_eq!(p.keep(RecordKind::PublicFlag), Keep::Days(90));
         assert_eq!(p.keep(RecordKind::PersonalAppeal), Keep::Forever);
         assert_eq!(p.keep(RecordKind::WebSession), Keep::Days(30), "default");
-        assert_eq!(RetentionSettings::default().policy().expect("ok"), RetentionPolicy::default());
+        assert_eq!(
+            RetentionSettings::default().policy().expect("ok"),
+            RetentionPolicy::default()
+        );
     }
 
     #[test]
     fn bad_values_name_the_key() {
         for (text, key, says) in [
-            ("public_flag_days = 0", "retention.public_flag_days", "0 would remove"),
-            ("web_session_days = -3", "retention.web_session_days", "between 1 and 36500"),
-            ("account_link_days = 40000", "retention.account_link_days", "between 1 and 36500"),
-            ("invitation_days = \"never\"", "retention.invitation_days", "\"never\""),
-            ("interval_minutes = 0", "retention.interval_minutes", "between 1 and 1440"),
+            (
+                "public_flag_days = 0",
+                "retention.public_flag_days",
+                "0 would remove",
+            ),
+            (
+                "web_session_days = -3",
+                "retention.web_session_days",
+                "between 1 and 36500",
+            ),
+            (
+                "account_link_days = 40000",
+                "retention.account_link_days",
+                "between 1 and 36500",
+            ),
+            (
+                "invitation_days = \"never\"",
+                "retention.invitation_days",
+                "\"never\"",
+            ),
+            (
+                "interval_minutes = 0",
+                "retention.interval_minutes",
+                "between 1 and 1440",
+            ),
         ] {
             let e = parse(text).check().expect_err(text).to_string();
             assert!(e.contains(key) && e.contains(says), "{text}: {e}");
