@@ -336,6 +336,35 @@ async fn retention_erases_what_is_due_and_the_log_still_verifies() {
             assert!(store.raw_execute(&sql).await.is_err(), "refused: {sql}");
         }
 
+        // what a witness checks: the new checkpoint is consistent with the
+        // one it saw before the erasure
+        let before = tapis_core::tlog::note::Checkpoint::parse_body(
+            &tapis_core::tlog::note::Note::parse(&std::fs::read_to_string(&saved).expect("read"))
+                .expect("note")
+                .text,
+        )
+        .expect("checkpoint");
+        let after_text = store.make_checkpoint().await.expect("cp");
+        let after = tapis_core::tlog::note::Checkpoint::parse_body(
+            &tapis_core::tlog::note::Note::parse(&after_text)
+                .expect("note")
+                .text,
+        )
+        .expect("checkpoint");
+        assert!(after.size > before.size);
+        let proof = store
+            .consistency_proof(before.size, after.size)
+            .await
+            .expect("proof");
+        tapis_core::tlog::verify_consistency(
+            before.size,
+            after.size,
+            &proof,
+            &before.root,
+            &after.root,
+        )
+        .expect("the log after retention extends the log before it");
+
         // the real binary: both verifications pass, and say why
         let log = log_verify(data, &db.url, &vkey, &saved);
         let audit = run(data, &db.url, &["audit", "verify"]);
