@@ -124,7 +124,8 @@ impl Store {
     }
 
     /// Remove what `policy` says is due now, at most `max_batches` batches
-    /// of [`BATCH`] records (the next run goes on). As the owner holding
+    /// of [`BATCH`] records (the next run goes on; `more` may then be set
+    /// when nothing is left, which costs the next run only reads). As the owner holding
     /// `fence`, a batch whose fence no longer holds commits nothing and the
     /// run stops.
     pub async fn apply_retention(
@@ -144,15 +145,15 @@ impl Store {
                     run.more = true;
                     return Ok(run);
                 }
-                batches += 1;
                 match self.retention_batch(policy, kind, cutoff, fence).await? {
                     None => return Ok(run),
+                    // nothing (more) due: no transaction, no budget spent
+                    Some((0, _)) => break,
                     Some((records, events)) => {
-                        if records > 0 {
-                            *run.records.entry(kind).or_default() += records;
-                            run.events_erased += events;
-                            run.tombstones += 1;
-                        }
+                        batches += 1;
+                        *run.records.entry(kind).or_default() += records;
+                        run.events_erased += events;
+                        run.tombstones += 1;
                         if records < BATCH as u64 {
                             break;
                         }
@@ -173,6 +174,16 @@ impl Store {
         fence: Option<&crate::lease::Fence>,
     ) -> Result<Option<(u64, u64)>> {
         let t = table(kind);
+        // nothing due (the usual case): no write transaction, no chain lock
+        let any = sqlx::query(t.due)
+            .bind(cutoff.unix_millis())
+            .bind(1i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        if any.is_none() {
+            return Ok(Some((0, 0)));
+        }
+        // read again under the lock: what is due is what this batch removes
         let mut tx = self.write().await?;
         if let Some(fence) = fence
             && !self.check_fence(&mut tx, fence).await?
