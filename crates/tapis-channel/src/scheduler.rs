@@ -8,8 +8,16 @@
 //! When the store has an ownership lease (`tapis_store::lease`), only its
 //! owner fires jobs, and every firing transaction carries the owner's
 //! fencing token: a process that lost the lease fires nothing.
+//!
+//! With a retention policy (`with_retention`), each pass also removes what
+//! the policy says is due, once per interval on the store's clock, in
+//! bounded batches (`Store::apply_retention`), under the same fence.
 
+use std::sync::{Arc, Mutex};
+
+use tapis_core::Timestamp;
 use tapis_core::job::JobKind;
+use tapis_core::retention::RetentionPolicy;
 use tapis_store::Store;
 
 /// Jobs looked at per pass: large enough that 10,000 deadlines falling due
@@ -17,16 +25,46 @@ use tapis_store::Store;
 /// transactions), small enough to bound one pass.
 const BATCH: u32 = 500;
 
+/// Retention batches per pass: a pass stays short; a backlog is worked
+/// off over the following passes.
+const RETENTION_BATCHES: usize = 10;
+
 #[derive(Clone)]
 pub struct Scheduler {
     store: Store,
+    retention: Option<Retention>,
+}
+
+#[derive(Clone)]
+struct Retention {
+    policy: Arc<RetentionPolicy>,
+    interval_ms: i64,
+    /// When the next run is due (now, at start).
+    next: Arc<Mutex<Option<Timestamp>>>,
 }
 
 impl Scheduler {
     /// A scheduler over `store` (give it a store with connections of its
     /// own, `Store::with_own_pool`, so other load cannot starve it).
     pub fn new(store: Store) -> Self {
-        Scheduler { store }
+        Scheduler {
+            store,
+            retention: None,
+        }
+    }
+
+    /// Also apply `policy` every `interval` (on the store's clock).
+    pub fn with_retention(
+        mut self,
+        policy: RetentionPolicy,
+        interval: std::time::Duration,
+    ) -> Self {
+        self.retention = Some(Retention {
+            policy: Arc::new(policy),
+            interval_ms: i64::try_from(interval.as_millis()).unwrap_or(i64::MAX),
+            next: Arc::new(Mutex::new(None)),
+        });
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -71,8 +109,42 @@ impl Scheduler {
             }
             total += pass.seen - pass.fired.len();
             if pass.seen < BATCH as usize {
+                self.retention_pass(fence.as_ref()).await?;
                 return Ok(total);
             }
         }
+    }
+
+    /// Apply the retention policy if its interval has passed.
+    async fn retention_pass(&self, fence: Option<&tapis_store::Fence>) -> crate::Result<()> {
+        let Some(r) = &self.retention else {
+            return Ok(());
+        };
+        let now = self.store.now();
+        let due = r
+            .next
+            .lock()
+            .map(|n| n.is_none_or(|t| now >= t))
+            .unwrap_or(true);
+        if !due {
+            return Ok(());
+        }
+        let run = self
+            .store
+            .apply_retention(&r.policy, fence, RETENTION_BATCHES)
+            .await?;
+        for (kind, n) in &run.records {
+            tracing::info!(%kind, records = n, events_erased = run.events_erased, "retention removed records");
+        }
+        // a backlog goes on at the next pass, else after the interval
+        let next = if run.more {
+            now
+        } else {
+            now.plus_millis(r.interval_ms)
+        };
+        if let Ok(mut n) = r.next.lock() {
+            *n = Some(next);
+        }
+        Ok(())
     }
 }

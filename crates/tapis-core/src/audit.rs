@@ -237,6 +237,51 @@ impl Verifier {
         Ok(())
     }
 
+    /// Check the next event when its payload was erased by retention: its
+    /// hash cannot be recomputed, so it is taken as stored only when
+    /// `tombstone` (the `retention.erased` event it points at, later in the
+    /// chain, whose own content the walk checks when it gets there) names
+    /// it with that hash. Otherwise it is tampering.
+    pub fn push_erased(
+        &mut self,
+        seq: i64,
+        prev_hash: &str,
+        hash: &str,
+        erased_by: i64,
+        tombstone: Option<&crate::retention::Tombstone>,
+    ) -> std::result::Result<(), Break> {
+        let fail = |reason: String| Err(Break { seq, reason });
+        if seq != self.next_seq {
+            return fail(format!(
+                "expected event {} but found {seq}: events are missing or were inserted",
+                self.next_seq
+            ));
+        }
+        if prev_hash != hex::encode(self.prev) {
+            return fail(format!(
+                "prev_hash {prev_hash} does not match the hash of event {} ({})",
+                seq - 1,
+                hex::encode(self.prev)
+            ));
+        }
+        let named = erased_by > seq && tombstone.is_some_and(|t| t.names(seq, hash));
+        if !named {
+            return fail(format!(
+                "the payload was erased but event {erased_by} is no retention tombstone naming this event with hash {hash}: tampering, not retention"
+            ));
+        }
+        let Some(stored) = hex::decode(hash)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
+            return fail(format!("stored hash {hash} is not a SHA-256"));
+        };
+        self.prev = stored;
+        self.next_seq += 1;
+        self.count += 1;
+        Ok(())
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -331,5 +376,45 @@ mod tests {
         assert_eq!(Anchor::genesis().check(None), Ok(()));
         assert!(Anchor::from_payload(&json!({})).is_err());
         assert!(Anchor::from_payload(&json!({"chain": {"seq": 1, "hash": "zz"}})).is_err());
+    }
+    #[test]
+    fn an_erased_event_passes_only_when_a_tombstone_names_it() {
+        use crate::retention::{ErasedLeaf, RecordKind, Tombstone};
+        let c = chain(5);
+        let tomb = |seq: i64, hash: &str| Tombstone {
+            rule: RecordKind::PublicFlag,
+            keep_days: 180,
+            policy_sha256: String::new(),
+            cutoff: String::new(),
+            count: 1,
+            records: vec![],
+            leaves: vec![ErasedLeaf {
+                seq,
+                leaf_index: (seq - 1) as u64,
+                event_hash: hash.to_owned(),
+            }],
+        };
+        let walk = |t: Option<&Tombstone>, erased_by: i64| {
+            let mut v = Verifier::default();
+            for e in &c {
+                if e.body.seq == 2 {
+                    v.push_erased(2, &e.prev_hash, &e.hash, erased_by, t)?;
+                } else {
+                    v.push(e)?;
+                }
+            }
+            Ok::<u64, Break>(v.count())
+        };
+        assert_eq!(walk(Some(&tomb(2, &c[1].hash)), 5), Ok(5));
+        for (t, by) in [
+            (None, 5),
+            (Some(tomb(3, &c[1].hash)), 5),
+            (Some(tomb(2, &c[2].hash)), 5),
+            (Some(tomb(2, &c[1].hash)), 2),
+        ] {
+            let b = walk(t.as_ref(), by).expect_err("not on the record");
+            assert_eq!(b.seq, 2);
+            assert!(b.reason.contains("tampering"), "{}", b.reason);
+        }
     }
 }

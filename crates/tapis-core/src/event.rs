@@ -113,6 +113,8 @@ event_types! {
     SignalFlaggedForReview = "signal.flagged_for_review",
     RegisterPolicyLogged = "register.policy_logged",
     RpzDigest = "rpz.digest",
+    RetentionPolicyLogged = "retention.policy_logged",
+    RetentionErased = "retention.erased",
 }
 
 impl FromStr for EventType {

@@ -36,6 +36,7 @@ pub mod public_suffix;
 pub mod publication;
 pub mod register;
 pub mod representative;
+pub mod retention;
 pub mod role;
 pub mod sign;
 pub mod target;

@@ -125,6 +125,9 @@ pub struct AppState {
     pub matcher: Arc<tapis_store::banks::Matcher>,
     /// What the public register withholds (`[register]`).
     pub register: Arc<tapis_core::register::RedactionPolicy>,
+    /// How long personal data is kept (`[retention]`), shown with the
+    /// register's policy.
+    pub retention: Arc<tapis_core::retention::RetentionPolicy>,
 }
 
 /// Renders the block page for a lookup, given the request's headers (for
@@ -158,6 +161,7 @@ impl AppState {
             public_host: None,
             matcher: Default::default(),
             register: Default::default(),
+            retention: Default::default(),
         }
     }
 }

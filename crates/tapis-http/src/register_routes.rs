@@ -172,15 +172,24 @@ struct PolicyView {
     sha256: String,
     #[schema(value_type = Object)]
     policy: Value,
+    /// The retention policy in force (README: "Retention"): per kind of
+    /// personal record, how long it is kept, what is removed and what
+    /// stays; with its SHA-256 (logged as `retention.policy_logged`).
+    #[schema(value_type = Object)]
+    retention: Value,
 }
 
-/// The redaction policy in force, and its hash.
+/// The redaction policy in force, and its hash; and the retention policy.
 #[utoipa::path(get, path = "/api/v1/register/policy", security(()),
     responses((status = 200, body = PolicyView)))]
 async fn policy(state: S) -> Json<PolicyView> {
     Json(PolicyView {
         sha256: state.register.sha256().to_owned(),
         policy: state.register.to_json(),
+        retention: serde_json::json!({
+            "sha256": state.retention.sha256(),
+            "policy": state.retention.to_json(),
+        }),
     })
 }
 

@@ -186,6 +186,11 @@ async fn story(backend: tapis_store::Backend) {
     );
     let p = h.public_ok("/api/v1/register/policy").await;
     assert_eq!(p["sha256"], h.policy.sha256());
+    // the retention policy is published with it (README: Retention)
+    let retention = tapis_core::retention::RetentionPolicy::default();
+    assert_eq!(p["retention"]["sha256"], retention.sha256());
+    assert_eq!(p["retention"]["policy"], retention.to_json());
+    assert_eq!(p["retention"]["policy"]["kinds"][0]["kind"], "public_flag");
 
     // an order with personal data in its explanation
     let gambling = h

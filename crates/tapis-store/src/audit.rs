@@ -18,6 +18,9 @@ pub struct VerifyReport {
     pub events: u64,
     /// Hash of the last good event.
     pub head: String,
+    /// Events among them whose payloads retention erased, each named by a
+    /// tombstone (on the record, not tampering).
+    pub erased: u64,
     /// The first broken link, if any.
     pub first_break: Option<Break>,
 }
@@ -291,10 +294,11 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// Up to `limit` events after `after`, in order, as rows.
+    /// Up to `limit` events after `after`, in order, as rows (with
+    /// `erased_by`, see [`erased_by`]).
     pub(crate) async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AnyRow>> {
         Ok(sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            "SELECT {COLUMNS}, erased_by FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
         ))
         .bind(after)
         .bind(limit)
@@ -307,12 +311,30 @@ impl Store {
     pub async fn verify_audit(&self) -> Result<VerifyReport> {
         const PAGE: i64 = 1000;
         let mut verifier = Verifier::default();
+        let mut tombstones = Tombstones::default();
+        let mut erased_count = 0u64;
         let mut after = 0i64;
         loop {
             let rows = self.audit_page(after, PAGE).await?;
             let n = rows.len();
             for row in &rows {
                 let seq: i64 = row.try_get("seq")?;
+                if let Some(by) = erased_by(row)? {
+                    let t = tombstones.get(self, by).await?;
+                    let (prev, hash): (String, String) =
+                        (row.try_get("prev_hash")?, row.try_get("hash")?);
+                    if let Err(b) = verifier.push_erased(seq, &prev, &hash, by, t) {
+                        return Ok(VerifyReport {
+                            events: verifier.count(),
+                            head: verifier.head(),
+                            erased: erased_count,
+                            first_break: Some(b),
+                        });
+                    }
+                    erased_count += 1;
+                    after = seq;
+                    continue;
+                }
                 // An event whose JSON no longer parses is a broken link too.
                 let stored = match event_from_row(row) {
                     Ok(ev) => StoredEvent {
@@ -324,6 +346,7 @@ impl Store {
                         return Ok(VerifyReport {
                             events: verifier.count(),
                             head: verifier.head(),
+                            erased: erased_count,
                             first_break: Some(Break {
                                 seq,
                                 reason: format!("event does not decode: {e}"),
@@ -335,6 +358,7 @@ impl Store {
                     return Ok(VerifyReport {
                         events: verifier.count(),
                         head: verifier.head(),
+                        erased: erased_count,
                         first_break: Some(b),
                     });
                 }
@@ -347,6 +371,7 @@ impl Store {
         Ok(VerifyReport {
             events: verifier.count(),
             head: verifier.head(),
+            erased: erased_count,
             first_break: None,
         })
     }
@@ -443,5 +468,45 @@ impl AuditEvent {
             before: self.before,
             after: self.after,
         }
+    }
+}
+
+/// The tombstone an erased event points at, if the row says it was erased.
+pub(crate) fn erased_by(row: &AnyRow) -> Result<Option<i64>> {
+    Ok(row.try_get::<Option<i64>, _>("erased_by")?)
+}
+
+/// The tombstones a walk has read (erased events come in runs that share
+/// one, so the last is kept), by their event's sequence number.
+#[derive(Default)]
+pub(crate) struct Tombstones {
+    last: Option<(i64, Option<tapis_core::retention::Tombstone>)>,
+}
+
+impl Tombstones {
+    /// The tombstone event `seq` records, or None if it records none.
+    pub(crate) async fn get(
+        &mut self,
+        store: &Store,
+        seq: i64,
+    ) -> Result<Option<&tapis_core::retention::Tombstone>> {
+        if self.last.as_ref().is_none_or(|(s, _)| *s != seq) {
+            let row = sqlx::query("SELECT action, after FROM audit_events WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&store.pool)
+                .await?;
+            let t = match row {
+                None => None,
+                Some(r) => {
+                    let action: String = r.try_get("action")?;
+                    let after: String = r.try_get("after")?;
+                    serde_json::from_str(&after)
+                        .ok()
+                        .and_then(|v| tapis_core::retention::Tombstone::from_event(&action, &v))
+                }
+            };
+            self.last = Some((seq, t));
+        }
+        Ok(self.last.as_ref().and_then(|(_, t)| t.as_ref()))
     }
 }

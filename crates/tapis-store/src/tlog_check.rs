@@ -19,6 +19,8 @@ pub struct LogRecompute {
     pub tree: MemoryTree,
     /// Leaves stored in `tlog_nodes`.
     pub stored_leaves: u64,
+    /// Events whose payloads retention erased, each named by a tombstone.
+    pub erased: u64,
     /// The first disagreements (at most 20), each one sentence.
     pub problems: Vec<String>,
 }
@@ -34,6 +36,7 @@ impl Store {
             ..Default::default()
         };
         let mut prev = GENESIS;
+        let mut tombstones = crate::audit::Tombstones::default();
         let mut after = 0i64;
         let mut expect = 1i64;
         loop {
@@ -47,6 +50,7 @@ impl Store {
                 .collect();
             let stored = self.stored_leaves(after, last).await?;
             for row in &rows {
+                let by = crate::audit::erased_by(row)?;
                 let ev = event_from_row(row)?;
                 if ev.seq != expect {
                     out.problem(format!(
@@ -57,8 +61,33 @@ impl Store {
                 }
                 expect += 1;
                 let seq = ev.seq;
-                let body = ev.into_body();
-                let hash = body.chain_hash(&prev)?;
+                let hash = match by {
+                    // erased by retention: the stored hash, if a tombstone
+                    // names the event with it (else a problem, and the
+                    // stored hash, so the rest still checks)
+                    Some(by) => {
+                        let t = tombstones.get(self, by).await?;
+                        let named = by > seq && t.is_some_and(|t| t.names(seq, &ev.hash));
+                        if named {
+                            out.erased += 1;
+                        } else {
+                            out.problem(format!(
+                                "event {seq}'s payload was erased but event {by} is no retention tombstone naming it with its hash: tampering, not retention"
+                            ));
+                        }
+                        let stored = hex::decode(&ev.hash)
+                            .ok()
+                            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                        match stored {
+                            Some(h) => h,
+                            None => {
+                                out.problem(format!("event {seq}'s stored hash is not a SHA-256"));
+                                [0; 32]
+                            }
+                        }
+                    }
+                    None => ev.into_body().chain_hash(&prev)?,
+                };
                 prev = hash;
                 let Some(salt) = salts.get(&seq) else {
                     out.problem(format!(

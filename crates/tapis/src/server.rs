@@ -229,9 +229,22 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     let poll = std::time::Duration::from_millis(settings.channel.poll_ms.max(50));
     // the scheduler gets its own task and connections: nothing else can
     // stall a timer; delivery runs in a task of its own
+    // the retention policy, logged whenever it changes, applied by the scheduler
+    let retention = settings.retention.policy().context("[retention]")?;
+    if store
+        .log_retention_policy(&retention)
+        .await
+        .context("cannot log the retention policy")?
+    {
+        tracing::info!(
+            sha256 = retention.sha256(),
+            "retention: a new policy is in force and logged"
+        );
+    }
     let scheduler = tapis_channel::Scheduler::new(
         store.with_own_pool(settings.ownership.scheduler_connections),
-    );
+    )
+    .with_retention(retention, settings.retention.interval()?);
     let mut tasks = vec![
         tokio::spawn(lease.run(store.with_own_pool(1), stop_rx.clone())),
         tapis_channel::spawn_scheduler(scheduler.clone(), poll, stop_rx.clone()),
@@ -314,6 +327,7 @@ pub async fn start(settings: &Settings, opts: StartOptions) -> anyhow::Result<Ru
     }
     // the register's redaction policy, logged whenever it changes
     state.register = Arc::new(settings.register.policy().context("[register]")?);
+    state.retention = Arc::new(settings.retention.policy().context("[retention]")?);
     if store
         .log_register_policy(&state.register)
         .await

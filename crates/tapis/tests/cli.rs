@@ -164,9 +164,10 @@ async fn story(backend: Backend) {
         .expect("verify");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    // five of the story's own, and the register's redaction policy logged
-    // once at the first start (the restart finds it unchanged)
-    assert!(text.contains("audit chain intact: 6 events"), "{text}");
+    // five of the story's own, and the register's redaction policy and the
+    // retention policy logged once at the first start (the restart finds
+    // them unchanged)
+    assert!(text.contains("audit chain intact: 7 events"), "{text}");
 
     // someone with database access rewrites history; verify names the event
     let store = db.open(Arc::new(tapis_core::SystemClock)).await;

@@ -373,9 +373,10 @@ pub(super) async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode
     match report.first_break {
         None => {
             say!(
-                "audit chain intact: {} events, head {}",
+                "audit chain intact: {} events, head {}{}",
                 report.events,
-                report.head
+                report.head,
+                erased_note(report.erased)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -388,5 +389,16 @@ pub(super) async fn audit_verify(settings: &Settings) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// What a verification adds when retention erased payloads on the record.
+pub(super) fn erased_note(erased: u64) -> String {
+    if erased == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {erased} payloads erased by retention, each named by a retention.erased tombstone (on the record, not tampering)"
+        )
     }
 }

@@ -135,9 +135,10 @@ pub(super) async fn run(settings: &Settings, command: LogCommand) -> anyhow::Res
         return Ok(ExitCode::from(1));
     }
     super::print_line(&format!(
-        "transparency log intact: {} leaves, root {}",
+        "transparency log intact: {} leaves, root {}{}",
         recomputed.tree.size(),
-        hash_to_b64(&recomputed.tree.root())
+        hash_to_b64(&recomputed.tree.root()),
+        super::offline::erased_note(recomputed.erased)
     ));
     Ok(ExitCode::SUCCESS)
 }
