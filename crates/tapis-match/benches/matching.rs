@@ -5,7 +5,8 @@
 //!
 //! Sizes: `TAPIS_BENCH_PDQ` (default 2000000) hashes, `TAPIS_BENCH_NAMES`
 //! (default 1000000) domains; set them to 10000000 for the national-scale
-//! run.
+//! run, and `TAPIS_BENCH_ONLY` to `pdq`, `names` or `images` to run one
+//! group.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -263,8 +264,17 @@ fn main() {
         .configure_from_args()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    image_bench(&mut c);
-    names_bench(&mut c);
-    pdq_bench(&mut c);
+    // TAPIS_BENCH_ONLY=pdq (or names, images) runs one group
+    let only = std::env::var("TAPIS_BENCH_ONLY").unwrap_or_default();
+    let run = |g: &str| only.is_empty() || only.split(',').any(|o| o == g);
+    if run("images") {
+        image_bench(&mut c);
+    }
+    if run("names") {
+        names_bench(&mut c);
+    }
+    if run("pdq") {
+        pdq_bench(&mut c);
+    }
     c.final_summary();
 }
