@@ -73,6 +73,33 @@ fn pdq_queries(centres: &[PdqHash], hot: PdqHash, rng: &mut StdRng) -> Vec<PdqHa
         .collect()
 }
 
+/// This thread's time on a CPU so far (Linux schedstat, nanoseconds): on a
+/// shared machine wall time includes waiting for a core, and this does not.
+fn cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Time one call: (wall, on-CPU).
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration, Option<Duration>) {
+    let c = cpu_time();
+    let t = Instant::now();
+    let out = f();
+    let wall = t.elapsed();
+    let cpu = c.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a));
+    (out, wall, cpu)
+}
+
+/// "wall …; on-CPU …" percentiles of per-query times.
+fn both(wall: Vec<Duration>, cpu: Vec<Option<Duration>>) -> String {
+    let cpu: Option<Vec<Duration>> = cpu.into_iter().collect();
+    match cpu {
+        Some(c) => format!("wall {}; on-CPU {}", percentiles(wall), percentiles(c)),
+        None => format!("wall {}", percentiles(wall)),
+    }
+}
+
 fn percentiles(mut t: Vec<Duration>) -> String {
     t.sort();
     let p = |q: f64| t[((t.len() as f64 - 1.0) * q) as usize];
@@ -113,24 +140,26 @@ fn pdq_bench(c: &mut Criterion) {
     g.finish();
 
     // throughput and latency over every query, one core
-    let mut lat = Vec::with_capacity(queries.len());
+    let (mut lat, mut cpu) = (Vec::with_capacity(queries.len()), Vec::new());
     let mut found = 0;
     for q in &queries {
-        let t = Instant::now();
-        found += idx.search(q, 31).map_or(0, |v| v.len());
-        lat.push(t.elapsed());
+        let (k, w, c) = timed(|| idx.search(q, 31).map_or(0, |v| v.len()));
+        found += k;
+        lat.push(w);
+        cpu.push(c);
     }
-    eprintln!("pdq {n} mih t=31: {}  ({found} matches)", percentiles(lat));
-    let mut lat = Vec::new();
+    eprintln!("pdq {n} mih t=31: {}  ({found} matches)", both(lat, cpu));
+    let (mut lat, mut cpu) = (Vec::new(), Vec::new());
     let mut found_bf = 0;
     for q in queries.iter().take(200) {
-        let t = Instant::now();
-        found_bf += idx.brute_force(q, 31).len();
-        lat.push(t.elapsed());
+        let (k, w, c) = timed(|| idx.brute_force(q, 31).len());
+        found_bf += k;
+        lat.push(w);
+        cpu.push(c);
     }
     eprintln!(
         "pdq {n} brute force t=31 (200 queries): {}  ({found_bf} matches)",
-        percentiles(lat)
+        both(lat, cpu)
     );
     let t = Instant::now();
     let batch = idx.search_batch(&queries, 31).map_or(0, |v| v.len());
@@ -214,6 +243,7 @@ fn names_bench(c: &mut Criterion) {
 
     for (label, qs, is_url) in [("domains", &domains, false), ("urls", &urls, true)] {
         let t = Instant::now();
+        let c0 = cpu_time();
         let mut hits = 0;
         let rounds = 200;
         for _ in 0..rounds {
@@ -231,9 +261,14 @@ fn names_bench(c: &mut Criterion) {
             }
         }
         let total = rounds * qs.len();
+        let wall = t.elapsed();
+        let on_cpu = c0
+            .zip(cpu_time())
+            .map(|(a, b)| format!("; {:.0} per CPU-second", total as f64 / (b - a).as_secs_f64()))
+            .unwrap_or_default();
         eprintln!(
-            "names {n}: {label}: {:.0} lookups/s ({hits} of {total} hit)",
-            total as f64 / t.elapsed().as_secs_f64()
+            "names {n}: {label}: {:.0} lookups/s{on_cpu} ({hits} of {total} hit)",
+            total as f64 / wall.as_secs_f64()
         );
     }
 }
