@@ -81,25 +81,6 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
-/// Time one call: (wall, on-CPU).
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration, Option<Duration>) {
-    let c = cpu_time();
-    let t = Instant::now();
-    let out = f();
-    let wall = t.elapsed();
-    let cpu = c.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a));
-    (out, wall, cpu)
-}
-
-/// "wall …; on-CPU …" percentiles of per-query times.
-fn both(wall: Vec<Duration>, cpu: Vec<Option<Duration>>) -> String {
-    let cpu: Option<Vec<Duration>> = cpu.into_iter().collect();
-    match cpu {
-        Some(c) => format!("wall {}; on-CPU {}", percentiles(wall), percentiles(c)),
-        None => format!("wall {}", percentiles(wall)),
-    }
-}
-
 fn percentiles(mut t: Vec<Duration>) -> String {
     t.sort();
     let p = |q: f64| t[((t.len() as f64 - 1.0) * q) as usize];
@@ -140,26 +121,62 @@ fn pdq_bench(c: &mut Criterion) {
     g.finish();
 
     // throughput and latency over every query, one core
-    let (mut lat, mut cpu) = (Vec::with_capacity(queries.len()), Vec::new());
+    // three passes over every query: the first pass's wall times, each
+    // query's fastest of the three (the machine is shared: a query the
+    // scheduler preempted in one pass usually ran clean in another), and
+    // throughput by time on the CPU
+    let mut passes = Vec::new();
     let mut found = 0;
-    for q in &queries {
-        let (k, w, c) = timed(|| idx.search(q, 31).map_or(0, |v| v.len()));
-        found += k;
-        lat.push(w);
-        cpu.push(c);
+    let mut on_cpu = Vec::new();
+    for _ in 0..3 {
+        let mut lat = Vec::with_capacity(queries.len());
+        let c0 = cpu_time();
+        found = 0;
+        for q in &queries {
+            let t = Instant::now();
+            found += idx.search(q, 31).map_or(0, |v| v.len());
+            lat.push(t.elapsed());
+        }
+        on_cpu.extend(c0.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a)));
+        passes.push(lat);
     }
-    eprintln!("pdq {n} mih t=31: {}  ({found} matches)", both(lat, cpu));
-    let (mut lat, mut cpu) = (Vec::new(), Vec::new());
-    let mut found_bf = 0;
-    for q in queries.iter().take(200) {
-        let (k, w, c) = timed(|| idx.brute_force(q, 31).len());
-        found_bf += k;
-        lat.push(w);
-        cpu.push(c);
-    }
+    let fastest: Vec<Duration> = (0..queries.len())
+        .map(|i| passes.iter().map(|p| p[i]).min().unwrap_or_default())
+        .collect();
+    let slow_hot = {
+        let mut idx: Vec<usize> = (0..queries.len()).collect();
+        idx.sort_by_key(|&i| std::cmp::Reverse(fastest[i]));
+        idx.iter().take(20).filter(|&&i| i % 100 == 0).count()
+    };
+    let cpu_rate = on_cpu
+        .iter()
+        .min()
+        .map(|c| format!("; {:.0} per CPU-second", queries.len() as f64 / c.as_secs_f64()))
+        .unwrap_or_default();
     eprintln!(
-        "pdq {n} brute force t=31 (200 queries): {}  ({found_bf} matches)",
-        both(lat, cpu)
+        "pdq {n} mih t=31: first pass: {}{cpu_rate}  ({found} matches)",
+        percentiles(passes.swap_remove(0))
+    );
+    eprintln!(
+        "pdq {n} mih t=31: fastest of 3 per query: {}  ({slow_hot} of the 20 slowest are near the dense cluster)",
+        percentiles(fastest)
+    );
+    let mut lat = Vec::new();
+    let c0 = cpu_time();
+    let mut found_bf = 0;
+    let bf = 200;
+    for q in queries.iter().take(bf) {
+        let t = Instant::now();
+        found_bf += idx.brute_force(q, 31).len();
+        lat.push(t.elapsed());
+    }
+    let cpu_rate = c0
+        .zip(cpu_time())
+        .map(|(a, b)| format!("; {:.0} per CPU-second", bf as f64 / (b - a).as_secs_f64()))
+        .unwrap_or_default();
+    eprintln!(
+        "pdq {n} brute force t=31 ({bf} queries): {}{cpu_rate}  ({found_bf} matches)",
+        percentiles(lat)
     );
     let t = Instant::now();
     let batch = idx.search_batch(&queries, 31).map_or(0, |v| v.len());
