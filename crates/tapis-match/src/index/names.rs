@@ -2,13 +2,15 @@
 //! everything under them (a domain with its subdomains), found by walking a
 //! name's suffixes label by label.
 //!
-//! Built for tens of millions of names: one open-addressing table of
-//! 16-byte slots (a 32-bit tag of the key's hash, where the key's bytes
-//! are, and the exact and covering ids), the keys' bytes in one arena. A
-//! lookup that misses (most suffixes of most names) reads one slot's cache
-//! line; a hit reads the key once more to compare it. A name's suffixes are
-//! hashed and their slots read before any is compared, so the processor
-//! fetches them from memory together rather than one after the other.
+//! Built for tens of millions of names: one open-addressing table (linear
+//! probing) kept as a byte array of tags (8 bits of the key's hash; 16 MiB
+//! for 10 M names, so it stays in the larger caches) beside 12-byte slots
+//! (where the key's bytes are, and the exact and covering ids), the keys'
+//! bytes in one arena. A lookup that misses (most suffixes of most names)
+//! reads only tags; a hit reads the slot and the key once to compare it. A
+//! name's suffixes are hashed and their tags read before any is compared,
+//! so the processor fetches them from memory together rather than one after
+//! the other.
 
 use std::hash::BuildHasher;
 
@@ -29,14 +31,15 @@ const LOAD_EIGHTHS: usize = 5;
 /// suffixes beyond the first 32 are still walked, one at a time.
 const SUFFIXES: usize = 32;
 
-/// `[tag, arena offset / 4, exact, covering]`; a tag of 0 is an empty slot
-/// (real tags have their top bit set).
-type Slot = [u32; 4];
+/// `[arena offset / 4, exact, covering]`.
+type Slot = [u32; 3];
 
 /// Exact keys and covering keys (a name and everything under it), each
 /// mapping to the ids of the entries that hold them.
 #[derive(Debug, Clone)]
 pub struct NameIndex {
+    /// 0: empty slot; else 8 bits of the key's hash (never 0).
+    tags: Vec<u8>,
     slots: Vec<Slot>,
     /// Keys, each a little-endian u32 length then its bytes, padded to 4.
     arena: Vec<u8>,
@@ -53,6 +56,7 @@ pub struct NameIndex {
 impl Default for NameIndex {
     fn default() -> Self {
         NameIndex {
+            tags: Vec::new(),
             slots: Vec::new(),
             arena: Vec::new(),
             overflow: Vec::new(),
@@ -100,16 +104,16 @@ impl NameIndex {
         self.slots.len().wrapping_sub(1)
     }
 
-    /// The tag (top bit set, so never 0) and home slot of a hash.
+    /// The tag (never 0) and home slot of a hash.
     #[inline]
-    fn place(&self, h: u64) -> (u32, usize) {
-        // the high 32 bits are the tag, the low ones the slot: truncation
-        // is the point
-        (((h >> 32) as u32) | 1 << 31, (h as usize) & self.mask())
+    fn place(&self, h: u64) -> (u8, usize) {
+        // the top 8 bits are the tag, the low ones the slot: truncation is
+        // the point
+        (((h >> 56) as u8).max(1), (h as usize) & self.mask())
     }
 
     fn key_at(&self, slot: &Slot) -> &[u8] {
-        let off = slot[1] as usize * 4;
+        let off = slot[0] as usize * 4;
         let mut len = [0u8; 4];
         len.copy_from_slice(&self.arena[off..off + 4]);
         &self.arena[off + 4..off + 4 + u32::from_le_bytes(len) as usize]
@@ -117,16 +121,16 @@ impl NameIndex {
 
     /// The slot holding `key` whose home is `i` and tag `tag`, if any.
     #[inline]
-    fn find_from(&self, key: &[u8], tag: u32, mut i: usize) -> Option<usize> {
-        if self.slots.is_empty() {
+    fn find_from(&self, key: &[u8], tag: u8, mut i: usize) -> Option<usize> {
+        if self.tags.is_empty() {
             return None;
         }
         loop {
-            let s = &self.slots[i];
-            if s[0] == 0 {
+            let t = self.tags[i];
+            if t == 0 {
                 return None;
             }
-            if s[0] == tag && self.key_at(s) == key {
+            if t == tag && self.key_at(&self.slots[i]) == key {
                 return Some(i);
             }
             i = (i + 1) & self.mask();
@@ -140,12 +144,17 @@ impl NameIndex {
 
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![[0; 4]; cap]);
-        for s in old.into_iter().filter(|s| s[0] != 0) {
-            let (_, mut i) = self.place(hash(self.seed, self.key_at(&s)));
-            while self.slots[i][0] != 0 {
+        let old_tags = std::mem::replace(&mut self.tags, vec![0; cap]);
+        let old = std::mem::replace(&mut self.slots, vec![[0; 3]; cap]);
+        for (t, s) in old_tags.into_iter().zip(old) {
+            if t == 0 {
+                continue;
+            }
+            let (tag, mut i) = self.place(hash(self.seed, self.key_at(&s)));
+            while self.tags[i] != 0 {
                 i = (i + 1) & self.mask();
             }
+            self.tags[i] = tag;
             self.slots[i] = s;
         }
     }
@@ -159,7 +168,7 @@ impl NameIndex {
             self.grow();
         }
         let (tag, mut i) = self.place(hash(self.seed, key));
-        while self.slots[i][0] != 0 {
+        while self.tags[i] != 0 {
             i = (i + 1) & self.mask();
         }
         // the arena is addressed in 4-byte units: 16 GiB of keys
@@ -168,7 +177,8 @@ impl NameIndex {
         self.arena.extend_from_slice(&len.to_le_bytes());
         self.arena.extend_from_slice(key);
         self.arena.resize(self.arena.len().next_multiple_of(4), 0);
-        self.slots[i] = [tag, off, NONE, NONE];
+        self.tags[i] = tag;
+        self.slots[i] = [off, NONE, NONE];
         self.used += 1;
         i
     }
@@ -177,7 +187,7 @@ impl NameIndex {
     /// that ends in `.key`.
     pub fn add(&mut self, key: &str, covering: bool, id: NameId) {
         let i = self.slot_for(key.as_bytes());
-        let v = &mut self.slots[i][2 + usize::from(covering)];
+        let v = &mut self.slots[i][1 + usize::from(covering)];
         if *v == NONE {
             *v = id;
             self.held += 1;
@@ -197,7 +207,7 @@ impl NameIndex {
         let Some(i) = self.find(key.as_bytes()) else {
             return false;
         };
-        let v = &mut self.slots[i][2 + usize::from(covering)];
+        let v = &mut self.slots[i][1 + usize::from(covering)];
         if *v == NONE {
             false
         } else if *v & MANY != 0 {
@@ -238,7 +248,7 @@ impl NameIndex {
     /// Ids of entries holding exactly `key`.
     pub fn exact(&self, key: &str) -> &[NameId] {
         match self.find(key.as_bytes()) {
-            Some(i) => self.ids(&self.slots[i][2]),
+            Some(i) => self.ids(&self.slots[i][1]),
             None => &[],
         }
     }
@@ -246,7 +256,7 @@ impl NameIndex {
     /// Ids of entries matching the domain `name`: an exact entry for
     /// `name`, and covering entries for `name` or any parent of it.
     pub fn domain(&self, name: &str, out: &mut Vec<NameId>) {
-        if self.slots.is_empty() {
+        if self.tags.is_empty() {
             return;
         }
         let bytes = name.as_bytes();
@@ -259,16 +269,16 @@ impl NameIndex {
                 count += 1;
             }
         }
-        // hash every suffix and read its home slot first (independent
+        // hash every suffix and read its home tag first (independent
         // reads), then compare
-        let mut homes = [(0u32, 0usize, [0u32; 4]); SUFFIXES];
+        let mut homes = [(0u8, 0usize, 0u8); SUFFIXES];
         for (k, &st) in starts[..count].iter().enumerate() {
             let (tag, i) = self.place(hash(self.seed, &bytes[st..]));
-            homes[k] = (tag, i, self.slots[i]);
+            homes[k] = (tag, i, self.tags[i]);
         }
         for (k, &st) in starts[..count].iter().enumerate() {
             let (tag, i, first) = homes[k];
-            if first[0] == 0 {
+            if first == 0 {
                 continue;
             }
             let Some(i) = self.find_from(&bytes[st..], tag, i) else {
@@ -276,16 +286,16 @@ impl NameIndex {
             };
             let s = &self.slots[i];
             if k == 0 {
-                out.extend_from_slice(self.ids(&s[2]));
+                out.extend_from_slice(self.ids(&s[1]));
             }
-            out.extend_from_slice(self.ids(&s[3]));
+            out.extend_from_slice(self.ids(&s[2]));
         }
         if count == SUFFIXES {
             // a name of more than 32 labels: the rest one by one
             let mut cur = &name[starts[SUFFIXES - 1]..];
             while let Some((_, parent)) = cur.split_once('.') {
                 if let Some(i) = self.find(parent.as_bytes()) {
-                    out.extend_from_slice(self.ids(&self.slots[i][3]));
+                    out.extend_from_slice(self.ids(&self.slots[i][2]));
                 }
                 cur = parent;
             }
@@ -350,7 +360,7 @@ mod tests {
             x
         };
         let labels = ["a", "bb", "com", "co", "id", "x-y", "go", "ccc"];
-        let mut name = |r: &mut dyn FnMut() -> u64| {
+        let name = |r: &mut dyn FnMut() -> u64| {
             let k = 1 + (r() % 5) as usize + if r() % 50 == 0 { 35 } else { 0 };
             (0..k)
                 .map(|_| labels[(r() % labels.len() as u64) as usize])
