@@ -4,13 +4,14 @@
 //!
 //! Built for tens of millions of names: one open-addressing table (linear
 //! probing) kept as a byte array of tags (8 bits of the key's hash; 16 MiB
-//! for 10 M names, so it stays in the larger caches) beside 12-byte slots
-//! (where the key's bytes are, and the exact and covering ids), the keys'
-//! bytes in one arena. A lookup that misses (most suffixes of most names)
-//! reads only tags; a hit reads the slot and the key once to compare it. A
-//! name's suffixes are hashed and their tags read before any is compared,
-//! so the processor fetches them from memory together rather than one after
-//! the other.
+//! for 10 M names, so it stays in the larger caches) beside 32-byte slots
+//! (the key's length, the exact and covering ids, and the key itself when
+//! it is at most 20 bytes, as most domain names are; longer keys live in an
+//! arena). A lookup that misses (most suffixes of most names) reads only
+//! tags; a hit reads one slot. A name's suffixes are hashed and their tags
+//! (and, on a tag match, slots) read before any is compared, so the
+//! processor fetches them from memory together rather than one after the
+//! other.
 
 use std::hash::BuildHasher;
 
@@ -31,8 +32,17 @@ const LOAD_EIGHTHS: usize = 5;
 /// suffixes beyond the first 32 are still walked, one at a time.
 const SUFFIXES: usize = 32;
 
-/// `[arena offset / 4, exact, covering]`.
-type Slot = [u32; 3];
+/// Keys up to this long are kept in their slot.
+const INLINE: usize = 20;
+
+/// One key: its length, its exact and covering ids, and its bytes (or, for
+/// a key over [`INLINE`] bytes, its arena offset in the first four).
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    len: u32,
+    ids: [u32; 2],
+    key: [u8; INLINE],
+}
 
 /// Exact keys and covering keys (a name and everything under it), each
 /// mapping to the ids of the entries that hold them.
@@ -41,7 +51,7 @@ pub struct NameIndex {
     /// 0: empty slot; else 8 bits of the key's hash (never 0).
     tags: Vec<u8>,
     slots: Vec<Slot>,
-    /// Keys, each a little-endian u32 length then its bytes, padded to 4.
+    /// Keys over [`INLINE`] bytes, one after the other.
     arena: Vec<u8>,
     overflow: Vec<Vec<NameId>>,
     /// Slots in use (keys ever added: a key whose ids are all removed keeps
@@ -112,11 +122,16 @@ impl NameIndex {
         (((h >> 56) as u8).max(1), (h as usize) & self.mask())
     }
 
-    fn key_at(&self, slot: &Slot) -> &[u8] {
-        let off = slot[0] as usize * 4;
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&self.arena[off..off + 4]);
-        &self.arena[off + 4..off + 4 + u32::from_le_bytes(len) as usize]
+    fn key_at<'a>(&'a self, slot: &'a Slot) -> &'a [u8] {
+        let len = slot.len as usize;
+        if len <= INLINE {
+            &slot.key[..len]
+        } else {
+            let mut off = [0u8; 4];
+            off.copy_from_slice(&slot.key[..4]);
+            let off = u32::from_le_bytes(off) as usize * 4;
+            &self.arena[off..off + len]
+        }
     }
 
     /// The slot holding `key` whose home is `i` and tag `tag`, if any.
@@ -145,7 +160,7 @@ impl NameIndex {
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(64);
         let old_tags = std::mem::replace(&mut self.tags, vec![0; cap]);
-        let old = std::mem::replace(&mut self.slots, vec![[0; 3]; cap]);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
         for (t, s) in old_tags.into_iter().zip(old) {
             if t == 0 {
                 continue;
@@ -171,14 +186,22 @@ impl NameIndex {
         while self.tags[i] != 0 {
             i = (i + 1) & self.mask();
         }
-        // the arena is addressed in 4-byte units: 16 GiB of keys
-        let off = u32::try_from(self.arena.len() / 4).unwrap_or(u32::MAX);
-        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-        self.arena.extend_from_slice(&len.to_le_bytes());
-        self.arena.extend_from_slice(key);
-        self.arena.resize(self.arena.len().next_multiple_of(4), 0);
+        let mut slot = Slot {
+            len: u32::try_from(key.len()).unwrap_or(u32::MAX),
+            ids: [NONE, NONE],
+            key: [0; INLINE],
+        };
+        if key.len() <= INLINE {
+            slot.key[..key.len()].copy_from_slice(key);
+        } else {
+            // the arena is addressed in 4-byte units: 16 GiB of keys
+            let off = u32::try_from(self.arena.len() / 4).unwrap_or(u32::MAX);
+            slot.key[..4].copy_from_slice(&off.to_le_bytes());
+            self.arena.extend_from_slice(key);
+            self.arena.resize(self.arena.len().next_multiple_of(4), 0);
+        }
         self.tags[i] = tag;
-        self.slots[i] = [off, NONE, NONE];
+        self.slots[i] = slot;
         self.used += 1;
         i
     }
@@ -187,7 +210,7 @@ impl NameIndex {
     /// that ends in `.key`.
     pub fn add(&mut self, key: &str, covering: bool, id: NameId) {
         let i = self.slot_for(key.as_bytes());
-        let v = &mut self.slots[i][1 + usize::from(covering)];
+        let v = &mut self.slots[i].ids[usize::from(covering)];
         if *v == NONE {
             *v = id;
             self.held += 1;
@@ -207,7 +230,7 @@ impl NameIndex {
         let Some(i) = self.find(key.as_bytes()) else {
             return false;
         };
-        let v = &mut self.slots[i][1 + usize::from(covering)];
+        let v = &mut self.slots[i].ids[usize::from(covering)];
         if *v == NONE {
             false
         } else if *v & MANY != 0 {
@@ -248,7 +271,7 @@ impl NameIndex {
     /// Ids of entries holding exactly `key`.
     pub fn exact(&self, key: &str) -> &[NameId] {
         match self.find(key.as_bytes()) {
-            Some(i) => self.ids(&self.slots[i][1]),
+            Some(i) => self.ids(&self.slots[i].ids[0]),
             None => &[],
         }
     }
@@ -269,13 +292,19 @@ impl NameIndex {
                 count += 1;
             }
         }
-        // hash every suffix and read its home tag first (independent
-        // reads), then compare
+        // hash every suffix and read its home tag (and on a match its
+        // slot's length) first, independent reads, then compare
         let mut homes = [(0u8, 0usize, 0u8); SUFFIXES];
+        let mut lens = 0u32;
         for (k, &st) in starts[..count].iter().enumerate() {
             let (tag, i) = self.place(hash(self.seed, &bytes[st..]));
-            homes[k] = (tag, i, self.tags[i]);
+            let t = self.tags[i];
+            if t == tag {
+                lens = lens.wrapping_add(self.slots[i].len);
+            }
+            homes[k] = (tag, i, t);
         }
+        std::hint::black_box(lens);
         for (k, &st) in starts[..count].iter().enumerate() {
             let (tag, i, first) = homes[k];
             if first == 0 {
@@ -286,16 +315,16 @@ impl NameIndex {
             };
             let s = &self.slots[i];
             if k == 0 {
-                out.extend_from_slice(self.ids(&s[1]));
+                out.extend_from_slice(self.ids(&s.ids[0]));
             }
-            out.extend_from_slice(self.ids(&s[2]));
+            out.extend_from_slice(self.ids(&s.ids[1]));
         }
         if count == SUFFIXES {
             // a name of more than 32 labels: the rest one by one
             let mut cur = &name[starts[SUFFIXES - 1]..];
             while let Some((_, parent)) = cur.split_once('.') {
                 if let Some(i) = self.find(parent.as_bytes()) {
-                    out.extend_from_slice(self.ids(&self.slots[i][2]));
+                    out.extend_from_slice(self.ids(&self.slots[i].ids[1]));
                 }
                 cur = parent;
             }
