@@ -8,9 +8,24 @@
 //! `ids[s][offsets[s][k]..offsets[s][k + 1]]`, in id order. A lookup is two
 //! adjacent reads, and a bucket is read sequentially.
 
+use std::cell::RefCell;
+
 use crate::pdq::PdqHash;
 
 use super::PdqId;
+
+/// From this many bucketed candidates on (a query near a dense cluster,
+/// whose members turn up in most tables), each id is checked once, marked
+/// in a stamp array, rather than checked in every table it turns up in:
+/// the stamps cost a random access per candidate, which only pays off when
+/// most candidates repeat.
+const DENSE: usize = 16 * 1024;
+
+thread_local! {
+    /// (generation, stamp per id): an id whose stamp is the current
+    /// generation was already checked by this query.
+    static STAMPS: RefCell<(u32, Vec<u32>)> = const { RefCell::new((0, Vec::new())) };
+}
 
 /// The threshold the layout is tuned for (Meta's default).
 const DESIGN_THRESHOLD: u32 = 31;
@@ -207,6 +222,10 @@ impl Segment {
         if total > n / 3 && n > 4096 {
             return false;
         }
+        if total >= DENSE {
+            self.probe_dense(hashes, query, threshold, ranges, found);
+            return true;
+        }
         for &(s, a, e) in ranges.iter() {
             let table = &self.ids[s as usize * n..][..n];
             for &id in &table[a as usize..e as usize] {
@@ -218,6 +237,43 @@ impl Segment {
             }
         }
         true
+    }
+
+    /// The candidates in `ranges`, each checked once.
+    fn probe_dense(
+        &self,
+        hashes: &[PdqHash],
+        query: &PdqHash,
+        threshold: u32,
+        ranges: &[(u32, u32, u32)],
+        mut found: impl FnMut(PdqId, u32),
+    ) {
+        let n = self.len();
+        STAMPS.with_borrow_mut(|(generation, stamps)| {
+            if stamps.len() < hashes.len() {
+                stamps.resize(hashes.len(), 0);
+            }
+            *generation = generation.wrapping_add(1);
+            if *generation == 0 {
+                stamps.fill(0);
+                *generation = 1;
+            }
+            let g = *generation;
+            for &(s, a, e) in ranges {
+                let table = &self.ids[s as usize * n..][..n];
+                for &id in &table[a as usize..e as usize] {
+                    let stamp = &mut stamps[id as usize];
+                    if *stamp == g {
+                        continue;
+                    }
+                    *stamp = g;
+                    let d = hashes[id as usize].distance(query);
+                    if d <= threshold {
+                        found(id, d);
+                    }
+                }
+            }
+        });
     }
 
     /// Whether `s` is the first table in which `h` is within `r` of the
@@ -257,6 +313,53 @@ mod tests {
         for r in 0..=3 {
             assert!(m[..within[r]].iter().all(|x| x.count_ones() as usize <= r));
             assert!(m[within[r]..].iter().all(|x| x.count_ones() as usize > r));
+        }
+    }
+
+    /// Queries near a dense cluster take the stamped path and still answer
+    /// exactly what brute force does, through a segment that starts past
+    /// id 0 (ids are absolute).
+    #[test]
+    fn dense_cluster_queries_match_brute_force() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(31);
+        let random = |rng: &mut StdRng| PdqHash([rng.random(), rng.random(), rng.random(), rng.random()]);
+        let flip = |rng: &mut StdRng, h: PdqHash, k: u32| {
+            let mut out = h;
+            while out.distance(&h) < k {
+                out = out.flip(rng.random_range(0..256));
+            }
+            out
+        };
+        let hot = random(&mut rng);
+        let mut hashes: Vec<PdqHash> = (0..1000).map(|_| random(&mut rng)).collect();
+        for _ in 0..5000 {
+            let k = rng.random_range(0..=30);
+            hashes.push(flip(&mut rng, hot, k));
+        }
+        while hashes.len() < 200_000 {
+            hashes.push(random(&mut rng));
+        }
+        let seg = Segment::build(&hashes, 1000, 200_000);
+        let mut ranges = Vec::new();
+        for i in 0..6 {
+            let q = flip(&mut rng, hot, i * 2);
+            for t in [31, 24] {
+                let mut got = Vec::new();
+                let probed = seg.probe(&hashes, &q, t, &mut ranges, |id, d| got.push((id, d)));
+                let total: u32 = ranges.iter().map(|&(_, a, e)| e - a).sum();
+                assert!(probed, "{total} candidates: scanned");
+                if t == 31 {
+                    assert!(total as usize >= DENSE, "{total} candidates: not the dense path");
+                }
+                got.sort_unstable();
+                let want: Vec<(PdqId, u32)> = (1000..200_000u32)
+                    .map(|id| (id, hashes[id as usize].distance(&q)))
+                    .filter(|&(_, d)| d <= t)
+                    .collect();
+                assert_eq!(got, want, "t={t}");
+            }
         }
     }
 
