@@ -151,7 +151,12 @@ fn pdq_bench(c: &mut Criterion) {
     let cpu_rate = on_cpu
         .iter()
         .min()
-        .map(|c| format!("; {:.0} per CPU-second", queries.len() as f64 / c.as_secs_f64()))
+        .map(|c| {
+            format!(
+                "; {:.0} per CPU-second",
+                queries.len() as f64 / c.as_secs_f64()
+            )
+        })
         .unwrap_or_default();
     eprintln!(
         "pdq {n} mih t=31: first pass: {}{cpu_rate}  ({found} matches)",
@@ -281,7 +286,12 @@ fn names_bench(c: &mut Criterion) {
         let wall = t.elapsed();
         let on_cpu = c0
             .zip(cpu_time())
-            .map(|(a, b)| format!("; {:.0} per CPU-second", total as f64 / (b - a).as_secs_f64()))
+            .map(|(a, b)| {
+                format!(
+                    "; {:.0} per CPU-second",
+                    total as f64 / (b - a).as_secs_f64()
+                )
+            })
             .unwrap_or_default();
         eprintln!(
             "names {n}: {label}: {:.0} lookups/s{on_cpu} ({hits} of {total} hit)",

@@ -324,7 +324,8 @@ mod tests {
         use rand::rngs::StdRng;
         use rand::{Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(31);
-        let random = |rng: &mut StdRng| PdqHash([rng.random(), rng.random(), rng.random(), rng.random()]);
+        let random =
+            |rng: &mut StdRng| PdqHash([rng.random(), rng.random(), rng.random(), rng.random()]);
         let flip = |rng: &mut StdRng, h: PdqHash, k: u32| {
             let mut out = h;
             while out.distance(&h) < k {
@@ -351,7 +352,10 @@ mod tests {
                 let total: u32 = ranges.iter().map(|&(_, a, e)| e - a).sum();
                 assert!(probed, "{total} candidates: scanned");
                 if t == 31 {
-                    assert!(total as usize >= DENSE, "{total} candidates: not the dense path");
+                    assert!(
+                        total as usize >= DENSE,
+                        "{total} candidates: not the dense path"
+                    );
                 }
                 got.sort_unstable();
                 let want: Vec<(PdqId, u32)> = (1000..200_000u32)

@@ -390,7 +390,7 @@ mod tests {
         };
         let labels = ["a", "bb", "com", "co", "id", "x-y", "go", "ccc"];
         let name = |r: &mut dyn FnMut() -> u64| {
-            let k = 1 + (r() % 5) as usize + if r() % 50 == 0 { 35 } else { 0 };
+            let k = 1 + (r() % 5) as usize + if r().is_multiple_of(50) { 35 } else { 0 };
             (0..k)
                 .map(|_| labels[(r() % labels.len() as u64) as usize])
                 .collect::<Vec<_>>()
@@ -406,9 +406,9 @@ mod tests {
         }
         for (key, covering, id) in added.iter().step_by(3) {
             assert!(idx.remove(key, *covering, *id));
-            model
-                .get_mut(&(key.clone(), *covering))
-                .map(|v| v.retain(|x| x != id));
+            if let Some(v) = model.get_mut(&(key.clone(), *covering)) {
+                v.retain(|x| x != id);
+            }
         }
         model.retain(|_, v| !v.is_empty());
         assert_eq!(idx.len(), model.len());
@@ -416,10 +416,7 @@ mod tests {
             let q = name(&mut next);
             let mut got = Vec::new();
             idx.domain(&q, &mut got);
-            let mut want: Vec<NameId> = model
-                .get(&(q.clone(), false))
-                .cloned()
-                .unwrap_or_default();
+            let mut want: Vec<NameId> = model.get(&(q.clone(), false)).cloned().unwrap_or_default();
             let mut cur = q.as_str();
             loop {
                 want.extend(model.get(&(cur.to_owned(), true)).into_iter().flatten());

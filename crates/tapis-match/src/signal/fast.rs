@@ -100,14 +100,18 @@ pub(super) fn normalise(s: &str, n: &UrlNormaliser) -> Option<NormalisedUrl> {
     if !path.iter().all(|&c| path_byte(c)) || path.windows(2).any(|w| w == b"/.") {
         return None;
     }
-    if let Some(q) = query {
-        if !q.iter().all(|&c| path_byte(c) || c == b'?') {
-            return None;
-        }
+    if let Some(q) = query
+        && !q.iter().all(|&c| path_byte(c) || c == b'?')
+    {
+        return None;
     }
 
     let mut text = String::with_capacity(s.len());
-    text.push_str(if default_port == 443 { "https://" } else { "http://" });
+    text.push_str(if default_port == 443 {
+        "https://"
+    } else {
+        "http://"
+    });
     let host_start = text.len();
     // the bytes were checked to be ASCII
     for &c in host {
@@ -161,7 +165,10 @@ mod tests {
                 "https://cdn.www.x.co.id/watch/v1?t=1",
             ),
             ("HTTP://Example.COM:80", "http://example.com/"),
-            ("https://a-b.example:8443?x=1&&", "https://a-b.example:8443/?x=1"),
+            (
+                "https://a-b.example:8443?x=1&&",
+                "https://a-b.example:8443/?x=1",
+            ),
             ("http://e.com/p?fbclid=1", "http://e.com/p"),
         ] {
             let fast = normalise(raw, &n).map(|u| u.to_string());
@@ -177,7 +184,10 @@ mod tests {
             "https://e.com:080/",
             "https://e.com/?a+b=1",
         ] {
-            assert!(normalise(raw, &n).is_none(), "{raw} is not for the fast path");
+            assert!(
+                normalise(raw, &n).is_none(),
+                "{raw} is not for the fast path"
+            );
         }
     }
 
@@ -200,7 +210,9 @@ mod tests {
         );
         let label = mostly(
             &["a", "Ex", "com", "b-c", "x2", "CO", "9a", "id"],
-            &["xn--a", "1", "0x1", "-b", "c-", "a--b", "_u", "é", "", "i..d"],
+            &[
+                "xn--a", "1", "0x1", "-b", "c-", "a--b", "_u", "é", "", "i..d",
+            ],
         );
         let host = proptest::collection::vec(label, 1..4).prop_map(|v| v.join("."));
         let port = mostly(
@@ -209,7 +221,9 @@ mod tests {
         );
         let seg = mostly(
             &["", "a", "~", "x-y", "@", ":", "a.b", "$!*", "x=1"],
-            &[".", "..", "A%41", "b c", "'", "|", "é", "\\", "?", ".a", "%2e"],
+            &[
+                ".", "..", "A%41", "b c", "'", "|", "é", "\\", "?", ".a", "%2e",
+            ],
         );
         let path = proptest::collection::vec(seg, 0..4).prop_map(|v| {
             if v.is_empty() {
@@ -219,10 +233,23 @@ mod tests {
             }
         });
         let param = mostly(
-            &["utm_source=1", "a=1", "", "b", "fbclid=2", "c=d?e", "UTM_x=", "k=v/w", "_ga=1", "t=1", "a=1+2"],
+            &[
+                "utm_source=1",
+                "a=1",
+                "",
+                "b",
+                "fbclid=2",
+                "c=d?e",
+                "UTM_x=",
+                "k=v/w",
+                "_ga=1",
+                "t=1",
+                "a=1+2",
+            ],
             &["x+y=1", "q='", "%41=1", "a=%zz", "s=é"],
         );
-        let query = proptest::option::of(proptest::collection::vec(param, 0..4).prop_map(|v| v.join("&")));
+        let query =
+            proptest::option::of(proptest::collection::vec(param, 0..4).prop_map(|v| v.join("&")));
         let frag = piece(&["", "", "#", "#x", "#a b", "#é"]);
         let at = mostly(&[""], &["user@", "u:p@"]);
         let dot = mostly(&[""], &["."]);
@@ -244,11 +271,17 @@ mod tests {
         let strategy = url();
         let fast = (0..2000)
             .filter(|_| {
-                let raw = strategy.new_tree(&mut runner).map(|t| t.current()).unwrap_or_default();
+                let raw = strategy
+                    .new_tree(&mut runner)
+                    .map(|t| t.current())
+                    .unwrap_or_default();
                 normalise(raw.trim(), &n).is_some()
             })
             .count();
-        assert!((200..1800).contains(&fast), "{fast} of 2000 took the fast path");
+        assert!(
+            (200..1800).contains(&fast),
+            "{fast} of 2000 took the fast path"
+        );
     }
 
     proptest! {
