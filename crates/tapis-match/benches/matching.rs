@@ -99,9 +99,32 @@ fn pdq_bench(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(15);
     let (hashes, centres, hot) = pdq_data(n, &mut rng);
     let queries = pdq_queries(&centres, hot, &mut rng);
+    // the same hashes added one at a time, as a bank loads them (segments
+    // built and merged as they come), answering as the bulk-built index
+    let t0 = Instant::now();
+    let mut inc = PdqIndex::new();
+    for h in &hashes {
+        inc.add(*h);
+    }
+    let inc_time = t0.elapsed();
     let t0 = Instant::now();
     let idx = PdqIndex::from_hashes(hashes);
-    eprintln!("pdq: built index of {n} hashes in {:?}", t0.elapsed());
+    eprintln!(
+        "pdq: built index of {n} hashes in {:?} at once, {inc_time:?} one add at a time",
+        t0.elapsed()
+    );
+    let (mut bulk_t, mut inc_t) = (Duration::ZERO, Duration::ZERO);
+    for q in queries.iter().take(500) {
+        let t = Instant::now();
+        let a = idx.search(q, 31);
+        bulk_t += t.elapsed();
+        let t = Instant::now();
+        let b = inc.search(q, 31);
+        inc_t += t.elapsed();
+        assert_eq!(a, b, "incremental and bulk indexes differ");
+    }
+    eprintln!("pdq {n}: 500 queries, bulk index {bulk_t:?}, incremental index {inc_t:?} (same answers)");
+    drop(inc);
 
     let mut g = c.benchmark_group(format!("pdq_{n}"));
     g.sample_size(10);
