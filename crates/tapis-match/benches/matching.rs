@@ -123,7 +123,9 @@ fn pdq_bench(c: &mut Criterion) {
         inc_t += t.elapsed();
         assert_eq!(a, b, "incremental and bulk indexes differ");
     }
-    eprintln!("pdq {n}: 500 queries, bulk index {bulk_t:?}, incremental index {inc_t:?} (same answers)");
+    eprintln!(
+        "pdq {n}: 500 queries, bulk index {bulk_t:?}, incremental index {inc_t:?} (same answers)"
+    );
     drop(inc);
 
     let mut g = c.benchmark_group(format!("pdq_{n}"));
