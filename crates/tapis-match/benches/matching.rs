@@ -5,7 +5,8 @@
 //!
 //! Sizes: `TAPIS_BENCH_PDQ` (default 2000000) hashes, `TAPIS_BENCH_NAMES`
 //! (default 1000000) domains; set them to 10000000 for the national-scale
-//! run.
+//! run, and `TAPIS_BENCH_ONLY` to `pdq`, `names` or `images` to run one
+//! group.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -72,6 +73,14 @@ fn pdq_queries(centres: &[PdqHash], hot: PdqHash, rng: &mut StdRng) -> Vec<PdqHa
         .collect()
 }
 
+/// This thread's time on a CPU so far (Linux schedstat, nanoseconds): on a
+/// shared machine wall time includes waiting for a core, and this does not.
+fn cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 fn percentiles(mut t: Vec<Duration>) -> String {
     t.sort();
     let p = |q: f64| t[((t.len() as f64 - 1.0) * q) as usize];
@@ -90,9 +99,34 @@ fn pdq_bench(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(15);
     let (hashes, centres, hot) = pdq_data(n, &mut rng);
     let queries = pdq_queries(&centres, hot, &mut rng);
+    // the same hashes added one at a time, as a bank loads them (segments
+    // built and merged as they come), answering as the bulk-built index
+    let t0 = Instant::now();
+    let mut inc = PdqIndex::new();
+    for h in &hashes {
+        inc.add(*h);
+    }
+    let inc_time = t0.elapsed();
     let t0 = Instant::now();
     let idx = PdqIndex::from_hashes(hashes);
-    eprintln!("pdq: built index of {n} hashes in {:?}", t0.elapsed());
+    eprintln!(
+        "pdq: built index of {n} hashes in {:?} at once, {inc_time:?} one add at a time",
+        t0.elapsed()
+    );
+    let (mut bulk_t, mut inc_t) = (Duration::ZERO, Duration::ZERO);
+    for q in queries.iter().take(500) {
+        let t = Instant::now();
+        let a = idx.search(q, 31);
+        bulk_t += t.elapsed();
+        let t = Instant::now();
+        let b = inc.search(q, 31);
+        inc_t += t.elapsed();
+        assert_eq!(a, b, "incremental and bulk indexes differ");
+    }
+    eprintln!(
+        "pdq {n}: 500 queries, bulk index {bulk_t:?}, incremental index {inc_t:?} (same answers)"
+    );
+    drop(inc);
 
     let mut g = c.benchmark_group(format!("pdq_{n}"));
     g.sample_size(10);
@@ -112,23 +146,66 @@ fn pdq_bench(c: &mut Criterion) {
     g.finish();
 
     // throughput and latency over every query, one core
-    let mut lat = Vec::with_capacity(queries.len());
+    // three passes over every query: the first pass's wall times, each
+    // query's fastest of the three (the machine is shared: a query the
+    // scheduler preempted in one pass usually ran clean in another), and
+    // throughput by time on the CPU
+    let mut passes = Vec::new();
     let mut found = 0;
-    for q in &queries {
-        let t = Instant::now();
-        found += idx.search(q, 31).map_or(0, |v| v.len());
-        lat.push(t.elapsed());
+    let mut on_cpu = Vec::new();
+    for _ in 0..3 {
+        let mut lat = Vec::with_capacity(queries.len());
+        let c0 = cpu_time();
+        found = 0;
+        for q in &queries {
+            let t = Instant::now();
+            found += idx.search(q, 31).map_or(0, |v| v.len());
+            lat.push(t.elapsed());
+        }
+        on_cpu.extend(c0.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a)));
+        passes.push(lat);
     }
-    eprintln!("pdq {n} mih t=31: {}  ({found} matches)", percentiles(lat));
+    let fastest: Vec<Duration> = (0..queries.len())
+        .map(|i| passes.iter().map(|p| p[i]).min().unwrap_or_default())
+        .collect();
+    let slow_hot = {
+        let mut idx: Vec<usize> = (0..queries.len()).collect();
+        idx.sort_by_key(|&i| std::cmp::Reverse(fastest[i]));
+        idx.iter().take(20).filter(|&&i| i % 100 == 0).count()
+    };
+    let cpu_rate = on_cpu
+        .iter()
+        .min()
+        .map(|c| {
+            format!(
+                "; {:.0} per CPU-second",
+                queries.len() as f64 / c.as_secs_f64()
+            )
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "pdq {n} mih t=31: first pass: {}{cpu_rate}  ({found} matches)",
+        percentiles(passes.swap_remove(0))
+    );
+    eprintln!(
+        "pdq {n} mih t=31: fastest of 3 per query: {}  ({slow_hot} of the 20 slowest are near the dense cluster)",
+        percentiles(fastest)
+    );
     let mut lat = Vec::new();
+    let c0 = cpu_time();
     let mut found_bf = 0;
-    for q in queries.iter().take(200) {
+    let bf = 200;
+    for q in queries.iter().take(bf) {
         let t = Instant::now();
         found_bf += idx.brute_force(q, 31).len();
         lat.push(t.elapsed());
     }
+    let cpu_rate = c0
+        .zip(cpu_time())
+        .map(|(a, b)| format!("; {:.0} per CPU-second", bf as f64 / (b - a).as_secs_f64()))
+        .unwrap_or_default();
     eprintln!(
-        "pdq {n} brute force t=31 (200 queries): {}  ({found_bf} matches)",
+        "pdq {n} brute force t=31 ({bf} queries): {}{cpu_rate}  ({found_bf} matches)",
         percentiles(lat)
     );
     let t = Instant::now();
@@ -213,6 +290,7 @@ fn names_bench(c: &mut Criterion) {
 
     for (label, qs, is_url) in [("domains", &domains, false), ("urls", &urls, true)] {
         let t = Instant::now();
+        let c0 = cpu_time();
         let mut hits = 0;
         let rounds = 200;
         for _ in 0..rounds {
@@ -230,9 +308,19 @@ fn names_bench(c: &mut Criterion) {
             }
         }
         let total = rounds * qs.len();
+        let wall = t.elapsed();
+        let on_cpu = c0
+            .zip(cpu_time())
+            .map(|(a, b)| {
+                format!(
+                    "; {:.0} per CPU-second",
+                    total as f64 / (b - a).as_secs_f64()
+                )
+            })
+            .unwrap_or_default();
         eprintln!(
-            "names {n}: {label}: {:.0} lookups/s ({hits} of {total} hit)",
-            total as f64 / t.elapsed().as_secs_f64()
+            "names {n}: {label}: {:.0} lookups/s{on_cpu} ({hits} of {total} hit)",
+            total as f64 / wall.as_secs_f64()
         );
     }
 }
@@ -263,8 +351,17 @@ fn main() {
         .configure_from_args()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    image_bench(&mut c);
-    names_bench(&mut c);
-    pdq_bench(&mut c);
+    // TAPIS_BENCH_ONLY=pdq (or names, images) runs one group
+    let only = std::env::var("TAPIS_BENCH_ONLY").unwrap_or_default();
+    let run = |g: &str| only.is_empty() || only.split(',').any(|o| o == g);
+    if run("images") {
+        image_bench(&mut c);
+    }
+    if run("names") {
+        names_bench(&mut c);
+    }
+    if run("pdq") {
+        pdq_bench(&mut c);
+    }
     c.final_summary();
 }

@@ -1,19 +1,32 @@
 //! Exact matching indexes that take additions and tombstones in place.
 //!
 //! [`PdqIndex`] answers "every live hash within Hamming distance `t`" with
-//! no approximation. It is multi-index hashing (Norouzi et al.) over the
-//! hash's sixteen 16-bit words: if two hashes differ in at most `t` bits,
-//! then by the pigeonhole principle at least one of the sixteen words
-//! differs in at most `⌊t/16⌋` bits (were all sixteen to differ in more,
-//! the distance would be at least `16(⌊t/16⌋+1) > t`). So probing, in each
-//! word's table, the query word and every value within `⌊t/16⌋` bits of it
-//! (for the default t = 31: the word and its 16 one-bit neighbours, 17
-//! probes a table, 272 in all) finds every match; each candidate's full
-//! distance is then checked. When the probed buckets together hold more
-//! than a fixed share of the index (clustered data, or a query near a dense
-//! cluster), a sequential scan is cheaper than chasing candidates, and the
-//! query falls back to brute force; [`PdqIndex::search_batch`] answers all
-//! fallback queries of a batch in one pass over the hashes.
+//! no approximation. It is multi-index hashing (Norouzi et al.): the hash's
+//! first `m * b` bits are cut into `m` substrings of `b` bits; if two
+//! hashes differ in at most `t` bits, then by the pigeonhole principle at
+//! least one substring differs in at most `r = ⌊t/m⌋` bits (were all `m` to
+//! differ in more, the distance would be at least `m(r+1) > t`). So probing,
+//! in each substring's table, the query's substring and every value within
+//! `r` bits of it finds every match; each candidate's full distance is then
+//! checked, and a match is reported from the first table it is within `r`
+//! in (so once, with no set of seen ids). The substring length follows the
+//! number of hashes (about `log2 n` bits, the paper's advice): 12 × 21 bits
+//! (radius 2 at t = 31, 2,784 probes) for 2 M hashes, 11 × 23 for 10 M, so
+//! a probed bucket holds about one hash and a random query checks a few
+//! thousand candidates. When the probed buckets together hold more than a
+//! fixed share of a segment (a query near a dense cluster of near-blank
+//! images at a high threshold), a sequential scan is cheaper than chasing
+//! candidates and that segment is scanned; [`PdqIndex::search_batch`]
+//! answers all scanning queries of a batch in one pass.
+//!
+//! The tables are compressed (one offsets array and one id array per
+//! substring) and so immutable: hashes go into *segments* over contiguous
+//! id ranges. Additions collect in a short tail that every query scans;
+//! when the tail is full it becomes a segment, and a segment at least half
+//! the size of the one before it is merged with it (so there are about
+//! `log2(n / TAIL)` segments, each id is re-indexed `O(log n)` times, and
+//! nothing is ever rebuilt from scratch for one addition).
+//! [`PdqIndex::from_hashes`] builds one segment.
 //!
 //! Removal is a tombstone: the entry stays in the tables and is skipped in
 //! answers, so removing never reorganises anything. A long-lived index that
@@ -24,21 +37,18 @@
 //! walking a name's suffixes label by label.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use crate::pdq::PdqHash;
 use crate::{Error, Result};
 
-/// Above one bucketed candidate per this many indexed hashes, scan
-/// instead. Following a candidate costs a bit test and, the first time, a
-/// random memory access (roughly 3-4 times a scanned hash's cost), so the
-/// break-even is near one candidate in three; the benchmark in
-/// bench/match/ shows where a query falls.
-const FALLBACK_SHARE: usize = 3;
+mod mih;
+mod names;
 
-/// Thresholds at or above `16 * (MAX_PROBE_RADIUS + 1)` are answered by a
-/// scan: probing radius 3 would be 697 probes a table.
-const MAX_PROBE_RADIUS: u32 = 2;
+use mih::Segment;
+pub use names::{NameId, NameIndex};
+
+/// Additions are scanned until this many are pending, then indexed.
+const TAIL: usize = 2048;
 
 /// Largest threshold accepted (half the bits: beyond that everything
 /// "matches" its own complement's neighbours and the answer is meaningless).
@@ -47,20 +57,15 @@ pub const MAX_THRESHOLD: u32 = 128;
 /// Position of an entry in a [`PdqIndex`].
 pub type PdqId = u32;
 
-/// Multi-index hashing over 16 × 16-bit words; see the module docs.
-#[derive(Debug, Clone)]
+/// Multi-index hashing in segments; see the module docs.
+#[derive(Debug, Clone, Default)]
 pub struct PdqIndex {
     hashes: Vec<PdqHash>,
     live: Vec<bool>,
     live_count: usize,
-    /// `tables[s][w]`: ids whose word `s` is `w`.
-    tables: Vec<Vec<Vec<PdqId>>>,
-}
-
-impl Default for PdqIndex {
-    fn default() -> Self {
-        PdqIndex::new()
-    }
+    /// Over consecutive id ranges from 0, largest first; ids from the last
+    /// one's end are the tail.
+    segments: Vec<Segment>,
 }
 
 /// One answer: the entry and its distance from the query.
@@ -70,45 +75,56 @@ pub struct PdqHit {
     pub distance: u32,
 }
 
+thread_local! {
+    /// Scratch space for a probe's bucket bounds.
+    static RANGES: RefCell<Vec<(u32, u32, u32)>> = const { RefCell::new(Vec::new()) };
+}
+
 impl PdqIndex {
     pub fn new() -> PdqIndex {
-        PdqIndex {
-            hashes: Vec::new(),
-            live: Vec::new(),
-            live_count: 0,
-            tables: (0..16).map(|_| vec![Vec::new(); 1 << 16]).collect(),
-        }
+        PdqIndex::default()
     }
 
-    /// Build from many hashes at once (bucket sizes are counted first, so
-    /// each bucket is allocated once). Ids are `0..hashes.len()`.
+    /// Build from many hashes at once, as one segment. Ids are
+    /// `0..hashes.len()`.
     pub fn from_hashes(hashes: Vec<PdqHash>) -> PdqIndex {
-        let mut idx = PdqIndex::new();
-        for (s, table) in idx.tables.iter_mut().enumerate() {
-            let mut counts = vec![0u32; 1 << 16];
-            for h in &hashes {
-                counts[usize::from(h.word16(s))] += 1;
-            }
-            for (bucket, &c) in table.iter_mut().zip(&counts) {
-                bucket.reserve_exact(c as usize);
-            }
-        }
-        for h in hashes {
-            idx.add(h);
+        let n = hashes.len();
+        let mut idx = PdqIndex {
+            live: vec![true; n],
+            live_count: n,
+            hashes,
+            segments: Vec::new(),
+        };
+        if n >= TAIL {
+            // ids are u32: four billion hashes is far beyond one process's memory
+            let hi = PdqId::try_from(n).unwrap_or(PdqId::MAX);
+            idx.segments.push(Segment::build(&idx.hashes, 0, hi));
         }
         idx
     }
 
-    /// Add a hash; returns its id. Never reorganises existing entries.
+    /// Add a hash; returns its id. Never reorganises existing entries
+    /// beyond merging recent segments (see the module docs).
     pub fn add(&mut self, hash: PdqHash) -> PdqId {
-        // ids are u32: four billion hashes is far beyond one process's memory
         let id = PdqId::try_from(self.hashes.len()).unwrap_or(PdqId::MAX);
-        for (s, table) in self.tables.iter_mut().enumerate() {
-            table[usize::from(hash.word16(s))].push(id);
-        }
         self.hashes.push(hash);
         self.live.push(true);
         self.live_count += 1;
+        let indexed = self.segments.last().map_or(0, |s| s.hi);
+        if self.hashes.len() - indexed as usize >= TAIL {
+            let hi = id + 1;
+            self.segments
+                .push(Segment::build(&self.hashes, indexed, hi));
+            while let [.., prev, last] = self.segments.as_slice() {
+                if last.len() * 2 < prev.len() {
+                    break;
+                }
+                let merged = Segment::build(&self.hashes, prev.lo, last.hi);
+                self.segments.pop();
+                self.segments.pop();
+                self.segments.push(merged);
+            }
+        }
         id
     }
 
@@ -145,38 +161,56 @@ impl PdqIndex {
         Ok(())
     }
 
-    /// Every live entry within `threshold` bits of `query`, by id.
-    pub fn search(&self, query: &PdqHash, threshold: u32) -> Result<Vec<PdqHit>> {
-        Self::check(threshold)?;
-        Ok(match self.plan(query, threshold) {
-            Some(probes) => self.probe(query, threshold, &probes),
-            None => {
-                let mut out = vec![Vec::new()];
-                self.scan(&[*query], threshold, &mut out);
-                out.pop().unwrap_or_default()
-            }
-        })
+    fn tail(&self) -> std::ops::Range<usize> {
+        self.segments.last().map_or(0, |s| s.hi as usize)..self.hashes.len()
     }
 
-    /// [`PdqIndex::search`] for many queries: the ones that would fall
-    /// back to a scan share one pass over the hashes.
+    /// Every live entry within `threshold` bits of `query`, by id.
+    pub fn search(&self, query: &PdqHash, threshold: u32) -> Result<Vec<PdqHit>> {
+        Ok(self
+            .search_batch(std::slice::from_ref(query), threshold)?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// [`PdqIndex::search`] for many queries: the ones that would scan a
+    /// segment share one pass over it.
     pub fn search_batch(&self, queries: &[PdqHash], threshold: u32) -> Result<Vec<Vec<PdqHit>>> {
         Self::check(threshold)?;
         let mut out = vec![Vec::new(); queries.len()];
-        let mut scan_idx = Vec::new();
-        for (i, q) in queries.iter().enumerate() {
-            match self.plan(q, threshold) {
-                Some(probes) => out[i] = self.probe(q, threshold, &probes),
-                None => scan_idx.push(i),
+        // (segment range, query) pairs to scan
+        let mut scans: Vec<(std::ops::Range<usize>, usize)> = Vec::new();
+        RANGES.with_borrow_mut(|ranges| {
+            for (i, q) in queries.iter().enumerate() {
+                let o = &mut out[i];
+                for seg in &self.segments {
+                    let probed = seg.probe(&self.hashes, q, threshold, ranges, |id, d| {
+                        if self.live[id as usize] {
+                            o.push(PdqHit { id, distance: d });
+                        }
+                    });
+                    if !probed {
+                        scans.push((seg.lo as usize..seg.hi as usize, i));
+                    }
+                }
+                scans.push((self.tail(), i));
+            }
+        });
+        // group the scans by range, then eight queries a pass
+        scans.sort_by_key(|(r, i)| (r.start, *i));
+        for group in scans.chunk_by(|a, b| a.0 == b.0) {
+            let range = group[0].0.clone();
+            for chunk in group.chunks(8) {
+                let qs: Vec<PdqHash> = chunk.iter().map(|&(_, i)| queries[i]).collect();
+                let mut res = vec![Vec::new(); qs.len()];
+                self.scan(range.clone(), &qs, threshold, &mut res);
+                for (&(_, i), r) in chunk.iter().zip(res) {
+                    out[i].extend(r);
+                }
             }
         }
-        if !scan_idx.is_empty() {
-            let qs: Vec<PdqHash> = scan_idx.iter().map(|&i| queries[i]).collect();
-            let mut res = vec![Vec::new(); qs.len()];
-            self.scan(&qs, threshold, &mut res);
-            for (i, r) in scan_idx.into_iter().zip(res) {
-                out[i] = r;
-            }
+        for o in &mut out {
+            o.sort_unstable();
         }
         Ok(out)
     }
@@ -185,76 +219,25 @@ impl PdqIndex {
     /// tested against, and the fallback.
     pub fn brute_force(&self, query: &PdqHash, threshold: u32) -> Vec<PdqHit> {
         let mut out = vec![Vec::new()];
-        self.scan(&[*query], threshold, &mut out);
+        self.scan(0..self.hashes.len(), &[*query], threshold, &mut out);
         out.pop().unwrap_or_default()
     }
 
-    /// The probes per table for `query`, or `None` when scanning is
-    /// cheaper (or the radius is too large to probe).
-    fn plan(&self, query: &PdqHash, threshold: u32) -> Option<Vec<u16>> {
-        let radius = threshold / 16;
-        if radius > MAX_PROBE_RADIUS {
-            return None;
-        }
-        let masks = neighbour_masks(radius);
-        let mut candidates = 0usize;
-        let budget = self.hashes.len() / FALLBACK_SHARE;
-        for s in 0..16 {
-            let w = query.word16(s);
-            for &m in &masks {
-                candidates += self.tables[s][usize::from(w ^ m)].len();
-            }
-            if candidates > budget && self.hashes.len() > 4096 {
-                return None;
-            }
-        }
-        Some(masks)
-    }
-
-    fn probe(&self, query: &PdqHash, threshold: u32, masks: &[u16]) -> Vec<PdqHit> {
-        thread_local! {
-            // one bit per id: a near hash is found through several words,
-            // and is checked (and reported) once
-            static SEEN: RefCell<(Vec<u64>, Vec<PdqId>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-        }
-        SEEN.with_borrow_mut(|(seen, visited)| {
-            let words = self.hashes.len().div_ceil(64);
-            if seen.len() < words {
-                seen.resize(words, 0);
-            }
-            let mut hits = Vec::new();
-            for s in 0..16 {
-                let w = query.word16(s);
-                for &m in masks {
-                    for &id in &self.tables[s][usize::from(w ^ m)] {
-                        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
-                        if seen[word] & bit != 0 {
-                            continue;
-                        }
-                        seen[word] |= bit;
-                        visited.push(id);
-                        let d = self.hashes[id as usize].distance(query);
-                        if d <= threshold && self.live[id as usize] {
-                            hits.push(PdqHit { id, distance: d });
-                        }
-                    }
-                }
-            }
-            for id in visited.drain(..) {
-                seen[id as usize / 64] = 0;
-            }
-            hits.sort_unstable();
-            hits
-        })
-    }
-
-    /// One pass over the hashes for up to all `queries` (in groups of 8,
-    /// so each hash loaded from memory serves several queries).
-    fn scan(&self, queries: &[PdqHash], threshold: u32, out: &mut [Vec<PdqHit>]) {
+    /// One pass over `range` for up to eight `queries` (so each hash loaded
+    /// from memory serves several queries).
+    fn scan(
+        &self,
+        range: std::ops::Range<usize>,
+        queries: &[PdqHash],
+        threshold: u32,
+        out: &mut [Vec<PdqHit>],
+    ) {
         for (qs, outs) in queries.chunks(8).zip(out.chunks_mut(8)) {
-            for (id, h) in self.hashes.iter().enumerate() {
+            let start = range.start;
+            for (off, h) in self.hashes[range.clone()].iter().enumerate() {
                 for (q, o) in qs.iter().zip(outs.iter_mut()) {
                     let d = h.distance(q);
+                    let id = start + off;
                     if d <= threshold && self.live[id] {
                         o.push(PdqHit {
                             // ids fit: see `add`
@@ -268,174 +251,9 @@ impl PdqIndex {
     }
 }
 
-/// Every 16-bit mask with at most `radius` bits set (0, then one-bit, …).
-fn neighbour_masks(radius: u32) -> Vec<u16> {
-    let mut masks = vec![0u16];
-    if radius >= 1 {
-        masks.extend((0..16).map(|b| 1u16 << b));
-    }
-    if radius >= 2 {
-        for a in 0..16 {
-            for b in a + 1..16 {
-                masks.push((1u16 << a) | (1u16 << b));
-            }
-        }
-    }
-    masks
-}
-
-/// An id in a [`NameIndex`] (the caller's entry id).
-pub type NameId = u32;
-
-/// Ids stored under one key: the common single id inline, several in an
-/// overflow list (high bit set: index into `overflow`).
-const MANY: u32 = 1 << 31;
-
-/// Exact keys and covering keys (a name and everything under it), each
-/// mapping to the ids of the entries that hold them.
-#[derive(Debug, Clone, Default)]
-pub struct NameIndex {
-    exact: HashMap<Box<str>, u32>,
-    covering: HashMap<Box<str>, u32>,
-    overflow: Vec<Vec<NameId>>,
-}
-
-impl NameIndex {
-    pub fn new() -> NameIndex {
-        NameIndex::default()
-    }
-
-    /// Index `key` for `id`; with `covering`, it also answers every name
-    /// that ends in `.key`.
-    pub fn add(&mut self, key: &str, covering: bool, id: NameId) {
-        let map = if covering {
-            &mut self.covering
-        } else {
-            &mut self.exact
-        };
-        match map.get_mut(key) {
-            None => {
-                map.insert(key.into(), id);
-            }
-            Some(v) if *v & MANY != 0 => {
-                if let Some(list) = self.overflow.get_mut((*v & !MANY) as usize) {
-                    list.push(id);
-                }
-            }
-            Some(v) => {
-                let slot = u32::try_from(self.overflow.len()).unwrap_or(MANY - 1) | MANY;
-                self.overflow.push(vec![*v, id]);
-                *v = slot;
-            }
-        }
-    }
-
-    /// Stop answering `id` under `key`; `false` if it was not there.
-    pub fn remove(&mut self, key: &str, covering: bool, id: NameId) -> bool {
-        let map = if covering {
-            &mut self.covering
-        } else {
-            &mut self.exact
-        };
-        match map.get(key).copied() {
-            Some(v) if v & MANY != 0 => {
-                let Some(list) = self.overflow.get_mut((v & !MANY) as usize) else {
-                    return false;
-                };
-                let before = list.len();
-                list.retain(|&x| x != id);
-                let removed = list.len() != before;
-                if list.is_empty() {
-                    map.remove(key);
-                }
-                removed
-            }
-            Some(v) if v == id => {
-                map.remove(key);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn ids<'a>(&'a self, v: Option<&'a u32>) -> &'a [NameId] {
-        match v {
-            None => &[],
-            Some(v) if *v & MANY != 0 => self
-                .overflow
-                .get((*v & !MANY) as usize)
-                .map_or(&[], Vec::as_slice),
-            Some(v) => std::slice::from_ref(v),
-        }
-    }
-
-    /// Ids of entries holding exactly `key`.
-    pub fn exact(&self, key: &str) -> &[NameId] {
-        self.ids(self.exact.get(key))
-    }
-
-    /// Ids of entries matching the domain `name`: an exact entry for
-    /// `name`, and covering entries for `name` or any parent of it.
-    pub fn domain(&self, name: &str, out: &mut Vec<NameId>) {
-        out.extend_from_slice(self.exact(name));
-        let mut cur = name;
-        loop {
-            out.extend_from_slice(self.ids(self.covering.get(cur)));
-            match cur.split_once('.') {
-                Some((_, parent)) => cur = parent,
-                None => break,
-            }
-        }
-    }
-
-    /// Number of distinct keys held.
-    pub fn len(&self) -> usize {
-        self.exact.len() + self.covering.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks_cover_each_radius_once() {
-        assert_eq!(neighbour_masks(0).len(), 1);
-        assert_eq!(neighbour_masks(1).len(), 17);
-        assert_eq!(neighbour_masks(2).len(), 137);
-    }
-
-    #[test]
-    fn names_walk_their_suffixes() {
-        let mut n = NameIndex::new();
-        n.add("example.com", true, 1);
-        n.add("exact.example.org", false, 2);
-        n.add("exact.example.org", false, 3);
-        let mut out = Vec::new();
-        n.domain("a.b.example.com", &mut out);
-        assert_eq!(out, [1]);
-        out.clear();
-        n.domain("example.com", &mut out);
-        assert_eq!(out, [1]);
-        out.clear();
-        n.domain("notexample.com", &mut out);
-        assert!(out.is_empty());
-        n.domain("sub.exact.example.org", &mut out);
-        assert!(out.is_empty());
-        n.domain("exact.example.org", &mut out);
-        assert_eq!(out, [2, 3]);
-        assert!(n.remove("exact.example.org", false, 2));
-        assert!(!n.remove("exact.example.org", false, 2));
-        assert_eq!(n.exact("exact.example.org"), [3]);
-        assert!(n.remove("example.com", true, 1));
-        out.clear();
-        n.domain("a.example.com", &mut out);
-        assert!(out.is_empty());
-    }
 
     #[test]
     fn thresholds_beyond_half_the_bits_are_refused() {

@@ -15,10 +15,11 @@
 //! * [`pdq`]: [`PdqHash`] (hex as Meta formats it), [`pdq::hash_image`] and
 //!   [`pdq::hash_luma`] with the reference's quality score, and the eight
 //!   dihedral variants from one DCT.
-//! * [`index`]: [`PdqIndex`] (multi-index hashing over 16 × 16-bit
-//!   substrings, exact and complete at any threshold, with a batched
-//!   brute-force fallback), [`NameIndex`] for URLs and domains with a
-//!   suffix walk, and plain hash sets for cryptographic digests.
+//! * [`index`]: [`PdqIndex`] (multi-index hashing over substrings of about
+//!   log2 n bits in compressed segments, exact and complete at any
+//!   threshold, with a batched brute-force fallback), [`NameIndex`] for URLs
+//!   and domains with a suffix walk, and plain hash sets for cryptographic
+//!   digests.
 //! * [`bank`]: a [`Bank`] of labelled signals with their provenance, and
 //!   the [`Match`] results it answers.
 

@@ -24,6 +24,8 @@ use tapis_core::target::DomainName;
 use crate::pdq::{PdqHash, parse_hex};
 use crate::{Error, Result};
 
+mod fast;
+
 /// The kinds of signal a bank holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SignalKind {
@@ -251,6 +253,15 @@ impl UrlNormaliser {
 
     /// Parse and normalise an absolute http(s) URL.
     pub fn normalise(&self, raw: &str) -> Result<NormalisedUrl> {
+        match fast::normalise(raw.trim(), self) {
+            Some(u) => Ok(u),
+            None => self.normalise_full(raw),
+        }
+    }
+
+    /// [`UrlNormaliser::normalise`] through the full WHATWG parser, for
+    /// every URL the byte-level fast path does not take.
+    pub(crate) fn normalise_full(&self, raw: &str) -> Result<NormalisedUrl> {
         let s = raw.trim();
         let bad = |reason: String| Error::Url {
             url: raw.to_owned(),
