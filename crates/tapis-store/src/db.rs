@@ -25,8 +25,8 @@ use crate::{Error, Result};
 mod backend;
 pub use backend::Backend;
 
-mod migrations;
-pub(crate) use migrations::{MIGRATIONS, Migration};
+pub(crate) mod migrations;
+pub(crate) use migrations::MIGRATIONS;
 
 /// A lock key for PostgreSQL advisory locks: every write transaction holds
 /// it, so audit events get gap-free sequence numbers and each links to the

@@ -369,7 +369,7 @@ mod tests {
                 .connect(&url)
                 .await
                 .expect("connect");
-            let sql = |m: &crate::db::Migration| match backend {
+            let sql = |m: &crate::db::migrations::Migration| match backend {
                 Backend::Sqlite => m.sqlite,
                 Backend::Postgres => m.postgres,
             };
