@@ -181,6 +181,9 @@ pub(crate) struct Ctx {
     pub(crate) runtime: crate::lease::Runtime,
     /// The transparency log's origin and witnesses.
     pub(crate) log: crate::tlog::LogOptions,
+    /// SQLite: the one connection every write transaction of this process
+    /// goes through, whichever pool the store uses ([`Store::writer`]).
+    pub(crate) sqlite_writer: Option<AnyPool>,
 }
 
 /// The store. Cheap to clone; clones share the pool, the clock, the policy
@@ -311,6 +314,18 @@ impl Store {
             rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
             Signer::from_seed(seed)
         });
+        // SQLite has one writer at a time; writers that meet its lock wait
+        // in its busy handler, which sleeps and retries and so can lose to
+        // a busier writer for seconds. One connection for every write, in
+        // a fair (first come, first served) queue, turns that into a plain
+        // wait in line.
+        let sqlite_writer = (backend == Backend::Sqlite).then(|| {
+            pool.options()
+                .clone()
+                .max_connections(1)
+                .min_connections(0)
+                .connect_lazy_with((*pool.connect_options()).clone())
+        });
         let store = Store {
             pool,
             backend,
@@ -333,6 +348,7 @@ impl Store {
                 lock_waits: LockWaits::default(),
                 runtime: Default::default(),
                 log: options.log,
+                sqlite_writer,
             }),
             group: Default::default(),
         };
@@ -415,6 +431,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.ctx.sqlite_writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -572,9 +591,15 @@ impl Store {
         }
     }
 
+    /// The pool a write transaction's connection comes from: on SQLite the
+    /// process's one writer connection (fair queue), else the store's pool.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        self.ctx.sqlite_writer.as_ref().unwrap_or(&self.pool)
+    }
+
     async fn begin_locked(&self) -> Result<Transaction<'static, Any>> {
         let mut tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => self.writer().begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")

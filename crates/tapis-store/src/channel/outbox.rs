@@ -196,7 +196,7 @@ impl Store {
         let rows = match self.backend {
             crate::Backend::Sqlite => {
                 // one writer at a time on SQLite: take the write lock up front
-                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query(&sql)
                     .bind(owner)
                     .bind(lease_until)
@@ -334,7 +334,7 @@ impl Store {
         };
         let rows = match self.backend {
             crate::Backend::Sqlite => {
-                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
                 let rows = query().fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows
