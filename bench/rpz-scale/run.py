@@ -12,6 +12,9 @@ release binary:
   3. a TSIG-signed AXFR of the whole zone with dig (time, records);
   4. a new order of 1,000 names, then an IXFR from the previous serial
      (server time to compile, dig IXFR time, records);
+     and, for both serials, the time from approval to the NOTIFY tapis
+     sends (a UDP listener registered as the ISP's NOTIFY target) and the
+     server's peak RSS while it computes the serial's ZONEMD digest;
   5. BIND 9 as a secondary: the initial transfer and load of the zone, then
      order effective -> BIND enforcing (NOTIFY, IXFR), in seconds.
 
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 ADMIN = "bench-admin-token-0123456789abcdef"
@@ -108,9 +112,12 @@ def call(base, method, path, token, body=None, timeout=3600):
     req.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        text = r.read()
-        return json.loads(text) if text else None
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            text = r.read()
+            return json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f"{method} {path}: {e.code} {e.read()[:500]!r}")
 
 
 def peak_rss_kb(pid):
@@ -121,6 +128,52 @@ def peak_rss_kb(pid):
                     return int(line.split()[1])
     except OSError:
         return None
+
+
+class NotifyListener:
+    """Answers NOTIFY on a UDP port and records when each arrived."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.arrivals = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                msg, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            if len(msg) < 12 or (msg[2] >> 3) & 0xF != 4:
+                continue
+            self.arrivals.append(time.monotonic())
+            p = 12
+            while p < len(msg) and msg[p] != 0:
+                p += 1 + msg[p]
+            reply = msg[:2] + bytes([0xA4, 0x00]) + b"\x00\x01\x00\x00\x00\x00\x00\x00" + msg[12:p + 5]
+            self.sock.sendto(reply, peer)
+
+    def first_after(self, t, timeout=600):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            later = [a for a in self.arrivals if a >= t]
+            if later:
+                return later[0]
+            time.sleep(0.005)
+        return None
+
+
+def reset_peak_rss(pid):
+    """Resets VmHWM (Linux: 5 > /proc/PID/clear_refs)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 class Report(dict):
@@ -161,12 +214,16 @@ def main():
         gen_names(args.names, listf)
         out["generate_s"] = round(time.monotonic() - t, 1)
         data = os.path.join(work, "data")
-        env = dict(os.environ, TAPIS_BOOTSTRAP_TOKEN=ADMIN, TAPIS_LOG="warn")
+        # NOTIFY to loopback (our listener, BIND) needs private targets allowed
+        env = dict(os.environ, TAPIS_BOOTSTRAP_TOKEN=ADMIN, TAPIS_LOG="warn,tapis_dns=info",
+                   TAPIS_CHANNEL_ALLOW_PRIVATE_TARGETS="true")
+        server_log = open(os.path.join(work, "server.log"), "w")
+        listener = NotifyListener()
         dns_port = free_port()
 
         def serve():
             p = subprocess.Popen([tapis, "--data-dir", data, "serve", "--listen", "127.0.0.1:0", "--dns-listen", f"127.0.0.1:{dns_port}"],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                 env=env, stdout=subprocess.PIPE, stderr=server_log, text=True)
             for line in p.stdout:
                 if line.startswith("tapis listening on "):
                     return p, line.split()[3]
@@ -182,21 +239,31 @@ def main():
         srv, base = serve()
         procs.append(srv)
         authority = call(base, "GET", "/api/v1/whoami", ADMIN)["party_id"]
-        approver = call(base, "POST", f"/api/v1/parties/{authority}/tokens", ADMIN, {"role": "approver", "label": "bench approver"})["token"]
-        officer = call(base, "POST", f"/api/v1/parties/{authority}/tokens", ADMIN, {"role": "officer", "label": "bench officer"})["token"]
+        approver = call(base, "POST", f"/api/v1/parties/{authority}/tokens", ADMIN, {"role": "approver", "label": "bench approver", "person": "Bench Approver"})["token"]
+        officer = call(base, "POST", f"/api/v1/parties/{authority}/tokens", ADMIN, {"role": "officer", "label": "bench officer", "person": "Bench Officer"})["token"]
         isp = call(base, "POST", "/api/v1/parties", ADMIN, {"kind": "isp", "name": "BenchNet"})["id"]
-        isp_token = call(base, "POST", f"/api/v1/parties/{isp}/tokens", ADMIN, {"role": "isp_operator", "label": "bench isp"})["token"]
+        # another party's token is issued on the host (the API's admin may not)
+        isp_token = subprocess.run([tapis, "--data-dir", data, "token", "create", "--party", isp, "--role", "isp_operator",
+                                    "--label", "bench isp"], env=env, check=True, capture_output=True, text=True).stdout.strip()
         order = call(base, "GET", "/api/v1/orders?state=draft", approver)[0]
+        bind_port = free_port()
+        # NOTIFY goes to our listener (timed) and to BIND's port (BIND
+        # listens there later)
+        r = call(base, "PUT", f"/api/v1/parties/{isp}/resolvers", isp_token,
+                 {"notify": [f"127.0.0.1:{listener.port}", f"127.0.0.1:{bind_port}"]})
+        key = f"hmac-sha256:{r['tsig_key_name'].rstrip('.')}:{r['tsig_secret']}"
+        time.sleep(1.5)  # the primary picks up the new key and targets
         rss_before = peak_rss_kb(srv.pid)
         t = time.monotonic()
         call(base, "POST", f"/api/v1/orders/{order['id']}/approve", approver, {})
-        out["compile_s"] = round(time.monotonic() - t, 1)
+        published = time.monotonic()
+        out["compile_s"] = round(published - t, 1)
         out["server_peak_rss_mb"] = (peak_rss_kb(srv.pid) or 0) // 1024
         out["server_rss_before_compile_mb"] = (rss_before or 0) // 1024
-        bind_port = free_port()
-        r = call(base, "PUT", f"/api/v1/parties/{isp}/resolvers", isp_token, {"notify": [f"127.0.0.1:{bind_port}"]})
-        key = f"hmac-sha256:{r['tsig_key_name'].rstrip('.')}:{r['tsig_secret']}"
-        time.sleep(1.5)  # the primary picks up the new key
+        reset_peak_rss(srv.pid)
+        n = listener.first_after(published)
+        out["publish_to_notify_s"] = round(n - published, 3) if n else None
+        out["server_peak_rss_digest_mb"] = (peak_rss_kb(srv.pid) or 0) // 1024
         el, rss, text = timed(["dig", "@127.0.0.1", "-p", str(dns_port), "rpz.tapis", "AXFR", "-y", key, "+noall", "+answer", "+tries=1", "+time=600"])
         out["axfr_s"] = round(el, 1)
         out["server_peak_rss_after_axfr_mb"] = (peak_rss_kb(srv.pid) or 0) // 1024
@@ -210,12 +277,23 @@ def main():
         body["expires_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400 * 30))
         body["review_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400 * 20))
         o2 = call(base, "POST", "/api/v1/orders", officer, body)
+        reset_peak_rss(srv.pid)
         t = time.monotonic()
         call(base, "POST", f"/api/v1/orders/{o2['id']}/approve", approver, {})
-        out["compile_1000_s"] = round(time.monotonic() - t, 2)
+        published = time.monotonic()
+        out["compile_1000_s"] = round(published - t, 2)
+        # the first IXFR asked the moment the serial is published: it
+        # carries the new serial's ZONEMD, so it waits for the digest
         el, rss, text = timed(["dig", "@127.0.0.1", "-p", str(dns_port), "rpz.tapis", f"IXFR={serial}", "-y", key, "+noall", "+answer", "+tries=1", "+time=60"])
         out["ixfr_1000_s"] = round(el, 3)
+        out["publish_to_first_ixfr_s"] = round(time.monotonic() - published, 3)
         out["ixfr_records"] = len([l for l in text.splitlines() if l.strip() and not l.startswith(";")])
+        n = listener.first_after(published)
+        out["publish_to_notify_1000_s"] = round(n - published, 3) if n else None
+        out["server_peak_rss_1000_mb"] = (peak_rss_kb(srv.pid) or 0) // 1024
+        # the same IXFR again: the digest is known, so this is the transfer alone
+        el, rss, text = timed(["dig", "@127.0.0.1", "-p", str(dns_port), "rpz.tapis", f"IXFR={serial}", "-y", key, "+noall", "+answer", "+tries=1", "+time=60"])
+        out["ixfr_1000_again_s"] = round(el, 3)
         if not args.skip_bind:
             bdir = os.path.join(work, "bind")
             os.makedirs(bdir)
@@ -263,6 +341,9 @@ zone "example" {{ type primary; file "example.db"; }};
             named.wait()
         srv.terminate()
         srv.wait()
+        server_log.flush()
+        with open(os.path.join(work, "server.log")) as f:
+            out["digests"] = [line.strip()[-300:] for line in f if "zone digest (ZONEMD) computed" in line]
         print(json.dumps(out, indent=2))
     finally:
         for p in procs:
