@@ -223,6 +223,69 @@ pub struct DsaExport {
     pub truncated: bool,
 }
 
+/// Rows read per query while walking the register.
+const WALK_PAGE: i64 = 200;
+
+/// A row's place in the walk: its listing time column and id.
+fn row_cursor(r: &AnyRow, at: &str) -> Result<Cursor> {
+    Ok(Cursor {
+        at: r.try_get(at)?,
+        id: r.try_get("id")?,
+    })
+}
+
+/// The register's walk, shared by orders and notices: rows newest first
+/// from the query's cursor, [`WALK_PAGE`] at a time; `entry` makes a row
+/// into an entry, or `None` when the policy still withholds it or the
+/// query does not want it. Stops at the query's limit or after
+/// `SCAN_LIMIT` rows (the page then ends early and `next` resumes).
+async fn walk<E, Rows, RowsFut, Entry, EntryFut>(
+    q: &RegisterQuery,
+    mut rows: Rows,
+    mut entry: Entry,
+) -> Result<RegisterPage<E>>
+where
+    Rows: FnMut(Option<Cursor>) -> RowsFut,
+    RowsFut: std::future::Future<Output = Result<Vec<AnyRow>>>,
+    Entry: FnMut(AnyRow) -> EntryFut,
+    EntryFut: std::future::Future<Output = Result<(Cursor, Option<E>)>>,
+{
+    let limit = q.limit.clamp(1, 100) as usize;
+    let mut cursor = q.cursor.clone();
+    let mut entries = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = rows(cursor.clone()).await?;
+        let exhausted = page.len() < WALK_PAGE as usize;
+        for r in page {
+            scanned += 1;
+            let (at, e) = entry(r).await?;
+            cursor = Some(at);
+            if let Some(e) = e {
+                entries.push(e);
+                if entries.len() == limit {
+                    return Ok(RegisterPage {
+                        entries,
+                        next: cursor,
+                    });
+                }
+            }
+            if scanned >= SCAN_LIMIT {
+                return Ok(RegisterPage {
+                    entries,
+                    next: cursor,
+                });
+            }
+        }
+        if exhausted {
+            return Ok(RegisterPage {
+                entries,
+                next: None,
+            });
+        }
+    }
+}
+
 fn ts(r: &AnyRow, c: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_unix_millis(r.try_get(c)?))
 }
@@ -283,49 +346,22 @@ impl Store {
         policy: &RedactionPolicy,
         q: &RegisterQuery,
     ) -> Result<RegisterPage<RegisterOrder>> {
-        let limit = q.limit.clamp(1, 100) as usize;
         let now = self.now();
-        let mut cursor = q.cursor.clone();
-        let mut entries = Vec::new();
-        let mut scanned = 0;
-        loop {
-            let rows = self.order_rows(q, cursor.as_ref(), 200).await?;
-            let exhausted = rows.len() < 200;
-            for r in rows {
-                scanned += 1;
-                let at: i64 = r.try_get("approved_at")?;
-                let id: String = r.try_get("id")?;
-                cursor = Some(Cursor { at, id });
+        walk(
+            q,
+            |cursor| async move { self.order_rows(q, cursor.as_ref(), WALK_PAGE).await },
+            |r| async move {
+                let cursor = row_cursor(&r, "approved_at")?;
                 let mut facts = order_facts(&r)?;
                 if policy.listed_at(&facts.category, facts.approved_at) > now {
-                    continue;
+                    return Ok((cursor, None));
                 }
                 self.order_details(&mut facts, LIST_NAMES).await?;
                 let e = order_entry(policy, facts);
-                if !order_wanted(&e, q) {
-                    continue;
-                }
-                entries.push(e);
-                if entries.len() == limit || scanned >= SCAN_LIMIT {
-                    return Ok(RegisterPage {
-                        entries,
-                        next: cursor,
-                    });
-                }
-            }
-            if exhausted {
-                return Ok(RegisterPage {
-                    entries,
-                    next: None,
-                });
-            }
-            if scanned >= SCAN_LIMIT {
-                return Ok(RegisterPage {
-                    entries,
-                    next: cursor,
-                });
-            }
-        }
+                Ok((cursor, order_wanted(&e, q).then_some(e)))
+            },
+        )
+        .await
     }
 
     /// One order as the register shows it: not found unless it is listed.
@@ -356,49 +392,22 @@ impl Store {
         policy: &RedactionPolicy,
         q: &RegisterQuery,
     ) -> Result<RegisterPage<RegisterNotice>> {
-        let limit = q.limit.clamp(1, 100) as usize;
         let now = self.now();
-        let mut cursor = q.cursor.clone();
-        let mut entries = Vec::new();
-        let mut scanned = 0;
-        loop {
-            let rows = self.notice_rows(q, cursor.as_ref(), 200).await?;
-            let exhausted = rows.len() < 200;
-            for r in rows {
-                scanned += 1;
-                let at: i64 = r.try_get("submitted_at")?;
-                let id: String = r.try_get("id")?;
-                cursor = Some(Cursor { at, id });
+        walk(
+            q,
+            |cursor| async move { self.notice_rows(q, cursor.as_ref(), WALK_PAGE).await },
+            |r| async move {
+                let cursor = row_cursor(&r, "submitted_at")?;
                 let mut facts = notice_facts(&r)?;
                 if policy.listed_at(&facts.category, facts.submitted_at) > now {
-                    continue;
+                    return Ok((cursor, None));
                 }
                 self.notice_items(&mut facts, LIST_NAMES).await?;
                 let e = notice_entry(policy, facts);
-                if !notice_wanted(&e, q) {
-                    continue;
-                }
-                entries.push(e);
-                if entries.len() == limit || scanned >= SCAN_LIMIT {
-                    return Ok(RegisterPage {
-                        entries,
-                        next: cursor,
-                    });
-                }
-            }
-            if exhausted {
-                return Ok(RegisterPage {
-                    entries,
-                    next: None,
-                });
-            }
-            if scanned >= SCAN_LIMIT {
-                return Ok(RegisterPage {
-                    entries,
-                    next: cursor,
-                });
-            }
-        }
+                Ok((cursor, notice_wanted(&e, q).then_some(e)))
+            },
+        )
+        .await
     }
 
     /// One notice as the register shows it: not found unless listed.
