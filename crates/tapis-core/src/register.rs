@@ -297,38 +297,24 @@ pub struct Withheld {
 
 impl Withheld {
     fn explain(&mut self, noun: &str) {
-        let mut r = Vec::new();
-        if self.locators > 0 {
-            r.push(format!(
-                "{} {noun} withheld, category policy",
-                self.locators
-            ));
-        }
-        if self.persons > 0 {
-            r.push(format!(
-                "{} person names withheld, field policy",
-                self.persons
-            ));
-        }
-        if self.emails > 0 {
-            r.push(format!(
-                "{} e-mail addresses withheld, pattern policy",
-                self.emails
-            ));
-        }
-        if self.phones > 0 {
-            r.push(format!(
-                "{} phone numbers withheld, pattern policy",
-                self.phones
-            ));
-        }
-        if self.patterns > 0 {
-            r.push(format!(
-                "{} passages withheld, configured patterns",
-                self.patterns
-            ));
-        }
-        self.reasons = r;
+        let counted = [
+            (self.locators, format!("{noun} withheld, category policy")),
+            (self.persons, "person names withheld, field policy".into()),
+            (
+                self.emails,
+                "e-mail addresses withheld, pattern policy".into(),
+            ),
+            (self.phones, "phone numbers withheld, pattern policy".into()),
+            (
+                self.patterns,
+                "passages withheld, configured patterns".into(),
+            ),
+        ];
+        self.reasons = counted
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
     }
 }
 
